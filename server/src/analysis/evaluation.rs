@@ -1,0 +1,224 @@
+//! When a QuerySet held in a name is evaluated: the facts the counting rules share.
+//!
+//! A QuerySet caches its rows the first time it is evaluated. So `len(qs)` is the right call
+//! when `qs` is also evaluated elsewhere in the scope (one query fills the cache for all), and
+//! `qs.count()` the right one when `len` would be the only evaluation.
+
+use tree_sitter::Node;
+
+use super::infer::{Semantics, QUERYSET_METHODS};
+use super::scope::{BindingKind, ScopeIndex};
+use super::syntax::{
+    contains, enclosing_loops, enclosing_statement, first_iterable, method_call,
+    single_argument_call, text,
+};
+
+/// Attributes of a QuerySet that neither evaluate it nor read its result cache.
+const CACHE_BLIND: &[&str] = &[
+    "update",
+    "delete",
+    "create",
+    "get_or_create",
+    "update_or_create",
+    "bulk_create",
+    "bulk_update",
+    "aggregate",
+    "iterator",
+    "explain",
+    "get",
+    "model",
+    "query",
+    "db",
+    "ordered",
+];
+
+/// Calls that write to the database: between two reads they may change what a query returns.
+pub const WRITE_METHODS: &[&str] = &[
+    "save",
+    "create",
+    "delete",
+    "update",
+    "bulk_create",
+    "bulk_update",
+    "add",
+    "remove",
+    "clear",
+    "set",
+    "get_or_create",
+    "update_or_create",
+];
+
+/// Functions that iterate their single argument to the end.
+const ITERATING_FUNCTIONS: &[&str] = &[
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "sorted",
+    "dict",
+    "enumerate",
+];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OtherEvaluations {
+    /// Evaluated (or read from the cache) before the read, since the name was bound.
+    pub before: bool,
+    /// May be evaluated after the read: a later use, or the read itself repeats in a loop.
+    pub after: bool,
+}
+
+impl OtherEvaluations {
+    pub fn any(self) -> bool {
+        self.before || self.after
+    }
+}
+
+/// How the name read at `read` is otherwise used in its scope. Any use that might evaluate it
+/// (passed to a function, returned, iterated, stored) counts: unsure means "evaluated".
+pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvaluations {
+    let scope = sem.scope_of(read);
+    let name = sem.text(read);
+    let reaching = scope.reaching(name, read);
+    let since = reaching
+        .bindings
+        .iter()
+        .map(|b| match b.kind {
+            BindingKind::Param { .. } => scope.scope.start_byte(),
+            _ => b.statement.start_byte(),
+        })
+        .min()
+        .unwrap_or(scope.scope.start_byte());
+    let mut result = OtherEvaluations::default();
+    for &other in scope.references(name) {
+        if other.id() == read.id()
+            || other.start_byte() < since
+            || is_cache_blind(other, sem.source)
+        {
+            continue;
+        }
+        if other.start_byte() < read.start_byte() {
+            result.before = true;
+        } else {
+            result.after = true;
+        }
+    }
+    // In a loop that does not also rebuild the QuerySet, the read repeats on a filled cache.
+    let loops = enclosing_loops(read, scope.scope);
+    if loops
+        .iter()
+        .any(|l| reaching.bindings.iter().any(|b| !contains(*l, b.name)))
+    {
+        result.after = true;
+    }
+    result
+}
+
+fn is_cache_blind(reference: Node, source: &str) -> bool {
+    let Some(parent) = reference.parent() else {
+        return false;
+    };
+    if parent.kind() != "attribute"
+        || parent
+            .child_by_field_name("object")
+            .is_none_or(|o| o.id() != reference.id())
+    {
+        return false;
+    }
+    let attribute = parent
+        .child_by_field_name("attribute")
+        .map_or("", |a| text(a, source));
+    QUERYSET_METHODS.contains(&attribute) || CACHE_BLIND.contains(&attribute)
+}
+
+/// Whether `reference` (a read of a QuerySet name) iterates it every time its statement runs,
+/// and if so the statement: a `for` loop over it, `list(qs)`, a comprehension over it. (`len`,
+/// truth tests and `in` evaluate too, but those are findings of ORM101/102/104 themselves.)
+pub fn iterating_statement<'a>(reference: Node<'a>, source: &str) -> Option<Node<'a>> {
+    let parent = reference.parent()?;
+    let iterates = match parent.kind() {
+        "for_statement" | "for_in_clause" => parent
+            .child_by_field_name("right")
+            .is_some_and(|r| r.id() == reference.id()),
+        "argument_list" => parent.parent().is_some_and(|call| {
+            single_argument_call(call, source)
+                .is_some_and(|(f, _)| ITERATING_FUNCTIONS.contains(&f))
+        }),
+        _ => false,
+    };
+    if !iterates {
+        return None;
+    }
+    let statement = enclosing_statement(reference);
+    // Every node between the read and its statement must run whenever the statement runs.
+    let mut child = reference;
+    while let Some(node) = child.parent() {
+        if node.id() == statement.id() {
+            break;
+        }
+        let conditional = match node.kind() {
+            "boolean_operator" => node
+                .child_by_field_name("left")
+                .is_none_or(|l| l.id() != child.id()),
+            "conditional_expression" | "lambda" => true,
+            "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression" => {
+                first_iterable(node).is_none_or(|it| !contains(it, reference))
+            }
+            _ => false,
+        };
+        if conditional {
+            return None;
+        }
+        child = node;
+    }
+    Some(statement)
+}
+
+/// Whether `statement` has run whenever `at` runs: it sits in a block around `at`, and either
+/// ended before `at` or contains it in a body it runs after the evaluation (a `for` body).
+pub fn runs_before(statement: Node, at: Node) -> bool {
+    let Some(block) = statement.parent() else {
+        return false;
+    };
+    if !contains(block, at) {
+        return false;
+    }
+    if statement.end_byte() <= at.start_byte() {
+        return true;
+    }
+    // Inside a `for` over the queryset, the rows were fetched before the body runs.
+    contains(statement, at)
+        && statement.kind() == "for_statement"
+        && statement
+            .child_by_field_name("body")
+            .is_some_and(|body| contains(body, at))
+}
+
+/// Whether any of `names` is rebound in the scope between byte offsets `from` and `to`.
+pub fn rebound_between(scope: &ScopeIndex, names: &[&str], from: usize, to: usize) -> bool {
+    names.iter().any(|n| {
+        scope
+            .bindings(n)
+            .iter()
+            .any(|b| (from..to).contains(&b.name.start_byte()))
+    })
+}
+
+/// Whether any call between byte offsets `from` and `to` in the scope writes to the database.
+pub fn writes_between(scope: &ScopeIndex, from: usize, to: usize, source: &str) -> bool {
+    let mut writes = false;
+    super::syntax::walk(scope.scope, |node| {
+        if writes || node.end_byte() <= from || node.start_byte() >= to {
+            return false;
+        }
+        if node.kind() == "call"
+            && method_call(node, source).is_some_and(|(_, m)| WRITE_METHODS.contains(&m))
+        {
+            writes = true;
+        }
+        true
+    });
+    writes
+}

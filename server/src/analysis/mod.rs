@@ -1,0 +1,218 @@
+//! The analysis: pure functions from (source, tree, settings) to diagnostics in byte offsets.
+//! It never fails: what a rule cannot decide it leaves alone, and a rule that panics is caught,
+//! logged once, and the other rules still report.
+
+pub mod diagnostic;
+pub mod evaluation;
+pub mod infer;
+pub mod noqa;
+pub mod rules;
+pub mod scope;
+pub mod syntax;
+
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+
+pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
+use infer::Semantics;
+use rules::{Registry, RuleContext, REGISTRY};
+
+use crate::settings::Settings;
+
+/// Lints a whole file.
+pub fn lint(source: &str, tree: &Tree, settings: &Settings) -> Vec<Diagnostic> {
+    Linter::new(&REGISTRY, settings).run(source, tree, None)
+}
+
+/// Lints a file, re-running the rules only on the top-level statements whose text changed since
+/// the last call with the same cache. Each top-level statement (a function, a class, ...) is
+/// analysed on its own plus the module's top-level code (imports and the like), so a statement
+/// whose text is unchanged has the same findings, moved by however far it moved.
+pub fn lint_incremental(
+    source: &str,
+    tree: &Tree,
+    settings: &Settings,
+    cache: &mut LintCache,
+) -> Vec<Diagnostic> {
+    Linter::new(&REGISTRY, settings).run(source, tree, Some(cache))
+}
+
+/// Findings per top-level statement, keyed by the statement's text, relative to its start.
+#[derive(Default)]
+pub struct LintCache {
+    context: u64,
+    units: FxHashMap<u64, Arc<[Diagnostic]>>,
+}
+
+struct Linter<'r> {
+    registry: &'r Registry,
+    settings: &'r Settings,
+}
+
+impl<'r> Linter<'r> {
+    fn new(registry: &'r Registry, settings: &'r Settings) -> Self {
+        Self { registry, settings }
+    }
+
+    fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+        let root = tree.root_node();
+        let mut cursor = root.walk();
+        let units: Vec<Node> = root
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() != "comment")
+            .collect();
+        if let Some(cache) = cache.as_deref_mut() {
+            let context = self.module_context(source, &units);
+            if cache.context != context {
+                cache.context = context;
+                cache.units.clear();
+            }
+        }
+        let sem = Semantics::new(source);
+        let mut seen = FxHashSet::default();
+        let mut diagnostics = Vec::new();
+        for unit in units {
+            let Some(cache) = cache.as_deref_mut() else {
+                diagnostics.extend(self.lint_unit(&sem, unit));
+                continue;
+            };
+            let key = hash_of(&source[unit.byte_range()]);
+            seen.insert(key);
+            let start = unit.start_byte() as isize;
+            if let Some(found) = cache.units.get(&key) {
+                diagnostics.extend(found.iter().map(|d| d.shifted(start)));
+                continue;
+            }
+            let found = self.lint_unit(&sem, unit);
+            // Findings whose fix reaches outside the statement depend on more than its text.
+            if found.iter().all(|d| within(d, unit)) {
+                cache
+                    .units
+                    .insert(key, found.iter().map(|d| d.shifted(-start)).collect());
+            }
+            diagnostics.extend(found);
+        }
+        if let Some(cache) = cache {
+            cache.units.retain(|key, _| seen.contains(key));
+        }
+        diagnostics.retain(|d| {
+            !noqa::suppression_at(source, tree, d.range.start).is_some_and(|s| s.covers(d.code()))
+        });
+        for d in &mut diagnostics {
+            d.severity = self.settings.severity_of(d.code(), d.rule.severity);
+        }
+        diagnostics.sort_by_key(|d| (d.range.start, d.range.end, d.code()));
+        diagnostics
+    }
+
+    /// What every statement's analysis may depend on besides its own text: the settings and the
+    /// module's top-level code other than functions and classes (imports, assignments).
+    fn module_context(&self, source: &str, units: &[Node]) -> u64 {
+        let mut hasher = FxHasher::default();
+        self.settings.fingerprint().hash(&mut hasher);
+        for unit in units {
+            if !matches!(
+                unit.kind(),
+                "function_definition" | "class_definition" | "decorated_definition"
+            ) {
+                source[unit.byte_range()].hash(&mut hasher);
+            }
+        }
+        hasher.finish()
+    }
+
+    fn lint_unit<'a>(&self, sem: &Semantics<'a>, unit: Node<'a>) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut cursor = QueryCursor::new();
+        let mut matches = cursor.matches(&self.registry.query, unit, sem.source.as_bytes());
+        while let Some(m) = matches.next() {
+            let rule = self.registry.rule_for_pattern(m.pattern_index);
+            if !self.settings.is_enabled(rule.meta.code) {
+                continue;
+            }
+            let captures = self.registry.captures(m.captures);
+            let mut cx = RuleContext {
+                sem,
+                settings: self.settings,
+                rule: rule.meta,
+                out: &mut out,
+            };
+            let checked = catch_unwind(AssertUnwindSafe(|| (rule.check)(&mut cx, &captures)));
+            if checked.is_err() {
+                log_rule_panic_once(rule.meta.code);
+            }
+        }
+        out
+    }
+}
+
+fn within(d: &Diagnostic, unit: Node) -> bool {
+    let range = unit.byte_range();
+    let inside = |r: &std::ops::Range<usize>| range.start <= r.start && r.end <= range.end;
+    inside(&d.range)
+        && d.fix
+            .as_ref()
+            .is_none_or(|f| f.edits.iter().all(|e| inside(&e.range)))
+}
+
+fn hash_of(text: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn log_rule_panic_once(code: &'static str) {
+    static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    if !logged.contains(&code) {
+        logged.push(code);
+        eprintln!("django-orm-lsp: rule {code} panicked; its findings are skipped (reported once)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules::{Captures, Rule, RuleMeta, ALL};
+    use super::*;
+
+    static PANICKING: Rule = Rule {
+        meta: &RuleMeta {
+            code: "ORM999",
+            name: "always-panics",
+            severity: Severity::Error,
+        },
+        query: "(call) @call",
+        check: |_: &mut RuleContext, _: &Captures| panic!("boom"),
+    };
+
+    #[test]
+    fn a_panicking_rule_does_not_stop_the_others() {
+        let source =
+            "from blog.models import Entry\n\ndef f():\n    return len(Entry.objects.all())\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        let mut rules = vec![&PANICKING];
+        rules.extend(ALL.iter().copied());
+        let registry = Registry::new(&rules);
+        let found = Linter::new(&registry, &Settings::default()).run(source, &tree, None);
+        let codes: Vec<_> = found.iter().map(|d| d.code()).collect();
+        assert_eq!(codes, ["ORM101"]);
+    }
+
+    #[test]
+    fn incremental_lint_equals_full_lint_after_statements_move() {
+        let before = "from m import Entry\n\ndef f():\n    return len(Entry.objects.all())\n\ndef g():\n    return 1\n";
+        let after = "from m import Entry\n\ndef g():\n    return 2\n\n\ndef f():\n    return len(Entry.objects.all())\n";
+        let settings = Settings::default();
+        let mut cache = LintCache::default();
+        let tree = crate::store::parse_python(before).unwrap();
+        lint_incremental(before, &tree, &settings, &mut cache);
+        let tree = crate::store::parse_python(after).unwrap();
+        let incremental = lint_incremental(after, &tree, &settings, &mut cache);
+        assert_eq!(incremental, lint(after, &tree, &settings));
+        assert_eq!(incremental.len(), 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! The rule registry. A rule is a tree-sitter query in `queries/<rule>.scm` that finds
+//! candidates, and a `check` function that asks `infer` what the candidates are and reports.
+//!
+//! To add a rule: write `queries/ormNNN_name.scm` and `rules/ormNNN_name.rs` (a `RULE` with its
+//! metadata and `check`), list it in `ALL` below, add `docs/rules/ORMNNN.md` and a fixture in
+//! `tests/fixtures/rules/`.
+
+mod orm101_len_queryset;
+mod orm102_queryset_truthiness;
+mod orm103_count_for_existence;
+mod orm104_in_queryset;
+mod orm105_count_after_evaluation;
+
+use std::sync::LazyLock;
+
+use tree_sitter::{Node, Query, QueryCapture};
+
+use super::diagnostic::{Diagnostic, Fix, Severity};
+use super::infer::Semantics;
+use crate::settings::Settings;
+
+/// Where each rule's documentation page is published.
+pub const DOCS_BASE_URL: &str =
+    "https://github.com/django-orm-lsp/django-orm-lsp/blob/main/docs/rules/";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RuleMeta {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+}
+
+impl RuleMeta {
+    pub fn docs_url(&self) -> String {
+        format!("{DOCS_BASE_URL}{}.md", self.code)
+    }
+}
+
+/// What a rule's `check` sees: the file's semantics, the settings, and where to report.
+pub struct RuleContext<'c, 'a> {
+    pub sem: &'c Semantics<'a>,
+    pub settings: &'c Settings,
+    pub rule: &'static RuleMeta,
+    pub(super) out: &'c mut Vec<Diagnostic>,
+}
+
+impl RuleContext<'_, '_> {
+    pub fn report(&mut self, node: Node, message: impl Into<String>, fix: Option<Fix>) {
+        self.out.push(Diagnostic {
+            rule: self.rule,
+            range: node.byte_range(),
+            message: message.into(),
+            severity: self.rule.severity,
+            fix,
+        });
+    }
+}
+
+/// The captures of one query match, by name.
+pub struct Captures<'m, 'a> {
+    query: &'m Query,
+    captures: &'m [QueryCapture<'a>],
+}
+
+impl<'a> Captures<'_, 'a> {
+    pub fn get(&self, name: &str) -> Option<Node<'a>> {
+        let index = self.query.capture_index_for_name(name)?;
+        self.captures
+            .iter()
+            .find(|c| c.index == index)
+            .map(|c| c.node)
+    }
+}
+
+pub struct Rule {
+    pub meta: &'static RuleMeta,
+    pub query: &'static str,
+    pub check: for<'c, 'a> fn(&mut RuleContext<'c, 'a>, &Captures<'c, 'a>),
+}
+
+pub static ALL: &[&Rule] = &[
+    &orm101_len_queryset::RULE,
+    &orm102_queryset_truthiness::RULE,
+    &orm103_count_for_existence::RULE,
+    &orm104_in_queryset::RULE,
+    &orm105_count_after_evaluation::RULE,
+];
+
+pub fn by_code(code: &str) -> Option<&'static Rule> {
+    ALL.iter()
+        .copied()
+        .find(|r| r.meta.code.eq_ignore_ascii_case(code))
+}
+
+/// Every rule's patterns compiled into one query, so one pass over a statement finds the
+/// candidates of all rules; `owner[pattern]` says which rule a match belongs to.
+pub struct Registry {
+    pub rules: Vec<&'static Rule>,
+    pub query: Query,
+    owner: Vec<usize>,
+}
+
+impl Registry {
+    pub fn new(rules: &[&'static Rule]) -> Self {
+        let language = tree_sitter_python::LANGUAGE.into();
+        let mut source = String::new();
+        let mut owner = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let alone = Query::new(&language, rule.query)
+                .unwrap_or_else(|e| panic!("query of {} does not compile: {e}", rule.meta.code));
+            owner.extend(std::iter::repeat_n(i, alone.pattern_count()));
+            source.push_str(rule.query);
+            source.push('\n');
+        }
+        let query = Query::new(&language, &source).expect("rule queries compile together");
+        Self {
+            rules: rules.to_vec(),
+            query,
+            owner,
+        }
+    }
+
+    pub fn rule_for_pattern(&self, pattern: usize) -> &'static Rule {
+        self.rules[self.owner[pattern]]
+    }
+
+    pub fn captures<'m, 'a>(&'m self, captures: &'m [QueryCapture<'a>]) -> Captures<'m, 'a> {
+        Captures {
+            query: &self.query,
+            captures,
+        }
+    }
+}
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));

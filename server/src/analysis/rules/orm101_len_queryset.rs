@@ -1,0 +1,41 @@
+//! ORM101 len-queryset: `len(qs)` fetches every row to count them; `qs.count()` asks the
+//! database for `COUNT(*)`. Silent when `qs` is evaluated elsewhere in the scope: then `len`
+//! fills the result cache that the other use reads.
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::evaluation::other_evaluations;
+use crate::analysis::syntax::{as_receiver, strip_parens};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM101",
+        name: "len-queryset",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm101_len_queryset.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(call), Some(receiver)) = (m.get("call"), m.get("receiver")) else {
+        return;
+    };
+    if !cx.sem.ty(receiver).is_queryset() {
+        return;
+    }
+    let inner = strip_parens(receiver);
+    if inner.kind() == "identifier" && other_evaluations(cx.sem, inner).any() {
+        return;
+    }
+    let replacement = format!("{}.count()", as_receiver(receiver, cx.sem.source));
+    let fix = Fix::safe(
+        format!("Replace with `{replacement}`"),
+        vec![Edit::replace(call.byte_range(), &replacement)],
+    );
+    cx.report(
+        call,
+        "`len()` fetches every row of the queryset to count them; use `.count()`",
+        Some(fix),
+    );
+}

@@ -1,0 +1,112 @@
+//! ORM103 count-for-existence: `qs.count() > 0` counts every matching row to learn whether there
+//! is one; `qs.exists()` stops at the first. When `qs` is evaluated later in the scope anyway, the
+//! better test is `if qs:`: one query that also fills the cache.
+
+use tree_sitter::Node;
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::evaluation::other_evaluations;
+use crate::analysis::infer::Ty;
+use crate::analysis::syntax::{
+    as_receiver, has_no_arguments, is_truth_tested, negated, parent_through_parens, strip_parens,
+};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM103",
+        name: "count-for-existence",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm103_count_for_existence.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(count), Some(receiver)) = (m.get("count"), m.get("receiver")) else {
+        return;
+    };
+    if !has_no_arguments(count)
+        || !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager { .. })
+    {
+        return;
+    }
+    let Some((tested, exists)) = existence_test(count, cx.sem.source) else {
+        return;
+    };
+    let name = strip_parens(receiver);
+    let evaluated = if name.kind() == "identifier" {
+        other_evaluations(cx.sem, name)
+    } else {
+        Default::default()
+    };
+    if evaluated.before {
+        // `count()` reads the result cache of an evaluated queryset: it costs no query.
+        return;
+    }
+    let receiver_text = as_receiver(receiver, cx.sem.source);
+    let (replacement, message) = if evaluated.after {
+        let truth = if !exists {
+            negated(&receiver_text, tested)
+        } else if is_truth_tested(tested, cx.sem.source) {
+            receiver_text.clone()
+        } else {
+            format!("bool({receiver_text})")
+        };
+        let message = format!(
+            "`count()` only to test for rows, and `{receiver_text}` is evaluated later: test `{truth}`, one query that also fills its cache"
+        );
+        (truth, message)
+    } else {
+        let call = format!("{receiver_text}.exists()");
+        let replacement = if exists { call } else { negated(&call, tested) };
+        (
+            replacement,
+            "`count()` counts every matching row only to test for one; use `.exists()`".to_string(),
+        )
+    };
+    let fix = Fix::safe(
+        format!("Replace with `{replacement}`"),
+        vec![Edit::replace(tested.byte_range(), &replacement)],
+    );
+    cx.report(tested, message, Some(fix));
+}
+
+/// The expression that tests `count` for rows, and whether it is true when rows exist:
+/// `c > 0`, `c != 0`, `c >= 1`, `0 < c` (true), `c == 0`, `c < 1`, `c <= 0` (false), or the call
+/// itself in a truth test (`if c:`, `not c`).
+fn existence_test<'a>(count: Node<'a>, source: &str) -> Option<(Node<'a>, bool)> {
+    let parent = parent_through_parens(count)?;
+    if parent.kind() != "comparison_operator" {
+        return is_truth_tested(count, source).then_some((count, true));
+    }
+    let mut cursor = parent.walk();
+    let parts: Vec<Node> = parent
+        .children(&mut cursor)
+        .filter(|c| c.kind() != "comment")
+        .collect();
+    let [left, op, right] = parts.as_slice() else {
+        return None;
+    };
+    let count_on_left = strip_parens(*left).id() == count.id();
+    let literal = if count_on_left { right } else { left };
+    if literal.kind() != "integer" {
+        return None;
+    }
+    let value = &source[literal.byte_range()];
+    // Normalise to `count <op> literal`.
+    let op = match (count_on_left, op.kind()) {
+        (true, o) => o,
+        (false, "<") => ">",
+        (false, ">") => "<",
+        (false, "<=") => ">=",
+        (false, ">=") => "<=",
+        (false, o) => o,
+    };
+    let exists = match (op, value) {
+        (">" | "!=", "0") | (">=", "1") => true,
+        ("==" | "<=", "0") | ("<", "1") => false,
+        _ => return None,
+    };
+    Some((parent, exists))
+}

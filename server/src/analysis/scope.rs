@@ -1,0 +1,381 @@
+//! Names in one scope: where each is bound and where it is read.
+//!
+//! Built once per scope (function, lambda, class body, module) on first use. Bindings in nested
+//! scopes are not this scope's; reads in nested scopes are kept, because a closure that reads a
+//! queryset may evaluate it. Every binding the analyzer cannot type (loop targets, unpacking,
+//! imports, `with ... as`, walrus, augmented assignment) is `Other`, which makes the name unknown.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use tree_sitter::Node;
+
+use super::syntax::{contains, enclosing_loops, enclosing_statement, text};
+
+#[derive(Clone, Copy, Debug)]
+pub enum BindingKind<'a> {
+    /// `name = value` or `name: annotation = value`, the only target of its statement.
+    Assign {
+        value: Node<'a>,
+        annotation: Option<Node<'a>>,
+    },
+    Param {
+        annotation: Option<Node<'a>>,
+    },
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    pub name: Node<'a>,
+    pub kind: BindingKind<'a>,
+    pub statement: Node<'a>,
+}
+
+/// The bindings that may give a name its value at a given read.
+#[derive(Debug, Default)]
+pub struct Reaching<'i, 'a> {
+    pub bindings: Vec<&'i Binding<'a>>,
+    /// False when some path reaches the read with no binding of this scope (a global, a
+    /// closure variable, an unbound name): then the value is not known.
+    pub complete: bool,
+}
+
+pub struct ScopeIndex<'a> {
+    pub scope: Node<'a>,
+    source: &'a str,
+    bindings: FxHashMap<&'a str, Vec<Binding<'a>>>,
+    references: FxHashMap<&'a str, Vec<Node<'a>>>,
+    declared_outer: FxHashSet<&'a str>,
+}
+
+impl<'a> ScopeIndex<'a> {
+    pub fn build(scope: Node<'a>, source: &'a str) -> Self {
+        let mut index = Self {
+            scope,
+            source,
+            bindings: FxHashMap::default(),
+            references: FxHashMap::default(),
+            declared_outer: FxHashSet::default(),
+        };
+        // (node, inside a nested scope)
+        let mut stack: Vec<(Node<'a>, bool)> = Vec::new();
+        let mut cursor = scope.walk();
+        for child in scope.children(&mut cursor) {
+            stack.push((child, false));
+        }
+        stack.reverse();
+        while let Some((node, nested)) = stack.pop() {
+            if node.kind() == "identifier" {
+                index.classify(node, nested, source);
+                continue;
+            }
+            let opens = matches!(
+                node.kind(),
+                "function_definition" | "class_definition" | "lambda"
+            );
+            let mut cursor = node.walk();
+            let children: Vec<Node<'a>> = node.children(&mut cursor).collect();
+            for child in children.into_iter().rev() {
+                let child_nested = nested || (opens && is_scope_interior(node, child));
+                stack.push((child, child_nested));
+            }
+        }
+        index
+    }
+
+    fn classify(&mut self, ident: Node<'a>, nested: bool, source: &'a str) {
+        let name = text(ident, source);
+        let Some(parent) = ident.parent() else { return };
+        let is_field = |field: &str| {
+            parent
+                .child_by_field_name(field)
+                .is_some_and(|n| n.id() == ident.id())
+        };
+        match parent.kind() {
+            "attribute" if is_field("attribute") => return,
+            "keyword_argument" if is_field("name") => return,
+            "global_statement" | "nonlocal_statement" => {
+                if !nested {
+                    self.declared_outer.insert(name);
+                }
+                return;
+            }
+            _ => {}
+        }
+        if nested {
+            // Only reads matter from nested scopes; binding positions there are not ours.
+            if !is_binding_position(ident, parent) {
+                self.references.entry(name).or_default().push(ident);
+            }
+            return;
+        }
+        if let Some(kind) = parameter_kind(ident, parent, self.scope) {
+            self.bind(name, ident, kind);
+            return;
+        }
+        if is_binding_position(ident, parent) {
+            let kind = assignment_kind(ident, parent).unwrap_or(BindingKind::Other);
+            self.bind(name, ident, kind);
+            if parent.kind() == "augmented_assignment" {
+                self.references.entry(name).or_default().push(ident);
+            }
+            return;
+        }
+        self.references.entry(name).or_default().push(ident);
+    }
+
+    fn bind(&mut self, name: &'a str, ident: Node<'a>, kind: BindingKind<'a>) {
+        let statement = enclosing_statement(ident);
+        self.bindings.entry(name).or_default().push(Binding {
+            name: ident,
+            kind,
+            statement,
+        });
+    }
+
+    /// Bindings of `name` that may reach the read `at`.
+    pub fn reaching(&self, name: &str, at: Node<'a>) -> Reaching<'_, 'a> {
+        let mut reaching = Reaching::default();
+        if self.declared_outer.contains(name) {
+            return reaching;
+        }
+        let Some(all) = self.bindings.get(name) else {
+            return reaching;
+        };
+        // An `if`/`else` that assigns the name in every branch also settles it: once the scan
+        // leaves such a statement, earlier bindings cannot reach.
+        let mut covering: Option<Node> = None;
+        for binding in all.iter().rev().filter(|b| precedes(b, at)) {
+            if covering.is_some_and(|c| !contains(c, binding.name)) {
+                break;
+            }
+            reaching.bindings.push(binding);
+            if dominates(binding, at) {
+                reaching.complete = true;
+                break;
+            }
+            covering = covering.or_else(|| self.covering_if(binding, name, at));
+        }
+        reaching.complete |= covering.is_some();
+        // A binding later in a loop around the read reaches it on the next iteration.
+        let loops = enclosing_loops(at, self.scope);
+        for binding in all.iter().filter(|b| b.name.start_byte() >= at.end_byte()) {
+            if loops.iter().any(|l| contains(*l, binding.name)) {
+                reaching.bindings.push(binding);
+            }
+        }
+        reaching
+    }
+
+    /// The `if` statement around `binding` that runs before `at` and assigns `name` in all its
+    /// branches, if there is one.
+    fn covering_if(&self, binding: &Binding<'a>, name: &str, at: Node<'a>) -> Option<Node<'a>> {
+        let mut statement = binding.statement;
+        loop {
+            let block = statement.parent()?;
+            if contains(block, at) {
+                let runs_before = statement.end_byte() <= at.start_byte();
+                return (runs_before
+                    && statement.kind() == "if_statement"
+                    && self.assigns(statement, name))
+                .then_some(statement);
+            }
+            statement = enclosing_statement(block.parent()?);
+        }
+    }
+
+    /// Whether running `node` always assigns `name` with a plain assignment.
+    fn assigns(&self, node: Node, name: &str) -> bool {
+        let mut cursor = node.walk();
+        match node.kind() {
+            "expression_statement" => node.named_child(0).is_some_and(|a| {
+                a.kind() == "assignment"
+                    && a.child_by_field_name("left")
+                        .is_some_and(|l| text(l, self.source) == name)
+            }),
+            "block" => node
+                .named_children(&mut cursor)
+                .any(|s| self.assigns(s, name)),
+            "if_statement" => {
+                let body = node.child_by_field_name("consequence");
+                let branches: Vec<Node> = node
+                    .children_by_field_name("alternative", &mut cursor)
+                    .collect();
+                let has_else = branches.iter().any(|b| b.kind() == "else_clause");
+                has_else
+                    && body.is_some_and(|b| self.assigns(b, name))
+                    && branches.iter().all(|b| {
+                        let body = b
+                            .child_by_field_name("consequence")
+                            .or_else(|| b.child_by_field_name("body"));
+                        body.is_some_and(|body| self.assigns(body, name))
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads of `name` in this scope and its nested scopes, in document order.
+    pub fn references(&self, name: &str) -> &[Node<'a>] {
+        self.references.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Bindings of `name`, in document order.
+    pub fn bindings(&self, name: &str) -> &[Binding<'a>] {
+        self.bindings.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// All plain assignments of this scope, in document order per name.
+    pub fn assignments(&self) -> impl Iterator<Item = (&'a str, &Binding<'a>)> {
+        self.bindings
+            .iter()
+            .flat_map(|(name, bs)| bs.iter().map(move |b| (*name, b)))
+            .filter(|(_, b)| matches!(b.kind, BindingKind::Assign { .. }))
+    }
+}
+
+/// Whether `child` of a function, class or lambda is evaluated in the new scope. Default values
+/// are read outside, but counting them as inside only adds reads, which errs on the silent side.
+fn is_scope_interior(owner: Node, child: Node) -> bool {
+    ["body", "parameters"].iter().any(|field| {
+        owner
+            .child_by_field_name(field)
+            .is_some_and(|n| n.id() == child.id())
+    })
+}
+
+fn parameter_kind<'a>(
+    ident: Node<'a>,
+    parent: Node<'a>,
+    scope: Node<'a>,
+) -> Option<BindingKind<'a>> {
+    let (param, annotation) = match parent.kind() {
+        "parameters" | "lambda_parameters" => (parent, None),
+        "typed_parameter" => {
+            if parent.named_child(0).is_none_or(|n| n.id() != ident.id()) {
+                return None;
+            }
+            (parent.parent()?, parent.child_by_field_name("type"))
+        }
+        "default_parameter" | "typed_default_parameter" => {
+            if parent
+                .child_by_field_name("name")
+                .is_none_or(|n| n.id() != ident.id())
+            {
+                return None;
+            }
+            (parent.parent()?, parent.child_by_field_name("type"))
+        }
+        "list_splat_pattern" | "dictionary_splat_pattern" => {
+            let list = parent.parent()?;
+            if !matches!(
+                list.kind(),
+                "parameters" | "lambda_parameters" | "typed_parameter"
+            ) {
+                return None;
+            }
+            return Some(BindingKind::Other);
+        }
+        _ => return None,
+    };
+    let params = if matches!(param.kind(), "parameters" | "lambda_parameters") {
+        param
+    } else {
+        return None;
+    };
+    let owner = params.parent()?;
+    (owner.id() == scope.id()).then_some(BindingKind::Param { annotation })
+}
+
+/// Whether the identifier is written to: an assignment target (not inside `a.b` or `a[i]`), a
+/// loop, `with`, `except` or walrus target, an import, a `def`/`class` name, a `del`, a pattern.
+fn is_binding_position(ident: Node, parent: Node) -> bool {
+    let mut child = ident;
+    let mut node = parent;
+    loop {
+        let is_field = |field: &str| {
+            node.child_by_field_name(field)
+                .is_some_and(|n| n.id() == child.id())
+        };
+        match node.kind() {
+            "pattern_list"
+            | "tuple_pattern"
+            | "list_pattern"
+            | "tuple"
+            | "list"
+            | "parenthesized_expression"
+            | "list_splat_pattern"
+            | "list_splat"
+            | "as_pattern_target"
+            | "expression_list" => {}
+            "assignment" | "augmented_assignment" => return is_field("left"),
+            "for_statement" | "for_in_clause" => return is_field("left"),
+            "named_expression" => return is_field("name"),
+            "as_pattern" => return is_field("alias"),
+            "function_definition" | "class_definition" => return is_field("name"),
+            "delete_statement" => return true,
+            "import_statement" | "import_from_statement" | "aliased_import" | "dotted_name" => {
+                return !matches!(node.kind(), "import_from_statement") || !is_field("module_name");
+            }
+            "case_pattern" | "keyword_pattern" | "splat_pattern" | "dict_pattern"
+            | "class_pattern" => return true,
+            _ => return false,
+        }
+        child = node;
+        match node.parent() {
+            Some(p) => node = p,
+            None => return false,
+        }
+    }
+}
+
+fn assignment_kind<'a>(ident: Node<'a>, parent: Node<'a>) -> Option<BindingKind<'a>> {
+    if parent.kind() != "assignment" || parent.child_by_field_name("left")?.id() != ident.id() {
+        return None;
+    }
+    let annotation = parent.child_by_field_name("type");
+    // `a = b = value`: follow the chain to the value.
+    let mut value = parent.child_by_field_name("right")?;
+    while value.kind() == "assignment" {
+        value = value.child_by_field_name("right")?;
+    }
+    if value.kind() == "expression_list" || value.kind() == "yield" {
+        return None;
+    }
+    Some(BindingKind::Assign { value, annotation })
+}
+
+/// The binding happens before the read on the way through the code: after it textually, and not
+/// in the header of the binding's own statement (`qs = qs.filter(...)` reads the old `qs`).
+fn precedes(binding: &Binding, at: Node) -> bool {
+    if binding.name.end_byte() > at.start_byte() {
+        return false;
+    }
+    if !contains(binding.statement, at) {
+        return true;
+    }
+    // Inside the binding's own statement, only its body runs after the binding.
+    let mut node = at;
+    while node.id() != binding.statement.id() {
+        if node.kind() == "block" {
+            return node.start_byte() >= binding.name.end_byte();
+        }
+        let Some(parent) = node.parent() else {
+            return false;
+        };
+        node = parent;
+    }
+    false
+}
+
+/// Every path to the read goes through the binding: a plain assignment or parameter whose
+/// statement sits in a block that contains the read.
+fn dominates(binding: &Binding, at: Node) -> bool {
+    match binding.kind {
+        BindingKind::Param { .. } => true,
+        BindingKind::Assign { .. } => binding
+            .statement
+            .parent()
+            .is_some_and(|block| contains(block, at)),
+        BindingKind::Other => false,
+    }
+}

@@ -1,0 +1,307 @@
+//! Small, allocation-free helpers over tree-sitter nodes. Every walk here is iterative: a file of
+//! thousands of nested parentheses must not overflow a thread's stack.
+
+use tree_sitter::Node;
+
+pub fn text<'s>(node: Node, source: &'s str) -> &'s str {
+    source.get(node.byte_range()).unwrap_or("")
+}
+
+/// `((x))` -> `x`.
+pub fn strip_parens(mut node: Node) -> Node {
+    while node.kind() == "parenthesized_expression" {
+        match node.named_child(0) {
+            Some(inner) if inner.kind() != "comment" => node = inner,
+            _ => break,
+        }
+    }
+    node
+}
+
+/// The node's parent, looking through parentheses: the context the value is used in.
+pub fn parent_through_parens(node: Node) -> Option<Node> {
+    let mut parent = node.parent()?;
+    while parent.kind() == "parenthesized_expression" {
+        parent = parent.parent()?;
+    }
+    Some(parent)
+}
+
+/// Expressions that bind tighter than any operator: `x.f()` can be appended to them as they are.
+pub fn is_primary(node: Node) -> bool {
+    matches!(
+        node.kind(),
+        "identifier" | "attribute" | "call" | "subscript" | "parenthesized_expression"
+    )
+}
+
+/// Source of `node` ready to have `.method()` appended.
+pub fn as_receiver(node: Node, source: &str) -> String {
+    let t = text(node, source);
+    if is_primary(node) {
+        t.to_string()
+    } else {
+        format!("({t})")
+    }
+}
+
+pub fn is_scope(node: Node) -> bool {
+    matches!(
+        node.kind(),
+        "function_definition" | "lambda" | "class_definition" | "module"
+    )
+}
+
+/// The function, lambda, class body or module whose names `node` reads. A function's name,
+/// decorators and default values belong to the scope that defines it, so only a body (or a
+/// lambda's parameters and body) opens a new scope.
+pub fn enclosing_scope(node: Node) -> Node {
+    let mut current = node;
+    while let Some(parent) = current.parent() {
+        let opens_scope = match parent.kind() {
+            "function_definition" | "class_definition" => parent
+                .child_by_field_name("body")
+                .is_some_and(|b| b.id() == current.id()),
+            "lambda" | "module" => true,
+            _ => false,
+        };
+        if opens_scope {
+            return parent;
+        }
+        current = parent;
+    }
+    current
+}
+
+/// The statement of `scope` that contains `node`: an ancestor whose parent is a block or module.
+pub fn enclosing_statement<'t>(node: Node<'t>) -> Node<'t> {
+    let mut current = node;
+    while let Some(parent) = current.parent() {
+        if matches!(parent.kind(), "block" | "module") {
+            return current;
+        }
+        current = parent;
+    }
+    current
+}
+
+/// `outer` contains `inner` (or is it).
+pub fn contains(outer: Node, inner: Node) -> bool {
+    outer.start_byte() <= inner.start_byte() && inner.end_byte() <= outer.end_byte() && {
+        let mut n = Some(inner);
+        while let Some(x) = n {
+            if x.id() == outer.id() {
+                return true;
+            }
+            if x.start_byte() < outer.start_byte() {
+                return false;
+            }
+            n = x.parent();
+        }
+        false
+    }
+}
+
+/// Loops (and comprehensions) between `node` and `scope` whose repeated part contains `node`:
+/// code there may run many times. The iterable of a `for` runs once, so it is not inside.
+pub fn enclosing_loops<'t>(node: Node<'t>, scope: Node<'t>) -> Vec<Node<'t>> {
+    let mut loops = Vec::new();
+    let mut child = node;
+    while let Some(parent) = child.parent() {
+        if parent.id() == scope.id() {
+            break;
+        }
+        let repeats = match parent.kind() {
+            "for_statement" => parent
+                .child_by_field_name("body")
+                .is_some_and(|b| b.id() == child.id()),
+            "while_statement" => true,
+            "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression" => first_iterable(parent).is_none_or(|it| !contains(it, node)),
+            _ => false,
+        };
+        if repeats {
+            loops.push(parent);
+        }
+        child = parent;
+    }
+    loops
+}
+
+/// The iterable of a comprehension's first `for`: evaluated once, in the enclosing scope.
+pub fn first_iterable(comprehension: Node) -> Option<Node> {
+    let mut cursor = comprehension.walk();
+    let clause = comprehension
+        .named_children(&mut cursor)
+        .find(|c| c.kind() == "for_in_clause")?;
+    clause.child_by_field_name("right")
+}
+
+/// Calls `visit` on `root` and its descendants in document order; `visit` returns whether to
+/// descend into the node's children.
+pub fn walk<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>) -> bool) {
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if visit(node) && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.node().id() == root.id() {
+                return;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+        }
+    }
+}
+
+/// The tokens of `node` joined by single spaces: two expressions are written the same way when
+/// this is equal, whatever their spacing, line breaks, comments and trailing commas.
+pub fn normalized(node: Node, source: &str) -> String {
+    let mut out = String::new();
+    walk(node, |n| {
+        if n.kind() == "comment" {
+            return false;
+        }
+        let trailing_comma = n.kind() == ","
+            && n.next_sibling()
+                .is_none_or(|s| matches!(s.kind(), ")" | "]" | "}"));
+        if n.child_count() == 0 && !trailing_comma {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(text(n, source));
+        }
+        true
+    });
+    out
+}
+
+/// The method name of a call `recv.method(...)`, with its receiver.
+pub fn method_call<'t>(call: Node<'t>, source: &'t str) -> Option<(Node<'t>, &'t str)> {
+    if call.kind() != "call" {
+        return None;
+    }
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "attribute" {
+        return None;
+    }
+    let receiver = function.child_by_field_name("object")?;
+    let name = function.child_by_field_name("attribute")?;
+    Some((receiver, text(name, source)))
+}
+
+/// The arguments of `call` when there are none: `qs.count()`.
+pub fn has_no_arguments(call: Node) -> bool {
+    call.child_by_field_name("arguments")
+        .is_some_and(|args| args.kind() == "argument_list" && args.named_child_count() == 0)
+}
+
+/// `f(x)` with exactly one positional argument and a plain function name: returns (`f`, `x`).
+pub fn single_argument_call<'t>(call: Node<'t>, source: &'t str) -> Option<(&'t str, Node<'t>)> {
+    if call.kind() != "call" {
+        return None;
+    }
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "identifier" {
+        return None;
+    }
+    let args = call.child_by_field_name("arguments")?;
+    if args.kind() != "argument_list" {
+        return None;
+    }
+    let mut cursor = args.walk();
+    let mut named = args
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() != "comment");
+    let only = named.next()?;
+    if named.next().is_some()
+        || matches!(
+            only.kind(),
+            "keyword_argument" | "list_splat" | "dictionary_splat"
+        )
+    {
+        return None;
+    }
+    Some((text(function, source), only))
+}
+
+/// Where `node` (an expression) is tested for truth: an `if`/`elif`/`while` condition, the test of
+/// a conditional expression or comprehension `if`, `assert`, the operand of `not` or `bool()`,
+/// and either side of `and`/`or` inside one of those.
+pub fn is_truth_tested(node: Node, source: &str) -> bool {
+    let is = |n: Option<Node>, child: Node| n.is_some_and(|n| n.id() == child.id());
+    let mut child = node;
+    while let Some(parent) = child.parent() {
+        match parent.kind() {
+            // Outside a truth test, `a or b` returns an operand itself: only its context counts.
+            "parenthesized_expression" | "boolean_operator" => {}
+            "if_statement" | "elif_clause" | "while_statement" => {
+                return is(parent.child_by_field_name("condition"), child);
+            }
+            "conditional_expression" => {
+                // `a if cond else b`: the middle expression is the condition.
+                let mut cursor = parent.walk();
+                let cond = parent
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() != "comment")
+                    .nth(1);
+                return is(cond, child);
+            }
+            "assert_statement" => return is(parent.named_child(0), child),
+            "if_clause" | "not_operator" => return true,
+            "argument_list" => {
+                return parent.parent().is_some_and(|call| {
+                    single_argument_call(call, source)
+                        .is_some_and(|(f, arg)| f == "bool" && arg.id() == child.id())
+                });
+            }
+            _ => return false,
+        }
+        child = parent;
+    }
+    false
+}
+
+/// `not <expr>`, to replace `node`: parenthesised where `node`'s context binds tighter than `not`.
+pub fn negated(expr: &str, node: Node) -> String {
+    let loose_context = node.parent().is_none_or(|p| {
+        matches!(
+            p.kind(),
+            "parenthesized_expression"
+                | "if_statement"
+                | "elif_clause"
+                | "while_statement"
+                | "not_operator"
+                | "boolean_operator"
+                | "conditional_expression"
+                | "assignment"
+                | "augmented_assignment"
+                | "return_statement"
+                | "argument_list"
+                | "keyword_argument"
+                | "expression_statement"
+                | "assert_statement"
+                | "lambda"
+                | "list"
+                | "tuple"
+                | "set"
+                | "pair"
+                | "expression_list"
+                | "yield"
+                | "if_clause"
+        )
+    });
+    if loose_context {
+        format!("not {expr}")
+    } else {
+        format!("(not {expr})")
+    }
+}

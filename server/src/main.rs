@@ -1,0 +1,77 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use django_orm_lsp::check::{self, CheckOptions, OutputFormat};
+use django_orm_lsp::settings::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "django-orm-lsp",
+    version,
+    about = "Finds Django ORM performance anti-patterns and rewrites them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the language server over stdin/stdout.
+    Serve {
+        /// Accepted and ignored: stdio is the only transport (VS Code's client appends it).
+        #[arg(long)]
+        stdio: bool,
+    },
+    /// Lint files and folders, as in CI.
+    Check {
+        /// Files or folders (folders are walked, respecting .gitignore).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output_format: OutputFormat,
+        /// Only these codes or code prefixes, comma-separated (e.g. ORM101,ORM2).
+        #[arg(long, value_delimiter = ',')]
+        select: Option<Vec<String>>,
+        /// Never these codes or code prefixes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        ignore: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; everything else is a usage error.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Serve { stdio: _ } => {
+            django_orm_lsp::lsp::serve();
+            ExitCode::SUCCESS
+        }
+        Command::Check {
+            paths,
+            output_format,
+            select,
+            ignore,
+        } => {
+            let settings = Settings {
+                select,
+                ignore,
+                ..Settings::default()
+            };
+            let code = check::run(&CheckOptions {
+                paths,
+                format: output_format,
+                settings,
+            });
+            ExitCode::from(code as u8)
+        }
+    }
+}

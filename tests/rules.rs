@@ -1,0 +1,153 @@
+//! Per-rule fixtures: `tests/fixtures/rules/<CODE>*.py`. A line that must be reported ends with
+//! `# expect: ORM101` (several codes comma-separated); every other line must be silent. The
+//! findings, their fixes and the fixed lines are snapshotted in `tests/snapshots/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use common::fixes::apply_checked;
+use django_orm_lsp::analysis::{lint, Diagnostic};
+use django_orm_lsp::settings::Settings;
+use django_orm_lsp::store::parse_python;
+
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset].matches('\n').count() + 1
+}
+
+fn line_span(source: &str, start: usize, end: usize) -> &str {
+    let from = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let to = source[end..].find('\n').map_or(source.len(), |i| end + i);
+    &source[from..to]
+}
+
+fn expected_codes(source: &str) -> BTreeMap<usize, Vec<String>> {
+    let mut expected = BTreeMap::new();
+    for (i, line) in source.lines().enumerate() {
+        if let Some((_, codes)) = line.split_once("# expect: ") {
+            let mut codes: Vec<String> = codes.split(',').map(|c| c.trim().to_string()).collect();
+            codes.sort();
+            expected.insert(i + 1, codes);
+        }
+    }
+    expected
+}
+
+fn fixture_settings(source: &str) -> Settings {
+    let mut settings = Settings::default();
+    if let Some(rest) = source
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# fixture-settings: target-django="))
+    {
+        settings.target_django = Settings::parse_django_version(rest).expect("a version");
+    }
+    settings
+}
+
+fn render(source: &str, diagnostics: &[Diagnostic], name: &str) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let line = line_of(source, d.range.start);
+        let column = source[..d.range.start]
+            .rsplit('\n')
+            .next()
+            .unwrap()
+            .chars()
+            .count()
+            + 1;
+        writeln!(
+            out,
+            "{line}:{column} {} {}: {}",
+            d.code(),
+            d.severity.as_str(),
+            d.message
+        )
+        .unwrap();
+        let Some(fix) = &d.fix else {
+            writeln!(out, "  no fix").unwrap();
+            continue;
+        };
+        writeln!(out, "  fix ({}): {}", fix.applicability.as_str(), fix.title).unwrap();
+        let fixed = apply_checked(source, &fix.edits, &format!("{name}:{line} {}", d.code()));
+        let span = fix.span().unwrap();
+        let delta = fixed.len() as isize - source.len() as isize;
+        for old in line_span(source, span.start, span.end).lines() {
+            writeln!(out, "  - {old}").unwrap();
+        }
+        for new in line_span(&fixed, span.start, span.end.saturating_add_signed(delta)).lines() {
+            writeln!(out, "  + {new}").unwrap();
+        }
+    }
+    out
+}
+
+fn check_fixture(path: &Path) {
+    let name = path.file_stem().unwrap().to_str().unwrap();
+    let source = std::fs::read_to_string(path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let diagnostics = lint(&source, &tree, &fixture_settings(&source));
+
+    let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for d in &diagnostics {
+        actual
+            .entry(line_of(&source, d.range.start))
+            .or_default()
+            .push(d.code().to_string());
+    }
+    for codes in actual.values_mut() {
+        codes.sort();
+    }
+    assert_eq!(
+        actual,
+        expected_codes(&source),
+        "{name}: reported lines differ from the `# expect:` markers"
+    );
+
+    // All safe fixes of the file applied together must also leave valid code.
+    let safe: Vec<_> = diagnostics
+        .iter()
+        .filter_map(|d| d.fix.as_ref())
+        .filter(|f| f.is_safe())
+        .flat_map(|f| f.edits.clone())
+        .collect();
+    apply_checked(&source, &safe, &format!("{name}: all safe fixes"));
+
+    insta::assert_snapshot!(name, render(&source, &diagnostics, name));
+}
+
+#[test]
+fn rule_fixtures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rules");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 5, "fixtures missing in {}", dir.display());
+    for path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+    {
+        check_fixture(path);
+    }
+}
+
+#[test]
+fn every_rule_has_a_fixture_and_a_docs_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for rule in django_orm_lsp::analysis::rules::ALL {
+        let code = rule.meta.code;
+        assert!(
+            root.join(format!("tests/fixtures/rules/{code}.py"))
+                .is_file(),
+            "{code} has no fixture"
+        );
+        assert!(
+            root.join(format!("docs/rules/{code}.md")).is_file(),
+            "{code} has no docs page"
+        );
+    }
+}
