@@ -51,10 +51,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { stdio: _ } => {
-            django_orm_lsp::lsp::serve();
-            ExitCode::SUCCESS
-        }
+        Command::Serve { stdio: _ } => ExitCode::from(django_orm_lsp::lsp::serve() as u8),
         Command::Check {
             paths,
             output_format,

@@ -10,7 +10,7 @@ use super::infer::{Semantics, QUERYSET_METHODS};
 use super::scope::{BindingKind, ScopeIndex};
 use super::syntax::{
     contains, enclosing_loops, enclosing_statement, first_iterable, method_call,
-    single_argument_call, text,
+    single_argument_call, text, Parents,
 };
 
 /// Attributes of a QuerySet that neither evaluate it nor read its result cache.
@@ -78,7 +78,7 @@ impl OtherEvaluations {
 pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvaluations {
     let scope = sem.scope_of(read);
     let name = sem.text(read);
-    let reaching = scope.reaching(name, read);
+    let reaching = scope.reaching(name, read, &sem.parents);
     let since = reaching
         .bindings
         .iter()
@@ -92,7 +92,7 @@ pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvalua
     for &other in scope.references(name) {
         if other.id() == read.id()
             || other.start_byte() < since
-            || is_cache_blind(other, sem.source)
+            || is_cache_blind(other, sem.source, &sem.parents)
         {
             continue;
         }
@@ -103,7 +103,7 @@ pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvalua
         }
     }
     // In a loop that does not also rebuild the QuerySet, the read repeats on a filled cache.
-    let loops = enclosing_loops(read, scope.scope);
+    let loops = enclosing_loops(read, scope.scope, &sem.parents);
     if loops
         .iter()
         .any(|l| reaching.bindings.iter().any(|b| !contains(*l, b.name)))
@@ -113,8 +113,8 @@ pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvalua
     result
 }
 
-fn is_cache_blind(reference: Node, source: &str) -> bool {
-    let Some(parent) = reference.parent() else {
+fn is_cache_blind<'a>(reference: Node<'a>, source: &str, p: &Parents<'a>) -> bool {
+    let Some(parent) = p.of(reference) else {
         return false;
     };
     if parent.kind() != "attribute"
@@ -133,13 +133,17 @@ fn is_cache_blind(reference: Node, source: &str) -> bool {
 /// Whether `reference` (a read of a QuerySet name) iterates it every time its statement runs,
 /// and if so the statement: a `for` loop over it, `list(qs)`, a comprehension over it. (`len`,
 /// truth tests and `in` evaluate too, but those are findings of ORM101/102/104 themselves.)
-pub fn iterating_statement<'a>(reference: Node<'a>, source: &str) -> Option<Node<'a>> {
-    let parent = reference.parent()?;
+pub fn iterating_statement<'a>(
+    reference: Node<'a>,
+    source: &str,
+    p: &Parents<'a>,
+) -> Option<Node<'a>> {
+    let parent = p.of(reference)?;
     let iterates = match parent.kind() {
         "for_statement" | "for_in_clause" => parent
             .child_by_field_name("right")
             .is_some_and(|r| r.id() == reference.id()),
-        "argument_list" => parent.parent().is_some_and(|call| {
+        "argument_list" => p.of(parent).is_some_and(|call| {
             single_argument_call(call, source)
                 .is_some_and(|(f, _)| ITERATING_FUNCTIONS.contains(&f))
         }),
@@ -148,10 +152,10 @@ pub fn iterating_statement<'a>(reference: Node<'a>, source: &str) -> Option<Node
     if !iterates {
         return None;
     }
-    let statement = enclosing_statement(reference);
+    let statement = enclosing_statement(reference, p);
     // Every node between the read and its statement must run whenever the statement runs.
     let mut child = reference;
-    while let Some(node) = child.parent() {
+    while let Some(node) = p.of(child) {
         if node.id() == statement.id() {
             break;
         }
@@ -178,8 +182,8 @@ pub fn iterating_statement<'a>(reference: Node<'a>, source: &str) -> Option<Node
 
 /// Whether `statement` has run whenever `at` runs: it sits in a block around `at`, and either
 /// ended before `at` or contains it in a body it runs after the evaluation (a `for` body).
-pub fn runs_before(statement: Node, at: Node) -> bool {
-    let Some(block) = statement.parent() else {
+pub fn runs_before<'a>(statement: Node<'a>, at: Node<'a>, p: &Parents<'a>) -> bool {
+    let Some(block) = p.of(statement) else {
         return false;
     };
     if !contains(block, at) {

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Node;
 
 use super::scope::{BindingKind, ScopeIndex};
-use super::syntax::{enclosing_scope, method_call, strip_parens, text};
+use super::syntax::{enclosing_scope, method_call, strip_parens, text, Parents};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -107,6 +107,7 @@ const MAX_DEPTH: u32 = 64;
 /// Type inference over one file, caching each scope's name index.
 pub struct Semantics<'a> {
     pub source: &'a str,
+    pub parents: Parents<'a>,
     scopes: RefCell<FxHashMap<usize, Rc<ScopeIndex<'a>>>>,
     /// Types of name reads, by node id. A read being inferred is `Unknown` here, so cycles
     /// through loop-carried assignments end, and each read is inferred once.
@@ -114,9 +115,10 @@ pub struct Semantics<'a> {
 }
 
 impl<'a> Semantics<'a> {
-    pub fn new(source: &'a str) -> Self {
+    pub fn new(source: &'a str, root: Node<'a>) -> Self {
         Self {
             source,
+            parents: Parents::new(root),
             scopes: RefCell::default(),
             names: RefCell::default(),
         }
@@ -128,12 +130,13 @@ impl<'a> Semantics<'a> {
 
     /// The name index of the scope `node` reads its names from.
     pub fn scope_of(&self, node: Node<'a>) -> Rc<ScopeIndex<'a>> {
-        let scope = enclosing_scope(node);
-        self.scopes
-            .borrow_mut()
-            .entry(scope.id())
-            .or_insert_with(|| Rc::new(ScopeIndex::build(scope, self.source)))
-            .clone()
+        let scope = enclosing_scope(node, &self.parents);
+        if let Some(index) = self.scopes.borrow().get(&scope.id()) {
+            return index.clone();
+        }
+        let index = Rc::new(ScopeIndex::build(scope, self.source, &self.parents));
+        self.scopes.borrow_mut().insert(scope.id(), index.clone());
+        index
     }
 
     pub fn ty(&self, expr: Node<'a>) -> Ty {
@@ -220,7 +223,7 @@ impl<'a> Semantics<'a> {
 
     fn infer_name(&self, name: Node<'a>, depth: u32) -> Ty {
         let scope = self.scope_of(name);
-        let reaching = scope.reaching(self.text(name), name);
+        let reaching = scope.reaching(self.text(name), name, &self.parents);
         if !reaching.complete || reaching.bindings.is_empty() {
             return Ty::Unknown;
         }

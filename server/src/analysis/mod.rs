@@ -4,6 +4,7 @@
 
 pub mod diagnostic;
 pub mod evaluation;
+mod fix_all;
 pub mod infer;
 pub mod noqa;
 pub mod rules;
@@ -18,6 +19,7 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
+pub use fix_all::fix_all;
 use infer::Semantics;
 use rules::{Registry, RuleContext, REGISTRY};
 
@@ -72,7 +74,7 @@ impl<'r> Linter<'r> {
                 cache.units.clear();
             }
         }
-        let sem = Semantics::new(source);
+        let sem = Semantics::new(source, root);
         let mut seen = FxHashSet::default();
         let mut diagnostics = Vec::new();
         for unit in units {

@@ -55,6 +55,12 @@ pub fn parse(comment: &str) -> Option<Suppression> {
     }
 }
 
+/// `ORM101`, `E501`: letters, then digits.
+fn is_code(word: &str) -> bool {
+    let digits = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    digits.len() < word.len() && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
 /// `ORM101, E501 ORM102` -> the codes, stopping at the first word that is not a code.
 fn code_list(list: &str) -> Vec<String> {
     list.split(|c: char| c == ',' || c.is_whitespace())
@@ -117,5 +123,106 @@ mod tests {
         );
         assert_eq!(parse("# a mynoqa thing"), None);
         assert_eq!(parse("# todo"), None);
+    }
+}
+
+/// The edit that silences `code` on the line of byte `offset`: `  # noqa: CODE` at the end of
+/// the line, or `, CODE` added to the line's existing `# noqa: ...` list. `None` where no comment
+/// can go: the line continues with a backslash or ends inside a string.
+pub fn suppression_edit(
+    source: &str,
+    tree: &Tree,
+    offset: usize,
+    code: &str,
+) -> Option<super::Edit> {
+    let line_start = source[..offset.min(source.len())]
+        .rfind(['\n', '\r'])
+        .map_or(0, |i| i + 1);
+    let line_end = source[line_start..]
+        .find(['\n', '\r'])
+        .map_or(source.len(), |i| line_start + i);
+    if let Some((comment_start, comment)) = line_comment(source, tree, offset) {
+        if let Some(list_end) = noqa_list_end(comment) {
+            return Some(super::Edit::replace(
+                comment_start + list_end..comment_start + list_end,
+                format!(", {code}"),
+            ));
+        }
+        let end = comment_start + comment.len();
+        return Some(super::Edit::replace(end..end, format!("  # noqa: {code}")));
+    }
+    let code_end = line_start + source[line_start..line_end].trim_end().len();
+    if code_end == line_start || source[..code_end].ends_with('\\') {
+        return None;
+    }
+    let last = tree
+        .root_node()
+        .descendant_for_byte_range(code_end - 1, code_end)?;
+    let mut node = Some(last);
+    while let Some(n) = node {
+        if n.kind() == "string" && n.end_byte() > line_end {
+            return None;
+        }
+        node = n.parent();
+    }
+    Some(super::Edit::replace(
+        code_end..code_end,
+        format!("  # noqa: {code}"),
+    ))
+}
+
+/// In a comment with `# noqa: A, B`, the byte just after the last code.
+fn noqa_list_end(comment: &str) -> Option<usize> {
+    let lower = comment.to_ascii_lowercase();
+    let at = lower.find("noqa")?;
+    let after = &comment[at + 4..];
+    let colon = after.len() - after.trim_start().len();
+    let list = after[colon..].strip_prefix(':')?;
+    let mut end = at + 4 + colon + 1;
+    let mut rest = list;
+    loop {
+        let skipped = rest.len() - rest.trim_start_matches([' ', ',']).len();
+        let word_len = rest[skipped..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len() - skipped);
+        let word = &rest[skipped..skipped + word_len];
+        if !is_code(word) {
+            return Some(end);
+        }
+        end += skipped + word_len;
+        rest = &rest[skipped + word_len..];
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    fn silence(source: &str, code: &str) -> Option<String> {
+        let tree = crate::store::parse_python(source).unwrap();
+        let edit = suppression_edit(source, &tree, source.find("len").unwrap(), code)?;
+        super::super::apply_edits(source, &[edit])
+    }
+
+    #[test]
+    fn adds_or_extends_noqa_comments() {
+        assert_eq!(
+            silence("x = len(qs)\n", "ORM101").unwrap(),
+            "x = len(qs)  # noqa: ORM101\n"
+        );
+        assert_eq!(
+            silence("x = len(qs)  # why\n", "ORM101").unwrap(),
+            "x = len(qs)  # why  # noqa: ORM101\n"
+        );
+        assert_eq!(
+            silence("x = len(qs)  # noqa: E501\n", "ORM101").unwrap(),
+            "x = len(qs)  # noqa: E501, ORM101\n"
+        );
+        assert_eq!(
+            silence("x = len(qs)  # noqa:E501 ok\r\ny", "ORM101").unwrap(),
+            "x = len(qs)  # noqa:E501, ORM101 ok\r\ny"
+        );
+        assert_eq!(silence("x = len(qs) + \\\n  1\n", "ORM101"), None);
+        assert_eq!(silence("x = (len(qs), '''\n''')\n", "ORM101"), None);
     }
 }

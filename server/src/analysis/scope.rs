@@ -8,7 +8,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::syntax::{contains, enclosing_loops, enclosing_statement, text};
+use super::syntax::{contains, enclosing_loops, enclosing_statement, text, Parents};
 
 #[derive(Clone, Copy, Debug)]
 pub enum BindingKind<'a> {
@@ -48,7 +48,7 @@ pub struct ScopeIndex<'a> {
 }
 
 impl<'a> ScopeIndex<'a> {
-    pub fn build(scope: Node<'a>, source: &'a str) -> Self {
+    pub fn build(scope: Node<'a>, source: &'a str, parents: &Parents<'a>) -> Self {
         let mut index = Self {
             scope,
             source,
@@ -65,7 +65,7 @@ impl<'a> ScopeIndex<'a> {
         stack.reverse();
         while let Some((node, nested)) = stack.pop() {
             if node.kind() == "identifier" {
-                index.classify(node, nested, source);
+                index.classify(node, nested, source, parents);
                 continue;
             }
             let opens = matches!(
@@ -82,9 +82,11 @@ impl<'a> ScopeIndex<'a> {
         index
     }
 
-    fn classify(&mut self, ident: Node<'a>, nested: bool, source: &'a str) {
+    fn classify(&mut self, ident: Node<'a>, nested: bool, source: &'a str, parents: &Parents<'a>) {
         let name = text(ident, source);
-        let Some(parent) = ident.parent() else { return };
+        let Some(parent) = parents.of(ident) else {
+            return;
+        };
         let is_field = |field: &str| {
             parent
                 .child_by_field_name(field)
@@ -103,18 +105,18 @@ impl<'a> ScopeIndex<'a> {
         }
         if nested {
             // Only reads matter from nested scopes; binding positions there are not ours.
-            if !is_binding_position(ident, parent) {
+            if !is_binding_position(ident, parent, parents) {
                 self.references.entry(name).or_default().push(ident);
             }
             return;
         }
-        if let Some(kind) = parameter_kind(ident, parent, self.scope) {
-            self.bind(name, ident, kind);
+        if let Some(kind) = parameter_kind(ident, parent, self.scope, parents) {
+            self.bind(name, ident, kind, parents);
             return;
         }
-        if is_binding_position(ident, parent) {
+        if is_binding_position(ident, parent, parents) {
             let kind = assignment_kind(ident, parent).unwrap_or(BindingKind::Other);
-            self.bind(name, ident, kind);
+            self.bind(name, ident, kind, parents);
             if parent.kind() == "augmented_assignment" {
                 self.references.entry(name).or_default().push(ident);
             }
@@ -123,8 +125,14 @@ impl<'a> ScopeIndex<'a> {
         self.references.entry(name).or_default().push(ident);
     }
 
-    fn bind(&mut self, name: &'a str, ident: Node<'a>, kind: BindingKind<'a>) {
-        let statement = enclosing_statement(ident);
+    fn bind(
+        &mut self,
+        name: &'a str,
+        ident: Node<'a>,
+        kind: BindingKind<'a>,
+        parents: &Parents<'a>,
+    ) {
+        let statement = enclosing_statement(ident, parents);
         self.bindings.entry(name).or_default().push(Binding {
             name: ident,
             kind,
@@ -133,7 +141,7 @@ impl<'a> ScopeIndex<'a> {
     }
 
     /// Bindings of `name` that may reach the read `at`.
-    pub fn reaching(&self, name: &str, at: Node<'a>) -> Reaching<'_, 'a> {
+    pub fn reaching(&self, name: &str, at: Node<'a>, parents: &Parents<'a>) -> Reaching<'_, 'a> {
         let mut reaching = Reaching::default();
         if self.declared_outer.contains(name) {
             return reaching;
@@ -144,20 +152,20 @@ impl<'a> ScopeIndex<'a> {
         // An `if`/`else` that assigns the name in every branch also settles it: once the scan
         // leaves such a statement, earlier bindings cannot reach.
         let mut covering: Option<Node> = None;
-        for binding in all.iter().rev().filter(|b| precedes(b, at)) {
+        for binding in all.iter().rev().filter(|b| precedes(b, at, parents)) {
             if covering.is_some_and(|c| !contains(c, binding.name)) {
                 break;
             }
             reaching.bindings.push(binding);
-            if dominates(binding, at) {
+            if dominates(binding, at, parents) {
                 reaching.complete = true;
                 break;
             }
-            covering = covering.or_else(|| self.covering_if(binding, name, at));
+            covering = covering.or_else(|| self.covering_if(binding, name, at, parents));
         }
         reaching.complete |= covering.is_some();
         // A binding later in a loop around the read reaches it on the next iteration.
-        let loops = enclosing_loops(at, self.scope);
+        let loops = enclosing_loops(at, self.scope, parents);
         for binding in all.iter().filter(|b| b.name.start_byte() >= at.end_byte()) {
             if loops.iter().any(|l| contains(*l, binding.name)) {
                 reaching.bindings.push(binding);
@@ -168,10 +176,16 @@ impl<'a> ScopeIndex<'a> {
 
     /// The `if` statement around `binding` that runs before `at` and assigns `name` in all its
     /// branches, if there is one.
-    fn covering_if(&self, binding: &Binding<'a>, name: &str, at: Node<'a>) -> Option<Node<'a>> {
+    fn covering_if(
+        &self,
+        binding: &Binding<'a>,
+        name: &str,
+        at: Node<'a>,
+        parents: &Parents<'a>,
+    ) -> Option<Node<'a>> {
         let mut statement = binding.statement;
         loop {
-            let block = statement.parent()?;
+            let block = parents.of(statement)?;
             if contains(block, at) {
                 let runs_before = statement.end_byte() <= at.start_byte();
                 return (runs_before
@@ -179,7 +193,7 @@ impl<'a> ScopeIndex<'a> {
                     && self.assigns(statement, name))
                 .then_some(statement);
             }
-            statement = enclosing_statement(block.parent()?);
+            statement = enclosing_statement(parents.of(block)?, parents);
         }
     }
 
@@ -247,6 +261,7 @@ fn parameter_kind<'a>(
     ident: Node<'a>,
     parent: Node<'a>,
     scope: Node<'a>,
+    parents: &Parents<'a>,
 ) -> Option<BindingKind<'a>> {
     let (param, annotation) = match parent.kind() {
         "parameters" | "lambda_parameters" => (parent, None),
@@ -254,7 +269,7 @@ fn parameter_kind<'a>(
             if parent.named_child(0).is_none_or(|n| n.id() != ident.id()) {
                 return None;
             }
-            (parent.parent()?, parent.child_by_field_name("type"))
+            (parents.of(parent)?, parent.child_by_field_name("type"))
         }
         "default_parameter" | "typed_default_parameter" => {
             if parent
@@ -263,10 +278,10 @@ fn parameter_kind<'a>(
             {
                 return None;
             }
-            (parent.parent()?, parent.child_by_field_name("type"))
+            (parents.of(parent)?, parent.child_by_field_name("type"))
         }
         "list_splat_pattern" | "dictionary_splat_pattern" => {
-            let list = parent.parent()?;
+            let list = parents.of(parent)?;
             if !matches!(
                 list.kind(),
                 "parameters" | "lambda_parameters" | "typed_parameter"
@@ -282,13 +297,13 @@ fn parameter_kind<'a>(
     } else {
         return None;
     };
-    let owner = params.parent()?;
+    let owner = parents.of(params)?;
     (owner.id() == scope.id()).then_some(BindingKind::Param { annotation })
 }
 
 /// Whether the identifier is written to: an assignment target (not inside `a.b` or `a[i]`), a
 /// loop, `with`, `except` or walrus target, an import, a `def`/`class` name, a `del`, a pattern.
-fn is_binding_position(ident: Node, parent: Node) -> bool {
+fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<'a>) -> bool {
     let mut child = ident;
     let mut node = parent;
     loop {
@@ -321,7 +336,7 @@ fn is_binding_position(ident: Node, parent: Node) -> bool {
             _ => return false,
         }
         child = node;
-        match node.parent() {
+        match parents.of(node) {
             Some(p) => node = p,
             None => return false,
         }
@@ -346,7 +361,7 @@ fn assignment_kind<'a>(ident: Node<'a>, parent: Node<'a>) -> Option<BindingKind<
 
 /// The binding happens before the read on the way through the code: after it textually, and not
 /// in the header of the binding's own statement (`qs = qs.filter(...)` reads the old `qs`).
-fn precedes(binding: &Binding, at: Node) -> bool {
+fn precedes<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> bool {
     if binding.name.end_byte() > at.start_byte() {
         return false;
     }
@@ -359,7 +374,7 @@ fn precedes(binding: &Binding, at: Node) -> bool {
         if node.kind() == "block" {
             return node.start_byte() >= binding.name.end_byte();
         }
-        let Some(parent) = node.parent() else {
+        let Some(parent) = parents.of(node) else {
             return false;
         };
         node = parent;
@@ -369,12 +384,11 @@ fn precedes(binding: &Binding, at: Node) -> bool {
 
 /// Every path to the read goes through the binding: a plain assignment or parameter whose
 /// statement sits in a block that contains the read.
-fn dominates(binding: &Binding, at: Node) -> bool {
+fn dominates<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> bool {
     match binding.kind {
         BindingKind::Param { .. } => true,
-        BindingKind::Assign { .. } => binding
-            .statement
-            .parent()
+        BindingKind::Assign { .. } => parents
+            .of(binding.statement)
             .is_some_and(|block| contains(block, at)),
         BindingKind::Other => false,
     }

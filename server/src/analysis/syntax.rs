@@ -1,7 +1,49 @@
 //! Small, allocation-free helpers over tree-sitter nodes. Every walk here is iterative: a file of
 //! thousands of nested parentheses must not overflow a thread's stack.
 
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
 use tree_sitter::Node;
+
+/// Parent links, recorded once per top-level statement. tree-sitter's `Node::parent` walks down
+/// from the root on every call, which costs time linear in the number of top-level statements;
+/// the rules ask for parents constantly.
+pub struct Parents<'a> {
+    root: Node<'a>,
+    links: RefCell<FxHashMap<usize, Node<'a>>>,
+}
+
+impl<'a> Parents<'a> {
+    pub fn new(root: Node<'a>) -> Self {
+        Self {
+            root,
+            links: RefCell::default(),
+        }
+    }
+
+    pub fn of(&self, node: Node<'a>) -> Option<Node<'a>> {
+        if node.id() == self.root.id() {
+            return None;
+        }
+        if let Some(parent) = self.links.borrow().get(&node.id()) {
+            return Some(*parent);
+        }
+        // First question about this statement: record all its links.
+        let statement = self.root.child_with_descendant(node)?;
+        let mut links = self.links.borrow_mut();
+        links.insert(statement.id(), self.root);
+        let mut cursor = statement.walk();
+        let mut stack = vec![statement];
+        while let Some(parent) = stack.pop() {
+            for child in parent.children(&mut cursor) {
+                links.insert(child.id(), parent);
+                stack.push(child);
+            }
+        }
+        links.get(&node.id()).copied()
+    }
+}
 
 pub fn text<'s>(node: Node, source: &'s str) -> &'s str {
     source.get(node.byte_range()).unwrap_or("")
@@ -19,10 +61,10 @@ pub fn strip_parens(mut node: Node) -> Node {
 }
 
 /// The node's parent, looking through parentheses: the context the value is used in.
-pub fn parent_through_parens(node: Node) -> Option<Node> {
-    let mut parent = node.parent()?;
+pub fn parent_through_parens<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node<'a>> {
+    let mut parent = p.of(node)?;
     while parent.kind() == "parenthesized_expression" {
-        parent = parent.parent()?;
+        parent = p.of(parent)?;
     }
     Some(parent)
 }
@@ -55,9 +97,9 @@ pub fn is_scope(node: Node) -> bool {
 /// The function, lambda, class body or module whose names `node` reads. A function's name,
 /// decorators and default values belong to the scope that defines it, so only a body (or a
 /// lambda's parameters and body) opens a new scope.
-pub fn enclosing_scope(node: Node) -> Node {
+pub fn enclosing_scope<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
-    while let Some(parent) = current.parent() {
+    while let Some(parent) = p.of(current) {
         let opens_scope = match parent.kind() {
             "function_definition" | "class_definition" => parent
                 .child_by_field_name("body")
@@ -74,9 +116,9 @@ pub fn enclosing_scope(node: Node) -> Node {
 }
 
 /// The statement of `scope` that contains `node`: an ancestor whose parent is a block or module.
-pub fn enclosing_statement<'t>(node: Node<'t>) -> Node<'t> {
+pub fn enclosing_statement<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
-    while let Some(parent) = current.parent() {
+    while let Some(parent) = p.of(current) {
         if matches!(parent.kind(), "block" | "module") {
             return current;
         }
@@ -85,29 +127,18 @@ pub fn enclosing_statement<'t>(node: Node<'t>) -> Node<'t> {
     current
 }
 
-/// `outer` contains `inner` (or is it).
+/// `outer` contains `inner` (or is it). By byte range: two distinct nodes with the same range are
+/// a node and its only child, which is as good as containment for every use here.
 pub fn contains(outer: Node, inner: Node) -> bool {
-    outer.start_byte() <= inner.start_byte() && inner.end_byte() <= outer.end_byte() && {
-        let mut n = Some(inner);
-        while let Some(x) = n {
-            if x.id() == outer.id() {
-                return true;
-            }
-            if x.start_byte() < outer.start_byte() {
-                return false;
-            }
-            n = x.parent();
-        }
-        false
-    }
+    outer.start_byte() <= inner.start_byte() && inner.end_byte() <= outer.end_byte()
 }
 
 /// Loops (and comprehensions) between `node` and `scope` whose repeated part contains `node`:
 /// code there may run many times. The iterable of a `for` runs once, so it is not inside.
-pub fn enclosing_loops<'t>(node: Node<'t>, scope: Node<'t>) -> Vec<Node<'t>> {
+pub fn enclosing_loops<'a>(node: Node<'a>, scope: Node<'a>, p: &Parents<'a>) -> Vec<Node<'a>> {
     let mut loops = Vec::new();
     let mut child = node;
-    while let Some(parent) = child.parent() {
+    while let Some(parent) = p.of(child) {
         if parent.id() == scope.id() {
             break;
         }
@@ -236,10 +267,10 @@ pub fn single_argument_call<'t>(call: Node<'t>, source: &'t str) -> Option<(&'t 
 /// Where `node` (an expression) is tested for truth: an `if`/`elif`/`while` condition, the test of
 /// a conditional expression or comprehension `if`, `assert`, the operand of `not` or `bool()`,
 /// and either side of `and`/`or` inside one of those.
-pub fn is_truth_tested(node: Node, source: &str) -> bool {
+pub fn is_truth_tested<'a>(node: Node<'a>, source: &str, p: &Parents<'a>) -> bool {
     let is = |n: Option<Node>, child: Node| n.is_some_and(|n| n.id() == child.id());
     let mut child = node;
-    while let Some(parent) = child.parent() {
+    while let Some(parent) = p.of(child) {
         match parent.kind() {
             // Outside a truth test, `a or b` returns an operand itself: only its context counts.
             "parenthesized_expression" | "boolean_operator" => {}
@@ -258,7 +289,7 @@ pub fn is_truth_tested(node: Node, source: &str) -> bool {
             "assert_statement" => return is(parent.named_child(0), child),
             "if_clause" | "not_operator" => return true,
             "argument_list" => {
-                return parent.parent().is_some_and(|call| {
+                return p.of(parent).is_some_and(|call| {
                     single_argument_call(call, source)
                         .is_some_and(|(f, arg)| f == "bool" && arg.id() == child.id())
                 });
@@ -271,10 +302,10 @@ pub fn is_truth_tested(node: Node, source: &str) -> bool {
 }
 
 /// `not <expr>`, to replace `node`: parenthesised where `node`'s context binds tighter than `not`.
-pub fn negated(expr: &str, node: Node) -> String {
-    let loose_context = node.parent().is_none_or(|p| {
+pub fn negated<'a>(expr: &str, node: Node<'a>, p: &Parents<'a>) -> String {
+    let loose_context = p.of(node).is_none_or(|parent| {
         matches!(
-            p.kind(),
+            parent.kind(),
             "parenthesized_expression"
                 | "if_statement"
                 | "elif_clause"

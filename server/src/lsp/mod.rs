@@ -1,1 +1,100 @@
-pub fn serve() {}
+//! The protocol layer: the only module that knows LSP types. Each method's handler lives in
+//! `handlers/`; notifications that change documents do so synchronously, in arrival order,
+//! before their first `.await`; analysis runs on snapshots in blocking threads.
+
+mod convert;
+mod handlers;
+mod session;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use session::Session;
+
+pub struct Backend {
+    client: Client,
+    session: Arc<Session>,
+}
+
+/// Serves LSP over stdin/stdout until `exit`. Returns the process exit code: 0 after a
+/// `shutdown` request, 1 when the client exits (or disconnects) without one, as the spec says.
+pub fn serve() -> i32 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let session = Arc::new(Session::default());
+    let shared = session.clone();
+    runtime.block_on(async move {
+        let (service, socket) = LspService::new(move |client| Backend {
+            client,
+            session: shared,
+        });
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
+    });
+    // Background lints still running must not keep the process alive.
+    runtime.shutdown_background();
+    if session.shutdown_requested.load(Ordering::SeqCst) {
+        0
+    } else {
+        1
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        Ok(handlers::initialize::initialize(&self.session, params))
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let version = env!("CARGO_PKG_VERSION");
+        self.client
+            .log_message(MessageType::INFO, format!("django-orm-lsp {version} ready"))
+            .await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.session
+            .shutdown_requested
+            .store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        handlers::did_open::did_open(&self.client, &self.session, params).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        handlers::did_change::did_change(&self.client, &self.session, params).await;
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        handlers::publish::publish_diagnostics(
+            &self.client,
+            &self.session,
+            params.text_document.uri,
+        );
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        handlers::did_close::did_close(&self.client, &self.session, params).await;
+    }
+
+    async fn diagnostic(
+        &self,
+        params: DocumentDiagnosticParams,
+    ) -> Result<DocumentDiagnosticReportResult> {
+        handlers::diagnostic::diagnostic(&self.session, params).await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        handlers::code_action::code_action(&self.session, params).await
+    }
+}

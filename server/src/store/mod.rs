@@ -3,7 +3,7 @@
 mod document;
 mod position;
 
-pub use document::{Document, DocumentSnapshot, TextChange, MAX_PARSED_BYTES};
+pub use document::{Document, DocumentSnapshot, TextChange, Unparsed, MAX_PARSED_BYTES};
 pub use position::{offset_at, position_at, PositionEncoding, TextPosition};
 
 use std::cell::RefCell;

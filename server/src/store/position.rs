@@ -50,7 +50,7 @@ pub fn offset_at(rope: &Rope, pos: TextPosition, encoding: PositionEncoding) -> 
     let line_start = rope.line_to_byte(line);
     let line_end = line_content_end_byte(rope, line);
     let character = pos.character as usize;
-    let byte = match encoding {
+    match encoding {
         PositionEncoding::Utf8 => {
             let mut b = (line_start + character).min(line_end);
             // Never split a character: round down to its first byte.
@@ -72,8 +72,7 @@ pub fn offset_at(rope: &Rope, pos: TextPosition, encoding: PositionEncoding) -> 
             let ch = rope.utf16_cu_to_char((start_cu + character).min(end_cu));
             rope.char_to_byte(ch)
         }
-    };
-    byte
+    }
 }
 
 pub fn position_at(rope: &Rope, offset: usize, encoding: PositionEncoding) -> TextPosition {
@@ -107,7 +106,14 @@ mod tests {
 
     fn roundtrip(text: &str, enc: PositionEncoding) {
         let rope = Rope::from_str(text);
-        for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
+        // Every character boundary except the middle of a "\r\n" line break.
+        let inside_crlf =
+            |o: usize| o > 0 && text[..o].ends_with('\r') && text[o..].starts_with('\n');
+        for (offset, _) in text
+            .char_indices()
+            .chain([(text.len(), ' ')])
+            .filter(|(o, _)| !inside_crlf(*o))
+        {
             let pos = position_at(&rope, offset, enc);
             assert_eq!(
                 offset_at(&rope, pos, enc),

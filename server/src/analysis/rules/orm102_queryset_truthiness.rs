@@ -50,8 +50,9 @@ fn check_operand<'a>(cx: &mut RuleContext<'_, 'a>, operand: Node<'a>) {
     let receiver = as_receiver(operand, cx.sem.source);
     let replacement = format!("{receiver}.exists()");
     // `bool(qs)` becomes `qs.exists()`, not `bool(qs.exists())`.
-    let bool_call = parent_through_parens(operand)
-        .and_then(|args| args.parent())
+    let parents = &cx.sem.parents;
+    let bool_call = parent_through_parens(operand, parents)
+        .and_then(|args| parents.of(args))
         .filter(|call| {
             single_argument_call(*call, cx.sem.source).is_some_and(|(f, _)| f == "bool")
         });

@@ -10,6 +10,7 @@ use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::infer::Ty;
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, is_truth_tested, negated, parent_through_parens, strip_parens,
+    Parents,
 };
 
 pub static RULE: Rule = Rule {
@@ -31,7 +32,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     {
         return;
     }
-    let Some((tested, exists)) = existence_test(count, cx.sem.source) else {
+    let parents = &cx.sem.parents;
+    let Some((tested, exists)) = existence_test(count, cx.sem.source, parents) else {
         return;
     };
     let name = strip_parens(receiver);
@@ -47,8 +49,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let receiver_text = as_receiver(receiver, cx.sem.source);
     let (replacement, message) = if evaluated.after {
         let truth = if !exists {
-            negated(&receiver_text, tested)
-        } else if is_truth_tested(tested, cx.sem.source) {
+            negated(&receiver_text, tested, parents)
+        } else if is_truth_tested(tested, cx.sem.source, parents) {
             receiver_text.clone()
         } else {
             format!("bool({receiver_text})")
@@ -59,7 +61,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         (truth, message)
     } else {
         let call = format!("{receiver_text}.exists()");
-        let replacement = if exists { call } else { negated(&call, tested) };
+        let replacement = if exists {
+            call
+        } else {
+            negated(&call, tested, parents)
+        };
         (
             replacement,
             "`count()` counts every matching row only to test for one; use `.exists()`".to_string(),
@@ -75,10 +81,14 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// The expression that tests `count` for rows, and whether it is true when rows exist:
 /// `c > 0`, `c != 0`, `c >= 1`, `0 < c` (true), `c == 0`, `c < 1`, `c <= 0` (false), or the call
 /// itself in a truth test (`if c:`, `not c`).
-fn existence_test<'a>(count: Node<'a>, source: &str) -> Option<(Node<'a>, bool)> {
-    let parent = parent_through_parens(count)?;
+fn existence_test<'a>(
+    count: Node<'a>,
+    source: &str,
+    parents: &Parents<'a>,
+) -> Option<(Node<'a>, bool)> {
+    let parent = parent_through_parens(count, parents)?;
     if parent.kind() != "comparison_operator" {
-        return is_truth_tested(count, source).then_some((count, true));
+        return is_truth_tested(count, source, parents).then_some((count, true));
     }
     let mut cursor = parent.walk();
     let parts: Vec<Node> = parent

@@ -62,7 +62,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         )
     };
     let replacement = if negative {
-        negated(&test, comparison)
+        negated(&test, comparison, &cx.sem.parents)
     } else {
         test
     };

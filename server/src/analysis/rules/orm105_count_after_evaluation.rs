@@ -11,7 +11,7 @@ use crate::analysis::evaluation::{
 };
 use crate::analysis::infer::Ty;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{has_no_arguments, normalized, strip_parens, walk};
+use crate::analysis::syntax::{has_no_arguments, normalized, strip_parens, walk, Parents};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -50,7 +50,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
             return None;
         }
         // The name must still hold that assignment at the call...
-        let reaching = scope.reaching(name, call);
+        let reaching = scope.reaching(name, call, &cx.sem.parents);
         if !reaching.complete
             || reaching.bindings.len() != 1
             || reaching.bindings[0].name.id() != binding.name.id()
@@ -59,11 +59,12 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
         // ...and have been evaluated on every path to it, with nothing written since.
         let evaluated = scope.references(name).iter().find_map(|r| {
-            let statement = iterating_statement(*r, source)?;
-            (r.start_byte() > binding.name.end_byte() && runs_before(statement, call))
-                .then_some(statement)
+            let statement = iterating_statement(*r, source, &cx.sem.parents)?;
+            (r.start_byte() > binding.name.end_byte()
+                && runs_before(statement, call, &cx.sem.parents))
+            .then_some(statement)
         })?;
-        let names = identifiers(value, source);
+        let names = identifiers(value, source, &cx.sem.parents);
         let changed =
             rebound_between(
                 &scope,
@@ -98,11 +99,11 @@ fn without_all(tokens: &str) -> &str {
     tokens.strip_suffix(" . all ( )").unwrap_or(tokens)
 }
 
-fn identifiers<'a>(node: Node, source: &'a str) -> Vec<&'a str> {
+fn identifiers<'s, 'a>(node: Node<'a>, source: &'s str, parents: &Parents<'a>) -> Vec<&'s str> {
     let mut names = Vec::new();
     walk(node, |n| {
         if n.kind() == "identifier"
-            && n.parent().is_none_or(|p| {
+            && parents.of(n).is_none_or(|p| {
                 p.kind() != "attribute"
                     || p.child_by_field_name("object")
                         .is_some_and(|o| o.id() == n.id())

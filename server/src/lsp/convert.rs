@@ -1,0 +1,84 @@
+//! Analysis results (byte offsets) to LSP types (positions in the negotiated encoding).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use ropey::Rope;
+use serde_json::json;
+use tower_lsp_server::ls_types::{
+    self as lsp, CodeDescription, DiagnosticSeverity, NumberOrString, Position, TextEdit, Uri,
+    WorkspaceEdit,
+};
+
+use crate::analysis::{Diagnostic, Edit, Severity};
+use crate::store::{offset_at, position_at, PositionEncoding, TextPosition};
+
+pub const SOURCE: &str = "django-orm-lsp";
+
+pub fn position(rope: &Rope, offset: usize, encoding: PositionEncoding) -> Position {
+    let p = position_at(rope, offset, encoding);
+    Position::new(p.line, p.character)
+}
+
+pub fn range(
+    rope: &Rope,
+    range: &std::ops::Range<usize>,
+    encoding: PositionEncoding,
+) -> lsp::Range {
+    lsp::Range::new(
+        position(rope, range.start, encoding),
+        position(rope, range.end, encoding),
+    )
+}
+
+pub fn text_position(p: Position) -> TextPosition {
+    TextPosition::new(p.line, p.character)
+}
+
+pub fn offset(rope: &Rope, p: Position, encoding: PositionEncoding) -> usize {
+    offset_at(rope, text_position(p), encoding)
+}
+
+pub fn text_edit(rope: &Rope, edit: &Edit, encoding: PositionEncoding) -> TextEdit {
+    TextEdit::new(range(rope, &edit.range, encoding), edit.content.clone())
+}
+
+pub fn workspace_edit(uri: &Uri, edits: Vec<TextEdit>) -> WorkspaceEdit {
+    WorkspaceEdit {
+        changes: Some(HashMap::from([(uri.clone(), edits)])),
+        ..WorkspaceEdit::default()
+    }
+}
+
+fn severity(s: Severity) -> DiagnosticSeverity {
+    match s {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Info => DiagnosticSeverity::INFORMATION,
+        Severity::Hint => DiagnosticSeverity::HINT,
+    }
+}
+
+/// An LSP diagnostic; its `data` carries the rule's name and the fix, as edits in the same
+/// encoding, for clients that apply fixes from diagnostics directly.
+pub fn diagnostic(rope: &Rope, d: &Diagnostic, encoding: PositionEncoding) -> lsp::Diagnostic {
+    let fix = d.fix.as_ref().map(|f| {
+        json!({
+            "title": f.title,
+            "applicability": f.applicability.as_str(),
+            "edits": f.edits.iter().map(|e| text_edit(rope, e, encoding)).collect::<Vec<_>>(),
+        })
+    });
+    lsp::Diagnostic {
+        range: range(rope, &d.range, encoding),
+        severity: Some(severity(d.severity)),
+        code: Some(NumberOrString::String(d.code().to_string())),
+        code_description: Uri::from_str(&d.rule.docs_url())
+            .ok()
+            .map(|href| CodeDescription { href }),
+        source: Some(SOURCE.to_string()),
+        message: d.message.clone(),
+        data: Some(json!({ "name": d.rule.name, "fix": fix })),
+        ..lsp::Diagnostic::default()
+    }
+}

@@ -1,0 +1,46 @@
+use std::sync::Arc;
+
+use tower_lsp_server::ls_types::{DidChangeTextDocumentParams, MessageType};
+use tower_lsp_server::Client;
+
+use super::publish::publish_diagnostics;
+use crate::lsp::convert::text_position;
+use crate::lsp::session::Session;
+use crate::store::TextChange;
+
+pub async fn did_change(
+    client: &Client,
+    session: &Arc<Session>,
+    params: DidChangeTextDocumentParams,
+) {
+    let uri = params.text_document.uri;
+    let changes: Vec<TextChange> = params
+        .content_changes
+        .into_iter()
+        .map(|c| TextChange {
+            range: c
+                .range
+                .map(|r| (text_position(r.start), text_position(r.end))),
+            text: c.text,
+        })
+        .collect();
+    let encoding = session.encoding();
+    // The whole mutation happens here, before any `.await`, so changes apply in arrival order.
+    let applied = match session.documents.get_mut(&uri) {
+        Some(mut open) => {
+            open.document
+                .apply_changes(&changes, params.text_document.version, encoding);
+            true
+        }
+        None => false,
+    };
+    if applied {
+        publish_diagnostics(client, session, uri);
+    } else {
+        let message = format!(
+            "django-orm-lsp: ignoring a change to {}, which is not open",
+            uri.as_str()
+        );
+        client.log_message(MessageType::WARNING, message).await;
+    }
+}

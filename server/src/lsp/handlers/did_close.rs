@@ -1,0 +1,18 @@
+use std::sync::Arc;
+
+use tower_lsp_server::ls_types::DidCloseTextDocumentParams;
+use tower_lsp_server::Client;
+
+use crate::lsp::session::Session;
+
+pub async fn did_close(
+    client: &Client,
+    session: &Arc<Session>,
+    params: DidCloseTextDocumentParams,
+) {
+    let uri = params.text_document.uri;
+    session.documents.remove(&uri);
+    if !session.pulls() {
+        client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+}

@@ -1,0 +1,68 @@
+use std::sync::atomic::Ordering;
+
+use tower_lsp_server::ls_types::*;
+
+use crate::lsp::session::Session;
+use crate::store::PositionEncoding;
+
+pub const FIX_ALL_KIND: &str = "source.fixAll.django-orm-lsp";
+
+pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResult {
+    let offered = params
+        .capabilities
+        .general
+        .as_ref()
+        .and_then(|g| g.position_encodings.clone())
+        .unwrap_or_default();
+    // UTF-8 matches our byte offsets; UTF-32 is next cheapest; UTF-16 is the protocol default.
+    let (encoding, kind) = if offered.contains(&PositionEncodingKind::UTF8) {
+        (PositionEncoding::Utf8, PositionEncodingKind::UTF8)
+    } else if offered.contains(&PositionEncodingKind::UTF32) {
+        (PositionEncoding::Utf32, PositionEncodingKind::UTF32)
+    } else {
+        (PositionEncoding::Utf16, PositionEncodingKind::UTF16)
+    };
+    *session.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
+
+    let pulls = params
+        .capabilities
+        .text_document
+        .as_ref()
+        .is_some_and(|t| t.diagnostic.is_some());
+    session.pull_diagnostics.store(pulls, Ordering::Relaxed);
+
+    InitializeResult {
+        capabilities: ServerCapabilities {
+            position_encoding: Some(kind),
+            text_document_sync: Some(TextDocumentSyncCapability::Options(
+                TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                    ..TextDocumentSyncOptions::default()
+                },
+            )),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(vec![
+                    CodeActionKind::QUICKFIX,
+                    CodeActionKind::new(FIX_ALL_KIND),
+                ]),
+                ..CodeActionOptions::default()
+            })),
+            diagnostic_provider: pulls.then(|| {
+                DiagnosticServerCapabilities::Options(DiagnosticOptions {
+                    identifier: Some("django-orm-lsp".into()),
+                    inter_file_dependencies: false,
+                    workspace_diagnostics: false,
+                    ..DiagnosticOptions::default()
+                })
+            }),
+            ..ServerCapabilities::default()
+        },
+        server_info: Some(ServerInfo {
+            name: "django-orm-lsp".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        }),
+        ..InitializeResult::default()
+    }
+}

@@ -1,0 +1,9 @@
+//! One file per LSP method.
+
+pub mod code_action;
+pub mod diagnostic;
+pub mod did_change;
+pub mod did_close;
+pub mod did_open;
+pub mod initialize;
+pub mod publish;
