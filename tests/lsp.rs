@@ -1,1 +1,303 @@
+//! End-to-end protocol tests against the real binary over stdio.
 
+mod common;
+
+use common::fixes::syntax_errors;
+use common::lsp_client::{apply_text_edits, Client};
+use serde_json::{json, Value};
+
+const URI: &str = "file:///project/blog/views.py";
+
+const VIEWS: &str = "from blog.models import Entry\n\n\ndef count_entries(blog):\n    return len(Entry.objects.filter(blog=blog))\n";
+
+fn push_client() -> Client {
+    let mut client = Client::spawn();
+    client.initialize(json!({"textDocument": {"publishDiagnostics": {"versionSupport": true}}}));
+    client
+}
+
+fn codes(diagnostics: &[Value]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn code_actions(client: &mut Client, diagnostic: &Value, only: Option<&[&str]>) -> Vec<Value> {
+    let mut context = json!({"diagnostics": [diagnostic]});
+    if let Some(only) = only {
+        context["only"] = json!(only);
+    }
+    let result = client.call(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": diagnostic["range"], "context": context}),
+    );
+    result.as_array().cloned().unwrap_or_default()
+}
+
+fn edits_of(action: &Value) -> Vec<Value> {
+    action["edit"]["changes"][URI]
+        .as_array()
+        .expect("edits for the document")
+        .clone()
+}
+
+#[test]
+fn open_publishes_diagnostics_with_code_docs_and_fix_data() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    let diagnostics = client.diagnostics(URI, 1);
+    assert_eq!(codes(&diagnostics), ["ORM101"]);
+    let d = &diagnostics[0];
+    assert_eq!(
+        d["range"],
+        json!({"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 47}})
+    );
+    assert_eq!(d["severity"], 2);
+    assert_eq!(d["source"], "django-orm-lsp");
+    assert!(d["codeDescription"]["href"]
+        .as_str()
+        .unwrap()
+        .ends_with("docs/rules/ORM101.md"));
+    assert_eq!(d["data"]["fix"]["applicability"], "safe");
+    assert_eq!(
+        d["data"]["fix"]["edits"][0]["newText"],
+        "Entry.objects.filter(blog=blog).count()"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn quick_fix_rewrites_the_call_and_the_result_parses() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    let diagnostic = client.diagnostics(URI, 1).remove(0);
+    let actions = code_actions(&mut client, &diagnostic, Some(&["quickfix"]));
+    let titles: Vec<_> = actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Replace with `Entry.objects.filter(blog=blog).count()`",
+            "Disable ORM101 for this line"
+        ]
+    );
+    assert_eq!(actions[0]["isPreferred"], true);
+    let fixed = apply_text_edits(VIEWS, &edits_of(&actions[0]));
+    assert_eq!(
+        fixed,
+        VIEWS.replace(
+            "len(Entry.objects.filter(blog=blog))",
+            "Entry.objects.filter(blog=blog).count()"
+        )
+    );
+    assert_eq!(syntax_errors(&fixed), 0);
+
+    // The edited document has nothing left to report.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    assert!(client.diagnostics(URI, 2).is_empty());
+}
+
+#[test]
+fn noqa_action_silences_the_line() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    let diagnostic = client.diagnostics(URI, 1).remove(0);
+    let actions = code_actions(&mut client, &diagnostic, None);
+    let noqa = actions
+        .iter()
+        .find(|a| a["title"] == "Disable ORM101 for this line")
+        .expect("a noqa action");
+    let silenced = apply_text_edits(VIEWS, &edits_of(noqa));
+    assert!(silenced.contains("len(Entry.objects.filter(blog=blog))  # noqa: ORM101\n"));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": silenced}]}),
+    );
+    assert!(client.diagnostics(URI, 2).is_empty());
+}
+
+#[test]
+fn fix_all_applies_every_safe_fix() {
+    let text = "from blog.models import Entry\n\n\ndef a(blog):\n    if len(Entry.objects.filter(blog=blog)) > 0:\n        return bool(Entry.objects.all())\n";
+    let mut client = push_client();
+    client.open(URI, text, 1);
+    let diagnostics = client.diagnostics(URI, 1);
+    assert_eq!(codes(&diagnostics), ["ORM101", "ORM102"]);
+    let actions = code_actions(&mut client, &diagnostics[0], Some(&["source.fixAll"]));
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["kind"], "source.fixAll.django-orm-lsp");
+    let fixed = apply_text_edits(text, &edits_of(&actions[0]));
+    assert_eq!(
+        fixed,
+        "from blog.models import Entry\n\n\ndef a(blog):\n    if Entry.objects.filter(blog=blog).exists():\n        return Entry.objects.all().exists()\n"
+    );
+}
+
+#[test]
+fn close_clears_diagnostics() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    assert_eq!(client.diagnostics(URI, 1).len(), 1);
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let cleared = client.notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == URI && p["diagnostics"] == json!([])
+    });
+    assert!(cleared["diagnostics"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn pull_diagnostics_for_clients_that_ask() {
+    let mut client = Client::spawn();
+    let init =
+        client.initialize(json!({"textDocument": {"diagnostic": {"dynamicRegistration": false}}}));
+    assert_eq!(
+        init["capabilities"]["diagnosticProvider"]["identifier"],
+        "django-orm-lsp"
+    );
+    client.open(URI, VIEWS, 1);
+    let report = client.call(
+        "textDocument/diagnostic",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert_eq!(report["kind"], "full");
+    assert_eq!(codes(report["items"].as_array().unwrap()), ["ORM101"]);
+    // A pulling client is not also pushed to.
+    let pushed = client.try_notification(
+        "textDocument/publishDiagnostics",
+        &|_| true,
+        std::time::Duration::from_millis(300),
+    );
+    assert!(pushed.is_none());
+}
+
+#[test]
+fn utf8_positions_when_the_client_offers_them() {
+    let mut client = Client::spawn();
+    let init = client.initialize(json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}}));
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-8");
+    let text = "from blog.models import Entry\n\n\ndef f():\n    s = 'héé'; return len(Entry.objects.all())\n";
+    client.open(URI, text, 1);
+    let d = client.diagnostics(URI, 1).remove(0);
+    // `len` starts after 4 spaces + "s = 'héé'; return " = 22 UTF-16 units, 24 bytes.
+    assert_eq!(d["range"]["start"], json!({"line": 4, "character": 24}));
+}
+
+#[test]
+fn incremental_edits_match_a_fresh_open_of_the_final_text() {
+    let start = "from blog.models import Entry\r\n\r\ndef f(blog):\r\n    return 1\r\n";
+    let mut client = push_client();
+    client.open(URI, start, 1);
+    assert!(client.diagnostics(URI, 1).is_empty());
+    // One batch: each change's range refers to the text left by the change before it.
+    let batch = json!([
+        {"range": {"start": {"line": 3, "character": 11}, "end": {"line": 3, "character": 12}}, "text": "len(Entry.objects.all())"},
+        {"range": {"start": {"line": 3, "character": 4}, "end": {"line": 3, "character": 4}}, "text": "title = '😀é'\r\n    "},
+        {"range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}, "text": ""},
+        {"range": {"start": {"line": 2, "character": 13}, "end": {"line": 2, "character": 13}}, "text": "  # 🐍 ünïcode"},
+        {"range": {"start": {"line": 99, "character": 0}, "end": {"line": 99, "character": 5}}, "text": "\r\n\r\ndef g(qs):\r\n    return qs\r\n"}
+    ]);
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": batch}),
+    );
+    let incremental = client.diagnostics(URI, 2);
+
+    let mut expected_text = start.to_string();
+    for change in batch.as_array().unwrap() {
+        expected_text = apply_text_edits(
+            &expected_text,
+            &[json!({"range": change["range"], "newText": change["text"]})],
+        );
+    }
+    let other = "file:///project/blog/fresh.py";
+    client.open(other, &expected_text, 1);
+    let fresh = client.diagnostics(other, 1);
+    assert_eq!(codes(&incremental), ["ORM101"]);
+    assert_eq!(
+        incremental.iter().map(|d| &d["range"]).collect::<Vec<_>>(),
+        fresh.iter().map(|d| &d["range"]).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        incremental[0]["range"]["start"],
+        json!({"line": 3, "character": 11})
+    );
+}
+
+#[test]
+fn bad_input_gets_an_error_and_the_server_keeps_serving() {
+    let mut client = push_client();
+    // Malformed JSON: a parse error response.
+    client.send_raw(b"Content-Length: 12\r\n\r\n{\"jsonrpc\":}");
+    let error = client.notification_or_response_error();
+    assert_eq!(error["code"], -32700);
+    // Valid JSON that is not a JSON-RPC message: an invalid request.
+    client.send_raw(b"Content-Length: 3\r\n\r\n[1]");
+    assert_eq!(client.notification_or_response_error()["code"], -32600);
+    // A message over the size limit is refused without being kept.
+    let huge = 33 * 1024 * 1024;
+    let mut frame = format!("Content-Length: {huge}\r\n\r\n").into_bytes();
+    frame.resize(frame.len() + huge, b' ');
+    client.send_raw(&frame);
+    assert_eq!(client.notification_or_response_error()["code"], -32600);
+    // An unknown method: method not found.
+    let id = client.request("django/unknownMethod", json!({}));
+    assert_eq!(client.response(id)["error"]["code"], -32601);
+    // A change to a document that is not open, and out-of-range positions: logged, clamped.
+    client.notify("textDocument/didChange", json!({"textDocument": {"uri": "file:///nope.py", "version": 2}, "contentChanges": [{"text": "x"}]}));
+    client.open(URI, VIEWS, 1);
+    client.diagnostics(URI, 1);
+    let far =
+        json!({"start": {"line": 900, "character": 900}, "end": {"line": 1000, "character": 0}});
+    client.notify("textDocument/didChange", json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": far, "text": "\nx = 1\n"}]}));
+    assert_eq!(codes(&client.diagnostics(URI, 2)), ["ORM101"]);
+    // Binary content, a 5 MB file and 3,000 nested parentheses.
+    client.open("file:///project/binary.py", "x = 1\0\0\0", 1);
+    client.open(
+        "file:///project/huge.py",
+        &"x = 1\n".repeat(5 * 1024 * 1024 / 6),
+        1,
+    );
+    let deep = format!("x = {}1{}\n", "(".repeat(3000), ")".repeat(3000));
+    client.open("file:///project/deep.py", &deep, 1);
+    assert!(client.diagnostics("file:///project/deep.py", 1).is_empty());
+    let warning = client.notification("window/logMessage", |p| {
+        p["message"].as_str().unwrap().contains("binary.py")
+    });
+    assert_eq!(warning["type"], 2);
+    client.notification("window/logMessage", |p| {
+        p["message"].as_str().unwrap().contains("huge.py")
+    });
+    // Still serving: a request after all that succeeds.
+    let actions = client.call(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 11}}, "context": {"diagnostics": []}}),
+    );
+    assert!(!actions.as_array().unwrap().is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn exit_without_shutdown_exits_with_1() {
+    let mut client = push_client();
+    client.notify("exit", Value::Null);
+    assert_eq!(client.wait_for_exit(), 1);
+}
+
+#[test]
+fn version_flag_and_stdio_flag_are_accepted() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_django-orm-lsp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("django-orm-lsp "));
+}

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod fixes;
+pub mod lsp_client;
+pub mod synthetic;

@@ -5,6 +5,7 @@
 mod convert;
 mod handlers;
 mod session;
+mod transport;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,9 +36,24 @@ pub fn serve() -> i32 {
             client,
             session: shared,
         });
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        let (server_input, guard_input) = tokio::io::duplex(1 << 16);
+        let (guard_output, server_output) = tokio::io::duplex(1 << 16);
+        let (errors_tx, errors_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(transport::pump_input(
+            tokio::io::stdin(),
+            guard_input,
+            errors_tx,
+        ));
+        let output = tokio::spawn(transport::pump_output(
+            guard_output,
+            errors_rx,
+            tokio::io::stdout(),
+        ));
+        Server::new(server_input, server_output, socket)
             .serve(service)
             .await;
+        // The server's side of the output pipe is closed now: let the pump flush what is left.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), output).await;
     });
     // Background lints still running must not keep the process alive.
     runtime.shutdown_background();
