@@ -56,30 +56,41 @@ impl<'a> ScopeIndex<'a> {
             references: FxHashMap::default(),
             declared_outer: FxHashSet::default(),
         };
-        // (node, inside a nested scope)
-        let mut stack: Vec<(Node<'a>, bool)> = Vec::new();
+        // Depth-first with a cursor, keeping each ancestor and whether it is inside a nested
+        // scope; the parent links it sees are recorded for the rules' later questions.
         let mut cursor = scope.walk();
-        for child in scope.children(&mut cursor) {
-            stack.push((child, false));
+        let mut ancestors: Vec<(Node<'a>, bool)> = vec![(scope, false)];
+        if !cursor.goto_first_child() {
+            return index;
         }
-        stack.reverse();
-        while let Some((node, nested)) = stack.pop() {
+        loop {
+            let node = cursor.node();
+            let &(parent, parent_nested) =
+                ancestors.last().expect("the scope is always an ancestor");
+            parents.record(node, parent);
+            let opens = parent.id() != scope.id()
+                && matches!(
+                    parent.kind(),
+                    "function_definition" | "class_definition" | "lambda"
+                )
+                && is_scope_interior(parent, node);
+            let nested = parent_nested || opens;
             if node.kind() == "identifier" {
                 index.classify(node, nested, source, parents);
+            } else if cursor.goto_first_child() {
+                ancestors.push((node, nested));
                 continue;
             }
-            let opens = matches!(
-                node.kind(),
-                "function_definition" | "class_definition" | "lambda"
-            );
-            let mut cursor = node.walk();
-            let children: Vec<Node<'a>> = node.children(&mut cursor).collect();
-            for child in children.into_iter().rev() {
-                let child_nested = nested || (opens && is_scope_interior(node, child));
-                stack.push((child, child_nested));
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return index;
+                }
+                ancestors.pop();
+                if ancestors.is_empty() {
+                    return index;
+                }
             }
         }
-        index
     }
 
     fn classify(&mut self, ident: Node<'a>, nested: bool, source: &'a str, parents: &Parents<'a>) {

@@ -6,20 +6,29 @@ use std::cell::RefCell;
 use rustc_hash::FxHashMap;
 use tree_sitter::Node;
 
-/// Parent links, recorded once per top-level statement. tree-sitter's `Node::parent` walks down
-/// from the root on every call, which costs time linear in the number of top-level statements;
-/// the rules ask for parents constantly.
+/// Parent links, recorded as they are learnt. tree-sitter's `Node::parent` walks down from the
+/// root on every call, scanning the root's children (one per top-level statement), and the rules
+/// ask for parents constantly. Here a lookup binary-searches the top-level statement and walks
+/// down from it once; scope indexing records the links of every node it visits.
 pub struct Parents<'a> {
     root: Node<'a>,
+    statements: Vec<Node<'a>>,
     links: RefCell<FxHashMap<usize, Node<'a>>>,
 }
 
 impl<'a> Parents<'a> {
     pub fn new(root: Node<'a>) -> Self {
+        let mut cursor = root.walk();
+        let statements = root.children(&mut cursor).collect();
         Self {
             root,
+            statements,
             links: RefCell::default(),
         }
+    }
+
+    pub fn record(&self, child: Node<'a>, parent: Node<'a>) {
+        self.links.borrow_mut().insert(child.id(), parent);
     }
 
     pub fn of(&self, node: Node<'a>) -> Option<Node<'a>> {
@@ -29,19 +38,17 @@ impl<'a> Parents<'a> {
         if let Some(parent) = self.links.borrow().get(&node.id()) {
             return Some(*parent);
         }
-        // First question about this statement: record all its links.
-        let statement = self.root.child_with_descendant(node)?;
-        let mut links = self.links.borrow_mut();
-        links.insert(statement.id(), self.root);
-        let mut cursor = statement.walk();
-        let mut stack = vec![statement];
-        while let Some(parent) = stack.pop() {
-            for child in parent.children(&mut cursor) {
-                links.insert(child.id(), parent);
-                stack.push(child);
-            }
+        let i = self
+            .statements
+            .partition_point(|s| s.end_byte() <= node.start_byte());
+        let mut ancestor = *self.statements.get(i).filter(|s| contains(**s, node))?;
+        self.record(ancestor, self.root);
+        while ancestor.id() != node.id() {
+            let child = ancestor.child_with_descendant(node)?;
+            self.record(child, ancestor);
+            ancestor = child;
         }
-        links.get(&node.id()).copied()
+        self.links.borrow().get(&node.id()).copied()
     }
 }
 
