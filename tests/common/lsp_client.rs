@@ -1,4 +1,5 @@
 //! A minimal LSP client over the real binary's stdio, for end-to-end tests.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
