@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use ropey::Rope;
 use serde_json::json;
@@ -10,7 +11,7 @@ use tower_lsp_server::ls_types::{
     WorkspaceEdit,
 };
 
-use crate::analysis::{Diagnostic, Edit, Severity};
+use crate::analysis::{rules, Diagnostic, Edit, Severity};
 use crate::store::{offset_at, position_at, PositionEncoding, TextPosition};
 
 pub const SOURCE: &str = "django-orm-lsp";
@@ -50,6 +51,19 @@ pub fn workspace_edit(uri: &Uri, edits: Vec<TextEdit>) -> WorkspaceEdit {
     }
 }
 
+/// Each rule's docs page, parsed once.
+fn docs_uri(code: &str) -> Option<Uri> {
+    static URIS: LazyLock<Vec<(&'static str, Uri)>> = LazyLock::new(|| {
+        rules::ALL
+            .iter()
+            .filter_map(|r| Some((r.meta.code, Uri::from_str(&r.meta.docs_url()).ok()?)))
+            .collect()
+    });
+    URIS.iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, uri)| uri.clone())
+}
+
 fn severity(s: Severity) -> DiagnosticSeverity {
     match s {
         Severity::Error => DiagnosticSeverity::ERROR,
@@ -73,9 +87,7 @@ pub fn diagnostic(rope: &Rope, d: &Diagnostic, encoding: PositionEncoding) -> ls
         range: range(rope, &d.range, encoding),
         severity: Some(severity(d.severity)),
         code: Some(NumberOrString::String(d.code().to_string())),
-        code_description: Uri::from_str(&d.rule.docs_url())
-            .ok()
-            .map(|href| CodeDescription { href }),
+        code_description: docs_uri(d.rule.code).map(|href| CodeDescription { href }),
         source: Some(SOURCE.to_string()),
         message: d.message.clone(),
         data: Some(json!({ "name": d.rule.name, "fix": fix })),

@@ -31,32 +31,38 @@ pub fn serve() -> i32 {
         .expect("a tokio runtime starts");
     let session = Arc::new(Session::default());
     let shared = session.clone();
+    let (output_tx, output_rx) = std::sync::mpsc::channel();
+    let writer =
+        std::thread::spawn(move || transport::write_output(output_rx, std::io::stdout().lock()));
     runtime.block_on(async move {
         let (service, socket) = LspService::new(move |client| Backend {
             client,
             session: shared,
         });
-        let (server_input, guard_input) = tokio::io::duplex(1 << 16);
-        let (guard_output, server_output) = tokio::io::duplex(1 << 16);
-        let (errors_tx, errors_rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(transport::pump_input(
-            tokio::io::stdin(),
-            guard_input,
-            errors_tx,
-        ));
-        let output = tokio::spawn(transport::pump_output(
-            guard_output,
-            errors_rx,
-            tokio::io::stdout(),
-        ));
+        let (server_input, feed) = tokio::io::duplex(1 << 16);
+        let (drain, server_output) = tokio::io::duplex(1 << 16);
+        let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel();
+        let input_errors = output_tx.clone();
+        // Never joined: it may be blocked reading stdin when the client says `exit`.
+        std::thread::spawn(move || {
+            transport::read_input(std::io::stdin().lock(), messages_tx, input_errors)
+        });
+        tokio::spawn(transport::feed_server(messages_rx, feed));
+        let drained = tokio::spawn(transport::drain_server(drain, output_tx));
         Server::new(server_input, server_output, socket)
             .serve(service)
             .await;
-        // The server's side of the output pipe is closed now: let the pump flush what is left.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), output).await;
+        // The server's output pipe is closed now: pass on what is left in it.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drained).await;
     });
     // Background lints still running must not keep the process alive.
     runtime.shutdown_background();
+    // The input thread holds the last error sender only while it reads; wait for the writer only
+    // as long as it takes to flush what was already queued.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !writer.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     if session.shutdown_requested.load(Ordering::SeqCst) {
         0
     } else {
@@ -70,6 +76,10 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // Compile the rules' query now rather than on the first keystroke.
+        tokio::task::spawn_blocking(|| {
+            std::sync::LazyLock::force(&crate::analysis::rules::REGISTRY)
+        });
         let version = env!("CARGO_PKG_VERSION");
         self.client
             .log_message(MessageType::INFO, format!("django-orm-lsp {version} ready"))

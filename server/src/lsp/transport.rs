@@ -1,10 +1,16 @@
-//! A guard between stdio and tower-lsp-server's framing.
+//! The stdio transport: framing checked before tower-lsp-server sees it, and plain threads for
+//! the blocking reads and writes.
 //!
 //! tower-lsp-server stops reading its input for good after the first frame it cannot decode
 //! (tokio-util ends a framed stream on a decoder error), so one malformed message would cost the
 //! user their server. Frames are therefore checked here first: a frame that is not a JSON-RPC
 //! message gets an error response with id `null` and is dropped, an oversized one is skipped
-//! without being buffered, and everything else is passed on untouched.
+//! without being buffered, and everything else is passed on untouched. Reading and writing the
+//! real stdin/stdout on their own threads also keeps tokio's blocking-pool hand-offs off the
+//! keystroke path.
+
+use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc as std_mpsc;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -15,20 +21,20 @@ use tokio::sync::mpsc;
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 const MAX_HEADER_LINE: u64 = 8 * 1024;
 
-/// Reads frames from `input`, forwards valid ones to `server`, and sends error responses for the
-/// others to `errors`. Returns at end of input (or when the server side closes).
-pub async fn pump_input(
-    input: impl AsyncRead + Unpin,
-    mut server: impl AsyncWrite + Unpin,
-    errors: mpsc::UnboundedSender<Vec<u8>>,
+/// Reads frames from `input` until it ends, sending valid message bodies to `messages` and error
+/// responses for the others to `output`.
+pub fn read_input(
+    input: impl Read,
+    messages: mpsc::UnboundedSender<Vec<u8>>,
+    output: std_mpsc::Sender<Vec<u8>>,
 ) {
-    let mut input = BufReader::new(input);
+    let mut input = io::BufReader::new(input);
     loop {
-        let length = match read_headers(&mut input).await {
+        let length = match read_headers(&mut input) {
             Headers::End => return,
             Headers::Length(length) => length,
             Headers::Invalid(reason) => {
-                let _ = errors.send(error_frame(-32700, &reason));
+                let _ = output.send(error_frame(-32700, &reason));
                 continue;
             }
         };
@@ -36,56 +42,72 @@ pub async fn pump_input(
             let reason = format!(
                 "message of {length} bytes refused: the limit is {MAX_MESSAGE_BYTES} bytes"
             );
-            let _ = errors.send(error_frame(-32600, &reason));
-            let skipped = tokio::io::copy(
-                &mut (&mut input).take(length as u64),
-                &mut tokio::io::sink(),
-            )
-            .await;
-            if skipped.map_or(true, |n| n < length as u64) {
-                return;
+            let _ = output.send(error_frame(-32600, &reason));
+            match io::copy(&mut (&mut input).take(length as u64), &mut io::sink()) {
+                Ok(n) if n == length as u64 => continue,
+                _ => return,
             }
-            continue;
         }
         let mut body = vec![0; length];
-        if input.read_exact(&mut body).await.is_err() {
+        if input.read_exact(&mut body).is_err() {
             return; // The client went away mid-message.
         }
-        if let Err((code, reason)) = check_message(&body) {
-            let _ = errors.send(error_frame(code, &reason));
-            continue;
+        match check_message(&body) {
+            Ok(()) => {
+                if messages.send(body).is_err() {
+                    return;
+                }
+            }
+            Err((code, reason)) => {
+                let _ = output.send(error_frame(code, &reason));
+            }
         }
+    }
+}
+
+/// Writes checked message bodies into the server's input pipe, framed.
+pub async fn feed_server(
+    mut messages: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut server: impl AsyncWrite + Unpin,
+) {
+    while let Some(body) = messages.recv().await {
         if server.write_all(&frame(&body)).await.is_err() || server.flush().await.is_err() {
             return;
         }
     }
 }
 
-/// Copies the server's frames and the guard's error frames to `output`, whole frames at a time.
-pub async fn pump_output(
-    server: impl AsyncRead + Unpin,
-    mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
-    mut output: impl AsyncWrite + Unpin,
-) {
+/// Passes the server's frames, whole, to the output thread.
+pub async fn drain_server(server: impl AsyncRead + Unpin, output: std_mpsc::Sender<Vec<u8>>) {
     let mut server = BufReader::new(server);
-    let mut server_open = true;
     loop {
-        let next = tokio::select! {
-            frame = read_frame(&mut server), if server_open => match frame {
-                Some(frame) => frame,
-                None => { server_open = false; continue; }
-            },
-            error = errors.recv() => match error {
-                Some(frame) => frame,
-                None if server_open => { continue; }
-                None => return,
-            },
-            else => return,
-        };
-        if output.write_all(&next).await.is_err() || output.flush().await.is_err() {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            match server.read_line(&mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((_, value)) = line.split_once(':') {
+                length = value.trim().parse::<usize>().ok().or(length);
+            }
+        }
+        let Some(length) = length else { continue };
+        let mut body = vec![0; length];
+        if server.read_exact(&mut body).await.is_err() || output.send(frame(&body)).is_err() {
             return;
         }
-        if !server_open && errors.is_empty() {
+    }
+}
+
+/// Writes frames to `out` until every sender is gone.
+pub fn write_output(frames: std_mpsc::Receiver<Vec<u8>>, mut out: impl Write) {
+    for frame in frames {
+        if out.write_all(&frame).and_then(|_| out.flush()).is_err() {
             return;
         }
     }
@@ -97,17 +119,13 @@ enum Headers {
     Invalid(String),
 }
 
-async fn read_headers(input: &mut (impl AsyncBufReadExt + Unpin)) -> Headers {
+fn read_headers(input: &mut impl BufRead) -> Headers {
     let mut length = None;
     let mut invalid = None;
     let mut any = false;
     loop {
         let mut line = Vec::new();
-        match input
-            .take(MAX_HEADER_LINE)
-            .read_until(b'\n', &mut line)
-            .await
-        {
+        match input.take(MAX_HEADER_LINE).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return Headers::End,
             Ok(_) => {}
         }
@@ -125,7 +143,10 @@ async fn read_headers(input: &mut (impl AsyncBufReadExt + Unpin)) -> Headers {
                 match value.trim().parse::<usize>() {
                     Ok(n) => length = Some(n),
                     Err(_) => {
-                        invalid = Some(format!("invalid Content-Length header: {}", value.trim()))
+                        invalid = Some(format!(
+                            "invalid Content-Length header: {}",
+                            truncate(value.trim())
+                        ))
                     }
                 }
             }
@@ -138,15 +159,6 @@ async fn read_headers(input: &mut (impl AsyncBufReadExt + Unpin)) -> Headers {
         (None, Some(n)) => Headers::Length(n),
         (None, None) => Headers::Invalid("missing Content-Length header".into()),
     }
-}
-
-async fn read_frame(input: &mut (impl AsyncBufReadExt + Unpin)) -> Option<Vec<u8>> {
-    let Headers::Length(length) = read_headers(input).await else {
-        return None;
-    };
-    let mut body = vec![0; length];
-    input.read_exact(&mut body).await.ok()?;
-    Some(frame(&body))
 }
 
 /// Whether tower-lsp-server can decode `body`: one JSON-RPC 2.0 request, notification or
@@ -214,6 +226,24 @@ mod tests {
         assert_eq!(
             check_message(br#"{"jsonrpc":"2.0","id":1}"#).unwrap_err().0,
             -32600
+        );
+    }
+
+    #[test]
+    fn bad_frames_get_errors_and_good_ones_pass() {
+        let input = b"Content-Length: 2\r\n\r\n{}garbage line\r\n\r\nContent-Length: 30\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"x\"}";
+        let (messages_tx, mut messages_rx) = mpsc::unbounded_channel();
+        let (output_tx, output_rx) = std_mpsc::channel();
+        read_input(&input[..], messages_tx, output_tx);
+        let errors: Vec<String> = output_rx
+            .try_iter()
+            .map(|f| String::from_utf8(f).unwrap())
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("-32600") && errors[1].contains("invalid header line"));
+        assert_eq!(
+            messages_rx.try_recv().unwrap(),
+            br#"{"jsonrpc":"2.0","method":"x"}"#
         );
     }
 }
