@@ -41,7 +41,20 @@ enum Command {
     },
 }
 
+/// Rule panics are caught and reported once by the analysis; the default hook would print a
+/// backtrace for every one. Print each distinct panic location once instead.
+fn install_panic_hook() {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        if seen.lock().map(|mut s| s.insert(location.clone())).unwrap_or(true) {
+            eprintln!("django-orm-lsp: internal error at {location}: {info}");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
