@@ -1,0 +1,729 @@
+//! What one Python file says about models, read from its syntax tree alone: classes with their
+//! bases, fields, managers, methods and `Meta`; imports; signal receivers; `AUTH_USER_MODEL`.
+//! Names stay unresolved text here; `ModelIndex` resolves them across files.
+
+use tree_sitter::{Node, Tree};
+
+use crate::analysis::syntax::text;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileFacts {
+    /// Dotted module path (`blog.models`), from the file's path.
+    pub module: String,
+    pub is_package: bool,
+    pub imports: Vec<Import>,
+    pub classes: Vec<ClassFacts>,
+    pub receivers: Vec<ReceiverFacts>,
+    /// `AUTH_USER_MODEL = "app.Model"` at module level.
+    pub auth_user_model: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Import {
+    /// `import a.b` binds `a` to module `a`; `import a.b as c` binds `c` to module `a.b`.
+    Module { module: String, alias: String },
+    /// `from a import b as c` (relative modules already made absolute).
+    From {
+        module: String,
+        name: String,
+        alias: String,
+    },
+    /// `from a import *`.
+    Star { module: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClassFacts {
+    pub name: String,
+    /// Base class expressions as dotted text (`models.Model`), subscripts dropped.
+    pub bases: Vec<String>,
+    pub fields: Vec<FieldFacts>,
+    pub managers: Vec<ManagerFacts>,
+    pub methods: Vec<MethodFacts>,
+    pub meta: MetaFacts,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldFacts {
+    pub name: String,
+    /// The field class as written: `models.ForeignKey`, `CharField`.
+    pub class: String,
+    /// The related model as written: a dotted name or a string literal's content.
+    pub to: Option<Reference>,
+    pub to_field: Option<String>,
+    pub related_name: Option<String>,
+    pub auto_now: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reference {
+    /// `Blog`, `blog.models.Blog`
+    Name(String),
+    /// `"blog.Blog"`, `"Blog"`, `"self"`
+    String(String),
+    /// `settings.AUTH_USER_MODEL`, `get_user_model()`
+    UserModel,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ManagerFacts {
+    pub name: String,
+    /// The manager class (`PublishedManager`, `models.Manager`), when it is instantiated.
+    pub class: Option<String>,
+    /// The QuerySet class behind it: `Qs.as_manager()`, `Manager.from_queryset(Qs)()`.
+    pub queryset: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MethodFacts {
+    pub name: String,
+    /// Every `return` gives `self` or a call chain on `self` or `super()`: a custom QuerySet or
+    /// manager method that returns a QuerySet.
+    pub returns_queryset: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MetaFacts {
+    pub is_abstract: bool,
+    pub proxy: bool,
+    pub app_label: Option<String>,
+    pub default_related_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReceiverFacts {
+    /// `post_save`, `pre_delete`, `m2m_changed`, ...
+    pub signal: String,
+    pub sender: Reference,
+}
+
+/// `blog/models.py` -> (`blog.models`, false); `blog/__init__.py` -> (`blog`, true).
+pub fn module_name(relative_path: &std::path::Path) -> (String, bool) {
+    let mut parts: Vec<String> = relative_path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => s.to_str().map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    let Some(last) = parts.pop() else {
+        return (String::new(), false);
+    };
+    let stem = last
+        .strip_suffix(".pyi")
+        .or_else(|| last.strip_suffix(".py"))
+        .unwrap_or(&last)
+        .to_string();
+    let is_package = stem == "__init__";
+    if !is_package {
+        parts.push(stem);
+    }
+    (parts.join("."), is_package)
+}
+
+pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> FileFacts {
+    let mut facts = FileFacts {
+        module: module.to_string(),
+        is_package,
+        ..FileFacts::default()
+    };
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let statements: Vec<Node> = root.named_children(&mut cursor).collect();
+    for statement in statements {
+        extract_statement(source, statement, &mut facts);
+    }
+    facts
+}
+
+fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
+    match statement.kind() {
+        "import_statement" | "import_from_statement" => extract_import(source, statement, facts),
+        "class_definition" => facts.classes.push(extract_class(source, statement)),
+        "decorated_definition" => {
+            let Some(definition) = statement.child_by_field_name("definition") else {
+                return;
+            };
+            let mut cursor = statement.walk();
+            for decorator in statement
+                .named_children(&mut cursor)
+                .filter(|n| n.kind() == "decorator")
+            {
+                extract_receiver_decorator(source, decorator, facts);
+            }
+            extract_statement(source, definition, facts);
+        }
+        "expression_statement" => {
+            let Some(expr) = statement.named_child(0) else {
+                return;
+            };
+            if expr.kind() == "assignment" {
+                let left = expr.child_by_field_name("left").map(|l| text(l, source));
+                let right = expr.child_by_field_name("right");
+                if left == Some("AUTH_USER_MODEL") {
+                    facts.auth_user_model = right.and_then(|r| string_value(r, source));
+                }
+            } else if expr.kind() == "call" {
+                extract_connect(source, expr, facts);
+            }
+        }
+        // `if TYPE_CHECKING:` / `try: import ...` blocks hold imports too.
+        "if_statement" | "try_statement" => {
+            let mut cursor = statement.walk();
+            let blocks: Vec<Node> = statement
+                .named_children(&mut cursor)
+                .filter(|n| n.kind() == "block")
+                .collect();
+            for block in blocks {
+                let mut cursor = block.walk();
+                let inner: Vec<Node> = block.named_children(&mut cursor).collect();
+                for statement in inner.into_iter().filter(|s| s.kind().starts_with("import")) {
+                    extract_import(source, statement, facts);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
+    let mut cursor = statement.walk();
+    if statement.kind() == "import_statement" {
+        for name in statement.children_by_field_name("name", &mut cursor) {
+            match name.kind() {
+                "dotted_name" => {
+                    let module = text(name, source).to_string();
+                    let alias = module.split('.').next().unwrap_or_default().to_string();
+                    facts.imports.push(Import::Module {
+                        module: alias.clone(),
+                        alias,
+                    });
+                }
+                "aliased_import" => {
+                    let (Some(module), Some(alias)) = (
+                        name.child_by_field_name("name"),
+                        name.child_by_field_name("alias"),
+                    ) else {
+                        continue;
+                    };
+                    facts.imports.push(Import::Module {
+                        module: text(module, source).into(),
+                        alias: text(alias, source).into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let Some(module_node) = statement.child_by_field_name("module_name") else {
+        return;
+    };
+    let module = absolute_module(text(module_node, source), &facts.module, facts.is_package);
+    if statement
+        .named_children(&mut cursor)
+        .any(|n| n.kind() == "wildcard_import")
+    {
+        facts.imports.push(Import::Star { module });
+        return;
+    }
+    for name in statement.children_by_field_name("name", &mut cursor) {
+        let (imported, alias) = match name.kind() {
+            "dotted_name" => (text(name, source), text(name, source)),
+            "aliased_import" => match (
+                name.child_by_field_name("name"),
+                name.child_by_field_name("alias"),
+            ) {
+                (Some(n), Some(a)) => (text(n, source), text(a, source)),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        facts.imports.push(Import::From {
+            module: module.clone(),
+            name: imported.into(),
+            alias: alias.into(),
+        });
+    }
+}
+
+/// `..models` seen from `blog.views` -> `models`; from package `blog` `.models` -> `blog.models`.
+fn absolute_module(written: &str, current: &str, is_package: bool) -> String {
+    let dots = written.chars().take_while(|c| *c == '.').count();
+    if dots == 0 {
+        return written.to_string();
+    }
+    let mut base: Vec<&str> = current.split('.').filter(|s| !s.is_empty()).collect();
+    // A module's own package is one level up; a package is its own.
+    let up = if is_package { dots - 1 } else { dots };
+    for _ in 0..up {
+        base.pop();
+    }
+    let rest = &written[dots..];
+    if !rest.is_empty() {
+        base.push(rest);
+    }
+    base.join(".")
+}
+
+fn extract_class(source: &str, class: Node) -> ClassFacts {
+    let mut facts = ClassFacts {
+        name: class
+            .child_by_field_name("name")
+            .map_or("", |n| text(n, source))
+            .to_string(),
+        ..ClassFacts::default()
+    };
+    if let Some(superclasses) = class.child_by_field_name("superclasses") {
+        let mut cursor = superclasses.walk();
+        for base in superclasses.named_children(&mut cursor) {
+            let base = if base.kind() == "subscript" {
+                base.child_by_field_name("value").unwrap_or(base)
+            } else {
+                base
+            };
+            if matches!(base.kind(), "identifier" | "attribute") {
+                facts.bases.push(text(base, source).to_string());
+            } else if base.kind() == "call" {
+                // `models.Manager.from_queryset(Qs)` as a base: the manager and its QuerySet.
+                if let Some((class, queryset)) = from_queryset(source, base) {
+                    facts.bases.push(class);
+                    facts.managers.push(ManagerFacts {
+                        name: String::new(),
+                        class: None,
+                        queryset: Some(queryset),
+                    });
+                }
+            }
+        }
+    }
+    let Some(body) = class.child_by_field_name("body") else {
+        return facts;
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let statement = if statement.kind() == "decorated_definition" {
+            statement
+                .child_by_field_name("definition")
+                .unwrap_or(statement)
+        } else {
+            statement
+        };
+        match statement.kind() {
+            "expression_statement" => {
+                let Some(assignment) = statement
+                    .named_child(0)
+                    .filter(|a| a.kind() == "assignment")
+                else {
+                    continue;
+                };
+                extract_class_assignment(source, assignment, &mut facts);
+            }
+            "function_definition" => facts.methods.push(MethodFacts {
+                name: statement
+                    .child_by_field_name("name")
+                    .map_or("", |n| text(n, source))
+                    .to_string(),
+                returns_queryset: returns_queryset(source, statement),
+            }),
+            "class_definition"
+                if statement
+                    .child_by_field_name("name")
+                    .is_some_and(|n| text(n, source) == "Meta") =>
+            {
+                facts.meta = extract_meta(source, statement);
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFacts) {
+    let (Some(left), Some(right)) = (
+        assignment.child_by_field_name("left"),
+        assignment.child_by_field_name("right"),
+    ) else {
+        return;
+    };
+    if left.kind() != "identifier" || right.kind() != "call" {
+        return;
+    }
+    let name = text(left, source).to_string();
+    let Some(function) = right.child_by_field_name("function") else {
+        return;
+    };
+    // `Qs.as_manager()`, `Manager.from_queryset(Qs)()`
+    if function.kind() == "attribute"
+        && function
+            .child_by_field_name("attribute")
+            .is_some_and(|a| text(a, source) == "as_manager")
+    {
+        let queryset = function
+            .child_by_field_name("object")
+            .map(|o| text(o, source).to_string());
+        facts.managers.push(ManagerFacts {
+            name,
+            class: None,
+            queryset,
+        });
+        return;
+    }
+    if function.kind() == "call" {
+        if let Some((class, queryset)) = from_queryset(source, function) {
+            facts.managers.push(ManagerFacts {
+                name,
+                class: Some(class),
+                queryset: Some(queryset),
+            });
+        }
+        return;
+    }
+    if !matches!(function.kind(), "identifier" | "attribute") {
+        return;
+    }
+    let class = text(function, source).to_string();
+    let last = class.rsplit('.').next().unwrap_or_default();
+    if last.ends_with("Manager") && last != "TaggableManager" {
+        facts.managers.push(ManagerFacts {
+            name,
+            class: Some(class),
+            queryset: None,
+        });
+        return;
+    }
+    if !(last.ends_with("Field")
+        || last == "ForeignKey"
+        || last.ends_with("ForeignKey")
+        || last.ends_with("Relation")
+        || last == "TaggableManager")
+    {
+        return;
+    }
+    let args = right.child_by_field_name("arguments");
+    let keyword = |key: &str| args.and_then(|a| keyword_argument(source, a, key));
+    let positional = args.and_then(|a| {
+        let mut cursor = a.walk();
+        let first = a
+            .named_children(&mut cursor)
+            .find(|n| n.kind() != "comment");
+        first.filter(|n| n.kind() != "keyword_argument")
+    });
+    let to = keyword("to")
+        .or(positional)
+        .and_then(|n| reference(source, n));
+    facts.fields.push(FieldFacts {
+        name,
+        class,
+        to,
+        to_field: keyword("to_field").and_then(|n| string_value(n, source)),
+        related_name: keyword("related_name").and_then(|n| string_value(n, source)),
+        auto_now: ["auto_now", "auto_now_add"]
+            .iter()
+            .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),
+    });
+}
+
+fn keyword_argument<'a>(source: &str, args: Node<'a>, key: &str) -> Option<Node<'a>> {
+    let mut cursor = args.walk();
+    let found = args.named_children(&mut cursor).find(|n| {
+        n.kind() == "keyword_argument"
+            && n.child_by_field_name("name")
+                .is_some_and(|k| text(k, source) == key)
+    });
+    found.and_then(|n| n.child_by_field_name("value"))
+}
+
+/// `Manager.from_queryset(Qs)` -> (`Manager`, `Qs`).
+fn from_queryset(source: &str, call: Node) -> Option<(String, String)> {
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "attribute"
+        || function
+            .child_by_field_name("attribute")
+            .map(|a| text(a, source))
+            != Some("from_queryset")
+    {
+        return None;
+    }
+    let class = text(function.child_by_field_name("object")?, source).to_string();
+    let args = call.child_by_field_name("arguments")?;
+    let queryset = args
+        .named_child(0)
+        .filter(|n| matches!(n.kind(), "identifier" | "attribute"))?;
+    Some((class, text(queryset, source).to_string()))
+}
+
+fn reference(source: &str, node: Node) -> Option<Reference> {
+    match node.kind() {
+        "identifier" | "attribute" => {
+            let name = text(node, source);
+            if name.ends_with("AUTH_USER_MODEL") {
+                Some(Reference::UserModel)
+            } else {
+                Some(Reference::Name(name.to_string()))
+            }
+        }
+        "string" => string_value(node, source).map(Reference::String),
+        "call"
+            if node
+                .child_by_field_name("function")
+                .is_some_and(|f| text(f, source).ends_with("get_user_model")) =>
+        {
+            Some(Reference::UserModel)
+        }
+        _ => None,
+    }
+}
+
+/// The content of a plain string literal (no f-string, no concatenation).
+fn string_value(node: Node, source: &str) -> Option<String> {
+    if node.kind() != "string" {
+        return None;
+    }
+    let mut cursor = node.walk();
+    let mut content = String::new();
+    for child in node.named_children(&mut cursor) {
+        match child.kind() {
+            "string_start" | "string_end" => {}
+            "string_content" => content.push_str(text(child, source)),
+            _ => return None,
+        }
+    }
+    Some(content)
+}
+
+fn extract_meta(source: &str, meta: Node) -> MetaFacts {
+    let mut facts = MetaFacts::default();
+    let Some(body) = meta.child_by_field_name("body") else {
+        return facts;
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let Some(assignment) = statement
+            .named_child(0)
+            .filter(|a| a.kind() == "assignment")
+        else {
+            continue;
+        };
+        let (Some(left), Some(right)) = (
+            assignment.child_by_field_name("left"),
+            assignment.child_by_field_name("right"),
+        ) else {
+            continue;
+        };
+        match text(left, source) {
+            "abstract" => facts.is_abstract = text(right, source) == "True",
+            "proxy" => facts.proxy = text(right, source) == "True",
+            "app_label" => facts.app_label = string_value(right, source),
+            "default_related_name" => facts.default_related_name = string_value(right, source),
+            _ => {}
+        }
+    }
+    facts
+}
+
+fn returns_queryset(source: &str, function: Node) -> bool {
+    let Some(body) = function.child_by_field_name("body") else {
+        return false;
+    };
+    let mut returns = Vec::new();
+    crate::analysis::syntax::walk(body, |n| {
+        if matches!(
+            n.kind(),
+            "function_definition" | "class_definition" | "lambda"
+        ) {
+            return false;
+        }
+        if n.kind() == "return_statement" {
+            returns.push(n);
+        }
+        true
+    });
+    !returns.is_empty()
+        && returns.iter().all(|r| {
+            r.named_child(0).is_some_and(|value| {
+                let t = text(value, source);
+                t == "self"
+                    || (value.kind() == "call"
+                        && (t.starts_with("self.") || t.starts_with("super().")))
+            })
+        })
+}
+
+const SIGNALS: &[&str] = &[
+    "pre_save",
+    "post_save",
+    "pre_delete",
+    "post_delete",
+    "m2m_changed",
+    "pre_init",
+    "post_init",
+];
+
+fn signal_name<'s>(source: &'s str, node: Node) -> Option<&'s str> {
+    let name = text(node, source).rsplit('.').next()?;
+    SIGNALS.contains(&name).then_some(name)
+}
+
+/// `@receiver(post_save, sender=Entry)` and `@receiver([pre_save, post_save], sender=Entry)`.
+fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFacts) {
+    let Some(call) = decorator.named_child(0).filter(|c| c.kind() == "call") else {
+        return;
+    };
+    if !call
+        .child_by_field_name("function")
+        .is_some_and(|f| text(f, source).ends_with("receiver"))
+    {
+        return;
+    }
+    let Some(args) = call.child_by_field_name("arguments") else {
+        return;
+    };
+    let Some(sender) = keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
+    else {
+        return;
+    };
+    let Some(first) = args.named_child(0) else {
+        return;
+    };
+    let signals: Vec<Node> = if matches!(first.kind(), "list" | "tuple") {
+        let mut cursor = first.walk();
+        first.named_children(&mut cursor).collect()
+    } else {
+        vec![first]
+    };
+    for signal in signals {
+        if let Some(name) = signal_name(source, signal) {
+            facts.receivers.push(ReceiverFacts {
+                signal: name.to_string(),
+                sender: sender.clone(),
+            });
+        }
+    }
+}
+
+/// `post_save.connect(handler, sender=Entry)`.
+fn extract_connect(source: &str, call: Node, facts: &mut FileFacts) {
+    let Some(function) = call
+        .child_by_field_name("function")
+        .filter(|f| f.kind() == "attribute")
+    else {
+        return;
+    };
+    if function
+        .child_by_field_name("attribute")
+        .map(|a| text(a, source))
+        != Some("connect")
+    {
+        return;
+    }
+    let Some(signal) = function
+        .child_by_field_name("object")
+        .and_then(|o| signal_name(source, o))
+    else {
+        return;
+    };
+    let Some(args) = call.child_by_field_name("arguments") else {
+        return;
+    };
+    if let Some(sender) =
+        keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
+    {
+        facts.receivers.push(ReceiverFacts {
+            signal: signal.to_string(),
+            sender,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::parse_python;
+
+    fn facts(source: &str, module: &str) -> FileFacts {
+        extract(source, &parse_python(source).unwrap(), module, false)
+    }
+
+    #[test]
+    fn reads_models_fields_managers_and_meta() {
+        let f = facts(
+            r#"
+from django.db import models
+from .querysets import EntryQuerySet
+import shop.models as shop_models
+
+class Entry(TimeStamped):
+    blog = models.ForeignKey("blog.Blog", on_delete=models.CASCADE, related_name="entries")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, to_field="uuid")
+    title = models.CharField(max_length=10)
+    changed = models.DateTimeField(auto_now=True)
+    objects = EntryQuerySet.as_manager()
+    live = models.Manager.from_queryset(EntryQuerySet)()
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+
+    class Meta:
+        abstract = True
+        default_related_name = "entries"
+"#,
+            "blog.models",
+        );
+        assert_eq!(
+            f.imports[1],
+            Import::From {
+                module: "blog.querysets".into(),
+                name: "EntryQuerySet".into(),
+                alias: "EntryQuerySet".into()
+            }
+        );
+        assert_eq!(
+            f.imports[2],
+            Import::Module {
+                module: "shop.models".into(),
+                alias: "shop_models".into()
+            }
+        );
+        let entry = &f.classes[0];
+        assert_eq!(entry.bases, ["TimeStamped"]);
+        assert_eq!(entry.fields.len(), 4);
+        assert_eq!(
+            entry.fields[0].to,
+            Some(Reference::String("blog.Blog".into()))
+        );
+        assert_eq!(entry.fields[0].related_name.as_deref(), Some("entries"));
+        assert_eq!(entry.fields[1].to, Some(Reference::UserModel));
+        assert_eq!(entry.fields[1].to_field.as_deref(), Some("uuid"));
+        assert!(entry.fields[3].auto_now);
+        assert_eq!(entry.managers[0].queryset.as_deref(), Some("EntryQuerySet"));
+        assert_eq!(entry.managers[1].class.as_deref(), Some("models.Manager"));
+        assert!(entry.methods.iter().any(|m| m.name == "save"));
+        assert!(entry.meta.is_abstract);
+        assert_eq!(entry.meta.default_related_name.as_deref(), Some("entries"));
+    }
+
+    #[test]
+    fn reads_receivers_and_user_model_setting() {
+        let f = facts(
+            "AUTH_USER_MODEL = 'accounts.User'\n@receiver([pre_save, signals.post_save], sender=Order)\ndef f(**kw): pass\npost_delete.connect(g, sender='shop.Order')\n",
+            "demo.settings",
+        );
+        assert_eq!(f.auth_user_model.as_deref(), Some("accounts.User"));
+        let signals: Vec<_> = f.receivers.iter().map(|r| r.signal.as_str()).collect();
+        assert_eq!(signals, ["pre_save", "post_save", "post_delete"]);
+    }
+
+    #[test]
+    fn relative_imports_and_module_names() {
+        assert_eq!(
+            absolute_module("..core.models", "shop.views.api", false),
+            "shop.core.models"
+        );
+        assert_eq!(absolute_module(".models", "blog", true), "blog.models");
+        assert_eq!(
+            module_name(std::path::Path::new("blog/models/__init__.py")),
+            ("blog.models".into(), true)
+        );
+    }
+}
