@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use common::fixes::apply_checked;
-use django_orm_lsp::analysis::{lint, Diagnostic};
+use django_orm_lsp::analysis::{lint, Diagnostic, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 
@@ -88,7 +88,12 @@ fn check_fixture(path: &Path) {
     let name = path.file_stem().unwrap().to_str().unwrap();
     let source = std::fs::read_to_string(path).unwrap();
     let tree = parse_python(&source).unwrap();
-    let diagnostics = lint(&source, &tree, &fixture_settings(&source));
+    let diagnostics = lint(
+        &source,
+        &tree,
+        &fixture_settings(&source),
+        &FileContext::standalone(),
+    );
 
     let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for d in &diagnostics {

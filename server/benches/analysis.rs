@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use django_orm_lsp::analysis::{lint, lint_incremental, LintCache};
+use django_orm_lsp::analysis::{lint, lint_incremental, FileContext, LintCache};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::{parse_python, Document, PositionEncoding, TextChange, TextPosition};
 
@@ -19,6 +19,7 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
 
 fn main() {
     let settings = Settings::default();
+    let file = FileContext::standalone();
     for (label, source) in [
         (
             "5,000 lines, 1 finding in 50 functions",
@@ -33,10 +34,10 @@ fn main() {
         let tree = parse_python(&source).unwrap();
         let parse = start.elapsed();
         // The first lint also compiles the rules' query; time the steady state.
-        let mut found = lint(&source, &tree, &settings);
+        let mut found = lint(&source, &tree, &settings, &file);
         let start = Instant::now();
         for _ in 0..5 {
-            found = lint(&source, &tree, &settings);
+            found = lint(&source, &tree, &settings, &file);
         }
         let full = start.elapsed() / 5;
         println!(
@@ -53,6 +54,7 @@ fn main() {
             snapshot.text(),
             snapshot.tree.as_ref().unwrap(),
             &settings,
+            &file,
             &mut cache,
         );
         let line = (source.lines().count() / 2) as u32;
@@ -72,6 +74,7 @@ fn main() {
                 snapshot.text(),
                 snapshot.tree.as_ref().unwrap(),
                 &settings,
+                &file,
                 &mut cache,
             );
             times.push(start.elapsed());

@@ -9,3 +9,4 @@ pub mod check;
 pub mod lsp;
 pub mod settings;
 pub mod store;
+pub mod workspace;

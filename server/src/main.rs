@@ -47,7 +47,11 @@ fn install_panic_hook() {
     let seen = std::sync::Mutex::new(std::collections::HashSet::new());
     std::panic::set_hook(Box::new(move |info| {
         let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        if seen.lock().map(|mut s| s.insert(location.clone())).unwrap_or(true) {
+        if seen
+            .lock()
+            .map(|mut s| s.insert(location.clone()))
+            .unwrap_or(true)
+        {
             eprintln!("django-orm-lsp: internal error at {location}: {info}");
         }
     }));

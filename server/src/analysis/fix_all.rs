@@ -1,6 +1,6 @@
 //! Applying every safe fix of a file, as `source.fixAll` (and later `check --fix`) does.
 
-use super::{apply_edits, lint, Edit};
+use super::{apply_edits, lint, Edit, FileContext};
 use crate::settings::Settings;
 use crate::store::parse_python;
 
@@ -10,13 +10,13 @@ const MAX_ROUNDS: usize = 8;
 
 /// The text with every safe fix applied, or `None` if there is nothing to fix. A round whose
 /// result would not parse as well as its input is discarded and ends the process.
-pub fn fix_all(source: &str, settings: &Settings) -> Option<String> {
+pub fn fix_all(source: &str, settings: &Settings, file: &FileContext) -> Option<String> {
     let mut text = source.to_string();
     for _ in 0..MAX_ROUNDS {
         let tree = parse_python(&text)?;
         let mut edits: Vec<Edit> = Vec::new();
         let mut taken_until = 0;
-        let mut fixes: Vec<_> = lint(&text, &tree, settings)
+        let mut fixes: Vec<_> = lint(&text, &tree, settings, file)
             .into_iter()
             .filter_map(|d| d.fix)
             .filter(|f| f.is_safe())
@@ -63,12 +63,13 @@ mod tests {
     fn applies_every_safe_fix_including_ones_revealed_by_earlier_fixes() {
         let source =
             "def f(blog):\n    if len(Entry.objects.filter(blog=blog)) > 0:\n        return 1\n";
-        let fixed = fix_all(source, &Settings::default()).unwrap();
+        let file = FileContext::standalone();
+        let fixed = fix_all(source, &Settings::default(), &file).unwrap();
         // len() -> count() first, then count() > 0 -> exists() on the next round.
         assert_eq!(
             fixed,
             "def f(blog):\n    if Entry.objects.filter(blog=blog).exists():\n        return 1\n"
         );
-        assert_eq!(fix_all(&fixed, &Settings::default()), None);
+        assert_eq!(fix_all(&fixed, &Settings::default(), &file), None);
     }
 }

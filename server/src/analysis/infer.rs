@@ -1,36 +1,64 @@
-//! What an expression is: a QuerySet, a manager, or unknown.
+//! What an expression is: a small, explainable lattice of QuerySets, managers, model instances
+//! and model classes, or `Unknown`.
 //!
-//! Local evidence only (this is the interface the workspace model index will extend): manager
-//! chains on a model-like class name (`Entry.objects.filter(...)`, `Entry._default_manager`),
-//! names whose every reaching assignment is one of those, and parameters annotated `QuerySet`.
-//! Anything else is `Unknown`, and rules stay silent on it.
+//! Sources: manager chains on a model (`Entry.objects.filter(...)`, any manager the model
+//! declares, custom QuerySet methods), relation traversal (`entry.blog`, `blog.entry_set`),
+//! names whose every reaching binding is typed (assignments, `for` and comprehension targets,
+//! annotated parameters, `self` in models, QuerySets, managers and class-based views). Models
+//! come from the workspace index; an unresolved CapWords name with `.objects` still counts as a
+//! model, since no other class has `objects`. Anything else is `Unknown`, and rules stay silent.
 
 use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
+use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-use tree_sitter::Node;
+use rustc_hash::{FxHashMap, FxHasher};
+use tree_sitter::{Node, Tree};
 
-use super::scope::{BindingKind, ScopeIndex};
+use super::index::{extract, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
+use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, Parents};
+
+/// A model: from the index, or only a class name (`.objects` on a class the index cannot see).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ModelRef {
+    Indexed(ModelId),
+    Named(String),
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ty {
-    /// `Model.objects`: has QuerySet methods, but is not one (`len(M.objects)` is an error).
-    Manager {
-        model: String,
-    },
+    /// The model class itself: `Entry`.
+    ModelClass(ModelRef),
+    /// `Entry.objects`, a custom manager, or a relation manager (`blog.entry_set`). It has
+    /// QuerySet methods but is not one (`len(Entry.objects)` is an error).
+    Manager(ManagerTy),
     QuerySet(QuerySetTy),
+    Instance(ModelRef),
     Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagerTy {
+    pub model: Option<ModelRef>,
+    /// A relation's manager: its queries are per instance.
+    pub related: bool,
+    /// Custom methods that return a QuerySet.
+    pub queryset_methods: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuerySetTy {
-    /// The model's class name, when known.
-    pub model: Option<String>,
+    pub model: Option<ModelRef>,
     /// Built with `values()`/`values_list()`/`dates()`: rows are not model instances.
     pub values: bool,
     pub sliced: bool,
+    /// Lookups already joined (`"*"` for a bare `select_related()`).
+    pub select_related: Vec<String>,
+    /// Lookups already prefetched (`Prefetch("rel", ...)` counts as `rel`).
+    pub prefetch_related: Vec<String>,
+    pub queryset_methods: Vec<String>,
 }
 
 impl Ty {
@@ -45,6 +73,11 @@ impl Ty {
         }
     }
 
+    /// QuerySet or manager: something `.count()`, `.filter()` can be called on.
+    pub fn is_query_source(&self) -> bool {
+        matches!(self, Ty::QuerySet(_) | Ty::Manager(_))
+    }
+
     /// The join of two possible types of one expression: equal or unknown.
     fn join(self, other: Ty) -> Ty {
         match (self, other) {
@@ -52,6 +85,21 @@ impl Ty {
                 model: if a.model == b.model { a.model } else { None },
                 values: a.values || b.values,
                 sliced: a.sliced || b.sliced,
+                select_related: a
+                    .select_related
+                    .into_iter()
+                    .filter(|l| b.select_related.contains(l))
+                    .collect(),
+                prefetch_related: a
+                    .prefetch_related
+                    .into_iter()
+                    .filter(|l| b.prefetch_related.contains(l))
+                    .collect(),
+                queryset_methods: a
+                    .queryset_methods
+                    .into_iter()
+                    .filter(|m| b.queryset_methods.contains(m))
+                    .collect(),
             }),
             (a, b) if a == b => a,
             _ => Ty::Unknown,
@@ -87,27 +135,75 @@ pub const QUERYSET_METHODS: &[&str] = &[
     "datetimes",
 ];
 
+/// Methods that run a query and return one instance.
+const INSTANCE_METHODS: &[&str] = &["get", "first", "last", "latest", "earliest", "create"];
+
 const VALUES_METHODS: &[&str] = &["values", "values_list", "dates", "datetimes"];
 
-/// Names through which a model class reaches a manager without the model index.
-const MANAGER_ATTRIBUTES: &[&str] = &["objects", "_default_manager", "_base_manager"];
+/// Managers every model has whatever it declares.
+const IMPLICIT_MANAGERS: &[&str] = &["_default_manager", "_base_manager"];
 
-/// Annotation spellings that mean "a QuerySet" (with or without a subscript or quotes).
-const QUERYSET_ANNOTATIONS: &[&str] = &[
-    "QuerySet",
-    "models.QuerySet",
-    "query.QuerySet",
+/// Names through which an unindexed model class reaches a manager.
+const HEURISTIC_MANAGERS: &[&str] = &["objects", "_default_manager", "_base_manager"];
+
+const QUERYSET_CLASSES: &[&str] = &[
     "django.db.models.QuerySet",
+    "django.db.models.query.QuerySet",
+];
+const MANAGER_CLASSES: &[&str] = &[
+    "django.db.models.Manager",
+    "django.db.models.manager.Manager",
+    "django.db.models.manager.BaseManager",
 ];
 
 /// Past this depth of nested expressions or assignment chains, the answer is `Unknown`: it keeps
 /// pathological input (thousands of nested parentheses) from exhausting the stack.
 const MAX_DEPTH: u32 = 64;
 
+/// Where a file sits in the workspace: the model index, and the file's module name (to resolve
+/// its relative imports).
+#[derive(Clone)]
+pub struct FileContext {
+    pub index: Arc<ModelIndex>,
+    pub module: String,
+    pub is_package: bool,
+}
+
+impl FileContext {
+    pub fn new(index: Arc<ModelIndex>, module: impl Into<String>, is_package: bool) -> Self {
+        Self {
+            index,
+            module: module.into(),
+            is_package,
+        }
+    }
+
+    /// A file analysed on its own: Django's built-in models only.
+    pub fn standalone() -> Self {
+        Self::new(ModelIndex::builtin(), "", false)
+    }
+
+    /// The file's facts, read from its current tree (fresher than the index's copy).
+    pub fn facts(&self, source: &str, tree: &Tree) -> FileFacts {
+        extract(source, tree, &self.module, self.is_package)
+    }
+}
+
+/// Everything outside a statement that its analysis reads: the index and the file's own facts.
+pub fn context_fingerprint(index: &ModelIndex, facts: &FileFacts) -> u64 {
+    let mut hasher = FxHasher::default();
+    index.fingerprint().hash(&mut hasher);
+    facts.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Type inference over one file, caching each scope's name index.
 pub struct Semantics<'a> {
     pub source: &'a str,
     pub parents: Parents<'a>,
+    index: &'a ModelIndex,
+    /// This file's facts, to resolve its imports and classes.
+    facts: &'a FileFacts,
     scopes: RefCell<FxHashMap<usize, Rc<ScopeIndex<'a>>>>,
     /// Types of name reads, by node id. A read being inferred is `Unknown` here, so cycles
     /// through loop-carried assignments end, and each read is inferred once.
@@ -115,13 +211,24 @@ pub struct Semantics<'a> {
 }
 
 impl<'a> Semantics<'a> {
-    pub fn new(source: &'a str, root: Node<'a>) -> Self {
+    pub fn new(
+        source: &'a str,
+        root: Node<'a>,
+        index: &'a ModelIndex,
+        facts: &'a FileFacts,
+    ) -> Self {
         Self {
             source,
             parents: Parents::new(root),
+            index,
+            facts,
             scopes: RefCell::default(),
             names: RefCell::default(),
         }
+    }
+
+    pub fn index(&self) -> &'a ModelIndex {
+        self.index
     }
 
     pub fn text(&self, node: Node) -> &'a str {
@@ -143,6 +250,51 @@ impl<'a> Semantics<'a> {
         self.ty_at_depth(expr, 0)
     }
 
+    /// `blog.Entry` for an indexed model, `Entry` for one known only by name.
+    pub fn model_label(&self, model: &ModelRef) -> String {
+        match model {
+            ModelRef::Indexed(id) => self.index().model(*id).label(),
+            ModelRef::Named(name) => name.clone(),
+        }
+    }
+
+    /// How hover shows a type: `QuerySet[blog.Entry] · select_related: author`.
+    pub fn display(&self, ty: &Ty) -> Option<String> {
+        let label =
+            |m: &Option<ModelRef>| m.as_ref().map_or("?".to_string(), |m| self.model_label(m));
+        Some(match ty {
+            Ty::ModelClass(m) => format!("type[{}]", self.model_label(m)),
+            Ty::Instance(m) => self.model_label(m),
+            Ty::Manager(m) => format!(
+                "{}[{}]",
+                if m.related {
+                    "RelatedManager"
+                } else {
+                    "Manager"
+                },
+                label(&m.model)
+            ),
+            Ty::QuerySet(q) => {
+                let mut out = format!("QuerySet[{}]", label(&q.model));
+                for (flag, name) in [(q.values, "values"), (q.sliced, "sliced")] {
+                    if flag {
+                        out.push_str(&format!(" · {name}"));
+                    }
+                }
+                for (lookups, name) in [
+                    (&q.select_related, "select_related"),
+                    (&q.prefetch_related, "prefetch_related"),
+                ] {
+                    if !lookups.is_empty() {
+                        out.push_str(&format!(" · {name}: {}", lookups.join(", ")));
+                    }
+                }
+                out
+            }
+            Ty::Unknown => return None,
+        })
+    }
+
     fn ty_at_depth(&self, expr: Node<'a>, depth: u32) -> Ty {
         if depth > MAX_DEPTH {
             return Ty::Unknown;
@@ -150,65 +302,215 @@ impl<'a> Semantics<'a> {
         let expr = strip_parens(expr);
         match expr.kind() {
             "identifier" => self.name_ty(expr, depth),
-            "attribute" => self.attribute_ty(expr),
+            "attribute" => self.attribute_ty(expr, depth),
             "call" => self.call_ty(expr, depth),
             "subscript" => self.subscript_ty(expr, depth),
             _ => Ty::Unknown,
         }
     }
 
-    fn attribute_ty(&self, attribute: Node<'a>) -> Ty {
+    fn attribute_ty(&self, attribute: Node<'a>, depth: u32) -> Ty {
         let (Some(object), Some(name)) = (
             attribute.child_by_field_name("object"),
             attribute.child_by_field_name("attribute"),
         ) else {
             return Ty::Unknown;
         };
-        if object.kind() == "identifier" && MANAGER_ATTRIBUTES.contains(&self.text(name)) {
-            let model = self.text(object);
-            if looks_like_model_class(model) {
-                return Ty::Manager {
-                    model: model.to_string(),
-                };
+        let name = self.text(name);
+        if name == "queryset" {
+            if let Some(class) = self.self_class(object) {
+                return self.view_queryset(class, depth + 1);
             }
         }
-        Ty::Unknown
+        match self.ty_at_depth(object, depth + 1) {
+            Ty::ModelClass(ModelRef::Indexed(id)) => {
+                let model = self.index().model(id);
+                let manager = model.manager(name).or_else(|| {
+                    IMPLICIT_MANAGERS
+                        .contains(&name)
+                        .then(|| model.managers.first())
+                        .flatten()
+                });
+                match manager {
+                    Some(m) => Ty::Manager(ManagerTy {
+                        model: Some(ModelRef::Indexed(id)),
+                        related: false,
+                        queryset_methods: m.queryset_methods.clone(),
+                    }),
+                    None => Ty::Unknown,
+                }
+            }
+            Ty::ModelClass(named @ ModelRef::Named(_)) if HEURISTIC_MANAGERS.contains(&name) => {
+                Ty::Manager(ManagerTy {
+                    model: Some(named),
+                    related: false,
+                    queryset_methods: Vec::new(),
+                })
+            }
+            Ty::Instance(ModelRef::Indexed(id)) => self.relation_ty(id, name),
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// `instance.name` for an indexed model: a related instance or a relation manager.
+    fn relation_ty(&self, id: ModelId, name: &str) -> Ty {
+        let model = self.index().model(id);
+        let manager = |target: ModelId| {
+            let target_model = self.index().model(target);
+            let methods = target_model
+                .managers
+                .first()
+                .map(|m| m.queryset_methods.clone())
+                .unwrap_or_default();
+            Ty::Manager(ManagerTy {
+                model: Some(ModelRef::Indexed(target)),
+                related: true,
+                queryset_methods: methods,
+            })
+        };
+        if let Some(field) = model.field(name) {
+            return match (field.kind, field.target) {
+                (FieldKind::ForeignKey | FieldKind::OneToOne, Some(target)) => {
+                    Ty::Instance(ModelRef::Indexed(target))
+                }
+                (FieldKind::ManyToMany, Some(target)) => manager(target),
+                _ => Ty::Unknown,
+            };
+        }
+        match model.reverse(name) {
+            Some(reverse) if reverse.many => manager(reverse.source),
+            Some(reverse) => Ty::Instance(ModelRef::Indexed(reverse.source)),
+            None => Ty::Unknown,
+        }
     }
 
     fn call_ty(&self, call: Node<'a>, depth: u32) -> Ty {
+        let Some(function) = call.child_by_field_name("function") else {
+            return Ty::Unknown;
+        };
+        if function.kind() == "identifier" {
+            return self.function_call_ty(call, self.text(function), depth);
+        }
         let Some((receiver, method)) = method_call(call, self.source) else {
             return Ty::Unknown;
         };
-        if !QUERYSET_METHODS.contains(&method) {
+        if method == "get_queryset" {
+            if let Some(class) = self.self_class(receiver) {
+                return self.view_queryset(class, depth + 1);
+            }
+        }
+        let (mut qs, custom) = match self.ty_at_depth(receiver, depth + 1) {
+            Ty::Manager(m) => {
+                let custom = m.queryset_methods.clone();
+                (
+                    QuerySetTy {
+                        model: m.model,
+                        queryset_methods: m.queryset_methods,
+                        ..QuerySetTy::default()
+                    },
+                    custom,
+                )
+            }
+            Ty::QuerySet(qs) => {
+                let custom = qs.queryset_methods.clone();
+                (qs, custom)
+            }
+            _ => return Ty::Unknown,
+        };
+        if INSTANCE_METHODS.contains(&method) {
+            return match qs.model {
+                Some(model) if !qs.values => Ty::Instance(model),
+                _ => Ty::Unknown,
+            };
+        }
+        if !QUERYSET_METHODS.contains(&method) && !custom.iter().any(|m| m == method) {
             return Ty::Unknown;
         }
-        let mut qs = match self.ty_at_depth(receiver, depth + 1) {
-            Ty::Manager { model } => QuerySetTy {
-                model: Some(model),
-                ..QuerySetTy::default()
-            },
-            Ty::QuerySet(qs) => qs,
-            Ty::Unknown => return Ty::Unknown,
-        };
         qs.values |= VALUES_METHODS.contains(&method);
+        match method {
+            "select_related" => {
+                let lookups = self.string_arguments(call);
+                qs.select_related.extend(if lookups.is_empty() {
+                    vec!["*".to_string()]
+                } else {
+                    lookups
+                });
+            }
+            "prefetch_related" => qs.prefetch_related.extend(self.string_arguments(call)),
+            _ => {}
+        }
         Ty::QuerySet(qs)
     }
 
-    /// `qs[a:b]` is a sliced QuerySet; `qs[i]` and `qs[::step]` run a query.
-    fn subscript_ty(&self, subscript: Node<'a>, depth: u32) -> Ty {
-        let Some(value) = subscript.child_by_field_name("value") else {
-            return Ty::Unknown;
-        };
-        let Some(index) = subscript.child_by_field_name("subscript") else {
-            return Ty::Unknown;
-        };
-        if index.kind() != "slice" || self.text(index).matches(':').count() > 1 {
+    /// `get_object_or_404(Entry, pk=1)` and other plain functions.
+    fn function_call_ty(&self, call: Node<'a>, function: &str, depth: u32) -> Ty {
+        if function != "get_object_or_404" {
             return Ty::Unknown;
         }
-        match self.ty_at_depth(value, depth + 1) {
-            Ty::QuerySet(qs) => Ty::QuerySet(QuerySetTy { sliced: true, ..qs }),
+        let Some(first) = call
+            .child_by_field_name("arguments")
+            .and_then(|a| a.named_child(0))
+        else {
+            return Ty::Unknown;
+        };
+        match self.ty_at_depth(first, depth + 1) {
+            Ty::ModelClass(m) => Ty::Instance(m),
+            Ty::Manager(ManagerTy { model: Some(m), .. }) => Ty::Instance(m),
+            Ty::QuerySet(QuerySetTy {
+                model: Some(m),
+                values: false,
+                ..
+            }) => Ty::Instance(m),
             _ => Ty::Unknown,
         }
+    }
+
+    /// String arguments and `Prefetch("lookup", ...)` first arguments of a call.
+    fn string_arguments(&self, call: Node<'a>) -> Vec<String> {
+        let Some(args) = call.child_by_field_name("arguments") else {
+            return Vec::new();
+        };
+        let mut cursor = args.walk();
+        let mut lookups = Vec::new();
+        for arg in args.named_children(&mut cursor) {
+            let literal = if arg.kind() == "call"
+                && arg
+                    .child_by_field_name("function")
+                    .is_some_and(|f| self.text(f).ends_with("Prefetch"))
+            {
+                arg.child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0))
+            } else {
+                Some(arg)
+            };
+            if let Some(value) = literal.and_then(|l| string_literal(l, self.source)) {
+                lookups.push(value);
+            }
+        }
+        lookups
+    }
+
+    /// `qs[a:b]` is a sliced QuerySet; `qs[i]` one instance; `qs[::step]` a list.
+    fn subscript_ty(&self, subscript: Node<'a>, depth: u32) -> Ty {
+        let (Some(value), Some(index)) = (
+            subscript.child_by_field_name("value"),
+            subscript.child_by_field_name("subscript"),
+        ) else {
+            return Ty::Unknown;
+        };
+        let Ty::QuerySet(qs) = self.ty_at_depth(value, depth + 1) else {
+            return Ty::Unknown;
+        };
+        if index.kind() != "slice" {
+            return match qs.model {
+                Some(model) if !qs.values => Ty::Instance(model),
+                _ => Ty::Unknown,
+            };
+        }
+        if self.text(index).matches(':').count() > 1 {
+            return Ty::Unknown;
+        }
+        Ty::QuerySet(QuerySetTy { sliced: true, ..qs })
     }
 
     fn name_ty(&self, name: Node<'a>, depth: u32) -> Ty {
@@ -223,27 +525,21 @@ impl<'a> Semantics<'a> {
 
     fn infer_name(&self, name: Node<'a>, depth: u32) -> Ty {
         let scope = self.scope_of(name);
-        let reaching = scope.reaching(self.text(name), name, &self.parents);
+        let written = self.text(name);
+        let reaching = scope.reaching(written, name, &self.parents);
+        if reaching.bindings.is_empty() && scope.bindings(written).is_empty() {
+            // Not bound in this scope: a module-level import or class, or a global.
+            return self.module_name_ty(written);
+        }
         if !reaching.complete || reaching.bindings.is_empty() {
             return Ty::Unknown;
         }
+        if reaching.bindings.iter().all(|b| is_definition(b)) && scope.scope.kind() == "module" {
+            return self.module_name_ty(written);
+        }
         let mut result: Option<Ty> = None;
         for binding in reaching.bindings {
-            let ty = match binding.kind {
-                BindingKind::Assign { value, annotation } => match annotation {
-                    Some(a) if annotation_is_queryset(self.text(a)) => {
-                        Ty::QuerySet(QuerySetTy::default())
-                    }
-                    _ => self.ty_at_depth(value, depth + 1),
-                },
-                BindingKind::Param {
-                    annotation: Some(a),
-                } if annotation_is_queryset(self.text(a)) => Ty::QuerySet(QuerySetTy {
-                    model: annotation_model(self.text(a)),
-                    ..QuerySetTy::default()
-                }),
-                _ => Ty::Unknown,
-            };
+            let ty = self.binding_ty(binding, depth);
             if ty == Ty::Unknown {
                 return Ty::Unknown;
             }
@@ -254,37 +550,280 @@ impl<'a> Semantics<'a> {
         }
         result.unwrap_or(Ty::Unknown)
     }
+
+    fn binding_ty(&self, binding: &Binding<'a>, depth: u32) -> Ty {
+        match binding.kind {
+            BindingKind::Assign { value, annotation } => {
+                match annotation.map(|a| self.annotation_ty(a)) {
+                    Some(ty) if ty != Ty::Unknown => ty,
+                    _ => self.ty_at_depth(value, depth + 1),
+                }
+            }
+            BindingKind::Param {
+                annotation: Some(a),
+                ..
+            } => self.annotation_ty(a),
+            BindingKind::Param {
+                is_first_of_method: true,
+                ..
+            } => self.self_ty(binding.name),
+            BindingKind::ForTarget { iterable, .. }
+            | BindingKind::ComprehensionTarget { iterable, .. } => {
+                match self.ty_at_depth(iterable, depth + 1) {
+                    Ty::QuerySet(QuerySetTy {
+                        model: Some(model),
+                        values: false,
+                        ..
+                    }) => Ty::Instance(model),
+                    _ => Ty::Unknown,
+                }
+            }
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// A name from the module's imports or classes: a model class, or unknown.
+    fn module_name_ty(&self, name: &str) -> Ty {
+        match self.index().resolve(self.facts, name) {
+            symbol @ Symbol::Class { .. } => match self.index().model_of(&symbol) {
+                Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
+                None if self.is_local_model(name) => {
+                    Ty::ModelClass(ModelRef::Named(name.to_string()))
+                }
+                None => Ty::Unknown,
+            },
+            Symbol::Unknown | Symbol::External(_) if looks_like_model_class(name) => {
+                Ty::ModelClass(ModelRef::Named(name.to_string()))
+            }
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// A model class defined in this file that the index does not hold (yet): one of its bases
+    /// is Django's `Model` or an indexed model.
+    fn is_local_model(&self, name: &str) -> bool {
+        let Some(class) = self.facts.classes.iter().find(|c| c.name == name) else {
+            return false;
+        };
+        class
+            .bases
+            .iter()
+            .any(|base| match self.index().resolve(self.facts, base) {
+                Symbol::External(q) => q == "django.db.models.Model",
+                symbol => self.index().model_of(&symbol).is_some(),
+            })
+    }
+
+    /// `x: QuerySet[Entry]`, `x: "QuerySet[Entry]"`, `x: models.QuerySet`, `x: Entry`.
+    fn annotation_ty(&self, annotation: Node<'a>) -> Ty {
+        let written = self
+            .text(annotation)
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim();
+        let (base, argument) = match written.split_once('[') {
+            Some((base, rest)) => (
+                base.trim(),
+                rest.strip_suffix(']')
+                    .map(|a| a.split(',').next().unwrap_or(a).trim()),
+            ),
+            None => (written, None),
+        };
+        let base_symbol = self.index().resolve(self.facts, base);
+        let is_queryset = matches!(&base_symbol, Symbol::External(q) if QUERYSET_CLASSES.contains(&q.as_str()))
+            || base.rsplit('.').next() == Some("QuerySet");
+        if is_queryset {
+            let model = argument.and_then(|a| {
+                match self.module_name_ty(a.trim_matches(|c| c == '"' || c == '\'')) {
+                    Ty::ModelClass(m) => Some(m),
+                    _ => None,
+                }
+            });
+            return Ty::QuerySet(QuerySetTy {
+                model,
+                ..QuerySetTy::default()
+            });
+        }
+        match self.index().model_of(&base_symbol) {
+            Some(id) if argument.is_none() => Ty::Instance(ModelRef::Indexed(id)),
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// The class whose method has `object` as its first parameter (`self`).
+    fn self_class(&self, object: Node<'a>) -> Option<Node<'a>> {
+        if object.kind() != "identifier" {
+            return None;
+        }
+        let scope = self.scope_of(object);
+        let reaching = scope.reaching(self.text(object), object, &self.parents);
+        let [binding] = reaching.bindings.as_slice() else {
+            return None;
+        };
+        match binding.kind {
+            BindingKind::Param {
+                is_first_of_method: true,
+                ..
+            } => self.class_of_method(scope.scope),
+            _ => None,
+        }
+    }
+
+    fn class_of_method(&self, function: Node<'a>) -> Option<Node<'a>> {
+        let mut node = self.parents.of(function)?;
+        if node.kind() == "decorated_definition" {
+            node = self.parents.of(node)?;
+        }
+        self.parents
+            .of(node)
+            .filter(|c| c.kind() == "class_definition")
+    }
+
+    /// `self` in a method: an instance of a model, a QuerySet in a QuerySet subclass, a manager
+    /// in a manager subclass. (In views, `self.get_queryset()` is read from the class instead.)
+    fn self_ty(&self, param: Node<'a>) -> Ty {
+        let Some(class) = self.class_of_method(enclosing_scope(param, &self.parents)) else {
+            return Ty::Unknown;
+        };
+        let Some(name) = class.child_by_field_name("name").map(|n| self.text(n)) else {
+            return Ty::Unknown;
+        };
+        let symbol = Symbol::Class {
+            module: self.facts.module.clone(),
+            name: name.to_string(),
+        };
+        if let Some(id) = self.index().model_of(&symbol) {
+            return Ty::Instance(ModelRef::Indexed(id));
+        }
+        let Some(facts) = self.facts.classes.iter().find(|c| c.name == name) else {
+            return Ty::Unknown;
+        };
+        let methods: Vec<String> = facts
+            .methods
+            .iter()
+            .filter(|m| m.returns_queryset)
+            .map(|m| m.name.clone())
+            .collect();
+        for base in &facts.bases {
+            match self.index().resolve(self.facts, base) {
+                Symbol::External(q) if QUERYSET_CLASSES.contains(&q.as_str()) => {
+                    return Ty::QuerySet(QuerySetTy {
+                        queryset_methods: methods,
+                        ..QuerySetTy::default()
+                    });
+                }
+                Symbol::External(q) if MANAGER_CLASSES.contains(&q.as_str()) => {
+                    return Ty::Manager(ManagerTy {
+                        model: None,
+                        related: false,
+                        queryset_methods: methods,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ty::Unknown
+    }
+
+    /// The QuerySet a class-based view or viewset works on: its `get_queryset()` when it returns
+    /// one expression, else its `queryset` attribute, else `model = M`.
+    fn view_queryset(&self, class: Node<'a>, depth: u32) -> Ty {
+        if depth > MAX_DEPTH {
+            return Ty::Unknown;
+        }
+        let Some(body) = class.child_by_field_name("body") else {
+            return Ty::Unknown;
+        };
+        let mut cursor = body.walk();
+        let statements: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
+        let assigned = |attr: &str| {
+            statements.iter().find_map(|s| {
+                let assignment = s.named_child(0).filter(|a| a.kind() == "assignment")?;
+                let left = assignment.child_by_field_name("left")?;
+                (self.text(left) == attr)
+                    .then(|| assignment.child_by_field_name("right"))
+                    .flatten()
+            })
+        };
+        let get_queryset = statements.iter().find(|s| {
+            s.kind() == "function_definition"
+                && s.child_by_field_name("name")
+                    .is_some_and(|n| self.text(n) == "get_queryset")
+        });
+        if let Some(method) = get_queryset {
+            let mut returns = Vec::new();
+            super::syntax::walk(*method, |n| {
+                if n.kind() == "return_statement" {
+                    returns.extend(n.named_child(0));
+                }
+                !matches!(n.kind(), "lambda" | "class_definition")
+                    && (n.id() == method.id() || n.kind() != "function_definition")
+            });
+            let mut result: Option<Ty> = None;
+            for value in returns {
+                let ty = match self.ty_at_depth(value, depth + 1) {
+                    Ty::Manager(m) => Ty::QuerySet(QuerySetTy {
+                        model: m.model,
+                        queryset_methods: m.queryset_methods,
+                        ..QuerySetTy::default()
+                    }),
+                    ty => ty,
+                };
+                result = Some(match result {
+                    None => ty,
+                    Some(prev) => prev.join(ty),
+                });
+            }
+            return result.filter(Ty::is_queryset).unwrap_or(Ty::Unknown);
+        }
+        if let Some(queryset) = assigned("queryset") {
+            return match self.ty_at_depth(queryset, depth + 1) {
+                Ty::Manager(m) => Ty::QuerySet(QuerySetTy {
+                    model: m.model,
+                    queryset_methods: m.queryset_methods,
+                    ..QuerySetTy::default()
+                }),
+                ty @ Ty::QuerySet(_) => ty,
+                _ => Ty::Unknown,
+            };
+        }
+        match assigned("model").map(|m| self.ty_at_depth(m, depth + 1)) {
+            Some(Ty::ModelClass(model)) => Ty::QuerySet(QuerySetTy {
+                model: Some(model),
+                ..QuerySetTy::default()
+            }),
+            _ => Ty::Unknown,
+        }
+    }
+}
+
+/// An import or a class definition: names the module defines rather than computes.
+fn is_definition(binding: &Binding) -> bool {
+    matches!(
+        binding.statement.kind(),
+        "import_statement" | "import_from_statement" | "class_definition" | "decorated_definition"
+    )
 }
 
 /// `Entry`, `BlogPost`: a CapWords name, as Django model classes are written. Constants
 /// (`MAX`) and private names are not.
 fn looks_like_model_class(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && name.chars().any(|c| c.is_ascii_lowercase())
 }
 
-fn annotation_base(annotation: &str) -> &str {
-    let a = annotation
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'')
-        .trim();
-    a.split('[').next().unwrap_or(a).trim()
-}
-
-fn annotation_is_queryset(annotation: &str) -> bool {
-    QUERYSET_ANNOTATIONS.contains(&annotation_base(annotation))
-}
-
-/// `QuerySet[Entry]` -> `Entry`.
-fn annotation_model(annotation: &str) -> Option<String> {
-    let a = annotation.trim().trim_matches(|c| c == '"' || c == '\'');
-    let inner = a.split_once('[')?.1.strip_suffix(']')?;
-    let first = inner
-        .split(',')
-        .next()?
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'');
-    let last = first.rsplit('.').next()?;
-    looks_like_model_class(last).then(|| last.to_string())
+fn string_literal(node: Node, source: &str) -> Option<String> {
+    if node.kind() != "string" {
+        return None;
+    }
+    let mut cursor = node.walk();
+    let mut content = String::new();
+    for child in node.named_children(&mut cursor) {
+        match child.kind() {
+            "string_start" | "string_end" => {}
+            "string_content" => content.push_str(text(child, source)),
+            _ => return None,
+        }
+    }
+    Some(content)
 }

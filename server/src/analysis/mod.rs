@@ -21,14 +21,16 @@ use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
 pub use fix_all::fix_all;
-use infer::Semantics;
+use index::FileFacts;
+pub use infer::FileContext;
+use infer::{context_fingerprint, Semantics};
 use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::settings::Settings;
 
 /// Lints a whole file.
-pub fn lint(source: &str, tree: &Tree, settings: &Settings) -> Vec<Diagnostic> {
-    Linter::new(&REGISTRY, settings).run(source, tree, None)
+pub fn lint(source: &str, tree: &Tree, settings: &Settings, file: &FileContext) -> Vec<Diagnostic> {
+    Linter::new(&REGISTRY, settings, file).run(source, tree, None)
 }
 
 /// Lints a file, re-running the rules only on the top-level statements whose text changed since
@@ -39,9 +41,10 @@ pub fn lint_incremental(
     source: &str,
     tree: &Tree,
     settings: &Settings,
+    file: &FileContext,
     cache: &mut LintCache,
 ) -> Vec<Diagnostic> {
-    Linter::new(&REGISTRY, settings).run(source, tree, Some(cache))
+    Linter::new(&REGISTRY, settings, file).run(source, tree, Some(cache))
 }
 
 /// Findings per top-level statement, keyed by the statement's text, relative to its start.
@@ -54,28 +57,34 @@ pub struct LintCache {
 struct Linter<'r> {
     registry: &'r Registry,
     settings: &'r Settings,
+    file: &'r FileContext,
 }
 
 impl<'r> Linter<'r> {
-    fn new(registry: &'r Registry, settings: &'r Settings) -> Self {
-        Self { registry, settings }
+    fn new(registry: &'r Registry, settings: &'r Settings, file: &'r FileContext) -> Self {
+        Self {
+            registry,
+            settings,
+            file,
+        }
     }
 
     fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
         let root = tree.root_node();
+        let facts = self.file.facts(source, tree);
         let mut cursor = root.walk();
         let units: Vec<Node> = root
             .named_children(&mut cursor)
             .filter(|n| n.kind() != "comment")
             .collect();
         if let Some(cache) = cache.as_deref_mut() {
-            let context = self.module_context(source, &units);
+            let context = self.module_context(source, &units, &facts);
             if cache.context != context {
                 cache.context = context;
                 cache.units.clear();
             }
         }
-        let sem = Semantics::new(source, root);
+        let sem = Semantics::new(source, root, &self.file.index, &facts);
         let mut seen = FxHashSet::default();
         let mut diagnostics = Vec::new();
         for unit in units {
@@ -112,11 +121,13 @@ impl<'r> Linter<'r> {
         diagnostics
     }
 
-    /// What every statement's analysis may depend on besides its own text: the settings and the
-    /// module's top-level code other than functions and classes (imports, assignments).
-    fn module_context(&self, source: &str, units: &[Node]) -> u64 {
+    /// What every statement's analysis may depend on besides its own text: the settings, the
+    /// model index, the file's facts (its classes and imports) and the module's top-level code
+    /// other than functions and classes.
+    fn module_context(&self, source: &str, units: &[Node], facts: &FileFacts) -> u64 {
         let mut hasher = FxHasher::default();
         self.settings.fingerprint().hash(&mut hasher);
+        context_fingerprint(&self.file.index, facts).hash(&mut hasher);
         for unit in units {
             if !matches!(
                 unit.kind(),
@@ -200,7 +211,8 @@ mod tests {
         let mut rules = vec![&PANICKING];
         rules.extend(ALL.iter().copied());
         let registry = Registry::new(&rules);
-        let found = Linter::new(&registry, &Settings::default()).run(source, &tree, None);
+        let file = FileContext::standalone();
+        let found = Linter::new(&registry, &Settings::default(), &file).run(source, &tree, None);
         let codes: Vec<_> = found.iter().map(|d| d.code()).collect();
         assert_eq!(codes, ["ORM101"]);
     }
@@ -212,10 +224,11 @@ mod tests {
         let settings = Settings::default();
         let mut cache = LintCache::default();
         let tree = crate::store::parse_python(before).unwrap();
-        lint_incremental(before, &tree, &settings, &mut cache);
+        let file = FileContext::standalone();
+        lint_incremental(before, &tree, &settings, &file, &mut cache);
         let tree = crate::store::parse_python(after).unwrap();
-        let incremental = lint_incremental(after, &tree, &settings, &mut cache);
-        assert_eq!(incremental, lint(after, &tree, &settings));
+        let incremental = lint_incremental(after, &tree, &settings, &file, &mut cache);
+        assert_eq!(incremental, lint(after, &tree, &settings, &file));
         assert_eq!(incremental.len(), 1);
     }
 }

@@ -19,6 +19,18 @@ pub enum BindingKind<'a> {
     },
     Param {
         annotation: Option<Node<'a>>,
+        /// The first parameter of a method: `self` (or `cls`).
+        is_first_of_method: bool,
+    },
+    /// `for name in iterable:`
+    ForTarget {
+        iterable: Node<'a>,
+        body: Option<Node<'a>>,
+    },
+    /// `[... for name in iterable]`: reaches reads inside `comprehension` only.
+    ComprehensionTarget {
+        iterable: Node<'a>,
+        comprehension: Node<'a>,
     },
     Other,
 }
@@ -126,7 +138,7 @@ impl<'a> ScopeIndex<'a> {
             return;
         }
         if is_binding_position(ident, parent, parents) {
-            let kind = assignment_kind(ident, parent).unwrap_or(BindingKind::Other);
+            let kind = assignment_kind(ident, parent, parents).unwrap_or(BindingKind::Other);
             self.bind(name, ident, kind, parents);
             if parent.kind() == "augmented_assignment" {
                 self.references.entry(name).or_default().push(ident);
@@ -160,10 +172,38 @@ impl<'a> ScopeIndex<'a> {
         let Some(all) = self.bindings.get(name) else {
             return reaching;
         };
+        // A comprehension's own variable shadows everything else inside it (innermost wins).
+        let comprehension_target = all
+            .iter()
+            .filter(|b| match b.kind {
+                BindingKind::ComprehensionTarget {
+                    iterable,
+                    comprehension,
+                } => contains(comprehension, at) && !contains(iterable, at),
+                _ => false,
+            })
+            .min_by_key(|b| match b.kind {
+                BindingKind::ComprehensionTarget { comprehension, .. } => {
+                    comprehension.byte_range().len()
+                }
+                _ => usize::MAX,
+            });
+        if let Some(binding) = comprehension_target {
+            reaching.bindings.push(binding);
+            reaching.complete = true;
+            return reaching;
+        }
         // An `if`/`else` that assigns the name in every branch also settles it: once the scan
         // leaves such a statement, earlier bindings cannot reach.
         let mut covering: Option<Node> = None;
-        for binding in all.iter().rev().filter(|b| precedes(b, at, parents)) {
+        let outside_comprehensions =
+            |b: &&Binding| !matches!(b.kind, BindingKind::ComprehensionTarget { .. });
+        for binding in all
+            .iter()
+            .rev()
+            .filter(outside_comprehensions)
+            .filter(|b| precedes(b, at, parents))
+        {
             if covering.is_some_and(|c| !contains(c, binding.name)) {
                 break;
             }
@@ -177,7 +217,11 @@ impl<'a> ScopeIndex<'a> {
         reaching.complete |= covering.is_some();
         // A binding later in a loop around the read reaches it on the next iteration.
         let loops = enclosing_loops(at, self.scope, parents);
-        for binding in all.iter().filter(|b| b.name.start_byte() >= at.end_byte()) {
+        for binding in all
+            .iter()
+            .filter(outside_comprehensions)
+            .filter(|b| b.name.start_byte() >= at.end_byte())
+        {
             if loops.iter().any(|l| contains(*l, binding.name)) {
                 reaching.bindings.push(binding);
             }
@@ -309,7 +353,23 @@ fn parameter_kind<'a>(
         return None;
     };
     let owner = parents.of(params)?;
-    (owner.id() == scope.id()).then_some(BindingKind::Param { annotation })
+    if owner.id() != scope.id() {
+        return None;
+    }
+    let is_first = params
+        .named_child(0)
+        .is_some_and(|first| first.id() == ident.id() || first.id() == parent.id());
+    let mut container = parents.of(owner);
+    if container.is_some_and(|c| c.kind() == "decorated_definition") {
+        container = container.and_then(|c| parents.of(c));
+    }
+    let in_class = container
+        .and_then(|body| parents.of(body))
+        .is_some_and(|c| c.kind() == "class_definition");
+    Some(BindingKind::Param {
+        annotation,
+        is_first_of_method: is_first && in_class && owner.kind() == "function_definition",
+    })
 }
 
 /// Whether the identifier is written to: an assignment target (not inside `a.b` or `a[i]`), a
@@ -354,8 +414,30 @@ fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<
     }
 }
 
-fn assignment_kind<'a>(ident: Node<'a>, parent: Node<'a>) -> Option<BindingKind<'a>> {
-    if parent.kind() != "assignment" || parent.child_by_field_name("left")?.id() != ident.id() {
+fn assignment_kind<'a>(
+    ident: Node<'a>,
+    parent: Node<'a>,
+    parents: &Parents<'a>,
+) -> Option<BindingKind<'a>> {
+    let is_left = parent
+        .child_by_field_name("left")
+        .is_some_and(|l| l.id() == ident.id());
+    match parent.kind() {
+        "for_statement" if is_left => {
+            return Some(BindingKind::ForTarget {
+                iterable: parent.child_by_field_name("right")?,
+                body: parent.child_by_field_name("body"),
+            });
+        }
+        "for_in_clause" if is_left => {
+            return Some(BindingKind::ComprehensionTarget {
+                iterable: parent.child_by_field_name("right")?,
+                comprehension: parents.of(parent)?,
+            });
+        }
+        _ => {}
+    }
+    if parent.kind() != "assignment" || !is_left {
         return None;
     }
     let annotation = parent.child_by_field_name("type");
@@ -398,9 +480,10 @@ fn precedes<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> b
 fn dominates<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> bool {
     match binding.kind {
         BindingKind::Param { .. } => true,
+        BindingKind::ForTarget { body, .. } => body.is_some_and(|b| contains(b, at)),
         BindingKind::Assign { .. } => parents
             .of(binding.statement)
             .is_some_and(|block| contains(block, at)),
-        BindingKind::Other => false,
+        BindingKind::ComprehensionTarget { .. } | BindingKind::Other => false,
     }
 }

@@ -11,9 +11,10 @@ use ropey::Rope;
 
 pub use output::OutputFormat;
 
-use crate::analysis::{self, Diagnostic};
+use crate::analysis::{self, Diagnostic, FileContext};
 use crate::settings::Settings;
 use crate::store::{self, position_at, PositionEncoding, MAX_PARSED_BYTES};
+use crate::workspace::Workspace;
 
 /// Folders never worth linting (virtual environments, caches, build output), matched by name.
 const EXCLUDED_DIRS: &[&str] = &[
@@ -74,9 +75,12 @@ impl FileReport {
 pub fn run(options: &CheckOptions) -> i32 {
     let mut errors = Vec::new();
     let files = collect_files(&options.paths, &mut errors);
+    // Models first: every file's findings may depend on models defined anywhere.
+    let root = std::env::current_dir().unwrap_or_default();
+    let workspace = Workspace::from_paths(&root, &files, |_, _| {});
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
-        .map(|path| check_file(path, &options.settings))
+        .map(|path| check_file(path, &options.settings, &workspace.context_for(path)))
         .collect();
     let mut reports = Vec::new();
     for result in results {
@@ -104,7 +108,7 @@ pub fn run(options: &CheckOptions) -> i32 {
     }
 }
 
-fn collect_files(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
+pub(crate) fn collect_files(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_file() {
@@ -145,7 +149,11 @@ fn is_python(path: &Path) -> bool {
 }
 
 /// Reads, parses and lints one file; `Err` is the one-line reason it was skipped.
-pub fn check_file(path: &Path, settings: &Settings) -> Result<FileReport, String> {
+pub fn check_file(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
+) -> Result<FileReport, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() > MAX_PARSED_BYTES {
         return Err(format!(
@@ -161,7 +169,7 @@ pub fn check_file(path: &Path, settings: &Settings) -> Result<FileReport, String
         .map_err(|_| format!("{}: skipped, not valid UTF-8", path.display()))?;
     let tree = store::parse_python(&source)
         .ok_or_else(|| format!("{}: could not be parsed", path.display()))?;
-    let diagnostics = analysis::lint(&source, &tree, settings);
+    let diagnostics = analysis::lint(&source, &tree, settings, file);
     let rope = if diagnostics.is_empty() {
         Rope::new()
     } else {

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use dashmap::DashMap;
 use tower_lsp_server::ls_types::Uri;
 
-use crate::analysis::{lint_incremental, Diagnostic, LintCache};
+use crate::analysis::{lint_incremental, Diagnostic, FileContext, LintCache};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
+use crate::workspace::Workspace;
 
 /// One open document and its analysis state. The cache and the last result are shared with the
 /// background lints of this document's snapshots.
@@ -31,6 +32,8 @@ pub struct Snapshot {
     pub analysis: Arc<Mutex<DocumentAnalysis>>,
     pub settings: Arc<Settings>,
     pub encoding: PositionEncoding,
+    /// The document's place in the workspace: the model index and its module name.
+    pub file: FileContext,
 }
 
 impl Snapshot {
@@ -50,6 +53,7 @@ impl Snapshot {
             self.document.text(),
             tree,
             &self.settings,
+            &self.file,
             &mut analysis.cache,
         )
         .into();
@@ -72,6 +76,7 @@ pub struct Session {
     /// The client asks for diagnostics (`textDocument/diagnostic`): do not push them too.
     pub pull_diagnostics: AtomicBool,
     pub shutdown_requested: AtomicBool,
+    pub workspace: RwLock<Workspace>,
 }
 
 impl Session {
@@ -99,10 +104,24 @@ impl Session {
             analysis: entry.analysis.clone(),
             settings: self.settings(),
             encoding: self.encoding(),
+            file: self.file_context(uri),
         })
+    }
+
+    pub fn file_context(&self, uri: &Uri) -> FileContext {
+        let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+        workspace.context_for(&path_of(uri))
     }
 
     pub fn current_version(&self, uri: &Uri) -> Option<i32> {
         self.documents.get(uri).map(|d| d.document.version())
+    }
+}
+
+/// The file system path of a `file:` URI; for other schemes, the URI's path as written.
+pub fn path_of(uri: &Uri) -> std::path::PathBuf {
+    match uri.to_file_path() {
+        Some(path) => path.into_owned(),
+        None => std::path::PathBuf::from(uri.path().as_str()),
     }
 }

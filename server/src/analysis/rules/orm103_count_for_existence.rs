@@ -27,8 +27,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(count), Some(receiver)) = (m.get("count"), m.get("receiver")) else {
         return;
     };
-    if !has_no_arguments(count)
-        || !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager { .. })
+    if !has_no_arguments(count) || !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_))
     {
         return;
     }

@@ -33,7 +33,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if !has_no_arguments(call) || receiver.kind() == "identifier" {
         return;
     }
-    if !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager { .. }) {
+    if !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {
         return;
     }
     let source = cx.sem.source;

@@ -94,7 +94,7 @@ fn actions(
         .iter()
         .any(|d| d.fix.as_ref().is_some_and(|f| f.is_safe()));
     if any_safe_fix && wanted(only, FIX_ALL_KIND) {
-        if let Some(fixed) = fix_all(text, &snapshot.settings) {
+        if let Some(fixed) = fix_all(text, &snapshot.settings, &snapshot.file) {
             let edit = convert::text_edit(rope, &minimal_edit(text, &fixed), encoding);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: "django-orm-lsp: apply all safe fixes".into(),

@@ -1,0 +1,164 @@
+//! The workspace's model index, kept from the files on disk and the documents being edited.
+//! Used by the server (scanned after `initialize`, updated as files change) and by `check`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use tree_sitter::Tree;
+
+use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::FileContext;
+use crate::store::{parse_python, MAX_PARSED_BYTES};
+
+/// Words without which a file cannot define a model, manager, QuerySet, signal receiver or the
+/// user-model setting, or re-export one (those live under a `models` path). Files without any
+/// are not parsed for the index.
+const MODEL_EVIDENCE: &[&str] = &[
+    "Model",
+    "Manager",
+    "QuerySet",
+    "receiver",
+    ".connect(",
+    "AUTH_USER_MODEL",
+];
+
+pub struct Workspace {
+    root: Option<PathBuf>,
+    /// Facts of the files that can matter to the index, by path relative to the root.
+    files: FxHashMap<PathBuf, Arc<FileFacts>>,
+    index: Arc<ModelIndex>,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self {
+            root: None,
+            files: FxHashMap::default(),
+            index: ModelIndex::builtin(),
+        }
+    }
+}
+
+impl Workspace {
+    /// Indexes every Python file under `root` (respecting `.gitignore`), in parallel;
+    /// `progress(done, total)` is called as files are read.
+    pub fn scan(root: &Path, progress: impl Fn(usize, usize) + Sync) -> Self {
+        let mut errors = Vec::new();
+        let paths = crate::check::collect_files(&[root.to_path_buf()], &mut errors);
+        Self::from_paths(root, &paths, progress)
+    }
+
+    /// Indexes the given files (paths under `root`).
+    pub fn from_paths(
+        root: &Path,
+        paths: &[PathBuf],
+        progress: impl Fn(usize, usize) + Sync,
+    ) -> Self {
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let total = paths.len();
+        let files: FxHashMap<PathBuf, Arc<FileFacts>> = paths
+            .par_iter()
+            .filter_map(|path| {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n % 64 == 0 || n == total {
+                    progress(n, total);
+                }
+                let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+                let source = std::fs::read_to_string(path)
+                    .ok()
+                    .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
+                if !may_matter(&relative, &source) {
+                    return None;
+                }
+                let tree = parse_python(&source)?;
+                Some((
+                    relative.clone(),
+                    Arc::new(facts_of(&relative, &source, &tree)),
+                ))
+            })
+            .collect();
+        let index = Arc::new(ModelIndex::build(files.values().cloned().collect()));
+        Self {
+            root: Some(root.to_path_buf()),
+            files,
+            index,
+        }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    pub fn index(&self) -> Arc<ModelIndex> {
+        self.index.clone()
+    }
+
+    /// Where `path` sits in this workspace: the index and its module name.
+    pub fn context_for(&self, path: &Path) -> FileContext {
+        let relative = self.relative(path);
+        let (module, is_package) = module_name(&relative);
+        FileContext::new(self.index.clone(), module, is_package)
+    }
+
+    fn relative(&self, path: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) => path.strip_prefix(root).unwrap_or(path).to_path_buf(),
+            None => path.file_name().map(PathBuf::from).unwrap_or_default(),
+        }
+    }
+
+    /// Takes a file's new text into the index. Returns whether the index changed (then every
+    /// open document's findings may change).
+    pub fn update(&mut self, path: &Path, source: &str, tree: &Tree) -> bool {
+        let relative = self.relative(path);
+        if !self.files.contains_key(&relative) && !may_matter(&relative, source) {
+            return false;
+        }
+        let facts = Arc::new(facts_of(&relative, source, tree));
+        if self.files.get(&relative).is_some_and(|old| **old == *facts) {
+            return false;
+        }
+        self.files.insert(relative, facts);
+        self.rebuild();
+        true
+    }
+
+    /// Re-reads a file from disk (created, changed or deleted). Returns whether the index changed.
+    pub fn reload(&mut self, path: &Path) -> bool {
+        match std::fs::read_to_string(path)
+            .ok()
+            .filter(|s| s.len() <= MAX_PARSED_BYTES)
+        {
+            Some(source) => match parse_python(&source) {
+                Some(tree) => self.update(path, &source, &tree),
+                None => false,
+            },
+            None => {
+                let removed = self.files.remove(&self.relative(path)).is_some();
+                if removed {
+                    self.rebuild();
+                }
+                removed
+            }
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.index = Arc::new(ModelIndex::build(self.files.values().cloned().collect()));
+    }
+}
+
+fn may_matter(relative: &Path, source: &str) -> bool {
+    relative.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|s| s.starts_with("models"))
+    }) || MODEL_EVIDENCE.iter().any(|word| source.contains(word))
+}
+
+fn facts_of(relative: &Path, source: &str, tree: &Tree) -> FileFacts {
+    let (module, is_package) = module_name(relative);
+    extract(source, tree, &module, is_package)
+}
