@@ -526,6 +526,14 @@ impl<'a> Semantics<'a> {
     fn infer_name(&self, name: Node<'a>, depth: u32) -> Ty {
         let scope = self.scope_of(name);
         let written = self.text(name);
+        // The name being bound (hover on `qs` in `qs = ...`): the type it gets.
+        if let Some(binding) = scope
+            .bindings(written)
+            .iter()
+            .find(|b| b.name.id() == name.id())
+        {
+            return self.binding_ty(binding, depth);
+        }
         let reaching = scope.reaching(written, name, &self.parents);
         if reaching.bindings.is_empty() && scope.bindings(written).is_empty() {
             // Not bound in this scope: a module-level import or class, or a global.

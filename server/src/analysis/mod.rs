@@ -5,6 +5,7 @@
 pub mod diagnostic;
 pub mod evaluation;
 mod fix_all;
+pub mod hover;
 pub mod index;
 pub mod infer;
 pub mod noqa;

@@ -520,6 +520,16 @@ impl ModelIndex {
         }
     }
 
+    /// Django's own `auth.User` when `AUTH_USER_MODEL` names another model: it is not installed,
+    /// so its relations add no accessors.
+    fn swapped_user(&self) -> Option<ModelId> {
+        let builtin = self
+            .by_class
+            .get(&("django.contrib.auth.models".to_string(), "User".to_string()))
+            .copied()?;
+        (self.user_model() != Some(builtin)).then_some(builtin)
+    }
+
     fn resolve_reference(
         &self,
         facts: &FileFacts,
@@ -567,8 +577,9 @@ impl ModelIndex {
 
     fn add_reverse_relations(&mut self, order: &[(Arc<FileFacts>, usize, Vec<Symbol>)]) {
         let mut reverse: Vec<(ModelId, Reverse)> = Vec::new();
+        let swapped_user = self.swapped_user();
         for (id, model) in self.models.iter().enumerate() {
-            if model.is_abstract {
+            if model.is_abstract || Some(id) == swapped_user {
                 continue;
             }
             let (facts, i, _) = &order[id];

@@ -1,0 +1,73 @@
+//! The inferred type of an expression, as shown by hover (and asserted by the inference tests).
+
+use std::ops::Range;
+
+use tree_sitter::{Node, Tree};
+
+use super::infer::{FileContext, Semantics};
+
+/// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when
+/// no expression spans it, `Some("Unknown")` when the analyzer does not know.
+pub fn type_of_range(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    range: Range<usize>,
+) -> Option<String> {
+    let node = tree
+        .root_node()
+        .descendant_for_byte_range(range.start, range.end)?;
+    if node.byte_range() != range {
+        return None;
+    }
+    let facts = file.facts(source, tree);
+    let sem = Semantics::new(source, tree.root_node(), &file.index, &facts);
+    Some(
+        sem.display(&sem.ty(node))
+            .unwrap_or_else(|| "Unknown".to_string()),
+    )
+}
+
+/// What hover shows at byte `offset`: the expression the cursor is on (`Entry`,
+/// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and its type, if known.
+pub fn hover_at(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    offset: usize,
+) -> Option<(Range<usize>, String)> {
+    let leaf = tree.root_node().descendant_for_byte_range(offset, offset)?;
+    if leaf.kind() != "identifier" {
+        return None;
+    }
+    let facts = file.facts(source, tree);
+    let sem = Semantics::new(source, tree.root_node(), &file.index, &facts);
+    let node = hovered_expression(leaf, &sem);
+    let shown = sem.display(&sem.ty(node))?;
+    Some((node.byte_range(), shown))
+}
+
+/// An attribute name stands for the attribute access; a method name for the call.
+fn hovered_expression<'a>(leaf: Node<'a>, sem: &Semantics<'a>) -> Node<'a> {
+    let Some(parent) = sem.parents.of(leaf) else {
+        return leaf;
+    };
+    let is_attribute_name = parent.kind() == "attribute"
+        && parent
+            .child_by_field_name("attribute")
+            .is_some_and(|a| a.id() == leaf.id());
+    if !is_attribute_name {
+        return leaf;
+    }
+    match sem.parents.of(parent) {
+        Some(call)
+            if call.kind() == "call"
+                && call
+                    .child_by_field_name("function")
+                    .is_some_and(|f| f.id() == parent.id()) =>
+        {
+            call
+        }
+        _ => parent,
+    }
+}
