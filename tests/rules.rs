@@ -9,6 +9,9 @@ use std::fmt::Write;
 use std::path::Path;
 
 use common::fixes::apply_checked;
+use std::sync::Arc;
+
+use django_orm_lsp::analysis::index::{extract, ModelIndex};
 use django_orm_lsp::analysis::{lint, Diagnostic, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
@@ -88,12 +91,10 @@ fn check_fixture(path: &Path) {
     let name = path.file_stem().unwrap().to_str().unwrap();
     let source = std::fs::read_to_string(path).unwrap();
     let tree = parse_python(&source).unwrap();
-    let diagnostics = lint(
-        &source,
-        &tree,
-        &fixture_settings(&source),
-        &FileContext::standalone(),
-    );
+    // The fixture's own models are indexed, as a workspace with that one file would be.
+    let facts = Arc::new(extract(&source, &tree, name, false));
+    let file = FileContext::new(Arc::new(ModelIndex::build(vec![facts])), name, false);
+    let diagnostics = lint(&source, &tree, &fixture_settings(&source), &file);
 
     let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for d in &diagnostics {

@@ -101,14 +101,20 @@ pub fn is_scope(node: Node) -> bool {
     )
 }
 
-/// The function, lambda, class body or module whose names `node` reads. A function's name,
-/// decorators and default values belong to the scope that defines it, so only a body (or a
-/// lambda's parameters and body) opens a new scope.
+/// The function, lambda, class body or module whose names `node` reads. A function's name and
+/// decorators belong to the scope that defines it; its parameters and body to its own (default
+/// values are read outside, but counting them inside only adds reads, which errs on the silent
+/// side).
 pub fn enclosing_scope<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
     while let Some(parent) = p.of(current) {
         let opens_scope = match parent.kind() {
-            "function_definition" | "class_definition" => parent
+            "function_definition" => ["body", "parameters"].iter().any(|f| {
+                parent
+                    .child_by_field_name(f)
+                    .is_some_and(|b| b.id() == current.id())
+            }),
+            "class_definition" => parent
                 .child_by_field_name("body")
                 .is_some_and(|b| b.id() == current.id()),
             "lambda" | "module" => true,

@@ -10,6 +10,7 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm401_fk_id_through_relation;
 
 use std::sync::LazyLock;
 
@@ -84,6 +85,7 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm401_fk_id_through_relation::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

@@ -1,0 +1,4 @@
+; <instance>.<relation>.id / .pk
+(attribute
+  object: (attribute object: (_) @instance attribute: (identifier) @relation)
+  attribute: (identifier) @key (#match? @key "^(id|pk)$")) @access

@@ -1,0 +1,59 @@
+//! ORM401 fk-id-through-relation: `entry.blog.id` loads the blog row (one query, unless it was
+//! joined) to read a key `entry` already holds in its `blog_id` column.
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::index::FieldKind;
+use crate::analysis::infer::{ModelRef, Ty};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM401",
+        name: "fk-id-through-relation",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm401_fk_id_through_relation.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(access), Some(instance), Some(relation)) =
+        (m.get("access"), m.get("instance"), m.get("relation"))
+    else {
+        return;
+    };
+    // Writing `entry.blog.id = ...` changes the blog object; `blog_id` would be another thing.
+    let written = cx.sem.parents.of(access).is_some_and(|p| {
+        matches!(p.kind(), "assignment" | "augmented_assignment")
+            && p.child_by_field_name("left")
+                .is_some_and(|l| l.id() == access.id())
+            || p.kind() == "delete_statement"
+    });
+    if written {
+        return;
+    }
+    let Ty::Instance(ModelRef::Indexed(model)) = cx.sem.ty(instance) else {
+        return;
+    };
+    let relation_name = cx.sem.text(relation);
+    let Some(field) = cx.sem.index().model(model).field(relation_name) else {
+        return;
+    };
+    // With `to_field`, `<name>_id` holds that field's value, not the related row's key.
+    if !matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne)
+        || field.to_field.is_some()
+    {
+        return;
+    }
+    let written_access = cx.sem.text(access);
+    let replacement = format!("{}.{relation_name}_id", cx.sem.text(instance));
+    let fix = Fix::safe(
+        format!("Replace with `{replacement}`"),
+        vec![Edit::replace(access.byte_range(), &replacement)],
+    );
+    cx.report(
+        access,
+        format!("`{written_access}` loads the related row to read a key the instance already has; use `{replacement}`"),
+        Some(fix),
+    );
+}
