@@ -42,6 +42,14 @@ impl Default for Workspace {
 }
 
 impl Workspace {
+    /// A workspace whose files are not read yet: module names are known, models are not.
+    pub fn unscanned(root: PathBuf) -> Self {
+        Self {
+            root: Some(root),
+            ..Self::default()
+        }
+    }
+
     /// Indexes every Python file under `root` (respecting `.gitignore`), in parallel;
     /// `progress(done, total)` is called as files are read.
     pub fn scan(root: &Path, progress: impl Fn(usize, usize) + Sync) -> Self {

@@ -84,6 +84,11 @@ impl LanguageServer for Backend {
         self.client
             .log_message(MessageType::INFO, format!("django-orm-lsp {version} ready"))
             .await;
+        handlers::indexing::watch_python_files(&self.client, &self.session).await;
+        tokio::spawn(handlers::indexing::index_workspace(
+            self.client.clone(),
+            self.session.clone(),
+        ));
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -111,6 +116,14 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         handlers::did_close::did_close(&self.client, &self.session, params).await;
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        handlers::indexing::did_change_watched_files(&self.client, &self.session, params).await;
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        handlers::hover::hover(&self.session, params).await
     }
 
     async fn diagnostic(

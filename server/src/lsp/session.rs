@@ -21,7 +21,8 @@ pub struct OpenDocument {
 #[derive(Default)]
 pub struct DocumentAnalysis {
     cache: LintCache,
-    latest: Option<(i32, Arc<[Diagnostic]>)>,
+    /// The findings of the last version linted, with the index and settings they were made with.
+    latest: Option<(i32, u64, Arc<[Diagnostic]>)>,
 }
 
 /// What a background task needs to analyse a document version.
@@ -44,8 +45,9 @@ impl Snapshot {
             return Arc::from([]);
         };
         let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((version, found)) = &analysis.latest {
-            if *version == self.document.version {
+        let inputs = self.file.index.fingerprint() ^ self.settings.fingerprint();
+        if let Some((version, used, found)) = &analysis.latest {
+            if *version == self.document.version && *used == inputs {
                 return found.clone();
             }
         }
@@ -60,9 +62,9 @@ impl Snapshot {
         if analysis
             .latest
             .as_ref()
-            .is_none_or(|(v, _)| *v <= self.document.version)
+            .is_none_or(|(v, _, _)| *v <= self.document.version)
         {
-            analysis.latest = Some((self.document.version, found.clone()));
+            analysis.latest = Some((self.document.version, inputs, found.clone()));
         }
         found
     }
@@ -76,6 +78,8 @@ pub struct Session {
     /// The client asks for diagnostics (`textDocument/diagnostic`): do not push them too.
     pub pull_diagnostics: AtomicBool,
     pub shutdown_requested: AtomicBool,
+    pub client_shows_progress: AtomicBool,
+    pub client_watches_files: AtomicBool,
     pub workspace: RwLock<Workspace>,
 }
 
@@ -111,6 +115,23 @@ impl Session {
     pub fn file_context(&self, uri: &Uri) -> FileContext {
         let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
         workspace.context_for(&path_of(uri))
+    }
+
+    /// Takes an open document's current text into the model index. Returns whether the index
+    /// changed (then every open document may have new findings).
+    pub fn index_document(&self, uri: &Uri) -> bool {
+        let Some(snapshot) = self.snapshot(uri) else {
+            return false;
+        };
+        let Some(tree) = snapshot.document.tree.as_ref() else {
+            return false;
+        };
+        let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
+        // A newer version's update may already have been applied; never go back to older text.
+        if self.current_version(uri) != Some(snapshot.document.version) {
+            return false;
+        }
+        workspace.update(&path_of(uri), snapshot.document.text(), tree)
     }
 
     pub fn current_version(&self, uri: &Uri) -> Option<i32> {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_lsp_server::ls_types::{DidChangeTextDocumentParams, MessageType};
 use tower_lsp_server::Client;
 
-use super::publish::publish_diagnostics;
+use super::publish::document_changed;
 use crate::lsp::convert::text_position;
 use crate::lsp::session::Session;
 use crate::store::TextChange;
@@ -35,7 +35,7 @@ pub async fn did_change(
         None => false,
     };
     if applied {
-        publish_diagnostics(client, session, uri);
+        document_changed(client, session, uri);
     } else {
         let message = format!(
             "django-orm-lsp: ignoring a change to {}, which is not open",

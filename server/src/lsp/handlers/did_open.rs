@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_lsp_server::ls_types::{DidOpenTextDocumentParams, MessageType};
 use tower_lsp_server::Client;
 
-use super::publish::publish_diagnostics;
+use super::publish::document_changed;
 use crate::lsp::session::{OpenDocument, Session};
 use crate::store::{Document, MAX_PARSED_BYTES};
 
@@ -18,7 +18,7 @@ pub async fn did_open(client: &Client, session: &Arc<Session>, params: DidOpenTe
             analysis: Arc::default(),
         },
     );
-    publish_diagnostics(client, session, item.uri.clone());
+    document_changed(client, session, item.uri.clone());
     if let Some(reason) = skipped {
         let why = match reason {
             crate::store::Unparsed::TooLarge => {

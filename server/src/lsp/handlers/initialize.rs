@@ -2,8 +2,9 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::*;
 
-use crate::lsp::session::Session;
+use crate::lsp::session::{path_of, Session};
 use crate::store::PositionEncoding;
+use crate::workspace::Workspace;
 
 pub const FIX_ALL_KIND: &str = "source.fixAll.django-orm-lsp";
 
@@ -24,6 +25,28 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
     };
     *session.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
 
+    let capabilities = &params.capabilities;
+    let shows_progress = capabilities
+        .window
+        .as_ref()
+        .and_then(|w| w.work_done_progress)
+        .unwrap_or(false);
+    session
+        .client_shows_progress
+        .store(shows_progress, Ordering::Relaxed);
+    let watches = capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.did_change_watched_files.as_ref())
+        .and_then(|w| w.dynamic_registration)
+        .unwrap_or(false);
+    session
+        .client_watches_files
+        .store(watches, Ordering::Relaxed);
+    if let Some(root) = workspace_root(&params) {
+        *session.workspace.write().unwrap_or_else(|e| e.into_inner()) = Workspace::unscanned(root);
+    }
+
     let pulls = params
         .capabilities
         .text_document
@@ -42,6 +65,7 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
                     ..TextDocumentSyncOptions::default()
                 },
             )),
+            hover_provider: Some(HoverProviderCapability::Simple(true)),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
                 code_action_kinds: Some(vec![
                     CodeActionKind::QUICKFIX,
@@ -65,4 +89,16 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
         }),
         ..InitializeResult::default()
     }
+}
+
+/// The folder to index: the first workspace folder, else the deprecated `rootUri`.
+#[allow(deprecated)]
+fn workspace_root(params: &InitializeParams) -> Option<std::path::PathBuf> {
+    let uri = params
+        .workspace_folders
+        .as_ref()
+        .and_then(|f| f.first())
+        .map(|f| &f.uri)
+        .or(params.root_uri.as_ref())?;
+    uri.to_file_path().map(|_| path_of(uri))
 }

@@ -5,5 +5,7 @@ pub mod diagnostic;
 pub mod did_change;
 pub mod did_close;
 pub mod did_open;
+pub mod hover;
+pub mod indexing;
 pub mod initialize;
 pub mod publish;

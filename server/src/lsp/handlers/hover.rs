@@ -1,0 +1,33 @@
+//! Hover: the inferred type of the expression under the cursor, e.g.
+//! `QuerySet[blog.Entry] · select_related: author`.
+
+use std::sync::Arc;
+
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+
+use crate::analysis::hover::hover_at;
+use crate::lsp::convert;
+use crate::lsp::session::Session;
+
+pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option<Hover>> {
+    let position = params.text_document_position_params;
+    let Some(snapshot) = session.snapshot(&position.text_document.uri) else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || {
+        let tree = snapshot.document.tree.as_ref()?;
+        let rope = &snapshot.document.rope;
+        let offset = convert::offset(rope, position.position, snapshot.encoding);
+        let (range, shown) = hover_at(snapshot.document.text(), tree, &snapshot.file, offset)?;
+        Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: format!("```text\n{shown}\n```\n*django-orm-lsp*"),
+            }),
+            range: Some(convert::range(rope, &range, snapshot.encoding)),
+        })
+    })
+    .await
+    .map_err(|_| Error::internal_error())
+}

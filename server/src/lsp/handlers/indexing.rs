@@ -1,0 +1,143 @@
+//! Indexing the workspace's models after `initialize`, with progress, and keeping the index in
+//! step with files changed on disk.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde_json::json;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::Client;
+
+use super::publish::refresh_all;
+use crate::lsp::session::{path_of, Session};
+use crate::workspace::Workspace;
+
+/// Scans the workspace root in the background (requests are answered meanwhile), reporting
+/// "Indexing models (n/N)" when the client shows progress, then re-checks open documents.
+pub async fn index_workspace(client: Client, session: Arc<Session>) {
+    let Some(root) = session
+        .workspace
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .root()
+        .map(|r| r.to_path_buf())
+    else {
+        return;
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+    let progress = if session.client_shows_progress.load(Ordering::Relaxed) {
+        let token = NumberOrString::String("django-orm-lsp/indexing".into());
+        match client.create_work_done_progress(token.clone()).await {
+            Ok(()) => Some(
+                client
+                    .progress(token, "Indexing models")
+                    .with_percentage(0)
+                    .begin()
+                    .await,
+            ),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let scan_root = root.clone();
+    let scan = tokio::task::spawn_blocking(move || {
+        Workspace::scan(&scan_root, move |done, total| {
+            let _ = tx.send((done, total));
+        })
+    });
+    while let Some((done, total)) = rx.recv().await {
+        if let Some(progress) = &progress {
+            let percentage = (done * 100 / total.max(1)) as u32;
+            progress
+                .report_with_message(format!("Indexing models ({done}/{total})"), percentage)
+                .await;
+        }
+    }
+    let Ok(workspace) = scan.await else { return };
+    let models = workspace.index().models().len();
+    *session.workspace.write().unwrap_or_else(|e| e.into_inner()) = workspace;
+    // Open documents hold newer text than the disk.
+    let open: Vec<Uri> = session.documents.iter().map(|d| d.key().clone()).collect();
+    for uri in open {
+        session.index_document(&uri);
+    }
+    if let Some(progress) = progress {
+        progress
+            .finish_with_message(format!("{models} models"))
+            .await;
+    }
+    client
+        .log_message(
+            MessageType::INFO,
+            format!(
+                "django-orm-lsp: indexed {models} models under {}",
+                root.display()
+            ),
+        )
+        .await;
+    refresh_all(&client, &session).await;
+}
+
+/// Asks the client to report changes to Python files on disk (edits in open documents arrive
+/// through `didChange` instead).
+pub async fn watch_python_files(client: &Client, session: &Session) {
+    if !session.client_watches_files.load(Ordering::Relaxed) {
+        return;
+    }
+    let options = DidChangeWatchedFilesRegistrationOptions {
+        watchers: vec![FileSystemWatcher {
+            glob_pattern: GlobPattern::String("**/*.py".into()),
+            kind: None,
+        }],
+    };
+    let registration = Registration {
+        id: "django-orm-lsp/watch-python".into(),
+        method: "workspace/didChangeWatchedFiles".into(),
+        register_options: Some(json!(options)),
+    };
+    if let Err(error) = client.register_capability(vec![registration]).await {
+        client
+            .log_message(
+                MessageType::WARNING,
+                format!("django-orm-lsp: could not watch files: {error}"),
+            )
+            .await;
+    }
+}
+
+pub async fn did_change_watched_files(
+    client: &Client,
+    session: &Arc<Session>,
+    params: DidChangeWatchedFilesParams,
+) {
+    let closed: Vec<Uri> = params
+        .changes
+        .into_iter()
+        .map(|change| change.uri)
+        .filter(|uri| uri.path().as_str().ends_with(".py") && !session.documents.contains_key(uri))
+        .collect();
+    if closed.is_empty() {
+        return;
+    }
+    let reloading = session.clone();
+    let changed = tokio::task::spawn_blocking(move || {
+        let mut workspace = reloading
+            .workspace
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        {
+            // Every file is reloaded, whether or not an earlier one already changed the index.
+            let mut changed = false;
+            for uri in &closed {
+                changed |= workspace.reload(&path_of(uri));
+            }
+            changed
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if changed {
+        refresh_all(client, session).await;
+    }
+}

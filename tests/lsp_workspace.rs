@@ -1,0 +1,134 @@
+//! The server's model index end to end: indexing a workspace with progress, cross-file findings,
+//! hover, and re-indexing when a models file changes in the editor or on disk.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::lsp_client::Client;
+use serde_json::{json, Value};
+
+const MODELS: &str = "from django.db import models\n\n\nclass Blog(models.Model):\n    code = models.CharField(max_length=10, unique=True)\n\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+const VIEWS: &str = "from .models import Entry\n\n\ndef blog_ids():\n    return [entry.blog.id for entry in Entry.objects.all()]\n";
+
+struct Project(PathBuf);
+
+impl Project {
+    fn new(name: &str) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("django-orm-lsp-ws-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("blog")).unwrap();
+        std::fs::write(root.join("blog/__init__.py"), "").unwrap();
+        std::fs::write(root.join("blog/models.py"), MODELS).unwrap();
+        Self(root)
+    }
+
+    fn uri(&self, relative: &str) -> String {
+        format!("file://{}", self.0.join(relative).display())
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn codes(diagnostics: &[Value]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits for diagnostics of `uri` (any version) satisfying `accept`.
+fn diagnostics_where(
+    client: &mut Client,
+    uri: &str,
+    accept: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let params = client.notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == uri && accept(p["diagnostics"].as_array().unwrap())
+    });
+    params["diagnostics"].as_array().unwrap().clone()
+}
+
+#[test]
+fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
+    let project = Project::new("index");
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", project.0.display()),
+            "capabilities": {
+                "window": {"workDoneProgress": true},
+                "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
+                "textDocument": {"publishDiagnostics": {"versionSupport": true}},
+            },
+        }),
+    );
+    client.notify("initialized", json!({}));
+    let views = project.uri("blog/views.py");
+    client.open(&views, VIEWS, 1);
+    // Once the models are indexed, `entry.blog.id` is known to read a foreign key.
+    let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM401"]);
+    let begin = client.notification("$/progress", |p| p["value"]["kind"] == "begin");
+    assert_eq!(begin["value"]["title"], "Indexing models");
+    client.notification("$/progress", |p| p["value"]["kind"] == "end");
+    let registered = client.backlog.iter().any(|m| {
+        m["method"] == "client/registerCapability"
+            && m["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles"
+    });
+    assert!(registered, "the server asks to watch Python files");
+
+    // Hover on `blog` in `entry.blog.id` shows what the analyzer knows.
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": views}, "position": {"line": 4, "character": 19}}),
+    );
+    assert_eq!(
+        hover["contents"]["value"],
+        "```text\nblog.Blog\n```\n*django-orm-lsp*"
+    );
+
+    // Editing the models document re-indexes: with `to_field`, `blog_id` is no longer the id.
+    let models = project.uri("blog/models.py");
+    client.open(&models, MODELS, 1);
+    let changed = MODELS.replace(
+        "on_delete=models.CASCADE)",
+        "on_delete=models.CASCADE, to_field=\"code\")",
+    );
+    client.notify("textDocument/didChange", json!({"textDocument": {"uri": models, "version": 2}, "contentChanges": [{"text": changed}]}));
+    diagnostics_where(&mut client, &views, |d| d.is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn files_changed_on_disk_are_reindexed() {
+    let project = Project::new("disk");
+    std::fs::write(project.0.join("blog/models.py"), "x = 1\n").unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", project.0.display()), "capabilities": {"textDocument": {"publishDiagnostics": {"versionSupport": true}}}}),
+    );
+    client.notify("initialized", json!({}));
+    client.notification("window/logMessage", |p| {
+        p["message"].as_str().unwrap().contains("indexed")
+    });
+    let views = project.uri("blog/views.py");
+    client.open(&views, VIEWS, 1);
+    // No models yet: `entry` is not known to be an instance, so nothing is reported.
+    assert!(client.diagnostics(&views, 1).is_empty());
+    std::fs::write(project.0.join("blog/models.py"), MODELS).unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": project.uri("blog/models.py"), "type": 2}]}),
+    );
+    let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM401"]);
+}
