@@ -157,3 +157,70 @@ fn every_rule_has_a_fixture_and_a_docs_page() {
         );
     }
 }
+
+/// Fixture projects: every file is linted with the project's model index, and `# expect:`
+/// markers in any of its files must match exactly.
+#[test]
+fn rule_fixture_projects() {
+    let projects = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects");
+    let mut checked_markers = 0;
+    for project in std::fs::read_dir(&projects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        let workspace = django_orm_lsp::workspace::Workspace::scan(&project, |_, _| {});
+        let mut errors = Vec::new();
+        for path in python_files(&project) {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let tree = parse_python(&source).unwrap();
+            let diagnostics = lint(
+                &source,
+                &tree,
+                &Settings::default(),
+                &workspace.context_for(&path),
+            );
+            let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+            for d in &diagnostics {
+                actual
+                    .entry(line_of(&source, d.range.start))
+                    .or_default()
+                    .push(d.code().to_string());
+            }
+            for codes in actual.values_mut() {
+                codes.sort();
+            }
+            let expected = expected_codes(&source);
+            checked_markers += expected.len();
+            if actual != expected {
+                errors.push(format!(
+                    "{}: reported {actual:?}, expected {expected:?}",
+                    path.strip_prefix(&project).unwrap().display()
+                ));
+            }
+        }
+        assert!(
+            errors.is_empty(),
+            "{}:\n{}",
+            project.display(),
+            errors.join("\n")
+        );
+    }
+    assert!(
+        checked_markers >= 7,
+        "only {checked_markers} expectations in the fixture projects"
+    );
+}
+
+fn python_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(python_files(&path));
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

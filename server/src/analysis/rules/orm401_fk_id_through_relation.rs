@@ -39,9 +39,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(field) = cx.sem.index().model(model).field(relation_name) else {
         return;
     };
-    // With `to_field`, `<name>_id` holds that field's value, not the related row's key.
+    // With `to_field`, `<name>_id` holds that field's value, not the related row's key. A
+    // target the index could not pin down (an ambiguous string reference) leaves it unsure.
     if !matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne)
         || field.to_field.is_some()
+        || field.target.is_none()
     {
         return;
     }
