@@ -394,6 +394,9 @@ impl<'a> Semantics<'a> {
         let Some((receiver, method)) = method_call(call, self.source) else {
             return Ty::Unknown;
         };
+        if method == "get_model" {
+            return self.get_model_ty(call);
+        }
         if method == "get_queryset" {
             if let Some(class) = self.self_class(receiver) {
                 return self.view_queryset(class, depth + 1);
@@ -462,6 +465,16 @@ impl<'a> Semantics<'a> {
                 ..
             }) => Ty::Instance(m),
             _ => Ty::Unknown,
+        }
+    }
+
+    /// `apps.get_model("blog", "Entry")` / `apps.get_model("blog.Entry")` in migrations: the
+    /// historical model, whose fields the index knows from the current one.
+    fn get_model_ty(&self, call: Node<'a>) -> Ty {
+        let label = self.string_arguments(call).join(".");
+        match self.index().model_by_label(&label) {
+            Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
+            None => Ty::Unknown,
         }
     }
 

@@ -505,6 +505,14 @@ impl ModelIndex {
         }
     }
 
+    /// `"blog.Entry"`: the model with that app label and class name, if exactly one.
+    pub fn model_by_label(&self, label: &str) -> Option<ModelId> {
+        label
+            .contains('.')
+            .then(|| self.by_label(label, None))
+            .flatten()
+    }
+
     /// The project's user model: `AUTH_USER_MODEL` when some module sets it, else Django's.
     fn user_model(&self) -> Option<ModelId> {
         let setting = self
