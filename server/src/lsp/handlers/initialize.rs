@@ -2,6 +2,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::*;
 
+use crate::lsp::configuration::{file_path, Configuration};
 use crate::lsp::session::Session;
 use crate::store::PositionEncoding;
 
@@ -65,4 +66,35 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
         }),
         ..InitializeResult::default()
     }
+}
+
+/// Loads the settings: pyproject.toml at the workspace root (the first workspace folder, else
+/// `rootUri`), then `initializationOptions`. Returns one warning per source with unusable keys.
+pub fn configure(session: &Session, params: &InitializeParams) -> Vec<String> {
+    #[allow(deprecated)] // `rootUri` is still what single-folder clients send.
+    let root_uri = params.root_uri.as_ref();
+    let root = params
+        .workspace_folders
+        .as_ref()
+        .and_then(|folders| folders.first())
+        .map(|folder| &folder.uri)
+        .or(root_uri)
+        .and_then(file_path);
+    let (configuration, warnings) =
+        Configuration::new(root, params.initialization_options.as_ref());
+    session.configure(configuration);
+
+    let refresh = params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.diagnostics.as_ref())
+        .and_then(|d| d.refresh_support)
+        .unwrap_or(false);
+    session.diagnostic_refresh.store(refresh, Ordering::Relaxed);
+
+    warnings
+        .into_iter()
+        .map(|warning| format!("django-orm-lsp: {warning}"))
+        .collect()
 }
