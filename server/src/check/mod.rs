@@ -84,14 +84,17 @@ impl Project {
 
     /// The settings for the file at `path` (as given or walked), `None` when it is excluded.
     fn settings_for(&self, path: &Path) -> Option<Settings> {
-        self.settings
-            .for_path(&self.root, &normalize(&self.cwd.join(path)))
+        self.settings.for_path(&self.root, &self.absolute(path))
     }
 
     fn is_excluded(&self, path: &Path) -> bool {
-        normalize(&self.cwd.join(path))
+        self.absolute(path)
             .strip_prefix(&self.root)
             .is_ok_and(|relative| self.settings.is_excluded(relative))
+    }
+
+    fn absolute(&self, path: &Path) -> PathBuf {
+        normalize(&self.cwd.join(path))
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -146,7 +149,8 @@ impl FileReport {
     }
 }
 
-/// Exit codes: 0 nothing found, 1 findings, 2 a usage or I/O error and no findings.
+/// Exit codes: 0 nothing found (or `show_settings`), 1 findings, 2 a usage, I/O or
+/// configuration error and no findings.
 pub fn run(options: &CheckOptions) -> i32 {
     let cwd = match std::env::current_dir() {
         Ok(cwd) => cwd,
