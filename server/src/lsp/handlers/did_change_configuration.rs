@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tower_lsp_server::ls_types::{DidChangeConfigurationParams, MessageType};
 use tower_lsp_server::Client;
 
-use super::publish::republish_all;
+use super::publish::refresh_all;
 use crate::lsp::session::Session;
 
 pub async fn did_change_configuration(
@@ -33,5 +33,5 @@ async fn settings_changed(client: &Client, session: &Arc<Session>, warning: Opti
         let message = format!("django-orm-lsp: {warning}");
         client.show_message(MessageType::WARNING, message).await;
     }
-    republish_all(client, session).await;
+    refresh_all(client, session).await;
 }

@@ -51,9 +51,9 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     });
 }
 
-/// After the settings changed: pushes fresh diagnostics for every open document, or asks a
-/// pulling client to pull again.
-pub async fn republish_all(client: &Client, session: &Arc<Session>) {
+/// After something every document depends on changed (the settings): pushes fresh diagnostics
+/// for every open document, or asks a pulling client to pull again.
+pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
     if session.pulls() {
         if session.diagnostic_refresh.load(Ordering::Relaxed) {
             // A client that cannot refresh gets the new findings on its next pull; an error
