@@ -1,8 +1,11 @@
 //! `django-orm-lsp check` through the real binary: output formats, exit codes, file walking.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::temp;
 use serde_json::Value;
 
 fn check(args: &[&str], cwd: &Path) -> (i32, String, String) {
@@ -21,46 +24,6 @@ fn check(args: &[&str], cwd: &Path) -> (i32, String, String) {
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn temp_project(files: &[(&str, &[u8])]) -> tempdir::Dir {
-    let dir = tempdir::Dir::new();
-    for (path, content) in files {
-        let full = dir.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, content).unwrap();
-    }
-    dir
-}
-
-/// A scratch folder removed on drop (no extra crate for one helper).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> Self {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::SeqCst);
-            let path =
-                std::env::temp_dir().join(format!("django-orm-lsp-cli-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            Self(path)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 const VIEW: &str =
@@ -82,7 +45,7 @@ fn text_output_on_the_demo_project() {
 
 #[test]
 fn json_output_is_the_documented_contract() {
-    let project = temp_project(&[("app/views.py", "from blog.models import Entry\n\ndef f():\n    s = 'é😀'; return len(Entry.objects.all())\n".as_bytes())]);
+    let project = temp::project(&[("app/views.py", "from blog.models import Entry\n\ndef f():\n    s = 'é😀'; return len(Entry.objects.all())\n".as_bytes())]);
     let (code, stdout, _) = check(&["--output-format", "json", "app"], project.path());
     assert_eq!(code, 1);
     let items: Value = serde_json::from_str(&stdout).unwrap();
@@ -103,7 +66,7 @@ fn json_output_is_the_documented_contract() {
 
 #[test]
 fn select_and_ignore_filter_rules() {
-    let project = temp_project(&[(
+    let project = temp::project(&[(
         "v.py",
         format!("{VIEW}\ndef g():\n    return bool(Entry.objects.all())\n").as_bytes(),
     )]);
@@ -129,7 +92,7 @@ fn select_and_ignore_filter_rules() {
 
 #[test]
 fn exit_codes_and_bad_files() {
-    let clean = temp_project(&[("ok.py", b"x = 1\n")]);
+    let clean = temp::project(&[("ok.py", b"x = 1\n")]);
     let (code, stdout, _) = check(&["."], clean.path());
     assert_eq!(code, 0);
     assert_eq!(stdout, "No ORM issues found in 1 file.\n");
@@ -139,7 +102,7 @@ fn exit_codes_and_bad_files() {
     assert_eq!(stderr, "error: missing-folder: no such file or directory\n");
 
     // Bad files get one error line each and the rest is still checked.
-    let mixed = temp_project(&[
+    let mixed = temp::project(&[
         ("bin.py", b"x = 1\0\0"),
         ("latin1.py", b"x = '\xe9'\n"),
         ("views.py", VIEW.as_bytes()),
@@ -157,7 +120,7 @@ fn exit_codes_and_bad_files() {
 
 #[test]
 fn walking_respects_gitignore_and_skips_environments() {
-    let project = temp_project(&[
+    let project = temp::project(&[
         (".gitignore", b"generated/\n"),
         ("generated/views.py", VIEW.as_bytes()),
         (".venv/lib/views.py", VIEW.as_bytes()),
@@ -179,4 +142,260 @@ fn walking_respects_gitignore_and_skips_environments() {
         .collect();
     paths.sort();
     assert_eq!(paths, ["app/migrations/0002_data.py", "app/views.py"]);
+}
+
+const TWO_RULES: &str = "from blog.models import Entry\n\ndef f():\n    return len(Entry.objects.all())\n\ndef g():\n    return bool(Entry.objects.all())\n";
+
+/// (path without `./`, code, severity) of every finding, from the JSON output.
+fn findings(stdout: &str) -> Vec<(String, String, String)> {
+    let items: Vec<Value> = serde_json::from_str(stdout).unwrap();
+    items
+        .iter()
+        .map(|i| {
+            let field = |k: &str| i[k].as_str().unwrap().to_string();
+            let path = field("path");
+            (
+                path.trim_start_matches("./").to_string(),
+                field("code"),
+                field("severity"),
+            )
+        })
+        .collect()
+}
+
+fn finding(path: &str, code: &str, severity: &str) -> (String, String, String) {
+    (path.into(), code.into(), severity.into())
+}
+
+#[test]
+fn pyproject_selects_ignores_excludes_and_sets_severity() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            br#"
+[project]
+name = "blog"
+
+[tool.django-orm-lsp]
+select = ["ORM1"]
+ignore = ["ORM103"]
+exclude = ["legacy", "**/generated_*.py"]
+per-file-ignores = { "tests/**" = ["ORM101"] }
+severity = { ORM102 = "error" }
+"#,
+        ),
+        ("app/views.py", TWO_RULES.as_bytes()),
+        ("app/generated_models.py", TWO_RULES.as_bytes()),
+        ("legacy/old/views.py", TWO_RULES.as_bytes()),
+        ("tests/test_views.py", TWO_RULES.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--output-format", "json", "."], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(stderr, "");
+    assert_eq!(
+        findings(&stdout),
+        [
+            finding("app/views.py", "ORM101", "warning"),
+            finding("app/views.py", "ORM102", "error"),
+            finding("tests/test_views.py", "ORM102", "error"),
+        ]
+    );
+
+    // Settings are found from a sub-folder too, and globs stay relative to the project root.
+    let (_, stdout, _) = check(
+        &["--output-format", "json", "."],
+        &project.path().join("app"),
+    );
+    assert_eq!(
+        findings(&stdout),
+        [
+            finding("views.py", "ORM101", "warning"),
+            finding("views.py", "ORM102", "error"),
+        ]
+    );
+}
+
+#[test]
+fn exclude_applies_to_files_named_on_the_command_line() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nexclude = [\"legacy/**\"]\n",
+        ),
+        ("legacy/views.py", VIEW.as_bytes()),
+        ("views.py", VIEW.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["legacy/views.py"], project.path());
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(stdout, "No ORM issues found in 0 files.\n");
+    let (code, stdout, _) = check(&["legacy/views.py", "views.py"], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(stdout.lines().next().unwrap(), "views.py:4:12: ORM101 `len()` fetches every row of the queryset to count them; use `.count()` [*]");
+    assert!(
+        stdout.ends_with("in 1 file (1 with a safe fix, marked [*]).\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn command_line_codes_override_the_file() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nselect = [\"ORM101\"]\nignore = [\"ORM105\"]\n",
+        ),
+        ("v.py", TWO_RULES.as_bytes()),
+    ]);
+    let codes = |args: &[&str]| {
+        let (_, stdout, stderr) = check(
+            &[args, &["--output-format", "json", "v.py"]].concat(),
+            project.path(),
+        );
+        assert_eq!(stderr, "");
+        findings(&stdout)
+            .into_iter()
+            .map(|(_, code, _)| code)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(codes(&[]), ["ORM101"]);
+    assert_eq!(codes(&["--select", "ORM102"]), ["ORM102"]);
+    assert_eq!(codes(&["--extend-select", "ORM102"]), ["ORM101", "ORM102"]);
+    assert_eq!(codes(&["--ignore", "ORM101"]), Vec::<String>::new());
+
+    let (code, _, stderr) = check(&["--select", "len", "v.py"], project.path());
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("\"len\" is not a rule code or prefix"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_key_is_one_error_line_and_the_other_keys_still_apply() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nignore = [\"ORM102\"]\nseverity = { ORM101 = \"loud\" }\n",
+        ),
+        ("v.py", TWO_RULES.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--output-format", "json", "v.py"], project.path());
+    assert_eq!(code, 1);
+    let config = project.path().join("pyproject.toml");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: ignored invalid setting `severity`: \"loud\" for ORM101 is not a severity (use \"error\", \"warning\", \"info\" or \"hint\")\n",
+            config.display()
+        )
+    );
+    // The default severity for the bad key; `ignore` still applies.
+    assert_eq!(findings(&stdout), [finding("v.py", "ORM101", "warning")]);
+}
+
+#[test]
+fn invalid_toml_is_one_error_line_and_every_default_applies() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nignore = [\"ORM102\"\n",
+        ),
+        ("v.py", TWO_RULES.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--output-format", "json", "v.py"], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let config = project.path().join("pyproject.toml");
+    assert!(
+        stderr.starts_with(&format!("error: {}:2:19: invalid TOML: ", config.display())),
+        "{stderr}"
+    );
+    let codes: Vec<_> = findings(&stdout).into_iter().map(|f| f.1).collect();
+    assert_eq!(codes, ["ORM101", "ORM102"]);
+}
+
+#[test]
+fn a_config_error_without_findings_exits_2() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nselct = [\"ORM1\"]\n",
+        ),
+        ("ok.py", b"x = 1\n"),
+    ]);
+    let (code, _, stderr) = check(&["."], project.path());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`selct`: unknown key"), "{stderr}");
+}
+
+#[test]
+fn show_settings_prints_the_effective_settings_without_linting() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            br#"[tool.django-orm-lsp]
+select = ["orm1"]
+extend-select = ["ORM2"]
+severity = { ORM102 = "hint", ORM101 = "error" }
+exclude = ["legacy/**"]
+per-file-ignores = { "tests/**" = ["ORM101", "ORM104"], "conftest.py" = ["ORM1"] }
+target-django = "4.2"
+bulk-batch-size = 100
+"#,
+        ),
+        ("v.py", TWO_RULES.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--show-settings", "--ignore", "ORM105"], project.path());
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let config = project.path().join("pyproject.toml");
+    assert_eq!(
+        stdout,
+        format!(
+            r#"# config: {}
+select = ["ORM1", "ORM2"]
+ignore = ["ORM105"]
+severity = {{ ORM101 = "error", ORM102 = "hint" }}
+exclude = ["legacy/**"]
+per-file-ignores = {{ "conftest.py" = ["ORM1"], "tests/**" = ["ORM101", "ORM104"] }}
+target-django = "4.2"
+bulk-batch-size = 100
+"#,
+            config.display()
+        )
+    );
+
+    // Another file through --config; without any, the defaults.
+    let other = temp::project(&[(
+        "ci/orm.toml",
+        b"[tool.django-orm-lsp]\nignore = [\"ORM101\"]\n",
+    )]);
+    let (code, stdout, _) = check(
+        &["--show-settings", "--config", "ci/orm.toml"],
+        other.path(),
+    );
+    assert_eq!(code, 0);
+    assert!(stdout.contains("\nignore = [\"ORM101\"]\n"), "{stdout}");
+    let (_, stdout, _) = check(&["--show-settings"], other.path());
+    assert_eq!(
+        stdout,
+        "# config: none found, defaults\nselect = [\"ALL\"]\nignore = []\nseverity = {}\nexclude = []\nper-file-ignores = {}\ntarget-django = \"5.2\"\nbulk-batch-size = 500\n"
+    );
+}
+
+#[test]
+fn config_names_the_project_root_for_globs() {
+    let project = temp::project(&[
+        (
+            "ci/orm.toml",
+            b"[tool.django-orm-lsp]\nexclude = [\"views.py\"]\n",
+        ),
+        ("ci/views.py", VIEW.as_bytes()),
+        ("views.py", VIEW.as_bytes()),
+    ]);
+    let (_, stdout, _) = check(
+        &["--config", "ci/orm.toml", "--output-format", "json", "."],
+        project.path(),
+    );
+    let paths: Vec<_> = findings(&stdout).into_iter().map(|f| f.0).collect();
+    assert_eq!(paths, ["views.py"]);
 }

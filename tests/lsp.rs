@@ -4,6 +4,7 @@ mod common;
 
 use common::fixes::syntax_errors;
 use common::lsp_client::{apply_text_edits, Client};
+use common::temp;
 use serde_json::{json, Value};
 
 const URI: &str = "file:///project/blog/views.py";
@@ -283,6 +284,171 @@ fn bad_input_gets_an_error_and_the_server_keeps_serving() {
     );
     assert!(!actions.as_array().unwrap().is_empty());
     assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+const TWO_RULES: &str = "from blog.models import Entry\n\n\ndef f():\n    return len(Entry.objects.all())\n\n\ndef g():\n    return bool(Entry.objects.all())\n";
+
+/// A pushing client started with `initializationOptions` and, if given, a workspace root.
+fn configured_client(options: Value, root: Option<&std::path::Path>) -> Client {
+    let mut client = Client::spawn();
+    let root_uri = root.map(|r| format!("file://{}", r.display()));
+    client.initialize_with(json!({
+        "processId": null,
+        "rootUri": root_uri,
+        "capabilities": {"textDocument": {"publishDiagnostics": {"versionSupport": true}}},
+        "initializationOptions": options,
+    }));
+    client
+}
+
+fn severities(diagnostics: &[Value]) -> Vec<(String, i64)> {
+    diagnostics
+        .iter()
+        .map(|d| {
+            let code = d["code"].as_str().unwrap().to_string();
+            (code, d["severity"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn initialization_options_configure_the_rules() {
+    let mut client = configured_client(
+        json!({"ignore": ["ORM102"], "severity": {"ORM101": "hint"}}),
+        None,
+    );
+    client.open(URI, TWO_RULES, 1);
+    assert_eq!(
+        severities(&client.diagnostics(URI, 1)),
+        [("ORM101".to_string(), 4)]
+    );
+}
+
+#[test]
+fn a_bad_option_is_one_warning_naming_it_and_the_rest_applies() {
+    let mut client = configured_client(
+        json!({"django-orm-lsp": {"ignore": "ORM101", "extendSelect": ["ORM1"], "select": ["ORM102"]}}),
+        None,
+    );
+    let shown = client.notification("window/showMessage", |_| true);
+    assert_eq!(shown["type"], 2);
+    assert_eq!(
+        shown["message"],
+        "django-orm-lsp: initializationOptions: ignored invalid setting `ignore`: expected a list of strings, got a string"
+    );
+    client.open(URI, TWO_RULES, 1);
+    // `select` and camelCase `extendSelect` applied; the bad `ignore` kept its default (none).
+    assert_eq!(codes(&client.diagnostics(URI, 1)), ["ORM101", "ORM102"]);
+    let another = client.try_notification(
+        "window/showMessage",
+        &|_| true,
+        std::time::Duration::from_millis(300),
+    );
+    assert!(another.is_none(), "{another:?}");
+}
+
+#[test]
+fn did_change_configuration_republishes_with_the_new_settings() {
+    let mut client = configured_client(json!({"ignore": ["ORM102"]}), None);
+    client.open(URI, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(URI, 1)), ["ORM101"]);
+
+    // Wrapped in our section; initializationOptions' `ignore` still holds where not overridden.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"django-orm-lsp": {"severity": {"ORM101": "error"}}}}),
+    );
+    assert_eq!(
+        severities(&client.diagnostics(URI, 1)),
+        [("ORM101".to_string(), 1)]
+    );
+
+    // The keys directly; this replaces the previous change and overrides the initial `ignore`.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"ignore": ["ORM101"]}}),
+    );
+    assert_eq!(
+        severities(&client.diagnostics(URI, 1)),
+        [("ORM102".to_string(), 2)]
+    );
+
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"select": 3}}),
+    );
+    let shown = client.notification("window/showMessage", |_| true);
+    assert_eq!(
+        shown["message"],
+        "django-orm-lsp: workspace/didChangeConfiguration: ignored invalid setting `select`: expected a list of strings, got a number"
+    );
+    assert_eq!(codes(&client.diagnostics(URI, 1)), ["ORM101"]);
+}
+
+#[test]
+fn pyproject_at_the_workspace_root_applies_under_the_client_options() {
+    let project = temp::project(&[(
+        "pyproject.toml",
+        br#"[tool.django-orm-lsp]
+exclude = ["legacy/**"]
+per-file-ignores = { "tests/**" = ["ORM101"] }
+severity = { ORM101 = "error", ORM102 = "hint" }
+target-djangoo = "4.2"
+"#,
+    )]);
+    let root = project.path();
+    let mut client = configured_client(json!({"severity": {"ORM102": "info"}}), Some(root));
+    let shown = client.notification("window/showMessage", |_| true);
+    assert_eq!(
+        shown["message"],
+        format!(
+            "django-orm-lsp: {}: ignored invalid setting `target-djangoo`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size)",
+            root.join("pyproject.toml").display()
+        )
+    );
+    let uri = |path: &str| format!("file://{}", root.join(path).display());
+
+    let views = uri("app/views.py");
+    client.open(&views, TWO_RULES, 1);
+    // initializationOptions replace the whole `severity` table of pyproject.toml.
+    assert_eq!(
+        severities(&client.diagnostics(&views, 1)),
+        [("ORM101".to_string(), 2), ("ORM102".to_string(), 3)]
+    );
+    let test = uri("tests/test_views.py");
+    client.open(&test, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(&test, 1)), ["ORM102"]);
+    let legacy = uri("legacy/views.py");
+    client.open(&legacy, TWO_RULES, 1);
+    assert!(client.diagnostics(&legacy, 1).is_empty());
+    // Outside the root: the base settings, whatever the globs say.
+    let outside = "file:///elsewhere/legacy/views.py";
+    client.open(outside, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(outside, 1)), ["ORM101", "ORM102"]);
+}
+
+#[test]
+fn pulling_clients_are_asked_to_pull_again_after_a_change() {
+    let mut client = Client::spawn();
+    client.initialize(json!({
+        "textDocument": {"diagnostic": {"dynamicRegistration": false}},
+        "workspace": {"diagnostics": {"refreshSupport": true}}
+    }));
+    client.open(URI, TWO_RULES, 1);
+    let pull = |client: &mut Client| {
+        let report = client.call(
+            "textDocument/diagnostic",
+            json!({"textDocument": {"uri": URI}}),
+        );
+        codes(report["items"].as_array().unwrap())
+    };
+    assert_eq!(pull(&mut client), ["ORM101", "ORM102"]);
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"ignore": ["ORM101"]}}),
+    );
+    client.notification("workspace/diagnostic/refresh", |_| true);
+    assert_eq!(pull(&mut client), ["ORM102"]);
 }
 
 #[test]

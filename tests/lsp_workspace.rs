@@ -131,4 +131,16 @@ fn files_changed_on_disk_are_reindexed() {
     );
     let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
     assert_eq!(codes(&found), ["ORM401"]);
+
+    // A pyproject.toml appearing at the root is read and applied to open documents.
+    std::fs::write(
+        project.0.join("pyproject.toml"),
+        "[tool.django-orm-lsp]\nignore = [\"ORM401\"]\n",
+    )
+    .unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": project.uri("pyproject.toml"), "type": 1}]}),
+    );
+    diagnostics_where(&mut client, &views, |d| d.is_empty());
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use django_orm_lsp::check::{self, CheckOptions, OutputFormat};
-use django_orm_lsp::settings::Settings;
+use django_orm_lsp::settings::{options::rule_code, Options};
 
 #[derive(Parser)]
 #[command(
@@ -25,19 +25,30 @@ enum Command {
         #[arg(long)]
         stdio: bool,
     },
-    /// Lint files and folders, as in CI.
+    /// Lint files and folders, as in CI. Settings come from `[tool.django-orm-lsp]` in the
+    /// nearest pyproject.toml; the options below override its keys.
     Check {
         /// Files or folders (folders are walked, respecting .gitignore).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "show_settings")]
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output_format: OutputFormat,
         /// Only these codes or code prefixes, comma-separated (e.g. ORM101,ORM2).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = rule_code)]
         select: Option<Vec<String>>,
         /// Never these codes or code prefixes, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        ignore: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_parser = rule_code)]
+        ignore: Option<Vec<String>>,
+        /// These codes or code prefixes in addition to `select`, comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = rule_code)]
+        extend_select: Option<Vec<String>>,
+        /// Read `[tool.django-orm-lsp]` from this file instead of the nearest pyproject.toml;
+        /// its folder is the project root that `exclude` and `per-file-ignores` are relative to.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Print the effective settings and exit without linting.
+        #[arg(long)]
+        show_settings: bool,
     },
 }
 
@@ -74,16 +85,22 @@ fn main() -> ExitCode {
             output_format,
             select,
             ignore,
+            extend_select,
+            config,
+            show_settings,
         } => {
-            let settings = Settings {
+            let overrides = Options {
                 select,
                 ignore,
-                ..Settings::default()
+                extend_select,
+                ..Options::default()
             };
             let code = check::run(&CheckOptions {
                 paths,
                 format: output_format,
-                settings,
+                config,
+                overrides,
+                show_settings,
             });
             ExitCode::from(code as u8)
         }

@@ -53,8 +53,7 @@ impl Workspace {
     /// Indexes every Python file under `root` (respecting `.gitignore`), in parallel;
     /// `progress(done, total)` is called as files are read.
     pub fn scan(root: &Path, progress: impl Fn(usize, usize) + Sync) -> Self {
-        let mut errors = Vec::new();
-        let paths = crate::check::collect_files(&[root.to_path_buf()], &mut errors);
+        let paths = crate::check::python_files(root);
         Self::from_paths(root, &paths, progress)
     }
 

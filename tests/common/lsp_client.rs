@@ -172,10 +172,14 @@ impl Client {
 
     /// `initialize` + `initialized` with the given client capabilities; returns the result.
     pub fn initialize(&mut self, capabilities: Value) -> Value {
-        let result = self.call(
-            "initialize",
+        self.initialize_with(
             json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
-        );
+        )
+    }
+
+    /// `initialize` with these params + `initialized`; returns the result.
+    pub fn initialize_with(&mut self, params: Value) -> Value {
+        let result = self.call("initialize", params);
         self.notify("initialized", json!({}));
         result
     }

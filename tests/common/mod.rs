@@ -4,3 +4,4 @@
 pub mod fixes;
 pub mod lsp_client;
 pub mod synthetic;
+pub mod temp;

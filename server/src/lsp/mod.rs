@@ -2,6 +2,7 @@
 //! `handlers/`; notifications that change documents do so synchronously, in arrival order,
 //! before their first `.await`; analysis runs on snapshots in blocking threads.
 
+mod configuration;
 mod convert;
 mod handlers;
 mod session;
@@ -72,6 +73,11 @@ pub fn serve() -> i32 {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        for warning in handlers::initialize::configure(&self.session, &params) {
+            self.client
+                .show_message(MessageType::WARNING, warning)
+                .await;
+        }
         Ok(handlers::initialize::initialize(&self.session, params))
     }
 
@@ -124,6 +130,15 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         handlers::hover::hover(&self.session, params).await
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        handlers::did_change_configuration::did_change_configuration(
+            &self.client,
+            &self.session,
+            params,
+        )
+        .await;
     }
 
     async fn diagnostic(

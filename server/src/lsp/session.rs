@@ -1,11 +1,12 @@
-//! The server's state: open documents and what was negotiated at `initialize`.
+//! The server's state: open documents, what was negotiated at `initialize`, and the settings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dashmap::DashMap;
 use tower_lsp_server::ls_types::Uri;
 
+use super::configuration::Configuration;
 use crate::analysis::{lint_incremental, Diagnostic, FileContext, LintCache};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
@@ -21,7 +22,7 @@ pub struct OpenDocument {
 #[derive(Default)]
 pub struct DocumentAnalysis {
     cache: LintCache,
-    /// The findings of the last version linted, with the index and settings they were made with.
+    /// (document version, fingerprint of the model index and settings used, findings).
     latest: Option<(i32, u64, Arc<[Diagnostic]>)>,
 }
 
@@ -31,30 +32,36 @@ pub struct Snapshot {
     pub uri: Uri,
     pub document: DocumentSnapshot,
     pub analysis: Arc<Mutex<DocumentAnalysis>>,
-    pub settings: Arc<Settings>,
+    /// `None`: the configuration excludes this document.
+    pub settings: Option<Settings>,
+    pub settings_generation: u64,
     pub encoding: PositionEncoding,
     /// The document's place in the workspace: the model index and its module name.
     pub file: FileContext,
 }
 
 impl Snapshot {
-    /// The findings for this snapshot's version, computed once per version (push, pull and code
-    /// actions all ask), re-linting only the statements that changed since the last version.
+    /// The findings for this snapshot's version and settings, computed once for both (push,
+    /// pull and code actions all ask), re-linting only the statements that changed since the
+    /// last version.
     pub fn diagnostics(&self) -> Arc<[Diagnostic]> {
-        let Some(tree) = self.document.tree.as_ref() else {
+        let (Some(tree), Some(settings)) = (self.document.tree.as_ref(), &self.settings) else {
             return Arc::from([]);
         };
+        let key = (
+            self.document.version,
+            self.file.index.fingerprint() ^ settings.fingerprint(),
+        );
         let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
-        let inputs = self.file.index.fingerprint() ^ self.settings.fingerprint();
         if let Some((version, used, found)) = &analysis.latest {
-            if *version == self.document.version && *used == inputs {
+            if (*version, *used) == key {
                 return found.clone();
             }
         }
         let found: Arc<[Diagnostic]> = lint_incremental(
             self.document.text(),
             tree,
-            &self.settings,
+            settings,
             &self.file,
             &mut analysis.cache,
         )
@@ -62,9 +69,9 @@ impl Snapshot {
         if analysis
             .latest
             .as_ref()
-            .is_none_or(|(v, _, _)| *v <= self.document.version)
+            .is_none_or(|(version, _, _)| *version <= key.0)
         {
-            analysis.latest = Some((self.document.version, inputs, found.clone()));
+            analysis.latest = Some((key.0, key.1, found.clone()));
         }
         found
     }
@@ -74,9 +81,11 @@ impl Snapshot {
 pub struct Session {
     pub documents: DashMap<Uri, OpenDocument>,
     pub encoding: RwLock<PositionEncoding>,
-    pub settings: RwLock<Arc<Settings>>,
+    configuration: RwLock<Configuration>,
     /// The client asks for diagnostics (`textDocument/diagnostic`): do not push them too.
     pub pull_diagnostics: AtomicBool,
+    /// The client accepts `workspace/diagnostic/refresh` (to pull again after settings change).
+    pub diagnostic_refresh: AtomicBool,
     pub shutdown_requested: AtomicBool,
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
@@ -88,11 +97,35 @@ impl Session {
         *self.encoding.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
+    fn configuration(&self) -> RwLockReadGuard<'_, Configuration> {
+        self.configuration.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bumped whenever the settings change: findings computed under an older one are stale.
+    pub fn settings_generation(&self) -> u64 {
+        self.configuration().generation()
+    }
+
+    pub fn configure(&self, configuration: Configuration) {
+        *self.configuration_mut() = configuration;
+    }
+
+    /// Re-reads pyproject.toml at the workspace root, for when it changed on disk; returns a
+    /// warning for the user if it has unusable settings. Re-publishing is the caller's part.
+    pub fn reload_pyproject(&self) -> Option<String> {
+        self.configuration_mut().reload_pyproject()
+    }
+
+    /// Applies the settings of a `workspace/didChangeConfiguration`; returns a warning for the
+    /// user if some are unusable.
+    pub fn change_configuration(&self, settings: &serde_json::Value) -> Option<String> {
+        self.configuration_mut().change(settings)
+    }
+
+    fn configuration_mut(&self) -> RwLockWriteGuard<'_, Configuration> {
+        self.configuration
+            .write()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     pub fn pulls(&self) -> bool {
@@ -102,11 +135,13 @@ impl Session {
     /// A snapshot of the document at `uri`; the map's guard is released before this returns.
     pub fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
         let entry = self.documents.get(uri)?;
+        let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
             document: entry.document.snapshot(),
             analysis: entry.analysis.clone(),
-            settings: self.settings(),
+            settings: configuration.for_uri(uri),
+            settings_generation: configuration.generation(),
             encoding: self.encoding(),
             file: self.file_context(uri),
         })

@@ -94,7 +94,11 @@ fn actions(
         .iter()
         .any(|d| d.fix.as_ref().is_some_and(|f| f.is_safe()));
     if any_safe_fix && wanted(only, FIX_ALL_KIND) {
-        if let Some(fixed) = fix_all(text, &snapshot.settings, &snapshot.file) {
+        let fixed = snapshot
+            .settings
+            .as_ref()
+            .and_then(|settings| fix_all(text, settings, &snapshot.file));
+        if let Some(fixed) = fixed {
             let edit = convert::text_edit(rope, &minimal_edit(text, &fixed), encoding);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: "django-orm-lsp: apply all safe fixes".into(),

@@ -79,17 +79,20 @@ pub async fn index_workspace(client: Client, session: Arc<Session>) {
     refresh_all(&client, &session).await;
 }
 
-/// Asks the client to report changes to Python files on disk (edits in open documents arrive
-/// through `didChange` instead).
+/// Asks the client to report changes to Python files and `pyproject.toml` on disk (edits in
+/// open documents arrive through `didChange` instead).
 pub async fn watch_python_files(client: &Client, session: &Session) {
     if !session.client_watches_files.load(Ordering::Relaxed) {
         return;
     }
     let options = DidChangeWatchedFilesRegistrationOptions {
-        watchers: vec![FileSystemWatcher {
-            glob_pattern: GlobPattern::String("**/*.py".into()),
-            kind: None,
-        }],
+        watchers: ["**/*.py", "**/pyproject.toml"]
+            .into_iter()
+            .map(|glob| FileSystemWatcher {
+                glob_pattern: GlobPattern::String(glob.into()),
+                kind: None,
+            })
+            .collect(),
     };
     let registration = Registration {
         id: "django-orm-lsp/watch-python".into(),
@@ -111,6 +114,10 @@ pub async fn did_change_watched_files(
     session: &Arc<Session>,
     params: DidChangeWatchedFilesParams,
 ) {
+    let pyproject = |uri: &Uri| uri.path().as_str().ends_with("/pyproject.toml");
+    if params.changes.iter().any(|change| pyproject(&change.uri)) {
+        super::did_change_configuration::pyproject_changed(client, session).await;
+    }
     let closed: Vec<Uri> = params
         .changes
         .into_iter()

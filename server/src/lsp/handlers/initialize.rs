@@ -2,6 +2,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::*;
 
+use crate::lsp::configuration::Configuration;
 use crate::lsp::session::{path_of, Session};
 use crate::store::PositionEncoding;
 use crate::workspace::Workspace;
@@ -101,4 +102,27 @@ fn workspace_root(params: &InitializeParams) -> Option<std::path::PathBuf> {
         .map(|f| &f.uri)
         .or(params.root_uri.as_ref())?;
     uri.to_file_path().map(|_| path_of(uri))
+}
+
+/// Loads the settings: pyproject.toml at the workspace root (the first workspace folder, else
+/// `rootUri`), then `initializationOptions`. Returns one warning per source with unusable keys.
+pub fn configure(session: &Session, params: &InitializeParams) -> Vec<String> {
+    let root = workspace_root(params);
+    let (configuration, warnings) =
+        Configuration::new(root, params.initialization_options.as_ref());
+    session.configure(configuration);
+
+    let refresh = params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.diagnostics.as_ref())
+        .and_then(|d| d.refresh_support)
+        .unwrap_or(false);
+    session.diagnostic_refresh.store(refresh, Ordering::Relaxed);
+
+    warnings
+        .into_iter()
+        .map(|warning| format!("django-orm-lsp: {warning}"))
+        .collect()
 }

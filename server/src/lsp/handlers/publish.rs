@@ -1,5 +1,6 @@
 //! Push diagnostics: lint a snapshot off the async runtime, publish if still current.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tower_lsp_server::ls_types::Uri;
@@ -19,10 +20,15 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     let session = session.clone();
     tokio::spawn(async move {
         let version = snapshot.document.version;
+        let generation = snapshot.settings_generation;
         let current = session.clone();
+        let is_current = move |session: &Session, uri: &Uri| {
+            session.current_version(uri) == Some(version)
+                && session.settings_generation() == generation
+        };
         let lint = tokio::task::spawn_blocking(move || {
-            // A newer version is already on its way: skip the work.
-            if current.current_version(&snapshot.uri) != Some(version) {
+            // A newer version or newer settings are already on their way: skip the work.
+            if !is_current(&current, &snapshot.uri) {
                 return None;
             }
             let rope = &snapshot.document.rope;
@@ -37,7 +43,7 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
         let Ok(Some(diagnostics)) = lint.await else {
             return;
         };
-        if session.current_version(&uri) == Some(version) {
+        if is_current(&session, &uri) {
             client
                 .publish_diagnostics(uri, diagnostics, Some(version))
                 .await;
@@ -45,13 +51,18 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     });
 }
 
-/// After something every document depends on changed (the model index, the settings): push
-/// fresh diagnostics for every open document, or ask a pulling client to pull again.
+/// After something every document depends on changed (the model index, the settings): pushes fresh diagnostics
+/// for every open document, or asks a pulling client to pull again.
 pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
     if session.pulls() {
-        let _ = client.workspace_diagnostic_refresh().await;
+        if session.diagnostic_refresh.load(Ordering::Relaxed) {
+            // A client that cannot refresh gets the new findings on its next pull; an error
+            // here changes nothing for it.
+            let _ = client.workspace_diagnostic_refresh().await;
+        }
         return;
     }
+    // Collected first: no map guard may be held while publishing.
     let uris: Vec<Uri> = session.documents.iter().map(|d| d.key().clone()).collect();
     for uri in uris {
         publish_diagnostics(client, session, uri);
