@@ -79,10 +79,11 @@ impl Workspace {
                 if !may_matter(&relative, &source) {
                     return None;
                 }
-                let tree = parse_python(&source)?;
+                let relevant = model_relevant_text(&source);
+                let tree = parse_python(&relevant)?;
                 Some((
                     relative.clone(),
-                    Arc::new(facts_of(&relative, &source, &tree)),
+                    Arc::new(facts_of(&relative, &relevant, &tree)),
                 ))
             })
             .collect();
@@ -165,7 +166,92 @@ fn may_matter(relative: &Path, source: &str) -> bool {
     }) || MODEL_EVIDENCE.iter().any(|word| source.contains(word))
 }
 
+/// The parts of a module the index reads — imports, classes that may be models, managers or
+/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
+/// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
+/// Top-level statements are told apart by indentation: a line starting a statement at column 0
+/// decides whether it and the indented lines after it are kept.
+fn model_relevant_text(source: &str) -> String {
+    let mut kept = String::with_capacity(source.len() / 2);
+    let mut keep = false;
+    let mut after_kept_decorator = false;
+    for line in source.split_inclusive('\n') {
+        let starts_statement = line
+            .chars()
+            .next()
+            .is_some_and(|c| !c.is_whitespace() && !matches!(c, '#' | ')' | ']' | '}'));
+        if starts_statement {
+            let decorator_kept = after_kept_decorator;
+            after_kept_decorator = false;
+            keep = if line.starts_with("import ") || line.starts_with("from ") {
+                true
+            } else if let Some(header) = line.strip_prefix("class ") {
+                may_be_model_class(header)
+            } else if line.starts_with('@') {
+                after_kept_decorator = line.contains("receiver");
+                after_kept_decorator || (decorator_kept && line.starts_with('@'))
+            } else if line.starts_with("def ") || line.starts_with("async def ") {
+                decorator_kept
+            } else {
+                ["if ", "try:", "else:", "elif ", "except", "finally:"]
+                    .iter()
+                    .any(|k| line.starts_with(k))
+                    || line.contains("AUTH_USER_MODEL")
+                    || line.contains(".connect(")
+            };
+            if after_kept_decorator {
+                keep = true;
+            }
+        }
+        if keep {
+            kept.push_str(line);
+        }
+    }
+    kept
+}
+
+/// A class header whose bases are not plainly something else (a test case, an exception).
+fn may_be_model_class(header: &str) -> bool {
+    let Some(bases) = header.split_once('(').map(|(_, rest)| rest) else {
+        return true;
+    };
+    let mentions_model = ["Model", "Manager", "QuerySet", "models."]
+        .iter()
+        .any(|w| bases.contains(w));
+    let plainly_other = ["Test", "Exception", "Error", "Warning"]
+        .iter()
+        .any(|w| bases.contains(w));
+    mentions_model || !plainly_other
+}
+
 fn facts_of(relative: &Path, source: &str, tree: &Tree) -> FileFacts {
     let (module, is_package) = module_name(relative);
     extract(source, tree, &module, is_package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_keeps_what_the_index_reads() {
+        let source = "import os\nfrom django.db import (\n    models,\n)\n\n\ndef helper():\n    return 1\n\n\nclass Entry(models.Model):\n    title = models.CharField()\n\n    class Meta:\n        abstract = True\n\n\nclass EntryTests(TestCase):\n    def test(self):\n        pass\n\n\n@receiver(post_save, sender=Entry)\ndef on_save(**kwargs):\n    pass\n\nAUTH_USER_MODEL = 'a.B'\n";
+        let kept = model_relevant_text(source);
+        assert!(
+            kept.contains("    models,\n)")
+                && kept.contains("class Entry")
+                && kept.contains("abstract = True")
+        );
+        assert!(
+            kept.contains("@receiver")
+                && kept.contains("def on_save")
+                && kept.contains("AUTH_USER_MODEL")
+        );
+        assert!(!kept.contains("helper") && !kept.contains("EntryTests"));
+        let tree = parse_python(&kept).unwrap();
+        let facts = facts_of(Path::new("blog/models.py"), &kept, &tree);
+        assert_eq!(facts.classes.len(), 1);
+        assert_eq!(facts.receivers.len(), 1);
+        assert_eq!(facts.auth_user_model.as_deref(), Some("a.B"));
+    }
 }
