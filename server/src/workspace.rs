@@ -120,11 +120,31 @@ impl Workspace {
     /// Takes a file's new text into the index. Returns whether the index changed (then every
     /// open document's findings may change).
     pub fn update(&mut self, path: &Path, source: &str, tree: &Tree) -> bool {
+        match self.facts_for(path, source, tree) {
+            Some((relative, facts)) => self.apply(relative, facts),
+            None => false,
+        }
+    }
+
+    /// What the index would hold for `path` with this text (its path relative to the root and
+    /// its facts), or `None` when the file cannot matter to the index. Needs no exclusive access,
+    /// so the server computes it without blocking readers.
+    pub fn facts_for(
+        &self,
+        path: &Path,
+        source: &str,
+        tree: &Tree,
+    ) -> Option<(PathBuf, Arc<FileFacts>)> {
         let relative = self.relative(path);
         if !self.files.contains_key(&relative) && !may_matter(&relative, source) {
-            return false;
+            return None;
         }
         let facts = Arc::new(facts_of(&relative, source, tree));
+        Some((relative, facts))
+    }
+
+    /// Takes a file's facts into the index. Returns whether the index changed.
+    pub fn apply(&mut self, relative: PathBuf, facts: Arc<FileFacts>) -> bool {
         if self.files.get(&relative).is_some_and(|old| **old == *facts) {
             return false;
         }

@@ -161,12 +161,20 @@ impl Session {
         let Some(tree) = snapshot.document.tree.as_ref() else {
             return false;
         };
+        let path = path_of(uri);
+        let computed = {
+            let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+            workspace.facts_for(&path, snapshot.document.text(), tree)
+        };
+        let Some((relative, facts)) = computed else {
+            return false;
+        };
         let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
         // A newer version's update may already have been applied; never go back to older text.
         if self.current_version(uri) != Some(snapshot.document.version) {
             return false;
         }
-        workspace.update(&path_of(uri), snapshot.document.text(), tree)
+        workspace.apply(relative, facts)
     }
 
     pub fn current_version(&self, uri: &Uri) -> Option<i32> {
