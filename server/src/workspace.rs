@@ -25,8 +25,10 @@ const MODEL_EVIDENCE: &[&str] = &[
 ];
 
 pub struct Workspace {
-    root: Option<PathBuf>,
-    /// Facts of the files that can matter to the index, by path relative to the root.
+    /// The workspace folders; a file's module name is its path relative to the first one that
+    /// holds it.
+    roots: Vec<PathBuf>,
+    /// Facts of the files that can matter to the index, by path relative to their root.
     files: FxHashMap<PathBuf, Arc<FileFacts>>,
     index: Arc<ModelIndex>,
 }
@@ -34,7 +36,7 @@ pub struct Workspace {
 impl Default for Workspace {
     fn default() -> Self {
         Self {
-            root: None,
+            roots: Vec::new(),
             files: FxHashMap::default(),
             index: ModelIndex::builtin(),
         }
@@ -43,9 +45,9 @@ impl Default for Workspace {
 
 impl Workspace {
     /// A workspace whose files are not read yet: module names are known, models are not.
-    pub fn unscanned(root: PathBuf) -> Self {
+    pub fn unscanned(roots: Vec<PathBuf>) -> Self {
         Self {
-            root: Some(root),
+            roots,
             ..Self::default()
         }
     }
@@ -53,16 +55,25 @@ impl Workspace {
     /// Indexes every Python file under `root` (respecting `.gitignore`), in parallel;
     /// `progress(done, total)` is called as files are read.
     pub fn scan(root: &Path, progress: impl Fn(usize, usize) + Sync) -> Self {
-        let paths = crate::check::python_files(root);
-        Self::from_paths(root, &paths, progress)
+        Self::scan_roots(&[root.to_path_buf()], progress)
     }
 
-    /// Indexes the given files (paths under `root`).
+    /// Indexes every Python file under each of `roots`.
+    pub fn scan_roots(roots: &[PathBuf], progress: impl Fn(usize, usize) + Sync) -> Self {
+        let paths: Vec<PathBuf> = roots
+            .iter()
+            .flat_map(|root| crate::check::python_files(root))
+            .collect();
+        Self::from_paths(roots, &paths, progress)
+    }
+
+    /// Indexes the given files (paths under `roots`).
     pub fn from_paths(
-        root: &Path,
+        roots: &[PathBuf],
         paths: &[PathBuf],
         progress: impl Fn(usize, usize) + Sync,
     ) -> Self {
+        let mut workspace = Self::unscanned(roots.to_vec());
         let done = std::sync::atomic::AtomicUsize::new(0);
         let total = paths.len();
         let files: FxHashMap<PathBuf, Arc<FileFacts>> = paths
@@ -72,7 +83,7 @@ impl Workspace {
                 if n % 64 == 0 || n == total {
                     progress(n, total);
                 }
-                let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+                let relative = workspace.relative(path);
                 let source = std::fs::read_to_string(path)
                     .ok()
                     .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
@@ -87,16 +98,13 @@ impl Workspace {
                 ))
             })
             .collect();
-        let index = Arc::new(ModelIndex::build(files.values().cloned().collect()));
-        Self {
-            root: Some(root.to_path_buf()),
-            files,
-            index,
-        }
+        workspace.files = files;
+        workspace.rebuild();
+        workspace
     }
 
-    pub fn root(&self) -> Option<&Path> {
-        self.root.as_deref()
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
     }
 
     pub fn index(&self) -> Arc<ModelIndex> {
@@ -111,9 +119,17 @@ impl Workspace {
     }
 
     fn relative(&self, path: &Path) -> PathBuf {
-        match &self.root {
-            Some(root) => path.strip_prefix(root).unwrap_or(path).to_path_buf(),
-            None => path.file_name().map(PathBuf::from).unwrap_or_default(),
+        match self
+            .roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root).ok())
+        {
+            Some(relative) => relative.to_path_buf(),
+            None if self.roots.is_empty() => {
+                path.file_name().map(PathBuf::from).unwrap_or_default()
+            }
+            // Outside every root: the path as given still names its packages.
+            None => path.to_path_buf(),
         }
     }
 

@@ -36,6 +36,9 @@ pub enum Ty {
     Manager(ManagerTy),
     QuerySet(QuerySetTy),
     Instance(ModelRef),
+    /// The rows of a QuerySet as a list (`list(qs)`, `sorted(qs)`): no longer a QuerySet, but
+    /// iterating it gives instances.
+    Evaluated(QuerySetTy),
     Unknown,
 }
 
@@ -58,6 +61,10 @@ pub struct QuerySetTy {
     pub select_related: Vec<String>,
     /// Lookups already prefetched (`Prefetch("rel", ...)` counts as `rel`).
     pub prefetch_related: Vec<String>,
+    /// Fields loaded by `only(...)` (the last call wins), when it was called.
+    pub only: Option<Vec<String>>,
+    /// Fields left out by `defer(...)`.
+    pub defer: Vec<String>,
     pub queryset_methods: Vec<String>,
 }
 
@@ -94,6 +101,12 @@ impl Ty {
                     .prefetch_related
                     .into_iter()
                     .filter(|l| b.prefetch_related.contains(l))
+                    .collect(),
+                only: if a.only == b.only { a.only } else { None },
+                defer: a
+                    .defer
+                    .into_iter()
+                    .filter(|f| b.defer.contains(f))
                     .collect(),
                 queryset_methods: a
                     .queryset_methods
@@ -265,6 +278,7 @@ impl<'a> Semantics<'a> {
         Some(match ty {
             Ty::ModelClass(m) => format!("type[{}]", self.model_label(m)),
             Ty::Instance(m) => self.model_label(m),
+            Ty::Evaluated(q) => format!("list[{}]", label(&q.model)),
             Ty::Manager(m) => format!(
                 "{}[{}]",
                 if m.related {
@@ -284,10 +298,14 @@ impl<'a> Semantics<'a> {
                 for (lookups, name) in [
                     (&q.select_related, "select_related"),
                     (&q.prefetch_related, "prefetch_related"),
+                    (&q.defer, "defer"),
                 ] {
                     if !lookups.is_empty() {
                         out.push_str(&format!(" · {name}: {}", lookups.join(", ")));
                     }
+                }
+                if let Some(only) = &q.only {
+                    out.push_str(&format!(" · only: {}", only.join(", ")));
                 }
                 out
             }
@@ -440,6 +458,10 @@ impl<'a> Semantics<'a> {
                 });
             }
             "prefetch_related" => qs.prefetch_related.extend(self.string_arguments(call)),
+            "only" => qs.only = Some(self.string_arguments(call)),
+            // `defer(None)` clears the deferred set.
+            "defer" if self.text(call).ends_with("defer(None)") => qs.defer.clear(),
+            "defer" => qs.defer.extend(self.string_arguments(call)),
             _ => {}
         }
         Ty::QuerySet(qs)
@@ -447,8 +469,24 @@ impl<'a> Semantics<'a> {
 
     /// `get_object_or_404(Entry, pk=1)` and other plain functions.
     fn function_call_ty(&self, call: Node<'a>, function: &str, depth: u32) -> Ty {
-        if function != "get_object_or_404" {
-            return Ty::Unknown;
+        match function {
+            "get_user_model" => {
+                return match self.index().user_model() {
+                    Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
+                    None => Ty::Unknown,
+                };
+            }
+            "list" | "sorted" => {
+                let first = call
+                    .child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0));
+                return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
+                    Some(Ty::QuerySet(qs)) => Ty::Evaluated(qs),
+                    _ => Ty::Unknown,
+                };
+            }
+            "get_object_or_404" => {}
+            _ => return Ty::Unknown,
         }
         let Some(first) = call
             .child_by_field_name("arguments")
@@ -592,6 +630,11 @@ impl<'a> Semantics<'a> {
             | BindingKind::ComprehensionTarget { iterable, .. } => {
                 match self.ty_at_depth(iterable, depth + 1) {
                     Ty::QuerySet(QuerySetTy {
+                        model: Some(model),
+                        values: false,
+                        ..
+                    })
+                    | Ty::Evaluated(QuerySetTy {
                         model: Some(model),
                         values: false,
                         ..

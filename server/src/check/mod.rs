@@ -114,7 +114,7 @@ impl Project {
         roots.sort();
         roots.dedup();
         let files: Vec<PathBuf> = roots.iter().flat_map(|root| python_files(root)).collect();
-        Workspace::from_paths(&self.root, &files, |_, _| {})
+        Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -191,10 +191,14 @@ pub fn run(options: &CheckOptions) -> i32 {
     // Models first: every file's findings may depend on models defined anywhere in the project,
     // excluded files included.
     let workspace = project.index(&options.paths);
-    let files = collect_files(&options.paths, &Arc::new(project), &mut errors);
+    let project = Arc::new(project);
+    let files = collect_files(&options.paths, &project, &mut errors);
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
-        .map(|(path, settings)| check_file(path, settings, &workspace.context_for(path)))
+        .map(|(path, settings)| {
+            let file = workspace.context_for(&project.absolute(path));
+            check_file(path, settings, &file)
+        })
         .collect();
     let mut reports = Vec::new();
     for result in results {

@@ -514,7 +514,7 @@ impl ModelIndex {
     }
 
     /// The project's user model: `AUTH_USER_MODEL` when some module sets it, else Django's.
-    fn user_model(&self) -> Option<ModelId> {
+    pub fn user_model(&self) -> Option<ModelId> {
         let setting = self
             .modules
             .values()

@@ -12,18 +12,18 @@ use super::publish::refresh_all;
 use crate::lsp::session::{path_of, Session};
 use crate::workspace::Workspace;
 
-/// Scans the workspace root in the background (requests are answered meanwhile), reporting
+/// Scans the workspace folders in the background (requests are answered meanwhile), reporting
 /// "Indexing models (n/N)" when the client shows progress, then re-checks open documents.
 pub async fn index_workspace(client: Client, session: Arc<Session>) {
-    let Some(root) = session
+    let roots = session
         .workspace
         .read()
         .unwrap_or_else(|e| e.into_inner())
-        .root()
-        .map(|r| r.to_path_buf())
-    else {
+        .roots()
+        .to_vec();
+    if roots.is_empty() {
         return;
-    };
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
     let progress = if session.client_shows_progress.load(Ordering::Relaxed) {
         let token = NumberOrString::String("django-orm-lsp/indexing".into());
@@ -40,9 +40,9 @@ pub async fn index_workspace(client: Client, session: Arc<Session>) {
     } else {
         None
     };
-    let scan_root = root.clone();
+    let scan_roots = roots.clone();
     let scan = tokio::task::spawn_blocking(move || {
-        Workspace::scan(&scan_root, move |done, total| {
+        Workspace::scan_roots(&scan_roots, move |done, total| {
             let _ = tx.send((done, total));
         })
     });
@@ -72,7 +72,11 @@ pub async fn index_workspace(client: Client, session: Arc<Session>) {
             MessageType::INFO,
             format!(
                 "django-orm-lsp: indexed {models} models under {}",
-                root.display()
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
         .await;

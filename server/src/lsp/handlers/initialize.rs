@@ -44,9 +44,8 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
     session
         .client_watches_files
         .store(watches, Ordering::Relaxed);
-    if let Some(root) = workspace_root(&params) {
-        *session.workspace.write().unwrap_or_else(|e| e.into_inner()) = Workspace::unscanned(root);
-    }
+    *session.workspace.write().unwrap_or_else(|e| e.into_inner()) =
+        Workspace::unscanned(workspace_roots(&params));
 
     let pulls = params
         .capabilities
@@ -92,7 +91,27 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
     }
 }
 
-/// The folder to index: the first workspace folder, else the deprecated `rootUri`.
+/// The folders to index: every workspace folder, else the deprecated `rootUri`.
+#[allow(deprecated)]
+fn workspace_roots(params: &InitializeParams) -> Vec<std::path::PathBuf> {
+    let folders = params.workspace_folders.iter().flatten().map(|f| &f.uri);
+    let uris: Vec<&Uri> = if params
+        .workspace_folders
+        .as_ref()
+        .is_some_and(|f| !f.is_empty())
+    {
+        folders.collect()
+    } else {
+        params.root_uri.iter().collect()
+    };
+    uris.into_iter()
+        .filter(|uri| uri.to_file_path().is_some())
+        .map(path_of)
+        .collect()
+}
+
+/// The folder whose pyproject.toml configures the server: the first workspace folder, else the
+/// deprecated `rootUri`.
 #[allow(deprecated)]
 fn workspace_root(params: &InitializeParams) -> Option<std::path::PathBuf> {
     let uri = params
