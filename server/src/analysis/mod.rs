@@ -8,6 +8,7 @@ mod fix_all;
 pub mod hover;
 pub mod index;
 pub mod infer;
+pub mod loops;
 pub mod noqa;
 pub mod rules;
 pub mod scope;

@@ -11,6 +11,8 @@ mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
 mod orm401_fk_id_through_relation;
+mod orm402_n_plus_one_forward;
+mod orm403_n_plus_one_reverse;
 
 use std::sync::LazyLock;
 
@@ -86,6 +88,8 @@ pub static ALL: &[&Rule] = &[
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
     &orm401_fk_id_through_relation::RULE,
+    &orm402_n_plus_one_forward::RULE,
+    &orm403_n_plus_one_reverse::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

@@ -1,0 +1,182 @@
+//! Loops over the rows of a QuerySet, and where that QuerySet is built: what the N+1 rules
+//! share. A relation read on a loop variable costs a query per row unless the QuerySet that the
+//! loop iterates joins (`select_related`) or prefetches (`prefetch_related`) it.
+
+use tree_sitter::Node;
+
+use super::diagnostic::Edit;
+use super::index::ModelId;
+use super::infer::{ModelRef, QuerySetTy, Semantics, Ty};
+use super::scope::BindingKind;
+use super::syntax::{contains, method_call, single_argument_call, strip_parens};
+
+/// A `for` loop or comprehension whose variable is a row of a QuerySet.
+pub struct RowLoop<'a> {
+    /// The loop statement or comprehension: code inside it runs once per row.
+    pub node: Node<'a>,
+    pub iterable: Node<'a>,
+    pub queryset: QuerySetTy,
+    pub model: ModelId,
+}
+
+/// The loop that binds the variable read at `read` to the rows of a QuerySet, if any.
+pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> {
+    if read.kind() != "identifier" {
+        return None;
+    }
+    let scope = sem.scope_of(read);
+    let reaching = scope.reaching(sem.text(read), read, &sem.parents);
+    let [binding] = reaching.bindings.as_slice() else {
+        return None;
+    };
+    let (iterable, node) = match binding.kind {
+        BindingKind::ForTarget { iterable, .. } => (iterable, binding.statement),
+        BindingKind::ComprehensionTarget {
+            iterable,
+            comprehension,
+        } => (iterable, comprehension),
+        _ => return None,
+    };
+    let queryset = match sem.ty(iterable) {
+        Ty::QuerySet(qs) | Ty::Evaluated(qs) if !qs.values => qs,
+        _ => return None,
+    };
+    let Some(ModelRef::Indexed(model)) = queryset.model.clone() else {
+        return None;
+    };
+    Some(RowLoop {
+        node,
+        iterable,
+        queryset,
+        model,
+    })
+}
+
+/// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the
+/// QuerySet's `select_related` or `prefetch_related` arguments).
+pub fn covers(lookups: &[String], lookup: &str) -> bool {
+    lookups
+        .iter()
+        .any(|l| l == "*" || l == lookup || l.starts_with(&format!("{lookup}__")))
+}
+
+/// The expression where the loop's QuerySet is built, to be extended with a `select_related` or
+/// `prefetch_related` lookup: the iterable itself when it is a model's manager chain, or the
+/// value of the one assignment that gives the iterated name its QuerySet. `None` when the
+/// QuerySet comes from elsewhere (a parameter, a view's `get_queryset()`, a relation).
+pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Node<'a>> {
+    let mut expr = strip_parens(iterable);
+    for _ in 0..8 {
+        if let Some((function, argument)) = single_argument_call(expr, sem.source) {
+            if matches!(function, "list" | "sorted" | "tuple") {
+                expr = strip_parens(argument);
+                continue;
+            }
+        }
+        if expr.kind() == "identifier" {
+            let scope = sem.scope_of(expr);
+            let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
+            let [binding] = reaching.bindings.as_slice() else {
+                return None;
+            };
+            let BindingKind::Assign { value, .. } = binding.kind else {
+                return None;
+            };
+            if !reaching.complete {
+                return None;
+            }
+            expr = strip_parens(value);
+            continue;
+        }
+        return built_from_a_model(sem, expr).then_some(expr);
+    }
+    None
+}
+
+/// A chain of QuerySet calls that starts at a model's manager (`Entry.objects...`), not at a
+/// relation of some instance (`blog.entry_set.all()`), whose rows are loaded per instance.
+fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+    let mut node = expr;
+    loop {
+        match node.kind() {
+            "call" => match method_call(node, sem.source) {
+                Some((receiver, _)) => node = strip_parens(receiver),
+                None => return false,
+            },
+            "subscript" => match node.child_by_field_name("value") {
+                Some(value) => node = strip_parens(value),
+                None => return false,
+            },
+            "attribute" => {
+                return match node.child_by_field_name("object") {
+                    Some(object) => matches!(sem.ty(object), Ty::ModelClass(_)),
+                    None => false,
+                };
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The edit that adds `lookup` to the `method` call (`select_related`, `prefetch_related`) of
+/// the chain at `site`: into an existing call's arguments, or as a new call at the chain's end.
+pub fn add_lookup(sem: &Semantics, site: Node, method: &str, lookup: &str) -> Edit {
+    let quote = quote_style(sem, site);
+    let literal = format!("{quote}{lookup}{quote}");
+    let mut node = site;
+    while node.kind() == "call" {
+        let Some((receiver, name)) = method_call(node, sem.source) else {
+            break;
+        };
+        if name == method {
+            if let Some(args) = node.child_by_field_name("arguments") {
+                let close = args.end_byte() - 1;
+                let separator = if args.named_child_count() > 0 {
+                    ", "
+                } else {
+                    ""
+                };
+                return Edit::replace(close..close, format!("{separator}{literal}"));
+            }
+        }
+        node = strip_parens(receiver);
+    }
+    let end = site.end_byte();
+    Edit::replace(end..end, format!(".{method}({literal})"))
+}
+
+/// The quote character the site's own strings use, else double quotes.
+fn quote_style(sem: &Semantics, site: Node) -> char {
+    let mut quote = '"';
+    super::syntax::walk(site, |n| {
+        if n.kind() == "string_start" {
+            if let Some(c) = sem.text(n).chars().find(|c| *c == '"' || *c == '\'') {
+                quote = c;
+            }
+            return false;
+        }
+        true
+    });
+    quote
+}
+
+/// Whether an equal read (same text) occurs in the loop before `node`: the first read of a
+/// relation in a pass loads it, later ones read the cached object.
+pub fn read_before_in_loop(sem: &Semantics, row_loop: &RowLoop, node: Node) -> bool {
+    let wanted = sem.text(node);
+    let mut found = false;
+    super::syntax::walk(row_loop.node, |n| {
+        if found || n.start_byte() >= node.start_byte() {
+            return false;
+        }
+        if n.kind() == node.kind()
+            && n.end_byte() <= node.start_byte()
+            && sem.text(n) == wanted
+            && !contains(row_loop.iterable, n)
+        {
+            found = true;
+        }
+        true
+    });
+    found
+}

@@ -1,0 +1,121 @@
+//! ORM402 n-plus-one-forward: in a loop over a QuerySet, reading a foreign key or one-to-one
+//! relation of the row (`entry.author.name`) runs one query per row unless the QuerySet joins it
+//! with `select_related("author")`. The fix adds the lookup where the QuerySet is built.
+
+use tree_sitter::Node;
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Fix, Severity};
+use crate::analysis::index::{FieldKind, ModelId};
+use crate::analysis::loops::{
+    add_lookup, construction_site, covers, read_before_in_loop, row_loop,
+};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM402",
+        name: "n-plus-one-forward",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm402_n_plus_one_forward.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(access), Some(instance)) = (m.get("access"), m.get("instance")) else {
+        return;
+    };
+    let parents = &cx.sem.parents;
+    // Assigning a relation (`entry.author = user`) costs no query; nor does deleting it.
+    let parent = parents.of(access);
+    let written = parent.is_some_and(|p| {
+        (matches!(p.kind(), "assignment" | "augmented_assignment")
+            && p.child_by_field_name("left")
+                .is_some_and(|l| l.id() == access.id()))
+            || p.kind() == "delete_statement"
+    });
+    if written {
+        return;
+    }
+    let Some(row_loop) = row_loop(cx.sem, instance) else {
+        return;
+    };
+    let Some((chain, read)) = forward_chain(cx, row_loop.model, access) else {
+        return;
+    };
+    let lookup = chain.join("__");
+    let qs = &row_loop.queryset;
+    if covers(&qs.select_related, &lookup) || covers(&qs.prefetch_related, &lookup) {
+        return;
+    }
+    if read_before_in_loop(cx.sem, &row_loop, read) {
+        return;
+    }
+    let fix = construction_site(cx.sem, row_loop.iterable).map(|site| {
+        let edit = add_lookup(cx.sem, site, "select_related", &lookup);
+        Fix::safe(
+            format!("Add `select_related(\"{lookup}\")` where the queryset is built"),
+            vec![edit],
+        )
+    });
+    let text = cx.sem.text(read);
+    cx.report(
+        read,
+        format!("`{text}` runs a query for every row of the loop; add `select_related(\"{lookup}\")` where the queryset is built"),
+        fix,
+    );
+}
+
+/// The forward relations read from `access` (`entry.author` in `entry.author.profile.city`):
+/// their names and the node of the deepest read. A last hop only read for its `id`/`pk` is left
+/// out: ORM401 turns that into a column read.
+fn forward_chain<'a>(
+    cx: &RuleContext<'_, 'a>,
+    model: ModelId,
+    access: Node<'a>,
+) -> Option<(Vec<String>, Node<'a>)> {
+    let index = cx.sem.index();
+    // (relation name, its read, whether its key column holds the related row's id)
+    let mut chain: Vec<(String, Node<'a>, bool)> = Vec::new();
+    let mut current_model = model;
+    let mut node = access;
+    loop {
+        let name = node
+            .child_by_field_name("attribute")
+            .map(|a| cx.sem.text(a))?;
+        let field = index.model(current_model).field(name);
+        let (target, key_is_id) = match field {
+            Some(f) if matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne) => {
+                (f.target, f.to_field.is_none())
+            }
+            _ => (None, false),
+        };
+        let Some(target) = target else {
+            if chain.is_empty() {
+                return None;
+            }
+            // `entry.author.id`: the key is on the row already (ORM401's case).
+            if matches!(name, "id" | "pk")
+                && chain.last().is_some_and(|(_, _, key_is_id)| *key_is_id)
+            {
+                chain.pop();
+            }
+            break;
+        };
+        chain.push((name.to_string(), node, key_is_id));
+        current_model = target;
+        match cx.sem.parents.of(node) {
+            Some(parent)
+                if parent.kind() == "attribute"
+                    && parent
+                        .child_by_field_name("object")
+                        .is_some_and(|o| o.id() == node.id()) =>
+            {
+                node = parent;
+            }
+            _ => break,
+        }
+    }
+    let (_, read, _) = *chain.last()?;
+    Some((chain.into_iter().map(|(name, _, _)| name).collect(), read))
+}

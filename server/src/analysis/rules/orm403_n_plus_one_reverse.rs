@@ -1,0 +1,69 @@
+//! ORM403 n-plus-one-reverse: in a loop over a QuerySet, `row.entry_set.all()` (a reverse
+//! foreign key or a many-to-many) runs one query per row unless the QuerySet prefetches it with
+//! `prefetch_related("entry_set")`. The fix adds the lookup where the QuerySet is built.
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Fix, Severity};
+use crate::analysis::index::FieldKind;
+use crate::analysis::loops::{
+    add_lookup, construction_site, covers, read_before_in_loop, row_loop,
+};
+use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM403",
+        name: "n-plus-one-reverse",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm403_n_plus_one_reverse.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(call), Some(instance), Some(relation)) =
+        (m.get("call"), m.get("instance"), m.get("relation"))
+    else {
+        return;
+    };
+    let Some(row_loop) = row_loop(cx.sem, instance) else {
+        return;
+    };
+    let name = cx.sem.text(relation);
+    let model = cx.sem.index().model(row_loop.model);
+    let many = model
+        .field(name)
+        .is_some_and(|f| f.kind == FieldKind::ManyToMany && f.target.is_some())
+        || model.reverse(name).is_some_and(|r| r.many);
+    if !many || covers(&row_loop.queryset.prefetch_related, name) {
+        return;
+    }
+    // Counting and membership per row are the counting rules' (and a count annotation's) case.
+    let source = cx.sem.source;
+    let parents = &cx.sem.parents;
+    let counted = is_truth_tested(call, source, parents)
+        || parent_through_parens(call, parents).is_some_and(|p| {
+            p.kind() == "comparison_operator"
+                || (p.kind() == "argument_list"
+                    && parents.of(p).is_some_and(|c| {
+                        single_argument_call(c, source)
+                            .is_some_and(|(f, _)| matches!(f, "len" | "bool"))
+                    }))
+        });
+    if counted || read_before_in_loop(cx.sem, &row_loop, call) {
+        return;
+    }
+    let fix = construction_site(cx.sem, row_loop.iterable).map(|site| {
+        let edit = add_lookup(cx.sem, site, "prefetch_related", name);
+        Fix::safe(
+            format!("Add `prefetch_related(\"{name}\")` where the queryset is built"),
+            vec![edit],
+        )
+    });
+    let text = cx.sem.text(call);
+    cx.report(
+        call,
+        format!("`{text}` runs a query for every row of the loop; add `prefetch_related(\"{name}\")` where the queryset is built"),
+        fix,
+    );
+}
