@@ -529,7 +529,19 @@ impl<'a> Semantics<'a> {
                     .child_by_field_name("function")
                     .is_some_and(|f| self.text(f).ends_with("Prefetch"))
             {
-                arg.child_by_field_name("arguments")
+                let prefetch_args = arg.child_by_field_name("arguments");
+                // With `to_attr`, the rows land in that attribute; `row.relation` stays unloaded.
+                let to_attr = prefetch_args.is_some_and(|a| {
+                    let mut cursor = a.walk();
+                    let found = a.named_children(&mut cursor).any(|k| {
+                        k.kind() == "keyword_argument"
+                            && k.child_by_field_name("name")
+                                .is_some_and(|n| self.text(n) == "to_attr")
+                    });
+                    found
+                });
+                prefetch_args
+                    .filter(|_| !to_attr)
                     .and_then(|a| a.named_child(0))
             } else {
                 Some(arg)
