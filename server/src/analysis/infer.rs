@@ -801,40 +801,94 @@ impl<'a> Semantics<'a> {
         Ty::Unknown
     }
 
+    /// Where `self.get_queryset()` or `self.queryset` in a view is built: the one expression its
+    /// `get_queryset()` returns, else its `queryset` attribute's value.
+    pub fn view_queryset_site(&self, expr: Node<'a>) -> Option<Node<'a>> {
+        let object = match expr.kind() {
+            "call" => match method_call(expr, self.source) {
+                Some((receiver, "get_queryset")) => receiver,
+                _ => return None,
+            },
+            "attribute"
+                if expr
+                    .child_by_field_name("attribute")
+                    .is_some_and(|a| self.text(a) == "queryset") =>
+            {
+                expr.child_by_field_name("object")?
+            }
+            _ => return None,
+        };
+        let class = self.self_class(object)?;
+        match self.view_sources(class) {
+            ViewSources {
+                get_queryset: Some(returns),
+                ..
+            } => match returns.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            },
+            ViewSources { queryset, .. } => queryset,
+        }
+    }
+
+    /// What a view class says about its QuerySet.
+    fn view_sources(&self, class: Node<'a>) -> ViewSources<'a> {
+        let mut sources = ViewSources {
+            get_queryset: None,
+            queryset: None,
+            model: None,
+        };
+        let Some(body) = class.child_by_field_name("body") else {
+            return sources;
+        };
+        let mut cursor = body.walk();
+        for statement in body.named_children(&mut cursor) {
+            if statement.kind() == "function_definition" {
+                if statement
+                    .child_by_field_name("name")
+                    .is_some_and(|n| self.text(n) == "get_queryset")
+                {
+                    let mut returns = Vec::new();
+                    super::syntax::walk(statement, |n| {
+                        if n.kind() == "return_statement" {
+                            returns.extend(n.named_child(0));
+                        }
+                        !matches!(n.kind(), "lambda" | "class_definition")
+                            && (n.id() == statement.id() || n.kind() != "function_definition")
+                    });
+                    sources.get_queryset = Some(returns);
+                }
+                continue;
+            }
+            let Some(assignment) = statement
+                .named_child(0)
+                .filter(|a| a.kind() == "assignment")
+            else {
+                continue;
+            };
+            let (Some(left), Some(right)) = (
+                assignment.child_by_field_name("left"),
+                assignment.child_by_field_name("right"),
+            ) else {
+                continue;
+            };
+            match self.text(left) {
+                "queryset" => sources.queryset = Some(right),
+                "model" => sources.model = Some(right),
+                _ => {}
+            }
+        }
+        sources
+    }
+
     /// The QuerySet a class-based view or viewset works on: its `get_queryset()` when it returns
     /// one expression, else its `queryset` attribute, else `model = M`.
     fn view_queryset(&self, class: Node<'a>, depth: u32) -> Ty {
         if depth > MAX_DEPTH {
             return Ty::Unknown;
         }
-        let Some(body) = class.child_by_field_name("body") else {
-            return Ty::Unknown;
-        };
-        let mut cursor = body.walk();
-        let statements: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
-        let assigned = |attr: &str| {
-            statements.iter().find_map(|s| {
-                let assignment = s.named_child(0).filter(|a| a.kind() == "assignment")?;
-                let left = assignment.child_by_field_name("left")?;
-                (self.text(left) == attr)
-                    .then(|| assignment.child_by_field_name("right"))
-                    .flatten()
-            })
-        };
-        let get_queryset = statements.iter().find(|s| {
-            s.kind() == "function_definition"
-                && s.child_by_field_name("name")
-                    .is_some_and(|n| self.text(n) == "get_queryset")
-        });
-        if let Some(method) = get_queryset {
-            let mut returns = Vec::new();
-            super::syntax::walk(*method, |n| {
-                if n.kind() == "return_statement" {
-                    returns.extend(n.named_child(0));
-                }
-                !matches!(n.kind(), "lambda" | "class_definition")
-                    && (n.id() == method.id() || n.kind() != "function_definition")
-            });
+        let sources = self.view_sources(class);
+        if let Some(returns) = sources.get_queryset {
             let mut result: Option<Ty> = None;
             for value in returns {
                 let ty = match self.ty_at_depth(value, depth + 1) {
@@ -852,7 +906,7 @@ impl<'a> Semantics<'a> {
             }
             return result.filter(Ty::is_queryset).unwrap_or(Ty::Unknown);
         }
-        if let Some(queryset) = assigned("queryset") {
+        if let Some(queryset) = sources.queryset {
             return match self.ty_at_depth(queryset, depth + 1) {
                 Ty::Manager(m) => Ty::QuerySet(QuerySetTy {
                     model: m.model,
@@ -863,7 +917,7 @@ impl<'a> Semantics<'a> {
                 _ => Ty::Unknown,
             };
         }
-        match assigned("model").map(|m| self.ty_at_depth(m, depth + 1)) {
+        match sources.model.map(|m| self.ty_at_depth(m, depth + 1)) {
             Some(Ty::ModelClass(model)) => Ty::QuerySet(QuerySetTy {
                 model: Some(model),
                 ..QuerySetTy::default()
@@ -871,6 +925,14 @@ impl<'a> Semantics<'a> {
             _ => Ty::Unknown,
         }
     }
+}
+
+/// The statements of a view class that say what it queries.
+struct ViewSources<'a> {
+    /// The values `get_queryset()` returns, when the class defines it.
+    get_queryset: Option<Vec<Node<'a>>>,
+    queryset: Option<Node<'a>>,
+    model: Option<Node<'a>>,
 }
 
 /// An import or a class definition: names the module defines rather than computes.

@@ -62,8 +62,9 @@ pub fn covers(lookups: &[String], lookup: &str) -> bool {
 
 /// The expression where the loop's QuerySet is built, to be extended with a `select_related` or
 /// `prefetch_related` lookup: the iterable itself when it is a model's manager chain, or the
-/// value of the one assignment that gives the iterated name its QuerySet. `None` when the
-/// QuerySet comes from elsewhere (a parameter, a view's `get_queryset()`, a relation).
+/// value of the one assignment that gives the iterated name its QuerySet, or what a view's
+/// `get_queryset()` returns or its `queryset` attribute holds. `None` when the QuerySet comes
+/// from elsewhere (a parameter, a relation, a view that only names its `model`).
 pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Node<'a>> {
     let mut expr = strip_parens(iterable);
     for _ in 0..8 {
@@ -86,6 +87,10 @@ pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<
                 return None;
             }
             expr = strip_parens(value);
+            continue;
+        }
+        if let Some(site) = sem.view_queryset_site(expr) {
+            expr = strip_parens(site);
             continue;
         }
         return built_from_a_model(sem, expr).then_some(expr);
