@@ -9,12 +9,21 @@ use tree_sitter::Node;
 use super::infer::{Semantics, QUERYSET_METHODS};
 use super::scope::{BindingKind, ScopeIndex};
 use super::syntax::{
-    contains, enclosing_loops, enclosing_statement, first_iterable, method_call,
+    contains, enclosing_loops, enclosing_statement, first_iterable, method_call, normalized,
     single_argument_call, text, Parents,
 };
 
-/// Attributes of a QuerySet that neither evaluate it nor read its result cache.
+/// Attributes of a QuerySet whose use does not load all its rows.
 const CACHE_BLIND: &[&str] = &[
+    // These answer from the cache when there is one, but never need the rows loaded.
+    "count",
+    "exists",
+    "first",
+    "last",
+    "earliest",
+    "latest",
+    "contains",
+    "in_bulk",
     "update",
     "delete",
     "create",
@@ -225,4 +234,125 @@ pub fn writes_between(scope: &ScopeIndex, from: usize, to: usize, source: &str) 
         true
     });
     writes
+}
+
+/// The name of an already iterated QuerySet equal to `receiver` (the receiver of a `.count()` or
+/// `.exists()` at `call`): written the same way (ignoring spacing, comments, trailing commas and
+/// a trailing `.all()`), iterated on every path to the call, and with nothing since then that
+/// could change its rows: no rebinding of the name or of the names and attributes its
+/// expression uses, no database write. Inside a loop, the whole loop counts as "since".
+pub fn loaded_equal_queryset<'a>(
+    sem: &Semantics<'a>,
+    call: Node<'a>,
+    receiver: Node<'a>,
+) -> Option<&'a str> {
+    let source = sem.source;
+    let receiver_tokens = normalized(receiver, source);
+    let wanted = without_all(&receiver_tokens);
+    let scope = sem.scope_of(call);
+    let loops = enclosing_loops(call, scope.scope, &sem.parents);
+    let found = scope.assignments().find_map(|(name, binding)| {
+        let BindingKind::Assign { value, .. } = binding.kind else {
+            return None;
+        };
+        if binding.name.end_byte() > call.start_byte()
+            || without_all(&normalized(value, source)) != wanted
+        {
+            return None;
+        }
+        // The name must still hold that assignment at the call...
+        let reaching = scope.reaching(name, call, &sem.parents);
+        if !reaching.complete
+            || reaching.bindings.len() != 1
+            || reaching.bindings[0].name.id() != binding.name.id()
+        {
+            return None;
+        }
+        // ...and have been iterated on every path to it, with nothing changed since.
+        let evaluated = scope.references(name).iter().find_map(|r| {
+            let statement = iterating_statement(*r, source, &sem.parents)?;
+            (r.start_byte() > binding.name.end_byte() && runs_before(statement, call, &sem.parents))
+                .then_some(statement)
+        })?;
+        let until = loops
+            .iter()
+            .map(|l| l.end_byte())
+            .max()
+            .unwrap_or(call.start_byte())
+            .max(call.start_byte());
+        let writes_from = loops
+            .iter()
+            .map(|l| l.start_byte())
+            .min()
+            .unwrap_or(evaluated.start_byte())
+            .min(evaluated.start_byte());
+        let (names, attributes) = names_and_attributes(value, source, &sem.parents);
+        let changed = rebound_between(&scope, &names, binding.statement.end_byte(), until)
+            || attributes_assigned_between(
+                scope.scope,
+                &attributes,
+                binding.statement.end_byte(),
+                until,
+                source,
+            )
+            || writes_between(&scope, writes_from, until, source);
+        (!changed).then_some(name)
+    });
+    found
+}
+
+/// `Entry.objects.all()` and `Entry.objects` count the same rows.
+fn without_all(tokens: &str) -> &str {
+    tokens.strip_suffix(" . all ( )").unwrap_or(tokens)
+}
+
+/// The plain names an expression reads, and the attribute accesses on them (`self.blog`).
+fn names_and_attributes<'s, 'a>(
+    node: Node<'a>,
+    source: &'s str,
+    parents: &Parents<'a>,
+) -> (Vec<&'s str>, Vec<&'s str>) {
+    let (mut names, mut attributes) = (Vec::new(), Vec::new());
+    super::syntax::walk(node, |n| {
+        match n.kind() {
+            "identifier" => {
+                let is_attribute_name = parents.of(n).is_some_and(|p| {
+                    p.kind() == "attribute"
+                        && p.child_by_field_name("attribute")
+                            .is_some_and(|a| a.id() == n.id())
+                });
+                if !is_attribute_name {
+                    names.push(&source[n.byte_range()]);
+                }
+            }
+            "attribute" => attributes.push(&source[n.byte_range()]),
+            _ => {}
+        }
+        true
+    });
+    (names, attributes)
+}
+
+/// Whether an assignment in `scope` between `from` and `to` writes one of `attributes`
+/// (`self.blog = other`).
+fn attributes_assigned_between(
+    scope: Node,
+    attributes: &[&str],
+    from: usize,
+    to: usize,
+    source: &str,
+) -> bool {
+    let mut assigned = false;
+    super::syntax::walk(scope, |n| {
+        if assigned || n.end_byte() <= from || n.start_byte() >= to {
+            return false;
+        }
+        if matches!(n.kind(), "assignment" | "augmented_assignment") {
+            if let Some(left) = n.child_by_field_name("left") {
+                assigned |= attributes.contains(&&source[left.byte_range()]);
+            }
+        }
+        true
+    });
+    assigned
 }

@@ -57,6 +57,9 @@ pub struct QuerySetTy {
     /// Built with `values()`/`values_list()`/`dates()`: rows are not model instances.
     pub values: bool,
     pub sliced: bool,
+    /// Built with `union()`/`intersection()`/`difference()`: Django refuses `filter()` and
+    /// `contains()` on it.
+    pub combined: bool,
     /// Lookups already joined (`"*"` for a bare `select_related()`).
     pub select_related: Vec<String>,
     /// Lookups already prefetched (`Prefetch("rel", ...)` counts as `rel`).
@@ -92,6 +95,7 @@ impl Ty {
                 model: if a.model == b.model { a.model } else { None },
                 values: a.values || b.values,
                 sliced: a.sliced || b.sliced,
+                combined: a.combined || b.combined,
                 select_related: a
                     .select_related
                     .into_iter()
@@ -448,6 +452,7 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         }
         qs.values |= VALUES_METHODS.contains(&method);
+        qs.combined |= matches!(method, "union" | "intersection" | "difference");
         match method {
             "select_related" => {
                 let lookups = self.string_arguments(call);
@@ -602,11 +607,12 @@ impl<'a> Semantics<'a> {
             // Not bound in this scope: a module-level import or class, or a global.
             return self.module_name_ty(written);
         }
+        // At module level, a name only imported or defined as a class is what the module says.
+        if scope.scope.kind() == "module" && scope.bindings(written).iter().all(is_definition) {
+            return self.module_name_ty(written);
+        }
         if !reaching.complete || reaching.bindings.is_empty() {
             return Ty::Unknown;
-        }
-        if reaching.bindings.iter().all(|b| is_definition(b)) && scope.scope.kind() == "module" {
-            return self.module_name_ty(written);
         }
         let mut result: Option<Ty> = None;
         for binding in reaching.bindings {
@@ -697,6 +703,11 @@ impl<'a> Semantics<'a> {
             .trim()
             .trim_matches(|c| c == '"' || c == '\'')
             .trim();
+        // `QuerySet[Entry] | None`, `Optional[Entry]`: maybe not a QuerySet at all.
+        if written.contains('|') || written.starts_with("Optional") || written.contains(".Optional")
+        {
+            return Ty::Unknown;
+        }
         let (base, argument) = match written.split_once('[') {
             Some((base, rest)) => (
                 base.trim(),

@@ -90,7 +90,13 @@ impl<'r> Linter<'r> {
         let mut seen = FxHashSet::default();
         let mut diagnostics = Vec::new();
         for unit in units {
-            let Some(cache) = cache.as_deref_mut() else {
+            // Module-level code reads names that functions read too (a module-level QuerySet
+            // evaluated inside a function): it depends on the whole file, so it is not cached.
+            let self_contained = matches!(
+                unit.kind(),
+                "function_definition" | "class_definition" | "decorated_definition"
+            );
+            let Some(cache) = cache.as_deref_mut().filter(|_| self_contained) else {
                 diagnostics.extend(self.lint_unit(&sem, unit));
                 continue;
             };
@@ -217,6 +223,26 @@ mod tests {
         let found = Linter::new(&registry, &Settings::default(), &file).run(source, &tree, None);
         let codes: Vec<_> = found.iter().map(|d| d.code()).collect();
         assert_eq!(codes, ["ORM101"]);
+    }
+
+    #[test]
+    fn module_level_findings_follow_edits_inside_functions() {
+        let before = "from m import Entry\nqs = Entry.objects.all()\nif qs:\n    pass\n\ndef f():\n    return 1\n";
+        let after = before.replace("return 1", "return list(qs)");
+        let settings = Settings::default();
+        let file = FileContext::standalone();
+        let mut cache = LintCache::default();
+        let tree = crate::store::parse_python(before).unwrap();
+        assert_eq!(
+            lint_incremental(before, &tree, &settings, &file, &mut cache).len(),
+            1
+        );
+        let tree = crate::store::parse_python(&after).unwrap();
+        // `qs` is now evaluated in f(): the truth test fills its cache, nothing to report.
+        assert_eq!(
+            lint_incremental(&after, &tree, &settings, &file, &mut cache),
+            lint(&after, &tree, &settings, &file)
+        );
     }
 
     #[test]

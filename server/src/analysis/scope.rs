@@ -119,7 +119,12 @@ impl<'a> ScopeIndex<'a> {
             "attribute" if is_field("attribute") => return,
             "keyword_argument" if is_field("name") => return,
             "global_statement" | "nonlocal_statement" => {
-                if !nested {
+                // A nested function's `nonlocal x` (or `global x`, seen from the module) may
+                // rebind this scope's `x` whenever it is called: its value is then unknown.
+                let rebinds_ours = !nested
+                    || parent.kind() == "nonlocal_statement"
+                    || self.scope.kind() == "module";
+                if rebinds_ours {
                     self.declared_outer.insert(name);
                 }
                 return;
@@ -133,7 +138,7 @@ impl<'a> ScopeIndex<'a> {
             }
             return;
         }
-        if let Some(kind) = parameter_kind(ident, parent, self.scope, parents) {
+        if let Some(kind) = parameter_kind(ident, parent, self.scope, parents, source) {
             self.bind(name, ident, kind, parents);
             return;
         }
@@ -317,6 +322,7 @@ fn parameter_kind<'a>(
     parent: Node<'a>,
     scope: Node<'a>,
     parents: &Parents<'a>,
+    source: &str,
 ) -> Option<BindingKind<'a>> {
     let (param, annotation) = match parent.kind() {
         "parameters" | "lambda_parameters" => (parent, None),
@@ -333,7 +339,14 @@ fn parameter_kind<'a>(
             {
                 return None;
             }
-            (parents.of(parent)?, parent.child_by_field_name("type"))
+            // `qs: QuerySet = None` may well be None: the annotation does not settle it.
+            let defaults_to_none = parent
+                .child_by_field_name("value")
+                .is_some_and(|v| v.kind() == "none");
+            let annotation = parent
+                .child_by_field_name("type")
+                .filter(|_| !defaults_to_none);
+            (parents.of(parent)?, annotation)
         }
         "list_splat_pattern" | "dictionary_splat_pattern" => {
             let list = parents.of(parent)?;
@@ -360,8 +373,26 @@ fn parameter_kind<'a>(
         .named_child(0)
         .is_some_and(|first| first.id() == ident.id() || first.id() == parent.id());
     let mut container = parents.of(owner);
-    if container.is_some_and(|c| c.kind() == "decorated_definition") {
-        container = container.and_then(|c| parents.of(c));
+    if let Some(decorated) = container.filter(|c| c.kind() == "decorated_definition") {
+        // A static method has no `self`; a class method's first parameter is the class.
+        let mut cursor = decorated.walk();
+        let rebinds_first = decorated.named_children(&mut cursor).any(|d| {
+            d.kind() == "decorator"
+                && d.named_child(0).is_some_and(|e| {
+                    let written = text(e, source);
+                    matches!(
+                        written.rsplit('.').next(),
+                        Some("staticmethod" | "classmethod")
+                    )
+                })
+        });
+        if rebinds_first {
+            return Some(BindingKind::Param {
+                annotation,
+                is_first_of_method: false,
+            });
+        }
+        container = parents.of(decorated);
     }
     let in_class = container
         .and_then(|body| parents.of(body))

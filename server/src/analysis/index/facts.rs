@@ -541,13 +541,33 @@ fn returns_queryset(source: &str, function: Node) -> bool {
     });
     !returns.is_empty()
         && returns.iter().all(|r| {
-            r.named_child(0).is_some_and(|value| {
-                let t = text(value, source);
-                t == "self"
-                    || (value.kind() == "call"
-                        && (t.starts_with("self.") || t.starts_with("super().")))
-            })
+            r.named_child(0)
+                .is_some_and(|value| is_queryset_of_self(source, value))
         })
+}
+
+/// `self`, or a chain on `self`/`super()` whose last call returns model rows as a QuerySet:
+/// `self.filter(...)`, `super().get_queryset().order_by(...)`. Not `self.filter().exists()` (a
+/// bool), nor `values()` (rows are dicts), nor any call the analyzer does not know.
+fn is_queryset_of_self(source: &str, value: Node) -> bool {
+    if text(value, source) == "self" {
+        return true;
+    }
+    let Some((receiver, method)) = crate::analysis::syntax::method_call(value, source) else {
+        return false;
+    };
+    let returns_rows = method == "get_queryset"
+        || (crate::analysis::infer::QUERYSET_METHODS.contains(&method)
+            && !matches!(method, "values" | "values_list" | "dates" | "datetimes"));
+    if !returns_rows {
+        return false;
+    }
+    let mut root = receiver;
+    while let Some((inner, _)) = crate::analysis::syntax::method_call(root, source) {
+        root = inner;
+    }
+    let root_text = text(root, source);
+    root_text == "self" || root_text == "super()"
 }
 
 const SIGNALS: &[&str] = &[

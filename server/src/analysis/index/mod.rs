@@ -233,6 +233,10 @@ impl ModelIndex {
     }
 
     fn resolve_name(&self, facts: &FileFacts, name: &str, depth: usize) -> Symbol {
+        // Import cycles (`from .models import *` in models.py itself) end here.
+        if depth > MAX_DEPTH {
+            return Symbol::Unknown;
+        }
         if facts.classes.iter().any(|c| c.name == name) {
             return Symbol::Class {
                 module: facts.module.clone(),
@@ -267,6 +271,9 @@ impl ModelIndex {
 
     /// `module.name`: a class defined or imported there, or a submodule.
     fn member(&self, module: &str, name: &str, depth: usize) -> Symbol {
+        if depth > MAX_DEPTH {
+            return Symbol::Unknown;
+        }
         let submodule = format!("{module}.{name}");
         match self.module(module) {
             Some(facts) => {
@@ -712,7 +719,7 @@ mod tests {
         ModelIndex::build(vec![
             file("src/core/models.py", "from django.db import models\n\nclass Stamped(models.Model):\n    created = models.DateTimeField(auto_now_add=True)\n    owner = models.ForeignKey('auth.User', models.CASCADE, related_name='%(class)s_owned')\n    class Meta:\n        abstract = True\n"),
             file("src/blog/models.py", "from django.db import models\nfrom core.models import Stamped\nfrom django.conf import settings\nfrom .querysets import EntryQuerySet\n\nclass Blog(Stamped):\n    name = models.CharField(max_length=10)\n\nclass Entry(Stamped):\n    blog = models.ForeignKey(Blog, models.CASCADE)\n    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name='entries')\n    tags = models.ManyToManyField('Tag')\n    objects = EntryQuerySet.as_manager()\n    def save(self, *a, **k):\n        super().save(*a, **k)\n\nclass Tag(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Special(Entry):\n    extra = models.TextField()\n"),
-            file("src/blog/querysets.py", "from django.db import models\n\nclass EntryQuerySet(models.QuerySet):\n    def published(self):\n        return self.filter(status='p')\n    def _private(self):\n        return self.all()\n    def count_all(self):\n        return 3\n"),
+            file("src/blog/querysets.py", "from django.db import models\n\nclass EntryQuerySet(models.QuerySet):\n    def published(self):\n        return self.filter(status='p')\n    def _private(self):\n        return self.all()\n    def count_all(self):\n        return 3\n    def has_any(self):\n        return self.filter(a=1).exists()\n    def names(self):\n        return self.values_list('name', flat=True)\n    def total(self):\n        return self.count()\n"),
             file("src/shop/models.py", "from django.db import models\n\nclass Blog(models.Model):\n    title = models.CharField(max_length=10)\n"),
             file("src/blog/signals.py", "from django.db.models.signals import post_save\nfrom django.dispatch import receiver\nfrom .models import Tag\n\n@receiver(post_save, sender=Tag)\ndef on_tag(sender, **kwargs):\n    pass\n"),
         ])
@@ -777,6 +784,19 @@ mod tests {
             .is_some_and(|f| f.kind == FieldKind::ManyToMany));
         assert_eq!(model(&index, "blog.Tag").signals, ["post_save"]);
         assert!(model(&index, "blog.Tag").reverse("entry_set").is_some());
+    }
+
+    #[test]
+    fn import_cycles_resolve_to_nothing() {
+        let index = ModelIndex::build(vec![
+            file("blog/models.py", "from django.db import models\nfrom .models import *\nfrom shop.models import Base\n\nclass Entry(TimeStamped):\n    title = models.CharField(max_length=10)\n"),
+            file("shop/models.py", "from blog.models import Base\n"),
+            file("app/a.py", "from .b import *\n"),
+            file("app/b.py", "from .a import *\nclass B(Missing):\n    pass\n"),
+        ]);
+        let views = file("blog/views.py", "from .models import Entry, Base\n");
+        assert_eq!(index.resolve(&views, "Base"), Symbol::Unknown);
+        assert_eq!(index.model_of(&index.resolve(&views, "Entry")), None);
     }
 
     #[test]

@@ -6,8 +6,7 @@ use tree_sitter::Node;
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
-use crate::analysis::evaluation::other_evaluations;
-use crate::analysis::infer::Ty;
+use crate::analysis::evaluation::{loaded_equal_queryset, other_evaluations};
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, is_truth_tested, negated, parent_through_parens, strip_parens,
     Parents,
@@ -27,8 +26,12 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(count), Some(receiver)) = (m.get("count"), m.get("receiver")) else {
         return;
     };
-    if !has_no_arguments(count) || !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_))
-    {
+    let receiver_ty = cx.sem.ty(receiver);
+    if !has_no_arguments(count) || !receiver_ty.is_query_source() {
+        return;
+    }
+    // Rows already loaded in an equal QuerySet: ORM105 owns this count (`len(name)` is free).
+    if loaded_equal_queryset(cx.sem, count, strip_parens(receiver)).is_some() {
         return;
     }
     let parents = &cx.sem.parents;
@@ -36,7 +39,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     };
     let name = strip_parens(receiver);
-    let evaluated = if name.kind() == "identifier" {
+    // Only a QuerySet can stand in its own truth test; a manager is always true.
+    let evaluated = if name.kind() == "identifier" && receiver_ty.is_queryset() {
         other_evaluations(cx.sem, name)
     } else {
         Default::default()

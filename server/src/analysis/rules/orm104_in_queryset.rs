@@ -46,8 +46,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
     let message =
         "`in` fetches every row of the queryset to test membership in Python; ask the database";
-    if qs.values || qs.sliced {
-        // `contains()` and `filter()` refuse values() and sliced querysets: nothing safe to offer.
+    if qs.values || qs.sliced || qs.combined {
+        // `contains()` and `filter()` refuse values(), sliced and combined (`union()`)
+        // querysets: nothing safe to offer.
         cx.report(comparison, message, None);
         return;
     }
