@@ -44,6 +44,7 @@ pub fn serve() -> i32 {
         let (drain, server_output) = tokio::io::duplex(1 << 16);
         let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel();
         let input_errors = output_tx.clone();
+        let done = output_tx.clone();
         // Never joined: it may be blocked reading stdin when the client says `exit`.
         std::thread::spawn(move || {
             transport::read_input(std::io::stdin().lock(), messages_tx, input_errors)
@@ -55,15 +56,13 @@ pub fn serve() -> i32 {
             .await;
         // The server's output pipe is closed now: pass on what is left in it.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drained).await;
+        // Everything is queued: the writer flushes it and stops (the input thread, blocked on
+        // stdin, still holds a sender, so the channel alone would never close).
+        let _ = done.send(Vec::new());
     });
     // Background lints still running must not keep the process alive.
     runtime.shutdown_background();
-    // The input thread holds the last error sender only while it reads; wait for the writer only
-    // as long as it takes to flush what was already queued.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while !writer.is_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let _ = writer.join();
     if session.shutdown_requested.load(Ordering::SeqCst) {
         0
     } else {

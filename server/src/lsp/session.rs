@@ -134,17 +134,30 @@ impl Session {
 
     /// A snapshot of the document at `uri`; the map's guard is released before this returns.
     pub fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
-        let entry = self.documents.get(uri)?;
+        // The map's guard is released before any other lock is taken.
+        let (document, analysis) = {
+            let entry = self.documents.get(uri)?;
+            (entry.document.snapshot(), entry.analysis.clone())
+        };
         let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
-            document: entry.document.snapshot(),
-            analysis: entry.analysis.clone(),
+            document,
+            analysis,
             settings: configuration.for_uri(uri),
             settings_generation: configuration.generation(),
             encoding: self.encoding(),
             file: self.file_context(uri),
         })
+    }
+
+    /// Identifies the model index in force: findings made with another one are stale.
+    pub fn index_fingerprint(&self) -> u64 {
+        self.workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index()
+            .fingerprint()
     }
 
     pub fn file_context(&self, uri: &Uri) -> FileContext {

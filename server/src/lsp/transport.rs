@@ -33,8 +33,14 @@ pub fn read_input(
         let length = match read_headers(&mut input) {
             Headers::End => return,
             Headers::Length(length) => length,
-            Headers::Invalid(reason) => {
+            Headers::Invalid(reason, length) => {
                 let _ = output.send(error_frame(-32700, &reason));
+                // With a usable length, the body is skipped so the next message is read whole.
+                if let Some(length) = length.filter(|n| *n <= MAX_MESSAGE_BYTES) {
+                    if io::copy(&mut (&mut input).take(length as u64), &mut io::sink()).is_err() {
+                        return;
+                    }
+                }
                 continue;
             }
         };
@@ -105,8 +111,12 @@ pub async fn drain_server(server: impl AsyncRead + Unpin, output: std_mpsc::Send
 }
 
 /// Writes frames to `out` until every sender is gone.
+/// Writes frames to `out` until an empty frame (the server is done) or every sender is gone.
 pub fn write_output(frames: std_mpsc::Receiver<Vec<u8>>, mut out: impl Write) {
     for frame in frames {
+        if frame.is_empty() {
+            return;
+        }
         if out.write_all(&frame).and_then(|_| out.flush()).is_err() {
             return;
         }
@@ -116,7 +126,8 @@ pub fn write_output(frames: std_mpsc::Receiver<Vec<u8>>, mut out: impl Write) {
 enum Headers {
     End,
     Length(usize),
-    Invalid(String),
+    /// Why the headers are unusable, and the body's length if it was still given.
+    Invalid(String, Option<usize>),
 }
 
 fn read_headers(input: &mut impl BufRead) -> Headers {
@@ -155,9 +166,9 @@ fn read_headers(input: &mut impl BufRead) -> Headers {
         }
     }
     match (invalid, length) {
-        (Some(reason), _) => Headers::Invalid(reason),
+        (Some(reason), length) => Headers::Invalid(reason, length),
         (None, Some(n)) => Headers::Length(n),
-        (None, None) => Headers::Invalid("missing Content-Length header".into()),
+        (None, None) => Headers::Invalid("missing Content-Length header".into(), None),
     }
 }
 
@@ -227,6 +238,20 @@ mod tests {
             check_message(br#"{"jsonrpc":"2.0","id":1}"#).unwrap_err().0,
             -32600
         );
+    }
+
+    #[test]
+    fn a_bad_header_line_with_a_length_skips_its_body() {
+        let input = b"Content-Length: 30\r\nbogus header line\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"a\"}Content-Length: 30\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"b\"}";
+        let (messages_tx, mut messages_rx) = mpsc::unbounded_channel();
+        let (output_tx, output_rx) = std_mpsc::channel();
+        read_input(&input[..], messages_tx, output_tx);
+        assert_eq!(output_rx.try_iter().count(), 1);
+        assert_eq!(
+            messages_rx.try_recv().unwrap(),
+            br#"{"jsonrpc":"2.0","method":"b"}"#
+        );
+        assert!(messages_rx.try_recv().is_err());
     }
 
     #[test]

@@ -59,9 +59,13 @@ pub async fn index_workspace(client: Client, session: Arc<Session>) {
     *session.workspace.write().unwrap_or_else(|e| e.into_inner()) = workspace;
     // Open documents hold newer text than the disk.
     let open: Vec<Uri> = session.documents.iter().map(|d| d.key().clone()).collect();
-    for uri in open {
-        session.index_document(&uri);
-    }
+    let indexing = session.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for uri in open {
+            indexing.index_document(&uri);
+        }
+    })
+    .await;
     if let Some(progress) = progress {
         progress
             .finish_with_message(format!("{models} models"))

@@ -21,13 +21,15 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     tokio::spawn(async move {
         let version = snapshot.document.version;
         let generation = snapshot.settings_generation;
+        let index = snapshot.file.index.fingerprint();
         let current = session.clone();
         let is_current = move |session: &Session, uri: &Uri| {
             session.current_version(uri) == Some(version)
                 && session.settings_generation() == generation
+                && session.index_fingerprint() == index
         };
         let lint = tokio::task::spawn_blocking(move || {
-            // A newer version or newer settings are already on their way: skip the work.
+            // A newer version, settings or model index is already on its way: skip the work.
             if !is_current(&current, &snapshot.uri) {
                 return None;
             }
