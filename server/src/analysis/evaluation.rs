@@ -111,6 +111,10 @@ pub fn other_evaluations<'a>(sem: &Semantics<'a>, read: Node<'a>) -> OtherEvalua
             result.after = true;
         }
     }
+    // `render(request, "t.html", locals())` hands every local to the template.
+    if !scope.references("locals").is_empty() {
+        result.after = true;
+    }
     // In a loop that does not also rebuild the QuerySet, the read repeats on a filled cache.
     let loops = enclosing_loops(read, scope.scope, &sem.parents);
     if loops

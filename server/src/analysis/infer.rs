@@ -60,6 +60,8 @@ pub struct QuerySetTy {
     /// Built with `union()`/`intersection()`/`difference()`: Django refuses `filter()` and
     /// `contains()` on it.
     pub combined: bool,
+    /// Built with `select_for_update()`: evaluating it locks the rows, counting does not.
+    pub locks: bool,
     /// Lookups already joined (`"*"` for a bare `select_related()`).
     pub select_related: Vec<String>,
     /// Lookups already prefetched (`Prefetch("rel", ...)` counts as `rel`).
@@ -72,6 +74,12 @@ pub struct QuerySetTy {
 }
 
 impl Ty {
+    /// A QuerySet the counting rules may rewrite: not one whose evaluation locks rows
+    /// (`select_for_update()`), which `count()`/`exists()` would silently stop doing.
+    pub fn is_countable_queryset(&self) -> bool {
+        matches!(self, Ty::QuerySet(qs) if !qs.locks)
+    }
+
     pub fn is_queryset(&self) -> bool {
         matches!(self, Ty::QuerySet(_))
     }
@@ -96,6 +104,7 @@ impl Ty {
                 values: a.values || b.values,
                 sliced: a.sliced || b.sliced,
                 combined: a.combined || b.combined,
+                locks: a.locks || b.locks,
                 select_related: a
                     .select_related
                     .into_iter()
@@ -453,6 +462,7 @@ impl<'a> Semantics<'a> {
         }
         qs.values |= VALUES_METHODS.contains(&method);
         qs.combined |= matches!(method, "union" | "intersection" | "difference");
+        qs.locks |= method == "select_for_update";
         match method {
             "select_related" => {
                 let lookups = self.string_arguments(call);

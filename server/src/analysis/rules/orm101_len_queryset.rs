@@ -21,7 +21,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(call), Some(receiver)) = (m.get("call"), m.get("receiver")) else {
         return;
     };
-    if !cx.sem.ty(receiver).is_queryset() {
+    if !cx.sem.ty(receiver).is_countable_queryset() {
         return;
     }
     let inner = strip_parens(receiver);

@@ -41,7 +41,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 }
 
 fn check_operand<'a>(cx: &mut RuleContext<'_, 'a>, operand: Node<'a>) {
-    if !cx.sem.ty(operand).is_queryset() {
+    if !cx.sem.ty(operand).is_countable_queryset() {
         return;
     }
     if operand.kind() == "identifier" && other_evaluations(cx.sem, operand).any() {

@@ -40,6 +40,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(qs) = cx.sem.ty(*receiver).queryset().cloned() else {
         return;
     };
+    if qs.locks {
+        return;
+    }
     let name = strip_parens(*receiver);
     if name.kind() == "identifier" && other_evaluations(cx.sem, name).any() {
         return;

@@ -47,6 +47,23 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     {
         return;
     }
+    // After `entry.blog = Blog(...)`, the object may be saved later: `entry.blog.id` is then set
+    // while `entry.blog_id` stays empty. Whoever assigns the relation in this scope keeps it.
+    let relation_access = format!("{}.{relation_name}", cx.sem.text(instance));
+    let scope = cx.sem.scope_of(access);
+    let mut assigned = false;
+    crate::analysis::syntax::walk(scope.scope, |n| {
+        if n.kind() == "assignment"
+            && n.child_by_field_name("left")
+                .is_some_and(|l| cx.sem.text(l) == relation_access)
+        {
+            assigned = true;
+        }
+        !assigned
+    });
+    if assigned {
+        return;
+    }
     let written_access = cx.sem.text(access);
     let replacement = format!("{}.{relation_name}_id", cx.sem.text(instance));
     let fix = Fix::safe(
