@@ -90,6 +90,8 @@ pub struct Session {
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
     pub workspace: RwLock<Workspace>,
+    /// Documents whose latest text is waiting to be taken into the model index.
+    pub indexing_pending: dashmap::DashSet<Uri>,
 }
 
 impl Session {
