@@ -464,15 +464,15 @@ impl<'a> Semantics<'a> {
         qs.combined |= matches!(method, "union" | "intersection" | "difference");
         qs.locks |= method == "select_for_update";
         match method {
-            "select_related" => {
-                let lookups = self.string_arguments(call);
-                qs.select_related.extend(if lookups.is_empty() {
-                    vec!["*".to_string()]
-                } else {
-                    lookups
-                });
+            // `select_related()` with no arguments follows every foreign key.
+            "select_related" if self.argument_count(call) == 0 => {
+                qs.select_related.push("*".into())
             }
-            "prefetch_related" => qs.prefetch_related.extend(self.string_arguments(call)),
+            "select_related" => qs.select_related.extend(self.lookups(call)),
+            "prefetch_related" if self.text(call).ends_with("prefetch_related(None)") => {
+                qs.prefetch_related.clear()
+            }
+            "prefetch_related" => qs.prefetch_related.extend(self.lookups(call)),
             "only" => qs.only = Some(self.string_arguments(call)),
             // `defer(None)` clears the deferred set.
             "defer" if self.text(call).ends_with("defer(None)") => qs.defer.clear(),
@@ -529,6 +529,35 @@ impl<'a> Semantics<'a> {
             Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
             None => Ty::Unknown,
         }
+    }
+
+    fn argument_count(&self, call: Node<'a>) -> usize {
+        call.child_by_field_name("arguments")
+            .map_or(0, |a| a.named_child_count())
+    }
+
+    /// The lookups a `select_related`/`prefetch_related` call loads. An argument the analyzer
+    /// cannot read (a variable holding a `Prefetch`) could load anything: `"*"`.
+    fn lookups(&self, call: Node<'a>) -> Vec<String> {
+        let mut lookups = self.string_arguments(call);
+        let readable = lookups.len() + self.prefetches_with_to_attr(call);
+        if readable < self.argument_count(call) {
+            lookups.push("*".into());
+        }
+        lookups
+    }
+
+    /// How many arguments are `Prefetch(..., to_attr=...)`: readable, but load no lookup.
+    fn prefetches_with_to_attr(&self, call: Node<'a>) -> usize {
+        let Some(args) = call.child_by_field_name("arguments") else {
+            return 0;
+        };
+        let mut cursor = args.walk();
+        let count = args
+            .named_children(&mut cursor)
+            .filter(|a| a.kind() == "call" && self.text(*a).contains("to_attr"))
+            .count();
+        count
     }
 
     /// String arguments and `Prefetch("lookup", ...)` first arguments of a call.

@@ -37,10 +37,18 @@ pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> 
         } => (iterable, comprehension),
         _ => return None,
     };
-    let queryset = match sem.ty(iterable) {
+    let mut queryset = match sem.ty(iterable) {
         Ty::QuerySet(qs) | Ty::Evaluated(qs) if !qs.values => qs,
         _ => return None,
     };
+    // `for b in a.books.all()` inside `for a in Author.objects.prefetch_related("books__read_by")`:
+    // the outer prefetch loads `read_by` for every book too.
+    queryset
+        .prefetch_related
+        .extend(inherited_prefetches(sem, iterable));
+    queryset
+        .prefetch_related
+        .extend(prefetched_objects(sem, iterable));
     let Some(ModelRef::Indexed(model)) = queryset.model.clone() else {
         return None;
     };
@@ -50,6 +58,81 @@ pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> 
         queryset,
         model,
     })
+}
+
+/// What an outer loop's QuerySet prefetches through the relation an inner loop iterates
+/// (`row.relation.all()`), as lookups relative to the inner rows.
+fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
+    let Some((manager, "all")) = method_call(strip_parens(iterable), sem.source) else {
+        return Vec::new();
+    };
+    let (Some(outer_row), Some(relation)) = (
+        manager.child_by_field_name("object"),
+        manager.child_by_field_name("attribute"),
+    ) else {
+        return Vec::new();
+    };
+    // The rows of an instance whose loading the analyzer did not see (`author =
+    // Author.objects.prefetch_related(...).get(...)`) may come prefetched: assume they do.
+    if !matches!(sem.ty(outer_row), Ty::Instance(_)) {
+        return Vec::new();
+    }
+    let Some(outer) = row_loop(sem, outer_row) else {
+        return vec!["*".to_string()];
+    };
+    let prefix = format!("{}__", sem.text(relation));
+    outer
+        .queryset
+        .prefetch_related
+        .iter()
+        .filter_map(|l| {
+            if l == "*" {
+                Some(l.clone())
+            } else {
+                l.strip_prefix(&prefix).map(str::to_string)
+            }
+        })
+        .collect()
+}
+
+/// Lookups `prefetch_related_objects(rows, "lookup", ...)` loads anywhere in the scope for the
+/// name a loop iterates (conservatively, before or after: the analyzer does not order them).
+fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
+    let iterable = strip_parens(iterable);
+    if iterable.kind() != "identifier" {
+        return Vec::new();
+    }
+    let name = sem.text(iterable);
+    let scope = sem.scope_of(iterable);
+    let mut lookups = Vec::new();
+    super::syntax::walk(scope.scope, |n| {
+        if n.kind() == "call"
+            && n.child_by_field_name("function")
+                .is_some_and(|f| sem.text(f).ends_with("prefetch_related_objects"))
+        {
+            if let Some(args) = n.child_by_field_name("arguments") {
+                let mut cursor = args.walk();
+                let mut arguments = args.named_children(&mut cursor);
+                if arguments
+                    .next()
+                    .is_some_and(|first| sem.text(first) == name)
+                {
+                    // Lookups the analyzer cannot read could be anything.
+                    lookups.extend(
+                        arguments
+                            .map(|a| string_content(sem, a).unwrap_or_else(|| "*".to_string())),
+                    );
+                }
+            }
+        }
+        true
+    });
+    lookups
+}
+
+fn string_content(sem: &Semantics, node: Node) -> Option<String> {
+    let text = sem.text(node);
+    (node.kind() == "string" && text.len() >= 2).then(|| text[1..text.len() - 1].to_string())
 }
 
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the
