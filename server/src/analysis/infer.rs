@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHasher};
 use tree_sitter::{Node, Tree};
 
-use super::index::{extract, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
+use super::index::{extract, string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, Parents};
 
@@ -590,7 +590,7 @@ impl<'a> Semantics<'a> {
             } else {
                 Some(arg)
             };
-            if let Some(value) = literal.and_then(|l| string_literal(l, self.source)) {
+            if let Some(value) = literal.and_then(|l| string_value(l, self.source)) {
                 lookups.push(value);
             }
         }
@@ -998,20 +998,4 @@ fn is_definition(binding: &Binding) -> bool {
 fn looks_like_model_class(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && name.chars().any(|c| c.is_ascii_lowercase())
-}
-
-fn string_literal(node: Node, source: &str) -> Option<String> {
-    if node.kind() != "string" {
-        return None;
-    }
-    let mut cursor = node.walk();
-    let mut content = String::new();
-    for child in node.named_children(&mut cursor) {
-        match child.kind() {
-            "string_start" | "string_end" => {}
-            "string_content" => content.push_str(text(child, source)),
-            _ => return None,
-        }
-    }
-    Some(content)
 }

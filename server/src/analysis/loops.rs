@@ -5,7 +5,7 @@
 use tree_sitter::Node;
 
 use super::diagnostic::Edit;
-use super::index::ModelId;
+use super::index::{string_value, ModelId};
 use super::infer::{ModelRef, QuerySetTy, Semantics, Ty};
 use super::scope::BindingKind;
 use super::syntax::{contains, method_call, single_argument_call, strip_parens};
@@ -119,8 +119,9 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
                 {
                     // Lookups the analyzer cannot read could be anything.
                     lookups.extend(
-                        arguments
-                            .map(|a| string_content(sem, a).unwrap_or_else(|| "*".to_string())),
+                        arguments.map(|a| {
+                            string_value(a, sem.source).unwrap_or_else(|| "*".to_string())
+                        }),
                     );
                 }
             }
@@ -128,11 +129,6 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
         true
     });
     lookups
-}
-
-fn string_content(sem: &Semantics, node: Node) -> Option<String> {
-    let text = sem.text(node);
-    (node.kind() == "string" && text.len() >= 2).then(|| text[1..text.len() - 1].to_string())
 }
 
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the

@@ -476,7 +476,7 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
 }
 
 /// The content of a plain string literal (no f-string, no concatenation).
-fn string_value(node: Node, source: &str) -> Option<String> {
+pub fn string_value(node: Node, source: &str) -> Option<String> {
     if node.kind() != "string" {
         return None;
     }

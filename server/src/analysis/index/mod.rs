@@ -12,7 +12,9 @@ use std::sync::{Arc, LazyLock};
 
 use rustc_hash::{FxHashMap, FxHasher};
 
-pub use facts::{extract, module_name, ClassFacts, FieldFacts, FileFacts, Import, Reference};
+pub use facts::{
+    extract, module_name, string_value, ClassFacts, FieldFacts, FileFacts, Import, Reference,
+};
 
 pub type ModelId = usize;
 
