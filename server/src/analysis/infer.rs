@@ -910,16 +910,7 @@ impl<'a> Semantics<'a> {
                 }
                 continue;
             }
-            let Some(assignment) = statement
-                .named_child(0)
-                .filter(|a| a.kind() == "assignment")
-            else {
-                continue;
-            };
-            let (Some(left), Some(right)) = (
-                assignment.child_by_field_name("left"),
-                assignment.child_by_field_name("right"),
-            ) else {
+            let Some((left, right)) = super::syntax::simple_assignment(statement) else {
                 continue;
             };
             match self.text(left) {

@@ -349,3 +349,14 @@ pub fn negated<'a>(expr: &str, node: Node<'a>, p: &Parents<'a>) -> String {
         format!("(not {expr})")
     }
 }
+
+/// `left = right` as a statement of its own: its two sides.
+pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
+    let assignment = statement
+        .named_child(0)
+        .filter(|a| a.kind() == "assignment")?;
+    Some((
+        assignment.child_by_field_name("left")?,
+        assignment.child_by_field_name("right")?,
+    ))
+}

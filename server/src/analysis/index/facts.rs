@@ -499,16 +499,7 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
     };
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
-        let Some(assignment) = statement
-            .named_child(0)
-            .filter(|a| a.kind() == "assignment")
-        else {
-            continue;
-        };
-        let (Some(left), Some(right)) = (
-            assignment.child_by_field_name("left"),
-            assignment.child_by_field_name("right"),
-        ) else {
+        let Some((left, right)) = crate::analysis::syntax::simple_assignment(statement) else {
             continue;
         };
         match text(left, source) {
