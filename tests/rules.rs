@@ -38,6 +38,21 @@ fn expected_codes(source: &str) -> BTreeMap<usize, Vec<String>> {
     expected
 }
 
+/// The codes reported on each line, sorted, in the shape of `expected_codes`.
+fn reported_codes(source: &str, diagnostics: &[Diagnostic]) -> BTreeMap<usize, Vec<String>> {
+    let mut reported: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for d in diagnostics {
+        reported
+            .entry(line_of(source, d.range.start))
+            .or_default()
+            .push(d.code().to_string());
+    }
+    for codes in reported.values_mut() {
+        codes.sort();
+    }
+    reported
+}
+
 fn fixture_settings(source: &str) -> Settings {
     let mut settings = Settings::default();
     if let Some(rest) = source
@@ -96,18 +111,8 @@ fn check_fixture(path: &Path) {
     let file = FileContext::new(Arc::new(ModelIndex::build(vec![facts])), name, false);
     let diagnostics = lint(&source, &tree, &fixture_settings(&source), &file);
 
-    let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for d in &diagnostics {
-        actual
-            .entry(line_of(&source, d.range.start))
-            .or_default()
-            .push(d.code().to_string());
-    }
-    for codes in actual.values_mut() {
-        codes.sort();
-    }
     assert_eq!(
-        actual,
+        reported_codes(&source, &diagnostics),
         expected_codes(&source),
         "{name}: reported lines differ from the `# expect:` markers"
     );
@@ -179,16 +184,7 @@ fn rule_fixture_projects() {
                 &Settings::default(),
                 &workspace.context_for(&path),
             );
-            let mut actual: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-            for d in &diagnostics {
-                actual
-                    .entry(line_of(&source, d.range.start))
-                    .or_default()
-                    .push(d.code().to_string());
-            }
-            for codes in actual.values_mut() {
-                codes.sort();
-            }
+            let actual = reported_codes(&source, &diagnostics);
             let expected = expected_codes(&source);
             checked_markers += expected.len();
             if actual != expected {
