@@ -6,6 +6,7 @@ pub mod diagnostic;
 pub mod evaluation;
 mod fix_all;
 pub mod hover;
+pub mod imports;
 pub mod index;
 pub mod infer;
 pub mod loops;

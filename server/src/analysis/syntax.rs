@@ -27,6 +27,10 @@ impl<'a> Parents<'a> {
         }
     }
 
+    pub fn root(&self) -> Node<'a> {
+        self.root
+    }
+
     pub fn record(&self, child: Node<'a>, parent: Node<'a>) {
         self.links.borrow_mut().insert(child.id(), parent);
     }
