@@ -179,7 +179,7 @@ pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<
 
 /// A chain of QuerySet calls that starts at a model's manager (`Entry.objects...`), not at a
 /// relation of some instance (`blog.entry_set.all()`), whose rows are loaded per instance.
-fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+pub fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
     let mut node = expr;
     loop {
         match node.kind() {
@@ -230,7 +230,7 @@ pub fn add_lookup(sem: &Semantics, site: Node, method: &str, lookup: &str) -> Ed
 }
 
 /// The quote character the site's own strings use, else double quotes.
-fn quote_style(sem: &Semantics, site: Node) -> char {
+pub fn quote_style(sem: &Semantics, site: Node) -> char {
     let mut quote = '"';
     super::syntax::walk(site, |n| {
         if n.kind() == "string_start" {

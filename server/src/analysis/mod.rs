@@ -2,6 +2,7 @@
 //! It never fails: what a rule cannot decide it leaves alone, and a rule that panics is caught,
 //! logged once, and the other rules still report.
 
+pub mod columns;
 pub mod diagnostic;
 pub mod evaluation;
 mod fix_all;

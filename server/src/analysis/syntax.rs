@@ -364,3 +364,25 @@ pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
         assignment.child_by_field_name("right")?,
     ))
 }
+
+/// `replacement` for the statement `replaced`, with the comments inside `replaced` kept on their
+/// own lines above it, at the statement's indentation: a rewrite must not drop what people wrote.
+pub fn with_comments_above(sem_source: &str, replaced: Node, replacement: &str) -> String {
+    let line_start = sem_source[..replaced.start_byte()]
+        .rfind(['\n', '\r'])
+        .map_or(0, |i| i + 1);
+    let indent = &sem_source[line_start..replaced.start_byte()];
+    let newline = if sem_source.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::new();
+    walk(replaced, |n| {
+        if n.kind() == "comment" {
+            out.push_str(text(n, sem_source));
+            out.push_str(newline);
+            out.push_str(indent);
+            return false;
+        }
+        true
+    });
+    out.push_str(replacement);
+    out
+}

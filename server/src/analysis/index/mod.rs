@@ -35,6 +35,9 @@ pub struct Field {
     pub target: Option<ModelId>,
     pub to_field: Option<String>,
     pub auto_now: bool,
+    /// A built-in Django field whose attribute is the column's value as `values_list()`
+    /// returns it (not a `FieldFile`, not a third-party field with its own descriptor).
+    pub plain_value: bool,
     /// The model whose table holds the column: the model itself, or for multi-table
     /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
     pub table_of: ModelId,
@@ -437,6 +440,7 @@ impl ModelIndex {
                 target,
                 to_field: field.to_field.clone(),
                 auto_now: field.auto_now,
+                plain_value: kind == FieldKind::Concrete && is_plain_value(&field.class),
                 table_of: id,
             });
         }
@@ -700,6 +704,39 @@ fn field_kind(class: &str) -> FieldKind {
         _ if last.ends_with("ForeignKey") || last.ends_with("Relation") => FieldKind::Unknown,
         _ => FieldKind::Concrete,
     }
+}
+
+fn is_plain_value(class: &str) -> bool {
+    let last = class.rsplit('.').next().unwrap_or(class);
+    matches!(
+        last,
+        "AutoField"
+            | "BigAutoField"
+            | "SmallAutoField"
+            | "BigIntegerField"
+            | "BinaryField"
+            | "BooleanField"
+            | "CharField"
+            | "DateField"
+            | "DateTimeField"
+            | "DecimalField"
+            | "DurationField"
+            | "EmailField"
+            | "FloatField"
+            | "GenericIPAddressField"
+            | "IntegerField"
+            | "JSONField"
+            | "NullBooleanField"
+            | "PositiveBigIntegerField"
+            | "PositiveIntegerField"
+            | "PositiveSmallIntegerField"
+            | "SlugField"
+            | "SmallIntegerField"
+            | "TextField"
+            | "TimeField"
+            | "URLField"
+            | "UUIDField"
+    )
 }
 
 #[cfg(test)]

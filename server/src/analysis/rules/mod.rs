@@ -10,6 +10,8 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm201_single_field_iteration;
+mod orm202_python_side_aggregate;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
@@ -87,6 +89,8 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm201_single_field_iteration::RULE,
+    &orm202_python_side_aggregate::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,

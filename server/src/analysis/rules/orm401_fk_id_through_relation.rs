@@ -1,7 +1,7 @@
 //! ORM401 fk-id-through-relation: `entry.blog.id` loads the blog row (one query, unless it was
 //! joined) to read a key `entry` already holds in its `blog_id` column.
 
-use super::{Captures, Rule, RuleContext, RuleMeta};
+use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Ty};
@@ -29,7 +29,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
                 .is_some_and(|l| l.id() == access.id())
             || p.kind() == "delete_statement"
     });
-    if written {
+    if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
         return;
     }
     let Ty::Instance(ModelRef::Indexed(model)) = cx.sem.ty(instance) else {

@@ -4,7 +4,7 @@
 
 use tree_sitter::Node;
 
-use super::{Captures, Rule, RuleContext, RuleMeta};
+use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::loops::{
@@ -34,7 +34,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
                 .is_some_and(|l| l.id() == access.id()))
             || p.kind() == "delete_statement"
     });
-    if written {
+    if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
         return;
     }
     let Some(row_loop) = row_loop(cx.sem, instance) else {

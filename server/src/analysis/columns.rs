@@ -1,0 +1,122 @@
+//! Column reads on a model instance (`row.title`, `row.author_id`, `row.author.name`): what the
+//! rules that fetch fewer columns (`values_list`, `aggregate`, `only`) turn into lookups.
+
+use tree_sitter::Node;
+
+use super::evaluation::other_evaluations;
+use super::index::{FieldKind, ModelId, ModelIndex};
+use super::infer::{ModelRef, Semantics, Ty};
+use super::loops::built_from_a_model;
+use super::syntax::strip_parens;
+
+/// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,
+/// `author__name`), or `None` when it is not a plain column of a model the index knows
+/// (a relation object, a property, a method, a file field).
+pub fn column_lookup<'a>(
+    sem: &Semantics<'a>,
+    model: ModelId,
+    instance: Node<'a>,
+    expr: Node<'a>,
+) -> Option<String> {
+    // Collect the attribute names from the instance outwards.
+    let mut names = Vec::new();
+    let mut node = expr;
+    while node.kind() == "attribute" {
+        names.push(sem.text(node.child_by_field_name("attribute")?));
+        node = node.child_by_field_name("object")?;
+    }
+    if node.id() != instance.id() || names.is_empty() {
+        return None;
+    }
+    names.reverse();
+    lookup_of(sem.index(), model, &names)
+}
+
+/// The column `element` reads from the rows of `iterable`, when the rows are model instances of
+/// a QuerySet that nothing else in the scope evaluates (its result cache would serve both).
+pub fn iterated_column<'a>(
+    sem: &Semantics<'a>,
+    element: Node<'a>,
+    target: Node<'a>,
+    iterable: Node<'a>,
+) -> Option<String> {
+    let model = queryset_rows(sem, iterable)?;
+    let instance = innermost_object(element);
+    if instance.kind() != "identifier" || sem.text(instance) != sem.text(target) {
+        return None;
+    }
+    let lookup = column_lookup(sem, model, instance, element)?;
+    let inner = strip_parens(iterable);
+    // A relation of one row (`entry.tags.all()`) queries per row wherever it sits: prefetching
+    // is the fix there (ORM403), not a narrower per-row query.
+    let per_model = if inner.kind() == "identifier" {
+        !other_evaluations(sem, inner).any()
+    } else {
+        built_from_a_model(sem, inner)
+    };
+    per_model.then_some(lookup)
+}
+
+/// The model of the rows of a QuerySet that can take `values_list()`.
+pub fn queryset_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<ModelId> {
+    match sem.ty(iterable) {
+        Ty::QuerySet(qs) if !qs.values && !qs.sliced && !qs.combined => match qs.model {
+            Some(ModelRef::Indexed(model)) => Some(model),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn innermost_object(mut node: Node) -> Node {
+    while node.kind() == "attribute" {
+        match node.child_by_field_name("object") {
+            Some(object) => node = object,
+            None => break,
+        }
+    }
+    node
+}
+
+/// One `for` clause and no `if`: the comprehension is exactly the column's values.
+pub fn is_single_clause(comprehension: Node) -> bool {
+    comprehension.named_child_count() == 2
+}
+
+/// The element, target and iterable of `[element for target in iterable]` with one clause.
+pub fn single_clause_parts(comprehension: Node) -> Option<(Node, Node, Node)> {
+    if !is_single_clause(comprehension) {
+        return None;
+    }
+    let element = comprehension.child_by_field_name("body")?;
+    let clause = comprehension.named_child(1).filter(|c| c.kind() == "for_in_clause")?;
+    let target = clause.child_by_field_name("left").filter(|t| t.kind() == "identifier")?;
+    Some((element, target, clause.child_by_field_name("right")?))
+}
+
+fn lookup_of(index: &ModelIndex, model: ModelId, names: &[&str]) -> Option<String> {
+    let (first, rest) = names.split_first()?;
+    let fields = index.model(model);
+    if rest.is_empty() {
+        if matches!(*first, "pk" | "id") && fields.field(first).is_none() {
+            return Some(first.to_string());
+        }
+        if let Some(field) = fields.field(first) {
+            return field.plain_value.then(|| first.to_string());
+        }
+        let relation = first.strip_suffix("_id")?;
+        return fields
+            .field(relation)
+            .filter(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne))
+            .map(|_| first.to_string());
+    }
+    let relation = fields
+        .field(first)
+        .filter(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne))?;
+    // `row.author.id` is the key column on the row itself.
+    if rest.len() == 1 && matches!(rest[0], "id" | "pk") && relation.to_field.is_none() {
+        return Some(format!("{first}_id"));
+    }
+    let inner = lookup_of(index, relation.target?, rest)?;
+    Some(format!("{first}__{inner}"))
+}
