@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use common::fixes::apply_checked;
+use common::fixes::{apply_checked, syntax_errors};
 use std::sync::Arc;
 
 use django_orm_lsp::analysis::index::{extract, ModelIndex};
-use django_orm_lsp::analysis::{lint, Diagnostic, FileContext};
+use django_orm_lsp::analysis::{fix_all, lint, Diagnostic, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 
@@ -117,14 +117,13 @@ fn check_fixture(path: &Path) {
         "{name}: reported lines differ from the `# expect:` markers"
     );
 
-    // All safe fixes of the file applied together must also leave valid code.
-    let safe: Vec<_> = diagnostics
-        .iter()
-        .filter_map(|d| d.fix.as_ref())
-        .filter(|f| f.is_safe())
-        .flat_map(|f| f.edits.clone())
-        .collect();
-    apply_checked(&source, &safe, &format!("{name}: all safe fixes"));
+    // All safe fixes of the file applied together, as fix-all does, must also leave valid code.
+    if let Some(fixed) = fix_all(&source, &fixture_settings(&source), &file) {
+        assert!(
+            syntax_errors(&fixed) <= syntax_errors(&source),
+            "{name}: fixing everything introduces a syntax error:\n{fixed}"
+        );
+    }
 
     insta::assert_snapshot!(name, render(&source, &diagnostics, name));
 }

@@ -264,3 +264,16 @@ pub fn read_before_in_loop(sem: &Semantics, row_loop: &RowLoop, node: Node) -> b
     });
     found
 }
+
+/// Whether `manager` (`row.relation`) is a relation that the QuerySet of the row's loop
+/// prefetches: reading it costs no query.
+pub fn prefetched_relation<'a>(sem: &Semantics<'a>, manager: Node<'a>) -> bool {
+    let (Some(instance), Some(relation)) = (
+        manager.child_by_field_name("object"),
+        manager.child_by_field_name("attribute"),
+    ) else {
+        return false;
+    };
+    row_loop(sem, instance)
+        .is_some_and(|l| covers(&l.queryset.prefetch_related, sem.text(relation)))
+}

@@ -10,6 +10,7 @@ pub mod hover;
 pub mod imports;
 pub mod index;
 pub mod infer;
+pub mod loop_queries;
 pub mod loops;
 pub mod noqa;
 pub mod rules;

@@ -368,11 +368,8 @@ pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
 /// `replacement` for the statement `replaced`, with the comments inside `replaced` kept on their
 /// own lines above it, at the statement's indentation: a rewrite must not drop what people wrote.
 pub fn with_comments_above(sem_source: &str, replaced: Node, replacement: &str) -> String {
-    let line_start = sem_source[..replaced.start_byte()]
-        .rfind(['\n', '\r'])
-        .map_or(0, |i| i + 1);
-    let indent = &sem_source[line_start..replaced.start_byte()];
-    let newline = if sem_source.contains("\r\n") { "\r\n" } else { "\n" };
+    let indent = indent_of(sem_source, replaced);
+    let newline = newline_of(sem_source);
     let mut out = String::new();
     walk(replaced, |n| {
         if n.kind() == "comment" {
@@ -385,4 +382,28 @@ pub fn with_comments_above(sem_source: &str, replaced: Node, replacement: &str) 
     });
     out.push_str(replacement);
     out
+}
+
+/// The text between the start of `statement`'s line and the statement: its indentation.
+pub fn indent_of<'s>(source: &'s str, statement: Node) -> &'s str {
+    let line_start = source[..statement.start_byte()]
+        .rfind(['\n', '\r'])
+        .map_or(0, |i| i + 1);
+    &source[line_start..statement.start_byte()]
+}
+
+/// The file's line break, for lines a fix adds.
+pub fn newline_of(source: &str) -> &'static str {
+    if source.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// The edit that puts `line` on its own line just above `statement`, at its indentation.
+pub fn insert_above(source: &str, statement: Node, line: &str) -> super::diagnostic::Edit {
+    let at = statement.start_byte();
+    let text = format!("{line}{}{}", newline_of(source), indent_of(source, statement));
+    super::diagnostic::Edit::replace(at..at, text)
 }

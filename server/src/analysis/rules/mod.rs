@@ -15,6 +15,9 @@ mod orm202_python_side_aggregate;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
+mod orm404_query_in_loop;
+mod orm408_loop_invariant_query;
+mod orm409_count_per_row;
 
 use std::sync::LazyLock;
 
@@ -94,6 +97,9 @@ pub static ALL: &[&Rule] = &[
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
+    &orm404_query_in_loop::RULE,
+    &orm408_loop_invariant_query::RULE,
+    &orm409_count_per_row::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

@@ -2,10 +2,11 @@
 //! database for `COUNT(*)`. Silent when `qs` is evaluated elsewhere in the scope: then `len`
 //! fills the result cache that the other use reads.
 
-use super::{Captures, Rule, RuleContext, RuleMeta};
+use super::{orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
-use crate::analysis::syntax::{as_receiver, strip_parens};
+use crate::analysis::loops::prefetched_relation;
+use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -27,6 +28,15 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let inner = strip_parens(receiver);
     if inner.kind() == "identifier" && other_evaluations(cx.sem, inner).any() {
         return;
+    }
+    if let Some((manager, "all")) = method_call(inner, cx.sem.source) {
+        // A prefetched relation is counted from memory either way; an unprefetched one per row
+        // is ORM409's.
+        if prefetched_relation(cx.sem, manager)
+            || orm409_count_per_row::owns(cx.sem, cx.settings, manager)
+        {
+            return;
+        }
     }
     let replacement = format!("{}.count()", as_receiver(receiver, cx.sem.source));
     let fix = Fix::safe(

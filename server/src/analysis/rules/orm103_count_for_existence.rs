@@ -4,7 +4,7 @@
 
 use tree_sitter::Node;
 
-use super::{Captures, Rule, RuleContext, RuleMeta};
+use super::{orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::{loaded_equal_queryset, other_evaluations};
 use crate::analysis::syntax::{
@@ -32,6 +32,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
     // Rows already loaded in an equal QuerySet: ORM105 owns this count (`len(name)` is free).
     if loaded_equal_queryset(cx.sem, count, strip_parens(receiver)).is_some() {
+        return;
+    }
+    // A relation counted per row of a loop: ORM409 annotates the count instead.
+    if orm409_count_per_row::owns(cx.sem, cx.settings, strip_parens(receiver)) {
         return;
     }
     let parents = &cx.sem.parents;

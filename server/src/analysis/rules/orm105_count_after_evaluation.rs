@@ -5,8 +5,10 @@
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::loaded_equal_queryset;
-use crate::analysis::infer::Ty;
-use crate::analysis::syntax::{has_no_arguments, strip_parens};
+use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::syntax::{has_no_arguments, method_call, strip_parens};
+use crate::settings::Settings;
+use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -24,15 +26,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     else {
         return;
     };
-    let receiver = strip_parens(receiver);
-    if !has_no_arguments(call) || receiver.kind() == "identifier" {
+    let Some(name) = loaded_name(cx.sem, call, receiver) else {
         return;
-    }
-    if !matches!(cx.sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {
-        return;
-    }
-    let held = loaded_equal_queryset(cx.sem, call, receiver);
-    let Some(name) = held else { return };
+    };
     let method = cx.sem.text(method);
     let replacement = if method == "count" {
         format!("len({name})")
@@ -50,4 +46,25 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         ),
         Some(fix),
     );
+}
+
+/// The name holding already-loaded rows equal to what `receiver.count()` (or `exists()`) asks.
+fn loaded_name<'a>(sem: &Semantics<'a>, call: Node<'a>, receiver: Node<'a>) -> Option<&'a str> {
+    let receiver = strip_parens(receiver);
+    if !has_no_arguments(call) || receiver.kind() == "identifier" {
+        return None;
+    }
+    if !matches!(sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {
+        return None;
+    }
+    loaded_equal_queryset(sem, call, receiver)
+}
+
+/// Whether ORM105 reports `call`: the rules about queries in loops then leave it alone, since
+/// reading the loaded rows beats running the query anywhere.
+pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, call: Node<'a>) -> bool {
+    settings.is_enabled(RULE.meta.code)
+        && method_call(call, sem.source).is_some_and(|(receiver, method)| {
+            matches!(method, "count" | "exists") && loaded_name(sem, call, receiver).is_some()
+        })
 }

@@ -1,0 +1,15 @@
+; row.relation.count()
+(call
+  function: (attribute
+    object: (attribute object: (identifier) @instance attribute: (identifier) @relation)
+    attribute: (identifier) @method (#eq? @method "count"))
+  arguments: (argument_list)) @call
+; len(row.relation.all())
+(call
+  function: (identifier) @function (#eq? @function "len")
+  arguments: (argument_list .
+    (call
+      function: (attribute
+        object: (attribute object: (identifier) @instance attribute: (identifier) @relation)
+        attribute: (identifier) @method (#eq? @method "all"))
+      arguments: (argument_list)) .)) @call

@@ -1,0 +1,130 @@
+//! Queries that run inside a loop (`M.objects.get(...)`, `.count()`, `.exists()` ...): once per
+//! iteration. Whether their arguments change with the loop decides the advice: fetch everything
+//! before the loop (ORM404) or run the same query once (ORM408).
+
+use tree_sitter::Node;
+
+use super::infer::{Semantics, Ty};
+use super::loops::{built_from_a_model, construction_site};
+use super::syntax::{contains, enclosing_loops, method_call, strip_parens, walk};
+
+/// Methods that run a query and return one value or row.
+pub const QUERY_METHODS: &[&str] = &[
+    "get", "first", "last", "exists", "count", "aggregate", "earliest", "latest", "in_bulk",
+];
+
+/// Methods that write rows: a loop that calls any of them may change what a query returns.
+const WRITE_METHODS: &[&str] = &[
+    "save",
+    "create",
+    "delete",
+    "update",
+    "bulk_create",
+    "bulk_update",
+    "add",
+    "remove",
+    "set",
+    "clear",
+    "get_or_create",
+    "update_or_create",
+    "refresh_from_db",
+];
+
+pub struct LoopQuery<'a> {
+    /// The innermost `for` statement or comprehension around the query.
+    pub loop_node: Node<'a>,
+    /// The query reads a name the loop binds (its target, or anything assigned in its body).
+    pub depends_on_loop: bool,
+    /// The loop calls a write method (`save()`, `create()` ...): the table may change between
+    /// iterations.
+    pub loop_writes: bool,
+}
+
+/// `call` (a query method on a model's manager or QuerySet) seen as a query inside a loop.
+pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuery<'a>> {
+    let (receiver, method) = method_call(call, sem.source)?;
+    if !QUERY_METHODS.contains(&method) || !queries_a_table(sem, receiver) {
+        return None;
+    }
+    let scope = sem.scope_of(call);
+    let loop_node = *enclosing_loops(call, scope.scope, &sem.parents).first()?;
+    if loop_node.kind() == "while_statement" {
+        return None;
+    }
+    let mut depends_on_loop = false;
+    walk(call, |n| {
+        if n.kind() == "identifier" && is_read(sem, n) {
+            let bound_in_loop = scope
+                .bindings(sem.text(n))
+                .iter()
+                .any(|b| contains(loop_node, b.name));
+            depends_on_loop |= bound_in_loop;
+        }
+        !depends_on_loop
+    });
+    let mut loop_writes = false;
+    let repeated = loop_node.child_by_field_name("body").unwrap_or(loop_node);
+    walk(repeated, |n| {
+        if let Some((_, name)) = method_call(n, sem.source) {
+            loop_writes |= WRITE_METHODS.contains(&name);
+        }
+        !loop_writes
+    });
+    Some(LoopQuery {
+        loop_node,
+        depends_on_loop,
+        loop_writes,
+    })
+}
+
+/// A model's manager or a QuerySet built from one: not a relation of some row, whose queries
+/// are the relation rules' concern.
+fn queries_a_table<'a>(sem: &Semantics<'a>, receiver: Node<'a>) -> bool {
+    let receiver = strip_parens(receiver);
+    match sem.ty(receiver) {
+        Ty::Manager(manager) => !manager.related && manager.model.is_some(),
+        Ty::QuerySet(qs) if qs.model.is_some() => {
+            let mut root = receiver;
+            while let Some((inner, _)) = method_call(root, sem.source) {
+                root = strip_parens(inner);
+            }
+            if root.kind() == "identifier" {
+                construction_site(sem, root).is_some()
+            } else {
+                built_from_a_model(sem, receiver)
+            }
+        }
+        _ => false,
+    }
+}
+
+fn is_read<'a>(sem: &Semantics<'a>, identifier: Node<'a>) -> bool {
+    let Some(parent) = sem.parents.of(identifier) else {
+        return true;
+    };
+    let is_field = |field: &str| {
+        parent
+            .child_by_field_name(field)
+            .is_some_and(|f| f.id() == identifier.id())
+    };
+    !((parent.kind() == "attribute" && is_field("attribute"))
+        || (parent.kind() == "keyword_argument" && is_field("name")))
+}
+
+/// A name the file does not use yet, from `wanted`: `wanted`, `wanted_2`, ...
+pub fn fresh_name(sem: &Semantics, wanted: &str) -> String {
+    let mut taken = Vec::new();
+    walk(sem.parents.root(), |n| {
+        if n.kind() == "identifier" && sem.text(n).starts_with(wanted) {
+            taken.push(sem.text(n));
+        }
+        true
+    });
+    let mut name = wanted.to_string();
+    let mut i = 2;
+    while taken.contains(&name.as_str()) {
+        name = format!("{wanted}_{i}");
+        i += 1;
+    }
+    name
+}

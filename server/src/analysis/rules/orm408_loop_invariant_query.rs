@@ -1,0 +1,77 @@
+//! ORM408 loop-invariant-query: a query inside a loop whose arguments do not change with the
+//! loop, in a loop that writes nothing, returns the same answer every time. Run it once above
+//! the loop. Hint severity: the loop may be short, and hoisting runs the query even when the
+//! loop runs zero times.
+
+use super::orm404_query_in_loop::short;
+use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
+use crate::analysis::loop_queries::{fresh_name, query_in_loop};
+use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::syntax::{insert_above, method_call};
+use tree_sitter::Node;
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM408",
+        name: "loop-invariant-query",
+        severity: Severity::Hint,
+    },
+    query: include_str!("../../../../queries/orm408_loop_invariant_query.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let Some(call) = m.get("call") else {
+        return;
+    };
+    let Some(query) = query_in_loop(cx.sem, call) else {
+        return;
+    };
+    if orm105_count_after_evaluation::owns(cx.sem, cx.settings, call) {
+        return;
+    }
+    if query.depends_on_loop || query.loop_writes {
+        return;
+    }
+    let text = short(cx.sem.text(call));
+    let fix = (query.loop_node.kind() == "for_statement").then(|| {
+        let name = fresh_name(cx.sem, &hoisted_name(cx.sem, call));
+        let hoisted = format!("{name} = {}", cx.sem.text(call));
+        Fix {
+            title: format!("Run it once above the loop as `{name}` (unsafe: it then runs even when the loop does not, and before the loop's other work)"),
+            applicability: Applicability::Unsafe,
+            edits: vec![
+                insert_above(cx.sem.source, query.loop_node, &hoisted),
+                Edit::replace(call.byte_range(), name),
+            ],
+        }
+    });
+    cx.report(
+        call,
+        format!("`{text}` runs the same query on every iteration of the loop; run it once before the loop"),
+        fix,
+    );
+}
+
+/// What the hoisted value is called: `setting_count`, `first_setting`, `setting` (for `get`).
+fn hoisted_name<'a>(sem: &Semantics<'a>, call: Node<'a>) -> String {
+    let Some((receiver, method)) = method_call(call, sem.source) else {
+        return "result".to_string();
+    };
+    let model = match sem.ty(receiver) {
+        Ty::Manager(m) => m.model,
+        Ty::QuerySet(q) => q.model,
+        _ => None,
+    };
+    let model = model.map_or("row".to_string(), |m| {
+        let label = sem.model_label(&m);
+        label.rsplit('.').next().unwrap_or(&label).to_lowercase()
+    });
+    match method {
+        "get" => model,
+        "first" | "last" | "earliest" | "latest" => format!("{method}_{model}"),
+        "in_bulk" => format!("{model}_by_pk"),
+        _ => format!("{model}_{method}"),
+    }
+}

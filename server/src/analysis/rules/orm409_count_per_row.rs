@@ -1,0 +1,182 @@
+//! ORM409 count-per-row: `blog.entries.count()` in a loop over blogs runs one `COUNT(*)` per
+//! row; `annotate(entries_count=Count("entries"))` on the QuerySet counts them all in the one
+//! query that loads the rows.
+
+use tree_sitter::Node;
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
+use crate::analysis::imports::import_names;
+use crate::analysis::index::{FieldKind, Model, Reverse};
+use crate::analysis::infer::Semantics;
+use crate::analysis::loop_queries::fresh_name;
+use crate::analysis::loops::{construction_site, covers, quote_style, row_loop, RowLoop};
+use crate::analysis::syntax::{has_no_arguments, normalized, walk};
+use crate::settings::Settings;
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM409",
+        name: "count-per-row",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm409_count_per_row.scm"),
+    check,
+};
+
+/// Relation methods that change what the count would be.
+const RELATION_WRITES: &[&str] = &["add", "remove", "create", "clear", "set", "get_or_create"];
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(call), Some(instance), Some(relation)) =
+        (m.get("call"), m.get("instance"), m.get("relation"))
+    else {
+        return;
+    };
+    let sem = cx.sem;
+    let counted_call = if sem.text(call).starts_with("len") {
+        call.child_by_field_name("arguments").and_then(|a| a.named_child(0))
+    } else {
+        Some(call)
+    };
+    if !counted_call.is_some_and(has_no_arguments) {
+        return;
+    }
+    let Some(row_loop) = counted_relation_loop(sem, instance, relation) else {
+        return;
+    };
+    let relation = sem.text(relation);
+    let fix = annotate_fix(sem, &row_loop, sem.text(instance), relation);
+    cx.report(
+        call,
+        format!("`{}` runs a COUNT query for every row of the loop; annotate the count with `Count(\"{relation}\")` where the queryset is built", sem.text(call)),
+        fix,
+    );
+}
+
+/// The loop over QuerySet rows in which `instance.relation` is a to-many relation the QuerySet
+/// does not prefetch (a prefetched relation is counted from memory).
+fn counted_relation_loop<'a>(
+    sem: &Semantics<'a>,
+    instance: Node<'a>,
+    relation: Node<'a>,
+) -> Option<RowLoop<'a>> {
+    let row_loop = row_loop(sem, instance)?;
+    let name = sem.text(relation);
+    let model = sem.index().model(row_loop.model);
+    let many = is_to_many(model, name) || model.reverse(name).is_some_and(|r| r.many);
+    (many && !covers(&row_loop.queryset.prefetch_related, name)).then_some(row_loop)
+}
+
+fn annotate_fix<'a>(
+    sem: &Semantics<'a>,
+    row_loop: &RowLoop<'a>,
+    instance: &str,
+    relation: &str,
+) -> Option<Fix> {
+    if row_loop.queryset.sliced {
+        return None;
+    }
+    let site = construction_site(sem, row_loop.iterable)?;
+    let import = import_names(sem, "django.db.models", &["Count"]).ok()?;
+    let model = sem.index().model(row_loop.model);
+    let lookup = model
+        .reverse(relation)
+        .map_or(relation.to_string(), |r| query_name(sem, r));
+    let mut wanted = format!("{lookup}_count");
+    while model.field(&wanted).is_some() || model.reverse(&wanted).is_some() {
+        wanted.push('_');
+    }
+    let name = fresh_name(sem, &wanted);
+    let counts = [
+        format!("{instance} . {relation} . count ( )"),
+        format!("len ( {instance} . {relation} . all ( ) )"),
+    ];
+    let mut replaced = Vec::new();
+    let mut writes = false;
+    walk(row_loop.node, |n| {
+        if n.kind() == "call" {
+            let text = normalized(n, sem.source);
+            if counts.contains(&text) {
+                replaced.push(Edit::replace(n.byte_range(), format!("{instance}.{name}")));
+                return false;
+            }
+            let prefix = format!("{instance} . {relation} . ");
+            writes |= RELATION_WRITES
+                .iter()
+                .any(|w| text.starts_with(&format!("{prefix}{w} (")));
+        }
+        true
+    });
+    // Joins of other to-many relations (a filter across one, another annotation) multiply the
+    // rows each count sees.
+    let mut joins = false;
+    walk(site, |n| {
+        if n.kind() == "keyword_argument" {
+            joins |= n.child_by_field_name("name").is_some_and(|k| {
+                let first = sem.text(k).split("__").next().unwrap_or("");
+                is_to_many(model, first) || model.reverse.iter().any(|r| r.many && query_name(sem, r) == first)
+            });
+        }
+        joins |= n.kind() == "identifier" && sem.text(n) == "annotate";
+        true
+    });
+    let quote = quote_style(sem, site);
+    let distinct = if joins { ", distinct=True" } else { "" };
+    let annotate = format!(".annotate({name}=Count({quote}{lookup}{quote}{distinct}))");
+    let mut edits: Vec<Edit> = import.into_iter().collect();
+    edits.push(Edit::replace(site.end_byte()..site.end_byte(), &annotate));
+    edits.extend(replaced);
+    let (applicability, why) = if writes {
+        (
+            Applicability::Unsafe,
+            " (unsafe: the loop changes the relation, the annotated count does not follow)",
+        )
+    } else if joins {
+        (
+            Applicability::Unsafe,
+            " (unsafe: the queryset joins other relations; check the distinct count is what you mean)",
+        )
+    } else {
+        (Applicability::Safe, "")
+    };
+    Some(Fix {
+        title: format!("Add `{annotate}` where the queryset is built and read `{instance}.{name}`{why}"),
+        applicability,
+        edits,
+    })
+}
+
+/// Whether ORM409 reports the count of `manager` (`row.relation`, counted with `count()` or
+/// `len(....all())`): ORM101's `count()` and ORM103's `exists()` would still query per row.
+pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> bool {
+    if !settings.is_enabled(RULE.meta.code) || manager.kind() != "attribute" {
+        return false;
+    }
+    match (
+        manager.child_by_field_name("object"),
+        manager.child_by_field_name("attribute"),
+    ) {
+        (Some(instance), Some(relation)) if instance.kind() == "identifier" => {
+            counted_relation_loop(sem, instance, relation).is_some()
+        }
+        _ => false,
+    }
+}
+
+fn is_to_many(model: &Model, name: &str) -> bool {
+    model
+        .field(name)
+        .is_some_and(|f| f.kind == FieldKind::ManyToMany && f.target.is_some())
+}
+
+/// The name queries use for a reverse relation: the accessor `entry_set` is `entry` in
+/// `Count("entry")` and `filter(entry__...)`; a `related_name` is both.
+fn query_name(sem: &Semantics, reverse: &Reverse) -> String {
+    let source = sem.index().model(reverse.source).name.to_lowercase();
+    if reverse.name == format!("{source}_set") {
+        source
+    } else {
+        reverse.name.clone()
+    }
+}
