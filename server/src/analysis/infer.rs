@@ -703,6 +703,19 @@ impl<'a> Semantics<'a> {
         }
     }
 
+    /// A module-level name of this file that refers to `model` (an import, maybe aliased, or
+    /// the class itself), for fixes that write the model's class.
+    pub fn model_class_name(&self, model: ModelId) -> Option<String> {
+        let own = self.index().model(model).name.clone();
+        let imported = self.facts.imports.iter().filter_map(|i| match i {
+            super::index::Import::From { alias, .. } => Some(alias.clone()),
+            _ => None,
+        });
+        std::iter::once(own).chain(imported).find(|name| {
+            matches!(self.module_name_ty(name), Ty::ModelClass(ModelRef::Indexed(id)) if id == model)
+        })
+    }
+
     /// A name from the module's imports or classes: a model class, or unknown.
     fn module_name_ty(&self, name: &str) -> Ty {
         match self.index().resolve(self.facts, name) {

@@ -206,7 +206,12 @@ pub fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
 /// the chain at `site`: into an existing call's arguments, or as a new call at the chain's end.
 pub fn add_lookup(sem: &Semantics, site: Node, method: &str, lookup: &str) -> Edit {
     let quote = quote_style(sem, site);
-    let literal = format!("{quote}{lookup}{quote}");
+    add_argument(sem, site, method, &format!("{quote}{lookup}{quote}"))
+}
+
+/// The edit that adds the expression `argument` to the `method` call of the chain at `site`,
+/// or chains a new call.
+pub fn add_argument(sem: &Semantics, site: Node, method: &str, literal: &str) -> Edit {
     let mut node = site;
     while node.kind() == "call" {
         let Some((receiver, name)) = method_call(node, sem.source) else {
@@ -276,4 +281,15 @@ pub fn prefetched_relation<'a>(sem: &Semantics<'a>, manager: Node<'a>) -> bool {
     };
     row_loop(sem, instance)
         .is_some_and(|l| covers(&l.queryset.prefetch_related, sem.text(relation)))
+}
+
+/// The related model of a to-many relation `name` of `model` (a many-to-many field, or the
+/// accessor of a reverse foreign key or many-to-many), if it is one.
+pub fn to_many_target(sem: &Semantics, model: ModelId, name: &str) -> Option<ModelId> {
+    let model = sem.index().model(model);
+    match model.field(name) {
+        Some(f) if f.kind == super::index::FieldKind::ManyToMany => f.target,
+        Some(_) => None,
+        None => model.reverse(name).filter(|r| r.many).map(|r| r.source),
+    }
 }

@@ -16,6 +16,8 @@ mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
 mod orm404_query_in_loop;
+mod orm405_filter_on_prefetched;
+mod orm406_prefetch_bypassed;
 mod orm408_loop_invariant_query;
 mod orm409_count_per_row;
 
@@ -98,6 +100,8 @@ pub static ALL: &[&Rule] = &[
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
     &orm404_query_in_loop::RULE,
+    &orm405_filter_on_prefetched::RULE,
+    &orm406_prefetch_bypassed::RULE,
     &orm408_loop_invariant_query::RULE,
     &orm409_count_per_row::RULE,
 ];

@@ -2,7 +2,7 @@
 //! database for `COUNT(*)`. Silent when `qs` is evaluated elsewhere in the scope: then `len`
 //! fills the result cache that the other use reads.
 
-use super::{orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
+use super::{orm405_filter_on_prefetched, orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::loops::prefetched_relation;
@@ -27,6 +27,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
     let inner = strip_parens(receiver);
     if inner.kind() == "identifier" && other_evaluations(cx.sem, inner).any() {
+        return;
+    }
+    if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, inner) {
         return;
     }
     if let Some((manager, "all")) = method_call(inner, cx.sem.source) {

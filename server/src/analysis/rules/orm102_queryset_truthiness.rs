@@ -4,7 +4,7 @@
 
 use tree_sitter::Node;
 
-use super::{Captures, Rule, RuleContext, RuleMeta};
+use super::{orm405_filter_on_prefetched, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::syntax::{
@@ -45,6 +45,9 @@ fn check_operand<'a>(cx: &mut RuleContext<'_, 'a>, operand: Node<'a>) {
         return;
     }
     if operand.kind() == "identifier" && other_evaluations(cx.sem, operand).any() {
+        return;
+    }
+    if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, operand) {
         return;
     }
     let receiver = as_receiver(operand, cx.sem.source);
