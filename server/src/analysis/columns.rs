@@ -89,8 +89,12 @@ pub fn single_clause_parts(comprehension: Node) -> Option<(Node, Node, Node)> {
         return None;
     }
     let element = comprehension.child_by_field_name("body")?;
-    let clause = comprehension.named_child(1).filter(|c| c.kind() == "for_in_clause")?;
-    let target = clause.child_by_field_name("left").filter(|t| t.kind() == "identifier")?;
+    let clause = comprehension
+        .named_child(1)
+        .filter(|c| c.kind() == "for_in_clause")?;
+    let target = clause
+        .child_by_field_name("left")
+        .filter(|t| t.kind() == "identifier")?;
     Some((element, target, clause.child_by_field_name("right")?))
 }
 

@@ -473,7 +473,15 @@ impl<'a> Semantics<'a> {
                 qs.prefetch_related.clear()
             }
             "prefetch_related" => qs.prefetch_related.extend(self.lookups(call)),
-            "only" => qs.only = Some(self.string_arguments(call)),
+            // Fields the analyzer cannot read (`only(*names)`) could be any: then it does not
+            // know what is loaded.
+            "only" => {
+                let fields = self.string_arguments(call);
+                let readable = call
+                    .child_by_field_name("arguments")
+                    .is_some_and(|a| a.named_child_count() == fields.len());
+                qs.only = readable.then_some(fields);
+            }
             // `defer(None)` clears the deferred set.
             "defer" if self.text(call).ends_with("defer(None)") => qs.defer.clear(),
             "defer" => qs.defer.extend(self.string_arguments(call)),

@@ -10,7 +10,15 @@ use super::syntax::{contains, enclosing_loops, method_call, strip_parens, walk};
 
 /// Methods that run a query and return one value or row.
 pub const QUERY_METHODS: &[&str] = &[
-    "get", "first", "last", "exists", "count", "aggregate", "earliest", "latest", "in_bulk",
+    "get",
+    "first",
+    "last",
+    "exists",
+    "count",
+    "aggregate",
+    "earliest",
+    "latest",
+    "in_bulk",
 ];
 
 /// Methods that write rows: a loop that calls any of them may change what a query returns.

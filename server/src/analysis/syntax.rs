@@ -404,6 +404,10 @@ pub fn newline_of(source: &str) -> &'static str {
 /// The edit that puts `line` on its own line just above `statement`, at its indentation.
 pub fn insert_above(source: &str, statement: Node, line: &str) -> super::diagnostic::Edit {
     let at = statement.start_byte();
-    let text = format!("{line}{}{}", newline_of(source), indent_of(source, statement));
+    let text = format!(
+        "{line}{}{}",
+        newline_of(source),
+        indent_of(source, statement)
+    );
     super::diagnostic::Edit::replace(at..at, text)
 }

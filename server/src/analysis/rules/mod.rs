@@ -12,6 +12,7 @@ mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
 mod orm201_single_field_iteration;
 mod orm202_python_side_aggregate;
+mod orm205_deferred_field_access;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
@@ -96,6 +97,7 @@ pub static ALL: &[&Rule] = &[
     &orm105_count_after_evaluation::RULE,
     &orm201_single_field_iteration::RULE,
     &orm202_python_side_aggregate::RULE,
+    &orm205_deferred_field_access::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,

@@ -2,7 +2,9 @@
 //! database for `COUNT(*)`. Silent when `qs` is evaluated elsewhere in the scope: then `len`
 //! fills the result cache that the other use reads.
 
-use super::{orm405_filter_on_prefetched, orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
+use super::{
+    orm405_filter_on_prefetched, orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta,
+};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::loops::prefetched_relation;

@@ -152,15 +152,18 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, read: Node<'a>) -> boo
     let Some(comprehension) = sem.parents.of(element) else {
         return false;
     };
-    if !matches!(comprehension.kind(), "list_comprehension" | "set_comprehension")
-        || comprehension
-            .child_by_field_name("body")
-            .is_none_or(|b| b.id() != element.id())
+    if !matches!(
+        comprehension.kind(),
+        "list_comprehension" | "set_comprehension"
+    ) || comprehension
+        .child_by_field_name("body")
+        .is_none_or(|b| b.id() != element.id())
         || !is_single_clause(comprehension)
         || is_aggregated(sem, comprehension)
     {
         return false;
     }
-    single_clause_parts(comprehension)
-        .is_some_and(|(_, target, iterable)| iterated_column(sem, element, target, iterable).is_some())
+    single_clause_parts(comprehension).is_some_and(|(_, target, iterable)| {
+        iterated_column(sem, element, target, iterable).is_some()
+    })
 }

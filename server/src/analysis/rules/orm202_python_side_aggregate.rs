@@ -82,7 +82,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// The QuerySet and the column `argument` feeds to the aggregate: `row.f for row in qs` or
 /// `qs.values_list("f", flat=True)`.
 fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Node<'a>, String)> {
-    if matches!(argument.kind(), "generator_expression" | "list_comprehension") {
+    if matches!(
+        argument.kind(),
+        "generator_expression" | "list_comprehension"
+    ) {
         let (element, target, iterable) = single_clause_parts(argument)?;
         let lookup = iterated_column(sem, element, target, iterable)?;
         return Some((iterable, lookup));

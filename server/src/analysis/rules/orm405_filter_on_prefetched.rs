@@ -64,7 +64,8 @@ fn prefetch_fix<'a>(
         if n.kind() == "identifier" {
             let is_keyword = sem.parents.of(n).is_some_and(|p| {
                 p.kind() == "keyword_argument"
-                    && p.child_by_field_name("name").is_some_and(|k| k.id() == n.id())
+                    && p.child_by_field_name("name")
+                        .is_some_and(|k| k.id() == n.id())
             });
             reads_names |= !is_keyword;
         }
@@ -103,7 +104,9 @@ fn prefetch_fix<'a>(
             .map(|u| Edit::replace(u.byte_range(), format!("{instance}.{to_attr}"))),
     );
     Some(Fix::safe(
-        format!("Prefetch the filtered rows into `{instance}.{to_attr}` where the queryset is built"),
+        format!(
+            "Prefetch the filtered rows into `{instance}.{to_attr}` where the queryset is built"
+        ),
         edits,
     ))
 }

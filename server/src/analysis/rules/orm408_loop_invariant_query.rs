@@ -6,8 +6,8 @@
 use super::orm404_query_in_loop::short;
 use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
-use crate::analysis::loop_queries::{fresh_name, query_in_loop};
 use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::loop_queries::{fresh_name, query_in_loop};
 use crate::analysis::syntax::{insert_above, method_call};
 use tree_sitter::Node;
 

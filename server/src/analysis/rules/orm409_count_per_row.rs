@@ -35,7 +35,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let sem = cx.sem;
     let counted_call = if sem.text(call).starts_with("len") {
-        call.child_by_field_name("arguments").and_then(|a| a.named_child(0))
+        call.child_by_field_name("arguments")
+            .and_then(|a| a.named_child(0))
     } else {
         Some(call)
     };
@@ -115,7 +116,11 @@ fn annotate_fix<'a>(
         if n.kind() == "keyword_argument" {
             joins |= n.child_by_field_name("name").is_some_and(|k| {
                 let first = sem.text(k).split("__").next().unwrap_or("");
-                is_to_many(model, first) || model.reverse.iter().any(|r| r.many && query_name(sem, r) == first)
+                is_to_many(model, first)
+                    || model
+                        .reverse
+                        .iter()
+                        .any(|r| r.many && query_name(sem, r) == first)
             });
         }
         joins |= n.kind() == "identifier" && sem.text(n) == "annotate";
@@ -141,7 +146,9 @@ fn annotate_fix<'a>(
         (Applicability::Safe, "")
     };
     Some(Fix {
-        title: format!("Add `{annotate}` where the queryset is built and read `{instance}.{name}`{why}"),
+        title: format!(
+            "Add `{annotate}` where the queryset is built and read `{instance}.{name}`{why}"
+        ),
         applicability,
         edits,
     })
