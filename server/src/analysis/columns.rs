@@ -6,7 +6,7 @@ use tree_sitter::Node;
 use super::evaluation::other_evaluations;
 use super::index::{FieldKind, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
-use super::loops::built_from_a_model;
+use super::loops::{built_from_a_model, construction_site};
 use super::syntax::strip_parens;
 
 /// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,
@@ -49,6 +49,13 @@ pub fn iterated_column<'a>(
     let inner = strip_parens(iterable);
     // A relation of one row (`entry.tags.all()`) queries per row wherever it sits: prefetching
     // is the fix there (ORM403), not a narrower per-row query.
+    // `distinct()` over whole rows keeps rows that one column would merge.
+    let distinct = construction_site(sem, inner)
+        .is_some_and(|site| sem.text(site).contains("distinct("))
+        || sem.text(inner).contains("distinct(");
+    if distinct {
+        return None;
+    }
     let per_model = if inner.kind() == "identifier" {
         !other_evaluations(sem, inner).any()
     } else {

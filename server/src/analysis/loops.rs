@@ -293,3 +293,14 @@ pub fn to_many_target(sem: &Semantics, model: ModelId, name: &str) -> Option<Mod
         None => model.reverse(name).filter(|r| r.many).map(|r| r.source),
     }
 }
+
+/// The name queries use for a reverse relation: the accessor `entry_set` is `entry` in
+/// `Count("entry")` and `filter(entry__...)`; a `related_name` is both.
+pub fn reverse_query_name(sem: &Semantics, reverse: &super::index::Reverse) -> String {
+    let source = sem.index().model(reverse.source).name.to_lowercase();
+    if reverse.name == format!("{source}_set") {
+        source
+    } else {
+        reverse.name.clone()
+    }
+}

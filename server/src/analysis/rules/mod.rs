@@ -12,6 +12,8 @@ mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
 mod orm201_single_field_iteration;
 mod orm202_python_side_aggregate;
+mod orm203_unused_columns;
+mod orm204_iterator_for_large_scan;
 mod orm205_deferred_field_access;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
@@ -19,6 +21,7 @@ mod orm403_n_plus_one_reverse;
 mod orm404_query_in_loop;
 mod orm405_filter_on_prefetched;
 mod orm406_prefetch_bypassed;
+mod orm407_unconstrained_subquery;
 mod orm408_loop_invariant_query;
 mod orm409_count_per_row;
 
@@ -97,6 +100,8 @@ pub static ALL: &[&Rule] = &[
     &orm105_count_after_evaluation::RULE,
     &orm201_single_field_iteration::RULE,
     &orm202_python_side_aggregate::RULE,
+    &orm203_unused_columns::RULE,
+    &orm204_iterator_for_large_scan::RULE,
     &orm205_deferred_field_access::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
@@ -104,6 +109,7 @@ pub static ALL: &[&Rule] = &[
     &orm404_query_in_loop::RULE,
     &orm405_filter_on_prefetched::RULE,
     &orm406_prefetch_bypassed::RULE,
+    &orm407_unconstrained_subquery::RULE,
     &orm408_loop_invariant_query::RULE,
     &orm409_count_per_row::RULE,
 ];

@@ -7,10 +7,12 @@ use tree_sitter::Node;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::imports::import_names;
-use crate::analysis::index::{FieldKind, Model, Reverse};
+use crate::analysis::index::{FieldKind, Model, ModelId};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loop_queries::fresh_name;
-use crate::analysis::loops::{construction_site, covers, quote_style, row_loop, RowLoop};
+use crate::analysis::loops::{
+    construction_site, covers, quote_style, reverse_query_name, row_loop, RowLoop,
+};
 use crate::analysis::syntax::{has_no_arguments, normalized, walk};
 use crate::settings::Settings;
 
@@ -48,9 +50,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let relation = sem.text(relation);
     let fix = annotate_fix(sem, &row_loop, sem.text(instance), relation);
+    let lookup = count_lookup(sem, row_loop.model, relation);
     cx.report(
         call,
-        format!("`{}` runs a COUNT query for every row of the loop; annotate the count with `Count(\"{relation}\")` where the queryset is built", sem.text(call)),
+        format!("`{}` runs a COUNT query for every row of the loop; annotate the count with `Count(\"{lookup}\")` where the queryset is built", sem.text(call)),
         fix,
     );
 }
@@ -81,9 +84,7 @@ fn annotate_fix<'a>(
     let site = construction_site(sem, row_loop.iterable)?;
     let import = import_names(sem, "django.db.models", &["Count"]).ok()?;
     let model = sem.index().model(row_loop.model);
-    let lookup = model
-        .reverse(relation)
-        .map_or(relation.to_string(), |r| query_name(sem, r));
+    let lookup = count_lookup(sem, row_loop.model, relation);
     let mut wanted = format!("{lookup}_count");
     while model.field(&wanted).is_some() || model.reverse(&wanted).is_some() {
         wanted.push('_');
@@ -120,7 +121,7 @@ fn annotate_fix<'a>(
                     || model
                         .reverse
                         .iter()
-                        .any(|r| r.many && query_name(sem, r) == first)
+                        .any(|r| r.many && reverse_query_name(sem, r) == first)
             });
         }
         joins |= n.kind() == "identifier" && sem.text(n) == "annotate";
@@ -171,19 +172,16 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> 
     }
 }
 
+/// What `Count()` names the relation with: its query name.
+fn count_lookup(sem: &Semantics, model: ModelId, relation: &str) -> String {
+    sem.index()
+        .model(model)
+        .reverse(relation)
+        .map_or(relation.to_string(), |r| reverse_query_name(sem, r))
+}
+
 fn is_to_many(model: &Model, name: &str) -> bool {
     model
         .field(name)
         .is_some_and(|f| f.kind == FieldKind::ManyToMany && f.target.is_some())
-}
-
-/// The name queries use for a reverse relation: the accessor `entry_set` is `entry` in
-/// `Count("entry")` and `filter(entry__...)`; a `related_name` is both.
-fn query_name(sem: &Semantics, reverse: &Reverse) -> String {
-    let source = sem.index().model(reverse.source).name.to_lowercase();
-    if reverse.name == format!("{source}_set") {
-        source
-    } else {
-        reverse.name.clone()
-    }
 }
