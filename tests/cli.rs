@@ -399,3 +399,85 @@ fn config_names_the_project_root_for_globs() {
     let paths: Vec<_> = findings(&stdout).into_iter().map(|f| f.0).collect();
     assert_eq!(paths, ["views.py"]);
 }
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
+
+/// One safe fix that reveals another (`len() > 0` -> `count() > 0` -> `exists()`), one plain
+/// safe fix, and a membership test in `values_list()`, which is reported without a fix.
+const FIXABLE: &str = "from blog.models import Entry\n\ndef f():\n    if len(Entry.objects.all()) > 0:\n        return bool(Entry.objects.all())\n\ndef g(pk):\n    return pk in Entry.objects.values_list(\"pk\", flat=True)\n";
+const FIXED: &str = "from blog.models import Entry\n\ndef f():\n    if Entry.objects.all().exists():\n        return Entry.objects.all().exists()\n\ndef g(pk):\n    return pk in Entry.objects.values_list(\"pk\", flat=True)\n";
+
+#[test]
+fn fix_rewrites_files_in_place_and_reports_what_remains() {
+    let project = temp::project(&[
+        ("app/views.py", FIXABLE.as_bytes()),
+        ("app/clean.py", VIEW.replace("len(", "list(").as_bytes()),
+        ("app/count.py", VIEW.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--fix", "app"], project.path());
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(read(project.path(), "app/views.py"), FIXED);
+    assert_eq!(
+        read(project.path(), "app/count.py"),
+        VIEW.replace("len(Entry.objects.all())", "Entry.objects.all().count()")
+    );
+    assert_eq!(
+        stdout,
+        "app/views.py:8:12: ORM104 `in` fetches every row of the queryset to test membership in Python; ask the database\n\
+         Found 1 ORM issue in 3 files (0 with a safe fix, marked [*]).\n\
+         Fixed 4 issues in 2 files.\n"
+    );
+
+    // Nothing left to fix: files untouched, exit 0 once nothing remains.
+    let (code, stdout, _) = check(&["--fix", "--unsafe-fixes", "app/count.py"], project.path());
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "No ORM issues found in 1 file.\nFixed 0 issues in 0 files.\n"
+    );
+
+    // Machine-readable output keeps stdout to itself; the summary goes to stderr.
+    std::fs::write(project.path().join("app/count.py"), VIEW).unwrap();
+    let (code, stdout, stderr) = check(
+        &["--fix", "--output-format", "json", "app/count.py"],
+        project.path(),
+    );
+    assert_eq!((code, stdout.as_str()), (0, "[]\n"));
+    assert_eq!(stderr, "Fixed 1 issue in 1 file.\n");
+}
+
+#[test]
+fn diff_shows_the_fixes_without_writing_them() {
+    let project = temp::project(&[("views.py", FIXABLE.as_bytes()), ("ok.py", b"x = 1\n")]);
+    let (code, stdout, stderr) = check(&["--diff", "."], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(read(project.path(), "views.py"), FIXABLE);
+    assert_eq!(
+        stdout,
+        "--- ./views.py\n+++ ./views.py\n@@ -1,8 +1,8 @@\n from blog.models import Entry\n \n def f():\n-    if len(Entry.objects.all()) > 0:\n-        return bool(Entry.objects.all())\n+    if Entry.objects.all().exists():\n+        return Entry.objects.all().exists()\n \n def g(pk):\n     return pk in Entry.objects.values_list(\"pk\", flat=True)\n"
+    );
+    assert_eq!(stderr, "Would fix 3 issues in 1 file.\n");
+
+    // The diff applies with `patch`, giving what --fix writes.
+    let patched = Command::new("patch")
+        .args(["-p0", "--quiet"])
+        .current_dir(project.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(stdout.as_bytes())?;
+            child.wait()
+        });
+    if let Ok(status) = patched {
+        assert!(status.success());
+        assert_eq!(read(project.path(), "views.py"), FIXED);
+    }
+
+    // Nothing to fix: no diff and exit 0, even with findings that have no fix.
+    let (code, stdout, stderr) = check(&["--diff", "."], project.path());
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert_eq!(stderr, "Would fix 0 issues in 0 files.\n");
+}

@@ -13,7 +13,7 @@ use ropey::Rope;
 
 pub use output::OutputFormat;
 
-use crate::analysis::{self, Diagnostic, FileContext};
+use crate::analysis::{self, fix_all_with, Diagnostic, FileContext, FixMode};
 use crate::settings::{pyproject, Options, ProjectSettings, Settings};
 use crate::store::{self, position_at, PositionEncoding, MAX_PARSED_BYTES};
 use crate::workspace::Workspace;
@@ -49,6 +49,12 @@ pub struct CheckOptions {
     pub overrides: Options,
     /// Print the effective settings instead of linting.
     pub show_settings: bool,
+    /// Apply fixes (`--fix`, `--unsafe-fixes`): in place, or only shown with `diff`.
+    pub fix: Option<FixMode>,
+    /// Print what `fix` would change as a unified diff instead of writing it.
+    pub diff: bool,
+    /// Print counts per rule instead of the findings.
+    pub statistics: bool,
 }
 
 /// The settings in force and the folder their paths are relative to: the one holding the
@@ -153,7 +159,18 @@ pub struct Located {
 pub struct FileReport {
     pub path: PathBuf,
     pub rope: Rope,
+    /// The findings (after fixing, the ones that remain).
     pub diagnostics: Vec<Diagnostic>,
+    /// What fixing changed, when it changed something.
+    pub change: Option<Change>,
+}
+
+/// A file's text before and after its fixes.
+pub struct Change {
+    pub before: String,
+    pub after: String,
+    /// How many findings' fixes were applied.
+    pub applied: usize,
 }
 
 impl FileReport {
@@ -193,17 +210,23 @@ pub fn run(options: &CheckOptions) -> i32 {
     let workspace = project.index(&options.paths);
     let project = Arc::new(project);
     let files = collect_files(&options.paths, &project, &mut errors);
+    let write = !options.diff;
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
         .map(|(path, settings)| {
             let file = workspace.context_for(&project.absolute(path));
-            check_file(path, settings, &file)
+            match options.fix {
+                Some(mode) => fix_file(path, settings, &file, mode, write),
+                None => check_file(path, settings, &file),
+            }
         })
         .collect();
     let mut reports = Vec::new();
     for result in results {
         match result {
-            Ok(report) if !report.diagnostics.is_empty() => reports.push(report),
+            Ok(report) if !report.diagnostics.is_empty() || report.change.is_some() => {
+                reports.push(report)
+            }
             Ok(_) => {}
             Err(error) => errors.push(error),
         }
@@ -215,9 +238,46 @@ pub fn run(options: &CheckOptions) -> i32 {
     }
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
-    let _ = output::write(&mut stdout, options.format, &reports, files.len());
-    let found = reports.iter().any(|r| !r.diagnostics.is_empty());
-    if found {
+    let changed: Vec<&Change> = reports.iter().filter_map(|r| r.change.as_ref()).collect();
+    let applied: usize = changed.iter().map(|c| c.applied).sum();
+    if options.diff {
+        for report in &reports {
+            if let Some(change) = &report.change {
+                let _ = output::write_diff(&mut stdout, &report.path, change);
+            }
+        }
+        let _ = writeln!(
+            stderr,
+            "{}",
+            output::fixed_summary("Would fix", applied, changed.len())
+        );
+        return if !changed.is_empty() {
+            1
+        } else if errors.is_empty() {
+            0
+        } else {
+            2
+        };
+    }
+    let findings: Vec<&FileReport> = reports
+        .iter()
+        .filter(|r| !r.diagnostics.is_empty())
+        .collect();
+    let _ = if options.statistics {
+        output::write_statistics(&mut stdout, options.format, &findings, options.fix)
+    } else {
+        output::write(&mut stdout, options.format, &findings, files.len())
+    };
+    if options.fix.is_some() {
+        let summary = output::fixed_summary("Fixed", applied, changed.len());
+        // Machine-readable formats keep stdout to themselves.
+        let _ = if options.format == OutputFormat::Text {
+            writeln!(stdout, "{summary}")
+        } else {
+            writeln!(stderr, "{summary}")
+        };
+    }
+    if !findings.is_empty() {
         1
     } else if errors.is_empty() {
         0
@@ -303,6 +363,12 @@ pub fn check_file(
     settings: &Settings,
     file: &FileContext,
 ) -> Result<FileReport, String> {
+    let source = read_source(path)?;
+    lint_source(path, source, settings, file, None)
+}
+
+/// Reads one file as UTF-8 text; `Err` is the one-line reason it was skipped.
+fn read_source(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() > MAX_PARSED_BYTES {
         return Err(format!(
@@ -314,19 +380,58 @@ pub fn check_file(
     if bytes.contains(&0) {
         return Err(format!("{}: skipped, binary file", path.display()));
     }
-    let source = String::from_utf8(bytes)
-        .map_err(|_| format!("{}: skipped, not valid UTF-8", path.display()))?;
-    let tree = store::parse_python(&source)
+    String::from_utf8(bytes).map_err(|_| format!("{}: skipped, not valid UTF-8", path.display()))
+}
+
+/// Lints `source`, after applying the fixes `fix` allows when it is given.
+fn lint_source(
+    path: &Path,
+    source: String,
+    settings: &Settings,
+    file: &FileContext,
+    fix: Option<FixMode>,
+) -> Result<FileReport, String> {
+    let fixed = fix.and_then(|mode| fix_all_with(&source, settings, file, mode));
+    let (text, change) = match fixed {
+        Some(fixed) => (
+            fixed.text.clone(),
+            Some(Change {
+                before: source,
+                after: fixed.text,
+                applied: fixed.applied,
+            }),
+        ),
+        None => (source, None),
+    };
+    let tree = store::parse_python(&text)
         .ok_or_else(|| format!("{}: could not be parsed", path.display()))?;
-    let diagnostics = analysis::lint(&source, &tree, settings, file);
+    let diagnostics = analysis::lint(&text, &tree, settings, file);
     let rope = if diagnostics.is_empty() {
         Rope::new()
     } else {
-        Rope::from_str(&source)
+        Rope::from_str(&text)
     };
     Ok(FileReport {
         path: path.to_path_buf(),
         rope,
         diagnostics,
+        change,
     })
+}
+
+/// Fixes one file in place (or not, for `--diff`) and lints what remains.
+fn fix_file(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
+    mode: FixMode,
+    write: bool,
+) -> Result<FileReport, String> {
+    let source = read_source(path)?;
+    let report = lint_source(path, source, settings, file, Some(mode))?;
+    if let (true, Some(change)) = (write, &report.change) {
+        std::fs::write(path, &change.after)
+            .map_err(|e| format!("{}: cannot write the fixes: {e}", path.display()))?;
+    }
+    Ok(report)
 }

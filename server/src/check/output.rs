@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::FileReport;
+use super::{Change, FileReport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -46,7 +46,7 @@ struct JsonEdit<'a> {
 pub fn write(
     out: &mut impl Write,
     format: OutputFormat,
-    reports: &[FileReport],
+    reports: &[&FileReport],
     files: usize,
 ) -> io::Result<()> {
     match format {
@@ -55,7 +55,7 @@ pub fn write(
     }
 }
 
-fn write_text(out: &mut impl Write, reports: &[FileReport], files: usize) -> io::Result<()> {
+fn write_text(out: &mut impl Write, reports: &[&FileReport], files: usize) -> io::Result<()> {
     let mut total = 0;
     let mut fixable = 0;
     for report in reports {
@@ -91,7 +91,7 @@ fn write_text(out: &mut impl Write, reports: &[FileReport], files: usize) -> io:
     }
 }
 
-fn write_json(out: &mut impl Write, reports: &[FileReport]) -> io::Result<()> {
+fn write_json(out: &mut impl Write, reports: &[&FileReport]) -> io::Result<()> {
     let mut items = Vec::new();
     for report in reports {
         for d in &report.diagnostics {
@@ -130,4 +130,70 @@ fn write_json(out: &mut impl Write, reports: &[FileReport]) -> io::Result<()> {
     }
     serde_json::to_writer_pretty(&mut *out, &items)?;
     writeln!(out)
+}
+
+/// `Fixed 3 issues in 2 files.` (or `Would fix ...` for `--diff`).
+pub fn fixed_summary(verb: &str, applied: usize, files: usize) -> String {
+    format!(
+        "{verb} {applied} issue{} in {files} file{}.",
+        if applied == 1 { "" } else { "s" },
+        if files == 1 { "" } else { "s" }
+    )
+}
+
+/// A unified diff of one file's fixes, with the path as given in both headers (`patch -p0`).
+pub fn write_diff(out: &mut impl Write, path: &std::path::Path, change: &Change) -> io::Result<()> {
+    let name = path.display().to_string();
+    let diff = similar::TextDiff::from_lines(&change.before, &change.after);
+    write!(
+        out,
+        "{}",
+        diff.unified_diff().context_radius(3).header(&name, &name)
+    )
+}
+
+/// Findings per rule, most frequent first: count, code, name and how many have a fix that
+/// `--fix` would apply (with `--unsafe-fixes`, unsafe ones too).
+pub fn write_statistics(
+    out: &mut impl Write,
+    format: OutputFormat,
+    reports: &[&FileReport],
+    fix: Option<crate::analysis::FixMode>,
+) -> io::Result<()> {
+    let mode = fix.unwrap_or_default();
+    let mut rows: Vec<(&'static str, &'static str, usize, usize)> = Vec::new();
+    for d in reports.iter().flat_map(|r| &r.diagnostics) {
+        let fixable = usize::from(d.fix.as_ref().is_some_and(|f| mode.applies(f)));
+        match rows.iter_mut().find(|row| row.0 == d.code()) {
+            Some(row) => {
+                row.2 += 1;
+                row.3 += fixable;
+            }
+            None => rows.push((d.code(), d.rule.name, 1, fixable)),
+        }
+    }
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    if format == OutputFormat::Json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|(code, name, count, fixable)| {
+                serde_json::json!({"code": code, "name": name, "count": count, "fixable": fixable})
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        return writeln!(out);
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.2.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let name_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (code, name, count, fixable) in &rows {
+        writeln!(
+            out,
+            "{count:>width$}  {code}  {name:<name_width$}  {fixable} fixable"
+        )?;
+    }
+    Ok(())
 }
