@@ -481,3 +481,97 @@ fn diff_shows_the_fixes_without_writing_them() {
     assert_eq!((code, stdout.as_str()), (0, ""));
     assert_eq!(stderr, "Would fix 0 issues in 0 files.\n");
 }
+
+#[test]
+fn github_annotations_one_per_finding_by_severity() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nseverity = { ORM102 = \"error\", ORM104 = \"hint\" }\n",
+        ),
+        ("app/views.py", FIXABLE.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--output-format", "github", "."], project.path());
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(
+        stdout,
+        "::warning file=app/views.py,line=4,col=8,endLine=4,endColumn=32,title=ORM101 (len-queryset)::`len()` fetches every row of the queryset to count them; use `.count()`\n\
+         ::error file=app/views.py,line=5,col=16,endLine=5,endColumn=41,title=ORM102 (queryset-truthiness)::Testing a queryset for truth fetches every row; use `.exists()`\n\
+         ::notice file=app/views.py,line=8,col=12,endLine=8,endColumn=60,title=ORM104 (in-queryset)::`in` fetches every row of the queryset to test membership in Python; ask the database\n"
+    );
+}
+
+#[test]
+fn sarif_output_is_one_run_with_rules_results_and_fixes() {
+    let project = temp::project(&[("app/my views.py", VIEW.as_bytes())]);
+    let (code, stdout, _) = check(&["--output-format", "sarif", "app"], project.path());
+    assert_eq!(code, 1);
+    let log: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(log["runs"].as_array().unwrap().len(), 1);
+    let run = &log["runs"][0];
+    let driver = &run["tool"]["driver"];
+    assert_eq!(driver["name"], "django-orm-lsp");
+    assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
+    assert!(driver["informationUri"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+    let rules = driver["rules"].as_array().unwrap();
+    let orm101 = rules.iter().find(|r| r["id"] == "ORM101").unwrap();
+    assert_eq!(orm101["name"], "len-queryset");
+    assert_eq!(orm101["defaultConfiguration"]["level"], "warning");
+    assert!(orm101["helpUri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/docs/rules/ORM101.md"));
+    assert!(orm101["shortDescription"]["text"].is_string());
+    assert_eq!(run["columnKind"], "unicodeCodePoints");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "ORM101");
+    assert_eq!(
+        rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "ORM101"
+    );
+    assert_eq!(result["level"], "warning");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "app/my%20views.py");
+    assert_eq!(
+        location["region"],
+        serde_json::json!({"startLine": 4, "startColumn": 12, "endLine": 4, "endColumn": 36})
+    );
+    let replacement = &result["fixes"][0]["artifactChanges"][0]["replacements"][0];
+    assert_eq!(
+        replacement["insertedContent"]["text"],
+        "Entry.objects.all().count()"
+    );
+    assert_eq!(replacement["deletedRegion"], location["region"]);
+}
+
+#[test]
+fn statistics_count_findings_per_rule() {
+    let project = temp::project(&[
+        ("a.py", FIXABLE.as_bytes()),
+        ("b.py", TWO_RULES.as_bytes()),
+        ("c.py", VIEW.as_bytes()),
+    ]);
+    let (code, stdout, _) = check(&["--statistics", "."], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        stdout,
+        "3  ORM101  len-queryset         3 fixable\n\
+         2  ORM102  queryset-truthiness  2 fixable\n\
+         1  ORM104  in-queryset          0 fixable\n"
+    );
+    let (_, stdout, _) = check(
+        &["--statistics", "--output-format", "json", "."],
+        project.path(),
+    );
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        rows[0],
+        serde_json::json!({"code": "ORM101", "name": "len-queryset", "count": 3, "fixable": 3})
+    );
+}
