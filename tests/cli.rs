@@ -575,3 +575,46 @@ fn statistics_count_findings_per_rule() {
         serde_json::json!({"code": "ORM101", "name": "len-queryset", "count": 3, "fixable": 3})
     );
 }
+
+/// `len()` silenced where it is, and a stale `# noqa: ORM102` beside another tool's code.
+const STALE_NOQA: &str = "from blog.models import Entry\n\ndef f():\n    return len(Entry.objects.all())  # noqa: ORM101\n\ndef g():\n    return Entry.objects.count()  # noqa: E501, ORM102\n";
+
+#[test]
+fn unused_noqa_is_reported_selectable_and_fixed() {
+    let project = temp::project(&[("v.py", STALE_NOQA.as_bytes())]);
+    let (code, stdout, _) = check(&["v.py"], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        stdout,
+        "v.py:7:35: ORM900 `ORM102` is suppressed on this line but nothing here is reported for it; remove it [*]\n\
+         Found 1 ORM issue in 1 file (1 with a safe fix, marked [*]).\n"
+    );
+    let (code, stdout, _) = check(&["--ignore", "ORM900", "v.py"], project.path());
+    assert_eq!((code, stdout.lines().count()), (0, 1));
+    let (code, _, _) = check(&["--select", "ORM101", "v.py"], project.path());
+    assert_eq!(code, 0);
+
+    // A noqa for a rule the settings turn off silences nothing now, but is not wrong.
+    let (code, stdout, _) = check(&["--ignore", "ORM102", "v.py"], project.path());
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "No ORM issues found in 1 file.\n")
+    );
+    let per_file = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nper-file-ignores = { \"v.py\" = [\"ORM102\"] }\n",
+        ),
+        ("v.py", STALE_NOQA.as_bytes()),
+    ]);
+    let (code, _, _) = check(&["v.py"], per_file.path());
+    assert_eq!(code, 0);
+
+    // --fix takes out the stale code and keeps the other tool's.
+    let (code, stdout, _) = check(&["--fix", "v.py"], project.path());
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        read(project.path(), "v.py"),
+        STALE_NOQA.replace("# noqa: E501, ORM102", "# noqa: E501")
+    );
+}
