@@ -618,3 +618,61 @@ fn unused_noqa_is_reported_selectable_and_fixed() {
         STALE_NOQA.replace("# noqa: E501, ORM102", "# noqa: E501")
     );
 }
+
+const BASELINE: &str = r#"from blog.models import Entry
+
+def f():
+    return len(Entry.objects.all()), bool(Entry.objects.all())
+
+def g():
+    return len(Entry.objects.all())  # noqa: E501
+
+def h():
+    return len(Entry.objects.all())  # the old way
+
+def i():
+    return (len(Entry.objects.all()), """
+    # noqa: not a comment
+    """)
+"#;
+
+#[test]
+fn add_noqa_writes_a_baseline_that_silences_every_finding() {
+    let project = temp::project(&[("v.py", BASELINE.as_bytes()), ("ok.py", b"x = 1\n")]);
+    let (code, stdout, stderr) = check(&["--add-noqa", "."], project.path());
+    assert_eq!(code, 1, "one line could not take a comment");
+    assert_eq!(stdout, "Added 4 noqa codes to 1 file.\n");
+    assert_eq!(
+        stderr,
+        "warning: ./v.py:13: cannot add `# noqa: ORM101`: the line continues (a backslash, or a string that goes on to the next line); suppress it by hand\n"
+    );
+    let expected = BASELINE
+        .replace(
+            "bool(Entry.objects.all())\n",
+            "bool(Entry.objects.all())  # noqa: ORM101, ORM102\n",
+        )
+        .replace("# noqa: E501", "# noqa: E501, ORM101")
+        .replace("# the old way", "# the old way  # noqa: ORM101");
+    assert_eq!(read(project.path(), "v.py"), expected);
+    assert_eq!(read(project.path(), "ok.py"), "x = 1\n");
+
+    // Only the line that could not take a comment is still reported, and nothing is unused.
+    let (code, stdout, _) = check(&["."], project.path());
+    assert_eq!(code, 1);
+    assert!(stdout.starts_with("./v.py:13:13: ORM101 "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    // Running it again adds nothing.
+    let (_, stdout, _) = check(&["--add-noqa", "."], project.path());
+    assert_eq!(stdout, "Added 0 noqa codes to 0 files.\n");
+    assert_eq!(read(project.path(), "v.py"), expected);
+
+    // A stale suppression is not baselined with `# noqa: ORM900`: it is for --fix to remove.
+    let stale = temp::project(&[("v.py", STALE_NOQA.as_bytes())]);
+    let (code, stdout, _) = check(&["--add-noqa", "v.py"], stale.path());
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "Added 0 noqa codes to 0 files.\n")
+    );
+    assert_eq!(read(stale.path(), "v.py"), STALE_NOQA);
+}

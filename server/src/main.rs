@@ -63,6 +63,10 @@ enum Command {
         /// Print the number of findings per rule instead of the findings.
         #[arg(long, conflicts_with = "diff")]
         statistics: bool,
+        /// Write `# noqa: CODE` on the line of every current finding (a baseline) instead of
+        /// reporting them.
+        #[arg(long, conflicts_with_all = ["fix", "diff", "statistics"])]
+        add_noqa: bool,
     },
 }
 
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
             unsafe_fixes,
             diff,
             statistics,
+            add_noqa,
         } => {
             let overrides = Options {
                 select,
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
                 }),
                 diff,
                 statistics,
+                add_noqa,
             });
             ExitCode::from(code as u8)
         }

@@ -96,7 +96,8 @@ fn fix_rounds(
     (text != source).then_some(Fixed { text, applied })
 }
 
-fn count_errors(root: tree_sitter::Node) -> usize {
+/// The ERROR and MISSING nodes under `root`: a rewrite must not add any.
+pub(crate) fn count_errors(root: tree_sitter::Node) -> usize {
     let mut count = 0;
     super::syntax::walk(root, |n| {
         if n.is_error() || n.is_missing() {

@@ -22,6 +22,7 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
+pub(crate) use fix_all::count_errors;
 pub use fix_all::{fix_all, fix_all_with, FixMode, Fixed};
 use index::FileFacts;
 pub use infer::FileContext;

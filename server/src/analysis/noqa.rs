@@ -173,25 +173,10 @@ pub fn suppression_edit(
 
 /// In a comment with `# noqa: A, B`, the byte just after the last code.
 fn noqa_list_end(comment: &str) -> Option<usize> {
-    let lower = comment.to_ascii_lowercase();
-    let at = lower.find("noqa")?;
-    let after = &comment[at + 4..];
-    let colon = after.len() - after.trim_start().len();
-    let list = after[colon..].strip_prefix(':')?;
-    let mut end = at + 4 + colon + 1;
-    let mut rest = list;
-    loop {
-        let skipped = rest.len() - rest.trim_start_matches([' ', ',']).len();
-        let word_len = rest[skipped..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(rest.len() - skipped);
-        let word = &rest[skipped..skipped + word_len];
-        if !is_code(word) {
-            return Some(end);
-        }
-        end += skipped + word_len;
-        rest = &rest[skipped + word_len..];
-    }
+    directives(comment)
+        .into_iter()
+        .find(|d| !comment[d.range.clone()].ends_with(']'))
+        .map(|d| d.range.end)
 }
 
 #[cfg(test)]
@@ -221,6 +206,14 @@ mod edit_tests {
         assert_eq!(
             silence("x = len(qs)  # noqa:E501 ok\r\ny", "ORM101").unwrap(),
             "x = len(qs)  # noqa:E501, ORM101 ok\r\ny"
+        );
+        assert_eq!(
+            silence("x = len(qs)  # see noqa: here\n", "ORM101").unwrap(),
+            "x = len(qs)  # see noqa: here  # noqa: ORM101\n"
+        );
+        assert_eq!(
+            silence("x = len(qs)  # orm: ignore[ORM102]\n", "ORM101, ORM104").unwrap(),
+            "x = len(qs)  # orm: ignore[ORM102]  # noqa: ORM101, ORM104\n"
         );
         assert_eq!(silence("x = len(qs) + \\\n  1\n", "ORM101"), None);
         assert_eq!(silence("x = (len(qs), '''\n''')\n", "ORM101"), None);

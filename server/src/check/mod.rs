@@ -55,6 +55,8 @@ pub struct CheckOptions {
     pub diff: bool,
     /// Print counts per rule instead of the findings.
     pub statistics: bool,
+    /// Write `# noqa: CODE` on the line of every finding instead of reporting it.
+    pub add_noqa: bool,
 }
 
 /// The settings in force and the folder their paths are relative to: the one holding the
@@ -210,6 +212,9 @@ pub fn run(options: &CheckOptions) -> i32 {
     let workspace = project.index(&options.paths);
     let project = Arc::new(project);
     let files = collect_files(&options.paths, &project, &mut errors);
+    if options.add_noqa {
+        return add_noqa(&files, &project, &workspace, &errors);
+    }
     let write = !options.diff;
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
@@ -284,6 +289,140 @@ pub fn run(options: &CheckOptions) -> i32 {
     } else {
         2
     }
+}
+
+/// `--add-noqa`: a baseline. Every finding's line gets `# noqa: CODE` (added to a `# noqa: ...`
+/// list already there), so that from now on only new findings are reported. Exit 0, or 1 when
+/// some line could not take a comment (its findings remain), or 2 on errors alone.
+fn add_noqa(
+    files: &[(PathBuf, Settings)],
+    project: &Project,
+    workspace: &Workspace,
+    errors: &[String],
+) -> i32 {
+    let results: Vec<Result<NoqaReport, String>> = files
+        .par_iter()
+        .map(|(path, settings)| {
+            let file = workspace.context_for(&project.absolute(path));
+            add_noqa_file(path, settings, &file)
+        })
+        .collect();
+    let stderr = std::io::stderr();
+    let mut stderr = stderr.lock();
+    for error in errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    let (mut added, mut changed, mut skipped, mut failed) = (0, 0, 0, !errors.is_empty());
+    for result in results {
+        match result {
+            Ok(report) => {
+                added += report.added;
+                changed += usize::from(report.added > 0);
+                for (line, codes) in &report.skipped {
+                    skipped += 1;
+                    let _ = writeln!(
+                        stderr,
+                        "warning: {}:{line}: cannot add `# noqa: {codes}`: the line continues \
+                         (a backslash, or a string that goes on to the next line); \
+                         suppress it by hand",
+                        report.path.display()
+                    );
+                }
+            }
+            Err(error) => {
+                failed = true;
+                let _ = writeln!(stderr, "error: {error}");
+            }
+        }
+    }
+    println!(
+        "Added {added} noqa code{} to {changed} file{}.",
+        if added == 1 { "" } else { "s" },
+        if changed == 1 { "" } else { "s" }
+    );
+    if skipped > 0 {
+        1
+    } else if failed && added == 0 {
+        2
+    } else {
+        0
+    }
+}
+
+struct NoqaReport {
+    path: PathBuf,
+    added: usize,
+    /// Lines (1-based) that could not take a comment, with the codes they needed.
+    skipped: Vec<(usize, String)>,
+}
+
+fn add_noqa_file(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
+) -> Result<NoqaReport, String> {
+    let source = read_source(path)?;
+    let tree = store::parse_python(&source)
+        .ok_or_else(|| format!("{}: could not be parsed", path.display()))?;
+    // ORM900 is left out: a baseline that suppresses its own stale suppressions hides them.
+    let diagnostics: Vec<Diagnostic> = analysis::lint(&source, &tree, settings, file)
+        .into_iter()
+        .filter(|d| d.code() != analysis::rules::orm900_unused_noqa::RULE.meta.code)
+        .collect();
+    // The codes reported on each line, keyed by where the line starts.
+    let mut lines: Vec<(usize, Vec<&'static str>)> = Vec::new();
+    for d in &diagnostics {
+        let start = source[..d.range.start]
+            .rfind(['\n', '\r'])
+            .map_or(0, |i| i + 1);
+        match lines.iter_mut().find(|(s, _)| *s == start) {
+            Some((_, codes)) if !codes.contains(&d.code()) => codes.push(d.code()),
+            Some(_) => {}
+            None => lines.push((start, vec![d.code()])),
+        }
+    }
+    let mut report = NoqaReport {
+        path: path.to_path_buf(),
+        added: 0,
+        skipped: Vec::new(),
+    };
+    let mut edits = Vec::new();
+    for (start, mut codes) in lines {
+        codes.sort_unstable();
+        let list = codes.join(", ");
+        match analysis::noqa::suppression_edit(&source, &tree, start, &list) {
+            Some(edit) => {
+                edits.push(edit);
+                report.added += codes.len();
+            }
+            None => {
+                let line = source[..start].matches('\n').count() + 1;
+                report.skipped.push((line, list));
+            }
+        }
+    }
+    if edits.is_empty() {
+        return Ok(report);
+    }
+    let unchanged = |report: NoqaReport| {
+        Err(format!(
+            "{}: left unchanged, the noqa comments would not parse as Python ({} codes)",
+            report.path.display(),
+            report.added
+        ))
+    };
+    let Some(text) = analysis::apply_edits(&source, &edits) else {
+        return unchanged(report);
+    };
+    let errors = |t: &str| {
+        store::parse_python(t).map_or(usize::MAX, |t| analysis::count_errors(t.root_node()))
+    };
+    if errors(&text) > errors(&source) {
+        return unchanged(report);
+    }
+    std::fs::write(path, text)
+        .map_err(|e| format!("{}: cannot write the noqa comments: {e}", path.display()))?;
+    Ok(report)
 }
 
 /// The Python files to lint and their settings. The project's `exclude` applies to files and
