@@ -676,3 +676,52 @@ fn add_noqa_writes_a_baseline_that_silences_every_finding() {
     );
     assert_eq!(read(stale.path(), "v.py"), STALE_NOQA);
 }
+
+/// Each hook of `.pre-commit-hooks.yaml` as pre-commit runs it: the entry's words, then the
+/// staged files' names.
+#[test]
+fn pre_commit_hooks_run_on_the_files_they_are_given() {
+    let hooks = std::fs::read_to_string(repo().join(".pre-commit-hooks.yaml")).unwrap();
+    let field = |hook: &str, key: &str| -> String {
+        let block = hooks.split("- id: ").find(|b| b.starts_with(hook)).unwrap();
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{hook} has no {key}"));
+        line.to_string()
+    };
+    let run = |hook: &str, dir: &Path| {
+        assert_eq!(field(hook, "language"), "python");
+        assert_eq!(field(hook, "types"), "[python]");
+        assert_eq!(field(hook, "require_serial"), "true");
+        let entry = field(hook, "entry");
+        let mut words = entry.split_whitespace();
+        assert_eq!(words.next(), Some("django-orm-lsp"));
+        let out = Command::new(env!("CARGO_BIN_EXE_django-orm-lsp"))
+            .args(words)
+            .args(["app/views.py", "app/ok.py"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let project = temp::project(&[
+        ("app/views.py", FIXABLE.as_bytes()),
+        ("app/ok.py", b"x = 1\n"),
+    ]);
+    let (code, stdout) = run("django-orm-lsp\n", project.path());
+    assert_eq!(code, 1);
+    assert!(
+        stdout.ends_with("Found 3 ORM issues in 2 files (2 with a safe fix, marked [*]).\n"),
+        "{stdout}"
+    );
+    assert_eq!(read(project.path(), "app/views.py"), FIXABLE);
+
+    let (code, stdout) = run("django-orm-lsp-fix", project.path());
+    assert_eq!(code, 1, "the ORM104 finding has no fix and remains");
+    assert!(stdout.ends_with("Fixed 3 issues in 1 file.\n"), "{stdout}");
+    assert_eq!(read(project.path(), "app/views.py"), FIXED);
+}
