@@ -7,7 +7,7 @@ use tree_sitter::Tree;
 
 use super::{by_code, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Diagnostic, Fix, Severity};
-use crate::analysis::noqa::{self, Suppression};
+use crate::analysis::noqa;
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {
@@ -43,7 +43,9 @@ pub fn check(
     comments.sort_by_key(|c| c.0);
     comments.dedup_by_key(|c| c.0);
     for (start, text) in comments {
-        if noqa::parse(text) == Some(Suppression::All) {
+        // A bare `# noqa` names nothing that could be unused; `# noqa: ..., ORM900` silences
+        // this rule on its line like any other.
+        if noqa::parse(text).is_some_and(|s| s.covers(RULE.meta.code)) {
             continue;
         }
         for directive in noqa::directives(text) {
