@@ -1,6 +1,6 @@
 //! Applying every fix of a file at once: `source.fixAll` in the editor and `check --fix`.
 
-use super::{apply_edits, lint, Diagnostic, Edit, FileContext};
+use super::{apply_edits, lint, Diagnostic, Edit, FileContext, Fix};
 use crate::settings::Settings;
 use crate::store::parse_python;
 
@@ -54,46 +54,56 @@ fn fix_rounds(
     mode: FixMode,
     mut findings: impl FnMut(&str, &tree_sitter::Tree) -> Vec<Diagnostic>,
 ) -> Option<Fixed> {
+    let errors =
+        |t: &str| parse_python(t).map_or(usize::MAX, |tree| count_errors(tree.root_node()));
     let mut text = source.to_string();
     let mut applied = 0;
     for _ in 0..MAX_ROUNDS {
         let Some(tree) = parse_python(&text) else {
             break;
         };
-        let mut edits: Vec<Edit> = Vec::new();
         let mut taken_until = 0;
-        let mut round = 0;
         let mut fixes: Vec<_> = findings(&text, &tree)
             .into_iter()
             .filter_map(|d| d.fix)
             .filter(|f| mode.applies(f))
             .collect();
         fixes.sort_by_key(|f| f.span().map(|s| s.start));
+        // One fix per region per round: overlapping ones wait for the next round's findings.
+        let mut chosen: Vec<Fix> = Vec::new();
         for fix in fixes {
             let Some(span) = fix.span() else { continue };
             if span.start < taken_until {
                 continue;
             }
             taken_until = span.end.max(span.start + 1);
-            edits.extend(fix.edits);
-            round += 1;
+            chosen.push(fix);
         }
-        if edits.is_empty() {
+        if chosen.is_empty() {
             break;
         }
-        let Some(next) = apply_edits(&text, &edits) else {
+        let errors_before = count_errors(tree.root_node());
+        // New ERROR or MISSING nodes: some fix would break the code. Keep only the fixes that
+        // are harmless on their own and try those together; if even that fails, stop here.
+        let mut next = apply_all(&text, &chosen).filter(|t| errors(t) <= errors_before);
+        if next.is_none() {
+            chosen.retain(|fix| {
+                apply_edits(&text, &fix.edits).is_some_and(|t| errors(&t) <= errors_before)
+            });
+            next = apply_all(&text, &chosen).filter(|t| errors(t) <= errors_before);
+        }
+        let Some(next) = next.filter(|_| !chosen.is_empty()) else {
             break;
         };
-        // New ERROR or MISSING nodes: this round would break the code, keep the last good text.
-        let errors =
-            |t: &str| parse_python(t).map_or(usize::MAX, |tree| count_errors(tree.root_node()));
-        if errors(&next) > errors(&text) {
-            break;
-        }
         text = next;
-        applied += round;
+        applied += chosen.len();
     }
     (text != source).then_some(Fixed { text, applied })
+}
+
+fn apply_all(text: &str, fixes: &[Fix]) -> Option<String> {
+    let edits: Vec<Edit> = fixes.iter().flat_map(|f| f.edits.iter().cloned()).collect();
+    apply_edits(text, &edits)
 }
 
 /// The ERROR and MISSING nodes under `root`: a rewrite must not add any.
@@ -110,7 +120,7 @@ pub(crate) fn count_errors(root: tree_sitter::Node) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{rules, Fix, Severity};
+    use super::super::{rules, Severity};
     use super::*;
 
     #[test]
@@ -163,5 +173,19 @@ mod tests {
             ))]
         };
         assert_eq!(fix_rounds(source, FixMode::Safe, breaking), None);
+
+        // Beside a good fix in the same round, the breaking one is dropped, the good one kept.
+        let mixed = |text: &str, tree: &tree_sitter::Tree| {
+            let mut out = breaking(text, tree);
+            if let Some(at) = text.find("= a") {
+                out.push(finding(Fix::safe(
+                    "a -> c",
+                    vec![Edit::replace(at + 2..at + 3, "c")],
+                )));
+            }
+            out
+        };
+        let fixed = fix_rounds(source, FixMode::Safe, mixed).unwrap();
+        assert_eq!((fixed.text.as_str(), fixed.applied), ("x = c\ny = b\n", 1));
     }
 }
