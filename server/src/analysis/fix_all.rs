@@ -32,8 +32,8 @@ pub struct Fixed {
     pub applied: usize,
 }
 
-/// The text with every safe fix applied, or `None` if there is nothing to fix. A round whose
-/// result would not parse as well as its input is discarded and ends the process.
+/// The text with every safe fix applied, or `None` if there is nothing to fix. A fix whose
+/// result would not parse as well as its input is left out.
 pub fn fix_all(source: &str, settings: &Settings, file: &FileContext) -> Option<String> {
     fix_all_with(source, settings, file, FixMode::Safe).map(|f| f.text)
 }
