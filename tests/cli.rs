@@ -399,3 +399,329 @@ fn config_names_the_project_root_for_globs() {
     let paths: Vec<_> = findings(&stdout).into_iter().map(|f| f.0).collect();
     assert_eq!(paths, ["views.py"]);
 }
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
+
+/// One safe fix that reveals another (`len() > 0` -> `count() > 0` -> `exists()`), one plain
+/// safe fix, and a membership test in `values_list()`, which is reported without a fix.
+const FIXABLE: &str = "from blog.models import Entry\n\ndef f():\n    if len(Entry.objects.all()) > 0:\n        return bool(Entry.objects.all())\n\ndef g(pk):\n    return pk in Entry.objects.values_list(\"pk\", flat=True)\n";
+const FIXED: &str = "from blog.models import Entry\n\ndef f():\n    if Entry.objects.all().exists():\n        return Entry.objects.all().exists()\n\ndef g(pk):\n    return pk in Entry.objects.values_list(\"pk\", flat=True)\n";
+
+#[test]
+fn fix_rewrites_files_in_place_and_reports_what_remains() {
+    let project = temp::project(&[
+        ("app/views.py", FIXABLE.as_bytes()),
+        ("app/clean.py", VIEW.replace("len(", "list(").as_bytes()),
+        ("app/count.py", VIEW.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--fix", "app"], project.path());
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(read(project.path(), "app/views.py"), FIXED);
+    assert_eq!(
+        read(project.path(), "app/count.py"),
+        VIEW.replace("len(Entry.objects.all())", "Entry.objects.all().count()")
+    );
+    assert_eq!(
+        stdout,
+        "app/views.py:8:12: ORM104 `in` fetches every row of the queryset to test membership in Python; ask the database\n\
+         Found 1 ORM issue in 3 files (0 with a safe fix, marked [*]).\n\
+         Fixed 4 issues in 2 files.\n"
+    );
+
+    // Nothing left to fix: files untouched, exit 0 once nothing remains.
+    let (code, stdout, _) = check(&["--fix", "--unsafe-fixes", "app/count.py"], project.path());
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "No ORM issues found in 1 file.\nFixed 0 issues in 0 files.\n"
+    );
+
+    // Machine-readable output keeps stdout to itself; the summary goes to stderr.
+    std::fs::write(project.path().join("app/count.py"), VIEW).unwrap();
+    let (code, stdout, stderr) = check(
+        &["--fix", "--output-format", "json", "app/count.py"],
+        project.path(),
+    );
+    assert_eq!((code, stdout.as_str()), (0, "[]\n"));
+    assert_eq!(stderr, "Fixed 1 issue in 1 file.\n");
+}
+
+#[test]
+fn diff_shows_the_fixes_without_writing_them() {
+    let project = temp::project(&[("views.py", FIXABLE.as_bytes()), ("ok.py", b"x = 1\n")]);
+    let (code, stdout, stderr) = check(&["--diff", "."], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(read(project.path(), "views.py"), FIXABLE);
+    assert_eq!(
+        stdout,
+        "--- ./views.py\n+++ ./views.py\n@@ -1,8 +1,8 @@\n from blog.models import Entry\n \n def f():\n-    if len(Entry.objects.all()) > 0:\n-        return bool(Entry.objects.all())\n+    if Entry.objects.all().exists():\n+        return Entry.objects.all().exists()\n \n def g(pk):\n     return pk in Entry.objects.values_list(\"pk\", flat=True)\n"
+    );
+    assert_eq!(stderr, "Would fix 3 issues in 1 file.\n");
+
+    // The diff applies with `patch`, giving what --fix writes.
+    let patched = Command::new("patch")
+        .args(["-p0", "--quiet"])
+        .current_dir(project.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(stdout.as_bytes())?;
+            child.wait()
+        });
+    if let Ok(status) = patched {
+        assert!(status.success());
+        assert_eq!(read(project.path(), "views.py"), FIXED);
+    }
+
+    // Nothing to fix: no diff and exit 0, even with findings that have no fix.
+    let (code, stdout, stderr) = check(&["--diff", "."], project.path());
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert_eq!(stderr, "Would fix 0 issues in 0 files.\n");
+}
+
+#[test]
+fn github_annotations_one_per_finding_by_severity() {
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nseverity = { ORM102 = \"error\", ORM104 = \"hint\" }\n",
+        ),
+        ("app/views.py", FIXABLE.as_bytes()),
+    ]);
+    let (code, stdout, stderr) = check(&["--output-format", "github", "."], project.path());
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(
+        stdout,
+        "::warning file=app/views.py,line=4,col=8,endLine=4,endColumn=32,title=ORM101 (len-queryset)::`len()` fetches every row of the queryset to count them; use `.count()`\n\
+         ::error file=app/views.py,line=5,col=16,endLine=5,endColumn=41,title=ORM102 (queryset-truthiness)::Testing a queryset for truth fetches every row; use `.exists()`\n\
+         ::notice file=app/views.py,line=8,col=12,endLine=8,endColumn=60,title=ORM104 (in-queryset)::`in` fetches every row of the queryset to test membership in Python; ask the database\n"
+    );
+}
+
+#[test]
+fn sarif_output_is_one_run_with_rules_results_and_fixes() {
+    let project = temp::project(&[("app/my views.py", VIEW.as_bytes())]);
+    let (code, stdout, _) = check(&["--output-format", "sarif", "app"], project.path());
+    assert_eq!(code, 1);
+    let log: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(log["runs"].as_array().unwrap().len(), 1);
+    let run = &log["runs"][0];
+    let driver = &run["tool"]["driver"];
+    assert_eq!(driver["name"], "django-orm-lsp");
+    assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
+    assert!(driver["informationUri"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+    let rules = driver["rules"].as_array().unwrap();
+    let orm101 = rules.iter().find(|r| r["id"] == "ORM101").unwrap();
+    assert_eq!(orm101["name"], "len-queryset");
+    assert_eq!(orm101["defaultConfiguration"]["level"], "warning");
+    assert!(orm101["helpUri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/docs/rules/ORM101.md"));
+    assert!(orm101["shortDescription"]["text"].is_string());
+    assert_eq!(run["columnKind"], "unicodeCodePoints");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "ORM101");
+    assert_eq!(
+        rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "ORM101"
+    );
+    assert_eq!(result["level"], "warning");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "app/my%20views.py");
+    assert_eq!(
+        location["region"],
+        serde_json::json!({"startLine": 4, "startColumn": 12, "endLine": 4, "endColumn": 36})
+    );
+    let replacement = &result["fixes"][0]["artifactChanges"][0]["replacements"][0];
+    assert_eq!(
+        replacement["insertedContent"]["text"],
+        "Entry.objects.all().count()"
+    );
+    assert_eq!(replacement["deletedRegion"], location["region"]);
+}
+
+#[test]
+fn statistics_count_findings_per_rule() {
+    let project = temp::project(&[
+        ("a.py", FIXABLE.as_bytes()),
+        ("b.py", TWO_RULES.as_bytes()),
+        ("c.py", VIEW.as_bytes()),
+    ]);
+    let (code, stdout, _) = check(&["--statistics", "."], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        stdout,
+        "3  ORM101  len-queryset         3 fixable\n\
+         2  ORM102  queryset-truthiness  2 fixable\n\
+         1  ORM104  in-queryset          0 fixable\n"
+    );
+    let (_, stdout, _) = check(
+        &["--statistics", "--output-format", "json", "."],
+        project.path(),
+    );
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        rows[0],
+        serde_json::json!({"code": "ORM101", "name": "len-queryset", "count": 3, "fixable": 3})
+    );
+}
+
+/// `len()` silenced where it is, and a stale `# noqa: ORM102` beside another tool's code.
+const STALE_NOQA: &str = "from blog.models import Entry\n\ndef f():\n    return len(Entry.objects.all())  # noqa: ORM101\n\ndef g():\n    return Entry.objects.count()  # noqa: E501, ORM102\n";
+
+#[test]
+fn unused_noqa_is_reported_selectable_and_fixed() {
+    let project = temp::project(&[("v.py", STALE_NOQA.as_bytes())]);
+    let (code, stdout, _) = check(&["v.py"], project.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        stdout,
+        "v.py:7:35: ORM900 `ORM102` is suppressed on this line but nothing here is reported for it; remove it [*]\n\
+         Found 1 ORM issue in 1 file (1 with a safe fix, marked [*]).\n"
+    );
+    let (code, stdout, _) = check(&["--ignore", "ORM900", "v.py"], project.path());
+    assert_eq!((code, stdout.lines().count()), (0, 1));
+    let (code, _, _) = check(&["--select", "ORM101", "v.py"], project.path());
+    assert_eq!(code, 0);
+
+    // A noqa for a rule the settings turn off silences nothing now, but is not wrong.
+    let (code, stdout, _) = check(&["--ignore", "ORM102", "v.py"], project.path());
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "No ORM issues found in 1 file.\n")
+    );
+    let per_file = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nper-file-ignores = { \"v.py\" = [\"ORM102\"] }\n",
+        ),
+        ("v.py", STALE_NOQA.as_bytes()),
+    ]);
+    let (code, _, _) = check(&["v.py"], per_file.path());
+    assert_eq!(code, 0);
+
+    // --fix takes out the stale code and keeps the other tool's.
+    let (code, stdout, _) = check(&["--fix", "v.py"], project.path());
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        read(project.path(), "v.py"),
+        STALE_NOQA.replace("# noqa: E501, ORM102", "# noqa: E501")
+    );
+}
+
+const BASELINE: &str = r#"from blog.models import Entry
+
+def f():
+    return len(Entry.objects.all()), bool(Entry.objects.all())
+
+def g():
+    return len(Entry.objects.all())  # noqa: E501
+
+def h():
+    return len(Entry.objects.all())  # the old way
+
+def i():
+    return (len(Entry.objects.all()), """
+    # noqa: not a comment
+    """)
+"#;
+
+#[test]
+fn add_noqa_writes_a_baseline_that_silences_every_finding() {
+    let project = temp::project(&[("v.py", BASELINE.as_bytes()), ("ok.py", b"x = 1\n")]);
+    let (code, stdout, stderr) = check(&["--add-noqa", "."], project.path());
+    assert_eq!(code, 1, "one line could not take a comment");
+    assert_eq!(stdout, "Added 4 noqa codes to 1 file.\n");
+    assert_eq!(
+        stderr,
+        "warning: ./v.py:13: cannot add `# noqa: ORM101`: the line continues (a backslash, or a string that goes on to the next line); suppress it by hand\n"
+    );
+    let expected = BASELINE
+        .replace(
+            "bool(Entry.objects.all())\n",
+            "bool(Entry.objects.all())  # noqa: ORM101, ORM102\n",
+        )
+        .replace("# noqa: E501", "# noqa: E501, ORM101")
+        .replace("# the old way", "# the old way  # noqa: ORM101");
+    assert_eq!(read(project.path(), "v.py"), expected);
+    assert_eq!(read(project.path(), "ok.py"), "x = 1\n");
+
+    // Only the line that could not take a comment is still reported, and nothing is unused.
+    let (code, stdout, _) = check(&["."], project.path());
+    assert_eq!(code, 1);
+    assert!(stdout.starts_with("./v.py:13:13: ORM101 "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    // Running it again adds nothing.
+    let (_, stdout, _) = check(&["--add-noqa", "."], project.path());
+    assert_eq!(stdout, "Added 0 noqa codes to 0 files.\n");
+    assert_eq!(read(project.path(), "v.py"), expected);
+
+    // A stale suppression is not baselined with `# noqa: ORM900`: it is for --fix to remove.
+    let stale = temp::project(&[("v.py", STALE_NOQA.as_bytes())]);
+    let (code, stdout, _) = check(&["--add-noqa", "v.py"], stale.path());
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "Added 0 noqa codes to 0 files.\n")
+    );
+    assert_eq!(read(stale.path(), "v.py"), STALE_NOQA);
+}
+
+/// Each hook of `.pre-commit-hooks.yaml` as pre-commit runs it: the entry's words, then the
+/// staged files' names.
+#[test]
+fn pre_commit_hooks_run_on_the_files_they_are_given() {
+    let hooks = std::fs::read_to_string(repo().join(".pre-commit-hooks.yaml")).unwrap();
+    let field = |hook: &str, key: &str| -> String {
+        let block = hooks.split("- id: ").find(|b| b.starts_with(hook)).unwrap();
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{hook} has no {key}"));
+        line.to_string()
+    };
+    let run = |hook: &str, dir: &Path| {
+        assert_eq!(field(hook, "language"), "python");
+        assert_eq!(field(hook, "types"), "[python]");
+        assert_eq!(field(hook, "require_serial"), "true");
+        let entry = field(hook, "entry");
+        let mut words = entry.split_whitespace();
+        assert_eq!(words.next(), Some("django-orm-lsp"));
+        let out = Command::new(env!("CARGO_BIN_EXE_django-orm-lsp"))
+            .args(words)
+            .args(["app/views.py", "app/ok.py"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let project = temp::project(&[
+        ("app/views.py", FIXABLE.as_bytes()),
+        ("app/ok.py", b"x = 1\n"),
+    ]);
+    let (code, stdout) = run("django-orm-lsp\n", project.path());
+    assert_eq!(code, 1);
+    assert!(
+        stdout.ends_with("Found 3 ORM issues in 2 files (2 with a safe fix, marked [*]).\n"),
+        "{stdout}"
+    );
+    assert_eq!(read(project.path(), "app/views.py"), FIXABLE);
+
+    let (code, stdout) = run("django-orm-lsp-fix", project.path());
+    assert_eq!(code, 1, "the ORM104 finding has no fix and remains");
+    assert!(stdout.ends_with("Fixed 3 issues in 1 file.\n"), "{stdout}");
+    assert_eq!(read(project.path(), "app/views.py"), FIXED);
+}

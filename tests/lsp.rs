@@ -121,6 +121,27 @@ fn noqa_action_silences_the_line() {
         json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": silenced}]}),
     );
     assert!(client.diagnostics(URI, 2).is_empty());
+
+    // Once the code is fixed the comment silences nothing: ORM900, whose quick fix removes it.
+    let stale = silenced.replace(
+        "len(Entry.objects.filter(blog=blog))",
+        "Entry.objects.filter(blog=blog).count()",
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"text": stale}]}),
+    );
+    let diagnostics = client.diagnostics(URI, 3);
+    assert_eq!(codes(&diagnostics), ["ORM900"]);
+    let actions = code_actions(&mut client, &diagnostics[0], Some(&["quickfix"]));
+    assert_eq!(actions[0]["title"], "Remove the unused suppression");
+    assert_eq!(
+        apply_text_edits(&stale, &edits_of(&actions[0])),
+        VIEWS.replace(
+            "len(Entry.objects.filter(blog=blog))",
+            "Entry.objects.filter(blog=blog).count()"
+        )
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use django_orm_lsp::analysis::FixMode;
 use django_orm_lsp::check::{self, CheckOptions, OutputFormat};
 use django_orm_lsp::settings::{options::rule_code, Options};
 
@@ -49,6 +50,23 @@ enum Command {
         /// Print the effective settings and exit without linting.
         #[arg(long)]
         show_settings: bool,
+        /// Apply every safe fix in place, then report the findings that remain.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix or --diff: apply unsafe fixes too (they may change behaviour).
+        #[arg(long)]
+        unsafe_fixes: bool,
+        /// Print what --fix would change as a unified diff, without writing; exit 1 if it would
+        /// change something.
+        #[arg(long)]
+        diff: bool,
+        /// Print the number of findings per rule instead of the findings.
+        #[arg(long, conflicts_with = "diff")]
+        statistics: bool,
+        /// Write `# noqa: CODE` on the line of every current finding (a baseline) instead of
+        /// reporting them.
+        #[arg(long, conflicts_with_all = ["fix", "diff", "statistics"])]
+        add_noqa: bool,
     },
 }
 
@@ -88,6 +106,11 @@ fn main() -> ExitCode {
             extend_select,
             config,
             show_settings,
+            fix,
+            unsafe_fixes,
+            diff,
+            statistics,
+            add_noqa,
         } => {
             let overrides = Options {
                 select,
@@ -101,6 +124,14 @@ fn main() -> ExitCode {
                 config,
                 overrides,
                 show_settings,
+                fix: (fix || diff).then_some(if unsafe_fixes {
+                    FixMode::SafeAndUnsafe
+                } else {
+                    FixMode::Safe
+                }),
+                diff,
+                statistics,
+                add_noqa,
             });
             ExitCode::from(code as u8)
         }

@@ -25,7 +25,8 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
-pub use fix_all::fix_all;
+pub(crate) use fix_all::count_errors;
+pub use fix_all::{fix_all, fix_all_with, FixMode, Fixed};
 use index::FileFacts;
 pub use infer::FileContext;
 use infer::{context_fingerprint, Semantics};
@@ -122,9 +123,29 @@ impl<'r> Linter<'r> {
         if let Some(cache) = cache {
             cache.units.retain(|key, _| seen.contains(key));
         }
+        // Suppressed findings go; which comment silenced which code is what ORM900 reads.
+        let mut used = FxHashSet::default();
         diagnostics.retain(|d| {
-            !noqa::suppression_at(source, tree, d.range.start).is_some_and(|s| s.covers(d.code()))
+            let Some((start, comment)) = noqa::line_comment(source, tree, d.range.start) else {
+                return true;
+            };
+            let silenced = noqa::parse(comment).is_some_and(|s| s.covers(d.code()));
+            if silenced {
+                used.insert((start, d.code()));
+            }
+            !silenced
         });
+        if self
+            .settings
+            .is_enabled(rules::orm900_unused_noqa::RULE.meta.code)
+        {
+            diagnostics.extend(rules::orm900_unused_noqa::check(
+                source,
+                tree,
+                self.settings,
+                &used,
+            ));
+        }
         for d in &mut diagnostics {
             d.severity = self.settings.severity_of(d.code(), d.rule.severity);
         }

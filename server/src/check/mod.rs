@@ -13,7 +13,7 @@ use ropey::Rope;
 
 pub use output::OutputFormat;
 
-use crate::analysis::{self, Diagnostic, FileContext};
+use crate::analysis::{self, fix_all_with, Diagnostic, FileContext, FixMode};
 use crate::settings::{pyproject, Options, ProjectSettings, Settings};
 use crate::store::{self, position_at, PositionEncoding, MAX_PARSED_BYTES};
 use crate::workspace::Workspace;
@@ -49,6 +49,14 @@ pub struct CheckOptions {
     pub overrides: Options,
     /// Print the effective settings instead of linting.
     pub show_settings: bool,
+    /// Apply fixes (`--fix`, `--unsafe-fixes`): in place, or only shown with `diff`.
+    pub fix: Option<FixMode>,
+    /// Print what `fix` would change as a unified diff instead of writing it.
+    pub diff: bool,
+    /// Print counts per rule instead of the findings.
+    pub statistics: bool,
+    /// Write `# noqa: CODE` on the line of every finding instead of reporting it.
+    pub add_noqa: bool,
 }
 
 /// The settings in force and the folder their paths are relative to: the one holding the
@@ -153,7 +161,18 @@ pub struct Located {
 pub struct FileReport {
     pub path: PathBuf,
     pub rope: Rope,
+    /// The findings (after fixing, the ones that remain).
     pub diagnostics: Vec<Diagnostic>,
+    /// What fixing changed, when it changed something.
+    pub change: Option<Change>,
+}
+
+/// A file's text before and after its fixes.
+pub struct Change {
+    pub before: String,
+    pub after: String,
+    /// How many findings' fixes were applied.
+    pub applied: usize,
 }
 
 impl FileReport {
@@ -193,17 +212,26 @@ pub fn run(options: &CheckOptions) -> i32 {
     let workspace = project.index(&options.paths);
     let project = Arc::new(project);
     let files = collect_files(&options.paths, &project, &mut errors);
+    if options.add_noqa {
+        return add_noqa(&files, &project, &workspace, &errors);
+    }
+    let write = !options.diff;
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
         .map(|(path, settings)| {
             let file = workspace.context_for(&project.absolute(path));
-            check_file(path, settings, &file)
+            match options.fix {
+                Some(mode) => fix_file(path, settings, &file, mode, write),
+                None => check_file(path, settings, &file),
+            }
         })
         .collect();
     let mut reports = Vec::new();
     for result in results {
         match result {
-            Ok(report) if !report.diagnostics.is_empty() => reports.push(report),
+            Ok(report) if !report.diagnostics.is_empty() || report.change.is_some() => {
+                reports.push(report)
+            }
             Ok(_) => {}
             Err(error) => errors.push(error),
         }
@@ -215,15 +243,186 @@ pub fn run(options: &CheckOptions) -> i32 {
     }
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
-    let _ = output::write(&mut stdout, options.format, &reports, files.len());
-    let found = reports.iter().any(|r| !r.diagnostics.is_empty());
-    if found {
+    let changed: Vec<&Change> = reports.iter().filter_map(|r| r.change.as_ref()).collect();
+    let applied: usize = changed.iter().map(|c| c.applied).sum();
+    if options.diff {
+        for report in &reports {
+            if let Some(change) = &report.change {
+                let _ = output::write_diff(&mut stdout, &report.path, change);
+            }
+        }
+        let _ = writeln!(
+            stderr,
+            "{}",
+            output::fixed_summary("Would fix", applied, changed.len())
+        );
+        return if !changed.is_empty() {
+            1
+        } else if errors.is_empty() {
+            0
+        } else {
+            2
+        };
+    }
+    let findings: Vec<&FileReport> = reports
+        .iter()
+        .filter(|r| !r.diagnostics.is_empty())
+        .collect();
+    let _ = if options.statistics {
+        output::write_statistics(&mut stdout, options.format, &findings, options.fix)
+    } else {
+        output::write(&mut stdout, options.format, &findings, files.len())
+    };
+    if options.fix.is_some() {
+        let summary = output::fixed_summary("Fixed", applied, changed.len());
+        // Machine-readable formats keep stdout to themselves.
+        let _ = if options.format == OutputFormat::Text {
+            writeln!(stdout, "{summary}")
+        } else {
+            writeln!(stderr, "{summary}")
+        };
+    }
+    if !findings.is_empty() {
         1
     } else if errors.is_empty() {
         0
     } else {
         2
     }
+}
+
+/// `--add-noqa`: a baseline. Every finding's line gets `# noqa: CODE` (added to a `# noqa: ...`
+/// list already there), so that from now on only new findings are reported. Exit 0, or 1 when
+/// some line could not take a comment (its findings remain), or 2 on errors alone.
+fn add_noqa(
+    files: &[(PathBuf, Settings)],
+    project: &Project,
+    workspace: &Workspace,
+    errors: &[String],
+) -> i32 {
+    let results: Vec<Result<NoqaReport, String>> = files
+        .par_iter()
+        .map(|(path, settings)| {
+            let file = workspace.context_for(&project.absolute(path));
+            add_noqa_file(path, settings, &file)
+        })
+        .collect();
+    let stderr = std::io::stderr();
+    let mut stderr = stderr.lock();
+    for error in errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    let (mut added, mut changed, mut skipped, mut failed) = (0, 0, 0, !errors.is_empty());
+    for result in results {
+        match result {
+            Ok(report) => {
+                added += report.added;
+                changed += usize::from(report.added > 0);
+                for (line, codes) in &report.skipped {
+                    skipped += 1;
+                    let _ = writeln!(
+                        stderr,
+                        "warning: {}:{line}: cannot add `# noqa: {codes}`: the line continues \
+                         (a backslash, or a string that goes on to the next line); \
+                         suppress it by hand",
+                        report.path.display()
+                    );
+                }
+            }
+            Err(error) => {
+                failed = true;
+                let _ = writeln!(stderr, "error: {error}");
+            }
+        }
+    }
+    println!(
+        "Added {added} noqa code{} to {changed} file{}.",
+        if added == 1 { "" } else { "s" },
+        if changed == 1 { "" } else { "s" }
+    );
+    if skipped > 0 {
+        1
+    } else if failed && added == 0 {
+        2
+    } else {
+        0
+    }
+}
+
+struct NoqaReport {
+    path: PathBuf,
+    added: usize,
+    /// Lines (1-based) that could not take a comment, with the codes they needed.
+    skipped: Vec<(usize, String)>,
+}
+
+fn add_noqa_file(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
+) -> Result<NoqaReport, String> {
+    let source = read_source(path)?;
+    let tree = store::parse_python(&source)
+        .ok_or_else(|| format!("{}: could not be parsed", path.display()))?;
+    // ORM900 is left out: a baseline that suppresses its own stale suppressions hides them.
+    let diagnostics: Vec<Diagnostic> = analysis::lint(&source, &tree, settings, file)
+        .into_iter()
+        .filter(|d| d.code() != analysis::rules::orm900_unused_noqa::RULE.meta.code)
+        .collect();
+    // The codes reported on each line, keyed by where the line starts.
+    let mut lines: Vec<(usize, Vec<&'static str>)> = Vec::new();
+    for d in &diagnostics {
+        let start = source[..d.range.start]
+            .rfind(['\n', '\r'])
+            .map_or(0, |i| i + 1);
+        match lines.iter_mut().find(|(s, _)| *s == start) {
+            Some((_, codes)) if !codes.contains(&d.code()) => codes.push(d.code()),
+            Some(_) => {}
+            None => lines.push((start, vec![d.code()])),
+        }
+    }
+    let mut report = NoqaReport {
+        path: path.to_path_buf(),
+        added: 0,
+        skipped: Vec::new(),
+    };
+    let mut edits = Vec::new();
+    for (start, mut codes) in lines {
+        codes.sort_unstable();
+        let list = codes.join(", ");
+        match analysis::noqa::suppression_edit(&source, &tree, start, &list) {
+            Some(edit) => {
+                edits.push(edit);
+                report.added += codes.len();
+            }
+            None => {
+                let line = source[..start].matches('\n').count() + 1;
+                report.skipped.push((line, list));
+            }
+        }
+    }
+    if edits.is_empty() {
+        return Ok(report);
+    }
+    let unchanged = |report: NoqaReport| {
+        Err(format!(
+            "{}: left unchanged, the noqa comments would not parse as Python ({} codes)",
+            report.path.display(),
+            report.added
+        ))
+    };
+    let Some(text) = analysis::apply_edits(&source, &edits) else {
+        return unchanged(report);
+    };
+    let errors = |t: &str| {
+        store::parse_python(t).map_or(usize::MAX, |t| analysis::count_errors(t.root_node()))
+    };
+    if errors(&text) > errors(&source) {
+        return unchanged(report);
+    }
+    std::fs::write(path, text)
+        .map_err(|e| format!("{}: cannot write the noqa comments: {e}", path.display()))?;
+    Ok(report)
 }
 
 /// The Python files to lint and their settings. The project's `exclude` applies to files and
@@ -303,6 +502,12 @@ pub fn check_file(
     settings: &Settings,
     file: &FileContext,
 ) -> Result<FileReport, String> {
+    let source = read_source(path)?;
+    lint_source(path, source, settings, file, None)
+}
+
+/// Reads one file as UTF-8 text; `Err` is the one-line reason it was skipped.
+fn read_source(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() > MAX_PARSED_BYTES {
         return Err(format!(
@@ -314,19 +519,58 @@ pub fn check_file(
     if bytes.contains(&0) {
         return Err(format!("{}: skipped, binary file", path.display()));
     }
-    let source = String::from_utf8(bytes)
-        .map_err(|_| format!("{}: skipped, not valid UTF-8", path.display()))?;
-    let tree = store::parse_python(&source)
+    String::from_utf8(bytes).map_err(|_| format!("{}: skipped, not valid UTF-8", path.display()))
+}
+
+/// Lints `source`, after applying the fixes `fix` allows when it is given.
+fn lint_source(
+    path: &Path,
+    source: String,
+    settings: &Settings,
+    file: &FileContext,
+    fix: Option<FixMode>,
+) -> Result<FileReport, String> {
+    let fixed = fix.and_then(|mode| fix_all_with(&source, settings, file, mode));
+    let (text, change) = match fixed {
+        Some(fixed) => (
+            fixed.text.clone(),
+            Some(Change {
+                before: source,
+                after: fixed.text,
+                applied: fixed.applied,
+            }),
+        ),
+        None => (source, None),
+    };
+    let tree = store::parse_python(&text)
         .ok_or_else(|| format!("{}: could not be parsed", path.display()))?;
-    let diagnostics = analysis::lint(&source, &tree, settings, file);
+    let diagnostics = analysis::lint(&text, &tree, settings, file);
     let rope = if diagnostics.is_empty() {
         Rope::new()
     } else {
-        Rope::from_str(&source)
+        Rope::from_str(&text)
     };
     Ok(FileReport {
         path: path.to_path_buf(),
         rope,
         diagnostics,
+        change,
     })
+}
+
+/// Fixes one file in place (or not, for `--diff`) and lints what remains.
+fn fix_file(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
+    mode: FixMode,
+    write: bool,
+) -> Result<FileReport, String> {
+    let source = read_source(path)?;
+    let report = lint_source(path, source, settings, file, Some(mode))?;
+    if let (true, Some(change)) = (write, &report.change) {
+        std::fs::write(path, &change.after)
+            .map_err(|e| format!("{}: cannot write the fixes: {e}", path.display()))?;
+    }
+    Ok(report)
 }

@@ -24,6 +24,7 @@ mod orm406_prefetch_bypassed;
 mod orm407_unconstrained_subquery;
 mod orm408_loop_invariant_query;
 mod orm409_count_per_row;
+pub mod orm900_unused_noqa;
 
 use std::sync::LazyLock;
 
@@ -112,6 +113,7 @@ pub static ALL: &[&Rule] = &[
     &orm407_unconstrained_subquery::RULE,
     &orm408_loop_invariant_query::RULE,
     &orm409_count_per_row::RULE,
+    &orm900_unused_noqa::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {
