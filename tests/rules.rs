@@ -185,6 +185,15 @@ fn rule_fixture_projects() {
             );
             let actual = reported_codes(&source, &diagnostics);
             let expected = expected_codes(&source);
+            if !diagnostics.is_empty() {
+                let relative = path.strip_prefix(&project).unwrap().display().to_string();
+                let name = format!(
+                    "{}__{}",
+                    project.file_name().unwrap().to_string_lossy(),
+                    relative.replace(['/', '\\'], "__")
+                );
+                insta::assert_snapshot!(name.clone(), render(&source, &diagnostics, &name));
+            }
             checked_markers += expected.len();
             if actual != expected {
                 errors.push(format!(

@@ -83,12 +83,18 @@ fn forward_chain<'a>(
         let name = node
             .child_by_field_name("attribute")
             .map(|a| cx.sem.text(a))?;
-        let field = index.model(current_model).field(name);
-        let (target, key_is_id) = match field {
+        let model = index.model(current_model);
+        // Forward keys, and the reverse side of a one-to-one (`author.profile`): both load one
+        // row that `select_related` can join.
+        let (target, key_is_id) = match model.field(name) {
             Some(f) if matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne) => {
                 (f.target, f.to_field.is_none())
             }
-            _ => (None, false),
+            Some(_) => (None, false),
+            None => match model.reverse(name) {
+                Some(r) if !r.many => (Some(r.source), false),
+                _ => (None, false),
+            },
         };
         let Some(target) = target else {
             if chain.is_empty() {
