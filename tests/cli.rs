@@ -725,3 +725,124 @@ fn pre_commit_hooks_run_on_the_files_they_are_given() {
     assert!(stdout.ends_with("Fixed 3 issues in 1 file.\n"), "{stdout}");
     assert_eq!(read(project.path(), "app/views.py"), FIXED);
 }
+
+const BLOG_MODELS: &str = r#"from django.db import models
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Entry(models.Model):
+    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+    title = models.CharField(max_length=200)
+    score = models.IntegerField()
+
+
+class Comment(models.Model):
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="comments")
+    approved = models.BooleanField(default=False)
+"#;
+
+/// One rule of each read-side kind in one file: a column kept (ORM201), an aggregate (ORM202),
+/// relations read per row (ORM402, ORM405, ORM409) and a query per iteration (ORM404, unsafe).
+const READ_SIDE: &str = r#"from django.db.models import Q
+
+from .models import Comment, Entry
+
+
+def titles():
+    return [e.title for e in Entry.objects.filter(Q(score__gt=1))]
+
+
+def total_score():
+    return sum(e.score for e in Entry.objects.all())
+
+
+def report():
+    entries = Entry.objects.filter(score__gt=0)
+    for entry in entries:
+        print(entry.author.name, entry.comments.count())
+        for comment in entry.comments.filter(approved=True):
+            print(comment)
+
+
+def by_ids(ids):
+    pks = list(ids)
+    for pk in pks:
+        print(Entry.objects.get(pk=pk))
+"#;
+
+#[test]
+fn read_side_rewrites_through_the_binary() {
+    let project = temp::project(&[
+        ("blog/__init__.py", b""),
+        ("blog/models.py", BLOG_MODELS.as_bytes()),
+        ("blog/views.py", READ_SIDE.as_bytes()),
+    ]);
+    let (_, stdout, _) = check(&["--output-format", "json", "blog"], project.path());
+    let found: Vec<(String, String)> = serde_json::from_str::<Value>(&stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["fix"]["applicability"]
+                    .as_str()
+                    .unwrap_or("none")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("ORM201", "safe"),
+        ("ORM202", "safe"),
+        ("ORM402", "safe"),
+        ("ORM409", "safe"),
+        ("ORM405", "safe"),
+        ("ORM404", "unsafe"),
+    ];
+    assert_eq!(found, expected.map(|(c, a)| (c.to_string(), a.to_string())));
+
+    let (code, _, _) = check(&["--fix", "blog"], project.path());
+    assert_eq!(code, 1, "the unsafe ORM404 remains");
+    let safe_fixed = r#"from django.db.models import Q, Sum, Count, Prefetch
+
+from .models import Comment, Entry
+
+
+def titles():
+    return list(Entry.objects.filter(Q(score__gt=1)).values_list("title", flat=True))
+
+
+def total_score():
+    return Entry.objects.all().aggregate(Sum("score"))["score__sum"] or 0
+
+
+def report():
+    entries = Entry.objects.filter(score__gt=0).select_related("author").annotate(comments_count=Count("comments")).prefetch_related(Prefetch("comments", queryset=Comment.objects.filter(approved=True), to_attr="filtered_comments"))
+    for entry in entries:
+        print(entry.author.name, entry.comments_count)
+        for comment in entry.filtered_comments:
+            print(comment)
+
+
+def by_ids(ids):
+    pks = list(ids)
+    for pk in pks:
+        print(Entry.objects.get(pk=pk))
+"#;
+    assert_eq!(read(project.path(), "blog/views.py"), safe_fixed);
+
+    let (code, _, _) = check(&["--fix", "--unsafe-fixes", "blog"], project.path());
+    assert_eq!(code, 0);
+    assert_eq!(
+        read(project.path(), "blog/views.py"),
+        safe_fixed.replace(
+            "    for pk in pks:\n        print(Entry.objects.get(pk=pk))",
+            "    entry_by_pk = Entry.objects.in_bulk(pks)\n    for pk in pks:\n        print(entry_by_pk[pk])"
+        )
+    );
+}
