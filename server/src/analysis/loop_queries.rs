@@ -36,6 +36,13 @@ const WRITE_METHODS: &[&str] = &[
     "get_or_create",
     "update_or_create",
     "refresh_from_db",
+    // A test client's requests and management commands run views and code that write.
+    "post",
+    "put",
+    "patch",
+    "call_command",
+    "execute",
+    "executemany",
 ];
 
 pub struct LoopQuery<'a> {
@@ -43,6 +50,9 @@ pub struct LoopQuery<'a> {
     pub loop_node: Node<'a>,
     /// The query reads a name the loop binds (its target, or anything assigned in its body).
     pub depends_on_loop: bool,
+    /// A lookup of the query (`get(pk=...)`, `filter(author=...)`, also where the QuerySet was
+    /// built) takes its value from the loop: one query per row of data, the N+1 shape.
+    pub looks_up_loop_values: bool,
     /// The loop calls a write method (`save()`, `create()` ...): the table may change between
     /// iterations.
     pub loop_writes: bool,
@@ -59,17 +69,23 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     if loop_node.kind() == "while_statement" {
         return None;
     }
-    let mut depends_on_loop = false;
-    walk(call, |n| {
-        if n.kind() == "identifier" && is_read(sem, n) {
-            let bound_in_loop = scope
-                .bindings(sem.text(n))
-                .iter()
-                .any(|b| contains(loop_node, b.name));
-            depends_on_loop |= bound_in_loop;
-        }
-        !depends_on_loop
-    });
+    let bound_in_loop = |node: Node<'a>| {
+        let mut found = false;
+        walk(node, |n| {
+            if n.kind() == "identifier" && is_read(sem, n) {
+                found |= scope
+                    .bindings(sem.text(n))
+                    .iter()
+                    .any(|b| contains(loop_node, b.name));
+            }
+            !found
+        });
+        found
+    };
+    let depends_on_loop = bound_in_loop(call);
+    let looks_up_loop_values = lookup_values(sem, call)
+        .into_iter()
+        .any(|value| bound_in_loop(value));
     let mut loop_writes = false;
     let repeated = loop_node.child_by_field_name("body").unwrap_or(loop_node);
     walk(repeated, |n| {
@@ -81,8 +97,37 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     Some(LoopQuery {
         loop_node,
         depends_on_loop,
+        looks_up_loop_values,
         loop_writes,
     })
+}
+
+/// The values of the lookups (`get`/`filter`/`exclude` keyword arguments) along the chain of
+/// `call`, and along the chain that built the QuerySet a name at its root holds.
+fn lookup_values<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Vec<Node<'a>> {
+    let mut values = Vec::new();
+    let mut node = call;
+    for _ in 0..2 {
+        while let Some((receiver, method)) = method_call(node, sem.source) {
+            if matches!(method, "get" | "filter" | "exclude") {
+                if let Some(arguments) = node.child_by_field_name("arguments") {
+                    let mut cursor = arguments.walk();
+                    values.extend(
+                        arguments
+                            .named_children(&mut cursor)
+                            .filter(|a| a.kind() == "keyword_argument")
+                            .filter_map(|a| a.child_by_field_name("value")),
+                    );
+                }
+            }
+            node = strip_parens(receiver);
+        }
+        match construction_site(sem, node) {
+            Some(site) if node.kind() == "identifier" => node = site,
+            _ => break,
+        }
+    }
+    values
 }
 
 /// A model's manager or a QuerySet built from one: not a relation of some row, whose queries

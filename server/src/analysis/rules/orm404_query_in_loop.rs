@@ -31,7 +31,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if orm105_count_after_evaluation::owns(cx.sem, cx.settings, call) {
         return;
     }
-    if !query.depends_on_loop {
+    if !query.looks_up_loop_values {
         return;
     }
     let text = short(cx.sem.text(call));

@@ -1,7 +1,9 @@
-//! ORM407 unconstrained-subquery: `todos.exclude(assignees__done=True)` across a to-many
-//! relation becomes `NOT (id IN (SELECT todo_id FROM assignee WHERE done))`: a subquery over the
-//! whole related table, unconstrained by the outer filters, that grows with the system. Fetching
-//! those ids first is a second, cheap query. Info severity: on small tables the subquery is fine.
+//! ORM407 unconstrained-subquery: before Django 3.2, `todos.exclude(assignees__done=True)` across
+//! a to-many relation becomes `NOT (id IN (SELECT todo_id FROM assignee WHERE done))`: a subquery
+//! over the whole related table, unconstrained by the outer filters, that grows with the system.
+//! Fetching those ids first is a second, cheap query. Info severity: on small tables the subquery
+//! is fine. Django 3.2 writes a correlated `NOT EXISTS` instead (django/django#13606), which the
+//! database evaluates per outer row: for that target the rule is silent.
 
 use tree_sitter::Node;
 
@@ -23,6 +25,9 @@ pub static RULE: Rule = Rule {
     check,
 };
 
+/// The first Django that excludes across a to-many relation with a correlated `NOT EXISTS`.
+const CORRELATED_SINCE: (u32, u32) = (3, 2);
+
 fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(call), Some(receiver), Some(method), Some(arguments)) = (
         m.get("call"),
@@ -32,6 +37,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     ) else {
         return;
     };
+    if cx.settings.target_django >= CORRELATED_SINCE {
+        return;
+    }
     let sem = cx.sem;
     let model = match sem.ty(receiver) {
         Ty::QuerySet(qs) => qs.model,
