@@ -53,6 +53,8 @@ pub struct FieldFacts {
     pub to_field: Option<String>,
     pub related_name: Option<String>,
     pub auto_now: bool,
+    /// `auto_now=True` alone: the field is set again by every `save()` (not by `update()`).
+    pub auto_now_on_save: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -421,6 +423,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         auto_now: ["auto_now", "auto_now_add"]
             .iter()
             .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),
+        auto_now_on_save: keyword("auto_now").is_some_and(|v| text(v, source) == "True"),
     });
 }
 
@@ -707,6 +710,7 @@ class Entry(TimeStamped):
         assert_eq!(entry.fields[1].to, Some(Reference::UserModel));
         assert_eq!(entry.fields[1].to_field.as_deref(), Some("uuid"));
         assert!(entry.fields[3].auto_now);
+        assert!(entry.fields[3].auto_now_on_save);
         assert_eq!(entry.managers[0].queryset.as_deref(), Some("EntryQuerySet"));
         assert_eq!(entry.managers[1].class.as_deref(), Some("models.Manager"));
         assert!(entry.methods.iter().any(|m| m.name == "save"));

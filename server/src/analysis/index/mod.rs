@@ -35,6 +35,10 @@ pub struct Field {
     pub target: Option<ModelId>,
     pub to_field: Option<String>,
     pub auto_now: bool,
+    /// `auto_now=True`: every `save()` sets it to the current time; `update()` does not.
+    pub auto_now_on_save: bool,
+    /// The field's class as written (`models.IntegerField`).
+    pub class: String,
     /// The model whose table holds the column: the model itself, or for multi-table
     /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
     pub table_of: ModelId,
@@ -437,6 +441,8 @@ impl ModelIndex {
                 target,
                 to_field: field.to_field.clone(),
                 auto_now: field.auto_now,
+                auto_now_on_save: field.auto_now_on_save,
+                class: field.class.clone(),
                 table_of: id,
             });
         }
@@ -742,6 +748,8 @@ mod tests {
         let names: Vec<_> = entry.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["created", "owner", "blog", "author", "tags"]);
         assert!(entry.field("created").unwrap().auto_now);
+        // `auto_now_add` is set on the first save only: later saves leave it alone.
+        assert!(!entry.field("created").unwrap().auto_now_on_save);
         assert_eq!(
             index
                 .model(entry.field("blog").unwrap().target.unwrap())

@@ -10,6 +10,7 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm305_delete_in_loop;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
@@ -87,6 +88,7 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm305_delete_in_loop::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
