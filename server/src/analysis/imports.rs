@@ -140,13 +140,12 @@ fn binding_of<'a>(sem: &Semantics<'a>, statements: &[Node<'a>], name: &str) -> O
                     return Some("?");
                 }
             }
-            "function_definition" | "class_definition" => {
+            "function_definition" | "class_definition"
                 if statement
                     .child_by_field_name("name")
-                    .is_some_and(|n| sem.text(n) == name)
-                {
-                    return Some("?");
-                }
+                    .is_some_and(|n| sem.text(n) == name) =>
+            {
+                return Some("?");
             }
             _ => {}
         }
