@@ -230,7 +230,7 @@ pub fn add_lookup(sem: &Semantics, site: Node, method: &str, lookup: &str) -> Ed
 }
 
 /// The quote character the site's own strings use, else double quotes.
-fn quote_style(sem: &Semantics, site: Node) -> char {
+pub fn quote_style(sem: &Semantics, site: Node) -> char {
     let mut quote = '"';
     super::syntax::walk(site, |n| {
         if n.kind() == "string_start" {

@@ -10,6 +10,9 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm302_save_in_loop_constant;
+mod orm303_save_in_loop_field_copy;
+mod orm304_save_in_loop_computed;
 mod orm305_delete_in_loop;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
@@ -88,6 +91,9 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm302_save_in_loop_constant::RULE,
+    &orm303_save_in_loop_field_copy::RULE,
+    &orm304_save_in_loop_computed::RULE,
     &orm305_delete_in_loop::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
