@@ -110,23 +110,40 @@ pub fn line_ending(sem: &Semantics, node: Node) -> &'static str {
 /// The edit that replaces the whole `for_loop` with `replacement` at the loop's indentation.
 /// Comments inside the loop are kept, each on its own line above the new statement. A loop with
 /// blank lines inside is left alone: they separate steps whose grouping one line cannot keep.
-pub fn replace_loop(sem: &Semantics, for_loop: Node, replacement: &str) -> Option<Edit> {
-    let text = sem.text(for_loop);
+pub fn replace_loop<'a>(
+    sem: &Semantics<'a>,
+    for_loop: Node<'a>,
+    replacement: &str,
+) -> Option<Edit> {
+    replace_statements(sem, for_loop, for_loop, replacement)
+}
+
+/// The edit that replaces the statements from `first` to `last` (siblings in one block, `last`
+/// possibly `first`) with `replacement`, as `replace_loop` does.
+pub fn replace_statements<'a>(
+    sem: &Semantics<'a>,
+    first: Node<'a>,
+    last: Node<'a>,
+    replacement: &str,
+) -> Option<Edit> {
+    let range = first.start_byte()..last.end_byte();
+    let text = &sem.source[range.clone()];
     if text.lines().skip(1).any(|l| l.trim().is_empty()) {
         return None;
     }
-    let indent = indentation(sem, for_loop)?;
-    let newline = line_ending(sem, for_loop);
+    let indent = indentation(sem, first)?;
+    let newline = line_ending(sem, first);
     let mut lines: Vec<&str> = Vec::new();
-    walk(for_loop, |n| {
-        if n.kind() == "comment" {
+    walk(sem.parents.of(first).unwrap_or(first), |n| {
+        let inside = range.start <= n.start_byte() && n.end_byte() <= range.end;
+        if n.kind() == "comment" && inside {
             lines.push(sem.text(n));
         }
-        true
+        n.start_byte() < range.end && range.start < n.end_byte()
     });
     lines.push(replacement);
     Some(Edit::replace(
-        for_loop.byte_range(),
+        range,
         lines.join(&format!("{newline}{indent}")),
     ))
 }
