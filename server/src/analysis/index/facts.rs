@@ -55,6 +55,8 @@ pub struct FieldFacts {
     pub auto_now: bool,
     /// `auto_now=True` alone: the field is set again by every `save()` (not by `update()`).
     pub auto_now_on_save: bool,
+    /// A many-to-many field with its own `through=` model, whose columns are the project's.
+    pub custom_through: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -424,6 +426,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
             .iter()
             .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),
         auto_now_on_save: keyword("auto_now").is_some_and(|v| text(v, source) == "True"),
+        custom_through: keyword("through").is_some(),
     });
 }
 

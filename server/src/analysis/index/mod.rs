@@ -39,6 +39,8 @@ pub struct Field {
     pub auto_now_on_save: bool,
     /// The field's class as written (`models.IntegerField`).
     pub class: String,
+    /// A many-to-many field with its own `through=` model.
+    pub custom_through: bool,
     /// The model whose table holds the column: the model itself, or for multi-table
     /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
     pub table_of: ModelId,
@@ -443,6 +445,7 @@ impl ModelIndex {
                 auto_now: field.auto_now,
                 auto_now_on_save: field.auto_now_on_save,
                 class: field.class.clone(),
+                custom_through: field.custom_through,
                 table_of: id,
             });
         }
@@ -662,6 +665,23 @@ impl ModelIndex {
             pending.extend(bases.iter().filter_map(|b| self.model_of(b)));
         }
         None
+    }
+
+    /// Whether some `m2m_changed` receiver may listen to the many-to-many field `field`: one
+    /// connected with `sender=M.field.through`, or with a sender the index cannot place (a
+    /// custom through model, a name it does not resolve).
+    pub fn m2m_receivers_for(&self, field: &str) -> bool {
+        self.modules.values().any(|facts| {
+            facts.receivers.iter().any(|r| {
+                r.signal == "m2m_changed"
+                    && match &r.sender {
+                        Reference::Name(name) => name
+                            .strip_suffix(".through")
+                            .is_none_or(|relation| relation.rsplit('.').next() == Some(field)),
+                        _ => true,
+                    }
+            })
+        })
     }
 
     fn add_receivers(&mut self) {

@@ -15,6 +15,7 @@ mod orm302_save_in_loop_constant;
 mod orm303_save_in_loop_field_copy;
 mod orm304_save_in_loop_computed;
 mod orm305_delete_in_loop;
+mod orm306_m2m_write_in_loop;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
@@ -97,6 +98,7 @@ pub static ALL: &[&Rule] = &[
     &orm303_save_in_loop_field_copy::RULE,
     &orm304_save_in_loop_computed::RULE,
     &orm305_delete_in_loop::RULE,
+    &orm306_m2m_write_in_loop::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
