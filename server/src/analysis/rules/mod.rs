@@ -10,6 +10,7 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm106_exists_then_create;
 mod orm301_create_in_loop;
 mod orm302_save_in_loop_constant;
 mod orm303_save_in_loop_field_copy;
@@ -93,6 +94,7 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm106_exists_then_create::RULE,
     &orm301_create_in_loop::RULE,
     &orm302_save_in_loop_constant::RULE,
     &orm303_save_in_loop_field_copy::RULE,
