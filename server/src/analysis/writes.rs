@@ -137,7 +137,8 @@ pub fn replace_statements<'a>(
     walk(sem.parents.of(first).unwrap_or(first), |n| {
         let inside = range.start <= n.start_byte() && n.end_byte() <= range.end;
         if n.kind() == "comment" && inside {
-            lines.push(sem.text(n));
+            // In a CRLF file a comment's text ends with the `\r` of its line ending.
+            lines.push(sem.text(n).trim_end_matches('\r'));
         }
         n.start_byte() < range.end && range.start < n.end_byte()
     });
