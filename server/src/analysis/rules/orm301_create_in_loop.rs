@@ -54,6 +54,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(used) = use_of(cx, call, for_loop) else {
         return;
     };
+    if guarded_by_a_lookup(cx.sem, call, for_loop) {
+        return;
+    }
     let model = cx.sem.index().model(created.model);
     let what = match m.get("instance") {
         Some(_) => format!("{}(...).save", created.class),
@@ -120,6 +123,27 @@ fn created<'a>(
             .to_string(),
         arguments: arguments(call)?,
     })
+}
+
+/// A create that runs only when a lookup found nothing (`if not ....exists():`, `except
+/// M.DoesNotExist:`): ORM106's `get_or_create()` is the advice there, not a bulk insert.
+fn guarded_by_a_lookup<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> bool {
+    let mut node = call;
+    while let Some(parent) = sem.parents.of(node) {
+        if parent.id() == for_loop.id() {
+            return false;
+        }
+        let guard = match parent.kind() {
+            "except_clause" => return true,
+            "if_statement" => parent.child_by_field_name("condition"),
+            _ => None,
+        };
+        if guard.is_some_and(|c| sem.text(c).contains(".exists()")) {
+            return true;
+        }
+        node = parent;
+    }
+    false
 }
 
 /// How the loop uses the created object; `None` when it uses it for more than collecting it
