@@ -89,7 +89,7 @@ pub fn body_statement<'a>(sem: &Semantics<'a>, for_loop: Node<'a>, node: Node<'a
 }
 
 /// The whitespace before `node` on its line, if only whitespace precedes it there.
-pub fn indentation<'a>(sem: &Semantics<'a>, node: Node) -> Option<&'a str> {
+fn indentation<'a>(sem: &Semantics<'a>, node: Node) -> Option<&'a str> {
     let start = node.start_byte();
     let line_start = sem.source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
     let indent = &sem.source[line_start..start];
@@ -100,7 +100,7 @@ pub fn indentation<'a>(sem: &Semantics<'a>, node: Node) -> Option<&'a str> {
 }
 
 /// The line ending the line of `node` uses (`\r\n` files keep theirs), `\n` by default.
-pub fn line_ending(sem: &Semantics, node: Node) -> &'static str {
+fn line_ending(sem: &Semantics, node: Node) -> &'static str {
     match sem.source[node.start_byte()..].find('\n') {
         Some(i) if sem.source[..node.start_byte() + i].ends_with('\r') => "\r\n",
         _ => "\n",
@@ -190,7 +190,7 @@ pub fn save_hooks(model: &Model) -> Vec<String> {
 }
 
 /// `auto_now` fields that `save()` would set and a bulk write of `written` leaves as they are.
-pub fn auto_now_left_out(model: &Model, written: &[String]) -> Vec<String> {
+fn auto_now_left_out(model: &Model, written: &[String]) -> Vec<String> {
     model
         .fields
         .iter()
@@ -201,7 +201,7 @@ pub fn auto_now_left_out(model: &Model, written: &[String]) -> Vec<String> {
 
 /// A field a bulk write can set by name: a column of the model (not a many-to-many relation,
 /// not a property the index cannot see).
-pub fn is_writable_field(model: &Model, name: &str) -> bool {
+fn is_writable_field(model: &Model, name: &str) -> bool {
     model.field(name).is_some_and(|f| {
         matches!(
             f.kind,
@@ -238,16 +238,15 @@ pub enum SavedValues {
 }
 
 /// `row.field = value` or `row.field += value` in a loop that saves `row`.
-pub struct RowAssignment<'a> {
-    pub statement: Node<'a>,
-    pub field: &'a str,
-    pub value: Node<'a>,
+struct RowAssignment<'a> {
+    field: &'a str,
+    value: Node<'a>,
     /// `+` for `+=`; `None` for a plain assignment.
-    pub operator: Option<&'a str>,
+    operator: Option<&'a str>,
 }
 
 /// `row.field = value` / `row.field op= value`, as a statement of its own.
-pub fn row_assignment<'a>(
+fn row_assignment<'a>(
     sem: &Semantics<'a>,
     statement: Node<'a>,
     row: &str,
@@ -274,7 +273,6 @@ pub fn row_assignment<'a>(
         return None;
     }
     Some(RowAssignment {
-        statement,
         field: sem.text(left.child_by_field_name("attribute")?),
         value,
         operator,
@@ -320,7 +318,7 @@ pub fn names_bound_in<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Vec<&'a st
 /// What `value`, assigned to a field of `row` (of `model`) in a loop binding `bound`, is built
 /// from. `F()` expressions support `+ - * / % **` and negation; anything else on a column, and
 /// every call, needs Python.
-pub fn saved_value(
+fn saved_value(
     sem: &Semantics,
     value: Node,
     row: &str,
@@ -405,8 +403,8 @@ pub fn saved_value(
 /// A `row.save()` on the variable of a `for` loop over a QuerySet, with what the loop assigns to
 /// the row before it.
 pub struct SaveLoop<'a> {
-    pub rows: RowLoop<'a>,
-    pub call: Node<'a>,
+    rows: RowLoop<'a>,
+    call: Node<'a>,
     pub row: &'a str,
     pub values: SavedValues,
 }
@@ -557,7 +555,7 @@ impl<'a> SaveLoop<'a> {
 
     /// Whether Django can run `update()` on the iterated QuerySet: not on a list of its rows, nor
     /// on one that is sliced, combined, `distinct()` or `values()`.
-    pub fn queryset_updatable(&self, sem: &Semantics<'a>) -> bool {
+    fn queryset_updatable(&self, sem: &Semantics<'a>) -> bool {
         let Ty::QuerySet(qs) = sem.ty(self.rows.iterable) else {
             return false;
         };
