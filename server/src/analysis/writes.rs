@@ -554,16 +554,20 @@ impl<'a> SaveLoop<'a> {
     }
 
     /// Whether Django can run `update()` on the iterated QuerySet: not on a list of its rows, nor
-    /// on one that is sliced, combined, `distinct()` or `values()`.
+    /// on one that is sliced, combined, `values()`, `distinct()` or annotated.
     fn queryset_updatable(&self, sem: &Semantics<'a>) -> bool {
         let Ty::QuerySet(qs) = sem.ty(self.rows.iterable) else {
             return false;
         };
         let built = construction_site(sem, self.rows.iterable).map_or("", |s| sem.text(s));
-        let distinct = [sem.text(self.rows.iterable), built]
-            .iter()
-            .any(|t| t.contains("distinct("));
-        !(qs.sliced || qs.values || qs.combined || distinct)
+        // Django refuses `update()` after `distinct(*fields)`, and on annotations that
+        // aggregate; `extra()` may add either.
+        let refused = [sem.text(self.rows.iterable), built].iter().any(|t| {
+            ["distinct(", "annotate(", "alias(", "extra("]
+                .iter()
+                .any(|m| t.contains(m))
+        });
+        !(qs.sliced || qs.values || qs.combined || refused)
     }
 
     /// The diagnostic's message: the bulk write the loop should become.
