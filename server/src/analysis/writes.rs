@@ -7,7 +7,7 @@ use tree_sitter::Node;
 
 use super::diagnostic::{Applicability, Edit, Fix};
 use super::imports::import_names;
-use super::index::{string_value, FieldKind, Model, ModelId};
+use super::index::{string_value, FieldKind, Model, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{construction_site, quote_style, row_loop, RowLoop};
 use super::syntax::{as_receiver, contains, enclosing_loops, is_primary, strip_parens, walk};
@@ -174,9 +174,10 @@ pub fn fresh_name<'a>(
         .cloned()
 }
 
-/// Why `save()` called per row does more than a bulk `update()`/`bulk_update()`: an overridden
-/// `save()`, or receivers of the save signals (bulk writes send none).
-pub fn save_hooks(model: &Model) -> Vec<String> {
+/// Why `save()` called per row does more than a bulk `update()`/`bulk_update()`/`bulk_create()`:
+/// an overridden `save()`, or receivers of the save signals (bulk writes send none), the
+/// model's own or ones connected for every model.
+pub fn save_hooks(index: &ModelIndex, model: &Model) -> Vec<String> {
     let mut hooks = Vec::new();
     if model.overrides_save {
         hooks.push(format!("{}.save() is overridden", model.name));
@@ -184,6 +185,8 @@ pub fn save_hooks(model: &Model) -> Vec<String> {
     for signal in ["pre_save", "post_save"] {
         if model.signals.iter().any(|s| s == signal) {
             hooks.push(format!("{} has {signal} receivers", model.name));
+        } else if index.has_any_sender_receivers(signal) {
+            hooks.push(format!("{signal} receivers listen to every model"));
         }
     }
     hooks
@@ -508,7 +511,7 @@ impl<'a> SaveLoop<'a> {
                 return None;
             }
         }
-        let mut hazards = save_hooks(model);
+        let mut hazards = save_hooks(sem.index(), model);
         // `save(update_fields=...)` only bumps the `auto_now` fields it lists.
         if update_fields.is_none() {
             hazards.extend(auto_now_left_out(model, &fields));

@@ -14,6 +14,8 @@ pub struct FileFacts {
     pub imports: Vec<Import>,
     pub classes: Vec<ClassFacts>,
     pub receivers: Vec<ReceiverFacts>,
+    /// Signals with a receiver for every sender (no `sender=`, or one the index cannot read).
+    pub any_sender_signals: Vec<String>,
     /// `AUTH_USER_MODEL = "app.Model"` at module level.
     pub auth_user_model: Option<String>,
 }
@@ -596,10 +598,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
     let Some(args) = call.child_by_field_name("arguments") else {
         return;
     };
-    let Some(sender) = keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
-    else {
-        return;
-    };
+    let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));
     let Some(first) = args.named_child(0) else {
         return;
     };
@@ -611,10 +610,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
     };
     for signal in signals {
         if let Some(name) = signal_name(source, signal) {
-            facts.receivers.push(ReceiverFacts {
-                signal: name.to_string(),
-                sender: sender.clone(),
-            });
+            add_receiver(facts, name, sender.clone());
         }
     }
 }
@@ -643,13 +639,21 @@ fn extract_connect(source: &str, call: Node, facts: &mut FileFacts) {
     let Some(args) = call.child_by_field_name("arguments") else {
         return;
     };
-    if let Some(sender) =
-        keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
-    {
-        facts.receivers.push(ReceiverFacts {
+    let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));
+    add_receiver(facts, signal, sender);
+}
+
+/// A receiver of `signal` from `sender`, or from every sender when there is none to read.
+fn add_receiver(facts: &mut FileFacts, signal: &str, sender: Option<Reference>) {
+    match sender {
+        Some(sender) => facts.receivers.push(ReceiverFacts {
             signal: signal.to_string(),
             sender,
-        });
+        }),
+        None if !facts.any_sender_signals.iter().any(|s| s == signal) => {
+            facts.any_sender_signals.push(signal.to_string())
+        }
+        None => {}
     }
 }
 
@@ -730,6 +734,19 @@ class Entry(TimeStamped):
         assert_eq!(f.auth_user_model.as_deref(), Some("accounts.User"));
         let signals: Vec<_> = f.receivers.iter().map(|r| r.signal.as_str()).collect();
         assert_eq!(signals, ["pre_save", "post_save", "post_delete"]);
+    }
+
+    #[test]
+    fn receivers_without_a_sender_listen_to_every_model() {
+        let f = facts(
+            "@receiver(post_save)\ndef audit(**kw): pass\npre_delete.connect(g)\nm2m_changed.connect(h, sender=make())\n",
+            "audit.signals",
+        );
+        assert!(f.receivers.is_empty());
+        assert_eq!(
+            f.any_sender_signals,
+            ["post_save", "pre_delete", "m2m_changed"]
+        );
     }
 
     #[test]

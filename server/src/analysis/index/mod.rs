@@ -671,17 +671,25 @@ impl ModelIndex {
     /// connected with `sender=M.field.through`, or with a sender the index cannot place (a
     /// custom through model, a name it does not resolve).
     pub fn m2m_receivers_for(&self, field: &str) -> bool {
-        self.modules.values().any(|facts| {
-            facts.receivers.iter().any(|r| {
-                r.signal == "m2m_changed"
-                    && match &r.sender {
-                        Reference::Name(name) => name
-                            .strip_suffix(".through")
-                            .is_none_or(|relation| relation.rsplit('.').next() == Some(field)),
-                        _ => true,
-                    }
+        self.has_any_sender_receivers("m2m_changed")
+            || self.modules.values().any(|facts| {
+                facts.receivers.iter().any(|r| {
+                    r.signal == "m2m_changed"
+                        && match &r.sender {
+                            Reference::Name(name) => name
+                                .strip_suffix(".through")
+                                .is_none_or(|relation| relation.rsplit('.').next() == Some(field)),
+                            _ => true,
+                        }
+                })
             })
-        })
+    }
+
+    /// Whether some module connects a receiver of `signal` for every sender (no `sender=`).
+    pub fn has_any_sender_receivers(&self, signal: &str) -> bool {
+        self.modules
+            .values()
+            .any(|facts| facts.any_sender_signals.iter().any(|s| s == signal))
     }
 
     fn add_receivers(&mut self) {

@@ -235,7 +235,7 @@ fn rewrite<'a>(
         return None;
     }
     let model = sem.index().model(created.model);
-    let mut hazards = save_hooks(model);
+    let mut hazards = save_hooks(sem.index(), model);
     let (first, replacement) = match used {
         Use::Unused => {
             if statements.len() != 1 || !is_call_statement(statement, call) {
