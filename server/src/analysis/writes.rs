@@ -516,7 +516,12 @@ impl<'a> SaveLoop<'a> {
         if update_fields.is_none() {
             hazards.extend(auto_now_left_out(model, &fields));
         }
-        if self.values <= SavedValues::OwnFields && row_assignments.len() == assignments.len() {
+        // Each field once: `update(a=1, a=2)` repeats a keyword, and only the last value counts.
+        let each_field_once = row_assignments.len() == fields.len();
+        if self.values <= SavedValues::OwnFields
+            && row_assignments.len() == assignments.len()
+            && each_field_once
+        {
             if let Some(fix) = self.update_fix(sem, &row_assignments, &hazards) {
                 return Some(fix);
             }
