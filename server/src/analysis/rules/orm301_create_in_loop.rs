@@ -7,7 +7,9 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
-use crate::analysis::syntax::{has_no_arguments, method_call, simple_assignment, strip_parens};
+use crate::analysis::syntax::{
+    as_receiver, has_no_arguments, method_call, simple_assignment, strip_parens,
+};
 use crate::analysis::writes::{
     body_statement, fix_unless, innermost_for, is_call_statement, names_bound_in, plain_body,
     read_outside_loop, replace_statements, save_hooks,
@@ -225,7 +227,8 @@ fn rewrite<'a>(
         created.class,
         created.arguments,
         sem.text(target),
-        sem.text(strip_parens(iterable)),
+        // `for x in a if c else b` reads differently inside a comprehension: parenthesised.
+        as_receiver(strip_parens(iterable), sem.source),
     );
     let bulk = format!(
         "{}.{}.bulk_create({comprehension}, batch_size={})",
