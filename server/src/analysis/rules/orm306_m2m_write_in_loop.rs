@@ -231,7 +231,7 @@ fn through_rows<'a>(
     let through = format!("{class}.{}.through", m2m.field);
     let replacement = format!(
         "{through}.objects.bulk_create([{through}({source_column}={target}.pk, {target_column}={item}.pk) for {target} in {}], ignore_conflicts=True)",
-        sem.text(strip_parens(iterable))
+        as_receiver(strip_parens(iterable), sem.source)
     );
     let edit = replace_loop(sem, for_loop, &replacement)?;
     Some(Fix {
