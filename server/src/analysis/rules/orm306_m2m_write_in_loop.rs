@@ -68,74 +68,101 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if owner_varies == argument_varies {
         return;
     }
-    let method = sem.text(
-        call.child_by_field_name("function")
-            .and_then(|f| f.child_by_field_name("attribute"))
-            .unwrap_or(call),
-    );
-    let relation_name = sem.text(relation);
+    let Some(method) = m.get("method").map(|n| sem.text(n)) else {
+        return;
+    };
+    let write = RelationWrite {
+        call,
+        owner,
+        argument,
+        manager,
+        method,
+        relation: sem.text(relation),
+        owner_model,
+        owner_varies,
+    };
     let written = format!("{}.{method}()", sem.text(manager));
-    let fix = loop_target(sem, for_loop).and_then(|target| {
-        let [statement] = plain_body(for_loop)?[..] else {
-            return None;
-        };
-        if !is_call_statement(statement, call) || read_outside_loop(sem, for_loop, target) {
-            return None;
-        }
-        let iterable = for_loop.child_by_field_name("right")?;
-        let items = as_receiver(strip_parens(iterable), sem.source);
-        if !owner_varies {
-            // The owner is fixed: pass every item to one call.
-            if sem.text(argument) != target {
-                return None;
-            }
-            let m2m = many_to_many(cx, owner_model, relation_name);
-            let replacement = format!("{}.{method}(*{items})", sem.text(manager));
-            return one_call(cx, for_loop, &replacement, m2m.as_ref());
-        }
-        if sem.text(owner) != target {
-            return None;
-        }
-        let m2m = many_to_many(cx, owner_model, relation_name)?;
-        // A relation to its own model is symmetrical unless declared otherwise, which the index
-        // does not record: which side is which is not known.
-        if m2m.source == m2m.target {
-            return None;
-        }
-        // The item is fixed and the owners vary: the other side of the relation, in one call.
-        let other_side = if m2m.source == owner_model {
-            m2m.target
-        } else {
-            m2m.source
-        };
-        if sem.ty(argument) != Ty::Instance(ModelRef::Indexed(other_side)) {
-            return None;
-        }
-        let item = as_receiver(argument, sem.source);
-        let accessor = if m2m.source == owner_model {
-            let target_model = sem.index().model(m2m.target);
-            target_model
-                .reverse
-                .iter()
-                .find(|r| r.source == m2m.source && r.field == m2m.field)
-                .map(|r| r.name.clone())
-        } else {
-            Some(m2m.field.clone())
-        };
-        match accessor {
-            Some(accessor) => {
-                let replacement = format!("{item}.{accessor}.{method}(*{items})");
-                one_call(cx, for_loop, &replacement, Some(&m2m))
-            }
-            None if method == "add" => through_rows(cx, for_loop, &m2m, iterable, target, &item),
-            None => None,
-        }
-    });
+    let fix = rewrite(cx, &write, for_loop);
     cx.report(
         call,
         format!("`{written}` in a loop writes the relation one row at a time; pass all the objects to one call"),
         fix,
     );
+}
+
+/// One `add()`/`remove()` call in a loop: `owner.relation.method(argument)`.
+struct RelationWrite<'a> {
+    call: Node<'a>,
+    owner: Node<'a>,
+    argument: Node<'a>,
+    manager: Node<'a>,
+    method: &'a str,
+    relation: &'a str,
+    owner_model: ModelId,
+    /// The owner changes from one iteration to the next (then the argument does not).
+    owner_varies: bool,
+}
+
+/// One call in place of the loop, when the loop only makes this write for each item.
+fn rewrite<'a>(
+    cx: &RuleContext<'_, 'a>,
+    write: &RelationWrite<'a>,
+    for_loop: Node<'a>,
+) -> Option<Fix> {
+    let sem = cx.sem;
+    let target = loop_target(sem, for_loop)?;
+    let [statement] = plain_body(for_loop)?[..] else {
+        return None;
+    };
+    if !is_call_statement(statement, write.call) || read_outside_loop(sem, for_loop, target) {
+        return None;
+    }
+    let iterable = for_loop.child_by_field_name("right")?;
+    let items = as_receiver(strip_parens(iterable), sem.source);
+    let method = write.method;
+    if !write.owner_varies {
+        // The owner is fixed: pass every item to one call.
+        if sem.text(write.argument) != target {
+            return None;
+        }
+        let m2m = many_to_many(cx, write.owner_model, write.relation);
+        let replacement = format!("{}.{method}(*{items})", sem.text(write.manager));
+        return one_call(cx, for_loop, &replacement, m2m.as_ref());
+    }
+    if sem.text(write.owner) != target {
+        return None;
+    }
+    let m2m = many_to_many(cx, write.owner_model, write.relation)?;
+    // A relation to its own model is symmetrical unless declared otherwise, which the index
+    // does not record: which side is which is not known.
+    if m2m.source == m2m.target {
+        return None;
+    }
+    // The item is fixed and the owners vary: the other side of the relation, in one call.
+    let forward = m2m.source == write.owner_model;
+    let other_side = if forward { m2m.target } else { m2m.source };
+    if sem.ty(write.argument) != Ty::Instance(ModelRef::Indexed(other_side)) {
+        return None;
+    }
+    let item = as_receiver(write.argument, sem.source);
+    let accessor = if forward {
+        sem.index()
+            .model(m2m.target)
+            .reverse
+            .iter()
+            .find(|r| r.source == m2m.source && r.field == m2m.field)
+            .map(|r| r.name.clone())
+    } else {
+        Some(m2m.field.clone())
+    };
+    match accessor {
+        Some(accessor) => {
+            let replacement = format!("{item}.{accessor}.{method}(*{items})");
+            one_call(cx, for_loop, &replacement, Some(&m2m))
+        }
+        None if method == "add" => through_rows(cx, for_loop, &m2m, iterable, target, &item),
+        None => None,
+    }
 }
 
 /// The loop's variable, when it is one name.
