@@ -169,3 +169,23 @@ fn a_crlf_file_keeps_crlf_through_a_rewrite() {
         "from app.models import Entry\r\nfrom django.db.models import F\r\n\r\n\r\ndef bump():\r\n    # One more view each.\r\n    Entry.objects.all().update(views=F(\"views\") + 1)\r\n"
     );
 }
+
+#[test]
+fn the_configured_batch_size_goes_into_the_bulk_calls() {
+    let source = "from app.models import Entry\n\n\ndef seed(titles):\n    for title in titles:\n        Entry.objects.create(title=title)\n";
+    let project = temp::project(&[
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nbulk-batch-size = 100\n",
+        ),
+        ("app/models.py", MODELS.as_bytes()),
+        ("app/seed.py", source.as_bytes()),
+    ]);
+    let (text, _) = fixed(project.path(), "app/seed.py", "ORM301");
+    assert!(
+        text.contains(
+            "Entry.objects.bulk_create([Entry(title=title) for title in titles], batch_size=100)\n"
+        ),
+        "{text}"
+    );
+}
