@@ -35,15 +35,15 @@ pub struct Field {
     pub target: Option<ModelId>,
     pub to_field: Option<String>,
     pub auto_now: bool,
+    /// The model whose table holds the column: the model itself, or for multi-table
+    /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
+    pub table_of: ModelId,
     /// `auto_now=True`: every `save()` sets it to the current time; `update()` does not.
     pub auto_now_on_save: bool,
     /// The field's class as written (`models.IntegerField`).
     pub class: String,
     /// A many-to-many field with its own `through=` model.
     pub custom_through: bool,
-    /// The model whose table holds the column: the model itself, or for multi-table
-    /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
-    pub table_of: ModelId,
 }
 
 /// The accessor a relation adds to its target model (`blog.entry_set`, `user.profile`).
@@ -443,10 +443,10 @@ impl ModelIndex {
                 target,
                 to_field: field.to_field.clone(),
                 auto_now: field.auto_now,
+                table_of: id,
                 auto_now_on_save: field.auto_now_on_save,
                 class: field.class.clone(),
                 custom_through: field.custom_through,
-                table_of: id,
             });
         }
         let own_managers: Vec<Manager> = class
