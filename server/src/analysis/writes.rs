@@ -618,8 +618,8 @@ impl<'a> SaveLoop<'a> {
         let mut uses_f = false;
         for (i, assignment) in assignments.iter().enumerate() {
             let reads = row_fields_read(sem, assignment.value, self.row);
-            // `update()` computes every value from the row as it was: a value reading a field
-            // that another assignment of the loop changed first would differ.
+            // In one UPDATE a value reading a column that another assignment sets sees the old
+            // or the new value depending on the database (MySQL assigns left to right).
             let changed_by_other = assignments
                 .iter()
                 .enumerate()
