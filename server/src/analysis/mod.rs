@@ -16,6 +16,7 @@ pub mod noqa;
 pub mod rules;
 pub mod scope;
 pub mod syntax;
+pub mod writes;
 
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};

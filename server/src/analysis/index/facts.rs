@@ -14,6 +14,8 @@ pub struct FileFacts {
     pub imports: Vec<Import>,
     pub classes: Vec<ClassFacts>,
     pub receivers: Vec<ReceiverFacts>,
+    /// Signals with a receiver for every sender (no `sender=`, or one the index cannot read).
+    pub any_sender_signals: Vec<String>,
     /// `AUTH_USER_MODEL = "app.Model"` at module level.
     pub auth_user_model: Option<String>,
 }
@@ -53,6 +55,10 @@ pub struct FieldFacts {
     pub to_field: Option<String>,
     pub related_name: Option<String>,
     pub auto_now: bool,
+    /// `auto_now=True` alone: the field is set again by every `save()` (not by `update()`).
+    pub auto_now_on_save: bool,
+    /// A many-to-many field with its own `through=` model, whose columns are the project's.
+    pub custom_through: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -421,6 +427,8 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         auto_now: ["auto_now", "auto_now_add"]
             .iter()
             .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),
+        auto_now_on_save: keyword("auto_now").is_some_and(|v| text(v, source) == "True"),
+        custom_through: keyword("through").is_some(),
     });
 }
 
@@ -590,10 +598,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
     let Some(args) = call.child_by_field_name("arguments") else {
         return;
     };
-    let Some(sender) = keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
-    else {
-        return;
-    };
+    let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));
     let Some(first) = args.named_child(0) else {
         return;
     };
@@ -605,10 +610,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
     };
     for signal in signals {
         if let Some(name) = signal_name(source, signal) {
-            facts.receivers.push(ReceiverFacts {
-                signal: name.to_string(),
-                sender: sender.clone(),
-            });
+            add_receiver(facts, name, sender.clone());
         }
     }
 }
@@ -637,13 +639,21 @@ fn extract_connect(source: &str, call: Node, facts: &mut FileFacts) {
     let Some(args) = call.child_by_field_name("arguments") else {
         return;
     };
-    if let Some(sender) =
-        keyword_argument(source, args, "sender").and_then(|s| reference(source, s))
-    {
-        facts.receivers.push(ReceiverFacts {
+    let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));
+    add_receiver(facts, signal, sender);
+}
+
+/// A receiver of `signal` from `sender`, or from every sender when there is none to read.
+fn add_receiver(facts: &mut FileFacts, signal: &str, sender: Option<Reference>) {
+    match sender {
+        Some(sender) => facts.receivers.push(ReceiverFacts {
             signal: signal.to_string(),
             sender,
-        });
+        }),
+        None if !facts.any_sender_signals.iter().any(|s| s == signal) => {
+            facts.any_sender_signals.push(signal.to_string())
+        }
+        None => {}
     }
 }
 
@@ -707,6 +717,7 @@ class Entry(TimeStamped):
         assert_eq!(entry.fields[1].to, Some(Reference::UserModel));
         assert_eq!(entry.fields[1].to_field.as_deref(), Some("uuid"));
         assert!(entry.fields[3].auto_now);
+        assert!(entry.fields[3].auto_now_on_save);
         assert_eq!(entry.managers[0].queryset.as_deref(), Some("EntryQuerySet"));
         assert_eq!(entry.managers[1].class.as_deref(), Some("models.Manager"));
         assert!(entry.methods.iter().any(|m| m.name == "save"));
@@ -723,6 +734,19 @@ class Entry(TimeStamped):
         assert_eq!(f.auth_user_model.as_deref(), Some("accounts.User"));
         let signals: Vec<_> = f.receivers.iter().map(|r| r.signal.as_str()).collect();
         assert_eq!(signals, ["pre_save", "post_save", "post_delete"]);
+    }
+
+    #[test]
+    fn receivers_without_a_sender_listen_to_every_model() {
+        let f = facts(
+            "@receiver(post_save)\ndef audit(**kw): pass\npre_delete.connect(g)\nm2m_changed.connect(h, sender=make())\n",
+            "audit.signals",
+        );
+        assert!(f.receivers.is_empty());
+        assert_eq!(
+            f.any_sender_signals,
+            ["post_save", "pre_delete", "m2m_changed"]
+        );
     }
 
     #[test]

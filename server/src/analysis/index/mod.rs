@@ -41,6 +41,12 @@ pub struct Field {
     /// The model whose table holds the column: the model itself, or for multi-table
     /// inheritance the concrete parent that declares it (abstract bases' fields are copied).
     pub table_of: ModelId,
+    /// `auto_now=True`: every `save()` sets it to the current time; `update()` does not.
+    pub auto_now_on_save: bool,
+    /// The field's class as written (`models.IntegerField`).
+    pub class: String,
+    /// A many-to-many field with its own `through=` model.
+    pub custom_through: bool,
 }
 
 /// The accessor a relation adds to its target model (`blog.entry_set`, `user.profile`).
@@ -442,6 +448,9 @@ impl ModelIndex {
                 auto_now: field.auto_now,
                 plain_value: kind == FieldKind::Concrete && is_plain_value(&field.class),
                 table_of: id,
+                auto_now_on_save: field.auto_now_on_save,
+                class: field.class.clone(),
+                custom_through: field.custom_through,
             });
         }
         let own_managers: Vec<Manager> = class
@@ -662,6 +671,31 @@ impl ModelIndex {
         None
     }
 
+    /// Whether some `m2m_changed` receiver may listen to the many-to-many field `field`: one
+    /// connected with `sender=M.field.through`, or with a sender the index cannot place (a
+    /// custom through model, a name it does not resolve).
+    pub fn m2m_receivers_for(&self, field: &str) -> bool {
+        self.has_any_sender_receivers("m2m_changed")
+            || self.modules.values().any(|facts| {
+                facts.receivers.iter().any(|r| {
+                    r.signal == "m2m_changed"
+                        && match &r.sender {
+                            Reference::Name(name) => name
+                                .strip_suffix(".through")
+                                .is_none_or(|relation| relation.rsplit('.').next() == Some(field)),
+                            _ => true,
+                        }
+                })
+            })
+    }
+
+    /// Whether some module connects a receiver of `signal` for every sender (no `sender=`).
+    pub fn has_any_sender_receivers(&self, signal: &str) -> bool {
+        self.modules
+            .values()
+            .any(|facts| facts.any_sender_signals.iter().any(|s| s == signal))
+    }
+
     fn add_receivers(&mut self) {
         let user_model = self.user_model();
         let mut found: Vec<(ModelId, String)> = Vec::new();
@@ -779,6 +813,8 @@ mod tests {
         let names: Vec<_> = entry.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["created", "owner", "blog", "author", "tags"]);
         assert!(entry.field("created").unwrap().auto_now);
+        // `auto_now_add` is set on the first save only: later saves leave it alone.
+        assert!(!entry.field("created").unwrap().auto_now_on_save);
         assert_eq!(
             index
                 .model(entry.field("blog").unwrap().target.unwrap())

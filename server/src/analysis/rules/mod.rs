@@ -10,11 +10,18 @@ mod orm102_queryset_truthiness;
 mod orm103_count_for_existence;
 mod orm104_in_queryset;
 mod orm105_count_after_evaluation;
+mod orm106_exists_then_create;
 mod orm201_single_field_iteration;
 mod orm202_python_side_aggregate;
 mod orm203_unused_columns;
 mod orm204_iterator_for_large_scan;
 mod orm205_deferred_field_access;
+mod orm301_create_in_loop;
+mod orm302_save_in_loop_constant;
+mod orm303_save_in_loop_field_copy;
+mod orm304_save_in_loop_computed;
+mod orm305_delete_in_loop;
+mod orm306_m2m_write_in_loop;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
@@ -99,11 +106,18 @@ pub static ALL: &[&Rule] = &[
     &orm103_count_for_existence::RULE,
     &orm104_in_queryset::RULE,
     &orm105_count_after_evaluation::RULE,
+    &orm106_exists_then_create::RULE,
     &orm201_single_field_iteration::RULE,
     &orm202_python_side_aggregate::RULE,
     &orm203_unused_columns::RULE,
     &orm204_iterator_for_large_scan::RULE,
     &orm205_deferred_field_access::RULE,
+    &orm301_create_in_loop::RULE,
+    &orm302_save_in_loop_constant::RULE,
+    &orm303_save_in_loop_field_copy::RULE,
+    &orm304_save_in_loop_computed::RULE,
+    &orm305_delete_in_loop::RULE,
+    &orm306_m2m_write_in_loop::RULE,
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,

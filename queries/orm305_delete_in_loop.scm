@@ -1,0 +1,5 @@
+; <row>.delete(): the rule keeps calls on the variable of a loop over a QuerySet
+(call
+  function: (attribute
+    object: (identifier) @instance
+    attribute: (identifier) @method (#eq? @method "delete"))) @call

@@ -1,0 +1,31 @@
+//! ORM302 save-in-loop-constant: `for x in qs: x.a = 1; x.save()` runs one UPDATE per row with
+//! the same value each time; `qs.update(a=1)` is one UPDATE.
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::Severity;
+use crate::analysis::writes::{save_loop, SavedValues};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM302",
+        name: "save-in-loop-constant",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm302_save_in_loop_constant.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
+        return;
+    };
+    let Some(save) = save_loop(cx.sem, call, instance) else {
+        return;
+    };
+    if save.values != SavedValues::Constant {
+        return;
+    }
+    let fix = save.fix(cx.sem, cx.settings);
+    let message = save.message(cx.sem);
+    cx.report(call, message, fix);
+}

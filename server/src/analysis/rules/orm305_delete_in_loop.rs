@@ -1,0 +1,93 @@
+//! ORM305 delete-in-loop: `for x in qs: x.delete()` runs one DELETE per row after loading them
+//! all; `qs.delete()` is one query (plus the collector's queries for cascades and signals, which
+//! the loop ran per row too).
+
+use tree_sitter::Node;
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Fix, Severity};
+use crate::analysis::infer::Ty;
+use crate::analysis::loops::{construction_site, row_loop, RowLoop};
+use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
+use crate::analysis::writes::{
+    fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,
+};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM305",
+        name: "delete-in-loop",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm305_delete_in_loop.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
+        return;
+    };
+    let Some(rows) = row_loop(cx.sem, instance) else {
+        return;
+    };
+    if innermost_for(cx.sem, call).is_none_or(|l| l.id() != rows.node.id()) {
+        return;
+    }
+    let fix = rewrite(cx, &rows, call, cx.sem.text(instance));
+    let row = cx.sem.text(instance);
+    cx.report(
+        call,
+        format!("`{row}.delete()` in a loop runs one DELETE per row; call `.delete()` once on the queryset"),
+        fix,
+    );
+}
+
+/// `qs.delete()` in place of the loop, when the loop does nothing else and `qs` can be deleted
+/// as a whole.
+fn rewrite<'a>(
+    cx: &RuleContext<'_, 'a>,
+    rows: &RowLoop<'a>,
+    call: Node<'a>,
+    row: &str,
+) -> Option<Fix> {
+    let sem = cx.sem;
+    let [statement] = plain_body(rows.node)?[..] else {
+        return None;
+    };
+    if !is_call_statement(statement, call) || !has_no_arguments(call) {
+        return None;
+    }
+    // Django refuses `delete()` on a sliced, combined or `distinct()` queryset, and on values.
+    let Ty::QuerySet(qs) = sem.ty(rows.iterable) else {
+        return None;
+    };
+    let built = construction_site(sem, rows.iterable).map_or("", |site| sem.text(site));
+    let distinct = [sem.text(rows.iterable), built]
+        .iter()
+        .any(|t| t.contains("distinct("));
+    if qs.sliced || qs.values || qs.combined || distinct {
+        return None;
+    }
+    if read_outside_loop(sem, rows.node, row) {
+        return None;
+    }
+    let iterable = strip_parens(rows.iterable);
+    // A named queryset read later would be a fresh query after `delete()`, where the loop left
+    // its cache filled with the deleted rows.
+    if iterable.kind() == "identifier" && read_outside_loop(sem, rows.node, sem.text(iterable)) {
+        return None;
+    }
+    let replacement = format!("{}.delete()", as_receiver(rows.iterable, sem.source));
+    let edit = replace_loop(sem, rows.node, &replacement)?;
+    let model = sem.index().model(rows.model);
+    let hazards: Vec<String> = model
+        .overrides_delete
+        .then(|| format!("{}.delete() is overridden", model.name))
+        .into_iter()
+        .collect();
+    Some(fix_unless(
+        format!("Replace the loop with `{replacement}`"),
+        &hazards,
+        vec![edit],
+    ))
+}
