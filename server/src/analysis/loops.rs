@@ -21,7 +21,7 @@ pub struct RowLoop<'a> {
 
 /// The loop that binds the variable read at `read` to the rows of a QuerySet, if any.
 pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> {
-    if read.kind() != "identifier" {
+    if read.kind() != "identifier" || !inside_loop_over(sem, read) {
         return None;
     }
     let scope = sem.scope_of(read);
@@ -58,6 +58,55 @@ pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> 
         queryset,
         model,
     })
+}
+
+/// Whether `read` sits in the repeated part of a `for` loop or comprehension whose target
+/// binds its name: a cheap walk up the tree that spares the scope analysis for the many
+/// attribute reads (`self.x`, `models.CharField`) that are no loop's row, and keeps reads after
+/// a loop (one read, not one per row) out.
+fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
+    let name = sem.text(read);
+    let binds_name = |target: Option<Node<'a>>| {
+        target.is_some_and(|t| {
+            let mut found = false;
+            super::syntax::walk(t, |n| {
+                found |= n.kind() == "identifier" && sem.text(n) == name;
+                !found
+            });
+            found
+        })
+    };
+    let mut child = read;
+    while let Some(parent) = sem.parents.of(child) {
+        match parent.kind() {
+            "for_statement" => {
+                let in_body = parent
+                    .child_by_field_name("body")
+                    .is_some_and(|b| b.id() == child.id());
+                if in_body && binds_name(parent.child_by_field_name("left")) {
+                    return true;
+                }
+            }
+            "list_comprehension" | "set_comprehension" | "dictionary_comprehension"
+            | "generator_expression" => {
+                let mut cursor = parent.walk();
+                let clauses: Vec<Node> = parent
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() == "for_in_clause")
+                    .collect();
+                if clauses
+                    .iter()
+                    .any(|c| binds_name(c.child_by_field_name("left")))
+                {
+                    return true;
+                }
+            }
+            "function_definition" | "lambda" | "class_definition" => return false,
+            _ => {}
+        }
+        child = parent;
+    }
+    false
 }
 
 /// What an outer loop's QuerySet prefetches through the relation an inner loop iterates
