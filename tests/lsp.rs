@@ -488,3 +488,75 @@ fn version_flag_and_stdio_flag_are_accepted() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("django-orm-lsp "));
 }
+
+/// A loop with three safe fixes (and a query per row, ORM404, with none). The model file is not
+/// in the workspace, so the analyzer knows `Entry` only by name: the counting rules apply, the
+/// relation rules do not.
+const LOOP: &str = "from blog.models import Entry\n\n\ndef report(blogs):\n    for blog in blogs:\n        print(len(Entry.objects.filter(blog=blog)))\n        if Entry.objects.filter(blog=blog).count() > 0:\n            print(bool(Entry.objects.all()))\n";
+
+#[test]
+fn the_rewritten_loop_is_resolved_lazily_as_a_preview() {
+    let mut client = Client::spawn();
+    client.initialize(json!({
+        "textDocument": {
+            "publishDiagnostics": {"versionSupport": true},
+            "codeAction": {"resolveSupport": {"properties": ["edit"]}},
+        },
+        "workspace": {"workspaceEdit": {"changeAnnotationSupport": {"groupsOnLabel": true}}},
+    }));
+    client.open(URI, LOOP, 1);
+    let diagnostics = client.diagnostics(URI, 1);
+    assert_eq!(
+        codes(&diagnostics),
+        ["ORM101", "ORM404", "ORM103", "ORM102"]
+    );
+    let actions = code_actions(&mut client, &diagnostics[0], Some(&["refactor.rewrite"]));
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let action = &actions[0];
+    assert_eq!(action["title"], "Show the rewritten loop (3 safe fixes)");
+    assert!(action.get("edit").is_none(), "the edit waits for resolve");
+
+    let resolved = client.call("codeAction/resolve", action.clone());
+    let change = &resolved["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["uri"], URI);
+    let annotation = change["edits"][0]["annotationId"].as_str().unwrap();
+    assert_eq!(
+        resolved["edit"]["changeAnnotations"][annotation]["needsConfirmation"],
+        true
+    );
+    let fixed = apply_text_edits(LOOP, change["edits"].as_array().unwrap());
+    assert_eq!(
+        fixed,
+        LOOP.replace(
+            "len(Entry.objects.filter(blog=blog))",
+            "Entry.objects.filter(blog=blog).count()"
+        )
+        .replace(
+            "if Entry.objects.filter(blog=blog).count() > 0:",
+            "if Entry.objects.filter(blog=blog).exists():"
+        )
+        .replace("bool(Entry.objects.all())", "Entry.objects.all().exists()")
+    );
+
+    // Once the document changes, the offered rewrite is stale.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": LOOP}]}),
+    );
+    let id = client.request("codeAction/resolve", action.clone());
+    assert_eq!(client.response(id)["error"]["code"], -32801);
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn no_rewrite_action_for_clients_that_cannot_resolve() {
+    let mut client = push_client();
+    client.open(URI, LOOP, 1);
+    let diagnostics = client.diagnostics(URI, 1);
+    let actions = code_actions(&mut client, &diagnostics[0], None);
+    assert!(
+        actions.iter().all(|a| a["kind"] != "refactor.rewrite"),
+        "{actions:?}"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

@@ -1,5 +1,7 @@
 //! Applying every fix of a file at once: `source.fixAll` in the editor and `check --fix`.
 
+use std::ops::Range;
+
 use super::{apply_edits, lint, Diagnostic, Edit, FileContext, Fix};
 use crate::settings::Settings;
 use crate::store::parse_python;
@@ -45,13 +47,67 @@ pub fn fix_all_with(
     file: &FileContext,
     mode: FixMode,
 ) -> Option<Fixed> {
-    fix_rounds(source, mode, |text, tree| lint(text, tree, settings, file))
+    fix_rounds(source, mode, None, |text, tree| {
+        lint(text, tree, settings, file)
+    })
+}
+
+/// Every safe fix of the findings inside `region` (a loop, say) applied, round after round,
+/// following the region as fixes move and resize it; `None` if nothing changed. The fixes may
+/// edit outside the region (an import, the QuerySet where it is built).
+pub fn fix_region(
+    source: &str,
+    settings: &Settings,
+    file: &FileContext,
+    region: Range<usize>,
+) -> Option<Fixed> {
+    fix_rounds(source, FixMode::Safe, Some(region), |text, tree| {
+        lint(text, tree, settings, file)
+    })
+}
+
+/// The outermost `for` loop of its function or module around `offset`: the region a "rewrite
+/// this loop" action fixes.
+pub fn loop_around(tree: &tree_sitter::Tree, offset: usize) -> Option<Range<usize>> {
+    let mut node = tree.root_node().descendant_for_byte_range(offset, offset)?;
+    let mut outermost = None;
+    loop {
+        match node.kind() {
+            "for_statement" => outermost = Some(node.byte_range()),
+            "function_definition" | "class_definition" | "lambda" => break,
+            _ => {}
+        }
+        match node.parent() {
+            Some(parent) => node = parent,
+            None => break,
+        }
+    }
+    outermost
+}
+
+/// `region` after `edits` (sorted, not overlapping) were applied to the text it lies in.
+fn moved(mut region: Range<usize>, edits: &[&Edit]) -> Range<usize> {
+    let (mut start_shift, mut end_shift) = (0isize, 0isize);
+    for edit in edits {
+        let delta = edit.content.len() as isize - edit.range.len() as isize;
+        if edit.range.end <= region.start {
+            start_shift += delta;
+            end_shift += delta;
+        } else if edit.range.start < region.end {
+            if edit.range.start < region.start {
+                region.start = edit.range.start;
+            }
+            end_shift += delta;
+        }
+    }
+    region.start.wrapping_add_signed(start_shift)..region.end.wrapping_add_signed(end_shift)
 }
 
 /// The fix-all loop over any source of findings (tests give it fixes no rule would make).
 fn fix_rounds(
     source: &str,
     mode: FixMode,
+    mut region: Option<Range<usize>>,
     mut findings: impl FnMut(&str, &tree_sitter::Tree) -> Vec<Diagnostic>,
 ) -> Option<Fixed> {
     let errors =
@@ -65,6 +121,11 @@ fn fix_rounds(
         let mut taken_until = 0;
         let mut fixes: Vec<_> = findings(&text, &tree)
             .into_iter()
+            .filter(|d| {
+                region
+                    .as_ref()
+                    .is_none_or(|r| r.start <= d.range.start && d.range.end <= r.end)
+            })
             .filter_map(|d| d.fix)
             .filter(|f| mode.applies(f))
             .collect();
@@ -95,6 +156,11 @@ fn fix_rounds(
         let Some(next) = next.filter(|_| !chosen.is_empty()) else {
             break;
         };
+        if let Some(r) = region.take() {
+            let mut edits: Vec<&Edit> = chosen.iter().flat_map(|f| &f.edits).collect();
+            edits.sort_by_key(|e| e.range.start);
+            region = Some(moved(r, &edits));
+        }
         text = next;
         applied += chosen.len();
     }
@@ -138,6 +204,23 @@ mod tests {
         assert_eq!(fix_all(&fixed.text, &Settings::default(), &file), None);
     }
 
+    #[test]
+    fn fixes_one_loop_and_follows_it_as_the_file_changes() {
+        let source = "from blog.models import Entry\n\ndef f():\n    if len(Entry.objects.all()):\n        pass\n    for e in Entry.objects.filter(a=1):\n        print(len(Entry.objects.all()), bool(Entry.objects.all()))\n";
+        let tree = parse_python(source).unwrap();
+        let at = source.find("print").unwrap();
+        let region = loop_around(&tree, at).unwrap();
+        assert!(source[region.clone()].starts_with("for e in"));
+        let file = FileContext::standalone();
+        let fixed = fix_region(source, &Settings::default(), &file, region).unwrap();
+        // The loop's two findings are fixed; the one above it is not.
+        assert_eq!(fixed.applied, 2);
+        assert!(fixed.text.contains("if len(Entry.objects.all()):"));
+        assert!(fixed
+            .text
+            .contains("print(Entry.objects.all().count(), Entry.objects.all().exists())"));
+    }
+
     fn finding(fix: Fix) -> Diagnostic {
         Diagnostic {
             rule: rules::ALL[0].meta,
@@ -160,8 +243,8 @@ mod tests {
             }
             out
         };
-        assert_eq!(fix_rounds(source, FixMode::Safe, fixes), None);
-        let fixed = fix_rounds(source, FixMode::SafeAndUnsafe, fixes).unwrap();
+        assert_eq!(fix_rounds(source, FixMode::Safe, None, fixes), None);
+        let fixed = fix_rounds(source, FixMode::SafeAndUnsafe, None, fixes).unwrap();
         assert_eq!((fixed.text.as_str(), fixed.applied), ("x = c\ny = b\n", 1));
 
         // A fix whose result has a new syntax error is not applied.
@@ -172,7 +255,7 @@ mod tests {
                 vec![Edit::replace(at + 2..at + 3, "(")],
             ))]
         };
-        assert_eq!(fix_rounds(source, FixMode::Safe, breaking), None);
+        assert_eq!(fix_rounds(source, FixMode::Safe, None, breaking), None);
 
         // Beside a good fix in the same round, the breaking one is dropped, the good one kept.
         let mixed = |text: &str, tree: &tree_sitter::Tree| {
@@ -185,7 +268,7 @@ mod tests {
             }
             out
         };
-        let fixed = fix_rounds(source, FixMode::Safe, mixed).unwrap();
+        let fixed = fix_rounds(source, FixMode::Safe, None, mixed).unwrap();
         assert_eq!((fixed.text.as_str(), fixed.applied), ("x = c\ny = b\n", 1));
     }
 }

@@ -83,9 +83,7 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
         found
     };
     let depends_on_loop = bound_in_loop(call);
-    let looks_up_loop_values = lookup_values(sem, call)
-        .into_iter()
-        .any(bound_in_loop);
+    let looks_up_loop_values = lookup_values(sem, call).into_iter().any(bound_in_loop);
     let mut loop_writes = false;
     let repeated = loop_node.child_by_field_name("body").unwrap_or(loop_node);
     walk(repeated, |n| {

@@ -87,7 +87,9 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
                     return true;
                 }
             }
-            "list_comprehension" | "set_comprehension" | "dictionary_comprehension"
+            "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
             | "generator_expression" => {
                 let mut cursor = parent.walk();
                 let clauses: Vec<Node> = parent

@@ -27,7 +27,7 @@ use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
 pub(crate) use fix_all::count_errors;
-pub use fix_all::{fix_all, fix_all_with, FixMode, Fixed};
+pub use fix_all::{fix_all, fix_all_with, fix_region, loop_around, FixMode, Fixed};
 use index::FileFacts;
 pub use infer::FileContext;
 use infer::{context_fingerprint, Semantics};

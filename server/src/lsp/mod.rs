@@ -150,4 +150,8 @@ impl LanguageServer for Backend {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         handlers::code_action::code_action(&self.session, params).await
     }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
+        handlers::code_action_resolve::code_action_resolve(&self.session, action).await
+    }
 }

@@ -89,6 +89,10 @@ pub struct Session {
     pub shutdown_requested: AtomicBool,
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
+    /// The client resolves a code action's `edit` lazily (`codeAction/resolve`).
+    pub client_resolves_edits: AtomicBool,
+    /// The client can ask the user to confirm an annotated edit (a refactor preview).
+    pub client_confirms_edits: AtomicBool,
     pub workspace: RwLock<Workspace>,
     /// Documents whose latest text is waiting to be taken into the model index.
     pub indexing_pending: dashmap::DashSet<Uri>,

@@ -1,12 +1,13 @@
 //! Quick fixes per diagnostic, "disable for this line", and fix-all of the safe fixes.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::initialize::FIX_ALL_KIND;
-use crate::analysis::{fix_all, noqa, Edit};
+use crate::analysis::{fix_all, loop_around, noqa, Edit};
 use crate::lsp::convert;
 use crate::lsp::session::{Session, Snapshot};
 
@@ -19,10 +20,74 @@ pub async fn code_action(
     };
     let only = params.context.only;
     let range = params.range;
-    let actions = tokio::task::spawn_blocking(move || actions(&snapshot, range, only.as_deref()))
-        .await
-        .map_err(|_| Error::internal_error())?;
+    let resolves = session.client_resolves_edits.load(Ordering::Relaxed);
+    let actions = tokio::task::spawn_blocking(move || {
+        let mut actions = actions(&snapshot, range, only.as_deref());
+        if resolves && wanted(only.as_deref(), CodeActionKind::REFACTOR_REWRITE.as_str()) {
+            actions.extend(loop_rewrites(&snapshot, range));
+        }
+        actions
+    })
+    .await
+    .map_err(|_| Error::internal_error())?;
     Ok(Some(actions))
+}
+
+/// What a "rewrite this loop" action carries until `codeAction/resolve` computes its edit.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LoopRewrite {
+    pub uri: Uri,
+    pub version: i32,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// "Show the rewritten loop" for each loop around the range's findings that has two or more
+/// safe fixes (one is the quick fix already): every fix of the loop applied at once, computed
+/// only when the client resolves it.
+fn loop_rewrites(snapshot: &Snapshot, range: Range) -> Vec<CodeActionOrCommand> {
+    let Some(tree) = snapshot.document.tree.as_ref() else {
+        return Vec::new();
+    };
+    let rope = &snapshot.document.rope;
+    let start = convert::offset(rope, range.start, snapshot.encoding);
+    let end = convert::offset(rope, range.end, snapshot.encoding);
+    let diagnostics = snapshot.diagnostics();
+    let mut regions: Vec<std::ops::Range<usize>> = Vec::new();
+    for d in diagnostics
+        .iter()
+        .filter(|d| d.range.start <= end && start <= d.range.end)
+    {
+        if let Some(region) = loop_around(tree, d.range.start) {
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
+    }
+    regions
+        .into_iter()
+        .filter_map(|region| {
+            let fixes = diagnostics
+                .iter()
+                .filter(|d| region.start <= d.range.start && d.range.end <= region.end)
+                .filter(|d| d.fix.as_ref().is_some_and(|f| f.is_safe()))
+                .count();
+            let data = LoopRewrite {
+                uri: snapshot.uri.clone(),
+                version: snapshot.document.version,
+                start: region.start,
+                end: region.end,
+            };
+            (fixes >= 2).then(|| {
+                CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("Show the rewritten loop ({fixes} safe fixes)"),
+                    kind: Some(CodeActionKind::REFACTOR_REWRITE),
+                    data: serde_json::to_value(data).ok(),
+                    ..CodeAction::default()
+                })
+            })
+        })
+        .collect()
 }
 
 /// `only` filters by kind, hierarchically: `source` admits `source.fixAll.django-orm-lsp`.
@@ -112,7 +177,7 @@ fn actions(
 }
 
 /// One edit turning `old` into `new`: everything between their common prefix and suffix.
-fn minimal_edit(old: &str, new: &str) -> Edit {
+pub(super) fn minimal_edit(old: &str, new: &str) -> Edit {
     let mut prefix = old
         .bytes()
         .zip(new.bytes())

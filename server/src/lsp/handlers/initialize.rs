@@ -47,6 +47,24 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
     *session.workspace.write().unwrap_or_else(|e| e.into_inner()) =
         Workspace::unscanned(workspace_roots(&params));
 
+    let text_document = capabilities.text_document.as_ref();
+    let resolves_edits = text_document
+        .and_then(|t| t.code_action.as_ref())
+        .and_then(|c| c.resolve_support.as_ref())
+        .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
+    session
+        .client_resolves_edits
+        .store(resolves_edits, Ordering::Relaxed);
+    let confirms_edits = capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.workspace_edit.as_ref())
+        .and_then(|e| e.change_annotation_support.as_ref())
+        .is_some();
+    session
+        .client_confirms_edits
+        .store(confirms_edits, Ordering::Relaxed);
+
     let pulls = params
         .capabilities
         .text_document
@@ -69,8 +87,10 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
                 code_action_kinds: Some(vec![
                     CodeActionKind::QUICKFIX,
+                    CodeActionKind::REFACTOR_REWRITE,
                     CodeActionKind::new(FIX_ALL_KIND),
                 ]),
+                resolve_provider: Some(resolves_edits),
                 ..CodeActionOptions::default()
             })),
             diagnostic_provider: pulls.then(|| {

@@ -1,6 +1,7 @@
 //! One file per LSP method.
 
 pub mod code_action;
+pub mod code_action_resolve;
 pub mod diagnostic;
 pub mod did_change;
 pub mod did_change_configuration;
