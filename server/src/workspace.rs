@@ -12,9 +12,9 @@ use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
-/// Words without which a file cannot define a model, manager, QuerySet, signal receiver or the
-/// user-model setting, or re-export one (those live under a `models` path). Files without any
-/// are not parsed for the index.
+/// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
+/// framework serializer or the user-model setting, or re-export one (those live under a `models`
+/// path). Files without any are not parsed for the index.
 const MODEL_EVIDENCE: &[&str] = &[
     "Model",
     "Manager",
@@ -22,6 +22,7 @@ const MODEL_EVIDENCE: &[&str] = &[
     "receiver",
     ".connect(",
     "AUTH_USER_MODEL",
+    "Serializer",
 ];
 
 pub struct Workspace {
@@ -206,7 +207,8 @@ fn may_matter(relative: &Path, source: &str) -> bool {
 /// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
 /// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
 /// Top-level statements are told apart by indentation: a line starting a statement at column 0
-/// decides whether it and the indented lines after it are kept.
+/// decides whether it and the indented lines after it are kept. A line left out stays as an
+/// empty line, so the facts' line numbers are the file's (serializer fields are shown by line).
 fn model_relevant_text(source: &str) -> String {
     let mut kept = String::with_capacity(source.len() / 2);
     let mut keep = false;
@@ -241,6 +243,8 @@ fn model_relevant_text(source: &str) -> String {
         }
         if keep {
             kept.push_str(line);
+        } else if line.ends_with('\n') {
+            kept.push('\n');
         }
     }
     kept

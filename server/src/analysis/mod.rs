@@ -12,6 +12,7 @@ pub mod loops;
 pub mod noqa;
 pub mod rules;
 pub mod scope;
+pub mod serializers;
 pub mod syntax;
 
 use std::hash::{Hash, Hasher};

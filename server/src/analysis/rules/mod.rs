@@ -13,6 +13,7 @@ mod orm105_count_after_evaluation;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
+mod orm411_n_plus_one_serializer;
 
 use std::sync::LazyLock;
 
@@ -90,6 +91,7 @@ pub static ALL: &[&Rule] = &[
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
+    &orm411_n_plus_one_serializer::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

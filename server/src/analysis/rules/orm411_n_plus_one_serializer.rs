@@ -1,0 +1,206 @@
+//! ORM411 n-plus-one-serializer: a REST framework serializer that reads a relation of every
+//! object it serializes (a nested serializer, `source="author.name"`, a related field, a
+//! `SerializerMethodField` reading `obj.author`) runs one query per row unless the QuerySet it
+//! is given joins or prefetches that relation. Reported where the QuerySet is built — a view's
+//! `queryset` / `get_queryset()`, or the rows passed to `XSerializer(rows, many=True)` — with
+//! the fix ORM402/ORM403 make there.
+
+use tree_sitter::Node;
+
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Fix, Severity};
+use crate::analysis::index::{FieldKind, ModelIndex};
+use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
+use crate::analysis::loops::{add_lookup, construction_site, covers};
+use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
+use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM411",
+        name: "n-plus-one-serializer",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm411_n_plus_one_serializer.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    if let Some(view) = m.get("view") {
+        check_view(cx, view);
+    } else if let (Some(call), Some(serializer)) = (m.get("call"), m.get("serializer")) {
+        check_call(cx, call, serializer);
+    }
+}
+
+/// A view naming its serializer: reported at its `queryset` or `get_queryset()`'s return.
+fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
+    let Some(serializer) = serializer_class(cx, view) else {
+        return;
+    };
+    let Some(found) = serializers::resolve(cx.sem.index(), cx.sem.file_facts(), serializer) else {
+        return;
+    };
+    let Some(site) = cx.sem.view_class_queryset_site(view) else {
+        return;
+    };
+    let queryset = match cx.sem.ty(site) {
+        Ty::QuerySet(qs) => qs,
+        // `queryset = Entry.objects`: all rows, nothing loaded yet.
+        Ty::Manager(m) if !m.related => QuerySetTy {
+            model: m.model,
+            ..QuerySetTy::default()
+        },
+        _ => return,
+    };
+    report(cx, site, &queryset, found);
+}
+
+/// `XSerializer(rows, many=True)`: reported at `rows`.
+fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node<'a>) {
+    let Some(found) =
+        serializers::resolve(cx.sem.index(), cx.sem.file_facts(), cx.sem.text(serializer))
+    else {
+        return;
+    };
+    let Some(rows) = call
+        .child_by_field_name("arguments")
+        .and_then(|a| a.named_child(0))
+        .filter(|a| a.kind() != "keyword_argument")
+    else {
+        return;
+    };
+    let queryset = match cx.sem.ty(rows) {
+        Ty::QuerySet(qs) | Ty::Evaluated(qs) => qs,
+        _ => return,
+    };
+    report(cx, rows, &queryset, found);
+}
+
+/// The serializer class a view names: `serializer_class = X`, or the one class every `return`
+/// of its `get_serializer_class()` gives.
+fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a str> {
+    let body = view.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let mut named = None;
+    let mut returned = None;
+    for statement in body.named_children(&mut cursor) {
+        let statement = if statement.kind() == "decorated_definition" {
+            statement
+                .child_by_field_name("definition")
+                .unwrap_or(statement)
+        } else {
+            statement
+        };
+        if statement.kind() == "function_definition" {
+            if statement
+                .child_by_field_name("name")
+                .is_some_and(|n| cx.sem.text(n) == "get_serializer_class")
+            {
+                returned = Some(single_returned_name(cx, statement));
+            }
+            continue;
+        }
+        if let Some((left, right)) = simple_assignment(statement) {
+            if cx.sem.text(left) == "serializer_class"
+                && matches!(right.kind(), "identifier" | "attribute")
+            {
+                named = Some(cx.sem.text(right));
+            }
+        }
+    }
+    // A `get_serializer_class()` overrides the attribute; one that chooses is not understood.
+    match returned {
+        Some(choice) => choice,
+        None => named,
+    }
+}
+
+/// The class name every `return` of `function` gives, when they all give the same one.
+fn single_returned_name<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<&'a str> {
+    let mut names = Vec::new();
+    let mut other = false;
+    walk(function, |n| {
+        if n.kind() == "return_statement" {
+            match n.named_child(0).map(strip_parens) {
+                Some(v) if matches!(v.kind(), "identifier" | "attribute") => {
+                    names.push(cx.sem.text(v));
+                }
+                _ => other = true,
+            }
+        }
+        n.id() == function.id()
+            || !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    match names.as_slice() {
+        [first, rest @ ..] if !other && rest.iter().all(|n| n == first) => Some(first),
+        _ => None,
+    }
+}
+
+fn report<'a>(cx: &mut RuleContext<'_, 'a>, at: Node<'a>, queryset: &QuerySetTy, found: Found) {
+    let index = cx.sem.index();
+    let (Some(ModelRef::Indexed(model)), false) = (&queryset.model, queryset.values) else {
+        return;
+    };
+    if found.model(index).is_some_and(|m| m != *model) {
+        return;
+    }
+    for read in relation_reads(index, found, *model) {
+        let method = if read.many {
+            "prefetch_related"
+        } else {
+            "select_related"
+        };
+        let covered = covers(&queryset.prefetch_related, &read.lookup)
+            || (!read.many && covers(&queryset.select_related, &read.lookup));
+        if covered {
+            continue;
+        }
+        let lookup = &read.lookup;
+        let fix = if queryset.sliced || defers_first_hop(index, *model, queryset, &read) {
+            None
+        } else {
+            construction_site(cx.sem, at).map(|site| {
+                Fix::safe(
+                    format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
+                    vec![add_lookup(cx.sem, site, method, lookup)],
+                )
+            })
+        };
+        cx.report(
+            at,
+            format!(
+                "`{}` ({}, line {}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
+                read.what,
+                read.module,
+                read.at.line + 1
+            ),
+            fix,
+        );
+    }
+}
+
+/// Whether the QuerySet leaves out (`only()`/`defer()`) the foreign key column the lookup
+/// starts with: Django refuses to both defer and `select_related` a field, and the fix would
+/// need the `only()` call changed too.
+fn defers_first_hop(
+    index: &ModelIndex,
+    model: usize,
+    queryset: &QuerySetTy,
+    read: &RelationRead,
+) -> bool {
+    let first = read.lookup.split("__").next().unwrap_or_default();
+    let forward = index
+        .model(model)
+        .field(first)
+        .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
+    if !forward {
+        return false;
+    }
+    let named = |fields: &[String]| fields.iter().any(|f| f.split("__").next() == Some(first));
+    queryset.only.as_deref().is_some_and(|only| !named(only)) || named(&queryset.defer)
+}
