@@ -146,3 +146,43 @@ fn files_changed_on_disk_are_reindexed() {
     );
     diagnostics_where(&mut client, &views, |d| d.is_empty());
 }
+
+#[test]
+fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let api = format!("file://{}", root.join("blog/api.py").display());
+    let text = std::fs::read_to_string(root.join("blog/api.py")).unwrap();
+    client.open(&api, &text, 1);
+    // Once serializers.py and the models are indexed, the view's queryset is reported.
+    let found = diagnostics_where(&mut client, &api, |d| !d.is_empty());
+    let first = &found[0];
+    assert_eq!(first["code"], "ORM411");
+    assert_eq!(
+        first["range"]["start"],
+        json!({"line": 10, "character": 15})
+    );
+    let related = first["relatedInformation"].as_array().unwrap();
+    assert_eq!(related.len(), 1);
+    assert_eq!(
+        related[0]["location"]["uri"],
+        format!("file://{}", root.join("accounts/serializers.py").display())
+    );
+    assert_eq!(
+        related[0]["location"]["range"],
+        json!({"start": {"line": 6, "character": 4}, "end": {"line": 6, "character": 8}})
+    );
+    assert_eq!(
+        related[0]["message"],
+        "`AuthorSerializer.city` reads `author__profile` of every row"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

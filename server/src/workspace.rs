@@ -95,7 +95,7 @@ impl Workspace {
                 let tree = parse_python(&relevant)?;
                 Some((
                     relative.clone(),
-                    Arc::new(facts_of(&relative, &relevant, &tree)),
+                    Arc::new(facts_of(path, &relative, &relevant, &tree)),
                 ))
             })
             .collect();
@@ -156,7 +156,7 @@ impl Workspace {
         if !self.files.contains_key(&relative) && !may_matter(&relative, source) {
             return None;
         }
-        let facts = Arc::new(facts_of(&relative, source, tree));
+        let facts = Arc::new(facts_of(path, &relative, source, tree));
         Some((relative, facts))
     }
 
@@ -264,9 +264,12 @@ fn may_be_model_class(header: &str) -> bool {
     mentions_model || !plainly_other
 }
 
-fn facts_of(relative: &Path, source: &str, tree: &Tree) -> FileFacts {
+fn facts_of(path: &Path, relative: &Path, source: &str, tree: &Tree) -> FileFacts {
     let (module, is_package) = module_name(relative);
-    extract(source, tree, &module, is_package)
+    FileFacts {
+        path: Some(path.to_path_buf()),
+        ..extract(source, tree, &module, is_package)
+    }
 }
 
 #[cfg(test)]
@@ -289,7 +292,8 @@ mod tests {
         );
         assert!(!kept.contains("helper") && !kept.contains("EntryTests"));
         let tree = parse_python(&kept).unwrap();
-        let facts = facts_of(Path::new("blog/models.py"), &kept, &tree);
+        let path = Path::new("blog/models.py");
+        let facts = facts_of(path, path, &kept, &tree);
         assert_eq!(facts.classes.len(), 1);
         assert_eq!(facts.receivers.len(), 1);
         assert_eq!(facts.auth_user_model.as_deref(), Some("a.B"));

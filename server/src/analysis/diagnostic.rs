@@ -108,6 +108,17 @@ impl Fix {
     }
 }
 
+/// Another place that explains a finding (the serializer field behind a view's N+1), shown by
+/// editors as related information. It is in another file, or in this one as the index read it:
+/// a line and byte columns within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Related {
+    pub path: std::path::PathBuf,
+    pub line: u32,
+    pub columns: Range<u32>,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub rule: &'static RuleMeta,
@@ -115,6 +126,7 @@ pub struct Diagnostic {
     pub message: String,
     pub severity: Severity,
     pub fix: Option<Fix>,
+    pub related: Vec<Related>,
 }
 
 impl Diagnostic {
@@ -131,6 +143,7 @@ impl Diagnostic {
             message: self.message.clone(),
             severity: self.severity,
             fix: self.fix.as_ref().map(|f| f.shifted(delta)),
+            related: self.related.clone(),
         }
     }
 }

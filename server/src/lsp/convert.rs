@@ -91,6 +91,31 @@ pub fn diagnostic(rope: &Rope, d: &Diagnostic, encoding: PositionEncoding) -> ls
         source: Some(SOURCE.to_string()),
         message: d.message.clone(),
         data: Some(json!({ "name": d.rule.name, "fix": fix })),
+        related_information: related_information(d),
         ..lsp::Diagnostic::default()
     }
+}
+
+/// Related places are in files the index read, by line and byte column. Their columns are used
+/// as they are: they point at names after indentation (a serializer field, `obj.author`), where
+/// bytes and UTF-16 code units agree.
+fn related_information(d: &Diagnostic) -> Option<Vec<lsp::DiagnosticRelatedInformation>> {
+    let related: Vec<_> = d
+        .related
+        .iter()
+        .filter_map(|r| {
+            let uri = Uri::from_file_path(&r.path)?;
+            Some(lsp::DiagnosticRelatedInformation {
+                location: lsp::Location::new(
+                    uri,
+                    lsp::Range::new(
+                        Position::new(r.line, r.columns.start),
+                        Position::new(r.line, r.columns.end),
+                    ),
+                ),
+                message: r.message.clone(),
+            })
+        })
+        .collect();
+    (!related.is_empty()).then_some(related)
 }

@@ -18,6 +18,8 @@ pub struct FileFacts {
     pub auth_user_model: Option<String>,
     /// Classes that may be REST framework serializers (ORM411 reads them across files).
     pub serializers: Vec<crate::analysis::serializers::SerializerFacts>,
+    /// The file's path, when the workspace read it (related information points into it).
+    pub path: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use tree_sitter::{Node, Query, QueryCapture};
 
-use super::diagnostic::{Diagnostic, Fix, Severity};
+use super::diagnostic::{Diagnostic, Fix, Related, Severity};
 use super::infer::Semantics;
 use crate::settings::Settings;
 
@@ -56,7 +56,22 @@ impl RuleContext<'_, '_> {
             message: message.into(),
             severity: self.rule.severity,
             fix,
+            related: Vec::new(),
         });
+    }
+
+    /// Reports with related information: other places that explain the finding.
+    pub fn report_related(
+        &mut self,
+        node: Node,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+        related: Vec<Related>,
+    ) {
+        self.report(node, message, fix);
+        if let Some(d) = self.out.last_mut() {
+            d.related = related;
+        }
     }
 }
 
