@@ -399,3 +399,57 @@ fn config_names_the_project_root_for_globs() {
     let paths: Vec<_> = findings(&stdout).into_iter().map(|f| f.0).collect();
     assert_eq!(paths, ["views.py"]);
 }
+
+/// ORM411 through the binary: the serializers are in other files than the views, and the
+/// finding sits at the view's queryset with the fix where it is built.
+#[test]
+fn serializer_findings_on_the_blogapp_project() {
+    let (code, stdout, stderr) = check(
+        &[
+            "--output-format",
+            "json",
+            "--select",
+            "ORM411",
+            "tests/fixtures/projects/blogapp",
+        ],
+        &repo(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let lines: Vec<(&str, u64)> = items
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["line"].as_u64().unwrap()))
+        .collect();
+    let api = "tests/fixtures/projects/blogapp/blog/api.py";
+    assert_eq!(
+        lines,
+        [
+            (api, 11),
+            (api, 20),
+            (api, 20),
+            (api, 20),
+            (api, 28),
+            (api, 28),
+            (api, 33),
+            (api, 33)
+        ]
+    );
+    assert_eq!(
+        items[0],
+        serde_json::json!({
+            "path": api,
+            "line": 11, "column": 16, "end_line": 11, "end_column": 55,
+            "code": "ORM411", "name": "n-plus-one-serializer",
+            "message": "`AuthorSerializer.city` (tests/fixtures/projects/blogapp/accounts/serializers.py:7) reads `author__profile` for every row, one query each; add `select_related(\"author__profile\")` to this queryset",
+            "severity": "warning",
+            "fix": {
+                "applicability": "safe",
+                "message": "Add `select_related(\"author__profile\")` where the queryset is built",
+                "edits": [{"line": 11, "column": 54, "end_line": 11, "end_column": 54, "content": ", \"author__profile\""}]
+            }
+        })
+    );
+    // Sliced rows (`[:20]`) and a queryset with `only()` get the finding without a fix.
+    let fixes: Vec<bool> = items.iter().map(|i| i["fix"].is_object()).collect();
+    assert_eq!(fixes, [true, true, true, true, true, false, false, false]);
+}

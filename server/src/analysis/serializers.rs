@@ -395,9 +395,25 @@ pub struct RelationRead<'a> {
     pub many: bool,
     /// `EntrySerializer.author` (the field, or the method that reads it).
     pub what: String,
-    /// The module that declares it, and where.
-    pub module: &'a str,
+    /// The file that declares it, and where.
+    pub file: &'a FileFacts,
     pub at: Place,
+}
+
+impl RelationRead<'_> {
+    /// Where the read is written, as `blog/serializers.py:12` (the path relative to the
+    /// workspace root, which the module name mirrors).
+    pub fn location(&self) -> String {
+        let mut path = self.file.module.replace('.', "/");
+        if self.file.is_package {
+            path.push_str(if path.is_empty() {
+                "__init__"
+            } else {
+                "/__init__"
+            });
+        }
+        format!("{path}.py:{}", self.at.line + 1)
+    }
 }
 
 /// Field classes that read only the related row's key, which the row already holds.
@@ -456,7 +472,7 @@ fn collect<'a>(
             lookup: lookup.join("__"),
             many: many_before || many,
             what,
-            module: &found.file.module,
+            file: found.file,
             at,
         });
     };

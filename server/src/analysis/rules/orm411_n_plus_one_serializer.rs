@@ -8,8 +8,8 @@
 use tree_sitter::Node;
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::diagnostic::{Fix, Severity};
-use crate::analysis::index::{FieldKind, ModelIndex};
+use crate::analysis::diagnostic::{Fix, Related, Severity};
+use crate::analysis::index::{string_value, FieldKind, ModelIndex};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, covers};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
@@ -149,6 +149,8 @@ fn report<'a>(cx: &mut RuleContext<'_, 'a>, at: Node<'a>, queryset: &QuerySetTy,
     if found.model(index).is_some_and(|m| m != *model) {
         return;
     }
+    let site = construction_site(cx.sem, at);
+    let custom = site.map(|site| custom_prefetches(cx, site));
     for read in relation_reads(index, found, *model) {
         let method = if read.many {
             "prefetch_related"
@@ -157,31 +159,49 @@ fn report<'a>(cx: &mut RuleContext<'_, 'a>, at: Node<'a>, queryset: &QuerySetTy,
         };
         let covered = covers(&queryset.prefetch_related, &read.lookup)
             || (!read.many && covers(&queryset.select_related, &read.lookup));
-        if covered {
+        if covered || through_custom_prefetch(&read.lookup, queryset, custom.as_deref()) {
             continue;
         }
         let lookup = &read.lookup;
         let fix = if queryset.sliced || defers_first_hop(index, *model, queryset, &read) {
             None
         } else {
-            construction_site(cx.sem, at).map(|site| {
+            site.map(|site| {
                 Fix::safe(
                     format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
                     vec![add_lookup(cx.sem, site, method, lookup)],
                 )
             })
         };
-        cx.report(
+        let related = related(cx, &read).into_iter().collect();
+        cx.report_related(
             at,
             format!(
-                "`{}` ({}, line {}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
+                "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
                 read.what,
-                read.module,
-                read.at.line + 1
+                read.location(),
             ),
             fix,
+            related,
         );
     }
+}
+
+/// The serializer field behind a finding, for editors to show next to it. The facts of the file
+/// being linted are read from its text, not from disk: their path is the index's copy's.
+fn related(cx: &RuleContext, read: &RelationRead) -> Option<Related> {
+    let path = read.file.path.clone().or_else(|| {
+        cx.sem
+            .index()
+            .facts(&read.file.module)
+            .and_then(|f| f.path.clone())
+    })?;
+    Some(Related {
+        path,
+        line: read.at.line,
+        columns: read.at.start..read.at.end,
+        message: format!("`{}` reads `{}` of every row", read.what, read.lookup),
+    })
 }
 
 /// Whether the QuerySet leaves out (`only()`/`defer()`) the foreign key column the lookup
@@ -203,4 +223,41 @@ fn defers_first_hop(
     }
     let named = |fields: &[String]| fields.iter().any(|f| f.split("__").next() == Some(first));
     queryset.only.as_deref().is_some_and(|only| !named(only)) || named(&queryset.defer)
+}
+
+/// The lookups of `Prefetch("rel", queryset=...)` calls where the QuerySet is built: their own
+/// QuerySet may join or prefetch anything below `rel`.
+fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
+    let mut lookups = Vec::new();
+    walk(site, |n| {
+        let prefetch = n.kind() == "call"
+            && n.child_by_field_name("function")
+                .is_some_and(|f| cx.sem.text(f).ends_with("Prefetch"));
+        if let Some(args) = n.child_by_field_name("arguments").filter(|_| prefetch) {
+            let mut cursor = args.walk();
+            let with_queryset = args.named_children(&mut cursor).any(|a| {
+                a.kind() == "keyword_argument"
+                    && a.child_by_field_name("name")
+                        .is_some_and(|k| cx.sem.text(k) == "queryset")
+            });
+            if with_queryset {
+                lookups.extend(
+                    args.named_child(0)
+                        .and_then(|a| string_value(a, cx.sem.source)),
+                );
+            }
+        }
+        true
+    });
+    lookups
+}
+
+/// Whether `lookup` goes below a relation the QuerySet prefetches with a QuerySet of its own
+/// (or, when where the QuerySet is built is not known, below any prefetched relation): what
+/// that QuerySet loads is not known, so the rule stays silent.
+fn through_custom_prefetch(lookup: &str, queryset: &QuerySetTy, custom: Option<&[String]>) -> bool {
+    queryset
+        .prefetch_related
+        .iter()
+        .any(|p| lookup.starts_with(&format!("{p}__")) && custom.is_none_or(|c| c.contains(p)))
 }
