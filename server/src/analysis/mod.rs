@@ -14,6 +14,7 @@ pub mod rules;
 pub mod scope;
 pub mod serializers;
 pub mod syntax;
+pub mod templates;
 
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
