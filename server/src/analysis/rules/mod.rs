@@ -14,6 +14,7 @@ mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
 mod orm411_n_plus_one_serializer;
+mod view_queryset;
 
 use std::sync::LazyLock;
 

@@ -7,11 +7,9 @@
 
 use tree_sitter::Node;
 
+use super::view_queryset::{HandedOn, Missing};
 use super::{Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::diagnostic::{Fix, Related, Severity};
-use crate::analysis::index::{string_value, FieldKind, ModelIndex};
-use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
-use crate::analysis::loops::{add_lookup, construction_site, covers};
+use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
@@ -44,16 +42,9 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     let Some(site) = cx.sem.view_class_queryset_site(view) else {
         return;
     };
-    let queryset = match cx.sem.ty(site) {
-        Ty::QuerySet(qs) => qs,
-        // `queryset = Entry.objects`: all rows, nothing loaded yet.
-        Ty::Manager(m) if !m.related => QuerySetTy {
-            model: m.model,
-            ..QuerySetTy::default()
-        },
-        _ => return,
-    };
-    report(cx, site, &queryset, found);
+    if let Some(handed) = HandedOn::new(cx, site, site) {
+        report(cx, handed, found);
+    }
 }
 
 /// `XSerializer(rows, many=True)`: reported at `rows`.
@@ -70,11 +61,9 @@ fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node
     else {
         return;
     };
-    let queryset = match cx.sem.ty(rows) {
-        Ty::QuerySet(qs) | Ty::Evaluated(qs) => qs,
-        _ => return,
-    };
-    report(cx, rows, &queryset, found);
+    if let Some(handed) = HandedOn::new(cx, rows, rows) {
+        report(cx, handed, found);
+    }
 }
 
 /// The serializer class a view names: `serializer_class = X`, or the one class every `return`
@@ -141,41 +130,21 @@ fn single_returned_name<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Opt
     }
 }
 
-fn report<'a>(cx: &mut RuleContext<'_, 'a>, at: Node<'a>, queryset: &QuerySetTy, found: Found) {
-    let index = cx.sem.index();
-    let (Some(ModelRef::Indexed(model)), false) = (&queryset.model, queryset.values) else {
-        return;
-    };
-    if found.model(index).is_some_and(|m| m != *model) {
+fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, found: Found) {
+    if found
+        .model(cx.sem.index())
+        .is_some_and(|m| m != handed.model)
+    {
         return;
     }
-    let site = construction_site(cx.sem, at);
-    let custom = site.map(|site| custom_prefetches(cx, site));
-    for read in relation_reads(index, found, *model) {
-        let method = if read.many {
-            "prefetch_related"
-        } else {
-            "select_related"
-        };
-        let covered = covers(&queryset.prefetch_related, &read.lookup)
-            || (!read.many && covers(&queryset.select_related, &read.lookup));
-        if covered || through_custom_prefetch(&read.lookup, queryset, custom.as_deref()) {
-            continue;
-        }
+    for read in relation_reads(cx.sem.index(), found, handed.model) {
         let lookup = &read.lookup;
-        let fix = if queryset.sliced || defers_first_hop(index, *model, queryset, &read) {
-            None
-        } else {
-            site.map(|site| {
-                Fix::safe(
-                    format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
-                    vec![add_lookup(cx.sem, site, method, lookup)],
-                )
-            })
+        let Some(Missing { method, fix }) = handed.missing(cx, lookup, read.many) else {
+            continue;
         };
         let related = related(cx, &read).into_iter().collect();
         cx.report_related(
-            at,
+            handed.at,
             format!(
                 "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
                 read.what,
@@ -202,62 +171,4 @@ fn related(cx: &RuleContext, read: &RelationRead) -> Option<Related> {
         columns: read.at.start..read.at.end,
         message: format!("`{}` reads `{}` of every row", read.what, read.lookup),
     })
-}
-
-/// Whether the QuerySet leaves out (`only()`/`defer()`) the foreign key column the lookup
-/// starts with: Django refuses to both defer and `select_related` a field, and the fix would
-/// need the `only()` call changed too.
-fn defers_first_hop(
-    index: &ModelIndex,
-    model: usize,
-    queryset: &QuerySetTy,
-    read: &RelationRead,
-) -> bool {
-    let first = read.lookup.split("__").next().unwrap_or_default();
-    let forward = index
-        .model(model)
-        .field(first)
-        .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
-    if !forward {
-        return false;
-    }
-    let named = |fields: &[String]| fields.iter().any(|f| f.split("__").next() == Some(first));
-    queryset.only.as_deref().is_some_and(|only| !named(only)) || named(&queryset.defer)
-}
-
-/// The lookups of `Prefetch("rel", queryset=...)` calls where the QuerySet is built: their own
-/// QuerySet may join or prefetch anything below `rel`.
-fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
-    let mut lookups = Vec::new();
-    walk(site, |n| {
-        let prefetch = n.kind() == "call"
-            && n.child_by_field_name("function")
-                .is_some_and(|f| cx.sem.text(f).ends_with("Prefetch"));
-        if let Some(args) = n.child_by_field_name("arguments").filter(|_| prefetch) {
-            let mut cursor = args.walk();
-            let with_queryset = args.named_children(&mut cursor).any(|a| {
-                a.kind() == "keyword_argument"
-                    && a.child_by_field_name("name")
-                        .is_some_and(|k| cx.sem.text(k) == "queryset")
-            });
-            if with_queryset {
-                lookups.extend(
-                    args.named_child(0)
-                        .and_then(|a| string_value(a, cx.sem.source)),
-                );
-            }
-        }
-        true
-    });
-    lookups
-}
-
-/// Whether `lookup` goes below a relation the QuerySet prefetches with a QuerySet of its own
-/// (or, when where the QuerySet is built is not known, below any prefetched relation): what
-/// that QuerySet loads is not known, so the rule stays silent.
-fn through_custom_prefetch(lookup: &str, queryset: &QuerySetTy, custom: Option<&[String]>) -> bool {
-    queryset
-        .prefetch_related
-        .iter()
-        .any(|p| lookup.starts_with(&format!("{p}__")) && custom.is_none_or(|c| c.contains(p)))
 }
