@@ -1,6 +1,7 @@
 //! The workspace's model index, kept from the files on disk and the documents being edited.
 //! Used by the server (scanned after `initialize`, updated as files change) and by `check`.
 
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
@@ -31,6 +33,8 @@ pub struct Workspace {
     roots: Vec<PathBuf>,
     /// Facts of the files that can matter to the index, by path relative to their root.
     files: FxHashMap<PathBuf, Arc<FileFacts>>,
+    /// Django templates by path as found (ORM410), each with its path relative to its root.
+    templates: FxHashMap<PathBuf, (PathBuf, Arc<TemplateFacts>)>,
     index: Arc<ModelIndex>,
 }
 
@@ -39,9 +43,18 @@ impl Default for Workspace {
         Self {
             roots: Vec::new(),
             files: FxHashMap::default(),
+            templates: FxHashMap::default(),
             index: ModelIndex::builtin(),
         }
     }
+}
+
+/// A file below a `templates` folder with a template's extension.
+pub fn is_template(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("html" | "htm" | "txt" | "xml" | "djhtml")
+    ) && path.components().any(|c| c.as_os_str() == "templates")
 }
 
 impl Workspace {
@@ -65,7 +78,48 @@ impl Workspace {
             .iter()
             .flat_map(|root| crate::check::python_files(root))
             .collect();
-        Self::from_paths(roots, &paths, progress)
+        let templates: Vec<PathBuf> = roots
+            .iter()
+            .flat_map(|root| crate::check::template_files(root))
+            .collect();
+        Self::from_paths(roots, &paths, progress).with_templates(&templates)
+    }
+
+    /// Reads the given template files into the index (unreadable or non-UTF-8 ones are left
+    /// out: a template the analyzer cannot read is one it knows nothing about).
+    pub fn with_templates(mut self, paths: &[PathBuf]) -> Self {
+        let read: Vec<(PathBuf, (PathBuf, Arc<TemplateFacts>))> = paths
+            .par_iter()
+            .filter_map(|path| {
+                let source = std::fs::read_to_string(path)
+                    .ok()
+                    .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
+                let facts = Arc::new(templates::extract(&source));
+                Some((path.clone(), (self.relative(path), facts)))
+            })
+            .collect();
+        self.templates.extend(read);
+        self.rebuild();
+        self
+    }
+
+    /// Takes a template's new text into the index. Returns whether the index changed.
+    pub fn update_template(&mut self, path: &Path, source: &str) -> bool {
+        if !is_template(path) {
+            return false;
+        }
+        let facts = Arc::new(templates::extract(source));
+        if self
+            .templates
+            .get(path)
+            .is_some_and(|(_, old)| **old == *facts)
+        {
+            return false;
+        }
+        let relative = self.relative(path);
+        self.templates.insert(path.to_path_buf(), (relative, facts));
+        self.rebuild();
+        true
     }
 
     /// Indexes the given files (paths under `roots`).
@@ -172,6 +226,20 @@ impl Workspace {
 
     /// Re-reads a file from disk (created, changed or deleted). Returns whether the index changed.
     pub fn reload(&mut self, path: &Path) -> bool {
+        if is_template(path) {
+            return match std::fs::read_to_string(path) {
+                Ok(source) if source.len() <= MAX_PARSED_BYTES => {
+                    self.update_template(path, &source)
+                }
+                _ => {
+                    let removed = self.templates.remove(path).is_some();
+                    if removed {
+                        self.rebuild();
+                    }
+                    removed
+                }
+            };
+        }
         match std::fs::read_to_string(path)
             .ok()
             .filter(|s| s.len() <= MAX_PARSED_BYTES)
@@ -191,7 +259,17 @@ impl Workspace {
     }
 
     fn rebuild(&mut self) {
-        self.index = Arc::new(ModelIndex::build(self.files.values().cloned().collect()));
+        let mut hasher = rustc_hash::FxHasher::default();
+        let mut templates: Vec<_> = self.templates.iter().collect();
+        templates.sort_by(|a, b| a.0.cmp(b.0));
+        templates.hash(&mut hasher);
+        let index = ModelIndex::build(self.files.values().cloned().collect());
+        let templates = TemplateIndex::new(
+            self.templates
+                .iter()
+                .map(|(path, (relative, facts))| (relative.clone(), path.clone(), facts.clone())),
+        );
+        self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
     }
 }
 

@@ -311,11 +311,13 @@ pub struct TemplateIndex {
 }
 
 impl TemplateIndex {
-    pub fn new(files: impl IntoIterator<Item = (PathBuf, Arc<TemplateFacts>)>) -> Self {
+    /// Templates by their path relative to the workspace root (which names them) and the path
+    /// they are reported at.
+    pub fn new(files: impl IntoIterator<Item = (PathBuf, PathBuf, Arc<TemplateFacts>)>) -> Self {
         let mut by_name: FxHashMap<String, Vec<(PathBuf, Arc<TemplateFacts>)>> =
             FxHashMap::default();
-        for (path, facts) in files {
-            if let Some(name) = template_name(&path) {
+        for (relative, path, facts) in files {
+            if let Some(name) = template_name(&relative) {
                 by_name.entry(name).or_default().push((path, facts));
             }
         }
@@ -332,10 +334,6 @@ impl TemplateIndex {
             [(path, facts)] => Some((path.as_path(), facts.as_ref())),
             _ => None,
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
     }
 }
 
