@@ -13,6 +13,7 @@ mod orm105_count_after_evaluation;
 mod orm401_fk_id_through_relation;
 mod orm402_n_plus_one_forward;
 mod orm403_n_plus_one_reverse;
+mod orm410_n_plus_one_template;
 mod orm411_n_plus_one_serializer;
 mod view_queryset;
 
@@ -107,6 +108,7 @@ pub static ALL: &[&Rule] = &[
     &orm401_fk_id_through_relation::RULE,
     &orm402_n_plus_one_forward::RULE,
     &orm403_n_plus_one_reverse::RULE,
+    &orm410_n_plus_one_template::RULE,
     &orm411_n_plus_one_serializer::RULE,
 ];
 

@@ -32,6 +32,8 @@ pub struct TemplateRead {
     pub root: String,
     /// Attribute names, `*` for each row of what precedes.
     pub path: Vec<String>,
+    /// The expression as written: `post.author.name`.
+    pub text: String,
     pub at: Place,
 }
 
@@ -84,6 +86,7 @@ pub fn extract(source: &str) -> TemplateFacts {
                     facts.reads.push(TemplateRead {
                         root: chain.root,
                         path: chain.path,
+                        text: word.to_string(),
                         at: place(start, start + word.len()),
                     });
                 }
@@ -111,6 +114,7 @@ pub fn extract(source: &str) -> TemplateFacts {
                     facts.reads.push(TemplateRead {
                         root: chain.root.clone(),
                         path: chain.path.clone(),
+                        text: word.to_string(),
                         at: place(start, start + word.len()),
                     });
                     Some(chain)
@@ -220,9 +224,12 @@ fn resolve(frames: &[Frame], word: &str) -> Option<Chain> {
     Some(chain)
 }
 
-/// `for x in items` / `for a, b in items reversed`: the targets and the iterable word (with its
-/// offset in `content`), when the iterable is a plain dotted name.
-fn for_parts(content: &str) -> Option<(Vec<&str>, Option<(usize, &str)>)> {
+/// A word of a tag and its offset in the tag's content.
+type Word<'s> = (usize, &'s str);
+
+/// `for x in items` / `for a, b in items reversed`: the targets and the iterable word, when the
+/// iterable is a plain dotted name.
+fn for_parts(content: &str) -> Option<(Vec<&str>, Option<Word<'_>>)> {
     let rest = content.strip_prefix("for")?;
     let (targets, iterable) = rest.split_once(" in ")?;
     let targets: Vec<&str> = targets.split(',').map(str::trim).collect();
@@ -366,6 +373,8 @@ pub enum Value {
 pub struct TemplateNeed {
     pub lookup: String,
     pub many: bool,
+    /// The template that reads it (the rendered one, or one it includes or extends).
+    pub template: String,
     pub path: PathBuf,
     pub at: Place,
     /// The expression as the template writes it: `post.author.name`.
@@ -384,10 +393,10 @@ pub fn needs(
     let Some((path, facts)) = templates.get(name) else {
         return Vec::new();
     };
-    let mut reads: Vec<(PathBuf, TemplateRead)> = facts
+    let mut reads: Vec<(&str, PathBuf, TemplateRead)> = facts
         .reads
         .iter()
-        .map(|r| (path.to_path_buf(), r.clone()))
+        .map(|r| (name, path.to_path_buf(), r.clone()))
         .collect();
     // (the names an include binds, whether it passes `only` those, the template)
     type Bindings<'b> = Option<&'b [(String, Option<Chain>)]>;
@@ -407,33 +416,31 @@ pub fn needs(
                 Some((_, Some(chain))) => TemplateRead {
                     root: chain.root.clone(),
                     path: chain.path.iter().chain(&read.path).cloned().collect(),
+                    text: read.text.clone(),
                     at: read.at,
                 },
                 Some((_, None)) => continue,
                 None if only => continue,
                 None => read.clone(),
             };
-            reads.push((other_path.to_path_buf(), rebased));
+            reads.push((other, other_path.to_path_buf(), rebased));
         }
     }
     let mut out: Vec<TemplateNeed> = Vec::new();
-    for (path, read) in reads.into_iter().filter(|(_, r)| r.root == variable) {
+    for (template, path, read) in reads.into_iter().filter(|(_, _, r)| r.root == variable) {
         let Some((lookup, many)) = walk(index, value, &read.path) else {
             continue;
         };
         if out.iter().any(|n| n.lookup == lookup) {
             continue;
         }
-        let text = std::iter::once(read.root.as_str())
-            .chain(read.path.iter().map(String::as_str).filter(|p| *p != "*"))
-            .collect::<Vec<_>>()
-            .join(".");
         out.push(TemplateNeed {
             lookup,
             many,
+            template: template.to_string(),
             path,
             at: read.at,
-            text,
+            text: read.text,
         });
     }
     // A deeper lookup loads the shorter one too.
