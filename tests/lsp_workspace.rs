@@ -186,3 +186,55 @@ fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
     );
     assert_eq!(client.shutdown_and_exit(), 0);
 }
+
+#[test]
+fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let path = root.join("blog/templates/blog/row.html");
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "django-html", "version": 1, "text": text}}),
+    );
+    // The Archive view renders archive.html, which includes row.html with each post.
+    let found = diagnostics_where(&mut client, &uri, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM410"]);
+    assert_eq!(
+        found[0]["range"],
+        json!({"start": {"line": 0, "character": 62}, "end": {"line": 0, "character": 68}})
+    );
+    assert!(found[0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("(the view: blog/views.py:25)"));
+    let related = &found[0]["relatedInformation"][0]["location"];
+    assert_eq!(
+        related["uri"],
+        format!("file://{}", root.join("blog/views.py").display())
+    );
+    assert_eq!(
+        related["range"]["start"],
+        json!({"line": 24, "character": 15})
+    );
+    // Reading the category no more: the edited template has nothing to report.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"text": "<tr><td>{{ post.title }}</td></tr>\n"}],
+        }),
+    );
+    let found = diagnostics_where(&mut client, &uri, |d| d.is_empty());
+    assert!(found.is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub encoding: PositionEncoding,
     /// The document's place in the workspace: the model index and its module name.
     pub file: FileContext,
+    /// The workspace folders, for a template document (whose findings come from the views).
+    pub template_roots: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Snapshot {
@@ -45,6 +47,9 @@ impl Snapshot {
     /// pull and code actions all ask), re-linting only the statements that changed since the
     /// last version.
     pub fn diagnostics(&self) -> Arc<[Diagnostic]> {
+        if let (Some(roots), Some(settings)) = (&self.template_roots, &self.settings) {
+            return self.template_diagnostics(roots, settings);
+        }
         let (Some(tree), Some(settings)) = (self.document.tree.as_ref(), &self.settings) else {
             return Arc::from([]);
         };
@@ -73,6 +78,36 @@ impl Snapshot {
         {
             analysis.latest = Some((key.0, key.1, found.clone()));
         }
+        found
+    }
+}
+
+impl Snapshot {
+    /// A template's findings, memoised like a Python document's (per version and index).
+    fn template_diagnostics(
+        &self,
+        roots: &[std::path::PathBuf],
+        settings: &Settings,
+    ) -> Arc<[Diagnostic]> {
+        let key = (
+            self.document.version,
+            self.file.index.fingerprint() ^ settings.fingerprint(),
+        );
+        let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, used, found)) = &analysis.latest {
+            if (*version, *used) == key {
+                return found.clone();
+            }
+        }
+        let found: Arc<[Diagnostic]> = super::template_documents::diagnostics(
+            &path_of(&self.uri),
+            self.document.text(),
+            roots,
+            &self.file.index,
+            settings,
+        )
+        .into();
+        analysis.latest = Some((key.0, key.1, found.clone()));
         found
     }
 }
@@ -141,6 +176,10 @@ impl Session {
             let entry = self.documents.get(uri)?;
             (entry.document.snapshot(), entry.analysis.clone())
         };
+        let template_roots = document.template.then(|| {
+            let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+            workspace.roots().to_vec()
+        });
         let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
@@ -150,6 +189,7 @@ impl Session {
             settings_generation: configuration.generation(),
             encoding: self.encoding(),
             file: self.file_context(uri),
+            template_roots,
         })
     }
 
@@ -173,10 +213,17 @@ impl Session {
         let Some(snapshot) = self.snapshot(uri) else {
             return false;
         };
+        let path = path_of(uri);
+        if snapshot.document.template {
+            let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
+            if self.current_version(uri) != Some(snapshot.document.version) {
+                return false;
+            }
+            return workspace.update_template(&path, snapshot.document.text());
+        }
         let Some(tree) = snapshot.document.tree.as_ref() else {
             return false;
         };
-        let path = path_of(uri);
         let computed = {
             let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
             workspace.facts_for(&path, snapshot.document.text(), tree)

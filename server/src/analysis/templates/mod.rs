@@ -344,6 +344,25 @@ impl TemplateIndex {
     }
 }
 
+impl TemplateIndex {
+    /// The names of the templates that include or extend `name` (whose views render it too).
+    pub fn names_using(&self, name: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_name
+            .iter()
+            .filter(|(_, found)| {
+                found.iter().any(|(_, facts)| {
+                    facts.extends.as_deref() == Some(name)
+                        || facts.includes.iter().any(|i| i.name == name)
+                })
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
 /// `blog/templates/blog/list.html` -> `blog/list.html`: the path after the last `templates`
 /// folder.
 pub fn template_name(path: &Path) -> Option<String> {
