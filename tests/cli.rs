@@ -495,6 +495,7 @@ fn template_findings_on_the_blogapp_project() {
             (views, 35, false),
             (views, 42, false),
             (views, 42, false),
+            (views, 48, true),
         ]
     );
     assert_eq!(

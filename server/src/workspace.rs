@@ -33,8 +33,10 @@ pub struct Workspace {
     roots: Vec<PathBuf>,
     /// Facts of the files that can matter to the index, by path relative to their root.
     files: FxHashMap<PathBuf, Arc<FileFacts>>,
-    /// Django templates by path as found (ORM410), each with its path relative to its root.
-    templates: FxHashMap<PathBuf, (PathBuf, Arc<TemplateFacts>)>,
+    /// Django templates by path as found (ORM410), each with its name.
+    templates: FxHashMap<PathBuf, (String, Arc<TemplateFacts>)>,
+    /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
+    template_dirs: Vec<String>,
     index: Arc<ModelIndex>,
 }
 
@@ -44,17 +46,32 @@ impl Default for Workspace {
             roots: Vec::new(),
             files: FxHashMap::default(),
             templates: FxHashMap::default(),
+            template_dirs: Vec::new(),
             index: ModelIndex::builtin(),
         }
     }
 }
 
-/// A file below a `templates` folder with a template's extension.
+/// A file below a `templates` folder with a template's extension (what the editor's watcher
+/// and the language-id fallback go by; `Workspace::template_name` also knows `DIRS`).
 pub fn is_template(path: &Path) -> bool {
+    has_template_extension(path) && path.components().any(|c| c.as_os_str() == "templates")
+}
+
+pub fn has_template_extension(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("html" | "htm" | "txt" | "xml" | "djhtml")
-    ) && path.components().any(|c| c.as_os_str() == "templates")
+    )
+}
+
+/// `settings.py`, or a module of a `settings` package (`settings/base.py`).
+fn is_settings(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "settings.py")
+        || path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "settings")
 }
 
 impl Workspace {
@@ -82,20 +99,35 @@ impl Workspace {
             .iter()
             .flat_map(|root| crate::check::template_files(root))
             .collect();
-        Self::from_paths(roots, &paths, progress).with_templates(&templates)
+        Self::from_paths(roots, &paths, progress).with_templates(&paths, &templates)
     }
 
-    /// Reads the given template files into the index (unreadable or non-UTF-8 ones are left
-    /// out: a template the analyzer cannot read is one it knows nothing about).
-    pub fn with_templates(mut self, paths: &[PathBuf]) -> Self {
-        let read: Vec<(PathBuf, (PathBuf, Arc<TemplateFacts>))> = paths
+    /// Reads the template folders that settings files name in `TEMPLATES[...]["DIRS"]` (among
+    /// `python_paths`), then the templates among `candidates` into the index. Unreadable or
+    /// non-UTF-8 files are left out: a template the analyzer cannot read is one it knows
+    /// nothing about.
+    pub fn with_templates(mut self, python_paths: &[PathBuf], candidates: &[PathBuf]) -> Self {
+        self.template_dirs = python_paths
+            .iter()
+            .filter(|p| is_settings(p))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|source| {
+                parse_python(&source).map_or_else(Vec::new, |tree| {
+                    templates::dirs_from_settings(&source, tree.root_node())
+                })
+            })
+            .collect();
+        self.template_dirs.sort();
+        self.template_dirs.dedup();
+        let read: Vec<(PathBuf, (String, Arc<TemplateFacts>))> = candidates
             .par_iter()
             .filter_map(|path| {
+                let name = self.template_name(path)?;
                 let source = std::fs::read_to_string(path)
                     .ok()
                     .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
                 let facts = Arc::new(templates::extract(&source));
-                Some((path.clone(), (self.relative(path), facts)))
+                Some((path.clone(), (name, facts)))
             })
             .collect();
         self.templates.extend(read);
@@ -103,11 +135,20 @@ impl Workspace {
         self
     }
 
+    /// The name views render a template file by (`blog/list.html`), if it is below a
+    /// `templates` folder or a folder the settings' `DIRS` name.
+    pub fn template_name(&self, path: &Path) -> Option<String> {
+        if !has_template_extension(path) {
+            return None;
+        }
+        templates::template_name(&self.relative(path), &self.template_dirs)
+    }
+
     /// Takes a template's new text into the index. Returns whether the index changed.
     pub fn update_template(&mut self, path: &Path, source: &str) -> bool {
-        if !is_template(path) {
+        let Some(name) = self.template_name(path) else {
             return false;
-        }
+        };
         let facts = Arc::new(templates::extract(source));
         if self
             .templates
@@ -116,8 +157,7 @@ impl Workspace {
         {
             return false;
         }
-        let relative = self.relative(path);
-        self.templates.insert(path.to_path_buf(), (relative, facts));
+        self.templates.insert(path.to_path_buf(), (name, facts));
         self.rebuild();
         true
     }
@@ -226,7 +266,7 @@ impl Workspace {
 
     /// Re-reads a file from disk (created, changed or deleted). Returns whether the index changed.
     pub fn reload(&mut self, path: &Path) -> bool {
-        if is_template(path) {
+        if self.template_name(path).is_some() {
             return match std::fs::read_to_string(path) {
                 Ok(source) if source.len() <= MAX_PARSED_BYTES => {
                     self.update_template(path, &source)
@@ -267,7 +307,7 @@ impl Workspace {
         let templates = TemplateIndex::new(
             self.templates
                 .iter()
-                .map(|(path, (relative, facts))| (relative.clone(), path.clone(), facts.clone())),
+                .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
         );
         self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
     }

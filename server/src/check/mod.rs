@@ -116,7 +116,7 @@ impl Project {
         let files: Vec<PathBuf> = roots.iter().flat_map(|root| python_files(root)).collect();
         let templates: Vec<PathBuf> = roots.iter().flat_map(|root| template_files(root)).collect();
         Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
-            .with_templates(&templates)
+            .with_templates(&files, &templates)
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -279,10 +279,10 @@ pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
     files_where(root, is_python)
 }
 
-/// Every Django template under `root` (a file below a `templates` folder), walked as
-/// `python_files` walks.
+/// Every file under `root` that may be a Django template (by its extension; the workspace
+/// decides by its folder), walked as `python_files` walks.
 pub(crate) fn template_files(root: &Path) -> Vec<PathBuf> {
-    files_where(root, crate::workspace::is_template)
+    files_where(root, crate::workspace::has_template_extension)
 }
 
 fn files_where(root: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {

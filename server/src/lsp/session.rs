@@ -38,8 +38,8 @@ pub struct Snapshot {
     pub encoding: PositionEncoding,
     /// The document's place in the workspace: the model index and its module name.
     pub file: FileContext,
-    /// The workspace folders, for a template document (whose findings come from the views).
-    pub template_roots: Option<Vec<std::path::PathBuf>>,
+    /// For a template document (whose findings come from the views): its name and folder.
+    pub template: Option<super::template_documents::TemplateDocument>,
 }
 
 impl Snapshot {
@@ -47,8 +47,8 @@ impl Snapshot {
     /// pull and code actions all ask), re-linting only the statements that changed since the
     /// last version.
     pub fn diagnostics(&self) -> Arc<[Diagnostic]> {
-        if let (Some(roots), Some(settings)) = (&self.template_roots, &self.settings) {
-            return self.template_diagnostics(roots, settings);
+        if let (Some(template), Some(settings)) = (&self.template, &self.settings) {
+            return self.template_diagnostics(template, settings);
         }
         let (Some(tree), Some(settings)) = (self.document.tree.as_ref(), &self.settings) else {
             return Arc::from([]);
@@ -86,7 +86,7 @@ impl Snapshot {
     /// A template's findings, memoised like a Python document's (per version and index).
     fn template_diagnostics(
         &self,
-        roots: &[std::path::PathBuf],
+        template: &super::template_documents::TemplateDocument,
         settings: &Settings,
     ) -> Arc<[Diagnostic]> {
         let key = (
@@ -101,8 +101,8 @@ impl Snapshot {
         }
         let found: Arc<[Diagnostic]> = super::template_documents::diagnostics(
             &path_of(&self.uri),
+            template,
             self.document.text(),
-            roots,
             &self.file.index,
             settings,
         )
@@ -176,10 +176,19 @@ impl Session {
             let entry = self.documents.get(uri)?;
             (entry.document.snapshot(), entry.analysis.clone())
         };
-        let template_roots = document.template.then(|| {
+        let template = if document.template {
+            let path = path_of(uri);
             let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
-            workspace.roots().to_vec()
-        });
+            let root = workspace
+                .roots()
+                .iter()
+                .find(|r| path.starts_with(r))
+                .cloned();
+            root.zip(workspace.template_name(&path))
+                .map(|(root, name)| super::template_documents::TemplateDocument { name, root })
+        } else {
+            None
+        };
         let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
@@ -189,7 +198,7 @@ impl Session {
             settings_generation: configuration.generation(),
             encoding: self.encoding(),
             file: self.file_context(uri),
-            template_roots,
+            template,
         })
     }
 

@@ -7,27 +7,27 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::analysis::index::{module_name, ModelIndex};
-use crate::analysis::templates::template_name;
 use crate::analysis::{lint, Diagnostic, FileContext, Related};
 use crate::settings::Settings;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
-/// ORM410 findings whose template line is in `template` (a path under one of `roots`), as
-/// diagnostics of the template's text.
+/// A template document: its name, and the workspace folder whose Python files may render it.
+#[derive(Clone, Debug)]
+pub struct TemplateDocument {
+    pub name: String,
+    pub root: PathBuf,
+}
+
+/// ORM410 findings whose template line is in `template`, as diagnostics of the template's text.
 pub fn diagnostics(
     template: &Path,
+    document: &TemplateDocument,
     text: &str,
-    roots: &[PathBuf],
     index: &Arc<ModelIndex>,
     settings: &Settings,
 ) -> Vec<Diagnostic> {
-    let Some((root, name)) = roots.iter().find_map(|root| {
-        let relative = template.strip_prefix(root).ok()?;
-        Some((root, template_name(relative)?))
-    }) else {
-        return Vec::new();
-    };
-    let mut names = index.templates().names_using(&name);
+    let (name, root) = (&document.name, &document.root);
+    let mut names = index.templates().names_using(name);
     names.push(name.clone());
     // Django's default names for list and detail views are not written in the view.
     let default_named = name.ends_with("_list.html") || name.ends_with("_detail.html");

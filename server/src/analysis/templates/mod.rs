@@ -318,15 +318,12 @@ pub struct TemplateIndex {
 }
 
 impl TemplateIndex {
-    /// Templates by their path relative to the workspace root (which names them) and the path
-    /// they are reported at.
-    pub fn new(files: impl IntoIterator<Item = (PathBuf, PathBuf, Arc<TemplateFacts>)>) -> Self {
+    /// Templates by name, with the path they are reported at.
+    pub fn new(files: impl IntoIterator<Item = (String, PathBuf, Arc<TemplateFacts>)>) -> Self {
         let mut by_name: FxHashMap<String, Vec<(PathBuf, Arc<TemplateFacts>)>> =
             FxHashMap::default();
-        for (relative, path, facts) in files {
-            if let Some(name) = template_name(&relative) {
-                by_name.entry(name).or_default().push((path, facts));
-            }
+        for (name, path, facts) in files {
+            by_name.entry(name).or_default().push((path, facts));
         }
         for found in by_name.values_mut() {
             found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -363,9 +360,10 @@ impl TemplateIndex {
     }
 }
 
-/// `blog/templates/blog/list.html` -> `blog/list.html`: the path after the last `templates`
-/// folder.
-pub fn template_name(path: &Path) -> Option<String> {
+/// `blog/templates/blog/list.html` -> `blog/list.html`: a path relative to the workspace root,
+/// after the deepest template folder it is in — any `templates` folder, or a folder of `dirs`
+/// (`DIRS` entries relative to the project, `frontend/views`).
+pub fn template_name(path: &Path, dirs: &[String]) -> Option<String> {
     let parts: Vec<&str> = path
         .components()
         .filter_map(|c| match c {
@@ -373,9 +371,58 @@ pub fn template_name(path: &Path) -> Option<String> {
             _ => None,
         })
         .collect();
-    let folder = parts.iter().rposition(|p| *p == "templates")?;
-    let rest = &parts[folder + 1..];
-    (!rest.is_empty()).then(|| rest.join("/"))
+    let folders = std::iter::once("templates").chain(dirs.iter().map(String::as_str));
+    let end = folders
+        .filter_map(|folder| {
+            let folder: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+            (folder.len()..parts.len())
+                .rev()
+                .find(|&end| parts[end - folder.len()..end] == folder[..])
+        })
+        .max()?;
+    let rest = &parts[end..];
+    (!rest.is_empty() && end > 0).then(|| rest.join("/"))
+}
+
+/// The folders `TEMPLATES = [{..., "DIRS": [BASE_DIR / "templates", ...]}]` names in a
+/// settings module, as the last string of each entry (`BASE_DIR / "frontend" / "views"` gives
+/// `views`; `os.path.join(BASE_DIR, "shared/templates")` gives `shared/templates`).
+pub fn dirs_from_settings(source: &str, root: tree_sitter::Node) -> Vec<String> {
+    let mut dirs = Vec::new();
+    let mut cursor = root.walk();
+    for statement in root.named_children(&mut cursor) {
+        let Some((left, right)) = super::syntax::simple_assignment(statement) else {
+            continue;
+        };
+        if super::syntax::text(left, source) != "TEMPLATES" {
+            continue;
+        }
+        super::syntax::walk(right, |n| {
+            let is_dirs = n.kind() == "pair"
+                && n.child_by_field_name("key")
+                    .and_then(|k| super::index::string_value(k, source))
+                    .is_some_and(|k| k == "DIRS");
+            let entries = n
+                .child_by_field_name("value")
+                .filter(|v| is_dirs && matches!(v.kind(), "list" | "tuple"));
+            if let Some(entries) = entries {
+                let mut cursor = entries.walk();
+                for entry in entries.named_children(&mut cursor) {
+                    let mut last = None;
+                    super::syntax::walk(entry, |s| {
+                        if let Some(v) = super::index::string_value(s, source) {
+                            last = Some(v);
+                        }
+                        true
+                    });
+                    dirs.extend(last.map(|d| d.trim_matches('/').to_string()));
+                }
+            }
+            true
+        });
+    }
+    dirs.retain(|d| !d.is_empty());
+    dirs
 }
 
 /// What a context variable holds, as far as the view tells.
@@ -634,13 +681,30 @@ mod tests {
 
     #[test]
     fn template_names_are_paths_below_a_templates_folder() {
-        let name = |p: &str| template_name(Path::new(p));
+        let name = |p: &str| template_name(Path::new(p), &[]);
         assert_eq!(
             name("blog/templates/blog/list.html").as_deref(),
             Some("blog/list.html")
         );
-        assert_eq!(name("/x/templates/base.html").as_deref(), Some("base.html"));
+        assert_eq!(name("templates/base.html").as_deref(), Some("base.html"));
         assert_eq!(name("blog/views.py"), None);
         assert_eq!(name("templates"), None);
+        let dirs = ["frontend/views".to_string()];
+        let named = |p: &str| template_name(Path::new(p), &dirs);
+        assert_eq!(
+            named("frontend/views/a/b.html").as_deref(),
+            Some("a/b.html")
+        );
+        assert_eq!(named("views/a.html"), None);
+    }
+
+    #[test]
+    fn dirs_are_read_from_the_templates_setting() {
+        let source = "import os\nTEMPLATES = [{\"BACKEND\": \"x\", \"DIRS\": [BASE_DIR / \"frontend\" / \"views\", os.path.join(BASE_DIR, \"shared/\"), SOMEWHERE], \"OPTIONS\": {}}]\nDIRS = ['no']\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        assert_eq!(
+            dirs_from_settings(source, tree.root_node()),
+            ["views", "shared"]
+        );
     }
 }
