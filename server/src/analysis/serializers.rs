@@ -20,8 +20,22 @@ pub struct SerializerFacts {
     pub bases: Vec<String>,
     /// `Meta.model` as written.
     pub model: Option<String>,
+    /// `Meta.fields`, `exclude` and `depth`: which model fields a `ModelSerializer` adds itself.
+    pub meta: Option<MetaFields>,
     pub fields: Vec<DeclaredField>,
     pub methods: Vec<MethodReads>,
+}
+
+/// The fields a `ModelSerializer` generates, as its `Meta` says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetaFields {
+    /// `fields = [...]` as names; `None` for `"__all__"` (every field of the model).
+    pub fields: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    /// `depth = N`: relations become nested serializers, N levels deep.
+    pub depth: u32,
+    /// Where `fields` (or `exclude`) is written.
+    pub at: Place,
 }
 
 /// `name = SomeField(...)` or `name = OtherSerializer(...)` in the class body.
@@ -130,6 +144,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
                     .is_some_and(|n| text(n, source) == "Meta") =>
             {
                 facts.model = meta_model(source, statement);
+                facts.meta = meta_fields(source, statement);
             }
             "function_definition" => facts.methods.extend(method_reads(source, statement)),
             _ => facts.fields.extend(declared_field(source, statement)),
@@ -147,6 +162,64 @@ fn meta_model(source: &str, meta: Node) -> Option<String> {
             .then(|| text(right, source).to_string())
     });
     model
+}
+
+/// `fields`/`exclude`/`depth` in `Meta`, when the fields are readable (a list or tuple of
+/// strings, or `"__all__"`).
+fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
+    let body = meta.child_by_field_name("body")?;
+    let mut fields = None;
+    let mut exclude = None;
+    let mut depth = 0;
+    let mut at = None;
+    let names = |value: Node| -> Option<Vec<String>> {
+        if !matches!(value.kind(), "list" | "tuple") {
+            return None;
+        }
+        let mut cursor = value.walk();
+        let items: Vec<Node> = value.named_children(&mut cursor).collect();
+        items
+            .into_iter()
+            .filter(|n| n.kind() != "comment")
+            .map(|n| string_value(n, source))
+            .collect()
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let Some((left, right)) = super::syntax::simple_assignment(statement) else {
+            continue;
+        };
+        match text(left, source) {
+            "fields" => {
+                fields = Some(
+                    if string_value(right, source).as_deref() == Some("__all__") {
+                        None
+                    } else {
+                        Some(names(right)?)
+                    },
+                );
+                at = Some(Place::of(left));
+            }
+            "exclude" => {
+                exclude = Some(names(right)?);
+                at = at.or(Some(Place::of(left)));
+            }
+            "depth" => depth = text(right, source).parse().ok()?,
+            _ => {}
+        }
+    }
+    // `exclude` alone means every other field.
+    let fields = match (fields, &exclude) {
+        (Some(fields), _) => fields,
+        (None, Some(_)) => None,
+        (None, None) => return None,
+    };
+    Some(MetaFields {
+        fields,
+        exclude: exclude.unwrap_or_default(),
+        depth,
+        at: at?,
+    })
 }
 
 fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
@@ -322,6 +395,25 @@ fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
                 }
                 _ => base_serializer(index, found, base)
                     .is_some_and(|b| is_serializer(index, b, depth + 1)),
+            })
+}
+
+/// Whether a class reaches REST framework's `ModelSerializer` (or its hyperlinked variant),
+/// which generates fields from `Meta`.
+fn is_model_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
+    depth <= MAX_DEPTH
+        && found
+            .serializer
+            .bases
+            .iter()
+            .any(|base| match index.resolve(found.file, base) {
+                Symbol::External(q) => matches!(
+                    q.as_str(),
+                    "rest_framework.serializers.ModelSerializer"
+                        | "rest_framework.serializers.HyperlinkedModelSerializer"
+                ),
+                _ => base_serializer(index, found, base)
+                    .is_some_and(|b| is_model_serializer(index, b, depth + 1)),
             })
 }
 
@@ -528,6 +620,7 @@ fn collect<'a>(
             nested.push((child, walked.hops, walked.many, target));
         }
     }
+    implicit_reads(index, serializer, model, &mut push);
     for (child, hops, many, target) in nested {
         let prefix: Vec<String> = prefix.iter().chain(&hops).cloned().collect();
         collect(
@@ -539,6 +632,63 @@ fn collect<'a>(
             depth + 1,
             out,
         );
+    }
+}
+
+/// The relations a `ModelSerializer` serializes from `Meta.fields` without a declared field:
+/// many-to-many (and listed reverse) relations as lists of keys, which reads each row's
+/// `relation.all()`; with `depth`, every relation as a nested object. A foreign key alone is
+/// serialized as its key, which the row holds.
+fn implicit_reads<'a>(
+    index: &'a ModelIndex,
+    serializer: Found<'a>,
+    model: ModelId,
+    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place),
+) {
+    // `Meta` is looked up like any class attribute: this class's, else a base's.
+    let mut found = serializer;
+    let mut meta = None;
+    for _ in 0..MAX_DEPTH {
+        if let Some(m) = &found.serializer.meta {
+            meta = Some((found, m));
+            break;
+        }
+        match found
+            .serializer
+            .bases
+            .iter()
+            .find_map(|b| base_serializer(index, found, b))
+        {
+            Some(base) => found = base,
+            None => break,
+        }
+    }
+    let Some((declaring, meta)) = meta else {
+        return;
+    };
+    if !is_model_serializer(index, serializer, 0) {
+        return;
+    }
+    let declared = serializer.fields(index);
+    let described = index.model(model);
+    let names: Vec<String> = match &meta.fields {
+        Some(names) => names.clone(),
+        // `__all__` (or `exclude`): the model's own fields; reverse relations only when listed.
+        None => described.fields.iter().map(|f| f.name.clone()).collect(),
+    };
+    for name in names {
+        if meta.exclude.contains(&name) || declared.iter().any(|(_, f)| f.name == name) {
+            continue;
+        }
+        let path = [name.clone()];
+        let Some(walked) = walk_relations(index, model, &path, true) else {
+            continue;
+        };
+        if walked.hops.is_empty() || (!walked.many && meta.depth == 0) {
+            continue;
+        }
+        let what = format!("{}.Meta.fields ({name})", serializer.serializer.name);
+        push(declaring, &walked.hops, walked.many, what, meta.at);
     }
 }
 
