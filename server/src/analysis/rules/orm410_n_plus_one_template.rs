@@ -159,14 +159,17 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     };
     let mut attributes: Vec<(&str, Node<'a>)> = Vec::new();
     let mut context_data = None;
+    let mut own_object = false;
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
-        if statement.kind() == "function_definition"
-            && statement
-                .child_by_field_name("name")
-                .is_some_and(|n| cx.sem.text(n) == "get_context_data")
-        {
+        let method = (statement.kind() == "function_definition")
+            .then(|| statement.child_by_field_name("name"))
+            .flatten()
+            .map(|n| cx.sem.text(n));
+        if method == Some("get_context_data") {
             context_data = Some(statement);
+        } else if method == Some("get_object") {
+            own_object = true;
         } else if let Some((left, right)) = simple_assignment(statement) {
             attributes.push((cx.sem.text(left), right));
         }
@@ -178,7 +181,8 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
     };
-    let kind = generic_kind(cx, view);
+    // A detail view that finds its object itself may not take it from its QuerySet.
+    let kind = generic_kind(cx, view).filter(|k| !(own_object && *k == Kind::Detail));
     // The view's own QuerySet: its `get_queryset()`/`queryset`, else `model = M` (all rows,
     // and no place to add a lookup: the finding has no fix).
     let handed = match cx.sem.view_class_queryset_site(view) {
@@ -278,7 +282,8 @@ fn generic_kind(cx: &RuleContext, view: Node) -> Option<Kind> {
     }
 }
 
-/// `context["key"] = value` statements in `get_context_data`.
+/// `context["key"] = value` statements in `get_context_data`; the last one of each key is what
+/// the template sees.
 fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(String, Node<'a>)> {
     let mut out = Vec::new();
     walk(function, |n| {
@@ -301,7 +306,14 @@ fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(S
                 "function_definition" | "lambda" | "class_definition"
             )
     });
-    out
+    let mut last: Vec<(String, Node<'a>)> = Vec::new();
+    for (key, value) in out.into_iter().rev() {
+        if !last.iter().any(|(k, _)| *k == key) {
+            last.push((key, value));
+        }
+    }
+    last.reverse();
+    last
 }
 
 fn report<'a>(
