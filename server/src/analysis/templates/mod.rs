@@ -679,6 +679,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+        /// Whatever a template file holds, reading it ends without panicking.
+        #[test]
+        fn any_text_reads(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "{{", "}}", "{%", "%}", "{#", "#}", "for ", " in ", "endfor", "with ", "=", " as ",
+            "endwith", "include ", "extends ", "comment", "endcomment", "verbatim", "\"", "'",
+            "|", ":", ".", "p", "posts", ",", "\n", " ", "é", "\u{0}", "0", "only",
+        ]), 0..40)) {
+            let source: String = parts.concat();
+            extract(&source);
+        }
+    }
+
     #[test]
     fn template_names_are_paths_below_a_templates_folder() {
         let name = |p: &str| template_name(Path::new(p), &[]);
