@@ -183,6 +183,10 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     };
     // A detail view that finds its object itself may not take it from its QuerySet.
     let kind = generic_kind(cx, view).filter(|k| !(own_object && *k == Kind::Detail));
+    // Most classes are no template views: decided before inferring any QuerySet.
+    if kind.is_none() && attribute("template_name").is_none() {
+        return;
+    }
     // The view's own QuerySet: its `get_queryset()`/`queryset`, else `model = M` (all rows,
     // and no place to add a lookup: the finding has no fix).
     let handed = match cx.sem.view_class_queryset_site(view) {
