@@ -10,6 +10,7 @@ use tree_sitter::Node;
 use super::view_queryset::{HandedOn, Missing};
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Related, Severity};
+use crate::analysis::index::Symbol;
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
@@ -39,12 +40,70 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     let Some(found) = serializers::resolve(cx.sem.index(), cx.sem.file_facts(), serializer) else {
         return;
     };
+    // A view that only retrieves one object reads its relations once, not per row.
+    if !lists_rows(cx, view) {
+        return;
+    }
     let Some(site) = cx.sem.view_class_queryset_site(view) else {
         return;
     };
     if let Some(handed) = HandedOn::new(cx, site, site) {
         report(cx, handed, found);
     }
+}
+
+/// REST framework's views and viewsets that serialize a list of rows.
+const LISTING_VIEWS: &[&str] = &[
+    "ListAPIView",
+    "ListCreateAPIView",
+    "ModelViewSet",
+    "ReadOnlyModelViewSet",
+    "ListModelMixin",
+];
+
+/// Whether the view class lists rows: one of its bases (or a base of a base declared in the
+/// workspace) is a listing view of REST framework.
+fn lists_rows(cx: &RuleContext, view: Node) -> bool {
+    let Some(bases) = view.child_by_field_name("superclasses") else {
+        return false;
+    };
+    let mut cursor = bases.walk();
+    let written: Vec<String> = bases
+        .named_children(&mut cursor)
+        .map(|b| cx.sem.text(b).to_string())
+        .collect();
+    let index = cx.sem.index();
+    // (the file a base is written in, the base as written)
+    let mut pending: Vec<(&crate::analysis::index::FileFacts, String, usize)> = written
+        .into_iter()
+        .map(|b| (cx.sem.file_facts(), b, 0))
+        .collect();
+    while let Some((file, base, depth)) = pending.pop() {
+        match index.resolve(file, &base) {
+            Symbol::External(q)
+                if q.starts_with("rest_framework.")
+                    && q.rsplit('.')
+                        .next()
+                        .is_some_and(|n| LISTING_VIEWS.contains(&n)) =>
+            {
+                return true;
+            }
+            Symbol::Class { module, name } if depth < 6 => {
+                let declaring = if module == file.module {
+                    Some(file)
+                } else {
+                    index.facts(&module).map(|f| f.as_ref())
+                };
+                let class = declaring
+                    .and_then(|f| f.classes.iter().find(|c| c.name == name).map(|c| (f, c)));
+                if let Some((f, class)) = class {
+                    pending.extend(class.bases.iter().map(|b| (f, b.clone(), depth + 1)));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `XSerializer(rows, many=True)`: reported at `rows`.
