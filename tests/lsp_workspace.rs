@@ -238,3 +238,42 @@ fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
     assert!(found.is_empty());
     assert_eq!(client.shutdown_and_exit(), 0);
 }
+
+#[test]
+fn a_template_finding_in_a_view_points_at_the_template_line_in_utf16() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let views = format!("file://{}", root.join("blog/views.py").display());
+    let text = std::fs::read_to_string(root.join("blog/views.py")).unwrap();
+    client.open(&views, &text, 1);
+    let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
+    let author = found
+        .iter()
+        .find(|d| {
+            d["range"]["start"]["line"] == 10
+                && d["message"].as_str().unwrap().contains("post.author.name")
+        })
+        .unwrap();
+    let related = &author["relatedInformation"][0];
+    assert_eq!(
+        related["location"]["uri"],
+        format!(
+            "file://{}",
+            root.join("blog/templates/blog/post_list.html").display()
+        )
+    );
+    // `—` before it is three bytes but one UTF-16 unit.
+    assert_eq!(
+        related["location"]["range"],
+        json!({"start": {"line": 6, "character": 28}, "end": {"line": 6, "character": 44}})
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
-pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Related, Severity};
+pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Place, Related, Severity};
 pub use fix_all::fix_all;
 use index::FileFacts;
 pub use infer::FileContext;

@@ -10,6 +10,7 @@
 
 use tree_sitter::Node;
 
+use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::syntax::{text, walk};
 
@@ -65,30 +66,10 @@ pub enum Source {
     Unreadable,
 }
 
-/// Where a field or a read is written: a line and byte columns within it (line numbers survive
-/// the index's trimming of a file; byte offsets do not).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Place {
-    pub line: u32,
-    pub start: u32,
-    pub end: u32,
-}
-
-impl Place {
-    fn of(node: Node) -> Self {
-        let start = node.start_position();
-        let end = node.end_position();
-        let end_column = if end.row == start.row {
-            end.column
-        } else {
-            start.column
-        };
-        Self {
-            line: start.row as u32,
-            start: start.column as u32,
-            end: end_column as u32,
-        }
-    }
+/// Where a node is written (line numbers survive the index's trimming of a file; byte offsets
+/// do not).
+fn place_of(source: &str, node: Node) -> Place {
+    Place::new(source, node.start_byte(), node.end_byte())
 }
 
 /// The attribute chains a method reads on its object parameter (`obj.author.name`).
@@ -198,11 +179,11 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
                         Some(names(right)?)
                     },
                 );
-                at = Some(Place::of(left));
+                at = Some(place_of(source, left));
             }
             "exclude" => {
                 exclude = Some(names(right)?);
-                at = at.or(Some(Place::of(left)));
+                at = at.or(Some(place_of(source, left)));
             }
             "depth" => depth = text(right, source).parse().ok()?,
             _ => {}
@@ -238,7 +219,7 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
         many: false,
         write_only: false,
         method_name: None,
-        at: Place::of(left),
+        at: place_of(source, left),
     };
     let args = right.child_by_field_name("arguments")?;
     let mut cursor = args.walk();
@@ -351,7 +332,7 @@ fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
     Some(ObjectRead {
         path,
         call,
-        at: Place::of(node),
+        at: place_of(source, node),
     })
 }
 
@@ -587,7 +568,7 @@ fn collect<'a>(
                 let many_allowed = read.call.as_deref() == Some("all");
                 if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
                     let what = format!("{}.{}", serializer.serializer.name, method);
-                    push(declaring, &walked.hops, walked.many, what, read.at);
+                    push(declaring, &walked.hops, walked.many, what, read.at.clone());
                 }
             }
             continue;
@@ -615,7 +596,7 @@ fn collect<'a>(
         let Some(walked) = walk_relations(index, model, &path, many_allowed) else {
             continue;
         };
-        push(found, &walked.hops, walked.many, what, field.at);
+        push(found, &walked.hops, walked.many, what, field.at.clone());
         if let (Some(child), Some(target)) = (child, walked.complete) {
             nested.push((child, walked.hops, walked.many, target));
         }
@@ -688,7 +669,7 @@ fn implicit_reads<'a>(
             continue;
         }
         let what = format!("{}.Meta.fields ({name})", serializer.serializer.name);
-        push(declaring, &walked.hops, walked.many, what, meta.at);
+        push(declaring, &walked.hops, walked.many, what, meta.at.clone());
     }
 }
 
@@ -765,12 +746,8 @@ mod tests {
         );
         assert_eq!(s.fields[3].source, Source::Whole);
         assert_eq!(
-            s.fields[0].at,
-            Place {
-                line: 1,
-                start: 4,
-                end: 10
-            }
+            (s.fields[0].at.line, s.fields[0].at.bytes.clone()),
+            (1, 4..10)
         );
         let reads: Vec<_> = s.methods[0]
             .reads

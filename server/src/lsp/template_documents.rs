@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::analysis::index::{module_name, ModelIndex};
-use crate::analysis::{lint, Diagnostic, FileContext, Related};
+use crate::analysis::{lint, Diagnostic, FileContext, Place, Related};
 use crate::settings::Settings;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
@@ -73,13 +73,8 @@ fn in_template(
     finding: &Diagnostic,
     place: &Related,
 ) -> Diagnostic {
-    let range = byte_range(text, place.line, place.columns.clone());
-    let line_start = view_source[..finding.range.start]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
-    let line = view_source[..finding.range.start].matches('\n').count();
-    let column = (finding.range.start - line_start) as u32;
-    let end = column + (finding.range.len() as u32).min(u32::MAX - column);
+    let range = byte_range(text, place.place.line, place.place.bytes.clone());
+    let view_place = Place::new(view_source, finding.range.start, finding.range.end);
     Diagnostic {
         rule: finding.rule,
         range,
@@ -87,14 +82,13 @@ fn in_template(
             "{} (the view: {}:{})",
             finding.message,
             relative.display(),
-            line + 1
+            view_place.line + 1
         ),
         severity: finding.severity,
         fix: None,
         related: vec![Related {
             path: view.to_path_buf(),
-            line: line as u32,
-            columns: column..end,
+            place: view_place,
             message: "the queryset to extend".to_string(),
         }],
     }

@@ -343,8 +343,7 @@ fn report<'a>(
         };
         let related = Related {
             path: need.path.clone(),
-            line: need.at.line,
-            columns: need.at.start..need.at.end,
+            place: need.at.clone(),
             message: format!("`{}` reads `{lookup}` of every row", need.text),
         };
         cx.report_related(

@@ -226,8 +226,7 @@ fn related(cx: &RuleContext, read: &RelationRead) -> Option<Related> {
     })?;
     Some(Related {
         path,
-        line: read.at.line,
-        columns: read.at.start..read.at.end,
+        place: read.at.clone(),
         message: format!("`{}` reads `{}` of every row", read.what, read.lookup),
     })
 }

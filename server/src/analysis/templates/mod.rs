@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::diagnostic::Place;
 use super::index::{FieldKind, ModelId, ModelIndex};
-use super::serializers::Place;
 use lexer::{lex, Kind};
 
 /// What one template file reads.
@@ -61,18 +61,7 @@ struct Frame {
 
 /// Reads the template's tags. Malformed input (unbalanced tags, junk) gives what can be read.
 pub fn extract(source: &str) -> TemplateFacts {
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let place = |start: usize, end: usize| {
-        let line = line_starts.partition_point(|&s| s <= start) - 1;
-        let column = start - line_starts[line];
-        Place {
-            line: line as u32,
-            start: column as u32,
-            end: (column + end - start) as u32,
-        }
-    };
+    let place = |start: usize, end: usize| Place::new(source, start, end);
     let mut facts = TemplateFacts::default();
     let mut frames: Vec<Frame> = Vec::new();
     for token in lex(source) {
@@ -483,7 +472,7 @@ pub fn needs(
                     root: chain.root.clone(),
                     path: chain.path.iter().chain(&read.path).cloned().collect(),
                     text: read.text.clone(),
-                    at: read.at,
+                    at: read.at.clone(),
                 },
                 Some((_, None)) => continue,
                 None if only => continue,
@@ -625,12 +614,8 @@ mod tests {
         );
         let facts = extract(source);
         assert_eq!(
-            facts.reads[1].at,
-            Place {
-                line: 1,
-                start: 5,
-                end: 21
-            }
+            (facts.reads[1].at.line, facts.reads[1].at.bytes.clone()),
+            (1, 5..21)
         );
     }
 
