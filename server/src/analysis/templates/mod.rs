@@ -646,6 +646,19 @@ mod tests {
             })
         );
         assert!(facts.includes[1].only && facts.includes[1].bindings.is_empty());
+        // Without `only`, the included template also sees the loop variable by its own name.
+        assert!(include
+            .bindings
+            .iter()
+            .any(|(n, c)| n == "p" && c == &post.1));
+        let index = TemplateIndex::new([(
+            "list.html".to_string(),
+            PathBuf::from("list.html"),
+            Arc::new(facts),
+        )]);
+        assert_eq!(index.names_using("row.html"), ["list.html"]);
+        assert_eq!(index.names_using("base.html"), ["list.html"]);
+        assert!(index.names_using("other.html").is_empty());
     }
 
     #[test]
