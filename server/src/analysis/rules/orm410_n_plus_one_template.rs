@@ -33,8 +33,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
 }
 
-/// Django's rendering shortcuts: where their template name and context are, by position
-/// (keyword names alike).
+/// Django's rendering shortcuts: the position and keyword of their template name argument (the
+/// context is the next positional argument, or `context=`).
 const RENDERERS: &[(&str, usize, &str)] = &[
     ("django.shortcuts.render", 1, "template_name"),
     ("django.template.response.TemplateResponse", 1, "template"),
