@@ -846,3 +846,123 @@ def by_ids(ids):
         )
     );
 }
+
+/// ORM411 through the binary: the serializers are in other files than the views, and the
+/// finding sits at the view's queryset with the fix where it is built.
+#[test]
+fn serializer_findings_on_the_blogapp_project() {
+    let (code, stdout, stderr) = check(
+        &[
+            "--output-format",
+            "json",
+            "--select",
+            "ORM411",
+            "tests/fixtures/projects/blogapp",
+        ],
+        &repo(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let lines: Vec<(&str, u64)> = items
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["line"].as_u64().unwrap()))
+        .collect();
+    let api = "tests/fixtures/projects/blogapp/blog/api.py";
+    assert_eq!(
+        lines,
+        [
+            (api, 11),
+            (api, 20),
+            (api, 20),
+            (api, 20),
+            (api, 28),
+            (api, 28),
+            (api, 33),
+            (api, 33)
+        ]
+    );
+    assert_eq!(
+        items[0],
+        serde_json::json!({
+            "path": api,
+            "line": 11, "column": 16, "end_line": 11, "end_column": 55,
+            "code": "ORM411", "name": "n-plus-one-serializer",
+            "message": "`AuthorSerializer.city` (tests/fixtures/projects/blogapp/accounts/serializers.py:7) reads `author__profile` for every row, one query each; add `select_related(\"author__profile\")` to this queryset",
+            "severity": "warning",
+            "fix": {
+                "applicability": "safe",
+                "message": "Add `select_related(\"author__profile\")` where the queryset is built",
+                "edits": [{"line": 11, "column": 54, "end_line": 11, "end_column": 54, "content": ", \"author__profile\""}]
+            }
+        })
+    );
+    // Sliced rows (`[:20]`) and a queryset with `only()` get the finding without a fix.
+    let fixes: Vec<bool> = items.iter().map(|i| i["fix"].is_object()).collect();
+    assert_eq!(fixes, [true, true, true, true, true, false, false, false]);
+}
+
+/// ORM410 through the binary: the templates under `blog/templates/` are indexed with the models,
+/// and the finding sits in the view, naming the template line.
+#[test]
+fn template_findings_on_the_blogapp_project() {
+    let (code, stdout, stderr) = check(
+        &[
+            "--output-format",
+            "json",
+            "--select",
+            "ORM410",
+            "tests/fixtures/projects/blogapp",
+        ],
+        &repo(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let views = "tests/fixtures/projects/blogapp/blog/views.py";
+    let found: Vec<(&str, u64, bool)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap(),
+                i["line"].as_u64().unwrap(),
+                i["fix"].is_object(),
+            )
+        })
+        .collect();
+    // No fix for a queryset with `only("title")` (author), a slice (line 35) or a bare `model`.
+    assert_eq!(
+        found,
+        [
+            (views, 11, true),
+            (views, 11, true),
+            (views, 15, true),
+            (views, 21, false),
+            (views, 21, true),
+            (views, 25, true),
+            (views, 30, true),
+            (views, 35, false),
+            (views, 42, false),
+            (views, 42, false),
+            (views, 48, true),
+        ]
+    );
+    assert_eq!(
+        items[0],
+        serde_json::json!({
+            "path": views,
+            "line": 11, "column": 61, "end_line": 11, "end_column": 66,
+            "code": "ORM410", "name": "n-plus-one-template",
+            "message": "`post.author.name` (blog/post_list.html:7) reads `author` for every row, one query each; add `select_related(\"author\")` to this queryset",
+            "severity": "warning",
+            "fix": {
+                "applicability": "safe",
+                "message": "Add `select_related(\"author\")` where the queryset is built",
+                "edits": [{"line": 10, "column": 44, "end_line": 10, "end_column": 44, "content": ".select_related(\"author\")"}]
+            }
+        })
+    );
+    // Through an include: the message names the included template.
+    assert!(items[5]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("`c.name` (blog/row.html:1) reads `category`"));
+}

@@ -146,3 +146,134 @@ fn files_changed_on_disk_are_reindexed() {
     );
     diagnostics_where(&mut client, &views, |d| d.is_empty());
 }
+
+#[test]
+fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let api = format!("file://{}", root.join("blog/api.py").display());
+    let text = std::fs::read_to_string(root.join("blog/api.py")).unwrap();
+    client.open(&api, &text, 1);
+    // Once serializers.py and the models are indexed, the view's queryset is reported.
+    let found = diagnostics_where(&mut client, &api, |d| !d.is_empty());
+    let first = &found[0];
+    assert_eq!(first["code"], "ORM411");
+    assert_eq!(
+        first["range"]["start"],
+        json!({"line": 10, "character": 15})
+    );
+    let related = first["relatedInformation"].as_array().unwrap();
+    assert_eq!(related.len(), 1);
+    assert_eq!(
+        related[0]["location"]["uri"],
+        format!("file://{}", root.join("accounts/serializers.py").display())
+    );
+    assert_eq!(
+        related[0]["location"]["range"],
+        json!({"start": {"line": 6, "character": 4}, "end": {"line": 6, "character": 8}})
+    );
+    assert_eq!(
+        related[0]["message"],
+        "`AuthorSerializer.city` reads `author__profile` of every row"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let path = root.join("blog/templates/blog/row.html");
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "django-html", "version": 1, "text": text}}),
+    );
+    // The Archive view renders archive.html, which includes row.html with each post.
+    let found = diagnostics_where(&mut client, &uri, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM410"]);
+    assert_eq!(
+        found[0]["range"],
+        json!({"start": {"line": 0, "character": 62}, "end": {"line": 0, "character": 68}})
+    );
+    assert!(found[0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("(the view: blog/views.py:25)"));
+    let related = &found[0]["relatedInformation"][0]["location"];
+    assert_eq!(
+        related["uri"],
+        format!("file://{}", root.join("blog/views.py").display())
+    );
+    assert_eq!(
+        related["range"]["start"],
+        json!({"line": 24, "character": 15})
+    );
+    // Reading the category no more: the edited template has nothing to report.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"text": "<tr><td>{{ post.title }}</td></tr>\n"}],
+        }),
+    );
+    let found = diagnostics_where(&mut client, &uri, |d| d.is_empty());
+    assert!(found.is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn a_template_finding_in_a_view_points_at_the_template_line_in_utf16() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let views = format!("file://{}", root.join("blog/views.py").display());
+    let text = std::fs::read_to_string(root.join("blog/views.py")).unwrap();
+    client.open(&views, &text, 1);
+    let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
+    let author = found
+        .iter()
+        .find(|d| {
+            d["range"]["start"]["line"] == 10
+                && d["message"].as_str().unwrap().contains("post.author.name")
+        })
+        .unwrap();
+    let related = &author["relatedInformation"][0];
+    assert_eq!(
+        related["location"]["uri"],
+        format!(
+            "file://{}",
+            root.join("blog/templates/blog/post_list.html").display()
+        )
+    );
+    // `—` before it is three bytes but one UTF-16 unit.
+    assert_eq!(
+        related["location"]["range"],
+        json!({"start": {"line": 6, "character": 28}, "end": {"line": 6, "character": 44}})
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

@@ -183,6 +183,13 @@ fn rule_fixture_projects() {
                 &Settings::default(),
                 &workspace.context_for(&path),
             );
+            let relative = path.strip_prefix(&project).unwrap().display().to_string();
+            // Every fix in a project must leave valid code and the bytes around it unchanged.
+            for d in &diagnostics {
+                if let Some(fix) = &d.fix {
+                    apply_checked(&source, &fix.edits, &format!("{relative} {}", d.code()));
+                }
+            }
             let actual = reported_codes(&source, &diagnostics);
             let expected = expected_codes(&source);
             if !diagnostics.is_empty() {
@@ -197,8 +204,7 @@ fn rule_fixture_projects() {
             checked_markers += expected.len();
             if actual != expected {
                 errors.push(format!(
-                    "{}: reported {actual:?}, expected {expected:?}",
-                    path.strip_prefix(&project).unwrap().display()
+                    "{relative}: reported {actual:?}, expected {expected:?}"
                 ));
             }
         }

@@ -1,6 +1,7 @@
 //! The workspace's model index, kept from the files on disk and the documents being edited.
 //! Used by the server (scanned after `initialize`, updated as files change) and by `check`.
 
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,12 +10,13 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
-/// Words without which a file cannot define a model, manager, QuerySet, signal receiver or the
-/// user-model setting, or re-export one (those live under a `models` path). Files without any
-/// are not parsed for the index.
+/// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
+/// framework serializer or the user-model setting, or re-export one (those live under a `models`
+/// path). Files without any are not parsed for the index.
 const MODEL_EVIDENCE: &[&str] = &[
     "Model",
     "Manager",
@@ -22,6 +24,7 @@ const MODEL_EVIDENCE: &[&str] = &[
     "receiver",
     ".connect(",
     "AUTH_USER_MODEL",
+    "Serializer",
 ];
 
 pub struct Workspace {
@@ -30,6 +33,10 @@ pub struct Workspace {
     roots: Vec<PathBuf>,
     /// Facts of the files that can matter to the index, by path relative to their root.
     files: FxHashMap<PathBuf, Arc<FileFacts>>,
+    /// Django templates by path as found (ORM410), each with its name.
+    templates: FxHashMap<PathBuf, (String, Arc<TemplateFacts>)>,
+    /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
+    template_dirs: Vec<String>,
     index: Arc<ModelIndex>,
 }
 
@@ -38,9 +45,33 @@ impl Default for Workspace {
         Self {
             roots: Vec::new(),
             files: FxHashMap::default(),
+            templates: FxHashMap::default(),
+            template_dirs: Vec::new(),
             index: ModelIndex::builtin(),
         }
     }
+}
+
+/// A file below a `templates` folder with a template's extension (what the editor's watcher
+/// and the language-id fallback go by; `Workspace::template_name` also knows `DIRS`).
+pub fn is_template(path: &Path) -> bool {
+    has_template_extension(path) && path.components().any(|c| c.as_os_str() == "templates")
+}
+
+pub fn has_template_extension(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("html" | "htm" | "txt" | "xml" | "djhtml")
+    )
+}
+
+/// `settings.py`, or a module of a `settings` package (`settings/base.py`).
+fn is_settings(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "settings.py")
+        || path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "settings")
 }
 
 impl Workspace {
@@ -64,7 +95,71 @@ impl Workspace {
             .iter()
             .flat_map(|root| crate::check::python_files(root))
             .collect();
-        Self::from_paths(roots, &paths, progress)
+        let templates: Vec<PathBuf> = roots
+            .iter()
+            .flat_map(|root| crate::check::template_files(root))
+            .collect();
+        Self::from_paths(roots, &paths, progress).with_templates(&paths, &templates)
+    }
+
+    /// Reads the template folders that settings files name in `TEMPLATES[...]["DIRS"]` (among
+    /// `python_paths`), then the templates among `candidates` into the index. Unreadable or
+    /// non-UTF-8 files are left out: a template the analyzer cannot read is one it knows
+    /// nothing about.
+    pub fn with_templates(mut self, python_paths: &[PathBuf], candidates: &[PathBuf]) -> Self {
+        self.template_dirs = python_paths
+            .iter()
+            .filter(|p| is_settings(p))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|source| {
+                parse_python(&source).map_or_else(Vec::new, |tree| {
+                    templates::dirs_from_settings(&source, tree.root_node())
+                })
+            })
+            .collect();
+        self.template_dirs.sort();
+        self.template_dirs.dedup();
+        let read: Vec<(PathBuf, (String, Arc<TemplateFacts>))> = candidates
+            .par_iter()
+            .filter_map(|path| {
+                let name = self.template_name(path)?;
+                let source = std::fs::read_to_string(path)
+                    .ok()
+                    .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
+                let facts = Arc::new(templates::extract(&source));
+                Some((path.clone(), (name, facts)))
+            })
+            .collect();
+        self.templates.extend(read);
+        self.rebuild();
+        self
+    }
+
+    /// The name views render a template file by (`blog/list.html`), if it is below a
+    /// `templates` folder or a folder the settings' `DIRS` name.
+    pub fn template_name(&self, path: &Path) -> Option<String> {
+        if !has_template_extension(path) {
+            return None;
+        }
+        templates::template_name(&self.relative(path), &self.template_dirs)
+    }
+
+    /// Takes a template's new text into the index. Returns whether the index changed.
+    pub fn update_template(&mut self, path: &Path, source: &str) -> bool {
+        let Some(name) = self.template_name(path) else {
+            return false;
+        };
+        let facts = Arc::new(templates::extract(source));
+        if self
+            .templates
+            .get(path)
+            .is_some_and(|(_, old)| **old == *facts)
+        {
+            return false;
+        }
+        self.templates.insert(path.to_path_buf(), (name, facts));
+        self.rebuild();
+        true
     }
 
     /// Indexes the given files (paths under `roots`).
@@ -94,7 +189,7 @@ impl Workspace {
                 let tree = parse_python(&relevant)?;
                 Some((
                     relative.clone(),
-                    Arc::new(facts_of(&relative, &relevant, &tree)),
+                    Arc::new(facts_of(path, &relative, &relevant, &tree)),
                 ))
             })
             .collect();
@@ -155,7 +250,7 @@ impl Workspace {
         if !self.files.contains_key(&relative) && !may_matter(&relative, source) {
             return None;
         }
-        let facts = Arc::new(facts_of(&relative, source, tree));
+        let facts = Arc::new(facts_of(path, &relative, source, tree));
         Some((relative, facts))
     }
 
@@ -171,6 +266,20 @@ impl Workspace {
 
     /// Re-reads a file from disk (created, changed or deleted). Returns whether the index changed.
     pub fn reload(&mut self, path: &Path) -> bool {
+        if self.template_name(path).is_some() {
+            return match std::fs::read_to_string(path) {
+                Ok(source) if source.len() <= MAX_PARSED_BYTES => {
+                    self.update_template(path, &source)
+                }
+                _ => {
+                    let removed = self.templates.remove(path).is_some();
+                    if removed {
+                        self.rebuild();
+                    }
+                    removed
+                }
+            };
+        }
         match std::fs::read_to_string(path)
             .ok()
             .filter(|s| s.len() <= MAX_PARSED_BYTES)
@@ -190,7 +299,17 @@ impl Workspace {
     }
 
     fn rebuild(&mut self) {
-        self.index = Arc::new(ModelIndex::build(self.files.values().cloned().collect()));
+        let mut hasher = rustc_hash::FxHasher::default();
+        let mut templates: Vec<_> = self.templates.iter().collect();
+        templates.sort_by(|a, b| a.0.cmp(b.0));
+        templates.hash(&mut hasher);
+        let index = ModelIndex::build(self.files.values().cloned().collect());
+        let templates = TemplateIndex::new(
+            self.templates
+                .iter()
+                .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
+        );
+        self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
     }
 }
 
@@ -206,7 +325,8 @@ fn may_matter(relative: &Path, source: &str) -> bool {
 /// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
 /// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
 /// Top-level statements are told apart by indentation: a line starting a statement at column 0
-/// decides whether it and the indented lines after it are kept.
+/// decides whether it and the indented lines after it are kept. A line left out stays as an
+/// empty line, so the facts' line numbers are the file's (serializer fields are shown by line).
 fn model_relevant_text(source: &str) -> String {
     let mut kept = String::with_capacity(source.len() / 2);
     let mut keep = false;
@@ -241,6 +361,8 @@ fn model_relevant_text(source: &str) -> String {
         }
         if keep {
             kept.push_str(line);
+        } else if line.ends_with('\n') {
+            kept.push('\n');
         }
     }
     kept
@@ -260,9 +382,12 @@ fn may_be_model_class(header: &str) -> bool {
     mentions_model || !plainly_other
 }
 
-fn facts_of(relative: &Path, source: &str, tree: &Tree) -> FileFacts {
+fn facts_of(path: &Path, relative: &Path, source: &str, tree: &Tree) -> FileFacts {
     let (module, is_package) = module_name(relative);
-    extract(source, tree, &module, is_package)
+    FileFacts {
+        path: Some(path.to_path_buf()),
+        ..extract(source, tree, &module, is_package)
+    }
 }
 
 #[cfg(test)]
@@ -285,7 +410,8 @@ mod tests {
         );
         assert!(!kept.contains("helper") && !kept.contains("EntryTests"));
         let tree = parse_python(&kept).unwrap();
-        let facts = facts_of(Path::new("blog/models.py"), &kept, &tree);
+        let path = Path::new("blog/models.py");
+        let facts = facts_of(path, path, &kept, &tree);
         assert_eq!(facts.classes.len(), 1);
         assert_eq!(facts.receivers.len(), 1);
         assert_eq!(facts.auth_user_model.as_deref(), Some("a.B"));

@@ -108,6 +108,54 @@ impl Fix {
     }
 }
 
+/// A place by line and columns, for files whose byte offsets are not at hand when it is shown
+/// (the index trims files, a template may be edited since). The columns are kept in the three
+/// units clients negotiate: bytes, UTF-16 code units and characters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub line: u32,
+    pub bytes: Range<u32>,
+    pub utf16: Range<u32>,
+    pub chars: Range<u32>,
+}
+
+impl Place {
+    /// The place of `start..end` in `source`, cut at the end of `start`'s line.
+    pub fn new(source: &str, start: usize, end: usize) -> Self {
+        let start = floor_boundary(source, start.min(source.len()));
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let end = floor_boundary(source, end.clamp(start, line_end));
+        let before = &source[line_start..start];
+        let inside = &source[start..end];
+        let span = |before: usize, inside: usize| before as u32..(before + inside) as u32;
+        Self {
+            line: source[..line_start].matches('\n').count() as u32,
+            bytes: span(before.len(), inside.len()),
+            utf16: span(before.encode_utf16().count(), inside.encode_utf16().count()),
+            chars: span(before.chars().count(), inside.chars().count()),
+        }
+    }
+}
+
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// Another place that explains a finding (the serializer field or template line behind a
+/// view's N+1), shown by editors as related information.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Related {
+    pub path: std::path::PathBuf,
+    pub place: Place,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub rule: &'static RuleMeta,
@@ -115,6 +163,7 @@ pub struct Diagnostic {
     pub message: String,
     pub severity: Severity,
     pub fix: Option<Fix>,
+    pub related: Vec<Related>,
 }
 
 impl Diagnostic {
@@ -131,6 +180,7 @@ impl Diagnostic {
             message: self.message.clone(),
             severity: self.severity,
             fix: self.fix.as_ref().map(|f| f.shifted(delta)),
+            related: self.related.clone(),
         }
     }
 }
@@ -156,4 +206,24 @@ pub fn apply_edits(text: &str, edits: &[Edit]) -> Option<String> {
     }
     out.push_str(&text[cursor..]);
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_count_columns_in_each_unit() {
+        let source = "x\n<p>Über 😀 {{ post.author }}</p>\n";
+        let start = source.find("post").unwrap();
+        let place = Place::new(source, start, start + "post.author".len());
+        assert_eq!(place.line, 1);
+        assert_eq!(place.bytes, 17..28);
+        assert_eq!(place.utf16, 14..25);
+        assert_eq!(place.chars, 13..24);
+        // An end past the line stops at it; offsets inside a character are moved before it.
+        let past = Place::new(source, start, source.len());
+        assert_eq!(past.bytes.end, 35);
+        assert_eq!(Place::new(source, 6, 7).bytes, 3..5);
+    }
 }

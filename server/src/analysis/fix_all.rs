@@ -228,6 +228,7 @@ mod tests {
             message: String::new(),
             severity: Severity::Warning,
             fix: Some(fix),
+            related: Vec::new(),
         }
     }
 

@@ -257,6 +257,11 @@ impl<'a> Semantics<'a> {
         self.index
     }
 
+    /// What this file itself declares and imports (fresher than the index's copy).
+    pub fn file_facts(&self) -> &'a FileFacts {
+        self.facts
+    }
+
     pub fn text(&self, node: Node) -> &'a str {
         text(node, self.source)
     }
@@ -889,7 +894,12 @@ impl<'a> Semantics<'a> {
             }
             _ => return None,
         };
-        let class = self.self_class(object)?;
+        self.view_class_queryset_site(self.self_class(object)?)
+    }
+
+    /// Where a view class builds its QuerySet: the one expression its `get_queryset()` returns,
+    /// else its `queryset` attribute's value.
+    pub fn view_class_queryset_site(&self, class: Node<'a>) -> Option<Node<'a>> {
         match self.view_sources(class) {
             ViewSources {
                 get_queryset: Some(returns),

@@ -15,7 +15,9 @@ pub mod loops;
 pub mod noqa;
 pub mod rules;
 pub mod scope;
+pub mod serializers;
 pub mod syntax;
+pub mod templates;
 pub mod writes;
 
 use std::hash::{Hash, Hasher};
@@ -25,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
-pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Severity};
+pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Place, Related, Severity};
 pub(crate) use fix_all::count_errors;
 pub use fix_all::{fix_all, fix_all_with, fix_region, loop_around, FixMode, Fixed};
 use index::FileFacts;

@@ -122,7 +122,9 @@ impl Project {
         roots.sort();
         roots.dedup();
         let files: Vec<PathBuf> = roots.iter().flat_map(|root| python_files(root)).collect();
+        let templates: Vec<PathBuf> = roots.iter().flat_map(|root| template_files(root)).collect();
         Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
+            .with_templates(&files, &templates)
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -473,6 +475,16 @@ fn collect_files(
 /// Every Python file under `root`, respecting `.gitignore` and skipping environments and caches
 /// (but not the project's `exclude`: excluded files can still define models others use).
 pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
+    files_where(root, is_python)
+}
+
+/// Every file under `root` that may be a Django template (by its extension; the workspace
+/// decides by its folder), walked as `python_files` walks.
+pub(crate) fn template_files(root: &Path) -> Vec<PathBuf> {
+    files_where(root, crate::workspace::has_template_extension)
+}
+
+fn files_where(root: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
     let walker = ignore::WalkBuilder::new(root)
         .require_git(false)
         .filter_entry(|e| {
@@ -482,7 +494,7 @@ pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
         .build();
     let mut files: Vec<PathBuf> = walker
         .flatten()
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && is_python(e.path()))
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && keep(e.path()))
         .map(|e| e.into_path())
         .collect();
     files.sort();

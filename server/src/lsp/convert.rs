@@ -91,6 +91,38 @@ pub fn diagnostic(rope: &Rope, d: &Diagnostic, encoding: PositionEncoding) -> ls
         source: Some(SOURCE.to_string()),
         message: d.message.clone(),
         data: Some(json!({ "name": d.rule.name, "fix": fix })),
+        related_information: related_information(d, encoding),
         ..lsp::Diagnostic::default()
     }
+}
+
+/// Related places are in other files, by line and columns in the negotiated encoding.
+fn related_information(
+    d: &Diagnostic,
+    encoding: PositionEncoding,
+) -> Option<Vec<lsp::DiagnosticRelatedInformation>> {
+    let related: Vec<_> = d
+        .related
+        .iter()
+        .filter_map(|r| {
+            let uri = Uri::from_file_path(&r.path)?;
+            let columns = match encoding {
+                PositionEncoding::Utf8 => &r.place.bytes,
+                PositionEncoding::Utf16 => &r.place.utf16,
+                PositionEncoding::Utf32 => &r.place.chars,
+            };
+            let line = r.place.line;
+            Some(lsp::DiagnosticRelatedInformation {
+                location: lsp::Location::new(
+                    uri,
+                    lsp::Range::new(
+                        Position::new(line, columns.start),
+                        Position::new(line, columns.end),
+                    ),
+                ),
+                message: r.message.clone(),
+            })
+        })
+        .collect();
+    (!related.is_empty()).then_some(related)
 }

@@ -6,6 +6,7 @@ mod configuration;
 mod convert;
 mod handlers;
 mod session;
+mod template_documents;
 mod transport;
 
 use std::sync::atomic::Ordering;

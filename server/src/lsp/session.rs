@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub encoding: PositionEncoding,
     /// The document's place in the workspace: the model index and its module name.
     pub file: FileContext,
+    /// For a template document (whose findings come from the views): its name and folder.
+    pub template: Option<super::template_documents::TemplateDocument>,
 }
 
 impl Snapshot {
@@ -45,6 +47,9 @@ impl Snapshot {
     /// pull and code actions all ask), re-linting only the statements that changed since the
     /// last version.
     pub fn diagnostics(&self) -> Arc<[Diagnostic]> {
+        if let (Some(template), Some(settings)) = (&self.template, &self.settings) {
+            return self.template_diagnostics(template, settings);
+        }
         let (Some(tree), Some(settings)) = (self.document.tree.as_ref(), &self.settings) else {
             return Arc::from([]);
         };
@@ -73,6 +78,36 @@ impl Snapshot {
         {
             analysis.latest = Some((key.0, key.1, found.clone()));
         }
+        found
+    }
+}
+
+impl Snapshot {
+    /// A template's findings, memoised like a Python document's (per version and index).
+    fn template_diagnostics(
+        &self,
+        template: &super::template_documents::TemplateDocument,
+        settings: &Settings,
+    ) -> Arc<[Diagnostic]> {
+        let key = (
+            self.document.version,
+            self.file.index.fingerprint() ^ settings.fingerprint(),
+        );
+        let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, used, found)) = &analysis.latest {
+            if (*version, *used) == key {
+                return found.clone();
+            }
+        }
+        let found: Arc<[Diagnostic]> = super::template_documents::diagnostics(
+            &path_of(&self.uri),
+            template,
+            self.document.text(),
+            &self.file.index,
+            settings,
+        )
+        .into();
+        analysis.latest = Some((key.0, key.1, found.clone()));
         found
     }
 }
@@ -145,6 +180,19 @@ impl Session {
             let entry = self.documents.get(uri)?;
             (entry.document.snapshot(), entry.analysis.clone())
         };
+        let template = if document.template {
+            let path = path_of(uri);
+            let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+            let root = workspace
+                .roots()
+                .iter()
+                .find(|r| path.starts_with(r))
+                .cloned();
+            root.zip(workspace.template_name(&path))
+                .map(|(root, name)| super::template_documents::TemplateDocument { name, root })
+        } else {
+            None
+        };
         let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
@@ -154,6 +202,7 @@ impl Session {
             settings_generation: configuration.generation(),
             encoding: self.encoding(),
             file: self.file_context(uri),
+            template,
         })
     }
 
@@ -177,10 +226,17 @@ impl Session {
         let Some(snapshot) = self.snapshot(uri) else {
             return false;
         };
+        let path = path_of(uri);
+        if snapshot.document.template {
+            let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
+            if self.current_version(uri) != Some(snapshot.document.version) {
+                return false;
+            }
+            return workspace.update_template(&path, snapshot.document.text());
+        }
         let Some(tree) = snapshot.document.tree.as_ref() else {
             return false;
         };
-        let path = path_of(uri);
         let computed = {
             let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
             workspace.facts_for(&path, snapshot.document.text(), tree)

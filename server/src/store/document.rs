@@ -22,6 +22,8 @@ pub struct Document {
     rope: Rope,
     tree: Option<Tree>,
     version: i32,
+    /// A Django template: text only, never parsed as Python.
+    template: bool,
 }
 
 /// An immutable view of a document for analysis off the async runtime. Cloning a rope or a tree
@@ -31,6 +33,8 @@ pub struct DocumentSnapshot {
     pub rope: Rope,
     pub tree: Option<Tree>,
     pub version: i32,
+    /// A Django template (see `Document::template`).
+    pub template: bool,
     /// The text, materialised once per snapshot for analysis (tree-sitter nodes index bytes).
     text: Arc<std::sync::OnceLock<String>>,
 }
@@ -55,9 +59,24 @@ impl Document {
             rope,
             tree: None,
             version,
+            template: false,
         };
         doc.reparse(None);
         doc
+    }
+
+    /// A Django template document: edits apply to its text; it has no tree.
+    pub fn template(text: &str, version: i32) -> Self {
+        Self {
+            rope: Rope::from_str(text),
+            tree: None,
+            version,
+            template: true,
+        }
+    }
+
+    pub fn is_template(&self) -> bool {
+        self.template
     }
 
     pub fn version(&self) -> i32 {
@@ -88,6 +107,7 @@ impl Document {
             rope: self.rope.clone(),
             tree: self.tree.clone(),
             version: self.version,
+            template: self.template,
             text: Arc::default(),
         }
     }
@@ -159,6 +179,7 @@ impl Document {
 
     fn reparse(&mut self, old: Option<&Tree>) {
         self.tree = match self.unparsed_reason() {
+            _ if self.template => None,
             Some(_) => None,
             None => reparse_rope(&self.rope, old),
         };
@@ -210,6 +231,21 @@ mod tests {
         doc.apply_changes(&[replace], 3, PositionEncoding::Utf8);
         assert_eq!(doc.rope().to_string(), "z = 3\n");
         assert_eq!(doc.version(), 3);
+    }
+
+    #[test]
+    fn templates_take_edits_but_are_never_parsed() {
+        let mut doc = Document::template("{% for p in posts %}\n", 1);
+        doc.apply_changes(
+            &[change(1, 0, 1, 0, "{{ p.author }}")],
+            2,
+            PositionEncoding::Utf16,
+        );
+        assert_eq!(
+            doc.rope().to_string(),
+            "{% for p in posts %}\n{{ p.author }}"
+        );
+        assert!(doc.tree().is_none() && doc.is_template());
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct FileFacts {
     pub any_sender_signals: Vec<String>,
     /// `AUTH_USER_MODEL = "app.Model"` at module level.
     pub auth_user_model: Option<String>,
+    /// Classes that may be REST framework serializers (ORM411 reads them across files).
+    pub serializers: Vec<crate::analysis::serializers::SerializerFacts>,
+    /// The file's path, when the workspace read it (related information points into it).
+    pub path: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -145,7 +149,12 @@ pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> Fil
 fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
     match statement.kind() {
         "import_statement" | "import_from_statement" => extract_import(source, statement, facts),
-        "class_definition" => facts.classes.push(extract_class(source, statement)),
+        "class_definition" => {
+            facts.classes.push(extract_class(source, statement));
+            facts
+                .serializers
+                .extend(crate::analysis::serializers::extract(source, statement));
+        }
         "decorated_definition" => {
             let Some(definition) = statement.child_by_field_name("definition") else {
                 return;

@@ -126,6 +126,8 @@ pub struct ModelIndex {
     models: Vec<Model>,
     by_class: FxHashMap<(String, String), ModelId>,
     fingerprint: u64,
+    /// The workspace's Django templates (ORM410 follows views into them).
+    templates: Arc<crate::analysis::templates::TemplateIndex>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -177,6 +179,24 @@ impl ModelIndex {
     /// Changes whenever any file's facts change: part of the analysis cache key.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    /// The index with the workspace's templates; `fingerprint` (of what they read) joins the
+    /// index's own, so findings that depend on a template follow its edits.
+    pub fn with_templates(
+        mut self,
+        templates: Arc<crate::analysis::templates::TemplateIndex>,
+        fingerprint: u64,
+    ) -> Self {
+        let mut hasher = FxHasher::default();
+        (self.fingerprint, fingerprint).hash(&mut hasher);
+        self.fingerprint = hasher.finish();
+        self.templates = templates;
+        self
+    }
+
+    pub fn templates(&self) -> &crate::analysis::templates::TemplateIndex {
+        &self.templates
     }
 
     pub fn facts(&self, module: &str) -> Option<&Arc<FileFacts>> {

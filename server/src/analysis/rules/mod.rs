@@ -31,13 +31,16 @@ mod orm406_prefetch_bypassed;
 mod orm407_unconstrained_subquery;
 mod orm408_loop_invariant_query;
 mod orm409_count_per_row;
+mod orm410_n_plus_one_template;
+mod orm411_n_plus_one_serializer;
 pub mod orm900_unused_noqa;
+mod view_queryset;
 
 use std::sync::LazyLock;
 
 use tree_sitter::{Node, Query, QueryCapture};
 
-use super::diagnostic::{Diagnostic, Fix, Severity};
+use super::diagnostic::{Diagnostic, Fix, Related, Severity};
 use super::infer::Semantics;
 use crate::settings::Settings;
 
@@ -74,7 +77,22 @@ impl RuleContext<'_, '_> {
             message: message.into(),
             severity: self.rule.severity,
             fix,
+            related: Vec::new(),
         });
+    }
+
+    /// Reports with related information: other places that explain the finding.
+    pub fn report_related(
+        &mut self,
+        node: Node,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+        related: Vec<Related>,
+    ) {
+        self.report(node, message, fix);
+        if let Some(d) = self.out.last_mut() {
+            d.related = related;
+        }
     }
 }
 
@@ -128,6 +146,8 @@ pub static ALL: &[&Rule] = &[
     &orm408_loop_invariant_query::RULE,
     &orm409_count_per_row::RULE,
     &orm900_unused_noqa::RULE,
+    &orm410_n_plus_one_template::RULE,
+    &orm411_n_plus_one_serializer::RULE,
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

@@ -89,6 +89,7 @@ pub fn check(
                 message,
                 severity: RULE.meta.severity,
                 fix: Some(Fix::safe(title, vec![edit])),
+                related: Vec::new(),
             });
         }
     }

@@ -87,14 +87,14 @@ pub async fn index_workspace(client: Client, session: Arc<Session>) {
     refresh_all(&client, &session).await;
 }
 
-/// Asks the client to report changes to Python files and `pyproject.toml` on disk (edits in
-/// open documents arrive through `didChange` instead).
+/// Asks the client to report changes to Python files, templates and `pyproject.toml` on disk
+/// (edits in open documents arrive through `didChange` instead).
 pub async fn watch_python_files(client: &Client, session: &Session) {
     if !session.client_watches_files.load(Ordering::Relaxed) {
         return;
     }
     let options = DidChangeWatchedFilesRegistrationOptions {
-        watchers: ["**/*.py", "**/pyproject.toml"]
+        watchers: ["**/*.py", "**/pyproject.toml", "**/templates/**"]
             .into_iter()
             .map(|glob| FileSystemWatcher {
                 glob_pattern: GlobPattern::String(glob.into()),
@@ -130,7 +130,10 @@ pub async fn did_change_watched_files(
         .changes
         .into_iter()
         .map(|change| change.uri)
-        .filter(|uri| uri.path().as_str().ends_with(".py") && !session.documents.contains_key(uri))
+        .filter(|uri| {
+            (uri.path().as_str().ends_with(".py") || crate::workspace::is_template(&path_of(uri)))
+                && !session.documents.contains_key(uri)
+        })
         .collect();
     if closed.is_empty() {
         return;

@@ -1,0 +1,7 @@
+; a class-based view (it may name a `template_name`)
+(class_definition) @view
+
+; `render(request, "app/x.html", {...})`, `TemplateResponse(...)`, `render_to_string(...)`
+(call
+  function: [(identifier) (attribute)] @function
+  (#match? @function "(render|render_to_string|TemplateResponse)$")) @call

@@ -1,0 +1,232 @@
+//! ORM411 n-plus-one-serializer: a REST framework serializer that reads a relation of every
+//! object it serializes (a nested serializer, `source="author.name"`, a related field, a
+//! `SerializerMethodField` reading `obj.author`) runs one query per row unless the QuerySet it
+//! is given joins or prefetches that relation. Reported where the QuerySet is built — a view's
+//! `queryset` / `get_queryset()`, or the rows passed to `XSerializer(rows, many=True)` — with
+//! the fix ORM402/ORM403 make there.
+
+use tree_sitter::Node;
+
+use super::view_queryset::{HandedOn, Missing};
+use super::{Captures, Rule, RuleContext, RuleMeta};
+use crate::analysis::diagnostic::{Related, Severity};
+use crate::analysis::index::Symbol;
+use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
+use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
+
+pub static RULE: Rule = Rule {
+    meta: &RuleMeta {
+        code: "ORM411",
+        name: "n-plus-one-serializer",
+        severity: Severity::Warning,
+    },
+    query: include_str!("../../../../queries/orm411_n_plus_one_serializer.scm"),
+    check,
+};
+
+fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
+    if let Some(view) = m.get("view") {
+        check_view(cx, view);
+    } else if let (Some(call), Some(serializer)) = (m.get("call"), m.get("serializer")) {
+        check_call(cx, call, serializer);
+    }
+}
+
+/// A view naming its serializer: reported at its `queryset` or `get_queryset()`'s return.
+fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
+    let Some(serializer) = serializer_class(cx, view) else {
+        return;
+    };
+    let Some(found) = serializers::resolve(cx.sem.index(), cx.sem.file_facts(), serializer) else {
+        return;
+    };
+    // A view that only retrieves one object reads its relations once, not per row.
+    if !lists_rows(cx, view) {
+        return;
+    }
+    let Some(site) = cx.sem.view_class_queryset_site(view) else {
+        return;
+    };
+    if let Some(handed) = HandedOn::new(cx, site, site) {
+        report(cx, handed, found);
+    }
+}
+
+/// REST framework's views and viewsets that serialize a list of rows.
+const LISTING_VIEWS: &[&str] = &[
+    "ListAPIView",
+    "ListCreateAPIView",
+    "ModelViewSet",
+    "ReadOnlyModelViewSet",
+    "ListModelMixin",
+];
+
+/// Whether the view class lists rows: one of its bases (or a base of a base declared in the
+/// workspace) is a listing view of REST framework.
+fn lists_rows(cx: &RuleContext, view: Node) -> bool {
+    let Some(bases) = view.child_by_field_name("superclasses") else {
+        return false;
+    };
+    let mut cursor = bases.walk();
+    let written: Vec<String> = bases
+        .named_children(&mut cursor)
+        .map(|b| cx.sem.text(b).to_string())
+        .collect();
+    let index = cx.sem.index();
+    // (the file a base is written in, the base as written)
+    let mut pending: Vec<(&crate::analysis::index::FileFacts, String, usize)> = written
+        .into_iter()
+        .map(|b| (cx.sem.file_facts(), b, 0))
+        .collect();
+    while let Some((file, base, depth)) = pending.pop() {
+        match index.resolve(file, &base) {
+            Symbol::External(q)
+                if q.starts_with("rest_framework.")
+                    && q.rsplit('.')
+                        .next()
+                        .is_some_and(|n| LISTING_VIEWS.contains(&n)) =>
+            {
+                return true;
+            }
+            Symbol::Class { module, name } if depth < 6 => {
+                let declaring = if module == file.module {
+                    Some(file)
+                } else {
+                    index.facts(&module).map(|f| f.as_ref())
+                };
+                let class = declaring
+                    .and_then(|f| f.classes.iter().find(|c| c.name == name).map(|c| (f, c)));
+                if let Some((f, class)) = class {
+                    pending.extend(class.bases.iter().map(|b| (f, b.clone(), depth + 1)));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `XSerializer(rows, many=True)`: reported at `rows`.
+fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node<'a>) {
+    let Some(found) =
+        serializers::resolve(cx.sem.index(), cx.sem.file_facts(), cx.sem.text(serializer))
+    else {
+        return;
+    };
+    let Some(rows) = call
+        .child_by_field_name("arguments")
+        .and_then(|a| a.named_child(0))
+        .filter(|a| a.kind() != "keyword_argument")
+    else {
+        return;
+    };
+    if let Some(handed) = HandedOn::new(cx, rows, rows) {
+        report(cx, handed, found);
+    }
+}
+
+/// The serializer class a view names: `serializer_class = X`, or the one class every `return`
+/// of its `get_serializer_class()` gives.
+fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a str> {
+    let body = view.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let mut named = None;
+    let mut returned = None;
+    for statement in body.named_children(&mut cursor) {
+        let statement = if statement.kind() == "decorated_definition" {
+            statement
+                .child_by_field_name("definition")
+                .unwrap_or(statement)
+        } else {
+            statement
+        };
+        if statement.kind() == "function_definition" {
+            if statement
+                .child_by_field_name("name")
+                .is_some_and(|n| cx.sem.text(n) == "get_serializer_class")
+            {
+                returned = Some(single_returned_name(cx, statement));
+            }
+            continue;
+        }
+        if let Some((left, right)) = simple_assignment(statement) {
+            if cx.sem.text(left) == "serializer_class"
+                && matches!(right.kind(), "identifier" | "attribute")
+            {
+                named = Some(cx.sem.text(right));
+            }
+        }
+    }
+    // A `get_serializer_class()` overrides the attribute; one that chooses is not understood.
+    match returned {
+        Some(choice) => choice,
+        None => named,
+    }
+}
+
+/// The class name every `return` of `function` gives, when they all give the same one.
+fn single_returned_name<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<&'a str> {
+    let mut names = Vec::new();
+    let mut other = false;
+    walk(function, |n| {
+        if n.kind() == "return_statement" {
+            match n.named_child(0).map(strip_parens) {
+                Some(v) if matches!(v.kind(), "identifier" | "attribute") => {
+                    names.push(cx.sem.text(v));
+                }
+                _ => other = true,
+            }
+        }
+        n.id() == function.id()
+            || !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    match names.as_slice() {
+        [first, rest @ ..] if !other && rest.iter().all(|n| n == first) => Some(first),
+        _ => None,
+    }
+}
+
+fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, found: Found) {
+    if found
+        .model(cx.sem.index())
+        .is_some_and(|m| m != handed.model)
+    {
+        return;
+    }
+    for read in relation_reads(cx.sem.index(), found, handed.model) {
+        let lookup = &read.lookup;
+        let Some(Missing { method, fix }) = handed.missing(cx, lookup, read.many) else {
+            continue;
+        };
+        let related = related(cx, &read).into_iter().collect();
+        cx.report_related(
+            handed.at,
+            format!(
+                "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
+                read.what,
+                read.location(),
+            ),
+            fix,
+            related,
+        );
+    }
+}
+
+/// The serializer field behind a finding, for editors to show next to it. The facts of the file
+/// being linted are read from its text, not from disk: their path is the index's copy's.
+fn related(cx: &RuleContext, read: &RelationRead) -> Option<Related> {
+    let path = read.file.path.clone().or_else(|| {
+        cx.sem
+            .index()
+            .facts(&read.file.module)
+            .and_then(|f| f.path.clone())
+    })?;
+    Some(Related {
+        path,
+        place: read.at.clone(),
+        message: format!("`{}` reads `{}` of every row", read.what, read.lookup),
+    })
+}

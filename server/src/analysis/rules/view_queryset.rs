@@ -1,0 +1,142 @@
+//! What ORM410 and ORM411 share: a QuerySet that a view hands to code elsewhere (a template, a
+//! serializer), whether it already loads a lookup, and the ORM402/ORM403 fix that adds it
+//! where the QuerySet is built.
+
+use tree_sitter::Node;
+
+use super::RuleContext;
+use crate::analysis::diagnostic::Fix;
+use crate::analysis::index::{string_value, FieldKind, ModelId};
+use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
+use crate::analysis::loops::{add_lookup, construction_site, covers};
+use crate::analysis::syntax::walk;
+
+/// A QuerySet as a view hands it on: reported at `at`, fixed at `site` when that is known.
+pub struct HandedOn<'a> {
+    pub at: Node<'a>,
+    pub queryset: QuerySetTy,
+    pub model: ModelId,
+    site: Option<Node<'a>>,
+    /// `Prefetch("rel", queryset=...)` lookups at the site; `None` when the site is unknown.
+    custom_prefetches: Option<Vec<String>>,
+}
+
+/// A lookup the QuerySet does not load: the method that would, and the fix when there is one.
+pub struct Missing {
+    pub method: &'static str,
+    pub fix: Option<Fix>,
+}
+
+impl<'a> HandedOn<'a> {
+    /// `expr`'s QuerySet (or the rows of one, `list(qs)`), when its model is indexed and its
+    /// rows are instances.
+    pub fn new(cx: &RuleContext<'_, 'a>, at: Node<'a>, expr: Node<'a>) -> Option<Self> {
+        let queryset = match cx.sem.ty(expr) {
+            Ty::QuerySet(qs) | Ty::Evaluated(qs) => qs,
+            // `queryset = Entry.objects`: all rows, nothing loaded yet.
+            Ty::Manager(m) if !m.related => QuerySetTy {
+                model: m.model,
+                ..QuerySetTy::default()
+            },
+            _ => return None,
+        };
+        Self::of(cx, at, expr, queryset)
+    }
+
+    pub fn of(
+        cx: &RuleContext<'_, 'a>,
+        at: Node<'a>,
+        expr: Node<'a>,
+        queryset: QuerySetTy,
+    ) -> Option<Self> {
+        let (Some(ModelRef::Indexed(model)), false) = (&queryset.model, queryset.values) else {
+            return None;
+        };
+        let model = *model;
+        let site = construction_site(cx.sem, expr);
+        Some(Self {
+            at,
+            queryset,
+            model,
+            site,
+            custom_prefetches: site.map(|s| custom_prefetches(cx, s)),
+        })
+    }
+
+    /// Whether `lookup` (many-valued when `many`) is missing, with the method and fix that add
+    /// it; `None` when it is loaded, or may be (below a `Prefetch` with its own QuerySet).
+    pub fn missing(&self, cx: &RuleContext<'_, 'a>, lookup: &str, many: bool) -> Option<Missing> {
+        let qs = &self.queryset;
+        let covered =
+            covers(&qs.prefetch_related, lookup) || (!many && covers(&qs.select_related, lookup));
+        let below_custom = qs.prefetch_related.iter().any(|p| {
+            lookup.starts_with(&format!("{p}__"))
+                && self
+                    .custom_prefetches
+                    .as_ref()
+                    .is_none_or(|c| c.contains(p))
+        });
+        if covered || below_custom {
+            return None;
+        }
+        let method = if many {
+            "prefetch_related"
+        } else {
+            "select_related"
+        };
+        let fix = match self.site {
+            Some(site) if !qs.sliced && !self.defers_first_hop(cx, lookup) => Some(Fix::safe(
+                format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
+                vec![add_lookup(cx.sem, site, method, lookup)],
+            )),
+            _ => None,
+        };
+        Some(Missing { method, fix })
+    }
+
+    /// Whether the QuerySet leaves out (`only()`/`defer()`) the foreign key column the lookup
+    /// starts with: Django refuses to both defer and `select_related` a field, and the fix
+    /// would need the `only()` call changed too.
+    fn defers_first_hop(&self, cx: &RuleContext, lookup: &str) -> bool {
+        let first = lookup.split("__").next().unwrap_or_default();
+        let forward = cx
+            .sem
+            .index()
+            .model(self.model)
+            .field(first)
+            .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
+        if !forward {
+            return false;
+        }
+        let named = |fields: &[String]| fields.iter().any(|f| f.split("__").next() == Some(first));
+        let qs = &self.queryset;
+        qs.only.as_deref().is_some_and(|only| !named(only)) || named(&qs.defer)
+    }
+}
+
+/// The lookups of `Prefetch("rel", queryset=...)` calls where the QuerySet is built: their own
+/// QuerySet may join or prefetch anything below `rel`.
+fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
+    let mut lookups = Vec::new();
+    walk(site, |n| {
+        let prefetch = n.kind() == "call"
+            && n.child_by_field_name("function")
+                .is_some_and(|f| cx.sem.text(f).ends_with("Prefetch"));
+        if let Some(args) = n.child_by_field_name("arguments").filter(|_| prefetch) {
+            let mut cursor = args.walk();
+            let with_queryset = args.named_children(&mut cursor).any(|a| {
+                a.kind() == "keyword_argument"
+                    && a.child_by_field_name("name")
+                        .is_some_and(|k| cx.sem.text(k) == "queryset")
+            });
+            if with_queryset {
+                lookups.extend(
+                    args.named_child(0)
+                        .and_then(|a| string_value(a, cx.sem.source)),
+                );
+            }
+        }
+        true
+    });
+    lookups
+}

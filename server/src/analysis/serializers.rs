@@ -1,0 +1,775 @@
+//! Django REST framework serializers: which relations of its model a serializer reads for every
+//! object it serializes. A nested serializer (`author = AuthorSerializer()`), a dotted
+//! `source="author.name"`, a `StringRelatedField`/`SlugRelatedField`, or a `SerializerMethodField`
+//! whose method reads `obj.author` each load the relation once per row unless the QuerySet
+//! handed to the serializer joins or prefetches it.
+//!
+//! `extract` reads what one class says, from its syntax alone (it is stored in the file's
+//! `FileFacts`, so serializers in `serializers.py` are known when `views.py` is linted);
+//! `relation_reads` resolves those facts against the model index.
+
+use tree_sitter::Node;
+
+use super::diagnostic::Place;
+use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
+use super::syntax::{text, walk};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SerializerFacts {
+    pub name: String,
+    /// Base class expressions as dotted text.
+    pub bases: Vec<String>,
+    /// `Meta.model` as written.
+    pub model: Option<String>,
+    /// `Meta.fields`, `exclude` and `depth`: which model fields a `ModelSerializer` adds itself.
+    pub meta: Option<MetaFields>,
+    pub fields: Vec<DeclaredField>,
+    pub methods: Vec<MethodReads>,
+}
+
+/// The fields a `ModelSerializer` generates, as its `Meta` says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetaFields {
+    /// `fields = [...]` as names; `None` for `"__all__"` (every field of the model).
+    pub fields: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    /// `depth = N`: relations become nested serializers, N levels deep.
+    pub depth: u32,
+    /// Where `fields` (or `exclude`) is written.
+    pub at: Place,
+}
+
+/// `name = SomeField(...)` or `name = OtherSerializer(...)` in the class body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeclaredField {
+    pub name: String,
+    /// The called class as written: `serializers.CharField`, `AuthorSerializer`.
+    pub class: String,
+    pub source: Source,
+    pub many: bool,
+    /// Only read on input: never serialized.
+    pub write_only: bool,
+    /// `SerializerMethodField(method_name=...)`.
+    pub method_name: Option<String>,
+    pub at: Place,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// No `source=`: the attribute named like the field.
+    Default,
+    /// `source="*"`: the whole object.
+    Whole,
+    /// `source="author.name"`, split on dots.
+    Dotted(Vec<String>),
+    /// A `source=` the analyzer cannot read.
+    Unreadable,
+}
+
+/// Where a node is written (line numbers survive the index's trimming of a file; byte offsets
+/// do not).
+fn place_of(source: &str, node: Node) -> Place {
+    Place::new(source, node.start_byte(), node.end_byte())
+}
+
+/// The attribute chains a method reads on its object parameter (`obj.author.name`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MethodReads {
+    pub name: String,
+    pub reads: Vec<ObjectRead>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectRead {
+    /// Attribute names after the parameter: `["author", "name"]`.
+    pub path: Vec<String>,
+    /// The method called on the chain's end, if it is called: `all` in `obj.tags.all()`.
+    pub call: Option<String>,
+    pub at: Place,
+}
+
+/// The facts of a class that may be a serializer (by its name or a base's), else `None`.
+pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
+    let name = text(class.child_by_field_name("name")?, source).to_string();
+    let mut bases = Vec::new();
+    if let Some(superclasses) = class.child_by_field_name("superclasses") {
+        let mut cursor = superclasses.walk();
+        for base in superclasses.named_children(&mut cursor) {
+            if matches!(base.kind(), "identifier" | "attribute") {
+                bases.push(text(base, source).to_string());
+            }
+        }
+    }
+    if !name.ends_with("Serializer") && !bases.iter().any(|b| b.contains("Serializer")) {
+        return None;
+    }
+    let mut facts = SerializerFacts {
+        name,
+        bases,
+        ..SerializerFacts::default()
+    };
+    let body = class.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let statement = if statement.kind() == "decorated_definition" {
+            statement
+                .child_by_field_name("definition")
+                .unwrap_or(statement)
+        } else {
+            statement
+        };
+        match statement.kind() {
+            "class_definition"
+                if statement
+                    .child_by_field_name("name")
+                    .is_some_and(|n| text(n, source) == "Meta") =>
+            {
+                facts.model = meta_model(source, statement);
+                facts.meta = meta_fields(source, statement);
+            }
+            "function_definition" => facts.methods.extend(method_reads(source, statement)),
+            _ => facts.fields.extend(declared_field(source, statement)),
+        }
+    }
+    Some(facts)
+}
+
+fn meta_model(source: &str, meta: Node) -> Option<String> {
+    let body = meta.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let model = body.named_children(&mut cursor).find_map(|statement| {
+        let (left, right) = super::syntax::simple_assignment(statement)?;
+        (text(left, source) == "model" && matches!(right.kind(), "identifier" | "attribute"))
+            .then(|| text(right, source).to_string())
+    });
+    model
+}
+
+/// `fields`/`exclude`/`depth` in `Meta`, when the fields are readable (a list or tuple of
+/// strings, or `"__all__"`).
+fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
+    let body = meta.child_by_field_name("body")?;
+    let mut fields = None;
+    let mut exclude = None;
+    let mut depth = 0;
+    let mut at = None;
+    let names = |value: Node| -> Option<Vec<String>> {
+        if !matches!(value.kind(), "list" | "tuple") {
+            return None;
+        }
+        let mut cursor = value.walk();
+        let items: Vec<Node> = value.named_children(&mut cursor).collect();
+        items
+            .into_iter()
+            .filter(|n| n.kind() != "comment")
+            .map(|n| string_value(n, source))
+            .collect()
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let Some((left, right)) = super::syntax::simple_assignment(statement) else {
+            continue;
+        };
+        match text(left, source) {
+            "fields" => {
+                fields = Some(
+                    if string_value(right, source).as_deref() == Some("__all__") {
+                        None
+                    } else {
+                        Some(names(right)?)
+                    },
+                );
+                at = Some(place_of(source, left));
+            }
+            "exclude" => {
+                exclude = Some(names(right)?);
+                at = at.or(Some(place_of(source, left)));
+            }
+            "depth" => depth = text(right, source).parse().ok()?,
+            _ => {}
+        }
+    }
+    // `exclude` alone means every other field.
+    let fields = match (fields, &exclude) {
+        (Some(fields), _) => fields,
+        (None, Some(_)) => None,
+        (None, None) => return None,
+    };
+    Some(MetaFields {
+        fields,
+        exclude: exclude.unwrap_or_default(),
+        depth,
+        at: at?,
+    })
+}
+
+fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
+    let (left, right) = super::syntax::simple_assignment(statement)?;
+    if left.kind() != "identifier" || right.kind() != "call" {
+        return None;
+    }
+    let function = right.child_by_field_name("function")?;
+    if !matches!(function.kind(), "identifier" | "attribute") {
+        return None;
+    }
+    let mut field = DeclaredField {
+        name: text(left, source).to_string(),
+        class: text(function, source).to_string(),
+        source: Source::Default,
+        many: false,
+        write_only: false,
+        method_name: None,
+        at: place_of(source, left),
+    };
+    let args = right.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    for argument in args.named_children(&mut cursor) {
+        if argument.kind() != "keyword_argument" {
+            continue;
+        }
+        let (Some(key), Some(value)) = (
+            argument.child_by_field_name("name"),
+            argument.child_by_field_name("value"),
+        ) else {
+            continue;
+        };
+        let is_true = text(value, source) == "True";
+        match text(key, source) {
+            "source" => {
+                field.source = match string_value(value, source) {
+                    Some(s) if s == "*" => Source::Whole,
+                    Some(s) if !s.is_empty() => {
+                        Source::Dotted(s.split('.').map(str::to_string).collect())
+                    }
+                    _ => Source::Unreadable,
+                }
+            }
+            "many" => field.many = is_true,
+            "write_only" => field.write_only = is_true,
+            "method_name" => field.method_name = string_value(value, source),
+            _ => {}
+        }
+    }
+    Some(field)
+}
+
+/// The reads of a method's object parameter (its first after `self`). A method that rebinds
+/// the parameter reads something else: no reads are recorded for it.
+fn method_reads(source: &str, function: Node) -> Option<MethodReads> {
+    let name = text(function.child_by_field_name("name")?, source).to_string();
+    let parameters = function.child_by_field_name("parameters")?;
+    let parameter = parameters.named_child(1)?;
+    let parameter = match parameter.kind() {
+        "identifier" => parameter,
+        "typed_parameter" => parameter.named_child(0)?,
+        _ => return None,
+    };
+    let object = text(parameter, source);
+    let body = function.child_by_field_name("body")?;
+    let mut reads = Vec::new();
+    let mut rebound = false;
+    walk(body, |n| {
+        match n.kind() {
+            // Nested functions and classes have their own names.
+            "function_definition" | "class_definition" | "lambda" => return false,
+            "assignment" | "augmented_assignment" | "for_statement" | "named_expression" => {
+                let target = n
+                    .child_by_field_name("left")
+                    .or_else(|| n.child_by_field_name("name"));
+                if target.is_some_and(|t| t.kind() == "identifier" && text(t, source) == object) {
+                    rebound = true;
+                }
+            }
+            "attribute" => {
+                let is_chain_start = n
+                    .child_by_field_name("object")
+                    .is_some_and(|o| o.kind() == "identifier" && text(o, source) == object);
+                if is_chain_start {
+                    reads.extend(object_read(source, n));
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    (!rebound && !reads.is_empty()).then_some(MethodReads { name, reads })
+}
+
+/// The whole chain that starts at `first` (`obj.author` in `obj.author.name`), unless it is
+/// written to (`obj.author = x` costs no query).
+fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
+    let mut path = Vec::new();
+    let mut node = first;
+    loop {
+        path.push(text(node.child_by_field_name("attribute")?, source).to_string());
+        match node.parent() {
+            Some(p)
+                if p.kind() == "attribute"
+                    && p.child_by_field_name("object")
+                        .is_some_and(|o| o.id() == node.id()) =>
+            {
+                node = p;
+            }
+            _ => break,
+        }
+    }
+    let parent = node.parent();
+    let written = parent.is_some_and(|p| {
+        (matches!(p.kind(), "assignment" | "augmented_assignment")
+            && p.child_by_field_name("left")
+                .is_some_and(|l| l.id() == node.id()))
+            || p.kind() == "delete_statement"
+    });
+    if written {
+        return None;
+    }
+    let called = parent.is_some_and(|p| {
+        p.kind() == "call"
+            && p.child_by_field_name("function")
+                .is_some_and(|f| f.id() == node.id())
+    });
+    let call = if called { path.pop() } else { None };
+    Some(ObjectRead {
+        path,
+        call,
+        at: place_of(source, node),
+    })
+}
+
+/// A serializer class found through the index: its facts and the file that declares it.
+#[derive(Clone, Copy)]
+pub struct Found<'a> {
+    pub file: &'a FileFacts,
+    pub serializer: &'a SerializerFacts,
+}
+
+/// The serializer a dotted name written in `file` means, when the index knows it as one.
+pub fn resolve<'a>(index: &'a ModelIndex, file: &'a FileFacts, dotted: &str) -> Option<Found<'a>> {
+    let Symbol::Class { module, name } = index.resolve(file, dotted) else {
+        return None;
+    };
+    let declaring: &'a FileFacts = if module == file.module {
+        file
+    } else {
+        index.facts(&module)?
+    };
+    let serializer = declaring.serializers.iter().find(|s| s.name == name)?;
+    let found = Found {
+        file: declaring,
+        serializer,
+    };
+    is_serializer(index, found, 0).then_some(found)
+}
+
+const MAX_DEPTH: usize = 6;
+
+/// Whether a class reaches one of REST framework's serializer classes through its bases.
+fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
+    depth <= MAX_DEPTH
+        && found
+            .serializer
+            .bases
+            .iter()
+            .any(|base| match index.resolve(found.file, base) {
+                Symbol::External(q) => {
+                    q.starts_with("rest_framework.") && q.ends_with("Serializer")
+                }
+                _ => base_serializer(index, found, base)
+                    .is_some_and(|b| is_serializer(index, b, depth + 1)),
+            })
+}
+
+/// Whether a class reaches REST framework's `ModelSerializer` (or its hyperlinked variant),
+/// which generates fields from `Meta`.
+fn is_model_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
+    depth <= MAX_DEPTH
+        && found
+            .serializer
+            .bases
+            .iter()
+            .any(|base| match index.resolve(found.file, base) {
+                Symbol::External(q) => matches!(
+                    q.as_str(),
+                    "rest_framework.serializers.ModelSerializer"
+                        | "rest_framework.serializers.HyperlinkedModelSerializer"
+                ),
+                _ => base_serializer(index, found, base)
+                    .is_some_and(|b| is_model_serializer(index, b, depth + 1)),
+            })
+}
+
+fn base_serializer<'a>(index: &'a ModelIndex, found: Found<'a>, base: &str) -> Option<Found<'a>> {
+    let Symbol::Class { module, name } = index.resolve(found.file, base) else {
+        return None;
+    };
+    let file: &'a FileFacts = if module == found.file.module {
+        found.file
+    } else {
+        index.facts(&module)?
+    };
+    let serializer = file.serializers.iter().find(|s| s.name == name)?;
+    Some(Found { file, serializer })
+}
+
+impl<'a> Found<'a> {
+    /// The model `Meta.model` names, if the index knows it.
+    pub fn model(&self, index: &ModelIndex) -> Option<ModelId> {
+        let written = self.serializer.model.as_deref()?;
+        index.model_of(&index.resolve(self.file, written))
+    }
+
+    /// Declared fields, the class's own first, then its serializer bases' not redeclared.
+    fn fields(&self, index: &'a ModelIndex) -> Vec<(Found<'a>, &'a DeclaredField)> {
+        let mut out: Vec<(Found<'a>, &'a DeclaredField)> = Vec::new();
+        let mut pending = vec![(*self, 0)];
+        while let Some((found, depth)) = pending.pop() {
+            for field in &found.serializer.fields {
+                if !out.iter().any(|(_, f)| f.name == field.name) {
+                    out.push((found, field));
+                }
+            }
+            if depth < MAX_DEPTH {
+                pending.extend(
+                    found
+                        .serializer
+                        .bases
+                        .iter()
+                        .filter_map(|b| base_serializer(index, found, b))
+                        .map(|b| (b, depth + 1)),
+                );
+            }
+        }
+        out
+    }
+
+    fn method(&self, index: &'a ModelIndex, name: &str) -> Option<(Found<'a>, &'a MethodReads)> {
+        let mut found = *self;
+        for _ in 0..MAX_DEPTH {
+            if let Some(method) = found.serializer.methods.iter().find(|m| m.name == name) {
+                return Some((found, method));
+            }
+            found = found
+                .serializer
+                .bases
+                .iter()
+                .find_map(|b| base_serializer(index, found, b))?;
+        }
+        None
+    }
+}
+
+/// One relation the serializer loads for every row, as a lookup from the serialized model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelationRead<'a> {
+    /// `author`, `author__profile`, `comments`.
+    pub lookup: String,
+    /// Whether some hop is many-valued (reverse foreign key, many-to-many): `prefetch_related`
+    /// loads it, `select_related` cannot.
+    pub many: bool,
+    /// `EntrySerializer.author` (the field, or the method that reads it).
+    pub what: String,
+    /// The file that declares it, and where.
+    pub file: &'a FileFacts,
+    pub at: Place,
+}
+
+impl RelationRead<'_> {
+    /// Where the read is written, as `blog/serializers.py:12` (the path relative to the
+    /// workspace root, which the module name mirrors).
+    pub fn location(&self) -> String {
+        let mut path = self.file.module.replace('.', "/");
+        if self.file.is_package {
+            path.push_str(if path.is_empty() {
+                "__init__"
+            } else {
+                "/__init__"
+            });
+        }
+        format!("{path}.py:{}", self.at.line + 1)
+    }
+}
+
+/// Field classes that read only the related row's key, which the row already holds.
+const KEY_ONLY_FIELDS: &[&str] = &[
+    "PrimaryKeyRelatedField",
+    "HyperlinkedRelatedField",
+    "HyperlinkedIdentityField",
+];
+
+/// Every relation of `model` that `serializer` reads per object, nested serializers included.
+pub fn relation_reads<'a>(
+    index: &'a ModelIndex,
+    serializer: Found<'a>,
+    model: ModelId,
+) -> Vec<RelationRead<'a>> {
+    let mut out = Vec::new();
+    collect(index, serializer, model, &[], false, 0, &mut out);
+    // A deeper lookup loads the shorter one too: `author__profile` covers `author`.
+    let lookups: Vec<(String, bool)> = out.iter().map(|r| (r.lookup.clone(), r.many)).collect();
+    out.retain(|r| {
+        !lookups.iter().any(|(l, many)| {
+            *many == r.many && l.len() > r.lookup.len() && l.starts_with(&format!("{}__", r.lookup))
+        })
+    });
+    let mut seen = Vec::new();
+    out.retain(|r| {
+        let new = !seen.contains(&r.lookup);
+        seen.push(r.lookup.clone());
+        new
+    });
+    out
+}
+
+fn collect<'a>(
+    index: &'a ModelIndex,
+    serializer: Found<'a>,
+    model: ModelId,
+    prefix: &[String],
+    many_before: bool,
+    depth: usize,
+    out: &mut Vec<RelationRead<'a>>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    // A nested serializer that names another model than the relation leads to is not understood.
+    if serializer.model(index).is_some_and(|m| m != model) {
+        return;
+    }
+    let mut push = |found: Found<'a>, hops: &[String], many: bool, what: String, at: Place| {
+        if hops.is_empty() {
+            return;
+        }
+        let lookup: Vec<String> = prefix.iter().chain(hops).cloned().collect();
+        out.push(RelationRead {
+            lookup: lookup.join("__"),
+            many: many_before || many,
+            what,
+            file: found.file,
+            at,
+        });
+    };
+    let mut nested = Vec::new();
+    for (found, field) in serializer.fields(index) {
+        if field.write_only {
+            continue;
+        }
+        let what = format!("{}.{}", serializer.serializer.name, field.name);
+        let class = field.class.rsplit('.').next().unwrap_or_default();
+        if class == "SerializerMethodField" {
+            let method = field
+                .method_name
+                .clone()
+                .unwrap_or_else(|| format!("get_{}", field.name));
+            let Some((declaring, reads)) = serializer.method(index, &method) else {
+                continue;
+            };
+            for read in &reads.reads {
+                let many_allowed = read.call.as_deref() == Some("all");
+                if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
+                    let what = format!("{}.{}", serializer.serializer.name, method);
+                    push(declaring, &walked.hops, walked.many, what, read.at.clone());
+                }
+            }
+            continue;
+        }
+        let child = resolve(index, found.file, &field.class);
+        if child.is_none() && !class.ends_with("Field") {
+            continue;
+        }
+        let mut path = match &field.source {
+            Source::Default => vec![field.name.clone()],
+            Source::Dotted(parts) => parts.clone(),
+            Source::Whole => {
+                if let Some(child) = child {
+                    nested.push((child, Vec::new(), false, model));
+                }
+                continue;
+            }
+            Source::Unreadable => continue,
+        };
+        if KEY_ONLY_FIELDS.contains(&class) && !field.many {
+            path.pop();
+        }
+        // Only a related field or a nested serializer iterates a many-valued relation.
+        let many_allowed = field.many && (child.is_some() || class.ends_with("RelatedField"));
+        let Some(walked) = walk_relations(index, model, &path, many_allowed) else {
+            continue;
+        };
+        push(found, &walked.hops, walked.many, what, field.at.clone());
+        if let (Some(child), Some(target)) = (child, walked.complete) {
+            nested.push((child, walked.hops, walked.many, target));
+        }
+    }
+    implicit_reads(index, serializer, model, &mut push);
+    for (child, hops, many, target) in nested {
+        let prefix: Vec<String> = prefix.iter().chain(&hops).cloned().collect();
+        collect(
+            index,
+            child,
+            target,
+            &prefix,
+            many_before || many,
+            depth + 1,
+            out,
+        );
+    }
+}
+
+/// The relations a `ModelSerializer` serializes from `Meta.fields` without a declared field:
+/// many-to-many (and listed reverse) relations as lists of keys, which reads each row's
+/// `relation.all()`; with `depth`, every relation as a nested object. A foreign key alone is
+/// serialized as its key, which the row holds.
+fn implicit_reads<'a>(
+    index: &'a ModelIndex,
+    serializer: Found<'a>,
+    model: ModelId,
+    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place),
+) {
+    // `Meta` is looked up like any class attribute: this class's, else a base's.
+    let mut found = serializer;
+    let mut meta = None;
+    for _ in 0..MAX_DEPTH {
+        if let Some(m) = &found.serializer.meta {
+            meta = Some((found, m));
+            break;
+        }
+        match found
+            .serializer
+            .bases
+            .iter()
+            .find_map(|b| base_serializer(index, found, b))
+        {
+            Some(base) => found = base,
+            None => break,
+        }
+    }
+    let Some((declaring, meta)) = meta else {
+        return;
+    };
+    if !is_model_serializer(index, serializer, 0) {
+        return;
+    }
+    let declared = serializer.fields(index);
+    let described = index.model(model);
+    let names: Vec<String> = match &meta.fields {
+        Some(names) => names.clone(),
+        // `__all__` (or `exclude`): the model's own fields; reverse relations only when listed.
+        None => described.fields.iter().map(|f| f.name.clone()).collect(),
+    };
+    for name in names {
+        if meta.exclude.contains(&name) || declared.iter().any(|(_, f)| f.name == name) {
+            continue;
+        }
+        let path = [name.clone()];
+        let Some(walked) = walk_relations(index, model, &path, true) else {
+            continue;
+        };
+        if walked.hops.is_empty() || (!walked.many && meta.depth == 0) {
+            continue;
+        }
+        let what = format!("{}.Meta.fields ({name})", serializer.serializer.name);
+        push(declaring, &walked.hops, walked.many, what, meta.at.clone());
+    }
+}
+
+struct Walked {
+    /// The relations read, from the start of the path.
+    hops: Vec<String>,
+    many: bool,
+    /// The model the path ends at, when every name on it is a relation.
+    complete: Option<ModelId>,
+}
+
+/// Follows `path` through `model`'s relations while they are relations. A many-valued relation
+/// is followed only as the path's last name and only when `many_allowed` (the field iterates
+/// it); reached anywhere else, the read is something the fix cannot help: `None`.
+fn walk_relations(
+    index: &ModelIndex,
+    model: ModelId,
+    path: &[String],
+    many_allowed: bool,
+) -> Option<Walked> {
+    let mut walked = Walked {
+        hops: Vec::new(),
+        many: false,
+        complete: None,
+    };
+    let mut current = model;
+    for (i, name) in path.iter().enumerate() {
+        let model = index.model(current);
+        let (target, many) = match model.field(name) {
+            Some(f) => match (f.kind, f.target) {
+                (FieldKind::ForeignKey | FieldKind::OneToOne, Some(t)) => (t, false),
+                (FieldKind::ManyToMany, Some(t)) => (t, true),
+                _ => return Some(walked),
+            },
+            None => match model.reverse(name) {
+                Some(r) => (r.source, r.many),
+                None => return Some(walked),
+            },
+        };
+        if many && !(many_allowed && i + 1 == path.len()) {
+            return None;
+        }
+        walked.hops.push(name.clone());
+        walked.many |= many;
+        current = target;
+    }
+    walked.complete = Some(current);
+    Some(walked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(source: &str) -> SerializerFacts {
+        let tree = crate::store::parse_python(source).unwrap();
+        let root = tree.root_node();
+        let class = root.named_child(0).unwrap();
+        extract(source, class).unwrap()
+    }
+
+    #[test]
+    fn declared_fields_sources_and_method_reads() {
+        let s = facts(
+            "class EntrySerializer(serializers.ModelSerializer):\n    author = AuthorSerializer(read_only=True)\n    tags = serializers.SlugRelatedField(many=True, slug_field='name')\n    city = serializers.CharField(source='author.profile.city')\n    me = serializers.CharField(source='*')\n    pw = serializers.CharField(write_only=True)\n    n = serializers.SerializerMethodField()\n\n    class Meta:\n        model = Entry\n\n    def get_n(self, obj):\n        obj.blog = None\n        return [c.text for c in obj.comments.all()] + [obj.author.name]\n",
+        );
+        assert_eq!(s.model.as_deref(), Some("Entry"));
+        let names: Vec<_> = s.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["author", "tags", "city", "me", "pw", "n"]);
+        assert!(s.fields[1].many && s.fields[4].write_only);
+        assert_eq!(
+            s.fields[2].source,
+            Source::Dotted(vec!["author".into(), "profile".into(), "city".into()])
+        );
+        assert_eq!(s.fields[3].source, Source::Whole);
+        assert_eq!(
+            (s.fields[0].at.line, s.fields[0].at.bytes.clone()),
+            (1, 4..10)
+        );
+        let reads: Vec<_> = s.methods[0]
+            .reads
+            .iter()
+            .map(|r| (r.path.join("."), r.call.clone()))
+            .collect();
+        // The write `obj.blog = None` is no read.
+        assert_eq!(
+            reads,
+            [
+                ("comments".to_string(), Some("all".to_string())),
+                ("author.name".to_string(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rebound_parameter_reads_nothing_and_other_classes_are_not_serializers() {
+        let s = facts("class XSerializer(Base):\n    def get_a(self, obj):\n        obj = obj.parent\n        return obj.author\n");
+        assert!(s.methods.is_empty());
+        let source = "class Entry(models.Model):\n    author = models.ForeignKey(Author)\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        assert!(extract(source, tree.root_node().named_child(0).unwrap()).is_none());
+    }
+}
