@@ -199,6 +199,8 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         .arg(DEMO_LINE.to_string())
         .arg(DEMO_COLUMN.to_string())
         .arg(&screenshot)
+        // Reaches the server as initializationOptions: the finding must show as an error.
+        .arg(json!({"django-orm-lsp.severity": {"ORM101": "error"}}).to_string())
         .env("PATH", &path)
         .env("CHROMIUM", &chromium)
         .output()
@@ -208,7 +210,7 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
     assert!(output.status.success(), "{log}");
     // What the Problems panel showed, and the menu Ctrl+. opened.
     assert!(
-        log.contains("problem: `len()` fetches every row of the queryset")
+        log.contains("problem error: `len()` fetches every row of the queryset")
             && log.contains("ORM101")
             && log.contains("Ln 21, Col 35"),
         "{log}"

@@ -3,7 +3,9 @@
 // diagnostic in the Problems panel, applies its quick fix from the Ctrl+. menu, saves, and
 // prints what the user saw. The caller asserts on the file on disk.
 //
-// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT
+// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS
+//
+// SETTINGS: a JSON object of user settings added to the ones the driver needs.
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -12,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 
-const [codeServer, vsix, serverBinary, folder, file, line, column, screenshot] =
+const [codeServer, vsix, serverBinary, folder, file, line, column, screenshot, settings] =
   process.argv.slice(2);
 const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // Every wait is bounded so that a broken extension fails the test rather than hanging it.
@@ -44,6 +46,7 @@ fs.writeFileSync(
     // VS Code in a browser saves after a delay by default; off, as on the desktop, so the test
     // sees the fix as unsaved changes and then saves it.
     "files.autoSave": "off",
+    ...JSON.parse(settings ?? "{}"),
   }),
 );
 
@@ -127,13 +130,15 @@ try {
 
   // The Problems panel lists what the server published, as the user reads it.
   await chord(["Control", "Shift"], "m");
-  const problem = await page.waitForFunction(
-    () => {
-      const rows = [...document.querySelectorAll(".markers-panel .monaco-list-row")];
-      return rows.map((row) => row.textContent).find((text) => /ORM\d{3}/.test(text));
-    },
-  );
-  log(`problem: ${await problem.jsonValue()}`);
+  const problem = await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll(".markers-panel .monaco-list-row")];
+    const row = rows.find((row) => /ORM\d{3}/.test(row.textContent));
+    // The row's icon is how the user tells an error from a warning.
+    const icon = row?.querySelector(".codicon-error, .codicon-warning, .codicon-info");
+    const severity = icon?.className.match(/codicon-(error|warning|info)/)[1];
+    return row && `${severity}: ${row.textContent}`;
+  });
+  log(`problem ${await problem.jsonValue()}`);
 
   // Back to the editor, cursor on the finding, then the quick-fix menu.
   await chord(["Control"], "1");
