@@ -201,6 +201,10 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         .arg(&screenshot)
         // Reaches the server as initializationOptions: the finding must show as an error.
         .arg(json!({"django-orm-lsp.severity": {"ORM101": "error"}}).to_string())
+        // Then added in settings.json, sent on workspace/didChangeConfiguration: the driver waits
+        // for ORM101 to leave the Problems panel.
+        .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
+        .arg("ORM101")
         .env("PATH", &path)
         .env("CHROMIUM", &chromium)
         .output()
@@ -220,6 +224,21 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         "{log}"
     );
     assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
+    let codes = |label: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label:?} in {log}"))
+            .split(',')
+            .collect::<Vec<_>>()
+    };
+    // The demo file's second ORM101 (line 27) is still there until the setting changes.
+    let before = codes("[drive] codes before the settings change: ");
+    let after = codes("[drive] codes after the settings change: ");
+    assert!(before.contains(&"ORM101"), "{log}");
+    assert!(
+        !after.contains(&"ORM101") && after.contains(&"ORM102"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -3,9 +3,11 @@
 // diagnostic in the Problems panel, applies its quick fix from the Ctrl+. menu, saves, and
 // prints what the user saw. The caller asserts on the file on disk.
 //
-// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS
+// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE
 //
-// SETTINGS: a JSON object of user settings added to the ones the driver needs.
+// SETTINGS: a JSON object of user settings added to the ones the driver needs; LATER: settings
+// added in settings.json after the fix is saved, after which the driver waits for the rule code
+// GONE to leave the Problems panel and prints the codes left.
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -14,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 
-const [codeServer, vsix, serverBinary, folder, file, line, column, screenshot, settings] =
+const [codeServer, vsix, serverBinary, folder, file, line, column, screenshot, settings, later, gone] =
   process.argv.slice(2);
 const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // Every wait is bounded so that a broken extension fails the test rather than hanging it.
@@ -32,23 +34,34 @@ env.XDG_DATA_HOME = path.join(scratch, "data");
 const userData = path.join(scratch, "user-data");
 const extensions = path.join(scratch, "extensions");
 fs.mkdirSync(path.join(userData, "User"), { recursive: true });
-fs.writeFileSync(
-  path.join(userData, "User", "settings.json"),
-  JSON.stringify({
-    // The absolute path: the extension host's PATH is not the test's.
-    "django-orm-lsp.path": serverBinary,
-    "workbench.startupEditor": "none",
-    "security.workspace.trust.enabled": false,
-    "workbench.tips.enabled": false,
-    "extensions.ignoreRecommendations": true,
-    "telemetry.telemetryLevel": "off",
-    "chat.disableAIFeatures": true,
-    // VS Code in a browser saves after a delay by default; off, as on the desktop, so the test
-    // sees the fix as unsaved changes and then saves it.
-    "files.autoSave": "off",
-    ...JSON.parse(settings ?? "{}"),
-  }),
-);
+const settingsFile = path.join(userData, "User", "settings.json");
+const baseSettings = {
+  // The absolute path: the extension host's PATH is not the test's.
+  "django-orm-lsp.path": serverBinary,
+  "workbench.startupEditor": "none",
+  "security.workspace.trust.enabled": false,
+  "workbench.tips.enabled": false,
+  "extensions.ignoreRecommendations": true,
+  "telemetry.telemetryLevel": "off",
+  "chat.disableAIFeatures": true,
+  // VS Code in a browser saves after a delay by default; off, as on the desktop, so the test
+  // sees the fix as unsaved changes and then saves it.
+  "files.autoSave": "off",
+  // Newer workbenches open settings.json in a modal without a tab; a tab shows its dirty state.
+  "workbench.editor.useModal": "off",
+  // settings.json is edited by typing (below): no auto-closing or suggestions to get in between.
+  "[jsonc]": {
+    "editor.autoClosingBrackets": "never",
+    "editor.autoClosingQuotes": "never",
+    "editor.autoIndent": "none",
+    "editor.formatOnType": false,
+    "editor.quickSuggestions": { "other": "off", "comments": "off", "strings": "off" },
+    "editor.suggestOnTriggerCharacters": false,
+    "editor.acceptSuggestionOnCommitCharacter": false,
+  },
+  ...JSON.parse(settings ?? "{}"),
+};
+fs.writeFileSync(settingsFile, JSON.stringify(baseSettings));
 
 function log(message) {
   console.log(`[drive] ${message}`);
@@ -166,6 +179,26 @@ try {
   await chord(["Control"], "s");
   await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"));
   log("fix applied and saved");
+
+  await page.evaluate(() => {
+    // The codes of the Problems panel's rendered rows: the list is virtual, so only the first
+    // rows are there. The caller makes GONE an error, and errors sort first.
+    window.ormCodes = () =>
+      [...document.querySelectorAll(".markers-panel .monaco-list-row")]
+        .map((row) => row.textContent.match(/ORM\d{3}/)?.[0])
+        .filter(Boolean);
+  });
+  log(`codes before the settings change: ${await page.evaluate(() => window.ormCodes())}`);
+  await addUserSettings(JSON.parse(later));
+  const after = await page.waitForFunction(
+    (gone) => {
+      const now = window.ormCodes();
+      return now.length > 0 && !now.includes(gone) && now;
+    },
+    {},
+    gone,
+  );
+  log(`codes after the settings change: ${await after.jsonValue()}`);
 } finally {
   if (page) {
     await page.screenshot({ path: screenshot }).catch((error) => log(`screenshot: ${error}`));
@@ -177,6 +210,32 @@ try {
     // Already gone.
   }
   fs.rmSync(scratch, { recursive: true, force: true });
+}
+
+// Typed into the settings.json editor, as a user would: code-server does not notice the file
+// being rewritten behind its back.
+async function addUserSettings(settings) {
+  await chord(["Control", "Shift"], "p");
+  await page.waitForSelector(".quick-input-widget input");
+  await page.keyboard.type("Preferences: Open User Settings (JSON)");
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll(".quick-input-list .monaco-list-row")].some((row) =>
+      row.textContent.includes("Open User Settings (JSON)"),
+    ),
+  );
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() =>
+    document.querySelector(".tab.active")?.textContent.includes("settings.json"),
+  );
+  // Keys go to the editor only once it has focus.
+  await page.waitForFunction(() => document.activeElement?.closest(".monaco-editor"));
+  // The file is the one-line object written above: add the keys before its closing brace.
+  await chord(["Control"], "End");
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.type(`,${JSON.stringify(settings).slice(1, -1)}`);
+  await page.waitForSelector(".tab.active.dirty");
+  await chord(["Control"], "s");
+  await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"));
 }
 
 async function chord(modifiers, key) {
