@@ -22,14 +22,10 @@ let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  // Activation events also fire for non-Django Python projects (a pyproject.toml says nothing
-  // about Django until it is read), so the server starts only once Django is confirmed.
-  if (!(await isDjangoWorkspace())) {
-    return;
-  }
   output = vscode.window.createOutputChannel("Django ORM");
   context.subscriptions.push(output);
   context.subscriptions.push(
+    // Also the way to start the server in a Django project the check below does not recognise.
     vscode.commands.registerCommand(`${SECTION}.restart`, async () => {
       await stop();
       await start(context);
@@ -49,7 +45,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
   );
-  await start(context);
+  // Activation events also fire for non-Django Python projects (a pyproject.toml says nothing
+  // about Django until it is read), so the server starts only once Django is confirmed.
+  if (await isDjangoWorkspace()) {
+    await start(context);
+  } else {
+    output.appendLine(
+      'No manage.py and no Django dependency found: not started ("Django ORM: Restart server" starts it).',
+    );
+  }
 }
 
 export async function deactivate(): Promise<void> {
