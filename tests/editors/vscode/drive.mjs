@@ -67,44 +67,45 @@ function log(message) {
   console.log(`[drive] ${message}`);
 }
 
-const install = spawnSync(
-  codeServer,
-  ["--install-extension", vsix, "--extensions-dir", extensions, "--user-data-dir", userData],
-  { env, encoding: "utf8" },
-);
-log(`install: ${install.stdout.trim()} ${install.stderr.trim()}`);
-if (install.status !== 0) {
-  throw new Error(`code-server --install-extension failed (${install.status})`);
-}
-
-const port = await new Promise((resolve) => {
-  const probe = net.createServer().listen(0, "127.0.0.1", () => {
-    const { port } = probe.address();
-    probe.close(() => resolve(port));
-  });
-});
-
-// Its own process group, so that the extension hosts and our server go down with it.
-const server = spawn(
-  codeServer,
-  [
-    "--auth", "none",
-    "--bind-addr", `127.0.0.1:${port}`,
-    "--user-data-dir", userData,
-    "--extensions-dir", extensions,
-    "--disable-telemetry",
-    "--disable-update-check",
-    "--disable-workspace-trust",
-  ],
-  { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-);
-const serverLog = fs.createWriteStream(path.join(path.dirname(screenshot), "code-server.log"));
-server.stdout.pipe(serverLog);
-server.stderr.pipe(serverLog);
-
+let server;
 let browser;
 let page;
 try {
+  const install = spawnSync(
+    codeServer,
+    ["--install-extension", vsix, "--extensions-dir", extensions, "--user-data-dir", userData],
+    { env, encoding: "utf8" },
+  );
+  log(`install: ${install.stdout.trim()} ${install.stderr.trim()}`);
+  if (install.status !== 0) {
+    throw new Error(`code-server --install-extension failed (${install.status})`);
+  }
+
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+
+  // Its own process group, so that the extension hosts and our server go down with it.
+  server = spawn(
+    codeServer,
+    [
+      "--auth", "none",
+      "--bind-addr", `127.0.0.1:${port}`,
+      "--user-data-dir", userData,
+      "--extensions-dir", extensions,
+      "--disable-telemetry",
+      "--disable-update-check",
+      "--disable-workspace-trust",
+    ],
+    { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const serverLog = fs.createWriteStream(path.join(path.dirname(screenshot), "code-server.log"));
+  server.stdout.pipe(serverLog);
+  server.stderr.pipe(serverLog);
+
   await waitForHttp(`http://127.0.0.1:${port}/healthz`);
   browser = await puppeteer.launch({
     executablePath: chromium,
@@ -120,9 +121,7 @@ try {
   log("workbench loaded");
 
   // Quick Open takes an absolute path as is, without the file-search index.
-  await page.keyboard.down("Control");
-  await page.keyboard.press("p");
-  await page.keyboard.up("Control");
+  await chord(["Control"], "p");
   await page.waitForSelector(".quick-input-widget input");
   await page.keyboard.type(file);
   await page.waitForFunction(
@@ -205,7 +204,9 @@ try {
   }
   await browser?.close();
   try {
-    process.kill(-server.pid, "SIGTERM");
+    if (server) {
+      process.kill(-server.pid, "SIGTERM");
+    }
   } catch {
     // Already gone.
   }
