@@ -213,6 +213,16 @@ impl FileContext {
     pub fn facts(&self, source: &str, tree: &Tree) -> FileFacts {
         extract(source, tree, &self.module, self.is_package)
     }
+
+    /// `facts`, reusing the facts of definitions whose text `memo` has seen.
+    pub fn facts_memoised(
+        &self,
+        source: &str,
+        tree: &Tree,
+        memo: &mut super::index::FactsMemo,
+    ) -> FileFacts {
+        super::index::extract_memoised(source, tree, &self.module, self.is_package, memo)
+    }
 }
 
 /// Everything outside a statement that its analysis reads: the index and the file's own facts.

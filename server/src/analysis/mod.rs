@@ -60,6 +60,7 @@ pub fn lint_incremental(
 #[derive(Default)]
 pub struct LintCache {
     context: u64,
+    facts: index::FactsMemo,
     units: FxHashMap<u64, Arc<[Diagnostic]>>,
 }
 
@@ -80,7 +81,10 @@ impl<'r> Linter<'r> {
 
     fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
         let root = tree.root_node();
-        let facts = self.file.facts(source, tree);
+        let facts = match cache.as_deref_mut() {
+            Some(cache) => self.file.facts_memoised(source, tree, &mut cache.facts),
+            None => self.file.facts(source, tree),
+        };
         let mut cursor = root.walk();
         let units: Vec<Node> = root
             .named_children(&mut cursor)
@@ -107,21 +111,12 @@ impl<'r> Linter<'r> {
                 diagnostics.extend(self.lint_unit(&sem, unit));
                 continue;
             };
-            let key = hash_of(&source[unit.byte_range()]);
-            seen.insert(key);
-            let start = unit.start_byte() as isize;
-            if let Some(found) = cache.units.get(&key) {
-                diagnostics.extend(found.iter().map(|d| d.shifted(start)));
+            if unit.kind() == "class_definition" && unit.byte_range().len() > LARGE_CLASS {
+                self.lint_large_class(&sem, unit, cache, &mut seen, &mut diagnostics);
                 continue;
             }
-            let found = self.lint_unit(&sem, unit);
-            // Findings whose fix reaches outside the statement depend on more than its text.
-            if found.iter().all(|d| within(d, unit)) {
-                cache
-                    .units
-                    .insert(key, found.iter().map(|d| d.shifted(-start)).collect());
-            }
-            diagnostics.extend(found);
+            let key = hash_of(&source[unit.byte_range()]);
+            self.lint_cached(&sem, unit, key, cache, &mut seen, &mut diagnostics);
         }
         if let Some(cache) = cache {
             cache.units.retain(|key, _| seen.contains(key));
@@ -174,9 +169,88 @@ impl<'r> Linter<'r> {
         hasher.finish()
     }
 
+    /// The findings of `unit` from the cache under `key`, or linted and cached.
+    fn lint_cached<'a>(
+        &self,
+        sem: &Semantics<'a>,
+        unit: Node<'a>,
+        key: u64,
+        cache: &mut LintCache,
+        seen: &mut FxHashSet<u64>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        seen.insert(key);
+        let start = unit.start_byte() as isize;
+        if let Some(found) = cache.units.get(&key) {
+            diagnostics.extend(found.iter().map(|d| d.shifted(start)));
+            return;
+        }
+        let found = self.lint_unit(sem, unit);
+        // Findings whose fix reaches outside the statement depend on more than its text.
+        if found.iter().all(|d| within(d, unit)) {
+            cache
+                .units
+                .insert(key, found.iter().map(|d| d.shifted(-start)).collect());
+        }
+        diagnostics.extend(found);
+    }
+
+    /// A class of thousands of lines (a test case, a big view module) is one top-level
+    /// statement: a keystroke in one method would re-lint them all. Its methods are cached one
+    /// by one instead, keyed by their text and the class's shape (its own statements, the names
+    /// of its methods and the full text of the `get_*` hooks other methods' analysis reads, like
+    /// `get_queryset`). Patterns about the class as a whole and its other statements are
+    /// re-linted each time; they are few and small.
+    fn lint_large_class<'a>(
+        &self,
+        sem: &Semantics<'a>,
+        class: Node<'a>,
+        cache: &mut LintCache,
+        seen: &mut FxHashSet<u64>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        diagnostics.extend(self.lint_matches(sem, class, Some(0)));
+        let Some(body) = class.child_by_field_name("body") else {
+            return;
+        };
+        let source = sem.source;
+        let mut hasher = FxHasher::default();
+        source[class.start_byte()..body.start_byte()].hash(&mut hasher);
+        let mut cursor = body.walk();
+        let members: Vec<Node> = body.named_children(&mut cursor).collect();
+        for member in &members {
+            match method_name(*member, source) {
+                Some(name) if !name.starts_with("get_") => name.hash(&mut hasher),
+                _ => source[member.byte_range()].hash(&mut hasher),
+            }
+        }
+        let context = hasher.finish();
+        for member in members {
+            if method_name(member, source).is_none() {
+                diagnostics.extend(self.lint_unit(sem, member));
+                continue;
+            }
+            let mut hasher = FxHasher::default();
+            context.hash(&mut hasher);
+            source[member.byte_range()].hash(&mut hasher);
+            self.lint_cached(sem, member, hasher.finish(), cache, seen, diagnostics);
+        }
+    }
+
     fn lint_unit<'a>(&self, sem: &Semantics<'a>, unit: Node<'a>) -> Vec<Diagnostic> {
+        self.lint_matches(sem, unit, None)
+    }
+
+    /// The findings of the matches in `node` that start at most `depth` levels below it.
+    fn lint_matches<'a>(
+        &self,
+        sem: &Semantics<'a>,
+        unit: Node<'a>,
+        depth: Option<u32>,
+    ) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let mut cursor = QueryCursor::new();
+        cursor.set_max_start_depth(depth);
         let mut matches = cursor.matches(&self.registry.query, unit, sem.source.as_bytes());
         while let Some(m) = matches.next() {
             let rule = self.registry.rule_for_pattern(m.pattern_index);
@@ -197,6 +271,23 @@ impl<'r> Linter<'r> {
         }
         out
     }
+}
+
+/// Classes longer than this are linted method by method (see `lint_large_class`).
+const LARGE_CLASS: usize = 16 * 1024;
+
+/// The name of a method (plain or decorated) among a class body's statements.
+fn method_name<'s>(member: Node, source: &'s str) -> Option<&'s str> {
+    let function = match member.kind() {
+        "function_definition" => member,
+        "decorated_definition" => member
+            .child_by_field_name("definition")
+            .filter(|d| d.kind() == "function_definition")?,
+        _ => return None,
+    };
+    function
+        .child_by_field_name("name")
+        .map(|n| &source[n.byte_range()])
 }
 
 fn within(d: &Diagnostic, unit: Node) -> bool {
@@ -270,6 +361,44 @@ mod tests {
             lint_incremental(&after, &tree, &settings, &file, &mut cache),
             lint(&after, &tree, &settings, &file)
         );
+    }
+
+    #[test]
+    fn large_classes_are_cached_per_method_and_follow_their_hooks() {
+        let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+        // ORM406 (no fix, so cached with its method) holds only while get_queryset prefetches.
+        let mut view = String::from(
+            "from django.views.generic import ListView\nfrom blog.models import Blog, Entry\n\nclass Blogs(ListView):\n    def get_queryset(self):\n        return Blog.objects.prefetch_related(\"entry_set\")\n",
+        );
+        let mut i = 0;
+        while view.len() <= 2 * LARGE_CLASS {
+            view.push_str(&format!(
+                "\n    def first_{i}(self):\n        for blog in self.get_queryset():\n            print(blog.entry_set.get(pk={i}), len(Entry.objects.filter(pk={i})))\n"
+            ));
+            i += 1;
+        }
+        let models_tree = crate::store::parse_python(models).unwrap();
+        let facts = std::sync::Arc::new(index::extract(models, &models_tree, "blog.models", false));
+        let file = FileContext::new(
+            std::sync::Arc::new(index::ModelIndex::build(vec![facts])),
+            "blog.views",
+            false,
+        );
+        let settings = Settings::default();
+        let mut cache = LintCache::default();
+        let check = |text: &str, cache: &mut LintCache| {
+            let tree = crate::store::parse_python(text).unwrap();
+            let incremental = lint_incremental(text, &tree, &settings, &file, cache);
+            assert_eq!(incremental, lint(text, &tree, &settings, &file));
+            incremental
+        };
+        let count = |found: &[Diagnostic]| found.iter().filter(|d| d.code() == "ORM406").count();
+        assert_eq!(count(&check(&view, &mut cache)), i);
+        // A keystroke in one method, then in the hook every method's analysis reads.
+        let edited = view.replace("pk=3)", "pk=33)");
+        assert_eq!(count(&check(&edited, &mut cache)), i);
+        let unprefetched = edited.replace(".prefetch_related(\"entry_set\")", ".all()");
+        assert_eq!(count(&check(&unprefetched, &mut cache)), 0);
     }
 
     #[test]

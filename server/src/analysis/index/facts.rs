@@ -132,6 +132,57 @@ pub fn module_name(relative_path: &std::path::Path) -> (String, bool) {
 }
 
 pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> FileFacts {
+    extract_with(tree, module, is_package, &mut |statement, facts| {
+        extract_statement(source, statement, facts)
+    })
+}
+
+/// `extract`, reusing what `memo` knows of classes and functions whose text did not change:
+/// their bodies are most of a file, and the linter extracts facts on every keystroke.
+pub fn extract_memoised(
+    source: &str,
+    tree: &Tree,
+    module: &str,
+    is_package: bool,
+    memo: &mut FactsMemo,
+) -> FileFacts {
+    let mut seen = Vec::new();
+    let facts = extract_with(tree, module, is_package, &mut |statement, facts| {
+        if !matches!(
+            statement.kind(),
+            "class_definition" | "decorated_definition" | "function_definition"
+        ) {
+            return extract_statement(source, statement, facts);
+        }
+        let key = memo_key(text(statement, source));
+        seen.push(key);
+        let part = memo.entry(key).or_insert_with(|| {
+            let mut part = FileFacts::default();
+            extract_statement(source, statement, &mut part);
+            part
+        });
+        facts.absorb(part);
+    });
+    memo.retain(|key, _| seen.contains(key));
+    facts
+}
+
+/// Facts of single definitions, by the hash of their text.
+pub type FactsMemo = rustc_hash::FxHashMap<u64, FileFacts>;
+
+fn memo_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn extract_with(
+    tree: &Tree,
+    module: &str,
+    is_package: bool,
+    each: &mut dyn FnMut(Node, &mut FileFacts),
+) -> FileFacts {
     let mut facts = FileFacts {
         module: module.to_string(),
         is_package,
@@ -141,9 +192,27 @@ pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> Fil
     let mut cursor = root.walk();
     let statements: Vec<Node> = root.named_children(&mut cursor).collect();
     for statement in statements {
-        extract_statement(source, statement, &mut facts);
+        each(statement, &mut facts);
     }
     facts
+}
+
+impl FileFacts {
+    /// Adds what one statement's facts say, as if extracted in place.
+    fn absorb(&mut self, part: &FileFacts) {
+        self.imports.extend(part.imports.iter().cloned());
+        self.classes.extend(part.classes.iter().cloned());
+        self.receivers.extend(part.receivers.iter().cloned());
+        self.serializers.extend(part.serializers.iter().cloned());
+        for signal in &part.any_sender_signals {
+            if !self.any_sender_signals.contains(signal) {
+                self.any_sender_signals.push(signal.clone());
+            }
+        }
+        if part.auth_user_model.is_some() {
+            self.auth_user_model = part.auth_user_model.clone();
+        }
+    }
 }
 
 fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
@@ -673,6 +742,25 @@ mod tests {
 
     fn facts(source: &str, module: &str) -> FileFacts {
         extract(source, &parse_python(source).unwrap(), module, false)
+    }
+
+    #[test]
+    fn memoised_facts_equal_fresh_ones_across_edits() {
+        let first = "from django.db import models\nfrom django.dispatch import receiver\n\nclass A(models.Model):\n    x = models.IntegerField()\n\n@receiver(models.signals.post_save)\ndef on_save(sender, **kw):\n    pass\n\nAUTH_USER_MODEL = 'a.A'\n";
+        let edits = [
+            first.to_string(),
+            first.replace("x = models.IntegerField()", "y = models.CharField()"),
+            first.replace("'a.A'", "'b.B'"),
+            first.replace("@receiver(models.signals.post_save)\n", ""),
+        ];
+        let mut memo = FactsMemo::default();
+        for source in &edits {
+            let tree = parse_python(source).unwrap();
+            assert_eq!(
+                extract_memoised(source, &tree, "a.models", false, &mut memo),
+                extract(source, &tree, "a.models", false)
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::sync::{Arc, LazyLock};
 use rustc_hash::{FxHashMap, FxHasher};
 
 pub use facts::{
-    extract, module_name, string_value, ClassFacts, FieldFacts, FileFacts, Import, Reference,
+    extract, extract_memoised, module_name, string_value, ClassFacts, FactsMemo, FieldFacts,
+    FileFacts, Import, Reference,
 };
 
 pub type ModelId = usize;
