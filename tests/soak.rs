@@ -52,8 +52,6 @@ fn fixes_on_the_demo_and_fixture_projects_stay_valid() {
 }
 
 #[test]
-#[ignore = "ORM302/303/304 fixes end between the \\r and \\n of a CRLF line whose loop ends in \
-            a comment (tests/fixtures/rules/ORM302_crlf.py); run once that is fixed"]
 fn fixes_on_the_rule_fixtures_stay_valid() {
     soak(&["tests/fixtures/rules"]);
 }

@@ -365,49 +365,41 @@ pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
     ))
 }
 
-/// `replacement` for the statement `replaced`, with the comments inside `replaced` kept on their
-/// own lines above it, at the statement's indentation: a rewrite must not drop what people wrote.
-pub fn with_comments_above(sem_source: &str, replaced: Node, replacement: &str) -> String {
-    let indent = indent_of(sem_source, replaced);
-    let newline = newline_of(sem_source);
-    let mut out = String::new();
-    walk(replaced, |n| {
-        if n.kind() == "comment" {
-            out.push_str(text(n, sem_source));
-            out.push_str(newline);
-            out.push_str(indent);
-            return false;
-        }
-        true
-    });
-    out.push_str(replacement);
-    out
+/// The whitespace before `node` on its line, if only whitespace precedes it there.
+pub fn indentation<'s>(source: &'s str, node: Node) -> Option<&'s str> {
+    let start = node.start_byte();
+    let line_start = source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    let indent = &source[line_start..start];
+    indent
+        .chars()
+        .all(|c| c == ' ' || c == '\t')
+        .then_some(indent)
 }
 
-/// The text between the start of `statement`'s line and the statement: its indentation.
-pub fn indent_of<'s>(source: &'s str, statement: Node) -> &'s str {
-    let line_start = source[..statement.start_byte()]
-        .rfind(['\n', '\r'])
-        .map_or(0, |i| i + 1);
-    &source[line_start..statement.start_byte()]
+/// The line ending the line of `node` uses (`\r\n` files keep theirs), `\n` by default.
+pub fn line_ending(source: &str, node: Node) -> &'static str {
+    match source[node.start_byte()..].find('\n') {
+        Some(i) if source[..node.start_byte() + i].ends_with('\r') => "\r\n",
+        _ => "\n",
+    }
 }
 
-/// The file's line break, for lines a fix adds.
-pub fn newline_of(source: &str) -> &'static str {
-    if source.contains("\r\n") {
-        "\r\n"
+/// Where `statement` ends, before the `\r` of a CRLF line ending that a trailing comment takes
+/// into its node: edits there keep the line's `\r\n` whole.
+pub fn statement_end(source: &str, statement: Node) -> usize {
+    let end = statement.end_byte();
+    if source[..end].ends_with('\r') {
+        end - 1
     } else {
-        "\n"
+        end
     }
 }
 
 /// The edit that puts `line` on its own line just above `statement`, at its indentation.
-pub fn insert_above(source: &str, statement: Node, line: &str) -> super::diagnostic::Edit {
+/// `None` when something other than whitespace precedes the statement on its line (`a; b`).
+pub fn insert_above(source: &str, statement: Node, line: &str) -> Option<super::diagnostic::Edit> {
     let at = statement.start_byte();
-    let text = format!(
-        "{line}{}{}",
-        newline_of(source),
-        indent_of(source, statement)
-    );
-    super::diagnostic::Edit::replace(at..at, text)
+    let indent = indentation(source, statement)?;
+    let text = format!("{line}{}{indent}", line_ending(source, statement));
+    Some(super::diagnostic::Edit::replace(at..at, text))
 }

@@ -10,7 +10,10 @@ use super::imports::import_names;
 use super::index::{string_value, FieldKind, Model, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{construction_site, quote_style, row_loop, RowLoop};
-use super::syntax::{as_receiver, contains, enclosing_loops, is_primary, strip_parens, walk};
+use super::syntax::{
+    as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
+    strip_parens, walk,
+};
 use crate::settings::Settings;
 
 /// The innermost loop around `node` in its scope, when it is a `for` statement: the loop whose
@@ -88,25 +91,6 @@ pub fn body_statement<'a>(sem: &Semantics<'a>, for_loop: Node<'a>, node: Node<'a
     current
 }
 
-/// The whitespace before `node` on its line, if only whitespace precedes it there.
-fn indentation<'a>(sem: &Semantics<'a>, node: Node) -> Option<&'a str> {
-    let start = node.start_byte();
-    let line_start = sem.source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
-    let indent = &sem.source[line_start..start];
-    indent
-        .chars()
-        .all(|c| c == ' ' || c == '\t')
-        .then_some(indent)
-}
-
-/// The line ending the line of `node` uses (`\r\n` files keep theirs), `\n` by default.
-fn line_ending(sem: &Semantics, node: Node) -> &'static str {
-    match sem.source[node.start_byte()..].find('\n') {
-        Some(i) if sem.source[..node.start_byte() + i].ends_with('\r') => "\r\n",
-        _ => "\n",
-    }
-}
-
 /// The edit that replaces the whole `for_loop` with `replacement` at the loop's indentation.
 /// Comments inside the loop are kept, each on its own line above the new statement. A loop with
 /// blank lines inside is left alone: they separate steps whose grouping one line cannot keep.
@@ -126,16 +110,17 @@ pub fn replace_statements<'a>(
     last: Node<'a>,
     replacement: &str,
 ) -> Option<Edit> {
-    let range = first.start_byte()..last.end_byte();
+    let range = first.start_byte()..statement_end(sem.source, last);
     let text = &sem.source[range.clone()];
     if text.lines().skip(1).any(|l| l.trim().is_empty()) {
         return None;
     }
-    let indent = indentation(sem, first)?;
-    let newline = line_ending(sem, first);
+    let indent = indentation(sem.source, first)?;
+    let newline = line_ending(sem.source, first);
     let mut lines: Vec<&str> = Vec::new();
     walk(sem.parents.of(first).unwrap_or(first), |n| {
-        let inside = range.start <= n.start_byte() && n.end_byte() <= range.end;
+        // A comment's node may end after the replaced range, on the `\r` it keeps.
+        let inside = range.start <= n.start_byte() && n.start_byte() < range.end;
         if n.kind() == "comment" && inside {
             // In a CRLF file a comment's text ends with the `\r` of its line ending.
             lines.push(sem.text(n).trim_end_matches('\r'));
@@ -704,8 +689,8 @@ impl<'a> SaveLoop<'a> {
             self.rows.node,
             &["to_update".to_string(), format!("{}_to_update", self.row)],
         )?;
-        let indent = indentation(sem, self.rows.node)?;
-        let newline = line_ending(sem, self.rows.node);
+        let indent = indentation(sem.source, self.rows.node)?;
+        let newline = line_ending(sem.source, self.rows.node);
         let save = body_statement(sem, self.rows.node, self.call);
         let quote = quote_style(sem, self.rows.node);
         let field_list = fields
@@ -718,7 +703,7 @@ impl<'a> SaveLoop<'a> {
             settings.bulk_batch_size
         );
         let start = self.rows.node.start_byte();
-        let end = self.rows.node.end_byte();
+        let end = statement_end(sem.source, self.rows.node);
         let edits = vec![
             Edit::replace(start..start, format!("{collected} = []{newline}{indent}")),
             Edit::replace(

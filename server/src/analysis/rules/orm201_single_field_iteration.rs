@@ -9,7 +9,8 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{as_receiver, single_argument_call, with_comments_above};
+use crate::analysis::syntax::{as_receiver, single_argument_call};
+use crate::analysis::writes::replace_loop;
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {
@@ -80,17 +81,12 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         _ => return,
     };
     let replacement = format!("{}.{extend}({values})", sem.text(collection));
-    let fix = Fix::safe(
-        format!("Replace the loop with `{replacement}`"),
-        vec![Edit::replace(
-            for_loop.byte_range(),
-            with_comments_above(sem.source, for_loop, &replacement),
-        )],
-    );
+    let fix = replace_loop(sem, for_loop, &replacement)
+        .map(|edit| Fix::safe(format!("Replace the loop with `{replacement}`"), vec![edit]));
     cx.report(
         element,
         format!("Every column of every row is loaded to keep `{lookup}`; use `values_list({quote}{lookup}{quote}, flat=True)`"),
-        Some(fix),
+        fix,
     );
 }
 

@@ -84,7 +84,7 @@ fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> O
         ),
         applicability: Applicability::Unsafe,
         edits: vec![
-            insert_above(sem.source, for_loop, &fetch),
+            insert_above(sem.source, for_loop, &fetch)?,
             Edit::replace(call.byte_range(), format!("{name}[{}]", sem.text(target))),
         ],
     })

@@ -158,7 +158,7 @@ fn precompute_fix<'a>(
         title: format!("Fetch the ids first with `{precompute}` (unsafe: a second query, and the ids are read before the statement runs)"),
         applicability: Applicability::Unsafe,
         edits: vec![
-            insert_above(sem.source, statement, &precompute),
+            insert_above(sem.source, statement, &precompute)?,
             Edit::replace(arguments.byte_range(), format!("(pk__in={ids})")),
         ],
     })

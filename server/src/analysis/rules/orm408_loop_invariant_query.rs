@@ -35,18 +35,17 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     let text = short(cx.sem.text(call));
-    let fix = (query.loop_node.kind() == "for_statement").then(|| {
+    let fix = if query.loop_node.kind() == "for_statement" {
         let name = fresh_name(cx.sem, &hoisted_name(cx.sem, call));
         let hoisted = format!("{name} = {}", cx.sem.text(call));
-        Fix {
+        insert_above(cx.sem.source, query.loop_node, &hoisted).map(|above| Fix {
             title: format!("Run it once above the loop as `{name}` (unsafe: it then runs even when the loop does not, and before the loop's other work)"),
             applicability: Applicability::Unsafe,
-            edits: vec![
-                insert_above(cx.sem.source, query.loop_node, &hoisted),
-                Edit::replace(call.byte_range(), name),
-            ],
-        }
-    });
+            edits: vec![above, Edit::replace(call.byte_range(), name)],
+        })
+    } else {
+        None
+    };
     cx.report(
         call,
         format!("`{text}` runs the same query on every iteration of the loop; run it once before the loop"),
