@@ -121,6 +121,10 @@ impl Client {
         text
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes the server's stdin, as a client that goes away does.
     pub fn close_stdin(&mut self) {
         drop(self.stdin.take());
