@@ -11,8 +11,8 @@
 //! ```
 //!
 //! `FUZZ_CASES` sets the case count of every target (the protocol target, which starts a server
-//! per case, runs a tenth of it). A failing case is shrunk and its seed saved by proptest under
-//! `tests/proptest-regressions/`, from where it is replayed first on the next run.
+//! per case, runs a tenth of it). A failing case is shrunk and its seed saved by proptest in
+//! `tests/fuzz.proptest-regressions`, from where it is replayed first on the next run.
 //!
 //! The three targets:
 //! 1. `incremental_edits_equal_a_fresh_parse`: batches of edits applied to a `Document`
@@ -21,8 +21,9 @@
 //! 2. `lint_and_every_fix_survive_any_text`: arbitrary bytes and Python-ish text (Django ORM
 //!    snippets from the rule fixtures, cut, mixed and broken) through `analysis::lint` with a real
 //!    model index: no rule panics (they are caught and logged, so a panic hook counts them), and
-//!    every fix applies and leaves no more syntax errors than it found. The same text through
-//!    the real binary's `check --fix --unsafe-fixes`: nothing on stderr says it panicked.
+//!    every fix applies (on text that parses: leaving no syntax error; fix-all: never adding
+//!    one). The same text through the real binary's `check --fix --unsafe-fixes`: nothing on
+//!    stderr says it panicked.
 //! 3. `server_survives_any_frames`: arbitrary JSON-RPC frames to the real binary's `serve`;
 //!    afterwards it still answers `initialize` and `shutdown`, and exits with 0 on `exit`.
 
@@ -57,7 +58,7 @@ fn config(cases: u32) -> Config {
         cases,
         // Shrinking a failure is worth a while, not forever.
         max_shrink_iters: 2_000,
-        // Failures are saved beside this file, in proptest-regressions/, and replayed first.
+        // Failures are saved beside this file, in fuzz.proptest-regressions, and replayed first.
         source_file: Some(file!()),
         ..Config::default()
     }
@@ -507,8 +508,11 @@ fn lint_and_fix(source: &str) -> Result<(), TestCaseError> {
     let mut files = DEMO_FACTS.clone();
     files.push(Arc::new(extract(source, &tree, "blog.fuzzed", false)));
     let file = FileContext::new(Arc::new(ModelIndex::build(files)), "blog.fuzzed", false);
-    let mut settings = Settings::default();
-    settings.target_django = Settings::parse_django_version("3.1").unwrap();
+    // An old Django: the rules that only report or fix before 3.2 or 4.0 run too.
+    let settings = Settings {
+        target_django: Settings::parse_django_version("3.1").unwrap(),
+        ..Settings::default()
+    };
 
     let before = panics();
     let found = lint(source, &tree, &settings, &file);
