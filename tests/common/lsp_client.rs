@@ -17,22 +17,56 @@ pub struct Client {
     next_id: i64,
     /// Notifications and server requests seen while waiting for something else.
     pub backlog: Vec<Value>,
+    /// What the server wrote on stderr, when spawned with `spawn_capturing_stderr`.
+    stderr: Option<CapturedStderr>,
 }
+
+type CapturedStderr = (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    Option<std::thread::JoinHandle<()>>,
+);
 
 impl Client {
     pub fn spawn() -> Self {
-        Self::spawn_with_args(&["serve", "--stdio"])
+        Self::spawn_with(&["serve", "--stdio"], false)
     }
 
     /// The server started with `args`, as an editor's configuration names them.
     pub fn spawn_with_args(args: &[&str]) -> Self {
+        Self::spawn_with(args, false)
+    }
+
+    /// A server whose stderr is kept, for `stderr()`.
+    pub fn spawn_capturing_stderr() -> Self {
+        Self::spawn_with(&["serve", "--stdio"], true)
+    }
+
+    fn spawn_with(args: &[&str], capture: bool) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_django-orm-lsp"))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("the server binary starts");
+        let stderr = child.stderr.take().map(|mut pipe| {
+            let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = kept.clone();
+            let reader = std::thread::spawn(move || {
+                let mut buf = [0; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+            (kept, Some(reader))
+        });
         let stdout = child.stdout.take().unwrap();
         let stdin = child.stdin.take();
         let (tx, rx) = channel();
@@ -71,7 +105,40 @@ impl Client {
             messages: rx,
             next_id: 0,
             backlog: Vec::new(),
+            stderr,
         }
+    }
+
+    /// What the server has written on stderr so far, all of it once it has exited
+    /// (`spawn_capturing_stderr` only).
+    pub fn stderr(&mut self) -> String {
+        let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+        let (kept, reader) = self
+            .stderr
+            .as_mut()
+            .expect("spawned with spawn_capturing_stderr");
+        if exited {
+            if let Some(reader) = reader.take() {
+                let _ = reader.join();
+            }
+        }
+        let text = String::from_utf8_lossy(&kept.lock().unwrap()).into_owned();
+        text
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes the server's stdin, as a client that goes away does.
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Sends a request with this `id` (any JSON value) and returns the response to it.
+    pub fn request_with_id(&mut self, id: Value, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        self.response_to(&id)
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -114,9 +181,13 @@ impl Client {
     }
 
     pub fn response(&mut self, id: i64) -> Value {
+        self.response_to(&json!(id))
+    }
+
+    pub fn response_to(&mut self, id: &Value) -> Value {
         let deadline = Instant::now() + TIMEOUT;
         while let Some(message) = self.next(deadline) {
-            if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
+            if message.get("id") == Some(id) && message.get("method").is_none() {
                 return message;
             }
             self.backlog.push(message);

@@ -30,7 +30,7 @@ pub fn read_input(
 ) {
     let mut input = io::BufReader::new(input);
     loop {
-        let length = match read_headers(&mut input) {
+        let length = match read_headers(&mut input, &output) {
             Headers::End => return,
             Headers::Length(length) => length,
             Headers::Invalid(reason, length) => {
@@ -130,7 +130,7 @@ enum Headers {
     Invalid(String, Option<usize>),
 }
 
-fn read_headers(input: &mut impl BufRead) -> Headers {
+fn read_headers(input: &mut impl BufRead, output: &std_mpsc::Sender<Vec<u8>>) -> Headers {
     let mut length = None;
     let mut invalid = None;
     let mut any = false;
@@ -141,7 +141,21 @@ fn read_headers(input: &mut impl BufRead) -> Headers {
             Ok(_) => {}
         }
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
+        let mut text = text.trim_end_matches(['\r', '\n']);
+        // After a Content-Length shorter than its body, the rest of the body runs into the next
+        // frame's header line (bodies rarely hold a line break). That header starts a new frame:
+        // what came before it is reported and dropped, so one lying frame costs only itself.
+        if let Some(at) = text
+            .to_ascii_lowercase()
+            .find("content-length:")
+            .filter(|at| *at > 0)
+        {
+            let reason = format!("unexpected data before a header: {}", truncate(&text[..at]));
+            let _ = output.send(error_frame(-32700, &reason));
+            text = &text[at..];
+            length = None;
+            invalid = None;
+        }
         if text.is_empty() {
             if !any {
                 continue; // Blank lines between messages.
@@ -252,6 +266,33 @@ mod tests {
             br#"{"jsonrpc":"2.0","method":"b"}"#
         );
         assert!(messages_rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_content_length_that_lies_costs_only_its_own_frame() {
+        let good = br#"{"jsonrpc":"2.0","method":"x"}"#;
+        let framed = |length: usize| {
+            let mut f = format!("Content-Length: {length}\r\n\r\n").into_bytes();
+            f.extend_from_slice(good);
+            f
+        };
+        // Too short: the rest of its body runs into the next header line.
+        let mut input = framed(10);
+        input.extend(framed(good.len()));
+        // Too long: it swallows the start of the next frame, which is lost too.
+        input.extend(framed(good.len() + 12));
+        input.extend(framed(good.len()));
+        input.extend(framed(good.len()));
+        let (messages_tx, mut messages_rx) = mpsc::unbounded_channel();
+        let (output_tx, output_rx) = std_mpsc::channel();
+        read_input(&input[..], messages_tx, output_tx);
+        let mut passed = 0;
+        while let Ok(body) = messages_rx.try_recv() {
+            assert_eq!(body, good);
+            passed += 1;
+        }
+        assert_eq!(passed, 2);
+        assert!(output_rx.try_iter().count() >= 2);
     }
 
     #[test]
