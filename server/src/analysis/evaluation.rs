@@ -223,22 +223,66 @@ pub fn rebound_between(scope: &ScopeIndex, names: &[&str], from: usize, to: usiz
     })
 }
 
-/// Whether any call between byte offsets `from` and `to` in the scope writes to the database.
+/// Whether any call between byte offsets `from` and `to` in the scope may write to the
+/// database: a write method, or a function of the project's whose body the analyzer does not
+/// read (`do_import(...)` may well delete the rows loaded before it).
 pub fn writes_between(scope: &ScopeIndex, from: usize, to: usize, source: &str) -> bool {
     let mut writes = false;
     super::syntax::walk(scope.scope, |node| {
         if writes || node.end_byte() <= from || node.start_byte() >= to {
             return false;
         }
-        if node.kind() == "call"
-            && method_call(node, source).is_some_and(|(_, m)| WRITE_METHODS.contains(&m))
-        {
-            writes = true;
+        if node.kind() == "call" {
+            writes = match method_call(node, source) {
+                Some((_, m)) => WRITE_METHODS.contains(&m),
+                None => node
+                    .child_by_field_name("function")
+                    .is_some_and(|f| !PURE_FUNCTIONS.contains(&text(f, source))),
+            };
         }
         true
     });
     writes
 }
+
+/// Builtins that read their arguments and touch no database.
+const PURE_FUNCTIONS: &[&str] = &[
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "dict",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "hasattr",
+    "hash",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "print",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "type",
+    "zip",
+];
 
 /// The name of an already iterated QuerySet equal to `receiver` (the receiver of a `.count()` or
 /// `.exists()` at `call`): written the same way (ignoring spacing, comments, trailing commas and

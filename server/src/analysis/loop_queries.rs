@@ -4,8 +4,9 @@
 
 use tree_sitter::Node;
 
-use super::infer::{Semantics, Ty};
+use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
+use super::scope::BindingKind;
 use super::syntax::{contains, enclosing_loops, method_call, strip_parens, walk};
 
 /// Methods that run a query and return one value or row.
@@ -56,6 +57,9 @@ pub struct LoopQuery<'a> {
     /// The loop calls a write method (`save()`, `create()` ...): the table may change between
     /// iterations.
     pub loop_writes: bool,
+    /// The loop writes rows of the queried model (`obj.save()`, `M.objects.create()`): the
+    /// query may read what this very iteration wrote, which no fetch before the loop can.
+    pub writes_queried_model: bool,
 }
 
 /// `call` (a query method on a model's manager or QuerySet) seen as a query inside a loop.
@@ -66,7 +70,7 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     }
     let scope = sem.scope_of(call);
     let loop_node = *enclosing_loops(call, scope.scope, &sem.parents).first()?;
-    if loop_node.kind() == "while_statement" {
+    if loop_node.kind() == "while_statement" || expected_to_fail(sem, call, loop_node) {
         return None;
     }
     let bound_in_loop = |node: Node<'a>| {
@@ -84,20 +88,68 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     };
     let depends_on_loop = bound_in_loop(call);
     let looks_up_loop_values = lookup_values(sem, call).into_iter().any(bound_in_loop);
-    let mut loop_writes = false;
+    let queried = model_of(sem, receiver);
+    let (mut loop_writes, mut writes_queried_model) = (false, false);
     let repeated = loop_node.child_by_field_name("body").unwrap_or(loop_node);
     walk(repeated, |n| {
-        if let Some((_, name)) = method_call(n, sem.source) {
-            loop_writes |= WRITE_METHODS.contains(&name);
+        if let Some((written, name)) = method_call(n, sem.source) {
+            if WRITE_METHODS.contains(&name) {
+                loop_writes = true;
+                writes_queried_model |= queried.is_some() && model_of(sem, written) == queried;
+            }
         }
-        !loop_writes
+        !writes_queried_model
     });
     Some(LoopQuery {
         loop_node,
         depends_on_loop,
         looks_up_loop_values,
         loop_writes,
+        writes_queried_model,
     })
+}
+
+/// The model of an instance, a manager or a QuerySet, or of a name bound to `M(...)`.
+fn model_of<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<ModelRef> {
+    match sem.ty(expr) {
+        Ty::Instance(model) => Some(model),
+        Ty::Manager(manager) => manager.model,
+        Ty::QuerySet(qs) => qs.model,
+        _ if expr.kind() == "identifier" => {
+            let scope = sem.scope_of(expr);
+            let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
+            let [binding] = reaching.bindings.as_slice() else {
+                return None;
+            };
+            let BindingKind::Assign { value, .. } = binding.kind else {
+                return None;
+            };
+            match sem.ty(value.child_by_field_name("function")?) {
+                Ty::ModelClass(model) if value.kind() == "call" => Some(model),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Inside `with self.assertRaises(...)` (or `pytest.raises`) in the loop: the query is expected
+/// to fail before any SQL runs.
+fn expected_to_fail<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> bool {
+    let mut node = call;
+    while let Some(parent) = sem.parents.of(node) {
+        if parent.id() == loop_node.id() {
+            return false;
+        }
+        if parent.kind() == "with_statement" {
+            let items = parent.named_child(0).map_or("", |c| sem.text(c));
+            if items.contains("assertRaises") || items.contains("raises(") {
+                return true;
+            }
+        }
+        node = parent;
+    }
+    false
 }
 
 /// The values of the lookups (`get`/`filter`/`exclude` keyword arguments) along the chain of

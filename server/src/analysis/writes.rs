@@ -413,9 +413,12 @@ pub fn save_loop<'a>(
     let bound = names_bound_in(sem, rows.node);
     let mut values = SavedValues::Constant;
     let mut assigned_any = false;
+    let mut copies = false;
     walk(rows.node.child_by_field_name("body")?, |n| {
         if let Some(assignment) = row_assignment(sem, n, row) {
             assigned_any = true;
+            // `row.pk = None` then `save()` INSERTs a copy of each row: no update at all.
+            copies |= matches!(assignment.field, "pk" | "id");
             values = values.max(assigned_value(sem, &assignment, row, model, &bound));
         }
         !matches!(
@@ -423,6 +426,9 @@ pub fn save_loop<'a>(
             "function_definition" | "class_definition" | "lambda"
         )
     });
+    if copies {
+        return None;
+    }
     if !assigned_any {
         // Saving rows the loop changes through methods: only Python knows which fields.
         values = SavedValues::Computed;

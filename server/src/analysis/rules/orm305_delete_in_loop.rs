@@ -33,6 +33,17 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if innermost_for(cx.sem, call).is_none_or(|l| l.id() != rows.node.id()) {
         return;
     }
+    // `if expired(row): row.delete()` deletes some rows, decided in Python: no one DELETE of
+    // the queryset says that.
+    let in_loop_body = cx
+        .sem
+        .parents
+        .of(call)
+        .and_then(|statement| cx.sem.parents.of(statement))
+        .is_some_and(|block| Some(block) == rows.node.child_by_field_name("body"));
+    if !in_loop_body {
+        return;
+    }
     let fix = rewrite(cx, &rows, call, cx.sem.text(instance));
     let row = cx.sem.text(instance);
     cx.report(

@@ -31,7 +31,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if orm105_count_after_evaluation::owns(cx.sem, cx.settings, call) {
         return;
     }
-    if !query.looks_up_loop_values {
+    if !query.looks_up_loop_values || query.writes_queried_model {
         return;
     }
     let text = short(cx.sem.text(call));

@@ -41,6 +41,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(target) = to_many_target(sem, row_loop.model, relation) else {
         return;
     };
+    // A filtered QuerySet kept to build more queries from runs none by itself.
+    if !used_as_rows(sem, call) && !evaluated_by_chain(sem, call) {
+        return;
+    }
     let fix = prefetch_fix(sem, &row_loop, call, relation, arguments, target);
     cx.report(
         call,
@@ -115,6 +119,19 @@ fn row_loop_instance(call: Node) -> Option<Node> {
     call.child_by_field_name("function")?
         .child_by_field_name("object")?
         .child_by_field_name("object")
+}
+
+/// `row.rel.filter(...).count()` and the like: one query per row too.
+fn evaluated_by_chain<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
+    sem.parents
+        .of(call)
+        .filter(|p| p.kind() == "attribute")
+        .and_then(|attribute| sem.parents.of(attribute))
+        .and_then(|outer| crate::analysis::syntax::method_call(outer, sem.source))
+        .is_some_and(|(receiver, method)| {
+            receiver.id() == call.id()
+                && crate::analysis::loop_queries::QUERY_METHODS.contains(&method)
+        })
 }
 
 /// The filtered rows only iterated, counted with `len()` or truth-tested: a list does the same.
