@@ -1,13 +1,20 @@
 //! Push diagnostics: lint a snapshot off the async runtime, publish if still current.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use tokio::sync::Semaphore;
 
 use tower_lsp_server::ls_types::Uri;
 use tower_lsp_server::Client;
 
 use crate::lsp::convert;
 use crate::lsp::session::Session;
+
+/// Lints running at once: one per core.
+static LINTS: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
 
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
@@ -27,6 +34,11 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
             session.current_version(uri) == Some(version)
                 && session.settings_generation() == generation
                 && session.index_fingerprint() == index
+        };
+        // Re-checking every open document after an index change would otherwise lint them all
+        // at once, each with its transient parse and scope data: bounded, memory stays flat.
+        let Ok(_permit) = LINTS.acquire().await else {
+            return;
         };
         let lint = tokio::task::spawn_blocking(move || {
             // A newer version, settings or model index is already on its way: skip the work.
