@@ -7,7 +7,7 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::initialize::FIX_ALL_KIND;
-use crate::analysis::{fix_all, loop_around, noqa, Edit};
+use crate::analysis::{apply_edits, count_errors, fix_all, loop_around, noqa, Edit};
 use crate::lsp::convert;
 use crate::lsp::session::{Session, Snapshot};
 
@@ -137,7 +137,7 @@ fn actions(
                     ..CodeAction::default()
                 })
             };
-            if let Some(fix) = &d.fix {
+            if let Some(fix) = d.fix.as_ref().filter(|f| keeps_syntax(text, tree, f)) {
                 let title = if fix.is_safe() {
                     fix.title.clone()
                 } else {
@@ -176,6 +176,20 @@ fn actions(
     actions
 }
 
+/// Whether applying `fix` leaves no more syntax errors than `text` has. On text that parses,
+/// fixes are built to keep it so (the fuzz tests hold them to it); on text already broken, a
+/// fix may land in the wreckage, so it is re-parsed before it is offered.
+fn keeps_syntax(text: &str, tree: &tree_sitter::Tree, fix: &crate::analysis::Fix) -> bool {
+    let root = tree.root_node();
+    if !root.has_error() {
+        return true;
+    }
+    let before = count_errors(root);
+    apply_edits(text, &fix.edits)
+        .and_then(|fixed| crate::store::parse_python(&fixed))
+        .is_some_and(|fixed| count_errors(fixed.root_node()) <= before)
+}
+
 /// One edit turning `old` into `new`: everything between their common prefix and suffix.
 pub(super) fn minimal_edit(old: &str, new: &str) -> Edit {
     let mut prefix = old
@@ -204,6 +218,18 @@ pub(super) fn minimal_edit(old: &str, new: &str) -> Edit {
 mod tests {
     use super::*;
     use crate::analysis::apply_edits;
+
+    #[test]
+    fn on_broken_text_a_fix_that_adds_errors_is_not_offered() {
+        use crate::analysis::Fix;
+        let broken = "x = (\ny = len(qs)\n";
+        let tree = crate::store::parse_python(broken).unwrap();
+        let at = broken.find("len(qs)").unwrap();
+        let good = Fix::safe("count", vec![Edit::replace(at..at + 7, "qs.count()")]);
+        let bad = Fix::safe("break", vec![Edit::replace(at..at + 7, "qs.count(((")]);
+        assert!(keeps_syntax(broken, &tree, &good));
+        assert!(!keeps_syntax(broken, &tree, &bad));
+    }
 
     #[test]
     fn minimal_edit_reproduces_the_new_text() {
