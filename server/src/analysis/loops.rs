@@ -346,12 +346,20 @@ pub fn to_many_target(sem: &Semantics, model: ModelId, name: &str) -> Option<Mod
 }
 
 /// The name queries use for a reverse relation: the accessor `entry_set` is `entry` in
-/// `Count("entry")` and `filter(entry__...)`; a `related_name` is both.
-pub fn reverse_query_name(sem: &Semantics, reverse: &super::index::Reverse) -> String {
-    let source = sem.index().model(reverse.source).name.to_lowercase();
-    if reverse.name == format!("{source}_set") {
-        source
+/// `Count("entry")` and `filter(entry__...)`; a `related_name` is both; a `related_query_name`
+/// wins. `None` when the field names one the index cannot read.
+pub fn reverse_query_name(sem: &Semantics, reverse: &super::index::Reverse) -> Option<String> {
+    let source = sem.index().model(reverse.source);
+    if let Some(written) = source
+        .field(&reverse.field)
+        .and_then(|f| f.related_query_name.as_ref())
+    {
+        return (!written.is_empty()).then(|| written.clone());
+    }
+    let lowered = source.name.to_lowercase();
+    Some(if reverse.name == format!("{lowered}_set") {
+        lowered
     } else {
         reverse.name.clone()
-    }
+    })
 }

@@ -58,6 +58,8 @@ pub struct FieldFacts {
     pub to: Option<Reference>,
     pub to_field: Option<String>,
     pub related_name: Option<String>,
+    /// `related_query_name="..."`: the name queries use for the reverse side, when written.
+    pub related_query_name: Option<String>,
     pub auto_now: bool,
     /// `auto_now=True` alone: the field is set again by every `save()` (not by `update()`).
     pub auto_now_on_save: bool,
@@ -502,6 +504,11 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         to,
         to_field: keyword("to_field").and_then(|n| string_value(n, source)),
         related_name: keyword("related_name").and_then(|n| string_value(n, source)),
+        related_query_name: keyword("related_query_name").map(|n| {
+            // One the index cannot read (a `%(class)s` pattern, a constant) is still not the
+            // default: an empty name makes the query-name users stay silent.
+            string_value(n, source).unwrap_or_default()
+        }),
         auto_now: ["auto_now", "auto_now_add"]
             .iter()
             .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),

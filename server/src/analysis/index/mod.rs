@@ -48,6 +48,8 @@ pub struct Field {
     pub class: String,
     /// A many-to-many field with its own `through=` model.
     pub custom_through: bool,
+    /// `related_query_name` as written (empty when the index cannot read it).
+    pub related_query_name: Option<String>,
 }
 
 /// The accessor a relation adds to its target model (`blog.entry_set`, `user.profile`).
@@ -472,6 +474,7 @@ impl ModelIndex {
                 auto_now_on_save: field.auto_now_on_save,
                 class: field.class.clone(),
                 custom_through: field.custom_through,
+                related_query_name: field.related_query_name.clone(),
             });
         }
         let own_managers: Vec<Manager> = class

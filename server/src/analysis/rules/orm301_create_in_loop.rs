@@ -64,7 +64,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         Some(_) => format!("{}(...).save", created.class),
         None => format!("{}.{}.create", created.class, created.manager),
     };
-    if !model.concrete_parents.is_empty() {
+    if multi_table(cx.sem.index(), created.model, 0) {
         cx.report(
             call,
             format!("`{what}()` in a loop runs one INSERT per object; `bulk_create()` cannot replace it: {} uses multi-table inheritance", model.name),
@@ -286,4 +286,17 @@ fn is_append(sem: &Semantics, statement: Node) -> bool {
             .named_child(0)
             .and_then(|call| method_call(call, sem.source))
             .is_some_and(|(_, method)| method == "append")
+}
+
+/// Whether rows of `model` live in more than one table: a concrete model with concrete parents.
+/// A proxy's rows are its concrete model's, so a proxy of a plain model bulk-creates fine.
+fn multi_table(index: &crate::analysis::index::ModelIndex, model: usize, depth: usize) -> bool {
+    let m = index.model(model);
+    if !m.proxy {
+        return !m.concrete_parents.is_empty();
+    }
+    depth < 8
+        && m.concrete_parents
+            .iter()
+            .any(|parent| multi_table(index, *parent, depth + 1))
 }

@@ -101,7 +101,7 @@ fn crosses_to_many(sem: &Semantics, model: ModelId, lookup: &str) -> bool {
         None => model
             .reverse
             .iter()
-            .any(|r| r.many && reverse_query_name(sem, r) == first),
+            .any(|r| r.many && reverse_query_name(sem, r).as_deref() == Some(first)),
     }
 }
 
@@ -140,7 +140,7 @@ fn precompute_fix<'a>(
         .model(model)
         .reverse
         .iter()
-        .find(|r| r.many && reverse_query_name(sem, r) == first)?;
+        .find(|r| r.many && reverse_query_name(sem, r).as_deref() == Some(first))?;
     let key = sem.index().model(reverse.source).field(&reverse.field)?;
     if key.kind != FieldKind::ForeignKey || key.to_field.is_some() {
         return None;

@@ -49,8 +49,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     };
     let relation = sem.text(relation);
+    // A `related_query_name` the index cannot read: the count has no name to annotate by.
+    let Some(lookup) = count_lookup(sem, row_loop.model, relation) else {
+        return;
+    };
     let fix = annotate_fix(sem, &row_loop, sem.text(instance), relation);
-    let lookup = count_lookup(sem, row_loop.model, relation);
     cx.report(
         call,
         format!("`{}` runs a COUNT query for every row of the loop; annotate the count with `Count(\"{lookup}\")` where the queryset is built", sem.text(call)),
@@ -84,7 +87,7 @@ fn annotate_fix<'a>(
     let site = construction_site(sem, row_loop.iterable)?;
     let import = import_names(sem, "django.db.models", &["Count"]).ok()?;
     let model = sem.index().model(row_loop.model);
-    let lookup = count_lookup(sem, row_loop.model, relation);
+    let lookup = count_lookup(sem, row_loop.model, relation)?;
     let mut wanted = format!("{lookup}_count");
     while model.field(&wanted).is_some() || model.reverse(&wanted).is_some() {
         wanted.push('_');
@@ -121,7 +124,7 @@ fn annotate_fix<'a>(
                     || model
                         .reverse
                         .iter()
-                        .any(|r| r.many && reverse_query_name(sem, r) == first)
+                        .any(|r| r.many && reverse_query_name(sem, r).as_deref() == Some(first))
             });
         }
         joins |= n.kind() == "identifier" && sem.text(n) == "annotate";
@@ -172,12 +175,12 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> 
     }
 }
 
-/// What `Count()` names the relation with: its query name.
-fn count_lookup(sem: &Semantics, model: ModelId, relation: &str) -> String {
-    sem.index()
-        .model(model)
-        .reverse(relation)
-        .map_or(relation.to_string(), |r| reverse_query_name(sem, r))
+/// What `Count()` names the relation with: its query name (`None`: one the index cannot read).
+fn count_lookup(sem: &Semantics, model: ModelId, relation: &str) -> Option<String> {
+    match sem.index().model(model).reverse(relation) {
+        Some(reverse) => reverse_query_name(sem, reverse),
+        None => Some(relation.to_string()),
+    }
 }
 
 fn is_to_many(model: &Model, name: &str) -> bool {

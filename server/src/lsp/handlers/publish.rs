@@ -12,9 +12,8 @@ use crate::lsp::convert;
 use crate::lsp::session::Session;
 
 /// Lints running at once: one per core.
-static LINTS: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
+static LINTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
