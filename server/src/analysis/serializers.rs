@@ -12,7 +12,7 @@ use tree_sitter::Node;
 
 use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
-use super::syntax::{text, walk};
+use super::syntax::{text, undecorated, walk};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SerializerFacts {
@@ -111,13 +111,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
     let body = class.child_by_field_name("body")?;
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
-        let statement = if statement.kind() == "decorated_definition" {
-            statement
-                .child_by_field_name("definition")
-                .unwrap_or(statement)
-        } else {
-            statement
-        };
+        let statement = undecorated(statement);
         match statement.kind() {
             "class_definition"
                 if statement

@@ -60,6 +60,15 @@ pub fn text<'s>(node: Node, source: &'s str) -> &'s str {
     source.get(node.byte_range()).unwrap_or("")
 }
 
+/// The function or class a decorated definition wraps; any other node itself.
+pub fn undecorated(node: Node) -> Node {
+    if node.kind() == "decorated_definition" {
+        node.child_by_field_name("definition").unwrap_or(node)
+    } else {
+        node
+    }
+}
+
 /// `((x))` -> `x`.
 pub fn strip_parens(mut node: Node) -> Node {
     while node.kind() == "parenthesized_expression" {

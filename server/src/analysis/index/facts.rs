@@ -4,7 +4,7 @@
 
 use tree_sitter::{Node, Tree};
 
-use crate::analysis::syntax::text;
+use crate::analysis::syntax::{text, undecorated};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FileFacts {
@@ -388,13 +388,7 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
     };
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
-        let statement = if statement.kind() == "decorated_definition" {
-            statement
-                .child_by_field_name("definition")
-                .unwrap_or(statement)
-        } else {
-            statement
-        };
+        let statement = undecorated(statement);
         match statement.kind() {
             "expression_statement" => {
                 let Some(assignment) = statement

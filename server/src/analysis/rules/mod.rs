@@ -34,6 +34,7 @@ mod orm409_count_per_row;
 mod orm410_n_plus_one_template;
 mod orm411_n_plus_one_serializer;
 pub mod orm900_unused_noqa;
+mod save_in_loop;
 mod view_queryset;
 
 use std::sync::LazyLock;

@@ -1,9 +1,10 @@
 //! ORM302 save-in-loop-constant: `for x in qs: x.a = 1; x.save()` runs one UPDATE per row with
 //! the same value each time; `qs.update(a=1)` is one UPDATE.
 
+use super::save_in_loop;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::Severity;
-use crate::analysis::writes::{save_loop, SavedValues};
+use crate::analysis::writes::SavedValues;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -16,16 +17,5 @@ pub static RULE: Rule = Rule {
 };
 
 fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
-    let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
-        return;
-    };
-    let Some(save) = save_loop(cx.sem, call, instance) else {
-        return;
-    };
-    if save.values != SavedValues::Constant {
-        return;
-    }
-    let fix = save.fix(cx.sem, cx.settings);
-    let message = save.message(cx.sem);
-    cx.report(call, message, fix);
+    save_in_loop::check(cx, m, SavedValues::Constant);
 }

@@ -2,9 +2,10 @@
 //! each row's values, but not one UPDATE per row: the rows are collected and written with one
 //! `bulk_update()` of the assigned fields (a few queries per batch).
 
+use super::save_in_loop;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::Severity;
-use crate::analysis::writes::{save_loop, SavedValues};
+use crate::analysis::writes::SavedValues;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -17,16 +18,5 @@ pub static RULE: Rule = Rule {
 };
 
 fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
-    let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
-        return;
-    };
-    let Some(save) = save_loop(cx.sem, call, instance) else {
-        return;
-    };
-    if save.values != SavedValues::Computed {
-        return;
-    }
-    let fix = save.fix(cx.sem, cx.settings);
-    let message = save.message(cx.sem);
-    cx.report(call, message, fix);
+    save_in_loop::check(cx, m, SavedValues::Computed);
 }

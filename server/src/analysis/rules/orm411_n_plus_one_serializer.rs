@@ -133,13 +133,7 @@ fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a 
     let mut named = None;
     let mut returned = None;
     for statement in body.named_children(&mut cursor) {
-        let statement = if statement.kind() == "decorated_definition" {
-            statement
-                .child_by_field_name("definition")
-                .unwrap_or(statement)
-        } else {
-            statement
-        };
+        let statement = crate::analysis::syntax::undecorated(statement);
         if statement.kind() == "function_definition" {
             if statement
                 .child_by_field_name("name")
