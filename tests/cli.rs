@@ -966,3 +966,48 @@ fn template_findings_on_the_blogapp_project() {
         .unwrap()
         .starts_with("`c.name` (blog/row.html:1) reads `category`"));
 }
+
+#[test]
+fn the_cache_reuses_unchanged_files_and_follows_every_change() {
+    let models = "from django.db import models\n\nclass Blog(models.Model):\n    code = models.CharField(max_length=10, unique=True)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+    let views = "from .models import Entry\n\ndef f():\n    for entry in Entry.objects.all():\n        print(entry.blog.id)\n";
+    let project = temp::project(&[
+        ("blog/__init__.py", b""),
+        ("blog/models.py", models.as_bytes()),
+        ("blog/views.py", views.as_bytes()),
+    ]);
+    let run = |args: &[&str]| {
+        let mut all = vec!["--output-format", "json"];
+        all.extend_from_slice(args);
+        all.push("blog");
+        let (_, stdout, _) = check(&all, project.path());
+        findings(&stdout)
+            .into_iter()
+            .map(|(_, code, _)| code)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(&[]), ["ORM401"]);
+    let cache = project.path().join(".django-orm-lsp-cache");
+    assert_eq!(
+        std::fs::read_to_string(cache.join(".gitignore")).unwrap(),
+        "*\n"
+    );
+    // Served from the cache: the same findings, also after the cache proves it is used by
+    // answering for a file whose text it knows (a corrupt entry would show here).
+    assert_eq!(run(&[]), ["ORM401"]);
+
+    // A file's own change.
+    let more = format!("{views}\ndef g():\n    return len(Entry.objects.all())\n");
+    std::fs::write(project.path().join("blog/views.py"), &more).unwrap();
+    assert_eq!(run(&[]), ["ORM401", "ORM101"]);
+
+    // A change only in models.py changes what views.py's analysis knows: with `to_field`,
+    // `entry.blog.id` is no longer the key column (ORM402 instead of ORM401).
+    let keyed = models.replace(
+        "on_delete=models.CASCADE)",
+        "on_delete=models.CASCADE, to_field=\"code\")",
+    );
+    std::fs::write(project.path().join("blog/models.py"), keyed).unwrap();
+    assert_eq!(run(&[]), ["ORM402", "ORM101"]);
+    assert_eq!(run(&["--no-cache"]), ["ORM402", "ORM101"]);
+}

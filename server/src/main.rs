@@ -67,6 +67,10 @@ enum Command {
         /// reporting them.
         #[arg(long, conflicts_with_all = ["fix", "diff", "statistics"])]
         add_noqa: bool,
+        /// Neither read nor write the result cache (`.django-orm-lsp-cache/` in the project
+        /// root), which lets a run reuse the findings of files unchanged since the last one.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
             diff,
             statistics,
             add_noqa,
+            no_cache,
         } => {
             let overrides = Options {
                 select,
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
                 diff,
                 statistics,
                 add_noqa,
+                no_cache,
             });
             ExitCode::from(code as u8)
         }

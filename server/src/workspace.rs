@@ -198,6 +198,33 @@ impl Workspace {
         workspace
     }
 
+    /// A fingerprint of everything `from_paths(roots, paths).with_templates(paths, templates)`
+    /// reads: the parts of each module the index keeps, the settings modules (template
+    /// `DIRS`) and the templates. Equal fingerprints, equal indexes: what `check`'s cache
+    /// relies on to skip building one.
+    pub fn inputs_fingerprint(roots: &[PathBuf], paths: &[PathBuf], templates: &[PathBuf]) -> u64 {
+        let workspace = Self::unscanned(roots.to_vec());
+        let mut parts: Vec<(PathBuf, u64)> = paths
+            .par_iter()
+            .chain(templates.par_iter())
+            .filter_map(|path| {
+                let source = std::fs::read_to_string(path).ok()?;
+                let read = if has_template_extension(path) || is_settings(path) {
+                    source
+                } else if may_matter(&workspace.relative(path), &source) {
+                    model_relevant_text(&source)
+                } else {
+                    return None;
+                };
+                Some((path.clone(), crate::check::cache::text_hash(&read)))
+            })
+            .collect();
+        parts.sort();
+        let mut hasher = rustc_hash::FxHasher::default();
+        parts.hash(&mut hasher);
+        hasher.finish()
+    }
+
     pub fn roots(&self) -> &[PathBuf] {
         &self.roots
     }

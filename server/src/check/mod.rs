@@ -2,8 +2,10 @@
 //! paths, runs the same analysis as the server on every Python file in parallel, and prints the
 //! findings.
 
+pub(crate) mod cache;
 mod output;
 
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +59,8 @@ pub struct CheckOptions {
     pub statistics: bool,
     /// Write `# noqa: CODE` on the line of every finding instead of reporting it.
     pub add_noqa: bool,
+    /// Neither read nor write the result cache.
+    pub no_cache: bool,
 }
 
 /// The settings in force and the folder their paths are relative to: the one holding the
@@ -109,6 +113,13 @@ impl Project {
     /// The model index for checking `paths`: the folders named, and the whole project for files
     /// named on their own (a view's models live elsewhere in the project).
     fn index(&self, paths: &[PathBuf]) -> Workspace {
+        let (files, templates) = self.index_inputs(paths);
+        Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
+            .with_templates(&files, &templates)
+    }
+
+    /// What the model index for `paths` reads: Python files and templates.
+    fn index_inputs(&self, paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let mut roots: Vec<PathBuf> = paths
             .iter()
             .map(|p| {
@@ -123,8 +134,20 @@ impl Project {
         roots.dedup();
         let files: Vec<PathBuf> = roots.iter().flat_map(|root| python_files(root)).collect();
         let templates: Vec<PathBuf> = roots.iter().flat_map(|root| template_files(root)).collect();
-        Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
-            .with_templates(&files, &templates)
+        (files, templates)
+    }
+
+    /// The result cache for this run, when findings are only reported (fixing writes files).
+    fn cache(&self, options: &CheckOptions) -> Option<cache::Cache> {
+        if options.no_cache || options.fix.is_some() || options.diff || options.add_noqa {
+            return None;
+        }
+        let (files, templates) = self.index_inputs(&options.paths);
+        let inputs =
+            Workspace::inputs_fingerprint(std::slice::from_ref(&self.root), &files, &templates);
+        let mut hasher = rustc_hash::FxHasher::default();
+        (env!("CARGO_PKG_VERSION"), inputs).hash(&mut hasher);
+        Some(cache::Cache::load(&self.root, hasher.finish()))
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -210,24 +233,30 @@ pub fn run(options: &CheckOptions) -> i32 {
         return 0;
     }
     // Models first: every file's findings may depend on models defined anywhere in the project,
-    // excluded files included.
-    let workspace = project.index(&options.paths);
+    // excluded files included. Built only when some file's findings are not in the cache.
+    let cache = project.cache(options);
     let project = Arc::new(project);
+    let workspace = std::sync::OnceLock::new();
+    let index = || workspace.get_or_init(|| project.index(&options.paths));
     let files = collect_files(&options.paths, &project, &mut errors);
     if options.add_noqa {
-        return add_noqa(&files, &project, &workspace, &errors);
+        return add_noqa(&files, &project, index(), &errors);
     }
     let write = !options.diff;
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
         .map(|(path, settings)| {
-            let file = workspace.context_for(&project.absolute(path));
-            match options.fix {
-                Some(mode) => fix_file(path, settings, &file, mode, write),
-                None => check_file(path, settings, &file),
+            let context = || index().context_for(&project.absolute(path));
+            match (options.fix, &cache) {
+                (Some(mode), _) => fix_file(path, settings, &context(), mode, write),
+                (None, Some(cache)) => check_cached(path, settings, context, cache, &project),
+                (None, None) => check_file(path, settings, &context()),
             }
         })
         .collect();
+    if let Some(cache) = cache {
+        cache.save();
+    }
     let mut reports = Vec::new();
     for result in results {
         match result {
@@ -516,6 +545,35 @@ pub fn check_file(
 ) -> Result<FileReport, String> {
     let source = read_source(path)?;
     lint_source(path, source, settings, file, None)
+}
+
+/// `check_file`, answered from the cache when the file's text and settings are the cached ones.
+fn check_cached(
+    path: &Path,
+    settings: &Settings,
+    context: impl FnOnce() -> FileContext,
+    cache: &cache::Cache,
+    project: &Project,
+) -> Result<FileReport, String> {
+    let source = read_source(path)?;
+    let key = project.absolute(path);
+    let (text, settings_key) = (cache::text_hash(&source), settings.fingerprint());
+    if let Some(diagnostics) = cache.get(&key, text, settings_key) {
+        let rope = if diagnostics.is_empty() {
+            Rope::new()
+        } else {
+            Rope::from_str(&source)
+        };
+        return Ok(FileReport {
+            path: path.to_path_buf(),
+            rope,
+            diagnostics,
+            change: None,
+        });
+    }
+    let report = lint_source(path, source, settings, &context(), None)?;
+    cache.put(&key, text, settings_key, &report.diagnostics);
+    Ok(report)
 }
 
 /// Reads one file as UTF-8 text; `Err` is the one-line reason it was skipped.
