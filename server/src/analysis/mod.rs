@@ -37,6 +37,11 @@ use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::settings::Settings;
 
+/// Compiles the rules' query, which the first lint would otherwise wait for.
+pub fn prepare() {
+    std::sync::LazyLock::force(&REGISTRY);
+}
+
 /// Lints a whole file.
 pub fn lint(source: &str, tree: &Tree, settings: &Settings, file: &FileContext) -> Vec<Diagnostic> {
     Linter::new(&REGISTRY, settings, file).run(source, tree, None)
@@ -249,27 +254,59 @@ impl<'r> Linter<'r> {
         depth: Option<u32>,
     ) -> Vec<Diagnostic> {
         let mut out = Vec::new();
+        let mut loops: Vec<std::ops::Range<usize>> = Vec::new();
         let mut cursor = QueryCursor::new();
         cursor.set_max_start_depth(depth);
-        let mut matches = cursor.matches(&self.registry.query, unit, sem.source.as_bytes());
+        let query = &self.registry.query;
+        let mut matches = cursor.matches(query, unit, sem.source.as_bytes());
         while let Some(m) = matches.next() {
-            let rule = self.registry.rule_for_pattern(m.pattern_index);
-            if !self.settings.is_enabled(rule.meta.code) {
-                continue;
+            match self.registry.rule_for_pattern(m.pattern_index) {
+                Some(rule) => self.check(sem, rule, query, m, &mut out),
+                None => {
+                    // Matches come in document order, so a loop inside the last one kept
+                    // starts before that one ends.
+                    let range = m.captures[0].node.byte_range();
+                    if loops.last().is_none_or(|last| range.start >= last.end) {
+                        loops.push(range);
+                    }
+                }
             }
-            let captures = self.registry.captures(m.captures);
-            let mut cx = RuleContext {
-                sem,
-                settings: self.settings,
-                rule: rule.meta,
-                out: &mut out,
-            };
-            let checked = catch_unwind(AssertUnwindSafe(|| (rule.check)(&mut cx, &captures)));
-            if checked.is_err() {
-                log_rule_panic_once(rule.meta.code);
+        }
+        let query = &self.registry.loop_query;
+        let mut cursor = QueryCursor::new();
+        for range in loops {
+            cursor.set_byte_range(range);
+            let mut matches = cursor.matches(query, unit, sem.source.as_bytes());
+            while let Some(m) = matches.next() {
+                let rule = self.registry.rule_for_loop_pattern(m.pattern_index);
+                self.check(sem, rule, query, m, &mut out);
             }
         }
         out
+    }
+
+    fn check<'a>(
+        &self,
+        sem: &Semantics<'a>,
+        rule: &'static rules::Rule,
+        query: &tree_sitter::Query,
+        m: &tree_sitter::QueryMatch<'_, 'a>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        if !self.settings.is_enabled(rule.meta.code) {
+            return;
+        }
+        let captures = self.registry.captures(query, m.captures);
+        let mut cx = RuleContext {
+            sem,
+            settings: self.settings,
+            rule: rule.meta,
+            out,
+        };
+        let checked = catch_unwind(AssertUnwindSafe(|| (rule.check)(&mut cx, &captures)));
+        if checked.is_err() {
+            log_rule_panic_once(rule.meta.code);
+        }
     }
 }
 

@@ -232,6 +232,8 @@ pub fn run(options: &CheckOptions) -> i32 {
         let _ = project.show(&mut std::io::stdout().lock());
         return 0;
     }
+    // The rules' query takes a while to compile: do it while the files are walked and read.
+    std::thread::spawn(crate::analysis::prepare);
     // Models first: every file's findings may depend on models defined anywhere in the project,
     // excluded files included. Built only when some file's findings are not in the cache.
     let cache = project.cache(options);

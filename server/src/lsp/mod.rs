@@ -83,9 +83,7 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         // Compile the rules' query now rather than on the first keystroke.
-        tokio::task::spawn_blocking(|| {
-            std::sync::LazyLock::force(&crate::analysis::rules::REGISTRY)
-        });
+        tokio::task::spawn_blocking(crate::analysis::prepare);
         let version = env!("CARGO_PKG_VERSION");
         self.client
             .log_message(MessageType::INFO, format!("django-orm-lsp {version} ready"))

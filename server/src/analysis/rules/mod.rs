@@ -157,44 +157,92 @@ pub fn by_code(code: &str) -> Option<&'static Rule> {
         .find(|r| r.meta.code.eq_ignore_ascii_case(code))
 }
 
-/// Every rule's patterns compiled into one query, so one pass over a statement finds the
-/// candidates of all rules; `owner[pattern]` says which rule a match belongs to.
+/// Every rule's patterns compiled into two queries, so that one pass over a statement finds the
+/// candidates of all rules. Patterns that can only matter inside a loop (a query file that says
+/// `; within: loops`: its rule is silent anywhere but in the body of a `for` statement or a
+/// comprehension) go into `loop_query`, which runs only over the outermost loops the first pass
+/// found. Those are the patterns that match almost every attribute read of a file.
 pub struct Registry {
     pub rules: Vec<&'static Rule>,
     pub query: Query,
-    owner: Vec<usize>,
+    pub loop_query: Query,
+    /// Which rule each pattern of `query` belongs to; `None` for the pattern that finds loops.
+    owner: Vec<Option<usize>>,
+    loop_owner: Vec<usize>,
 }
+
+/// The directive in a rule's query file that puts its patterns in `Registry::loop_query`.
+const WITHIN_LOOPS: &str = "; within: loops";
+
+/// The first pass's own pattern: the loops whose ranges the second pass searches.
+const LOOPS: &str = "[(for_statement) (list_comprehension) (set_comprehension) (dictionary_comprehension) (generator_expression)] @loop\n";
 
 impl Registry {
     pub fn new(rules: &[&'static Rule]) -> Self {
-        let language = tree_sitter_python::LANGUAGE.into();
-        let mut source = String::new();
-        let mut owner = Vec::new();
+        let (mut file_rules, mut loop_rules) = (Vec::new(), Vec::new());
         for (i, rule) in rules.iter().enumerate() {
-            let alone = Query::new(&language, rule.query)
-                .unwrap_or_else(|e| panic!("query of {} does not compile: {e}", rule.meta.code));
-            owner.extend(std::iter::repeat_n(i, alone.pattern_count()));
-            source.push_str(rule.query);
-            source.push('\n');
+            if rule.query.lines().any(|l| l.trim() == WITHIN_LOOPS) {
+                loop_rules.push(i);
+            } else {
+                file_rules.push(i);
+            }
         }
-        let query = Query::new(&language, &source).expect("rule queries compile together");
+        let (query, owner) = compile(rules, &file_rules, LOOPS);
+        let (loop_query, loop_owner) = compile(rules, &loop_rules, "");
         Self {
             rules: rules.to_vec(),
             query,
+            loop_query,
             owner,
+            loop_owner: loop_owner
+                .into_iter()
+                .map(|o| o.expect("no loop pattern"))
+                .collect(),
         }
     }
 
-    pub fn rule_for_pattern(&self, pattern: usize) -> &'static Rule {
-        self.rules[self.owner[pattern]]
+    /// The rule a match of `query` belongs to, `None` for a loop.
+    pub fn rule_for_pattern(&self, pattern: usize) -> Option<&'static Rule> {
+        self.owner[pattern].map(|i| self.rules[i])
     }
 
-    pub fn captures<'m, 'a>(&'m self, captures: &'m [QueryCapture<'a>]) -> Captures<'m, 'a> {
-        Captures {
-            query: &self.query,
-            captures,
-        }
+    pub fn rule_for_loop_pattern(&self, pattern: usize) -> &'static Rule {
+        self.rules[self.loop_owner[pattern]]
     }
+
+    pub fn captures<'m, 'a>(
+        &'m self,
+        query: &'m Query,
+        captures: &'m [QueryCapture<'a>],
+    ) -> Captures<'m, 'a> {
+        Captures { query, captures }
+    }
+}
+
+/// `prelude` and the queries of `rules[chosen]` as one query, and the rule each pattern came
+/// from (`None` for the prelude's). Compiled once: a query's analysis is the slow part.
+fn compile(
+    rules: &[&'static Rule],
+    chosen: &[usize],
+    prelude: &str,
+) -> (Query, Vec<Option<usize>>) {
+    let language = tree_sitter_python::LANGUAGE.into();
+    let mut source = String::from(prelude);
+    let mut starts = vec![(0, None)];
+    for &i in chosen {
+        starts.push((source.len(), Some(i)));
+        source.push_str(rules[i].query);
+        source.push('\n');
+    }
+    let rule_at = |offset: usize| starts[starts.partition_point(|(s, _)| *s <= offset) - 1].1;
+    let query = Query::new(&language, &source).unwrap_or_else(|e| {
+        let code = rule_at(e.offset).map_or("the loop finder", |i| rules[i].meta.code);
+        panic!("query of {code} does not compile: {e}")
+    });
+    let owner = (0..query.pattern_count())
+        .map(|p| rule_at(query.start_byte_for_pattern(p)))
+        .collect();
+    (query, owner)
 }
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));
