@@ -7,7 +7,7 @@ use tree_sitter::Node;
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
 use super::scope::BindingKind;
-use super::syntax::{contains, enclosing_loops, method_call, strip_parens, walk};
+use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
 
 /// Methods that run a query and return one value or row.
 pub const QUERY_METHODS: &[&str] = &[
@@ -65,14 +65,20 @@ pub struct LoopQuery<'a> {
 /// `call` (a query method on a model's manager or QuerySet) seen as a query inside a loop.
 pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuery<'a>> {
     let (receiver, method) = method_call(call, sem.source)?;
-    if !QUERY_METHODS.contains(&method) || !queries_a_table(sem, receiver) {
+    if !QUERY_METHODS.contains(&method) {
+        return None;
+    }
+    // Most calls are in no loop (`self.client.get(url)` in a test): finding that out is cheap,
+    // inferring the receiver is not.
+    let function = enclosing_scope(call, &sem.parents);
+    let loop_node = *enclosing_loops(call, function, &sem.parents).first()?;
+    if loop_node.kind() == "while_statement" || !queries_a_table(sem, receiver) {
+        return None;
+    }
+    if expected_to_fail(sem, call, loop_node) {
         return None;
     }
     let scope = sem.scope_of(call);
-    let loop_node = *enclosing_loops(call, scope.scope, &sem.parents).first()?;
-    if loop_node.kind() == "while_statement" || expected_to_fail(sem, call, loop_node) {
-        return None;
-    }
     let bound_in_loop = |node: Node<'a>| {
         let mut found = false;
         walk(node, |n| {

@@ -25,15 +25,6 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     };
     let sem = cx.sem;
-    let Ty::Manager(ty) = sem.ty(manager) else {
-        return;
-    };
-    let (false, Some(ModelRef::Indexed(_))) = (ty.related, ty.model) else {
-        return;
-    };
-    let Some(arguments) = keywords(sem, call) else {
-        return;
-    };
     let Some(parent) = sem.parents.of(call) else {
         return;
     };
@@ -52,6 +43,16 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     let Some(guard) = sem.parents.of(block) else {
+        return;
+    };
+    // Only a create alone under a guard gets here: inferring the manager costs more than that.
+    let Ty::Manager(ty) = sem.ty(manager) else {
+        return;
+    };
+    let (false, Some(ModelRef::Indexed(_))) = (ty.related, ty.model) else {
+        return;
+    };
+    let Some(arguments) = keywords(sem, call) else {
         return;
     };
     let create = normalized(manager, sem.source);
