@@ -91,14 +91,12 @@ impl Workspace {
 
     /// Indexes every Python file under each of `roots`.
     pub fn scan_roots(roots: &[PathBuf], progress: impl Fn(usize, usize) + Sync) -> Self {
-        let paths: Vec<PathBuf> = roots
-            .iter()
-            .flat_map(|root| crate::check::python_files(root))
-            .collect();
-        let templates: Vec<PathBuf> = roots
-            .iter()
-            .flat_map(|root| crate::check::template_files(root))
-            .collect();
+        let (mut paths, mut templates) = (Vec::new(), Vec::new());
+        for root in roots {
+            let found = crate::check::source_files(root);
+            paths.extend(found.python);
+            templates.extend(found.templates);
+        }
         Self::from_paths(roots, &paths, progress).with_templates(&paths, &templates)
     }
 

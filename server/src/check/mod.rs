@@ -70,6 +70,7 @@ struct Project {
     root: PathBuf,
     cwd: PathBuf,
     settings: ProjectSettings,
+    index_inputs: std::sync::OnceLock<SourceFiles>,
 }
 
 impl Project {
@@ -91,6 +92,7 @@ impl Project {
             root,
             cwd,
             settings,
+            index_inputs: std::sync::OnceLock::new(),
         };
         (project, warning)
     }
@@ -113,28 +115,37 @@ impl Project {
     /// The model index for checking `paths`: the folders named, and the whole project for files
     /// named on their own (a view's models live elsewhere in the project).
     fn index(&self, paths: &[PathBuf]) -> Workspace {
-        let (files, templates) = self.index_inputs(paths);
-        Workspace::from_paths(std::slice::from_ref(&self.root), &files, |_, _| {})
-            .with_templates(&files, &templates)
+        let inputs = self.index_inputs(paths);
+        Workspace::from_paths(std::slice::from_ref(&self.root), &inputs.python, |_, _| {})
+            .with_templates(&inputs.python, &inputs.templates)
     }
 
-    /// What the model index for `paths` reads: Python files and templates.
-    fn index_inputs(&self, paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
-        let mut roots: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| {
-                if p.is_dir() {
-                    self.absolute(p)
-                } else {
-                    self.root.clone()
-                }
-            })
-            .collect();
-        roots.sort();
-        roots.dedup();
-        let files: Vec<PathBuf> = roots.iter().flat_map(|root| python_files(root)).collect();
-        let templates: Vec<PathBuf> = roots.iter().flat_map(|root| template_files(root)).collect();
-        (files, templates)
+    /// What the model index for `paths` reads: Python files and templates (walked once).
+    fn index_inputs(&self, paths: &[PathBuf]) -> &SourceFiles {
+        self.index_inputs.get_or_init(|| {
+            let mut roots: Vec<PathBuf> = paths
+                .iter()
+                .map(|p| {
+                    if p.is_dir() {
+                        self.absolute(p)
+                    } else {
+                        self.root.clone()
+                    }
+                })
+                .collect();
+            roots.sort();
+            roots.dedup();
+            let mut inputs = SourceFiles {
+                python: Vec::new(),
+                templates: Vec::new(),
+            };
+            for root in roots {
+                let found = source_files(&root);
+                inputs.python.extend(found.python);
+                inputs.templates.extend(found.templates);
+            }
+            inputs
+        })
     }
 
     /// The result cache for this run, when findings are only reported (fixing writes files).
@@ -142,9 +153,12 @@ impl Project {
         if options.no_cache || options.fix.is_some() || options.diff || options.add_noqa {
             return None;
         }
-        let (files, templates) = self.index_inputs(&options.paths);
-        let inputs =
-            Workspace::inputs_fingerprint(std::slice::from_ref(&self.root), &files, &templates);
+        let found = self.index_inputs(&options.paths);
+        let inputs = Workspace::inputs_fingerprint(
+            std::slice::from_ref(&self.root),
+            &found.python,
+            &found.templates,
+        );
         let mut hasher = rustc_hash::FxHasher::default();
         (env!("CARGO_PKG_VERSION"), inputs).hash(&mut hasher);
         Some(cache::Cache::load(&self.root, hasher.finish()))
@@ -232,14 +246,18 @@ pub fn run(options: &CheckOptions) -> i32 {
         let _ = project.show(&mut std::io::stdout().lock());
         return 0;
     }
-    // The rules' query takes a while to compile: do it while the files are walked and read.
-    std::thread::spawn(crate::analysis::prepare);
     // Models first: every file's findings may depend on models defined anywhere in the project,
     // excluded files included. Built only when some file's findings are not in the cache.
     let cache = project.cache(options);
     let project = Arc::new(project);
     let workspace = std::sync::OnceLock::new();
-    let index = || workspace.get_or_init(|| project.index(&options.paths));
+    let index = || {
+        workspace.get_or_init(|| {
+            // Some file is linted after all: compile the rules' query while the index is built.
+            std::thread::spawn(crate::analysis::prepare);
+            project.index(&options.paths)
+        })
+    };
     let files = collect_files(&options.paths, &project, &mut errors);
     if options.add_noqa {
         return add_noqa(&files, &project, index(), &errors);
@@ -506,16 +524,19 @@ fn collect_files(
 /// Every Python file under `root`, respecting `.gitignore` and skipping environments and caches
 /// (but not the project's `exclude`: excluded files can still define models others use).
 pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
-    files_where(root, is_python)
+    source_files(root).python
 }
 
-/// Every file under `root` that may be a Django template (by its extension; the workspace
-/// decides by its folder), walked as `python_files` walks.
-pub(crate) fn template_files(root: &Path) -> Vec<PathBuf> {
-    files_where(root, crate::workspace::has_template_extension)
+/// What the model index reads under a folder, found in one walk.
+pub(crate) struct SourceFiles {
+    pub python: Vec<PathBuf>,
+    /// Files that may be Django templates (by their extension; the workspace decides by their
+    /// folder).
+    pub templates: Vec<PathBuf>,
 }
 
-fn files_where(root: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
+/// The Python files and possible templates under `root`, walked as `python_files` says.
+pub(crate) fn source_files(root: &Path) -> SourceFiles {
     let walker = ignore::WalkBuilder::new(root)
         .require_git(false)
         .filter_entry(|e| {
@@ -523,13 +544,23 @@ fn files_where(root: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
             !(is_dir && EXCLUDED_DIRS.contains(&e.file_name().to_str().unwrap_or("")))
         })
         .build();
-    let mut files: Vec<PathBuf> = walker
-        .flatten()
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && keep(e.path()))
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
-    files
+    let mut found = SourceFiles {
+        python: Vec::new(),
+        templates: Vec::new(),
+    };
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        if is_python(entry.path()) {
+            found.python.push(entry.into_path());
+        } else if crate::workspace::has_template_extension(entry.path()) {
+            found.templates.push(entry.into_path());
+        }
+    }
+    found.python.sort();
+    found.templates.sort();
+    found
 }
 
 fn is_python(path: &Path) -> bool {
