@@ -219,26 +219,3 @@ fn is_read<'a>(sem: &Semantics<'a>, identifier: Node<'a>) -> bool {
     !((parent.kind() == "attribute" && is_field("attribute"))
         || (parent.kind() == "keyword_argument" && is_field("name")))
 }
-
-/// A name the file does not use yet, from `wanted`: `wanted`, `wanted_2`, ... A word anywhere
-/// in the text counts as used (strings and comments too, which only errs on the safe side): a
-/// text search, where walking every node of a large file for each fix showed on keystrokes
-/// (fixes that edit outside their statement are recomputed on every lint).
-pub fn fresh_name(sem: &Semantics, wanted: &str) -> String {
-    let mut name = wanted.to_string();
-    let mut i = 2;
-    while used_as_word(sem.source, &name) {
-        name = format!("{wanted}_{i}");
-        i += 1;
-    }
-    name
-}
-
-fn used_as_word(source: &str, word: &str) -> bool {
-    let is_ident = |c: char| c == '_' || c.is_alphanumeric();
-    source.match_indices(word).any(|(at, _)| {
-        let before = source[..at].chars().next_back();
-        let after = source[at + word.len()..].chars().next();
-        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
-    })
-}

@@ -412,3 +412,27 @@ pub fn insert_above(source: &str, statement: Node, line: &str) -> Option<super::
     let text = format!("{line}{}{indent}", line_ending(source, statement));
     Some(super::diagnostic::Edit::replace(at..at, text))
 }
+
+/// A name `source` does not use yet, from `wanted`: `wanted`, `wanted_2`, ...; for names that
+/// are not locals (an attribute, a `to_attr`) or that reach outside one scope. A word anywhere
+/// in the text counts as used (strings and comments too, which only errs on the safe side): a
+/// text search, where walking every node of a large file for each fix showed on keystrokes
+/// (fixes that edit outside their statement are recomputed on every lint).
+pub fn unused_name(source: &str, wanted: &str) -> String {
+    let mut name = wanted.to_string();
+    let mut i = 2;
+    while used_as_word(source, &name) {
+        name = format!("{wanted}_{i}");
+        i += 1;
+    }
+    name
+}
+
+fn used_as_word(source: &str, word: &str) -> bool {
+    let is_ident = |c: char| c == '_' || c.is_alphanumeric();
+    source.match_indices(word).any(|(at, _)| {
+        let before = source[..at].chars().next_back();
+        let after = source[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}

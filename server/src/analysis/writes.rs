@@ -147,7 +147,7 @@ pub fn read_outside_loop<'a>(sem: &Semantics<'a>, for_loop: Node<'a>, name: &str
 }
 
 /// A name for a new local that the scope of `node` neither binds nor reads.
-pub fn fresh_name<'a>(
+pub fn fresh_local<'a>(
     sem: &Semantics<'a>,
     node: Node<'a>,
     candidates: &[String],
@@ -690,7 +690,7 @@ impl<'a> SaveLoop<'a> {
         let model = sem.index().model(self.rows.model);
         let class = model_class_name(sem, self.rows.iterable, self.rows.model)?;
         let manager = &model.managers.first()?.name;
-        let collected = fresh_name(
+        let collected = fresh_local(
             sem,
             self.rows.node,
             &["to_update".to_string(), format!("{}_to_update", self.row)],

@@ -8,7 +8,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::syntax::{method_call, normalized, simple_assignment, strip_parens};
-use crate::analysis::writes::{fix_unless, fresh_name, replace_statements};
+use crate::analysis::writes::{fix_unless, fresh_local, replace_statements};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -190,7 +190,7 @@ fn get_then_create<'a>(
     if !same_target {
         return Some(None);
     }
-    let flag = fresh_name(
+    let flag = fresh_local(
         sem,
         try_statement,
         &["_".to_string(), "created".to_string()],

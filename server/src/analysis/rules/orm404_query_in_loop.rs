@@ -7,9 +7,9 @@ use tree_sitter::Node;
 use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
-use crate::analysis::loop_queries::{fresh_name, query_in_loop};
+use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{insert_above, method_call, strip_parens};
+use crate::analysis::syntax::{insert_above, method_call, strip_parens, unused_name};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -72,7 +72,7 @@ fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> O
     }
     let model = sem.model_label(manager_ty.model.as_ref()?);
     let model_name = model.rsplit('.').next().unwrap_or(&model).to_lowercase();
-    let name = fresh_name(sem, &format!("{model_name}_by_pk"));
+    let name = unused_name(sem.source, &format!("{model_name}_by_pk"));
     let fetch = format!(
         "{name} = {}.in_bulk({})",
         sem.text(manager),

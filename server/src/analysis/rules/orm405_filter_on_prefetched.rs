@@ -8,11 +8,12 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::imports::import_names;
 use crate::analysis::infer::Semantics;
-use crate::analysis::loop_queries::fresh_name;
 use crate::analysis::loops::{
     add_argument, construction_site, quote_style, row_loop, to_many_target, RowLoop,
 };
-use crate::analysis::syntax::{is_truth_tested, normalized, single_argument_call, walk};
+use crate::analysis::syntax::{
+    is_truth_tested, normalized, single_argument_call, unused_name, walk,
+};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -94,7 +95,7 @@ fn prefetch_fix<'a>(
     if !uses.iter().all(|u| used_as_rows(sem, *u)) {
         return None;
     }
-    let to_attr = fresh_name(sem, &format!("filtered_{relation}"));
+    let to_attr = unused_name(sem.source, &format!("filtered_{relation}"));
     let quote = quote_style(sem, site);
     let prefetch = format!(
         "Prefetch({quote}{relation}{quote}, queryset={model_name}.objects.filter{}, to_attr={quote}{to_attr}{quote})",

@@ -11,9 +11,8 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
-use crate::analysis::loop_queries::fresh_name;
 use crate::analysis::loops::{quote_style, reverse_query_name};
-use crate::analysis::syntax::{enclosing_statement, insert_above, walk};
+use crate::analysis::syntax::{enclosing_statement, insert_above, unused_name, walk};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -149,7 +148,7 @@ fn precompute_fix<'a>(
     let value = sem.text(lookup.child_by_field_name("value")?);
     let statement = enclosing_statement(call, &sem.parents);
     let quote = quote_style(sem, call);
-    let ids = fresh_name(sem, &format!("{first}_ids"));
+    let ids = unused_name(sem.source, &format!("{first}_ids"));
     let precompute = format!(
         "{ids} = list({related}.objects.filter({rest}={value}).values_list({quote}{}_id{quote}, flat=True))",
         reverse.field

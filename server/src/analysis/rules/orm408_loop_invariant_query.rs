@@ -7,8 +7,8 @@ use super::orm404_query_in_loop::short;
 use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
-use crate::analysis::loop_queries::{fresh_name, query_in_loop};
-use crate::analysis::syntax::{insert_above, method_call};
+use crate::analysis::loop_queries::query_in_loop;
+use crate::analysis::syntax::{insert_above, method_call, unused_name};
 use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {
@@ -36,7 +36,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
     let text = short(cx.sem.text(call));
     let fix = if query.loop_node.kind() == "for_statement" {
-        let name = fresh_name(cx.sem, &hoisted_name(cx.sem, call));
+        let name = unused_name(cx.sem.source, &hoisted_name(cx.sem, call));
         let hoisted = format!("{name} = {}", cx.sem.text(call));
         insert_above(cx.sem.source, query.loop_node, &hoisted).map(|above| Fix {
             title: format!("Run it once above the loop as `{name}` (unsafe: it then runs even when the loop does not, and before the loop's other work)"),

@@ -9,11 +9,10 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::imports::import_names;
 use crate::analysis::index::{FieldKind, Model, ModelId};
 use crate::analysis::infer::Semantics;
-use crate::analysis::loop_queries::fresh_name;
 use crate::analysis::loops::{
     construction_site, covers, quote_style, reverse_query_name, row_loop, RowLoop,
 };
-use crate::analysis::syntax::{has_no_arguments, normalized, walk};
+use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {
@@ -92,7 +91,7 @@ fn annotate_fix<'a>(
     while model.field(&wanted).is_some() || model.reverse(&wanted).is_some() {
         wanted.push('_');
     }
-    let name = fresh_name(sem, &wanted);
+    let name = unused_name(sem.source, &wanted);
     let counts = [
         format!("{instance} . {relation} . count ( )"),
         format!("len ( {instance} . {relation} . all ( ) )"),
