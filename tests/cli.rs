@@ -1011,3 +1011,46 @@ fn the_cache_reuses_unchanged_files_and_follows_every_change() {
     assert_eq!(run(&[]), ["ORM402", "ORM101"]);
     assert_eq!(run(&["--no-cache"]), ["ORM402", "ORM101"]);
 }
+
+#[test]
+fn the_cache_outlives_text_changes_that_leave_the_model_index_as_it_was() {
+    let models = "from django.db import models\n\nclass Blog(models.Model):\n    code = models.CharField(max_length=10, unique=True)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+    let views = "from .models import Entry\n\ndef f():\n    for entry in Entry.objects.all():\n        print(entry.blog.id)\n";
+    let project = temp::project(&[
+        ("blog/__init__.py", b""),
+        ("blog/models.py", models.as_bytes()),
+        ("blog/views.py", views.as_bytes()),
+    ]);
+    let messages = || {
+        let (_, stdout, _) = check(&["--output-format", "json", "blog"], project.path());
+        let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+        items
+            .iter()
+            .map(|i| i["message"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let reported = messages();
+    assert_eq!(reported.len(), 1);
+    // Mark the cached finding, so that the output tells whether views.py was linted again.
+    let stored = project.path().join(".django-orm-lsp-cache/check.json");
+    let text = std::fs::read_to_string(&stored).unwrap();
+    assert!(text.contains(&serde_json::to_string(&reported[0]).unwrap()[1..]));
+    std::fs::write(&stored, text.replace(&reported[0], "served from the cache")).unwrap();
+    assert_eq!(messages(), ["served from the cache"]);
+
+    // New lines in models.py change its text but not what the index knows: views.py's findings
+    // still hold.
+    let commented = models.replace("\nclass Entry", "\n# Entries.\n\nclass Entry");
+    std::fs::write(project.path().join("blog/models.py"), commented).unwrap();
+    assert_eq!(messages(), ["served from the cache"]);
+
+    // A change to what the index knows invalidates them.
+    let keyed = models.replace(
+        "on_delete=models.CASCADE)",
+        "on_delete=models.CASCADE, to_field=\"code\")",
+    );
+    std::fs::write(project.path().join("blog/models.py"), keyed).unwrap();
+    let relinted = messages();
+    assert_eq!(relinted.len(), 1);
+    assert_ne!(relinted, ["served from the cache"]);
+}

@@ -1,13 +1,15 @@
 //! `check`'s result cache: each file's findings, kept in `.django-orm-lsp-cache/` under the
 //! project root, keyed by the file's text and settings. The whole cache holds for one state of
-//! what every file's analysis reads besides its own text — the model index's inputs (every
-//! module's imports and classes, the templates) and this binary's version — so a run that
-//! finds them unchanged reuses the findings of unchanged files without parsing anything or
-//! building the index.
+//! what every file's analysis reads besides its own text: the model index. Two keys say so. The
+//! first, of the index's inputs as text (every module's imports and classes, the templates) and
+//! this binary's version, is cheap: a run that finds it unchanged reuses the findings of
+//! unchanged files without parsing anything or building the index. When it changed (a line
+//! added to a models file), the index is built and the second key, the index's own
+//! fingerprint, decides: equal facts keep every unchanged file's findings.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::{json, Value};
@@ -28,6 +30,13 @@ pub fn text_hash(text: &str) -> u64 {
 pub struct Cache {
     dir: PathBuf,
     key: u64,
+    /// Whether the stored findings were written for `key`.
+    key_matched: bool,
+    /// The fingerprint of the model index the stored findings were computed against.
+    index: Option<u64>,
+    /// Whether the stored findings hold: decided once, by `key_matched` or else by building
+    /// the index and comparing fingerprints.
+    valid: OnceLock<bool>,
     entries: FxHashMap<PathBuf, Entry>,
     fresh: Mutex<Vec<(PathBuf, Entry)>>,
 }
@@ -40,22 +49,26 @@ struct Entry {
 }
 
 impl Cache {
-    /// The cache under `root` if it was written for `key`, else an empty one for it.
+    /// The cache under `root`, for a run whose index inputs have the fingerprint `key`.
     pub fn load(root: &Path, key: u64) -> Self {
         let dir = root.join(DIR);
         let stored: Option<Value> = std::fs::read(dir.join(FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let number = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+        let key_matched = stored
+            .as_ref()
+            .is_some_and(|v| number(&v["key"]) == Some(key));
+        let index = stored.as_ref().and_then(|v| number(&v["index"]));
         let entries = stored
-            .filter(|v| v["key"].as_str() == Some(&key.to_string()))
             .and_then(|v| v["files"].as_object().cloned())
             .map(|files| {
                 files
                     .into_iter()
                     .filter_map(|(path, e)| {
                         let entry = Entry {
-                            text: e["text"].as_str()?.parse().ok()?,
-                            settings: e["settings"].as_str()?.parse().ok()?,
+                            text: number(&e["text"])?,
+                            settings: number(&e["settings"])?,
                             diagnostics: e["diagnostics"].as_array()?.clone(),
                         };
                         Some((PathBuf::from(path), entry))
@@ -66,15 +79,31 @@ impl Cache {
         Self {
             dir,
             key,
+            key_matched,
+            index,
+            valid: OnceLock::new(),
             entries,
             fresh: Mutex::default(),
         }
     }
 
     /// The findings of `path` when its text and settings are the ones cached.
-    pub fn get(&self, path: &Path, text: u64, settings: u64) -> Option<Vec<Diagnostic>> {
+    /// `index` gives the fingerprint of this run's model index, building it if need be.
+    pub fn get(
+        &self,
+        path: &Path,
+        text: u64,
+        settings: u64,
+        index: impl FnOnce() -> u64,
+    ) -> Option<Vec<Diagnostic>> {
         let entry = self.entries.get(path)?;
         if entry.text != text || entry.settings != settings {
+            return None;
+        }
+        let valid = *self
+            .valid
+            .get_or_init(|| self.key_matched || self.index == Some(index()));
+        if !valid {
             return None;
         }
         entry.diagnostics.iter().map(from_json).collect()
@@ -90,14 +119,25 @@ impl Cache {
         fresh.push((path.to_path_buf(), entry));
     }
 
-    /// Writes the cache: the entries of this run's files (older ones kept, newer ones added).
-    /// A cache that cannot be written is only a slower next run: errors are ignored.
-    pub fn save(self) {
-        let mut entries = self.entries;
+    /// Writes the cache: the entries of this run's files (older ones kept while they hold,
+    /// newer ones added), under this run's key and `index`, the fingerprint of the model index
+    /// if this run built one. A cache that cannot be written is only a slower next run: errors
+    /// are ignored.
+    pub fn save(self, index: Option<u64>) {
         let fresh = self.fresh.into_inner().unwrap_or_else(|e| e.into_inner());
-        if fresh.is_empty() {
+        if fresh.is_empty() && self.key_matched {
             return;
         }
+        let valid = match self.valid.get() {
+            Some(valid) => *valid,
+            None => self.key_matched || (index.is_some() && self.index == index),
+        };
+        let index = index.or(self.index.filter(|_| self.key_matched));
+        let mut entries = if valid {
+            self.entries
+        } else {
+            FxHashMap::default()
+        };
         entries.extend(fresh);
         let files: serde_json::Map<String, Value> = entries
             .into_iter()
@@ -110,7 +150,11 @@ impl Cache {
                 (path.to_string_lossy().into_owned(), entry)
             })
             .collect();
-        let document = json!({"key": self.key.to_string(), "files": files});
+        let document = json!({
+            "key": self.key.to_string(),
+            "index": index.map(|i| i.to_string()),
+            "files": files,
+        });
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }

@@ -269,13 +269,16 @@ pub fn run(options: &CheckOptions) -> i32 {
             let context = || index().context_for(&project.absolute(path));
             match (options.fix, &cache) {
                 (Some(mode), _) => fix_file(path, settings, &context(), mode, write),
-                (None, Some(cache)) => check_cached(path, settings, context, cache, &project),
+                (None, Some(cache)) => {
+                    let fingerprint = || index().index().fingerprint();
+                    check_cached(path, settings, context, fingerprint, cache, &project)
+                }
                 (None, None) => check_file(path, settings, &context()),
             }
         })
         .collect();
     if let Some(cache) = cache {
-        cache.save();
+        cache.save(workspace.get().map(|w| w.index().fingerprint()));
     }
     let mut reports = Vec::new();
     for result in results {
@@ -580,18 +583,20 @@ pub fn check_file(
     lint_source(path, source, settings, file, None)
 }
 
-/// `check_file`, answered from the cache when the file's text and settings are the cached ones.
+/// `check_file`, answered from the cache when the file's text and settings are the cached ones
+/// and the cache holds for this run's model index (`fingerprint`, built only when asked).
 fn check_cached(
     path: &Path,
     settings: &Settings,
     context: impl FnOnce() -> FileContext,
+    fingerprint: impl FnOnce() -> u64,
     cache: &cache::Cache,
     project: &Project,
 ) -> Result<FileReport, String> {
     let source = read_source(path)?;
     let key = project.absolute(path);
     let (text, settings_key) = (cache::text_hash(&source), settings.fingerprint());
-    if let Some(diagnostics) = cache.get(&key, text, settings_key) {
+    if let Some(diagnostics) = cache.get(&key, text, settings_key, fingerprint) {
         let rope = if diagnostics.is_empty() {
             Rope::new()
         } else {
