@@ -967,8 +967,8 @@ fn template_findings_on_the_blogapp_project() {
         .starts_with("`c.name` (blog/row.html:1) reads `category`"));
 }
 
-#[test]
-fn the_cache_reuses_unchanged_files_and_follows_every_change() {
+/// A blog app whose view reads `entry.blog.id` (ORM401), and the texts of its models and view.
+fn blog_project() -> (temp::Dir, &'static str, &'static str) {
     let models = "from django.db import models\n\nclass Blog(models.Model):\n    code = models.CharField(max_length=10, unique=True)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
     let views = "from .models import Entry\n\ndef f():\n    for entry in Entry.objects.all():\n        print(entry.blog.id)\n";
     let project = temp::project(&[
@@ -976,6 +976,12 @@ fn the_cache_reuses_unchanged_files_and_follows_every_change() {
         ("blog/models.py", models.as_bytes()),
         ("blog/views.py", views.as_bytes()),
     ]);
+    (project, models, views)
+}
+
+#[test]
+fn the_cache_reuses_unchanged_files_and_follows_every_change() {
+    let (project, models, views) = blog_project();
     let run = |args: &[&str]| {
         let mut all = vec!["--output-format", "json"];
         all.extend_from_slice(args);
@@ -1014,13 +1020,7 @@ fn the_cache_reuses_unchanged_files_and_follows_every_change() {
 
 #[test]
 fn the_cache_outlives_text_changes_that_leave_the_model_index_as_it_was() {
-    let models = "from django.db import models\n\nclass Blog(models.Model):\n    code = models.CharField(max_length=10, unique=True)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
-    let views = "from .models import Entry\n\ndef f():\n    for entry in Entry.objects.all():\n        print(entry.blog.id)\n";
-    let project = temp::project(&[
-        ("blog/__init__.py", b""),
-        ("blog/models.py", models.as_bytes()),
-        ("blog/views.py", views.as_bytes()),
-    ]);
+    let (project, models, _) = blog_project();
     let messages = || {
         let (_, stdout, _) = check(&["--output-format", "json", "blog"], project.path());
         let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
