@@ -116,8 +116,8 @@ impl<'r> Linter<'r> {
                 diagnostics.extend(self.lint_unit(&sem, unit));
                 continue;
             };
-            if unit.kind() == "class_definition" && unit.byte_range().len() > LARGE_CLASS {
-                self.lint_large_class(&sem, unit, cache, &mut seen, &mut diagnostics);
+            if let Some(class) = large_class(unit) {
+                self.lint_large_class(&sem, unit, class, cache, &mut seen, &mut diagnostics);
                 continue;
             }
             let key = hash_of(&source[unit.byte_range()]);
@@ -202,25 +202,33 @@ impl<'r> Linter<'r> {
 
     /// A class of thousands of lines (a test case, a big view module) is one top-level
     /// statement: a keystroke in one method would re-lint them all. Its methods are cached one
-    /// by one instead, keyed by their text and the class's shape (its own statements, the names
-    /// of its methods and the full text of the `get_*` hooks other methods' analysis reads, like
-    /// `get_queryset`). Patterns about the class as a whole and its other statements are
-    /// re-linted each time; they are few and small.
+    /// by one instead, keyed by their text and the class's shape (its decorators and header, its
+    /// own statements, the names of its methods and the full text of the `get_*` hooks other
+    /// methods' analysis reads, like `get_queryset`). Patterns about the class as a whole, its
+    /// decorators and its other statements are re-linted each time; they are few and small.
     fn lint_large_class<'a>(
         &self,
         sem: &Semantics<'a>,
+        unit: Node<'a>,
         class: Node<'a>,
         cache: &mut LintCache,
         seen: &mut FxHashSet<u64>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
+        let mut cursor = unit.walk();
+        for decorator in unit
+            .named_children(&mut cursor)
+            .filter(|d| d.kind() == "decorator")
+        {
+            diagnostics.extend(self.lint_unit(sem, decorator));
+        }
         diagnostics.extend(self.lint_matches(sem, class, Some(0)));
         let Some(body) = class.child_by_field_name("body") else {
             return;
         };
         let source = sem.source;
         let mut hasher = FxHasher::default();
-        source[class.start_byte()..body.start_byte()].hash(&mut hasher);
+        source[unit.start_byte()..body.start_byte()].hash(&mut hasher);
         let mut cursor = body.walk();
         let members: Vec<Node> = body.named_children(&mut cursor).collect();
         for member in &members {
@@ -313,6 +321,13 @@ impl<'r> Linter<'r> {
 /// Classes longer than this are linted method by method (see `lint_large_class`).
 const LARGE_CLASS: usize = 16 * 1024;
 
+/// The class of a top-level statement long enough to be linted method by method: a class, or
+/// one under decorators (`@override_settings(...)` on a test case).
+fn large_class(unit: Node) -> Option<Node> {
+    let class = syntax::undecorated(unit);
+    (class.kind() == "class_definition" && unit.byte_range().len() > LARGE_CLASS).then_some(class)
+}
+
 /// The name of a method (plain or decorated) among a class body's statements.
 fn method_name<'s>(member: Node, source: &'s str) -> Option<&'s str> {
     let function = match member.kind() {
@@ -402,10 +417,17 @@ mod tests {
 
     #[test]
     fn large_classes_are_cached_per_method_and_follow_their_hooks() {
+        // Decorated or not; the decorator's own finding (ORM101) is reported every time.
+        for decorator in ["", "@decorate(len(Entry.objects.all()))\n"] {
+            large_class_follows_its_hooks(decorator);
+        }
+    }
+
+    fn large_class_follows_its_hooks(decorator: &str) {
         let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
         // ORM406 (no fix, so cached with its method) holds only while get_queryset prefetches.
-        let mut view = String::from(
-            "from django.views.generic import ListView\nfrom blog.models import Blog, Entry\n\nclass Blogs(ListView):\n    def get_queryset(self):\n        return Blog.objects.prefetch_related(\"entry_set\")\n",
+        let mut view = format!(
+            "from django.views.generic import ListView\nfrom blog.models import Blog, Entry\n\n{decorator}class Blogs(ListView):\n    def get_queryset(self):\n        return Blog.objects.prefetch_related(\"entry_set\")\n",
         );
         let mut i = 0;
         while view.len() <= 2 * LARGE_CLASS {
@@ -429,13 +451,23 @@ mod tests {
             assert_eq!(incremental, lint(text, &tree, &settings, &file));
             incremental
         };
-        let count = |found: &[Diagnostic]| found.iter().filter(|d| d.code() == "ORM406").count();
-        assert_eq!(count(&check(&view, &mut cache)), i);
+        let count =
+            |found: &[Diagnostic], code: &str| found.iter().filter(|d| d.code() == code).count();
+        let decorated = usize::from(!decorator.is_empty());
+        let found = check(&view, &mut cache);
+        assert_eq!(
+            (count(&found, "ORM406"), count(&found, "ORM101")),
+            (i, i + decorated)
+        );
         // A keystroke in one method, then in the hook every method's analysis reads.
         let edited = view.replace("pk=3)", "pk=33)");
-        assert_eq!(count(&check(&edited, &mut cache)), i);
+        let found = check(&edited, &mut cache);
+        assert_eq!(
+            (count(&found, "ORM406"), count(&found, "ORM101")),
+            (i, i + decorated)
+        );
         let unprefetched = edited.replace(".prefetch_related(\"entry_set\")", ".all()");
-        assert_eq!(count(&check(&unprefetched, &mut cache)), 0);
+        assert_eq!(count(&check(&unprefetched, &mut cache), "ORM406"), 0);
     }
 
     #[test]

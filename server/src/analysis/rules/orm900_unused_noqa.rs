@@ -31,11 +31,9 @@ pub fn check(
     used: &FxHashSet<(usize, &'static str)>,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let lower = source.to_ascii_lowercase();
-    let mut comments: Vec<(usize, &str)> = lower
-        .match_indices("noqa")
-        .chain(lower.match_indices("orm: ignore["))
-        .filter_map(|(at, _)| {
+    let mut comments: Vec<(usize, &str)> = suppression_words(source)
+        .into_iter()
+        .filter_map(|at| {
             let (start, text) = noqa::line_comment(source, tree, at)?;
             (start <= at && at < start + text.len()).then_some((start, text))
         })
@@ -94,4 +92,30 @@ pub fn check(
         }
     }
     out
+}
+
+/// Where `noqa` or `orm: ignore[` (in any case) follows a `#` on its line: the candidates for
+/// suppression comments. This runs on every keystroke over the whole file, so it looks for `#`
+/// (memchr) rather than for the words through a lowercased copy of the text.
+fn suppression_words(source: &str) -> Vec<usize> {
+    let bytes = source.as_bytes();
+    let mut found = Vec::new();
+    let mut next_line = 0;
+    for hash in memchr::memchr_iter(b'#', bytes) {
+        if hash < next_line {
+            continue;
+        }
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[hash..]).map_or(bytes.len(), |i| hash + i);
+        next_line = end;
+        let rest = &bytes[hash..end];
+        for word in [&b"noqa"[..], b"orm: ignore["] {
+            found.extend(
+                rest.windows(word.len())
+                    .enumerate()
+                    .filter(|(_, w)| w.eq_ignore_ascii_case(word))
+                    .map(|(i, _)| hash + i),
+            );
+        }
+    }
+    found
 }
