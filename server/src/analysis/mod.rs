@@ -270,16 +270,12 @@ impl<'r> Linter<'r> {
         while let Some(m) = matches.next() {
             match self.registry.rule_for_pattern(m.pattern_index) {
                 Some(rule) => self.check(sem, rule, query, m, &mut out),
-                None => {
-                    // Matches come in document order, so a loop inside the last one kept
-                    // starts before that one ends.
-                    let range = m.captures[0].node.byte_range();
-                    if loops.last().is_none_or(|last| range.start >= last.end) {
-                        loops.push(range);
-                    }
-                }
+                None => loops.push(m.captures[0].node.byte_range()),
             }
         }
+        // The outermost loops: a nested one starts before the one holding it ends.
+        loops.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+        loops.dedup_by(|inner, outer| inner.start < outer.end);
         let query = &self.registry.loop_query;
         let mut cursor = QueryCursor::new();
         for range in loops {
