@@ -19,16 +19,17 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
         return;
     }
-    let Some(snapshot) = session.snapshot(&uri) else {
+    // What is current now; the snapshot itself is taken once this task may run, so that lints
+    // waiting for their turn hold no syntax tree (twenty documents opened at once would
+    // otherwise keep twenty trees alive, whatever the tree budget).
+    let Some(version) = session.current_version(&uri) else {
         return;
     };
+    let generation = session.settings_generation();
+    let index = session.index_fingerprint();
     let client = client.clone();
     let session = session.clone();
     tokio::spawn(async move {
-        let version = snapshot.document.version;
-        let generation = snapshot.settings_generation;
-        let index = snapshot.file.index.fingerprint();
-        let current = session.clone();
         let is_current = move |session: &Session, uri: &Uri| {
             session.current_version(uri) == Some(version)
                 && session.settings_generation() == generation
@@ -36,24 +37,38 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
         };
         // Re-checking every open document after an index change would otherwise lint them all
         // at once, each with its transient parse and scope data: bounded, memory stays flat.
-        let Ok(_permit) = LINTS.acquire().await else {
+        let Ok(permit) = LINTS.acquire().await else {
             return;
         };
+        // A newer version, settings or model index is already on its way: skip the work.
+        if !is_current(&session, &uri) {
+            return;
+        }
+        let Some(snapshot) = session.snapshot(&uri) else {
+            return;
+        };
+        let current = session.clone();
         let lint = tokio::task::spawn_blocking(move || {
-            // A newer version, settings or model index is already on its way: skip the work.
-            if !is_current(&current, &snapshot.uri) {
+            // The snapshot must be of what this task was spawned for, and still current.
+            let taken = (
+                snapshot.document.version,
+                snapshot.settings_generation,
+                snapshot.file.index.fingerprint(),
+            );
+            if taken != (version, generation, index) || !is_current(&current, &snapshot.uri) {
                 return None;
             }
             let rope = &snapshot.document.rope;
             let found = snapshot.diagnostics();
-            Some(
-                found
-                    .iter()
-                    .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
-                    .collect::<Vec<_>>(),
-            )
+            let converted = found
+                .iter()
+                .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
+                .collect::<Vec<_>>();
+            Some(converted)
         });
-        let Ok(Some(diagnostics)) = lint.await else {
+        let linted = lint.await;
+        drop(permit);
+        let Ok(Some(diagnostics)) = linted else {
             return;
         };
         if is_current(&session, &uri) {
@@ -101,7 +116,12 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         tokio::time::sleep(INDEX_DELAY).await;
         session.indexing_pending.remove(&uri);
         let indexing = session.clone();
+        // Indexing a document whose tree was dropped parses one: bounded like the lints.
+        let Ok(permit) = LINTS.acquire().await else {
+            return;
+        };
         let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
+        drop(permit);
         if changed.unwrap_or(false) {
             refresh_all(&client, &session).await;
         }
