@@ -267,6 +267,9 @@ impl Session {
         let Some(tree) = snapshot.document.tree() else {
             return false;
         };
+        if snapshot.document.parsed_tree().is_some() {
+            super::memory::release_wanted();
+        }
         let computed = {
             let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
             workspace.facts_for(&path, snapshot.document.text(), tree)
@@ -313,7 +316,9 @@ impl Session {
                 continue;
             }
             if let Some(mut open) = self.documents.get_mut(&uri) {
-                open.document.drop_tree();
+                if open.document.drop_tree() {
+                    super::memory::release_wanted();
+                }
             }
         }
     }

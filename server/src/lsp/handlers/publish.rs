@@ -8,12 +8,13 @@ use tokio::sync::Semaphore;
 use tower_lsp_server::ls_types::Uri;
 use tower_lsp_server::Client;
 
-use crate::lsp::convert;
 use crate::lsp::session::Session;
+use crate::lsp::{convert, memory};
 
 /// Lints running at once: one per core.
-static LINTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static LINT_SLOTS: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+static LINTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*LINT_SLOTS));
 
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
@@ -64,10 +65,15 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
                 .iter()
                 .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
                 .collect::<Vec<_>>();
+            if snapshot.document.parsed_tree().is_some() {
+                // The transient tree goes with the snapshot.
+                memory::release_wanted();
+            }
             Some(converted)
         });
         let linted = lint.await;
         drop(permit);
+        release_memory_when_idle();
         let Ok(Some(diagnostics)) = linted else {
             return;
         };
@@ -77,6 +83,14 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
                 .await;
         }
     });
+}
+
+/// If something freed memory in bulk and no lint is running (nor waiting: a released permit
+/// goes straight to a waiter), gives the free memory back off the runtime.
+pub fn release_memory_when_idle() {
+    if LINTS.available_permits() == *LINT_SLOTS && memory::take_release_wanted() {
+        tokio::task::spawn_blocking(memory::release_free_memory);
+    }
 }
 
 /// After something every document depends on changed (the model index, the settings): pushes fresh diagnostics
@@ -90,6 +104,8 @@ pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
         }
         return;
     }
+    // The old index (and, after a scan, its parse data) is freed by now or soon.
+    memory::release_wanted();
     // Collected first: no map guard may be held while publishing.
     let uris: Vec<Uri> = session.documents.iter().map(|d| d.key().clone()).collect();
     for uri in uris {
@@ -122,6 +138,7 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         };
         let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
         drop(permit);
+        release_memory_when_idle();
         if changed.unwrap_or(false) {
             refresh_all(&client, &session).await;
         }
