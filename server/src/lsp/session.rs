@@ -7,6 +7,7 @@ use dashmap::DashMap;
 use tower_lsp_server::ls_types::Uri;
 
 use super::configuration::Configuration;
+use crate::analysis::index::FileFacts;
 use crate::analysis::{lint_incremental, Diagnostic, FileContext, LintCache};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
@@ -20,6 +21,19 @@ pub struct OpenDocument {
     /// When the document was last opened, edited or asked about (`Session::touch`): the
     /// documents used least recently lose their syntax trees first.
     used: AtomicU64,
+    /// What this text last gave the model index, so that taking it in again (after a scan of
+    /// the workspace) needs no tree, which the document may have dropped.
+    indexed: Mutex<Option<IndexedFacts>>,
+}
+
+/// A document's facts for the model index, valid for one text and one set of workspace roots
+/// (which decide its module name).
+#[derive(Clone)]
+struct IndexedFacts {
+    revision: u64,
+    roots: Vec<std::path::PathBuf>,
+    relative: std::path::PathBuf,
+    facts: Arc<FileFacts>,
 }
 
 impl OpenDocument {
@@ -28,6 +42,7 @@ impl OpenDocument {
             document,
             analysis: Arc::default(),
             used: AtomicU64::new(0),
+            indexed: Mutex::default(),
         }
     }
 }
@@ -264,18 +279,45 @@ impl Session {
             }
             return workspace.update_template(&path, snapshot.document.text());
         }
-        let Some(tree) = snapshot.document.tree() else {
-            return false;
-        };
-        if snapshot.document.parsed_tree().is_some() {
-            super::memory::release_wanted();
-        }
-        let computed = {
-            let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
-            workspace.facts_for(&path, snapshot.document.text(), tree)
-        };
-        let Some((relative, facts)) = computed else {
-            return false;
+        let revision = snapshot.document.revision();
+        let roots = self
+            .workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .roots()
+            .to_vec();
+        let cached = self.documents.get(uri).and_then(|open| {
+            let indexed = open.indexed.lock().unwrap_or_else(|e| e.into_inner());
+            indexed
+                .clone()
+                .filter(|i| i.revision == revision && i.roots == roots)
+        });
+        let (relative, facts) = match cached {
+            Some(indexed) => (indexed.relative, indexed.facts),
+            None => {
+                let Some(tree) = snapshot.document.tree() else {
+                    return false;
+                };
+                if snapshot.document.parsed_tree().is_some() {
+                    super::memory::release_wanted();
+                }
+                let computed = {
+                    let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+                    workspace.facts_for(&path, snapshot.document.text(), tree)
+                };
+                let Some((relative, facts)) = computed else {
+                    return false;
+                };
+                if let Some(open) = self.documents.get(uri) {
+                    *open.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(IndexedFacts {
+                        revision,
+                        roots,
+                        relative: relative.clone(),
+                        facts: facts.clone(),
+                    });
+                }
+                (relative, facts)
+            }
         };
         let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
         // A newer version's update may already have been applied; never go back to older text.

@@ -75,6 +75,11 @@ impl DocumentSnapshot {
             .as_ref()
     }
 
+    /// Unique to the text (see `Document::revision`): equal revisions mean equal text.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
     /// A tree this snapshot parsed itself (the document had dropped its own), once parsed.
     pub fn parsed_tree(&self) -> Option<&Tree> {
         self.tree.get().filter(|_| self.parses)?.as_ref()
