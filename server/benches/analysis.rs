@@ -52,7 +52,7 @@ fn main() {
         let snapshot = doc.snapshot();
         lint_incremental(
             snapshot.text(),
-            snapshot.tree.as_ref().unwrap(),
+            snapshot.tree().unwrap(),
             &settings,
             &file,
             &mut cache,
@@ -72,7 +72,7 @@ fn main() {
             let snapshot = doc.snapshot();
             lint_incremental(
                 snapshot.text(),
-                snapshot.tree.as_ref().unwrap(),
+                snapshot.tree().unwrap(),
                 &settings,
                 &file,
                 &mut cache,

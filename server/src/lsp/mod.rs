@@ -5,6 +5,7 @@
 mod configuration;
 mod convert;
 mod handlers;
+mod memory;
 mod session;
 mod template_documents;
 mod transport;
@@ -26,6 +27,7 @@ pub struct Backend {
 /// Serves LSP over stdin/stdout until `exit`. Returns the process exit code: 0 after a
 /// `shutdown` request, 1 when the client exits (or disconnects) without one, as the spec says.
 pub fn serve() -> i32 {
+    memory::one_malloc_arena();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

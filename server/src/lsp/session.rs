@@ -1,12 +1,13 @@
 //! The server's state: open documents, what was negotiated at `initialize`, and the settings.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dashmap::DashMap;
 use tower_lsp_server::ls_types::Uri;
 
 use super::configuration::Configuration;
+use crate::analysis::index::FileFacts;
 use crate::analysis::{lint_incremental, Diagnostic, FileContext, LintCache};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
@@ -17,7 +18,44 @@ use crate::workspace::Workspace;
 pub struct OpenDocument {
     pub document: Document,
     pub analysis: Arc<Mutex<DocumentAnalysis>>,
+    /// When the document was last opened, edited or asked about (`Session::touch`): the
+    /// documents used least recently lose their syntax trees first.
+    used: AtomicU64,
+    /// What this text last gave the model index, so that taking it in again (after a scan of
+    /// the workspace) needs no tree, which the document may have dropped.
+    indexed: Mutex<Option<IndexedFacts>>,
 }
+
+/// A document's facts for the model index, valid for one text and one set of workspace roots
+/// (which decide its module name).
+#[derive(Clone)]
+struct IndexedFacts {
+    revision: u64,
+    roots: Vec<std::path::PathBuf>,
+    relative: std::path::PathBuf,
+    facts: Arc<FileFacts>,
+}
+
+impl OpenDocument {
+    pub fn new(document: Document) -> Self {
+        Self {
+            document,
+            analysis: Arc::default(),
+            used: AtomicU64::new(0),
+            indexed: Mutex::default(),
+        }
+    }
+}
+
+/// Syntax trees are kept for the most recently used open documents only, up to this much source
+/// between them: a tree takes about 28 bytes per byte of source (10 MB for a 365 KB file), and
+/// they were most of the memory of a server with many large files open. Another document's tree
+/// is parsed again when it is next needed: in full on its first edit (about 25 ms for 365 KB),
+/// incrementally from then on; a re-check of it after the model index changes parses a
+/// transient tree. The most recently used document keeps its tree whatever its size.
+const TREE_BUDGET_BYTES: usize = 1 << 20;
+/// And at most this many trees, however small their files.
+const TREE_BUDGET_DOCUMENTS: usize = 8;
 
 #[derive(Default)]
 pub struct DocumentAnalysis {
@@ -50,7 +88,7 @@ impl Snapshot {
         if let (Some(template), Some(settings)) = (&self.template, &self.settings) {
             return self.template_diagnostics(template, settings);
         }
-        let (Some(tree), Some(settings)) = (self.document.tree.as_ref(), &self.settings) else {
+        let Some(settings) = &self.settings else {
             return Arc::from([]);
         };
         let key = (
@@ -63,6 +101,11 @@ impl Snapshot {
                 return found.clone();
             }
         }
+        // Asked only now: a document whose tree was dropped parses one here, and a memoised
+        // result needs none.
+        let Some(tree) = self.document.tree() else {
+            return Arc::from([]);
+        };
         let found: Arc<[Diagnostic]> = lint_incremental(
             self.document.text(),
             tree,
@@ -131,6 +174,8 @@ pub struct Session {
     pub workspace: RwLock<Workspace>,
     /// Documents whose latest text is waiting to be taken into the model index.
     pub indexing_pending: dashmap::DashSet<Uri>,
+    /// Orders `OpenDocument::used`.
+    clock: AtomicU64,
 }
 
 impl Session {
@@ -234,15 +279,45 @@ impl Session {
             }
             return workspace.update_template(&path, snapshot.document.text());
         }
-        let Some(tree) = snapshot.document.tree.as_ref() else {
-            return false;
-        };
-        let computed = {
-            let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
-            workspace.facts_for(&path, snapshot.document.text(), tree)
-        };
-        let Some((relative, facts)) = computed else {
-            return false;
+        let revision = snapshot.document.revision();
+        let roots = self
+            .workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .roots()
+            .to_vec();
+        let cached = self.documents.get(uri).and_then(|open| {
+            let indexed = open.indexed.lock().unwrap_or_else(|e| e.into_inner());
+            indexed
+                .clone()
+                .filter(|i| i.revision == revision && i.roots == roots)
+        });
+        let (relative, facts) = match cached {
+            Some(indexed) => (indexed.relative, indexed.facts),
+            None => {
+                let Some(tree) = snapshot.document.tree() else {
+                    return false;
+                };
+                if snapshot.document.parsed_tree().is_some() {
+                    super::memory::release_wanted();
+                }
+                let computed = {
+                    let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+                    workspace.facts_for(&path, snapshot.document.text(), tree)
+                };
+                let Some((relative, facts)) = computed else {
+                    return false;
+                };
+                if let Some(open) = self.documents.get(uri) {
+                    *open.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(IndexedFacts {
+                        revision,
+                        roots,
+                        relative: relative.clone(),
+                        facts: facts.clone(),
+                    });
+                }
+                (relative, facts)
+            }
         };
         let mut workspace = self.workspace.write().unwrap_or_else(|e| e.into_inner());
         // A newer version's update may already have been applied; never go back to older text.
@@ -250,6 +325,62 @@ impl Session {
             return false;
         }
         workspace.apply(relative, facts)
+    }
+
+    /// The document is in use (opened, edited, hovered, asked for code actions): its tree is
+    /// among the last to be dropped.
+    pub fn touch(&self, uri: &Uri) {
+        if let Some(open) = self.documents.get(uri) {
+            let now = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+            open.used.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the syntax trees of the least recently used documents beyond the budget
+    /// (`TREE_BUDGET_BYTES`, `TREE_BUDGET_DOCUMENTS`). Synchronous: no map guard is held across
+    /// documents, and snapshots already taken keep their own reference to a dropped tree.
+    pub fn limit_trees(&self) {
+        // Collected first: taking one entry's write guard while iterating the map could deadlock.
+        let mut kept: Vec<(u64, usize, Uri)> = self
+            .documents
+            .iter()
+            .filter(|open| open.document.tree().is_some())
+            .map(|open| {
+                let used = open.used.load(Ordering::Relaxed);
+                (used, open.document.len_bytes(), open.key().clone())
+            })
+            .collect();
+        kept.sort_by_key(|&(used, _, _)| std::cmp::Reverse(used));
+        let mut bytes = 0;
+        for (i, (_, len, uri)) in kept.into_iter().enumerate() {
+            bytes += len;
+            if i == 0 || (i < TREE_BUDGET_DOCUMENTS && bytes <= TREE_BUDGET_BYTES) {
+                continue;
+            }
+            if let Some(mut open) = self.documents.get_mut(&uri) {
+                if open.document.drop_tree() {
+                    super::memory::release_wanted();
+                }
+            }
+        }
+    }
+
+    /// After a request about a document (hover, code actions) parsed a tree its document had
+    /// dropped: the document is being looked at, so it keeps that tree (if its text is still
+    /// the snapshot's), and the least recently used others give theirs up.
+    pub fn keep_parsed_tree(&self, snapshot: &Snapshot) {
+        if snapshot.document.parsed_tree().is_none() {
+            self.touch(&snapshot.uri);
+            return;
+        }
+        let kept = match self.documents.get_mut(&snapshot.uri) {
+            Some(mut open) => open.document.keep_tree_of(&snapshot.document),
+            None => false,
+        };
+        self.touch(&snapshot.uri);
+        if kept {
+            self.limit_trees();
+        }
     }
 
     pub fn current_version(&self, uri: &Uri) -> Option<i32> {
@@ -262,5 +393,72 @@ pub fn path_of(uri: &Uri) -> std::path::PathBuf {
     match uri.to_file_path() {
         Some(path) => path.into_owned(),
         None => std::path::PathBuf::from(uri.path().as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(name: &str) -> Uri {
+        format!("file:///project/{name}.py").parse().unwrap()
+    }
+
+    fn open(session: &Session, name: &str, text: &str) {
+        let uri = uri(name);
+        let document = OpenDocument::new(Document::new(text, 1));
+        session.documents.insert(uri.clone(), document);
+        session.touch(&uri);
+        session.limit_trees();
+    }
+
+    fn with_trees(session: &Session) -> Vec<String> {
+        let mut names: Vec<String> = session
+            .documents
+            .iter()
+            .filter(|open| open.document.tree().is_some())
+            .map(|open| {
+                open.key()
+                    .path()
+                    .as_str()
+                    .trim_start_matches("/project/")
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn trees_are_kept_for_the_most_recently_used_documents_within_the_budget() {
+        let session = Session::default();
+        let large = "x = 1\n".repeat(TREE_BUDGET_BYTES / 6 / 2 - 10);
+        for name in ["a", "b", "c"] {
+            open(&session, name, &large);
+        }
+        // Two fit in the budget; the oldest gave its tree up.
+        assert_eq!(with_trees(&session), ["b.py", "c.py"]);
+
+        // Asked about (hover, code actions), `a` parses a tree and keeps it; `b` is now the
+        // least recently used.
+        let snapshot = session.snapshot(&uri("a")).unwrap();
+        assert!(snapshot.document.tree().is_some());
+        session.keep_parsed_tree(&snapshot);
+        assert_eq!(with_trees(&session), ["a.py", "c.py"]);
+
+        // The most recently used document keeps its tree whatever its size.
+        open(
+            &session,
+            "huge",
+            &"x = 1\n".repeat(TREE_BUDGET_BYTES / 6 + 10),
+        );
+        assert_eq!(with_trees(&session), ["huge.py"]);
+
+        // However small the files, at most TREE_BUDGET_DOCUMENTS trees.
+        for i in 0..TREE_BUDGET_DOCUMENTS + 2 {
+            open(&session, &format!("small{i}"), "y = 2\n");
+        }
+        assert_eq!(with_trees(&session).len(), TREE_BUDGET_DOCUMENTS);
+        assert!(!with_trees(&session).contains(&"small0.py".to_string()));
     }
 }

@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use ropey::Rope;
 use tree_sitter::{InputEdit, Point, Tree};
@@ -20,10 +21,23 @@ pub struct TextChange {
 #[derive(Clone, Debug)]
 pub struct Document {
     rope: Rope,
+    /// `None` for a template, an unparsed document, or one whose tree was dropped to save memory
+    /// (`drop_tree`): a syntax tree takes about 28 bytes per byte of source, so a server with
+    /// many large files open keeps trees only for the few in use; the others are re-parsed in
+    /// full when next needed.
     tree: Option<Tree>,
     version: i32,
     /// A Django template: text only, never parsed as Python.
     template: bool,
+    /// Unique to this text: a new one on every open and every change, so a tree parsed from a
+    /// snapshot is never given back to a document whose text changed meanwhile (a client may
+    /// close and re-open a document with the same version number).
+    revision: u64,
+}
+
+fn next_revision() -> u64 {
+    static REVISIONS: AtomicU64 = AtomicU64::new(1);
+    REVISIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// An immutable view of a document for analysis off the async runtime. Cloning a rope or a tree
@@ -31,17 +45,44 @@ pub struct Document {
 #[derive(Clone, Debug)]
 pub struct DocumentSnapshot {
     pub rope: Rope,
-    pub tree: Option<Tree>,
     pub version: i32,
     /// A Django template (see `Document::template`).
     pub template: bool,
+    revision: u64,
+    /// The document's tree, or, if it had dropped its tree, one parsed from `rope` in full on
+    /// first use (off the async runtime, where snapshots are analysed).
+    tree: Arc<OnceLock<Option<Tree>>>,
+    /// The tree has to be parsed from the text (the document had dropped it).
+    parses: bool,
     /// The text, materialised once per snapshot for analysis (tree-sitter nodes index bytes).
-    text: Arc<std::sync::OnceLock<String>>,
+    text: Arc<OnceLock<String>>,
 }
 
 impl DocumentSnapshot {
     pub fn text(&self) -> &str {
         self.text.get_or_init(|| self.rope.to_string())
+    }
+
+    /// The syntax tree, `None` for a template or an unparsed document. Parses the text in full
+    /// on first use if the document had dropped its tree: the same tree a fresh open gives.
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree
+            .get_or_init(|| {
+                self.parses
+                    .then(|| reparse_rope(&self.rope, None))
+                    .flatten()
+            })
+            .as_ref()
+    }
+
+    /// Unique to the text (see `Document::revision`): equal revisions mean equal text.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// A tree this snapshot parsed itself (the document had dropped its own), once parsed.
+    pub fn parsed_tree(&self) -> Option<&Tree> {
+        self.tree.get().filter(|_| self.parses)?.as_ref()
     }
 }
 
@@ -60,6 +101,7 @@ impl Document {
             tree: None,
             version,
             template: false,
+            revision: next_revision(),
         };
         doc.reparse(None);
         doc
@@ -72,6 +114,7 @@ impl Document {
             tree: None,
             version,
             template: true,
+            revision: next_revision(),
         }
     }
 
@@ -87,8 +130,30 @@ impl Document {
         &self.rope
     }
 
+    /// The tree kept with the document: `None` also after `drop_tree` (`snapshot().tree()`
+    /// parses one then).
     pub fn tree(&self) -> Option<&Tree> {
         self.tree.as_ref()
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.rope.len_bytes()
+    }
+
+    /// Drops the syntax tree to save memory; returns whether there was one. The next change
+    /// parses the text in full (and keeps that tree); snapshots until then parse their own.
+    pub fn drop_tree(&mut self) -> bool {
+        self.tree.take().is_some()
+    }
+
+    /// Takes back the tree a snapshot of this very text parsed after `drop_tree`. Returns
+    /// whether it did (not if the text changed since or a tree is already there).
+    pub fn keep_tree_of(&mut self, snapshot: &DocumentSnapshot) -> bool {
+        if self.tree.is_some() || snapshot.revision != self.revision {
+            return false;
+        }
+        self.tree = snapshot.parsed_tree().cloned();
+        self.tree.is_some()
     }
 
     /// Why the document has no tree, if it has none.
@@ -103,11 +168,18 @@ impl Document {
     }
 
     pub fn snapshot(&self) -> DocumentSnapshot {
+        let parses = self.tree.is_none() && !self.template && self.unparsed_reason().is_none();
+        let tree = OnceLock::new();
+        if !parses {
+            let _ = tree.set(self.tree.clone());
+        }
         DocumentSnapshot {
             rope: self.rope.clone(),
-            tree: self.tree.clone(),
             version: self.version,
             template: self.template,
+            revision: self.revision,
+            tree: Arc::new(tree),
+            parses,
             text: Arc::default(),
         }
     }
@@ -136,6 +208,7 @@ impl Document {
             }
         }
         self.version = version;
+        self.revision = next_revision();
         let old = if reusable { self.tree.take() } else { None };
         self.reparse(old.as_ref());
     }
@@ -246,6 +319,46 @@ mod tests {
             "{% for p in posts %}\n{{ p.author }}"
         );
         assert!(doc.tree().is_none() && doc.is_template());
+    }
+
+    #[test]
+    fn a_dropped_tree_is_parsed_again_when_needed() {
+        let text = "def f():\n    return 1\n";
+        let mut doc = Document::new(text, 1);
+        let fresh = sexp(&doc);
+        assert!(doc.drop_tree() && doc.tree().is_none() && !doc.drop_tree());
+        // A snapshot parses its own, the same as a fresh parse; the document stays without.
+        let snapshot = doc.snapshot();
+        assert!(snapshot.parsed_tree().is_none());
+        assert_eq!(snapshot.tree().unwrap().root_node().to_sexp(), fresh);
+        assert!(snapshot.parsed_tree().is_some() && doc.tree().is_none());
+        // The document may take that tree back while its text is the snapshot's.
+        assert!(doc.keep_tree_of(&snapshot));
+        assert_eq!(sexp(&doc), fresh);
+        assert!(!doc.keep_tree_of(&snapshot));
+
+        // An edit after the tree was dropped parses in full, and keeps the tree.
+        doc.drop_tree();
+        let stale = doc.snapshot();
+        doc.apply_changes(&[change(1, 11, 1, 12, "2")], 2, PositionEncoding::Utf16);
+        let text = doc.rope().to_string();
+        assert_eq!(sexp(&doc), sexp(&Document::new(&text, 0)));
+        // A snapshot of the text before the edit cannot hand its tree to the document.
+        assert!(stale.tree().is_some());
+        doc.drop_tree();
+        assert!(!doc.keep_tree_of(&stale) && doc.tree().is_none());
+    }
+
+    #[test]
+    fn snapshots_of_documents_with_trees_or_without_text_to_parse_do_not_parse() {
+        let doc = Document::new("x = 1\n", 1);
+        let snapshot = doc.snapshot();
+        assert!(snapshot.tree().is_some() && snapshot.parsed_tree().is_none());
+        let template = Document::template("{{ x }}", 1).snapshot();
+        assert!(template.tree().is_none() && template.parsed_tree().is_none());
+        let mut binary = Document::new("x = '\0'", 1);
+        binary.drop_tree();
+        assert!(binary.snapshot().tree().is_none());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub async fn code_action(
     let only = params.context.only;
     let range = params.range;
     let resolves = session.client_resolves_edits.load(Ordering::Relaxed);
+    let looked_at = snapshot.clone();
     let actions = tokio::task::spawn_blocking(move || {
         let mut actions = actions(&snapshot, range, only.as_deref());
         if resolves && wanted(only.as_deref(), CodeActionKind::REFACTOR_REWRITE.as_str()) {
@@ -30,6 +31,7 @@ pub async fn code_action(
     })
     .await
     .map_err(|_| Error::internal_error())?;
+    session.keep_parsed_tree(&looked_at);
     Ok(Some(actions))
 }
 
@@ -46,7 +48,7 @@ pub struct LoopRewrite {
 /// safe fixes (one is the quick fix already): every fix of the loop applied at once, computed
 /// only when the client resolves it.
 fn loop_rewrites(snapshot: &Snapshot, range: Range) -> Vec<CodeActionOrCommand> {
-    let Some(tree) = snapshot.document.tree.as_ref() else {
+    let Some(tree) = snapshot.document.tree() else {
         return Vec::new();
     };
     let rope = &snapshot.document.rope;
@@ -107,7 +109,7 @@ fn actions(
     range: Range,
     only: Option<&[CodeActionKind]>,
 ) -> Vec<CodeActionOrCommand> {
-    let Some(tree) = snapshot.document.tree.as_ref() else {
+    let Some(tree) = snapshot.document.tree() else {
         return Vec::new();
     };
     let (rope, encoding, uri) = (&snapshot.document.rope, snapshot.encoding, &snapshot.uri);

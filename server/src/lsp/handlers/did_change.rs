@@ -35,6 +35,10 @@ pub async fn did_change(
         None => false,
     };
     if applied {
+        // Still before any `.await`: the edited document keeps its tree, the least recently
+        // used others may give theirs up.
+        session.touch(&uri);
+        session.limit_trees();
         document_changed(client, session, uri);
     } else {
         let message = format!(

@@ -11,7 +11,10 @@ pub async fn did_close(
     params: DidCloseTextDocumentParams,
 ) {
     let uri = params.text_document.uri;
-    session.documents.remove(&uri);
+    if session.documents.remove(&uri).is_some() {
+        crate::lsp::memory::release_wanted();
+        super::publish::release_memory_when_idle();
+    }
     if !session.pulls() {
         client.publish_diagnostics(uri, Vec::new(), None).await;
     }

@@ -15,13 +15,11 @@ pub async fn did_open(client: &Client, session: &Arc<Session>, params: DidOpenTe
         Document::new(&item.text, item.version)
     };
     let skipped = document.unparsed_reason();
-    session.documents.insert(
-        item.uri.clone(),
-        OpenDocument {
-            document,
-            analysis: Arc::default(),
-        },
-    );
+    session
+        .documents
+        .insert(item.uri.clone(), OpenDocument::new(document));
+    session.touch(&item.uri);
+    session.limit_trees();
     document_changed(client, session, item.uri.clone());
     if let Some(reason) = skipped {
         let why = match reason {

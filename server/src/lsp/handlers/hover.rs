@@ -15,8 +15,9 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
     let Some(snapshot) = session.snapshot(&position.text_document.uri) else {
         return Ok(None);
     };
-    tokio::task::spawn_blocking(move || {
-        let tree = snapshot.document.tree.as_ref()?;
+    let looked_at = snapshot.clone();
+    let hover = tokio::task::spawn_blocking(move || {
+        let tree = snapshot.document.tree()?;
         let rope = &snapshot.document.rope;
         let offset = convert::offset(rope, position.position, snapshot.encoding);
         let (range, shown) = hover_at(snapshot.document.text(), tree, &snapshot.file, offset)?;
@@ -29,5 +30,7 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
         })
     })
     .await
-    .map_err(|_| Error::internal_error())
+    .map_err(|_| Error::internal_error())?;
+    session.keep_parsed_tree(&looked_at);
+    Ok(hover)
 }

@@ -8,27 +8,29 @@ use tokio::sync::Semaphore;
 use tower_lsp_server::ls_types::Uri;
 use tower_lsp_server::Client;
 
-use crate::lsp::convert;
 use crate::lsp::session::Session;
+use crate::lsp::{convert, memory};
 
 /// Lints running at once: one per core.
-static LINTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static LINT_SLOTS: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+static LINTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*LINT_SLOTS));
 
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
         return;
     }
-    let Some(snapshot) = session.snapshot(&uri) else {
+    // What is current now; the snapshot itself is taken once this task may run, so that lints
+    // waiting for their turn hold no syntax tree (twenty documents opened at once would
+    // otherwise keep twenty trees alive, whatever the tree budget).
+    let Some(version) = session.current_version(&uri) else {
         return;
     };
+    let generation = session.settings_generation();
+    let index = session.index_fingerprint();
     let client = client.clone();
     let session = session.clone();
     tokio::spawn(async move {
-        let version = snapshot.document.version;
-        let generation = snapshot.settings_generation;
-        let index = snapshot.file.index.fingerprint();
-        let current = session.clone();
         let is_current = move |session: &Session, uri: &Uri| {
             session.current_version(uri) == Some(version)
                 && session.settings_generation() == generation
@@ -36,24 +38,43 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
         };
         // Re-checking every open document after an index change would otherwise lint them all
         // at once, each with its transient parse and scope data: bounded, memory stays flat.
-        let Ok(_permit) = LINTS.acquire().await else {
+        let Ok(permit) = LINTS.acquire().await else {
             return;
         };
+        // A newer version, settings or model index is already on its way: skip the work.
+        if !is_current(&session, &uri) {
+            return;
+        }
+        let Some(snapshot) = session.snapshot(&uri) else {
+            return;
+        };
+        let current = session.clone();
         let lint = tokio::task::spawn_blocking(move || {
-            // A newer version, settings or model index is already on its way: skip the work.
-            if !is_current(&current, &snapshot.uri) {
+            // The snapshot must be of what this task was spawned for, and still current.
+            let taken = (
+                snapshot.document.version,
+                snapshot.settings_generation,
+                snapshot.file.index.fingerprint(),
+            );
+            if taken != (version, generation, index) || !is_current(&current, &snapshot.uri) {
                 return None;
             }
             let rope = &snapshot.document.rope;
             let found = snapshot.diagnostics();
-            Some(
-                found
-                    .iter()
-                    .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
-                    .collect::<Vec<_>>(),
-            )
+            let converted = found
+                .iter()
+                .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
+                .collect::<Vec<_>>();
+            if snapshot.document.parsed_tree().is_some() {
+                // The transient tree goes with the snapshot.
+                memory::release_wanted();
+            }
+            Some(converted)
         });
-        let Ok(Some(diagnostics)) = lint.await else {
+        let linted = lint.await;
+        drop(permit);
+        release_memory_when_idle();
+        let Ok(Some(diagnostics)) = linted else {
             return;
         };
         if is_current(&session, &uri) {
@@ -62,6 +83,14 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
                 .await;
         }
     });
+}
+
+/// If something freed memory in bulk and no lint is running (nor waiting: a released permit
+/// goes straight to a waiter), gives the free memory back off the runtime.
+pub fn release_memory_when_idle() {
+    if LINTS.available_permits() == *LINT_SLOTS && memory::take_release_wanted() {
+        tokio::task::spawn_blocking(memory::release_free_memory);
+    }
 }
 
 /// After something every document depends on changed (the model index, the settings): pushes fresh diagnostics
@@ -75,6 +104,8 @@ pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
         }
         return;
     }
+    // The old index (and, after a scan, its parse data) is freed by now or soon.
+    memory::release_wanted();
     // Collected first: no map guard may be held while publishing.
     let uris: Vec<Uri> = session.documents.iter().map(|d| d.key().clone()).collect();
     for uri in uris {
@@ -101,7 +132,13 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         tokio::time::sleep(INDEX_DELAY).await;
         session.indexing_pending.remove(&uri);
         let indexing = session.clone();
+        // Indexing a document whose tree was dropped parses one: bounded like the lints.
+        let Ok(permit) = LINTS.acquire().await else {
+            return;
+        };
         let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
+        drop(permit);
+        release_memory_when_idle();
         if changed.unwrap_or(false) {
             refresh_all(&client, &session).await;
         }
