@@ -121,14 +121,14 @@ fn check_throughput(label: &str, root: &Path) {
     }
     let binary = env!("CARGO_BIN_EXE_django-orm-lsp");
     let _ = Command::new(binary)
-        .args(["check", "--output-format", "json"])
+        .args(["check", "--no-cache", "--output-format", "json"])
         .arg(root)
         .output(); // warm the page cache
     let runs = 3;
     let started = Instant::now();
     for _ in 0..runs {
         Command::new(binary)
-            .args(["check", "--output-format", "json"])
+            .args(["check", "--no-cache", "--output-format", "json"])
             .arg(root)
             .output()
             .unwrap();

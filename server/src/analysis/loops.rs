@@ -156,6 +156,10 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
     let name = sem.text(iterable);
     let scope = sem.scope_of(iterable);
     let mut lookups = Vec::new();
+    // Asked for every attribute read of a loop variable: most scopes never call it.
+    if !sem.text(scope.scope).contains("prefetch_related_objects") {
+        return lookups;
+    }
     super::syntax::walk(scope.scope, |n| {
         if n.kind() == "call"
             && n.child_by_field_name("function")

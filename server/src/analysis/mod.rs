@@ -103,29 +103,12 @@ impl<'r> Linter<'r> {
             }
         }
         let sem = Semantics::new(source, root, &self.file.index, &facts);
-        let mut seen = FxHashSet::default();
-        let mut diagnostics = Vec::new();
-        for unit in units {
-            // Module-level code reads names that functions read too (a module-level QuerySet
-            // evaluated inside a function): it depends on the whole file, so it is not cached.
-            let self_contained = matches!(
-                unit.kind(),
-                "function_definition" | "class_definition" | "decorated_definition"
-            );
-            let Some(cache) = cache.as_deref_mut().filter(|_| self_contained) else {
-                diagnostics.extend(self.lint_unit(&sem, unit));
-                continue;
-            };
-            if let Some(class) = large_class(unit) {
-                self.lint_large_class(&sem, unit, class, cache, &mut seen, &mut diagnostics);
-                continue;
-            }
-            let key = hash_of(&source[unit.byte_range()]);
-            self.lint_cached(&sem, unit, key, cache, &mut seen, &mut diagnostics);
-        }
-        if let Some(cache) = cache {
-            cache.units.retain(|key, _| seen.contains(key));
-        }
+        let mut diagnostics = match cache {
+            Some(cache) => self.lint_statements(&sem, units, cache),
+            // Nothing to cache per statement: one pass over the file finds the same matches as
+            // one per statement, without a query cursor for each.
+            None => self.lint_unit(&sem, root),
+        };
         // Suppressed findings go; which comment silenced which code is what ORM900 reads.
         let mut used = FxHashSet::default();
         diagnostics.retain(|d| {
@@ -153,6 +136,35 @@ impl<'r> Linter<'r> {
             d.severity = self.settings.severity_of(d.code(), d.rule.severity);
         }
         diagnostics.sort_by_key(|d| (d.range.start, d.range.end, d.code()));
+        diagnostics
+    }
+
+    /// The findings of each top-level statement, from `cache` where its text is unchanged.
+    fn lint_statements<'a>(
+        &self,
+        sem: &Semantics<'a>,
+        units: Vec<Node<'a>>,
+        cache: &mut LintCache,
+    ) -> Vec<Diagnostic> {
+        let mut seen = FxHashSet::default();
+        let mut diagnostics = Vec::new();
+        for unit in units {
+            // Module-level code reads names that functions read too (a module-level QuerySet
+            // evaluated inside a function): it depends on the whole file, so it is not cached.
+            let self_contained = matches!(
+                unit.kind(),
+                "function_definition" | "class_definition" | "decorated_definition"
+            );
+            if !self_contained {
+                diagnostics.extend(self.lint_unit(sem, unit));
+            } else if let Some(class) = large_class(unit) {
+                self.lint_large_class(sem, unit, class, cache, &mut seen, &mut diagnostics);
+            } else {
+                let key = hash_of(&sem.source[unit.byte_range()]);
+                self.lint_cached(sem, unit, key, cache, &mut seen, &mut diagnostics);
+            }
+        }
+        cache.units.retain(|key, _| seen.contains(key));
         diagnostics
     }
 
@@ -262,7 +274,7 @@ impl<'r> Linter<'r> {
         depth: Option<u32>,
     ) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let mut loops: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut loops: Vec<Node<'a>> = Vec::new();
         let mut cursor = QueryCursor::new();
         cursor.set_max_start_depth(depth);
         let query = &self.registry.query;
@@ -270,17 +282,16 @@ impl<'r> Linter<'r> {
         while let Some(m) = matches.next() {
             match self.registry.rule_for_pattern(m.pattern_index) {
                 Some(rule) => self.check(sem, rule, query, m, &mut out),
-                None => loops.push(m.captures[0].node.byte_range()),
+                None => loops.push(m.captures[0].node),
             }
         }
-        // The outermost loops: a nested one starts before the one holding it ends.
-        loops.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
-        loops.dedup_by(|inner, outer| inner.start < outer.end);
+        // The outermost loops: a nested one starts before the one holding it ends. Each is
+        // searched from its own node, so the cursor does not walk the statements before it.
+        loops.sort_by_key(|l| (l.start_byte(), std::cmp::Reverse(l.end_byte())));
+        loops.dedup_by(|inner, outer| inner.start_byte() < outer.end_byte());
         let query = &self.registry.loop_query;
-        let mut cursor = QueryCursor::new();
-        for range in loops {
-            cursor.set_byte_range(range);
-            let mut matches = cursor.matches(query, unit, sem.source.as_bytes());
+        for node in loops {
+            let mut matches = cursor.matches(query, node, sem.source.as_bytes());
             while let Some(m) = matches.next() {
                 let rule = self.registry.rule_for_loop_pattern(m.pattern_index);
                 self.check(sem, rule, query, m, &mut out);
