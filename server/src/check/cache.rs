@@ -87,26 +87,22 @@ impl Cache {
         }
     }
 
-    /// The findings of `path` when its text and settings are the ones cached.
-    /// `index` gives the fingerprint of this run's model index, building it if need be.
-    pub fn get(
-        &self,
-        path: &Path,
-        text: u64,
-        settings: u64,
-        index: impl FnOnce() -> u64,
-    ) -> Option<Vec<Diagnostic>> {
+    /// The findings of `path` when its text and settings are the ones cached; they stand only
+    /// if `holds`.
+    pub fn get(&self, path: &Path, text: u64, settings: u64) -> Option<Vec<Diagnostic>> {
         let entry = self.entries.get(path)?;
         if entry.text != text || entry.settings != settings {
             return None;
         }
-        let valid = *self
-            .valid
-            .get_or_init(|| self.key_matched || self.index == Some(index()));
-        if !valid {
-            return None;
-        }
         entry.diagnostics.iter().map(from_json).collect()
+    }
+
+    /// Whether the stored findings hold for this run: written for its key, or else for a model
+    /// index with the fingerprint `index` gives (which builds the index).
+    pub fn holds(&self, index: impl FnOnce() -> u64) -> bool {
+        *self
+            .valid
+            .get_or_init(|| self.key_matched || self.index == Some(index()))
     }
 
     pub fn put(&self, path: &Path, text: u64, settings: u64, diagnostics: &[Diagnostic]) {

@@ -246,34 +246,58 @@ pub fn run(options: &CheckOptions) -> i32 {
         let _ = project.show(&mut std::io::stdout().lock());
         return 0;
     }
-    // Models first: every file's findings may depend on models defined anywhere in the project,
-    // excluded files included. Built only when some file's findings are not in the cache.
     let cache = project.cache(options);
     let project = Arc::new(project);
+    let files = collect_files(&options.paths, &project, &mut errors);
+    // Models first: every file's findings may depend on models defined anywhere in the project,
+    // excluded files included. Built here, never inside a parallel task: a task waiting for it
+    // could pick up another file's task that needs it too.
     let workspace = std::sync::OnceLock::new();
     let index = || {
         workspace.get_or_init(|| {
-            // Some file is linted after all: compile the rules' query while the index is built.
+            // Some file is linted: compile the rules' query while the index is built.
             std::thread::spawn(crate::analysis::prepare);
             project.index(&options.paths)
         })
     };
-    let files = collect_files(&options.paths, &project, &mut errors);
     if options.add_noqa {
         return add_noqa(&files, &project, index(), &errors);
+    }
+    // The cache answers first (`None`: lint the file); the index is built only when some file
+    // is linted or the cache holds only for an unchanged index.
+    let mut answers: Vec<Option<Result<FileReport, String>>> = match (&cache, options.fix) {
+        (Some(cache), None) => files
+            .par_iter()
+            .map(|(path, settings)| cached_report(path, settings, cache, &project))
+            .collect(),
+        _ => files.iter().map(|_| None).collect(),
+    };
+    let from_cache = |a: &Option<Result<FileReport, String>>| matches!(a, Some(Ok(_)));
+    if let Some(cache) = &cache {
+        if answers.iter().any(from_cache) && !cache.holds(|| index().index().fingerprint()) {
+            answers
+                .iter_mut()
+                .filter(|a| from_cache(a))
+                .for_each(|a| *a = None);
+        }
+    }
+    if answers.iter().any(Option::is_none) {
+        index();
     }
     let write = !options.diff;
     let results: Vec<Result<FileReport, String>> = files
         .par_iter()
-        .map(|(path, settings)| {
-            let context = || index().context_for(&project.absolute(path));
+        .zip(answers)
+        .map(|((path, settings), answer)| {
+            if let Some(answer) = answer {
+                return answer;
+            }
+            let workspace = workspace.get().expect("built above for every file to lint");
+            let context = workspace.context_for(&project.absolute(path));
             match (options.fix, &cache) {
-                (Some(mode), _) => fix_file(path, settings, &context(), mode, write),
-                (None, Some(cache)) => {
-                    let fingerprint = || index().index().fingerprint();
-                    check_cached(path, settings, context, fingerprint, cache, &project)
-                }
-                (None, None) => check_file(path, settings, &context()),
+                (Some(mode), _) => fix_file(path, settings, &context, mode, write),
+                (None, Some(cache)) => lint_into_cache(path, settings, &context, cache, &project),
+                (None, None) => check_file(path, settings, &context),
             }
         })
         .collect();
@@ -583,34 +607,51 @@ pub fn check_file(
     lint_source(path, source, settings, file, None)
 }
 
-/// `check_file`, answered from the cache when the file's text and settings are the cached ones
-/// and the cache holds for this run's model index (`fingerprint`, built only when asked).
-fn check_cached(
+/// The report of `path` from the cache when its text and settings are the cached ones (whether
+/// the cache holds for this run's model index is `Cache::holds`'s to say); `None` when the file
+/// must be linted, `Some(Err)` when it cannot be read.
+fn cached_report(
     path: &Path,
     settings: &Settings,
-    context: impl FnOnce() -> FileContext,
-    fingerprint: impl FnOnce() -> u64,
+    cache: &cache::Cache,
+    project: &Project,
+) -> Option<Result<FileReport, String>> {
+    let source = match read_source(path) {
+        Ok(source) => source,
+        Err(error) => return Some(Err(error)),
+    };
+    let text = cache::text_hash(&source);
+    let diagnostics = cache.get(&project.absolute(path), text, settings.fingerprint())?;
+    let rope = if diagnostics.is_empty() {
+        Rope::new()
+    } else {
+        Rope::from_str(&source)
+    };
+    Some(Ok(FileReport {
+        path: path.to_path_buf(),
+        rope,
+        diagnostics,
+        change: None,
+    }))
+}
+
+/// `check_file`, with the findings kept in the cache for the next run.
+fn lint_into_cache(
+    path: &Path,
+    settings: &Settings,
+    file: &FileContext,
     cache: &cache::Cache,
     project: &Project,
 ) -> Result<FileReport, String> {
     let source = read_source(path)?;
-    let key = project.absolute(path);
-    let (text, settings_key) = (cache::text_hash(&source), settings.fingerprint());
-    if let Some(diagnostics) = cache.get(&key, text, settings_key, fingerprint) {
-        let rope = if diagnostics.is_empty() {
-            Rope::new()
-        } else {
-            Rope::from_str(&source)
-        };
-        return Ok(FileReport {
-            path: path.to_path_buf(),
-            rope,
-            diagnostics,
-            change: None,
-        });
-    }
-    let report = lint_source(path, source, settings, &context(), None)?;
-    cache.put(&key, text, settings_key, &report.diagnostics);
+    let text = cache::text_hash(&source);
+    let report = lint_source(path, source, settings, file, None)?;
+    cache.put(
+        &project.absolute(path),
+        text,
+        settings.fingerprint(),
+        &report.diagnostics,
+    );
     Ok(report)
 }
 
