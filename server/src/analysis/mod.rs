@@ -103,11 +103,14 @@ impl<'r> Linter<'r> {
             }
         }
         let sem = Semantics::new(source, root, &self.file.index, &facts);
+        // Statement by statement also without a cache: inference memoises what it has seen, so
+        // the order in which candidates are checked stays that of the incremental lint.
         let mut diagnostics = match cache {
             Some(cache) => self.lint_statements(&sem, units, cache),
-            // Nothing to cache per statement: one pass over the file finds the same matches as
-            // one per statement, without a query cursor for each.
-            None => self.lint_unit(&sem, root),
+            None => units
+                .into_iter()
+                .flat_map(|u| self.lint_unit(&sem, u))
+                .collect(),
         };
         // Suppressed findings go; which comment silenced which code is what ORM900 reads.
         let mut used = FxHashSet::default();
@@ -238,6 +241,14 @@ impl<'r> Linter<'r> {
         let Some(body) = class.child_by_field_name("body") else {
             return;
         };
+        // The header: name, bases (`class Big(mixin(...))`), type parameters.
+        let mut cursor = class.walk();
+        for part in class
+            .named_children(&mut cursor)
+            .filter(|p| p.id() != body.id())
+        {
+            diagnostics.extend(self.lint_unit(sem, part));
+        }
         let source = sem.source;
         let mut hasher = FxHasher::default();
         source[unit.start_byte()..body.start_byte()].hash(&mut hasher);
@@ -290,6 +301,7 @@ impl<'r> Linter<'r> {
         loops.sort_by_key(|l| (l.start_byte(), std::cmp::Reverse(l.end_byte())));
         loops.dedup_by(|inner, outer| inner.start_byte() < outer.end_byte());
         let query = &self.registry.loop_query;
+        cursor.set_max_start_depth(None);
         for node in loops {
             let mut matches = cursor.matches(query, node, sem.source.as_bytes());
             while let Some(m) = matches.next() {
@@ -424,17 +436,25 @@ mod tests {
 
     #[test]
     fn large_classes_are_cached_per_method_and_follow_their_hooks() {
-        // Decorated or not; the decorator's own finding (ORM101) is reported every time.
-        for decorator in ["", "@decorate(len(Entry.objects.all()))\n"] {
-            large_class_follows_its_hooks(decorator);
+        // Decorated or not, plain bases or not: findings in the decorators and the bases
+        // (ORM101) are reported every time.
+        let counted = "len(Entry.objects.all())";
+        for (decorator, base) in [
+            (String::new(), String::new()),
+            (
+                format!("@decorate({counted})\n"),
+                format!("mixin({counted}), "),
+            ),
+        ] {
+            large_class_follows_its_hooks(&decorator, &base);
         }
     }
 
-    fn large_class_follows_its_hooks(decorator: &str) {
+    fn large_class_follows_its_hooks(decorator: &str, base: &str) {
         let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
         // ORM406 (no fix, so cached with its method) holds only while get_queryset prefetches.
         let mut view = format!(
-            "from django.views.generic import ListView\nfrom blog.models import Blog, Entry\n\n{decorator}class Blogs(ListView):\n    def get_queryset(self):\n        return Blog.objects.prefetch_related(\"entry_set\")\n",
+            "from django.views.generic import ListView\nfrom blog.models import Blog, Entry\n\n{decorator}class Blogs({base}ListView):\n    def get_queryset(self):\n        return Blog.objects.prefetch_related(\"entry_set\")\n",
         );
         let mut i = 0;
         while view.len() <= 2 * LARGE_CLASS {
@@ -460,7 +480,7 @@ mod tests {
         };
         let count =
             |found: &[Diagnostic], code: &str| found.iter().filter(|d| d.code() == code).count();
-        let decorated = usize::from(!decorator.is_empty());
+        let decorated = usize::from(!decorator.is_empty()) + usize::from(!base.is_empty());
         let found = check(&view, &mut cache);
         assert_eq!(
             (count(&found, "ORM406"), count(&found, "ORM101")),

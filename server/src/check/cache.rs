@@ -20,6 +20,14 @@ use crate::analysis::{Applicability, Diagnostic, Edit, Fix, Place, Related, Seve
 const DIR: &str = ".django-orm-lsp-cache";
 const FILE: &str = "check.json";
 
+/// `fingerprint` joined with this binary's version: both keys change when the binary does (its
+/// rules may have changed).
+pub fn with_version(fingerprint: u64) -> u64 {
+    let mut hasher = FxHasher::default();
+    (env!("CARGO_PKG_VERSION"), fingerprint).hash(&mut hasher);
+    hasher.finish()
+}
+
 pub fn text_hash(text: &str) -> u64 {
     let mut hasher = FxHasher::default();
     text.hash(&mut hasher);
@@ -97,8 +105,13 @@ impl Cache {
         entry.diagnostics.iter().map(from_json).collect()
     }
 
+    /// The key this cache was loaded for.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
     /// Whether the stored findings hold for this run: written for its key, or else for a model
-    /// index with the fingerprint `index` gives (which builds the index).
+    /// index with the fingerprint `index` gives (which builds the index; `with_version` of it).
     pub fn holds(&self, index: impl FnOnce() -> u64) -> bool {
         *self
             .valid
@@ -116,12 +129,13 @@ impl Cache {
     }
 
     /// Writes the cache: the entries of this run's files (older ones kept while they hold,
-    /// newer ones added), under this run's key and `index`, the fingerprint of the model index
-    /// if this run built one. A cache that cannot be written is only a slower next run: errors
-    /// are ignored.
-    pub fn save(self, index: Option<u64>) {
+    /// newer ones added), under `key` (`None` when the index's inputs changed during the run:
+    /// the next run then compares indexes) and `index`, the versioned fingerprint of the model
+    /// index if this run built one. A cache that cannot be written is only a slower next run:
+    /// errors are ignored.
+    pub fn save(self, key: Option<u64>, index: Option<u64>) {
         let fresh = self.fresh.into_inner().unwrap_or_else(|e| e.into_inner());
-        if fresh.is_empty() && self.key_matched {
+        if fresh.is_empty() && self.key_matched && key == Some(self.key) {
             return;
         }
         let valid = match self.valid.get() {
@@ -147,7 +161,7 @@ impl Cache {
             })
             .collect();
         let document = json!({
-            "key": self.key.to_string(),
+            "key": key.map(|k| k.to_string()),
             "index": index.map(|i| i.to_string()),
             "files": files,
         });

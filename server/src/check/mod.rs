@@ -5,7 +5,6 @@
 pub(crate) mod cache;
 mod output;
 
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -120,32 +119,45 @@ impl Project {
             .with_templates(&inputs.python, &inputs.templates)
     }
 
-    /// What the model index for `paths` reads: Python files and templates (walked once).
+    /// What the model index for `paths` reads: Python files and templates, walked once per
+    /// run (`paths` are the run's own, the same at every call).
     fn index_inputs(&self, paths: &[PathBuf]) -> &SourceFiles {
-        self.index_inputs.get_or_init(|| {
-            let mut roots: Vec<PathBuf> = paths
-                .iter()
-                .map(|p| {
-                    if p.is_dir() {
-                        self.absolute(p)
-                    } else {
-                        self.root.clone()
-                    }
-                })
-                .collect();
-            roots.sort();
-            roots.dedup();
-            let mut inputs = SourceFiles {
-                python: Vec::new(),
-                templates: Vec::new(),
-            };
-            for root in roots {
-                let found = source_files(&root);
-                inputs.python.extend(found.python);
-                inputs.templates.extend(found.templates);
-            }
-            inputs
-        })
+        self.index_inputs
+            .get_or_init(|| self.walk_index_inputs(paths))
+    }
+
+    fn walk_index_inputs(&self, paths: &[PathBuf]) -> SourceFiles {
+        let mut roots: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| {
+                if p.is_dir() {
+                    self.absolute(p)
+                } else {
+                    self.root.clone()
+                }
+            })
+            .collect();
+        roots.sort();
+        roots.dedup();
+        let mut inputs = SourceFiles {
+            python: Vec::new(),
+            templates: Vec::new(),
+        };
+        for root in roots {
+            let found = source_files(&root);
+            inputs.python.extend(found.python);
+            inputs.templates.extend(found.templates);
+        }
+        inputs
+    }
+
+    /// The cache's first key: the text the index reads, and this binary's version.
+    fn inputs_key(&self, found: &SourceFiles) -> u64 {
+        cache::with_version(Workspace::inputs_fingerprint(
+            std::slice::from_ref(&self.root),
+            &found.python,
+            &found.templates,
+        ))
     }
 
     /// The result cache for this run, when findings are only reported (fixing writes files).
@@ -153,15 +165,8 @@ impl Project {
         if options.no_cache || options.fix.is_some() || options.diff || options.add_noqa {
             return None;
         }
-        let found = self.index_inputs(&options.paths);
-        let inputs = Workspace::inputs_fingerprint(
-            std::slice::from_ref(&self.root),
-            &found.python,
-            &found.templates,
-        );
-        let mut hasher = rustc_hash::FxHasher::default();
-        (env!("CARGO_PKG_VERSION"), inputs).hash(&mut hasher);
-        Some(cache::Cache::load(&self.root, hasher.finish()))
+        let key = self.inputs_key(self.index_inputs(&options.paths));
+        Some(cache::Cache::load(&self.root, key))
     }
 
     fn show(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -274,7 +279,8 @@ pub fn run(options: &CheckOptions) -> i32 {
     };
     let from_cache = |a: &Option<Result<FileReport, String>>| matches!(a, Some(Ok(_)));
     if let Some(cache) = &cache {
-        if answers.iter().any(from_cache) && !cache.holds(|| index().index().fingerprint()) {
+        let fingerprint = || cache::with_version(index().index().fingerprint());
+        if answers.iter().any(from_cache) && !cache.holds(fingerprint) {
             answers
                 .iter_mut()
                 .filter(|a| from_cache(a))
@@ -302,7 +308,20 @@ pub fn run(options: &CheckOptions) -> i32 {
         })
         .collect();
     if let Some(cache) = cache {
-        cache.save(workspace.get().map(|w| w.index().fingerprint()));
+        let built = workspace.get();
+        // The findings of an index built from files that changed after the key was taken must
+        // not be filed under that key.
+        let key = match built {
+            Some(_) => {
+                let now = project.inputs_key(&project.walk_index_inputs(&options.paths));
+                (now == cache.key()).then_some(now)
+            }
+            None => Some(cache.key()),
+        };
+        cache.save(
+            key,
+            built.map(|w| cache::with_version(w.index().fingerprint())),
+        );
     }
     let mut reports = Vec::new();
     for result in results {
