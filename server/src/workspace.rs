@@ -271,12 +271,16 @@ impl Workspace {
         source: &str,
         tree: &Tree,
     ) -> Option<(PathBuf, Arc<FileFacts>)> {
-        let relative = self.relative(path);
-        if !self.files.contains_key(&relative) && !may_matter(&relative, source) {
-            return None;
-        }
+        let relative = self.indexes(path, source)?;
         let facts = Arc::new(facts_of(path, &relative, source, tree));
         Some((relative, facts))
+    }
+
+    /// `path` relative to its root when the index takes a file with this text: one it already
+    /// holds, or one that may matter to it.
+    pub fn indexes(&self, path: &Path, source: &str) -> Option<PathBuf> {
+        let relative = self.relative(path);
+        (self.files.contains_key(&relative) || may_matter(&relative, source)).then_some(relative)
     }
 
     /// Takes a file's facts into the index. Returns whether the index changed.

@@ -293,7 +293,15 @@ impl Session {
                 .filter(|i| i.revision == revision && i.roots == roots)
         });
         let (relative, facts) = match cached {
-            Some(indexed) => (indexed.relative, indexed.facts),
+            // The facts stand for this text, but whether the index takes the file also depends
+            // on what it holds now (a rescan may have dropped it).
+            Some(indexed) => {
+                let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+                if workspace.indexes(&path, snapshot.document.text()).is_none() {
+                    return false;
+                }
+                (indexed.relative, indexed.facts)
+            }
             None => {
                 let Some(tree) = snapshot.document.tree() else {
                     return false;

@@ -5,26 +5,38 @@ use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
-use crate::lsp::convert;
+use crate::lsp::handlers::publish;
 use crate::lsp::session::Session;
+use crate::lsp::{convert, memory};
 
 pub async fn diagnostic(
     session: &Arc<Session>,
     params: DocumentDiagnosticParams,
 ) -> Result<DocumentDiagnosticReportResult> {
+    // A refresh makes a pulling client ask for every open document at once: they take turns,
+    // as pushed lints do, since a document without its tree parses a transient one.
+    let permit = publish::lint_slot()
+        .await
+        .ok_or_else(Error::internal_error)?;
     let items = match session.snapshot(&params.text_document.uri) {
         None => Vec::new(),
         Some(snapshot) => tokio::task::spawn_blocking(move || {
             let rope = &snapshot.document.rope;
-            snapshot
+            let items = snapshot
                 .diagnostics()
                 .iter()
                 .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
-                .collect()
+                .collect();
+            if snapshot.document.parsed_tree().is_some() {
+                memory::release_wanted();
+            }
+            items
         })
         .await
         .map_err(|_| Error::internal_error())?,
     };
+    drop(permit);
+    publish::release_memory_when_idle();
     Ok(DocumentDiagnosticReportResult::Report(
         DocumentDiagnosticReport::Full(RelatedFullDocumentDiagnosticReport {
             related_documents: None,

@@ -16,6 +16,11 @@ static LINT_SLOTS: LazyLock<usize> =
     LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 static LINTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*LINT_SLOTS));
 
+/// A turn to lint, shared by pushed and pulled diagnostics.
+pub async fn lint_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    LINTS.acquire().await.ok()
+}
+
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
     if session.pulls() {
         return;
@@ -38,7 +43,7 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
         };
         // Re-checking every open document after an index change would otherwise lint them all
         // at once, each with its transient parse and scope data: bounded, memory stays flat.
-        let Ok(permit) = LINTS.acquire().await else {
+        let Some(permit) = lint_slot().await else {
             return;
         };
         // A newer version, settings or model index is already on its way: skip the work.
@@ -133,7 +138,7 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         session.indexing_pending.remove(&uri);
         let indexing = session.clone();
         // Indexing a document whose tree was dropped parses one: bounded like the lints.
-        let Ok(permit) = LINTS.acquire().await else {
+        let Some(permit) = lint_slot().await else {
             return;
         };
         let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
