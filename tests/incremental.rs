@@ -47,3 +47,57 @@ proptest! {
         }
     }
 }
+
+/// What the editor shows (the incremental lint, fresh and after a keystroke in the middle of
+/// the file) is what `check` reports (the whole-file lint), on every fixture project with its
+/// model index.
+#[test]
+fn the_editor_and_check_agree_on_every_fixture_file() {
+    use django_orm_lsp::analysis::{lint, lint_incremental, LintCache};
+    use django_orm_lsp::settings::Settings;
+    use django_orm_lsp::workspace::Workspace;
+
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut folders: Vec<_> = std::fs::read_dir(fixtures.join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    folders.extend([fixtures.join("demo_project"), fixtures.join("rules")]);
+    let settings = Settings::default();
+    let mut compared = 0;
+    for folder in folders {
+        let workspace = Workspace::scan(&folder, |_, _| {});
+        for path in python_files(&folder) {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let file = workspace.context_for(&path);
+            let mut cache = LintCache::default();
+            let middle = source[..source.len() / 2].rfind('\n').map_or(0, |i| i + 1);
+            let typed = format!("{}#x\n{}", &source[..middle], &source[middle..]);
+            for text in [&source, &typed] {
+                let tree = django_orm_lsp::store::parse_python(text).unwrap();
+                assert_eq!(
+                    lint_incremental(text, &tree, &settings, &file, &mut cache),
+                    lint(text, &tree, &settings, &file),
+                    "{}",
+                    path.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 50, "only {compared} texts compared");
+}
+
+fn python_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(python_files(&path));
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

@@ -157,20 +157,39 @@ pub fn extract_memoised(
             return extract_statement(source, statement, facts);
         }
         let key = memo_key(text(statement, source));
+        let line = statement.start_position().row;
         seen.push(key);
-        let part = memo.entry(key).or_insert_with(|| {
+        let known = memo.get(&key).filter(|m| m.line == line || !m.has_lines);
+        if known.is_none() {
             let mut part = FileFacts::default();
             extract_statement(source, statement, &mut part);
-            part
-        });
-        facts.absorb(part);
+            let has_lines = !part.serializers.is_empty();
+            memo.insert(
+                key,
+                Memoised {
+                    line,
+                    has_lines,
+                    part,
+                },
+            );
+        }
+        facts.absorb(&memo[&key].part);
     });
     memo.retain(|key, _| seen.contains(key));
     facts
 }
 
 /// Facts of single definitions, by the hash of their text.
-pub type FactsMemo = rustc_hash::FxHashMap<u64, FileFacts>;
+pub type FactsMemo = rustc_hash::FxHashMap<u64, Memoised>;
+
+pub struct Memoised {
+    /// Where the definition started.
+    line: usize,
+    /// Whether its facts hold line numbers (a serializer's fields, shown as related
+    /// information): then they stand only at the same line.
+    has_lines: bool,
+    part: FileFacts,
+}
 
 fn memo_key(text: &str) -> u64 {
     use std::hash::{Hash, Hasher};
