@@ -84,34 +84,26 @@ impl<'r> Linter<'r> {
         }
     }
 
-    fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+    fn run(&self, source: &str, tree: &Tree, cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+        // A whole-file lint is an incremental one from an empty cache: the same statements,
+        // checked in the same order (inference memoises what it has seen), so the editor and
+        // `check` cannot disagree.
+        let mut scratch = LintCache::default();
+        let cache = cache.unwrap_or(&mut scratch);
         let root = tree.root_node();
-        let facts = match cache.as_deref_mut() {
-            Some(cache) => self.file.facts_memoised(source, tree, &mut cache.facts),
-            None => self.file.facts(source, tree),
-        };
+        let facts = self.file.facts_memoised(source, tree, &mut cache.facts);
         let mut cursor = root.walk();
         let units: Vec<Node> = root
             .named_children(&mut cursor)
             .filter(|n| n.kind() != "comment")
             .collect();
-        if let Some(cache) = cache.as_deref_mut() {
-            let context = self.module_context(source, &units, &facts);
-            if cache.context != context {
-                cache.context = context;
-                cache.units.clear();
-            }
+        let context = self.module_context(source, &units, &facts);
+        if cache.context != context {
+            cache.context = context;
+            cache.units.clear();
         }
         let sem = Semantics::new(source, root, &self.file.index, &facts);
-        // Statement by statement also without a cache: inference memoises what it has seen, so
-        // the order in which candidates are checked stays that of the incremental lint.
-        let mut diagnostics = match cache {
-            Some(cache) => self.lint_statements(&sem, units, cache),
-            None => units
-                .into_iter()
-                .flat_map(|u| self.lint_unit(&sem, u))
-                .collect(),
-        };
+        let mut diagnostics = self.lint_statements(&sem, units, cache);
         // Suppressed findings go; which comment silenced which code is what ORM900 reads.
         let mut used = FxHashSet::default();
         diagnostics.retain(|d| {
