@@ -2,6 +2,8 @@
 //! linting the whole file. (Incremental edits and reparsing against a fresh parse are fuzzed in
 //! tests/fuzz.rs.)
 
+mod common;
+
 use django_orm_lsp::store::{Document, PositionEncoding, TextChange, TextPosition};
 use proptest::prelude::*;
 
@@ -67,7 +69,7 @@ fn the_editor_and_check_agree_on_every_fixture_file() {
     let mut compared = 0;
     for folder in folders {
         let workspace = Workspace::scan(&folder, |_, _| {});
-        for path in python_files(&folder) {
+        for path in common::python_files(&folder) {
             let source = std::fs::read_to_string(&path).unwrap();
             let file = workspace.context_for(&path);
             let mut cache = LintCache::default();
@@ -86,18 +88,4 @@ fn the_editor_and_check_agree_on_every_fixture_file() {
         }
     }
     assert!(compared > 50, "only {compared} texts compared");
-}
-
-fn python_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(python_files(&path));
-        } else if path.extension().is_some_and(|e| e == "py") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }

@@ -8,6 +8,8 @@
 //!
 //! `Unknown` means the analyzer must not claim to know.
 
+mod common;
+
 use std::path::Path;
 
 use django_orm_lsp::analysis::hover::type_of_range;
@@ -44,9 +46,7 @@ fn check_project(root: &Path) -> usize {
     let mut errors = Vec::new();
     let mut checked = 0;
     let workspace = Workspace::scan(root, |_, _| {});
-    let mut paths: Vec<_> = walk(root);
-    paths.sort();
-    for path in paths {
+    for path in common::python_files(root) {
         let source = std::fs::read_to_string(&path).unwrap();
         let tree = parse_python(&source).unwrap();
         let file = workspace.context_for(&path);
@@ -70,19 +70,6 @@ fn check_project(root: &Path) -> usize {
         errors.join("\n")
     );
     checked
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else if path.extension().is_some_and(|e| e == "py") {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn rule_fixture_projects() {
     {
         let workspace = django_orm_lsp::workspace::Workspace::scan(&project, |_, _| {});
         let mut errors = Vec::new();
-        for path in python_files(&project) {
+        for path in common::python_files(&project) {
             let source = std::fs::read_to_string(&path).unwrap();
             let tree = parse_python(&source).unwrap();
             let diagnostics = lint(
@@ -219,18 +219,4 @@ fn rule_fixture_projects() {
         checked_markers >= 7,
         "only {checked_markers} expectations in the fixture projects"
     );
-}
-
-fn python_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(python_files(&path));
-        } else if path.extension().is_some_and(|e| e == "py") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }

@@ -251,6 +251,15 @@ impl Session {
         })
     }
 
+    /// The workspace folders.
+    pub fn roots(&self) -> Vec<std::path::PathBuf> {
+        self.workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .roots()
+            .to_vec()
+    }
+
     /// Identifies the model index in force: findings made with another one are stale.
     pub fn index_fingerprint(&self) -> u64 {
         self.workspace
@@ -280,12 +289,7 @@ impl Session {
             return workspace.update_template(&path, snapshot.document.text());
         }
         let revision = snapshot.document.revision();
-        let roots = self
-            .workspace
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .roots()
-            .to_vec();
+        let roots = self.roots();
         let cached = self.documents.get(uri).and_then(|open| {
             let indexed = open.indexed.lock().unwrap_or_else(|e| e.into_inner());
             indexed

@@ -15,12 +15,7 @@ use crate::workspace::Workspace;
 /// Scans the workspace folders in the background (requests are answered meanwhile), reporting
 /// "Indexing models (n/N)" when the client shows progress, then re-checks open documents.
 pub async fn index_workspace(client: Client, session: Arc<Session>) {
-    let roots = session
-        .workspace
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .roots()
-        .to_vec();
+    let roots = session.roots();
     if roots.is_empty() {
         return;
     }
