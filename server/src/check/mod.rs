@@ -310,10 +310,10 @@ pub fn run(options: &CheckOptions) -> i32 {
     if let Some(cache) = cache {
         let built = workspace.get();
         // The findings of an index built from files that changed after the key was taken must
-        // not be filed under that key.
+        // not be filed under that key (the index read the same list of files).
         let key = match built {
             Some(_) => {
-                let now = project.inputs_key(&project.walk_index_inputs(&options.paths));
+                let now = project.inputs_key(project.index_inputs(&options.paths));
                 (now == cache.key()).then_some(now)
             }
             None => Some(cache.key()),
