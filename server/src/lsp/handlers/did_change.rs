@@ -26,19 +26,20 @@ pub async fn did_change(
         .collect();
     let encoding = session.encoding();
     // The whole mutation happens here, before any `.await`, so changes apply in arrival order.
-    let applied = match session.documents.get_mut(&uri) {
-        Some(mut open) => {
-            open.document
-                .apply_changes(&changes, params.text_document.version, encoding);
-            true
-        }
-        None => false,
-    };
-    if applied {
-        // Still before any `.await`: the edited document keeps its tree, the least recently
-        // used others may give theirs up.
+    // `Some(whether the edit gave the document back a tree it had dropped)`.
+    let applied = session.documents.get_mut(&uri).map(|mut open| {
+        let had_tree = open.document.tree().is_some();
+        open.document
+            .apply_changes(&changes, params.text_document.version, encoding);
+        !had_tree && open.document.tree().is_some()
+    });
+    if let Some(gained_tree) = applied {
+        // Still before any `.await`: the edited document keeps its tree; only a tree parsed
+        // anew can take the others over budget (a keystroke in a document that has one cannot).
         session.touch(&uri);
-        session.limit_trees();
+        if gained_tree {
+            session.limit_trees();
+        }
         document_changed(client, session, uri);
     } else {
         let message = format!(
