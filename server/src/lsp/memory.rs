@@ -35,6 +35,13 @@ pub fn release_wanted() {
     RELEASE_WANTED.store(true, Ordering::Relaxed);
 }
 
+/// A snapshot that parsed its own tree (its document had dropped one) frees it when it goes.
+pub fn release_transient_tree(document: &crate::store::DocumentSnapshot) {
+    if document.parsed_tree().is_some() {
+        release_wanted();
+    }
+}
+
 /// Whether a release was asked for since the last one (and forgets the request).
 pub fn take_release_wanted() -> bool {
     RELEASE_WANTED.swap(false, Ordering::Relaxed)

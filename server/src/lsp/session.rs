@@ -310,9 +310,7 @@ impl Session {
                 let Some(tree) = snapshot.document.tree() else {
                     return false;
                 };
-                if snapshot.document.parsed_tree().is_some() {
-                    super::memory::release_wanted();
-                }
+                super::memory::release_transient_tree(&snapshot.document);
                 let computed = {
                     let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
                     workspace.facts_for(&path, snapshot.document.text(), tree)

@@ -15,7 +15,7 @@ pub async fn diagnostic(
 ) -> Result<DocumentDiagnosticReportResult> {
     // A refresh makes a pulling client ask for every open document at once: they take turns,
     // as pushed lints do, since a document without its tree parses a transient one.
-    let permit = publish::lint_slot()
+    let turn = publish::lint_turn()
         .await
         .ok_or_else(Error::internal_error)?;
     let items = match session.snapshot(&params.text_document.uri) {
@@ -27,16 +27,13 @@ pub async fn diagnostic(
                 .iter()
                 .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
                 .collect();
-            if snapshot.document.parsed_tree().is_some() {
-                memory::release_wanted();
-            }
+            memory::release_transient_tree(&snapshot.document);
             items
         })
         .await
         .map_err(|_| Error::internal_error())?,
     };
-    drop(permit);
-    publish::release_memory_when_idle();
+    drop(turn);
     Ok(DocumentDiagnosticReportResult::Report(
         DocumentDiagnosticReport::Full(RelatedFullDocumentDiagnosticReport {
             related_documents: None,

@@ -16,9 +16,24 @@ static LINT_SLOTS: LazyLock<usize> =
     LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 static LINTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*LINT_SLOTS));
 
-/// A turn to lint, shared by pushed and pulled diagnostics.
-pub async fn lint_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
-    LINTS.acquire().await.ok()
+/// A turn to lint (pushed or pulled diagnostics, re-indexing a document): when it ends, the
+/// memory freed meanwhile goes back to the system if no other lint runs or waits.
+pub struct LintTurn(Option<tokio::sync::SemaphorePermit<'static>>);
+
+impl Drop for LintTurn {
+    fn drop(&mut self) {
+        // The permit first: giving memory back waits until every lint slot is free.
+        self.0.take();
+        release_memory_when_idle();
+    }
+}
+
+pub async fn lint_turn() -> Option<LintTurn> {
+    LINTS
+        .acquire()
+        .await
+        .ok()
+        .map(|permit| LintTurn(Some(permit)))
 }
 
 pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
@@ -43,7 +58,7 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
         };
         // Re-checking every open document after an index change would otherwise lint them all
         // at once, each with its transient parse and scope data: bounded, memory stays flat.
-        let Some(permit) = lint_slot().await else {
+        let Some(turn) = lint_turn().await else {
             return;
         };
         // A newer version, settings or model index is already on its way: skip the work.
@@ -70,15 +85,11 @@ pub fn publish_diagnostics(client: &Client, session: &Arc<Session>, uri: Uri) {
                 .iter()
                 .map(|d| convert::diagnostic(rope, d, snapshot.encoding))
                 .collect::<Vec<_>>();
-            if snapshot.document.parsed_tree().is_some() {
-                // The transient tree goes with the snapshot.
-                memory::release_wanted();
-            }
+            memory::release_transient_tree(&snapshot.document);
             Some(converted)
         });
         let linted = lint.await;
-        drop(permit);
-        release_memory_when_idle();
+        drop(turn);
         let Ok(Some(diagnostics)) = linted else {
             return;
         };
@@ -138,12 +149,11 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         session.indexing_pending.remove(&uri);
         let indexing = session.clone();
         // Indexing a document whose tree was dropped parses one: bounded like the lints.
-        let Some(permit) = lint_slot().await else {
+        let Some(turn) = lint_turn().await else {
             return;
         };
         let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
-        drop(permit);
-        release_memory_when_idle();
+        drop(turn);
         if changed.unwrap_or(false) {
             refresh_all(&client, &session).await;
         }
