@@ -147,8 +147,8 @@ fn files_changed_on_disk_are_reindexed() {
     diagnostics_where(&mut client, &views, |d| d.is_empty());
 }
 
-#[test]
-fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
+/// The server, initialized on the `blogapp` fixture project, and the project's folder.
+fn serve_blogapp() -> (Client, PathBuf) {
     let root = std::fs::canonicalize(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
     )
@@ -159,6 +159,12 @@ fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
         json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
     );
     client.notify("initialized", json!({}));
+    (client, root)
+}
+
+#[test]
+fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
+    let (mut client, root) = serve_blogapp();
     let api = format!("file://{}", root.join("blog/api.py").display());
     let text = std::fs::read_to_string(root.join("blog/api.py")).unwrap();
     client.open(&api, &text, 1);
@@ -189,16 +195,7 @@ fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
 
 #[test]
 fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
-    let root = std::fs::canonicalize(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
-    )
-    .unwrap();
-    let mut client = Client::spawn();
-    client.call(
-        "initialize",
-        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
-    );
-    client.notify("initialized", json!({}));
+    let (mut client, root) = serve_blogapp();
     let path = root.join("blog/templates/blog/row.html");
     let uri = format!("file://{}", path.display());
     let text = std::fs::read_to_string(&path).unwrap();
@@ -241,16 +238,7 @@ fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
 
 #[test]
 fn a_template_finding_in_a_view_points_at_the_template_line_in_utf16() {
-    let root = std::fs::canonicalize(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/blogapp"),
-    )
-    .unwrap();
-    let mut client = Client::spawn();
-    client.call(
-        "initialize",
-        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
-    );
-    client.notify("initialized", json!({}));
+    let (mut client, root) = serve_blogapp();
     let views = format!("file://{}", root.join("blog/views.py").display());
     let text = std::fs::read_to_string(root.join("blog/views.py")).unwrap();
     client.open(&views, &text, 1);
