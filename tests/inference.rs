@@ -77,4 +77,6 @@ fn inferred_types_at_markers() {
     let projects = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects");
     let checked = check_project(&projects.join("shopfront"));
     assert!(checked >= 20, "only {checked} markers found");
+    let checked = check_project(&projects.join("fieldwork"));
+    assert!(checked >= 20, "only {checked} markers found in fieldwork");
 }

@@ -18,7 +18,7 @@ use tree_sitter::{Node, Tree};
 
 use super::index::{extract, string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::scope::{Binding, BindingKind, ScopeIndex};
-use super::syntax::{enclosing_scope, method_call, strip_parens, text, Parents};
+use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
 
 /// A model: from the index, or only a class name (`.objects` on a class the index cannot see).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -175,11 +175,13 @@ const HEURISTIC_MANAGERS: &[&str] = &["objects", "_default_manager", "_base_mana
 const QUERYSET_CLASSES: &[&str] = &[
     "django.db.models.QuerySet",
     "django.db.models.query.QuerySet",
+    "django.contrib.gis.db.models.QuerySet",
 ];
 const MANAGER_CLASSES: &[&str] = &[
     "django.db.models.Manager",
     "django.db.models.manager.Manager",
     "django.db.models.manager.BaseManager",
+    "django.contrib.gis.db.models.Manager",
 ];
 
 /// Past this depth of nested expressions or assignment chains, the answer is `Unknown`: it keeps
@@ -244,6 +246,9 @@ pub struct Semantics<'a> {
     /// Types of name reads, by node id. A read being inferred is `Unknown` here, so cycles
     /// through loop-carried assignments end, and each read is inferred once.
     names: RefCell<FxHashMap<usize, Ty>>,
+    /// What each function of this file returns, by its definition's node id (`Unknown` while
+    /// being inferred, so recursion ends).
+    returns: RefCell<FxHashMap<usize, Ty>>,
 }
 
 impl<'a> Semantics<'a> {
@@ -260,6 +265,7 @@ impl<'a> Semantics<'a> {
             facts,
             scopes: RefCell::default(),
             names: RefCell::default(),
+            returns: RefCell::default(),
         }
     }
 
@@ -351,6 +357,26 @@ impl<'a> Semantics<'a> {
             "attribute" => self.attribute_ty(expr, depth),
             "call" => self.call_ty(expr, depth),
             "subscript" => self.subscript_ty(expr, depth),
+            "binary_operator" => self.combined_ty(expr, depth),
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// `qs_a | qs_b`, `qs_a & qs_b`: a QuerySet of their model, loading what both load.
+    fn combined_ty(&self, expr: Node<'a>, depth: u32) -> Ty {
+        let operator = expr.child_by_field_name("operator").map(|o| self.text(o));
+        let (Some("|" | "&"), Some(left), Some(right)) = (
+            operator,
+            expr.child_by_field_name("left"),
+            expr.child_by_field_name("right"),
+        ) else {
+            return Ty::Unknown;
+        };
+        match (
+            self.ty_at_depth(left, depth + 1),
+            self.ty_at_depth(right, depth + 1),
+        ) {
+            (left @ Ty::QuerySet(_), right @ Ty::QuerySet(_)) => left.join(right),
             _ => Ty::Unknown,
         }
     }
@@ -368,7 +394,30 @@ impl<'a> Semantics<'a> {
                 return self.view_queryset(class, depth + 1);
             }
         }
+        if name == "model" {
+            if let Some(model) = self
+                .self_class(object)
+                .and_then(|class| self.class_model(class, depth + 1))
+            {
+                return Ty::ModelClass(model);
+            }
+        }
+        if name == "user" && self.is_request(object) {
+            return match self.index().user_model() {
+                Some(id) => Ty::Instance(ModelRef::Indexed(id)),
+                None => Ty::Unknown,
+            };
+        }
         match self.ty_at_depth(object, depth + 1) {
+            // `self.__class__`: the instance's model (or a subclass, with the same fields).
+            Ty::Instance(model) if name == "__class__" => Ty::ModelClass(model),
+            // `queryset.model`, `manager.model`
+            Ty::QuerySet(QuerySetTy {
+                model: Some(model), ..
+            })
+            | Ty::Manager(ManagerTy {
+                model: Some(model), ..
+            }) if name == "model" => Ty::ModelClass(model),
             Ty::ModelClass(ModelRef::Indexed(id)) => {
                 let model = self.index().model(id);
                 let manager = model.manager(name).or_else(|| {
@@ -394,8 +443,66 @@ impl<'a> Semantics<'a> {
                 })
             }
             Ty::Instance(ModelRef::Indexed(id)) => self.relation_ty(id, name),
-            _ => Ty::Unknown,
+            _ => match self.dotted_model(attribute) {
+                Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
+                None => Ty::Unknown,
+            },
         }
+    }
+
+    /// A view's request: a parameter named `request` that nothing else binds, or `self.request`
+    /// in a class-based view. Its `user` is an instance of the user model (or an anonymous user,
+    /// whose relations are empty managers: no query either way).
+    fn is_request(&self, object: Node<'a>) -> bool {
+        match object.kind() {
+            "identifier" if self.text(object) == "request" => {
+                let scope = self.scope_of(object);
+                let reaching = scope.reaching("request", object, &self.parents);
+                matches!(
+                    reaching.bindings.as_slice(),
+                    [Binding {
+                        kind: BindingKind::Param {
+                            annotation: None,
+                            ..
+                        },
+                        ..
+                    }]
+                )
+            }
+            "attribute" => {
+                object
+                    .child_by_field_name("attribute")
+                    .is_some_and(|a| self.text(a) == "request")
+                    && object
+                        .child_by_field_name("object")
+                        .and_then(|o| self.self_class(o))
+                        .is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// `models.Entry`, `blog.models.Entry`: a model reached through an imported module.
+    fn dotted_model(&self, attribute: Node<'a>) -> Option<ModelId> {
+        let dotted = self.text(attribute);
+        if !dotted
+            .bytes()
+            .all(|b| b == b'.' || b == b'_' || b.is_ascii_alphanumeric())
+        {
+            return None;
+        }
+        let root = dotted.split('.').next()?;
+        let scope = self.scope_of(attribute);
+        let bound_here = scope.bindings(root);
+        if scope.scope.kind() == "module" {
+            if !bound_here.iter().all(is_definition) {
+                return None;
+            }
+        } else if !bound_here.is_empty() {
+            return None;
+        }
+        let symbol = self.index().resolve(self.facts, dotted);
+        self.index().model_of(&symbol)
     }
 
     /// `instance.name` for an indexed model: a related instance or a relation manager.
@@ -448,6 +555,12 @@ impl<'a> Semantics<'a> {
                 return self.view_queryset(class, depth + 1);
             }
         }
+        if let Some(function) = self
+            .self_class(receiver)
+            .and_then(|class| self.method_of(class, method))
+        {
+            return self.returns_of(function, depth + 1);
+        }
         let (mut qs, custom) = match self.ty_at_depth(receiver, depth + 1) {
             Ty::Manager(m) => {
                 let custom = m.queryset_methods.clone();
@@ -471,6 +584,10 @@ impl<'a> Semantics<'a> {
                 Some(model) if !qs.values => Ty::Instance(model),
                 _ => Ty::Unknown,
             };
+        }
+        // `qs.iterator()` runs the query and streams its rows: iterating gives instances.
+        if method == "iterator" && !custom.iter().any(|m| m == method) {
+            return Ty::Evaluated(qs);
         }
         if !QUERYSET_METHODS.contains(&method) && !custom.iter().any(|m| m == method) {
             return Ty::Unknown;
@@ -523,8 +640,23 @@ impl<'a> Semantics<'a> {
                     _ => Ty::Unknown,
                 };
             }
+            // `type(self)`: the instance's model.
+            "type" if self.argument_count(call) == 1 => {
+                let first = call
+                    .child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0));
+                return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
+                    Some(Ty::Instance(model)) => Ty::ModelClass(model),
+                    _ => Ty::Unknown,
+                };
+            }
             "get_object_or_404" => {}
-            _ => return Ty::Unknown,
+            _ => {
+                return match self.module_function(call, function) {
+                    Some(definition) => self.returns_of(definition, depth + 1),
+                    None => Ty::Unknown,
+                }
+            }
         }
         let Some(first) = call
             .child_by_field_name("arguments")
@@ -673,7 +805,10 @@ impl<'a> Semantics<'a> {
         if scope.scope.kind() == "module" && scope.bindings(written).iter().all(is_definition) {
             return self.module_name_ty(written);
         }
-        if !reaching.complete || reaching.bindings.is_empty() {
+        // In a function, a path that reaches the read with no binding raises
+        // `UnboundLocalError`: it gives no other value. Elsewhere it reads a global.
+        let function_local = matches!(scope.scope.kind(), "function_definition" | "lambda");
+        if reaching.bindings.is_empty() || !(reaching.complete || function_local) {
             return Ty::Unknown;
         }
         let mut result: Option<Ty> = None;
@@ -706,6 +841,33 @@ impl<'a> Semantics<'a> {
                 is_first_of_method: true,
                 ..
             } => self.self_ty(binding.name),
+            BindingKind::Param {
+                annotation: None,
+                is_first_of_method: false,
+                is_class_of_classmethod: false,
+            } => self.serializer_instance_param(binding.name),
+            BindingKind::Param {
+                is_class_of_classmethod: true,
+                ..
+            } => match self.self_ty(binding.name) {
+                Ty::Instance(model) => Ty::ModelClass(model),
+                _ => Ty::Unknown,
+            },
+            // `obj, created = M.objects.get_or_create(...)`
+            BindingKind::Unpacked { value, index: 0 } => match method_call(value, self.source) {
+                Some((receiver, "get_or_create" | "update_or_create")) => {
+                    match self.ty_at_depth(receiver, depth + 1) {
+                        Ty::Manager(ManagerTy { model: Some(m), .. })
+                        | Ty::QuerySet(QuerySetTy {
+                            model: Some(m),
+                            values: false,
+                            ..
+                        }) => Ty::Instance(m),
+                        _ => Ty::Unknown,
+                    }
+                }
+                _ => Ty::Unknown,
+            },
             BindingKind::ForTarget { iterable, .. }
             | BindingKind::ComprehensionTarget { iterable, .. } => {
                 match self.ty_at_depth(iterable, depth + 1) {
@@ -766,7 +928,7 @@ impl<'a> Semantics<'a> {
             .bases
             .iter()
             .any(|base| match self.index().resolve(self.facts, base) {
-                Symbol::External(q) => q == "django.db.models.Model",
+                Symbol::External(q) => super::index::MODEL_ROOTS.contains(&q.as_str()),
                 symbol => self.index().model_of(&symbol).is_some(),
             })
     }
@@ -839,6 +1001,36 @@ impl<'a> Semantics<'a> {
         self.parents
             .of(node)
             .filter(|c| c.kind() == "class_definition")
+    }
+
+    /// The instance a `ModelSerializer` method is handed: `obj` in a method field's
+    /// `get_<field>(self, obj)`, `instance` in `to_representation` and `update`.
+    fn serializer_instance_param(&self, param: Node<'a>) -> Ty {
+        let function = enclosing_scope(param, &self.parents);
+        let method = function
+            .child_by_field_name("name")
+            .map_or("", |n| self.text(n));
+        let expected = match self.text(param) {
+            "obj" => method.starts_with("get_"),
+            "instance" => matches!(method, "to_representation" | "update"),
+            _ => false,
+        };
+        let is_second = function
+            .child_by_field_name("parameters")
+            .and_then(|p| p.named_child(1))
+            .is_some_and(|p| p.id() == param.id());
+        if !expected || !is_second {
+            return Ty::Unknown;
+        }
+        let Some(class) = self.class_of_method(function) else {
+            return Ty::Unknown;
+        };
+        let name = class
+            .child_by_field_name("name")
+            .map_or("", |n| self.text(n));
+        super::serializers::resolve(self.index(), self.facts, name)
+            .and_then(|found| found.serialized_model(self.index()))
+            .map_or(Ty::Unknown, |id| Ty::Instance(ModelRef::Indexed(id)))
     }
 
     /// `self` in a method: an instance of a model, a QuerySet in a QuerySet subclass, a manager
@@ -1006,6 +1198,154 @@ impl<'a> Semantics<'a> {
             }),
             _ => Ty::Unknown,
         }
+    }
+}
+
+impl<'a> Semantics<'a> {
+    /// The function a plain call names: defined once at this module's top level and bound
+    /// nowhere else in the module (a name rebound or deleted could be anything).
+    fn module_function(&self, call: Node<'a>, name: &str) -> Option<Node<'a>> {
+        let function = call.child_by_field_name("function")?;
+        let scope = self.scope_of(function);
+        if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
+            return None;
+        }
+        let module = self.scope_of(self.parents.root());
+        let [binding] = module.bindings(name) else {
+            return None;
+        };
+        let definition = undecorated(binding.statement);
+        (definition.kind() == "function_definition"
+            && definition
+                .child_by_field_name("name")
+                .is_some_and(|n| n.id() == binding.name.id()))
+        .then_some(definition)
+    }
+
+    /// A method defined once in `class`'s own body.
+    fn method_of(&self, class: Node<'a>, name: &str) -> Option<Node<'a>> {
+        let body = class.child_by_field_name("body")?;
+        let mut cursor = body.walk();
+        let mut found = body.named_children(&mut cursor).filter_map(|statement| {
+            let definition = undecorated(statement);
+            (definition.kind() == "function_definition"
+                && definition
+                    .child_by_field_name("name")
+                    .is_some_and(|n| self.text(n) == name))
+            .then_some(definition)
+        });
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
+    /// What calling `function` returns: its return annotation when it names a QuerySet or a
+    /// model, else the join of every `return`'s value (unknown for generators, for a function
+    /// that can end without `return`, and for any value the analyzer cannot type).
+    fn returns_of(&self, function: Node<'a>, depth: u32) -> Ty {
+        if depth > MAX_DEPTH {
+            return Ty::Unknown;
+        }
+        if let Some(ty) = self.returns.borrow().get(&function.id()) {
+            return ty.clone();
+        }
+        self.returns.borrow_mut().insert(function.id(), Ty::Unknown);
+        let ty = self.infer_returns(function, depth);
+        self.returns.borrow_mut().insert(function.id(), ty.clone());
+        ty
+    }
+
+    fn infer_returns(&self, function: Node<'a>, depth: u32) -> Ty {
+        if let Some(annotation) = function.child_by_field_name("return_type") {
+            let ty = self.annotation_ty(annotation);
+            if ty != Ty::Unknown {
+                return ty;
+            }
+        }
+        let Some(body) = function.child_by_field_name("body") else {
+            return Ty::Unknown;
+        };
+        let mut values = Vec::new();
+        let mut generator_or_bare = false;
+        super::syntax::walk(body, |n| {
+            match n.kind() {
+                "return_statement" => match n.named_child(0) {
+                    Some(value) => values.push(value),
+                    None => generator_or_bare = true,
+                },
+                "yield" => generator_or_bare = true,
+                _ => {}
+            }
+            !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+        });
+        // A body that can fall off its end returns `None` there.
+        let ends_in_return = body
+            .named_child(body.named_child_count().saturating_sub(1))
+            .is_some_and(|last| matches!(last.kind(), "return_statement" | "raise_statement"));
+        if generator_or_bare || values.is_empty() || !ends_in_return {
+            return Ty::Unknown;
+        }
+        let mut result: Option<Ty> = None;
+        for value in values {
+            let ty = match self.ty_at_depth(value, depth + 1) {
+                Ty::Unknown => return Ty::Unknown,
+                ty => ty,
+            };
+            result = Some(match result {
+                None => ty,
+                Some(prev) => prev.join(ty),
+            });
+        }
+        result.unwrap_or(Ty::Unknown)
+    }
+
+    /// The model a class works on: `model = M` in its body, `class Meta: model = M`, or
+    /// `@admin.register(M)` on it.
+    fn class_model(&self, class: Node<'a>, depth: u32) -> Option<ModelRef> {
+        let body = class.child_by_field_name("body")?;
+        let model_of = |value: Node<'a>| match self.ty_at_depth(value, depth + 1) {
+            Ty::ModelClass(model) => Some(model),
+            _ => None,
+        };
+        let mut cursor = body.walk();
+        for statement in body.named_children(&mut cursor) {
+            if let Some((left, right)) = super::syntax::simple_assignment(statement) {
+                if self.text(left) == "model" {
+                    return model_of(right);
+                }
+            }
+        }
+        let mut cursor = body.walk();
+        let meta = body.named_children(&mut cursor).find(|s| {
+            s.kind() == "class_definition"
+                && s.child_by_field_name("name")
+                    .is_some_and(|n| self.text(n) == "Meta")
+        });
+        if let Some(meta_body) = meta.and_then(|m| m.child_by_field_name("body")) {
+            let mut cursor = meta_body.walk();
+            for statement in meta_body.named_children(&mut cursor) {
+                if let Some((left, right)) = super::syntax::simple_assignment(statement) {
+                    if self.text(left) == "model" {
+                        return model_of(right);
+                    }
+                }
+            }
+        }
+        let decorated = self
+            .parents
+            .of(class)
+            .filter(|d| d.kind() == "decorated_definition")?;
+        let mut cursor = decorated.walk();
+        let registered = decorated.named_children(&mut cursor).find_map(|d| {
+            let call = d.named_child(0).filter(|c| c.kind() == "call")?;
+            let function = call.child_by_field_name("function")?;
+            (self.text(function).rsplit('.').next() == Some("register"))
+                .then(|| call.child_by_field_name("arguments")?.named_child(0))
+                .flatten()
+        });
+        registered.and_then(model_of)
     }
 }
 

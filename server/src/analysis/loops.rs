@@ -200,13 +200,32 @@ pub fn covers(lookups: &[String], lookup: &str) -> bool {
 /// `get_queryset()` returns or its `queryset` attribute holds. `None` when the QuerySet comes
 /// from elsewhere (a parameter, a relation, a view that only names its `model`).
 pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Node<'a>> {
+    built_at(sem, iterable).map(|(site, _)| site)
+}
+
+/// `construction_site`, for a fix that adds a prefetch: not when the rows are streamed with
+/// `iterator()`, which ignores prefetches before Django 4.1 and refuses them without
+/// `chunk_size` since 5.0.
+pub fn prefetch_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Node<'a>> {
+    built_at(sem, iterable).and_then(|(site, streamed)| (!streamed).then_some(site))
+}
+
+/// Where the iterated QuerySet is built, and whether the loop streams it through `iterator()`.
+fn built_at<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<(Node<'a>, bool)> {
     let mut expr = strip_parens(iterable);
+    let mut streamed = false;
     for _ in 0..8 {
         if let Some((function, argument)) = single_argument_call(expr, sem.source) {
             if matches!(function, "list" | "sorted" | "tuple") {
                 expr = strip_parens(argument);
                 continue;
             }
+        }
+        // `qs.iterator()` streams the rows of `qs`: the lookup goes before it.
+        if let Some((receiver, "iterator")) = method_call(expr, sem.source) {
+            expr = strip_parens(receiver);
+            streamed = true;
+            continue;
         }
         if expr.kind() == "identifier" {
             let scope = sem.scope_of(expr);
@@ -227,7 +246,7 @@ pub fn construction_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<
             expr = strip_parens(site);
             continue;
         }
-        return built_from_a_model(sem, expr).then_some(expr);
+        return built_from_a_model(sem, expr).then_some((expr, streamed));
     }
     None
 }

@@ -13,6 +13,7 @@ pub mod infer;
 pub mod loop_queries;
 pub mod loops;
 pub mod noqa;
+mod returns;
 pub mod rules;
 pub mod scope;
 pub mod serializers;
@@ -66,7 +67,27 @@ pub fn lint_incremental(
 pub struct LintCache {
     context: u64,
     facts: index::FactsMemo,
+    /// `returns::returns_key` of functions and methods, by their text's hash, and the hashes
+    /// asked for by the current lint (the others are dropped after it).
+    returns_keys: FxHashMap<u64, Option<u64>>,
+    returns_keys_seen: FxHashSet<u64>,
     units: FxHashMap<u64, Arc<[Diagnostic]>>,
+}
+
+impl LintCache {
+    fn returns_key(&mut self, definition: Node, source: &str) -> Option<u64> {
+        let key = hash_of(&source[definition.byte_range()]);
+        self.returns_keys_seen.insert(key);
+        *self
+            .returns_keys
+            .entry(key)
+            .or_insert_with(|| returns::returns_key(definition, source))
+    }
+
+    fn forget_unseen_returns_keys(&mut self) {
+        let seen = std::mem::take(&mut self.returns_keys_seen);
+        self.returns_keys.retain(|key, _| seen.contains(key));
+    }
 }
 
 struct Linter<'r> {
@@ -97,7 +118,7 @@ impl<'r> Linter<'r> {
             .named_children(&mut cursor)
             .filter(|n| n.kind() != "comment")
             .collect();
-        let context = self.module_context(source, &units, &facts);
+        let context = self.module_context(source, &units, &facts, cache);
         if cache.context != context {
             cache.context = context;
             cache.units.clear();
@@ -160,22 +181,31 @@ impl<'r> Linter<'r> {
             }
         }
         cache.units.retain(|key, _| seen.contains(key));
+        cache.forget_unseen_returns_keys();
         diagnostics
     }
 
     /// What every statement's analysis may depend on besides its own text: the settings, the
-    /// model index, the file's facts (its classes and imports) and the module's top-level code
-    /// other than functions and classes.
-    fn module_context(&self, source: &str, units: &[Node], facts: &FileFacts) -> u64 {
+    /// model index, the file's facts (its classes and imports), the module's top-level code
+    /// other than functions and classes, and what its functions return (callers are typed from
+    /// it).
+    fn module_context(
+        &self,
+        source: &str,
+        units: &[Node],
+        facts: &FileFacts,
+        cache: &mut LintCache,
+    ) -> u64 {
         let mut hasher = FxHasher::default();
         self.settings.fingerprint().hash(&mut hasher);
         context_fingerprint(&self.file.index, facts).hash(&mut hasher);
         for unit in units {
-            if !matches!(
-                unit.kind(),
-                "function_definition" | "class_definition" | "decorated_definition"
-            ) {
-                source[unit.byte_range()].hash(&mut hasher);
+            match unit.kind() {
+                "class_definition" => {}
+                "function_definition" | "decorated_definition" => {
+                    cache.returns_key(*unit, source).hash(&mut hasher)
+                }
+                _ => source[unit.byte_range()].hash(&mut hasher),
             }
         }
         hasher.finish()
@@ -210,7 +240,8 @@ impl<'r> Linter<'r> {
     /// A class of thousands of lines (a test case, a big view module) is one top-level
     /// statement: a keystroke in one method would re-lint them all. Its methods are cached one
     /// by one instead, keyed by their text and the class's shape (its decorators and header, its
-    /// own statements, the names of its methods and the full text of the `get_*` hooks other
+    /// own statements, the names of its methods with what they return (`returns::returns_key`:
+    /// `self.helper()` is typed from it) and the full text of the `get_*` hooks other
     /// methods' analysis reads, like `get_queryset`). Patterns about the class as a whole, its
     /// decorators and its other statements are re-linted each time; they are few and small.
     fn lint_large_class<'a>(
@@ -248,7 +279,11 @@ impl<'r> Linter<'r> {
         let members: Vec<Node> = body.named_children(&mut cursor).collect();
         for member in &members {
             match method_name(*member, source) {
-                Some(name) if !name.starts_with("get_") => name.hash(&mut hasher),
+                // Other methods read what a method returns (`self.helper()`).
+                Some(name) if !name.starts_with("get_") => {
+                    name.hash(&mut hasher);
+                    cache.returns_key(*member, source).hash(&mut hasher);
+                }
                 _ => source[member.byte_range()].hash(&mut hasher),
             }
         }

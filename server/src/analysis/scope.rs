@@ -21,6 +21,13 @@ pub enum BindingKind<'a> {
         annotation: Option<Node<'a>>,
         /// The first parameter of a method: `self` (or `cls`).
         is_first_of_method: bool,
+        /// The first parameter of a `@classmethod`: the class itself.
+        is_class_of_classmethod: bool,
+    },
+    /// `name, other = value`: the element at `index` of what `value` unpacks to.
+    Unpacked {
+        value: Node<'a>,
+        index: usize,
     },
     /// `for name in iterable:`
     ForTarget {
@@ -375,21 +382,21 @@ fn parameter_kind<'a>(
     let mut container = parents.of(owner);
     if let Some(decorated) = container.filter(|c| c.kind() == "decorated_definition") {
         // A static method has no `self`; a class method's first parameter is the class.
-        let mut cursor = decorated.walk();
-        let rebinds_first = decorated.named_children(&mut cursor).any(|d| {
-            d.kind() == "decorator"
-                && d.named_child(0).is_some_and(|e| {
-                    let written = text(e, source);
-                    matches!(
-                        written.rsplit('.').next(),
-                        Some("staticmethod" | "classmethod")
-                    )
-                })
-        });
-        if rebinds_first {
+        let decorator_named = |name: &str| {
+            let mut cursor = decorated.walk();
+            let found = decorated.named_children(&mut cursor).any(|d| {
+                d.kind() == "decorator"
+                    && d.named_child(0)
+                        .is_some_and(|e| text(e, source).rsplit('.').next() == Some(name))
+            });
+            found
+        };
+        let is_classmethod = decorator_named("classmethod");
+        if is_classmethod || decorator_named("staticmethod") {
             return Some(BindingKind::Param {
                 annotation,
                 is_first_of_method: false,
+                is_class_of_classmethod: is_first && is_classmethod,
             });
         }
         container = parents.of(decorated);
@@ -400,6 +407,7 @@ fn parameter_kind<'a>(
     Some(BindingKind::Param {
         annotation,
         is_first_of_method: is_first && in_class && owner.kind() == "function_definition",
+        is_class_of_classmethod: false,
     })
 }
 
@@ -468,6 +476,9 @@ fn assignment_kind<'a>(
         }
         _ => {}
     }
+    if matches!(parent.kind(), "pattern_list" | "tuple_pattern") {
+        return unpacked_kind(ident, parent, parents);
+    }
     if parent.kind() != "assignment" || !is_left {
         return None;
     }
@@ -481,6 +492,31 @@ fn assignment_kind<'a>(
         return None;
     }
     Some(BindingKind::Assign { value, annotation })
+}
+
+/// `a, b = value` (or `(a, b) = value`): a plain name at a fixed position of the only target of
+/// an assignment, with no starred element to shift the positions.
+fn unpacked_kind<'a>(
+    ident: Node<'a>,
+    pattern: Node<'a>,
+    parents: &Parents<'a>,
+) -> Option<BindingKind<'a>> {
+    let assignment = parents.of(pattern)?;
+    let is_target = assignment.kind() == "assignment"
+        && assignment
+            .child_by_field_name("left")
+            .is_some_and(|l| l.id() == pattern.id());
+    let value = assignment.child_by_field_name("right")?;
+    if !is_target || matches!(value.kind(), "assignment" | "expression_list" | "yield") {
+        return None;
+    }
+    let mut cursor = pattern.walk();
+    let elements: Vec<Node> = pattern.named_children(&mut cursor).collect();
+    if elements.iter().any(|e| e.kind() != "identifier") {
+        return None;
+    }
+    let index = elements.iter().position(|e| e.id() == ident.id())?;
+    Some(BindingKind::Unpacked { value, index })
 }
 
 /// The binding happens before the read on the way through the code: after it textually, and not
@@ -512,7 +548,7 @@ fn dominates<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> 
     match binding.kind {
         BindingKind::Param { .. } => true,
         BindingKind::ForTarget { body, .. } => body.is_some_and(|b| contains(b, at)),
-        BindingKind::Assign { .. } => parents
+        BindingKind::Assign { .. } | BindingKind::Unpacked { .. } => parents
             .of(binding.statement)
             .is_some_and(|block| contains(block, at)),
         BindingKind::ComprehensionTarget { .. } | BindingKind::Other => false,

@@ -412,6 +412,25 @@ impl<'a> Found<'a> {
         index.model_of(&index.resolve(self.file, written))
     }
 
+    /// The model a `ModelSerializer` serializes: its own `Meta.model`, else the nearest base's.
+    pub fn serialized_model(&self, index: &ModelIndex) -> Option<ModelId> {
+        if !is_model_serializer(index, *self, 0) {
+            return None;
+        }
+        let mut found = *self;
+        for _ in 0..MAX_DEPTH {
+            if found.serializer.model.is_some() {
+                return found.model(index);
+            }
+            found = found
+                .serializer
+                .bases
+                .iter()
+                .find_map(|b| base_serializer(index, found, b))?;
+        }
+        None
+    }
+
     /// Declared fields, the class's own first, then its serializer bases' not redeclared.
     fn fields(&self, index: &'a ModelIndex) -> Vec<(Found<'a>, &'a DeclaredField)> {
         let mut out: Vec<(Found<'a>, &'a DeclaredField)> = Vec::new();

@@ -118,7 +118,25 @@ pub enum Symbol {
     Unknown,
 }
 
-const MODEL_ROOTS: &[&str] = &["django.db.models.Model", "django.db.models.base.Model"];
+/// Classes every model derives from: Django's `Model` (also as GeoDjango re-exports it), and the
+/// model bases of widely used packages, which are abstract models themselves (their own fields
+/// are not known, the project's are).
+pub const MODEL_ROOTS: &[&str] = &[
+    "django.db.models.Model",
+    "django.db.models.base.Model",
+    "django.contrib.gis.db.models.Model",
+    "mptt.models.MPTTModel",
+    "treebeard.mp_tree.MP_Node",
+    "treebeard.ns_tree.NS_Node",
+    "treebeard.al_tree.AL_Node",
+    "polymorphic.models.PolymorphicModel",
+    "model_utils.models.TimeStampedModel",
+    "model_utils.models.StatusModel",
+    "model_utils.models.SoftDeletableModel",
+    "django_extensions.db.models.TimeStampedModel",
+    "django_extensions.db.models.TitleSlugDescriptionModel",
+    "modelcluster.models.ClusterableModel",
+];
 const MAX_DEPTH: usize = 8;
 
 #[derive(Default)]
@@ -759,7 +777,12 @@ fn field_kind(class: &str) -> FieldKind {
         "OneToOneField" => FieldKind::OneToOne,
         "ManyToManyField" | "ParentalManyToManyField" => FieldKind::ManyToMany,
         "GenericForeignKey" | "GenericRelation" | "TaggableManager" => FieldKind::Unknown,
-        _ if last.ends_with("ForeignKey") || last.ends_with("Relation") => FieldKind::Unknown,
+        // Subclasses named after what they extend (`TreeForeignKey`, `UnsavedForeignKey`,
+        // `SortedManyToManyField`) keep the descriptor, and so the query per access.
+        _ if last.ends_with("ForeignKey") => FieldKind::ForeignKey,
+        _ if last.ends_with("OneToOneField") => FieldKind::OneToOne,
+        _ if last.ends_with("ManyToManyField") => FieldKind::ManyToMany,
+        _ if last.ends_with("Relation") => FieldKind::Unknown,
         _ => FieldKind::Concrete,
     }
 }

@@ -5,9 +5,7 @@
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::FieldKind;
-use crate::analysis::loops::{
-    add_lookup, construction_site, covers, read_before_in_loop, row_loop,
-};
+use crate::analysis::loops::{add_lookup, covers, prefetch_site, read_before_in_loop, row_loop};
 use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
 
 pub static RULE: Rule = Rule {
@@ -53,7 +51,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if counted || read_before_in_loop(cx.sem, &row_loop, call) {
         return;
     }
-    let fix = construction_site(cx.sem, row_loop.iterable).map(|site| {
+    let fix = prefetch_site(cx.sem, row_loop.iterable).map(|site| {
         let edit = add_lookup(cx.sem, site, "prefetch_related", name);
         Fix::safe(
             format!("Add `prefetch_related(\"{name}\")` where the queryset is built"),

@@ -9,7 +9,7 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::imports::import_names;
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
-    add_argument, construction_site, quote_style, row_loop, to_many_target, RowLoop,
+    add_argument, prefetch_site, quote_style, row_loop, to_many_target, RowLoop,
 };
 use crate::analysis::syntax::{
     is_truth_tested, normalized, single_argument_call, unused_name, walk,
@@ -79,7 +79,7 @@ fn prefetch_fix<'a>(
     if reads_names || arguments.named_child_count() == 0 {
         return None;
     }
-    let site = construction_site(sem, row_loop.iterable)?;
+    let site = prefetch_site(sem, row_loop.iterable)?;
     let model_name = sem.model_class_name(target)?;
     let import = import_names(sem, "django.db.models", &["Prefetch"]).ok()?;
     // Every equal filter of the loop is rewritten; each must use the rows as a list would.
