@@ -54,7 +54,7 @@ fn json_output_is_the_documented_contract() {
         "line": 4, "column": 22, "end_line": 4, "end_column": 46,
         "code": "ORM101", "name": "len-queryset",
         "message": "`len()` fetches every row of the queryset to count them; use `.count()`",
-        "severity": "warning",
+        "severity": "info",
         "fix": {
             "applicability": "safe",
             "message": "Replace with `Entry.objects.all().count()`",
@@ -201,7 +201,7 @@ include-tests = true
     assert_eq!(
         findings(&stdout),
         [
-            finding("app/views.py", "ORM101", "warning"),
+            finding("app/views.py", "ORM101", "info"),
             finding("app/views.py", "ORM102", "error"),
             finding("tests/test_views.py", "ORM102", "error"),
         ]
@@ -215,7 +215,7 @@ include-tests = true
     assert_eq!(
         findings(&stdout),
         [
-            finding("views.py", "ORM101", "warning"),
+            finding("views.py", "ORM101", "info"),
             finding("views.py", "ORM102", "error"),
         ]
     );
@@ -296,7 +296,7 @@ fn a_bad_key_is_one_error_line_and_the_other_keys_still_apply() {
         )
     );
     // The default severity for the bad key; `ignore` still applies.
-    assert_eq!(findings(&stdout), [finding("v.py", "ORM101", "warning")]);
+    assert_eq!(findings(&stdout), [finding("v.py", "ORM101", "info")]);
 }
 
 #[test]
@@ -632,7 +632,7 @@ fn github_annotations_one_per_finding_by_severity() {
     let project = temp::project(&[
         (
             "pyproject.toml",
-            b"[tool.django-orm-lsp]\nseverity = { ORM102 = \"error\", ORM104 = \"hint\" }\n",
+            b"[tool.django-orm-lsp]\nseverity = { ORM101 = \"warning\", ORM102 = \"error\", ORM104 = \"hint\" }\n",
         ),
         ("app/views.py", FIXABLE.as_bytes()),
     ]);
@@ -665,7 +665,9 @@ fn sarif_output_is_one_run_with_rules_results_and_fixes() {
     let rules = driver["rules"].as_array().unwrap();
     let orm101 = rules.iter().find(|r| r["id"] == "ORM101").unwrap();
     assert_eq!(orm101["name"], "len-queryset");
-    assert_eq!(orm101["defaultConfiguration"]["level"], "warning");
+    assert_eq!(orm101["defaultConfiguration"]["level"], "note");
+    let orm402 = rules.iter().find(|r| r["id"] == "ORM402").unwrap();
+    assert_eq!(orm402["defaultConfiguration"]["level"], "warning");
     assert!(orm101["helpUri"]
         .as_str()
         .unwrap()
@@ -680,7 +682,7 @@ fn sarif_output_is_one_run_with_rules_results_and_fixes() {
         rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
         "ORM101"
     );
-    assert_eq!(result["level"], "warning");
+    assert_eq!(result["level"], "note");
     let location = &result["locations"][0]["physicalLocation"];
     assert_eq!(location["artifactLocation"]["uri"], "app/my%20views.py");
     assert_eq!(

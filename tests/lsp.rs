@@ -54,7 +54,7 @@ fn open_publishes_diagnostics_with_code_docs_and_fix_data() {
         d["range"],
         json!({"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 47}})
     );
-    assert_eq!(d["severity"], 2);
+    assert_eq!(d["severity"], 3);
     assert_eq!(d["source"], "django-orm-lsp");
     assert!(d["codeDescription"]["href"]
         .as_str()
@@ -391,7 +391,7 @@ fn did_change_configuration_republishes_with_the_new_settings() {
     );
     assert_eq!(
         severities(&client.diagnostics(URI, 1)),
-        [("ORM102".to_string(), 2)]
+        [("ORM102".to_string(), 3)]
     );
 
     client.notify(
@@ -419,7 +419,7 @@ target-djangoo = "4.2"
 "#,
     )]);
     let root = project.path();
-    let mut client = configured_client(json!({"severity": {"ORM102": "info"}}), Some(root));
+    let mut client = configured_client(json!({"severity": {"ORM102": "warning"}}), Some(root));
     let shown = client.notification("window/showMessage", |_| true);
     assert_eq!(
         shown["message"],
@@ -435,7 +435,7 @@ target-djangoo = "4.2"
     // initializationOptions replace the whole `severity` table of pyproject.toml.
     assert_eq!(
         severities(&client.diagnostics(&views, 1)),
-        [("ORM101".to_string(), 2), ("ORM102".to_string(), 3)]
+        [("ORM101".to_string(), 3), ("ORM102".to_string(), 2)]
     );
     let test = uri("tests/test_views.py");
     client.open(&test, TWO_RULES, 1);

@@ -256,3 +256,25 @@ fn compile(
 }
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warning means a query per row; a rule that changes its default severity changes
+    /// what `migrations = "per-row"` reports too, so both are decided together here.
+    #[test]
+    fn warnings_are_the_per_row_rules_and_unused_noqa() {
+        for rule in ALL {
+            let code = rule.meta.code;
+            let per_row = PER_ROW.contains(&code);
+            let warning = rule.meta.severity == Severity::Warning;
+            assert_eq!(
+                warning,
+                per_row || code == orm900_unused_noqa::RULE.meta.code,
+                "{code}"
+            );
+        }
+        assert!(PER_ROW.iter().all(|code| by_code(code).is_some()));
+    }
+}
