@@ -75,6 +75,11 @@ impl Configuration {
         self.generation += 1;
     }
 
+    /// Whether test code is reported (`include-tests`).
+    pub fn includes_tests(&self) -> bool {
+        self.project.includes_tests()
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation
     }

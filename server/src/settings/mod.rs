@@ -112,6 +112,10 @@ impl ProjectSettings {
         &self.base
     }
 
+    pub fn includes_tests(&self) -> bool {
+        self.include_tests
+    }
+
     pub fn is_excluded(&self, relative_path: &Path) -> bool {
         self.exclude
             .as_ref()
