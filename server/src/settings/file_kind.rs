@@ -28,9 +28,12 @@ pub fn kind_of(path: &Path) -> FileKind {
         || stem.ends_with("_test")
         || stem == "tests"
         || stem == "conftest";
-    let folders = path.parent().into_iter().flat_map(Path::components);
-    let mut folder_names = folders.map(|c| c.as_os_str().to_str().unwrap_or(""));
-    if test_name || folder_names.any(|f| f == "tests" || f == "test") {
+    let in_test_folder = path.parent().is_some_and(|folders| {
+        folders
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test")
+    });
+    if test_name || in_test_folder {
         return FileKind::Test;
     }
     let in_migrations = path
