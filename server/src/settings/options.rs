@@ -29,7 +29,7 @@ pub struct Options {
 /// Which rules report in data migrations (`migrations/*.py`): they run once, at deploy time,
 /// over whole tables, so what costs a query per row there costs a query per row of the table,
 /// while a count or an extra column costs one query, once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MigrationRules {
     /// The rules whose findings cost a query or a write per row (`rules::PER_ROW`).
     #[default]
@@ -47,7 +47,7 @@ impl MigrationRules {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
+    fn parse(text: &str) -> Option<Self> {
         [Self::PerRow, Self::All, Self::None]
             .into_iter()
             .find(|m| m.as_str() == text)
