@@ -54,7 +54,7 @@ fn json_output_is_the_documented_contract() {
         "line": 4, "column": 22, "end_line": 4, "end_column": 46,
         "code": "ORM101", "name": "len-queryset",
         "message": "`len()` fetches every row of the queryset to count them; use `.count()`",
-        "severity": "warning",
+        "severity": "info",
         "fix": {
             "applicability": "safe",
             "message": "Replace with `Entry.objects.all().count()`",
@@ -127,6 +127,11 @@ fn walking_respects_gitignore_and_skips_environments() {
         ("node_modules/x/views.py", VIEW.as_bytes()),
         ("app/migrations/0002_data.py", VIEW.as_bytes()),
         ("app/views.py", VIEW.as_bytes()),
+        // Every rule in migrations, so that the walk into them shows.
+        (
+            "pyproject.toml",
+            b"[tool.django-orm-lsp]\nmigrations = \"all\"\n",
+        ),
     ]);
     let (_, stdout, _) = check(&["--output-format", "json", "."], project.path());
     let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
@@ -182,6 +187,7 @@ ignore = ["ORM103"]
 exclude = ["legacy", "**/generated_*.py"]
 per-file-ignores = { "tests/**" = ["ORM101"] }
 severity = { ORM102 = "error" }
+include-tests = true
 "#,
         ),
         ("app/views.py", TWO_RULES.as_bytes()),
@@ -195,7 +201,7 @@ severity = { ORM102 = "error" }
     assert_eq!(
         findings(&stdout),
         [
-            finding("app/views.py", "ORM101", "warning"),
+            finding("app/views.py", "ORM101", "info"),
             finding("app/views.py", "ORM102", "error"),
             finding("tests/test_views.py", "ORM102", "error"),
         ]
@@ -209,7 +215,7 @@ severity = { ORM102 = "error" }
     assert_eq!(
         findings(&stdout),
         [
-            finding("views.py", "ORM101", "warning"),
+            finding("views.py", "ORM101", "info"),
             finding("views.py", "ORM102", "error"),
         ]
     );
@@ -290,7 +296,7 @@ fn a_bad_key_is_one_error_line_and_the_other_keys_still_apply() {
         )
     );
     // The default severity for the bad key; `ignore` still applies.
-    assert_eq!(findings(&stdout), [finding("v.py", "ORM101", "warning")]);
+    assert_eq!(findings(&stdout), [finding("v.py", "ORM101", "info")]);
 }
 
 #[test]
@@ -341,6 +347,8 @@ exclude = ["legacy/**"]
 per-file-ignores = { "tests/**" = ["ORM101", "ORM104"], "conftest.py" = ["ORM1"] }
 target-django = "4.2"
 bulk-batch-size = 100
+include-tests = true
+migrations = "all"
 "#,
         ),
         ("v.py", TWO_RULES.as_bytes()),
@@ -359,6 +367,8 @@ exclude = ["legacy/**"]
 per-file-ignores = {{ "conftest.py" = ["ORM1"], "tests/**" = ["ORM101", "ORM104"] }}
 target-django = "4.2"
 bulk-batch-size = 100
+include-tests = true
+migrations = "all"
 "#,
             config.display()
         )
@@ -378,7 +388,142 @@ bulk-batch-size = 100
     let (_, stdout, _) = check(&["--show-settings"], other.path());
     assert_eq!(
         stdout,
-        "# config: none found, defaults\nselect = [\"ALL\"]\nignore = []\nseverity = {}\nexclude = []\nper-file-ignores = {}\ntarget-django = \"5.2\"\nbulk-batch-size = 500\n"
+        "# config: none found, defaults\nselect = [\"ALL\"]\nignore = []\nseverity = {}\nexclude = []\nper-file-ignores = {}\ntarget-django = \"5.2\"\nbulk-batch-size = 500\ninclude-tests = false\nmigrations = \"per-row\"\n"
+    );
+}
+
+/// A project with findings in code, in four kinds of test file, and in an excluded test file.
+fn project_with_tests(pyproject: &str) -> temp::Dir {
+    temp::project(&[
+        ("pyproject.toml", pyproject.as_bytes()),
+        ("app/views.py", VIEW.as_bytes()),
+        ("app/tests.py", VIEW.as_bytes()),
+        ("app/tests/factories.py", VIEW.as_bytes()),
+        ("app/test_api.py", VIEW.as_bytes()),
+        ("conftest.py", VIEW.as_bytes()),
+        ("legacy/tests.py", VIEW.as_bytes()),
+    ])
+}
+
+const WITH_TESTS: [&str; 5] = [
+    "app/test_api.py",
+    "app/tests/factories.py",
+    "app/tests.py",
+    "app/views.py",
+    "conftest.py",
+];
+
+fn paths_found(stdout: &str) -> Vec<String> {
+    findings(stdout).into_iter().map(|f| f.0).collect()
+}
+
+#[test]
+fn test_code_is_silent_by_default_and_the_summary_counts_it() {
+    let project = project_with_tests("[tool.django-orm-lsp]\nexclude = [\"legacy\"]\n");
+    let (code, stdout, stderr) = check(&["."], project.path());
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(
+        stdout,
+        "./app/views.py:4:12: ORM101 `len()` fetches every row of the queryset to count them; use `.count()` [*]\n\
+         Found 1 ORM issue in 1 file (1 with a safe fix, marked [*]; 4 test files not checked: --include-tests).\n"
+    );
+
+    // Machine formats keep their contract on stdout and say it on stderr.
+    let (_, stdout, stderr) = check(&["--output-format", "json", "."], project.path());
+    assert_eq!(paths_found(&stdout), ["app/views.py"]);
+    assert_eq!(stderr, "note: 4 test files not checked: --include-tests\n");
+
+    let (_, stdout, _) = check(&["--statistics", "."], project.path());
+    assert_eq!(
+        stdout,
+        "1  ORM101  len-queryset  1 fixable\n4 test files not checked: --include-tests\n"
+    );
+
+    // Named on the command line, a test file is still test code, as it is in the editor.
+    let (code, stdout, _) = check(&["app/tests.py"], project.path());
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "No ORM issues found in 0 files (1 test file not checked: --include-tests).\n"
+    );
+}
+
+#[test]
+fn include_tests_reports_test_code_from_the_flag_or_the_file() {
+    let project = project_with_tests("[tool.django-orm-lsp]\nexclude = [\"legacy\"]\n");
+    let (code, stdout, stderr) = check(
+        &["--include-tests", "--output-format", "json", "."],
+        project.path(),
+    );
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    assert_eq!(paths_found(&stdout), WITH_TESTS);
+    let (_, stdout, _) = check(&["--include-tests", "."], project.path());
+    assert!(
+        stdout.ends_with("Found 5 ORM issues in 5 files (5 with a safe fix, marked [*]).\n"),
+        "{stdout}"
+    );
+
+    let included =
+        project_with_tests("[tool.django-orm-lsp]\nexclude = [\"legacy\"]\ninclude-tests = true\n");
+    let (_, stdout, stderr) = check(&["--output-format", "json", "."], included.path());
+    assert_eq!(stderr, "");
+    assert_eq!(paths_found(&stdout), WITH_TESTS);
+}
+
+#[test]
+fn a_bad_value_for_the_new_keys_is_one_error_line_and_the_defaults_hold() {
+    let project = project_with_tests(
+        "[tool.django-orm-lsp]\nexclude = [\"legacy\"]\ninclude-tests = \"yes\"\nmigrations = \"writes\"\n",
+    );
+    let (code, stdout, stderr) = check(&["--output-format", "json", "."], project.path());
+    assert_eq!(code, 1);
+    let config = project.path().join("pyproject.toml");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: ignored invalid settings `include-tests`: expected true or false, got \"yes\"; \
+             `migrations`: expected \"per-row\", \"all\" or \"none\", got \"writes\"\n\
+             note: 4 test files not checked: --include-tests\n",
+            config.display()
+        )
+    );
+    assert_eq!(paths_found(&stdout), ["app/views.py"]);
+}
+
+const ENTRY_MODEL: &str = "from django.db import models\n\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=10)\n";
+
+/// A save per row (ORM302) and a count (ORM101) in a data migration.
+const DATA_MIGRATION: &str = "from app.models import Entry\n\n\ndef forwards(apps, schema_editor):\n    for entry in Entry.objects.all():\n        entry.title = \"x\"\n        entry.save()\n    return len(Entry.objects.all())\n";
+
+#[test]
+fn migrations_report_the_per_row_rules_by_default() {
+    let codes_with = |setting: &str| {
+        let project = temp::project(&[
+            ("pyproject.toml", setting.as_bytes()),
+            ("app/__init__.py", b""),
+            ("app/models.py", ENTRY_MODEL.as_bytes()),
+            ("app/migrations/__init__.py", b""),
+            ("app/migrations/0002_titles.py", DATA_MIGRATION.as_bytes()),
+        ]);
+        let (_, stdout, stderr) = check(&["--output-format", "json", "."], project.path());
+        assert_eq!(stderr, "");
+        findings(&stdout)
+            .into_iter()
+            .map(|f| f.1)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(codes_with(""), ["ORM302"]);
+    assert_eq!(
+        codes_with("[tool.django-orm-lsp]\nmigrations = \"per-row\"\n"),
+        ["ORM302"]
+    );
+    assert_eq!(
+        codes_with("[tool.django-orm-lsp]\nmigrations = \"all\"\n"),
+        ["ORM302", "ORM101"]
+    );
+    assert_eq!(
+        codes_with("[tool.django-orm-lsp]\nmigrations = \"none\"\n"),
+        Vec::<String>::new()
     );
 }
 
@@ -487,7 +632,7 @@ fn github_annotations_one_per_finding_by_severity() {
     let project = temp::project(&[
         (
             "pyproject.toml",
-            b"[tool.django-orm-lsp]\nseverity = { ORM102 = \"error\", ORM104 = \"hint\" }\n",
+            b"[tool.django-orm-lsp]\nseverity = { ORM101 = \"warning\", ORM102 = \"error\", ORM104 = \"hint\" }\n",
         ),
         ("app/views.py", FIXABLE.as_bytes()),
     ]);
@@ -520,7 +665,9 @@ fn sarif_output_is_one_run_with_rules_results_and_fixes() {
     let rules = driver["rules"].as_array().unwrap();
     let orm101 = rules.iter().find(|r| r["id"] == "ORM101").unwrap();
     assert_eq!(orm101["name"], "len-queryset");
-    assert_eq!(orm101["defaultConfiguration"]["level"], "warning");
+    assert_eq!(orm101["defaultConfiguration"]["level"], "note");
+    let orm402 = rules.iter().find(|r| r["id"] == "ORM402").unwrap();
+    assert_eq!(orm402["defaultConfiguration"]["level"], "warning");
     assert!(orm101["helpUri"]
         .as_str()
         .unwrap()
@@ -535,7 +682,7 @@ fn sarif_output_is_one_run_with_rules_results_and_fixes() {
         rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
         "ORM101"
     );
-    assert_eq!(result["level"], "warning");
+    assert_eq!(result["level"], "note");
     let location = &result["locations"][0]["physicalLocation"];
     assert_eq!(location["artifactLocation"]["uri"], "app/my%20views.py");
     assert_eq!(

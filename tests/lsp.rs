@@ -54,7 +54,7 @@ fn open_publishes_diagnostics_with_code_docs_and_fix_data() {
         d["range"],
         json!({"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 47}})
     );
-    assert_eq!(d["severity"], 2);
+    assert_eq!(d["severity"], 3);
     assert_eq!(d["source"], "django-orm-lsp");
     assert!(d["codeDescription"]["href"]
         .as_str()
@@ -391,7 +391,7 @@ fn did_change_configuration_republishes_with_the_new_settings() {
     );
     assert_eq!(
         severities(&client.diagnostics(URI, 1)),
-        [("ORM102".to_string(), 2)]
+        [("ORM102".to_string(), 3)]
     );
 
     client.notify(
@@ -414,16 +414,17 @@ fn pyproject_at_the_workspace_root_applies_under_the_client_options() {
 exclude = ["legacy/**"]
 per-file-ignores = { "tests/**" = ["ORM101"] }
 severity = { ORM101 = "error", ORM102 = "hint" }
+include-tests = true
 target-djangoo = "4.2"
 "#,
     )]);
     let root = project.path();
-    let mut client = configured_client(json!({"severity": {"ORM102": "info"}}), Some(root));
+    let mut client = configured_client(json!({"severity": {"ORM102": "warning"}}), Some(root));
     let shown = client.notification("window/showMessage", |_| true);
     assert_eq!(
         shown["message"],
         format!(
-            "django-orm-lsp: {}: ignored invalid setting `target-djangoo`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size)",
+            "django-orm-lsp: {}: ignored invalid setting `target-djangoo`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations)",
             root.join("pyproject.toml").display()
         )
     );
@@ -434,7 +435,7 @@ target-djangoo = "4.2"
     // initializationOptions replace the whole `severity` table of pyproject.toml.
     assert_eq!(
         severities(&client.diagnostics(&views, 1)),
-        [("ORM101".to_string(), 2), ("ORM102".to_string(), 3)]
+        [("ORM101".to_string(), 3), ("ORM102".to_string(), 2)]
     );
     let test = uri("tests/test_views.py");
     client.open(&test, TWO_RULES, 1);
@@ -446,6 +447,111 @@ target-djangoo = "4.2"
     let outside = "file:///elsewhere/legacy/views.py";
     client.open(outside, TWO_RULES, 1);
     assert_eq!(codes(&client.diagnostics(outside, 1)), ["ORM101", "ORM102"]);
+}
+
+#[test]
+fn an_open_test_file_shows_nothing_until_include_tests_is_on() {
+    let project = temp::project(&[("pyproject.toml", b"[project]\nname = \"blog\"\n")]);
+    let root = project.path();
+    let uri = |path: &str| format!("file://{}", root.join(path).display());
+    let mut client = configured_client(json!({}), Some(root));
+    let test_files = [
+        uri("app/tests.py"),
+        uri("app/test_views.py"),
+        uri("app/views_test.py"),
+        uri("conftest.py"),
+        uri("tests/helpers.py"),
+        uri("app/test/factories.py"),
+    ];
+    for test_file in &test_files {
+        client.open(test_file, TWO_RULES, 1);
+        assert_eq!(
+            codes(&client.diagnostics(test_file, 1)),
+            Vec::<String>::new(),
+            "{test_file}"
+        );
+    }
+    let views = uri("app/views.py");
+    client.open(&views, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(&views, 1)), ["ORM101", "ORM102"]);
+
+    // The setting, camelCase as editors send it, re-publishes every open test file. (Earlier
+    // publications, such as the re-check once the workspace is indexed, may still be queued.)
+    let published = |client: &mut Client, uri: &str, expected: &[&str]| {
+        client.notification("textDocument/publishDiagnostics", |p| {
+            p["uri"] == uri && codes(p["diagnostics"].as_array().unwrap()) == expected
+        });
+    };
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"django-orm-lsp": {"includeTests": true}}}),
+    );
+    for test_file in &test_files {
+        published(&mut client, test_file, &["ORM101", "ORM102"]);
+    }
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"includeTests": false}}),
+    );
+    // A new version, so that no publication from before the change can answer.
+    for test_file in &test_files {
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": test_file, "version": 2}, "contentChanges": [{"text": TWO_RULES}]}),
+        );
+        assert!(client.diagnostics(test_file, 2).is_empty(), "{test_file}");
+    }
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn include_tests_from_pyproject_or_initialization_options() {
+    let project = temp::project(&[(
+        "pyproject.toml",
+        b"[tool.django-orm-lsp]\ninclude-tests = true\n",
+    )]);
+    let root = project.path();
+    let test_file = format!("file://{}", root.join("app/tests.py").display());
+    let mut client = configured_client(json!({}), Some(root));
+    client.open(&test_file, TWO_RULES, 1);
+    assert_eq!(
+        codes(&client.diagnostics(&test_file, 1)),
+        ["ORM101", "ORM102"]
+    );
+
+    // Without a workspace root, a test file is known by its name and its folder's.
+    let mut client = configured_client(json!({"include-tests": true}), None);
+    let outside = "file:///elsewhere/app/tests.py";
+    client.open(outside, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(outside, 1)), ["ORM101", "ORM102"]);
+    let mut client = configured_client(json!({}), None);
+    client.open(outside, TWO_RULES, 1);
+    assert!(client.diagnostics(outside, 1).is_empty());
+}
+
+#[test]
+fn a_bad_include_tests_is_one_warning_and_test_code_stays_silent() {
+    let mut client = configured_client(
+        json!({"django-orm-lsp": {"includeTests": "yes", "migrations": "writes"}}),
+        None,
+    );
+    let shown = client.notification("window/showMessage", |_| true);
+    assert_eq!(shown["type"], 2);
+    assert_eq!(
+        shown["message"],
+        "django-orm-lsp: initializationOptions: ignored invalid settings `includeTests`: expected true or false, got \"yes\"; `migrations`: expected \"per-row\", \"all\" or \"none\", got \"writes\""
+    );
+    let test_file = "file:///elsewhere/app/tests.py";
+    client.open(test_file, TWO_RULES, 1);
+    assert!(client.diagnostics(test_file, 1).is_empty());
+    client.open(URI, TWO_RULES, 1);
+    assert_eq!(codes(&client.diagnostics(URI, 1)), ["ORM101", "ORM102"]);
+    let another = client.try_notification(
+        "window/showMessage",
+        &|_| true,
+        std::time::Duration::from_millis(300),
+    );
+    assert!(another.is_none(), "{another:?}");
 }
 
 #[test]

@@ -265,3 +265,50 @@ fn a_template_finding_in_a_view_points_at_the_template_line_in_utf16() {
     );
     assert_eq!(client.shutdown_and_exit(), 0);
 }
+
+#[test]
+fn a_template_rendered_only_by_test_code_shows_its_findings_only_with_include_tests() {
+    let project = Project::new("template-tests");
+    std::fs::create_dir_all(project.0.join("blog/templates/blog")).unwrap();
+    let template = "{% for entry in entries %}{{ entry.blog.code }}{% endfor %}\n";
+    std::fs::write(project.0.join("blog/templates/blog/entries.html"), template).unwrap();
+    std::fs::write(
+        project.0.join("blog/tests.py"),
+        "from django.shortcuts import render\n\nfrom .models import Entry\n\n\ndef render_entries(request):\n    return render(request, \"blog/entries.html\", {\"entries\": Entry.objects.all()})\n",
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", project.0.display()),
+            "capabilities": {"textDocument": {"publishDiagnostics": {"versionSupport": true}}},
+            "initializationOptions": {"includeTests": true},
+        }),
+    );
+    client.notify("initialized", json!({}));
+    let uri = project.uri("blog/templates/blog/entries.html");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "django-html", "version": 1, "text": template}}),
+    );
+    // Test code included: once the workspace is indexed, the test's render call is reported.
+    let found = diagnostics_where(&mut client, &uri, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM410"]);
+
+    // Left out: the same template, at a new version so that no earlier publication answers.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"includeTests": false}}),
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": template}]}),
+    );
+    let params = client.notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == uri.as_str() && p["version"] == 2
+    });
+    assert_eq!(params["diagnostics"], json!([]));
+    assert_eq!(client.shutdown_and_exit(), 0);
+}

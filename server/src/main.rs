@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 
 use django_orm_lsp::analysis::FixMode;
 use django_orm_lsp::check::{self, CheckOptions, OutputFormat};
-use django_orm_lsp::settings::{options::rule_code, Options};
+use django_orm_lsp::settings::options::{migration_rules_argument, rule_code, MigrationRules};
+use django_orm_lsp::settings::Options;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,14 @@ enum Command {
         /// its folder is the project root that `exclude` and `per-file-ignores` are relative to.
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// Report findings in test code too (`test_*.py`, `*_test.py`, `tests.py`,
+        /// `conftest.py`, `tests/` and `test/` folders), as `include-tests = true` does.
+        #[arg(long)]
+        include_tests: bool,
+        /// Which rules report in data migrations (`migrations/*.py`): `per-row` (the default:
+        /// the rules whose findings cost a query or a write per row), `all` or `none`.
+        #[arg(long, value_name = "RULES", value_parser = migration_rules_argument)]
+        migrations: Option<MigrationRules>,
         /// Print the effective settings and exit without linting.
         #[arg(long)]
         show_settings: bool,
@@ -109,6 +118,8 @@ fn main() -> ExitCode {
             ignore,
             extend_select,
             config,
+            include_tests,
+            migrations,
             show_settings,
             fix,
             unsafe_fixes,
@@ -121,6 +132,9 @@ fn main() -> ExitCode {
                 select,
                 ignore,
                 extend_select,
+                // Without the flag, the file's setting holds.
+                include_tests: include_tests.then_some(true),
+                migrations,
                 ..Options::default()
             };
             let code = check::run(&CheckOptions {

@@ -113,7 +113,7 @@ async function stop(): Promise<void> {
 function serverSettings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration(SECTION);
   const settings: Record<string, unknown> = {};
-  for (const key of ["select", "ignore", "severity"]) {
+  for (const key of ["select", "ignore", "severity", "includeTests", "migrations"]) {
     const value = config.get(key);
     if (value !== null && value !== undefined) {
       settings[key] = value;

@@ -101,6 +101,12 @@ impl Project {
         self.settings.for_path(&self.root, &self.absolute(path))
     }
 
+    /// Whether the file at `path` is not checked only for being test code.
+    fn is_left_out_test_code(&self, path: &Path) -> bool {
+        self.settings
+            .is_left_out_test_code(&self.root, &self.absolute(path))
+    }
+
     fn is_excluded(&self, path: &Path) -> bool {
         self.absolute(path)
             .strip_prefix(&self.root)
@@ -253,7 +259,7 @@ pub fn run(options: &CheckOptions) -> i32 {
     }
     let cache = project.cache(options);
     let project = Arc::new(project);
-    let files = collect_files(&options.paths, &project, &mut errors);
+    let (files, test_files_left_out) = collect_files(&options.paths, &project, &mut errors);
     // Models first: every file's findings may depend on models defined anywhere in the project,
     // excluded files included. Built here, never inside a parallel task: a task waiting for it
     // could pick up another file's task that needs it too.
@@ -365,11 +371,32 @@ pub fn run(options: &CheckOptions) -> i32 {
         .iter()
         .filter(|r| !r.diagnostics.is_empty())
         .collect();
-    let _ = if options.statistics {
-        output::write_statistics(&mut stdout, options.format, &findings, options.fix)
-    } else {
-        output::write(&mut stdout, options.format, &findings, files.len())
+    let left_out = output::LeftOut {
+        test_files: test_files_left_out,
     };
+    let _ = if options.statistics {
+        output::write_statistics(
+            &mut stdout,
+            options.format,
+            &findings,
+            options.fix,
+            &left_out,
+        )
+    } else {
+        output::write(
+            &mut stdout,
+            options.format,
+            &findings,
+            files.len(),
+            &left_out,
+        )
+    };
+    // Machine-readable formats keep stdout to themselves; what they left out goes to stderr.
+    if options.format != OutputFormat::Text {
+        if let Some(note) = left_out.note() {
+            let _ = writeln!(stderr, "note: {note}");
+        }
+    }
     if options.fix.is_some() {
         let summary = output::fixed_summary("Fixed", applied, changed.len());
         // Machine-readable formats keep stdout to themselves.
@@ -522,17 +549,25 @@ fn add_noqa_file(
     Ok(report)
 }
 
-/// The Python files to lint and their settings. The project's `exclude` applies to files and
-/// folders named on the command line too, as it does in the editor.
+/// The Python files to lint and their settings, and how many test files were left out (they
+/// are counted, not linted: a default run does no work on code whose findings it hides). The
+/// project's `exclude` and `include-tests` apply to files and folders named on the command line
+/// too, as they do in the editor.
 fn collect_files(
     paths: &[PathBuf],
     project: &Arc<Project>,
     errors: &mut Vec<String>,
-) -> Vec<(PathBuf, Settings)> {
+) -> (Vec<(PathBuf, Settings)>, usize) {
     let mut files = Vec::new();
+    let mut test_files = Vec::new();
+    let mut take = |path: PathBuf| match project.settings_for(&path) {
+        Some(settings) => files.push((path, settings)),
+        None if project.is_left_out_test_code(&path) => test_files.push(project.absolute(&path)),
+        None => {}
+    };
     for path in paths {
         if path.is_file() {
-            files.extend(project.settings_for(path).map(|s| (path.clone(), s)));
+            take(path.clone());
             continue;
         }
         if !path.is_dir() {
@@ -555,7 +590,7 @@ fn collect_files(
         for entry in walker {
             match entry {
                 Ok(e) if e.file_type().is_some_and(|t| t.is_file()) && is_python(e.path()) => {
-                    files.extend(project.settings_for(e.path()).map(|s| (e.into_path(), s)))
+                    take(e.into_path())
                 }
                 Ok(_) => {}
                 Err(err) => errors.push(err.to_string()),
@@ -564,7 +599,9 @@ fn collect_files(
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files.dedup_by(|a, b| a.0 == b.0);
-    files
+    test_files.sort();
+    test_files.dedup();
+    (files, test_files.len())
 }
 
 /// Every Python file under `root`, respecting `.gitignore` and skipping environments and caches

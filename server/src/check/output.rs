@@ -52,21 +52,44 @@ struct JsonEdit<'a> {
     content: &'a str,
 }
 
+/// What a run did not check that the user may want to know of.
+pub struct LeftOut {
+    /// Test files, left out unless `include-tests`.
+    pub test_files: usize,
+}
+
+impl LeftOut {
+    /// `2 test files not checked: --include-tests`, or `None` when nothing was left out.
+    pub fn note(&self) -> Option<String> {
+        let n = self.test_files;
+        (n > 0).then(|| {
+            let noun = if n == 1 { "file" } else { "files" };
+            format!("{n} test {noun} not checked: --include-tests")
+        })
+    }
+}
+
 pub fn write(
     out: &mut impl Write,
     format: OutputFormat,
     reports: &[&FileReport],
     files: usize,
+    left_out: &LeftOut,
 ) -> io::Result<()> {
     match format {
-        OutputFormat::Text => write_text(out, reports, files),
+        OutputFormat::Text => write_text(out, reports, files, left_out),
         OutputFormat::Json => write_json(out, reports),
         OutputFormat::Github => write_github(out, reports),
         OutputFormat::Sarif => write_sarif(out, reports),
     }
 }
 
-fn write_text(out: &mut impl Write, reports: &[&FileReport], files: usize) -> io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    reports: &[&FileReport],
+    files: usize,
+    left_out: &LeftOut,
+) -> io::Result<()> {
     let mut total = 0;
     let mut fixable = 0;
     for report in reports {
@@ -91,12 +114,15 @@ fn write_text(out: &mut impl Write, reports: &[&FileReport], files: usize) -> io
         }
     }
     let noun = if files == 1 { "file" } else { "files" };
+    let note = left_out.note();
     if total == 0 {
-        writeln!(out, "No ORM issues found in {files} {noun}.")
+        let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+        writeln!(out, "No ORM issues found in {files} {noun}{note}.")
     } else {
+        let note = note.map(|n| format!("; {n}")).unwrap_or_default();
         writeln!(
             out,
-            "Found {total} ORM issue{} in {files} {noun} ({fixable} with a safe fix, marked [*]).",
+            "Found {total} ORM issue{} in {files} {noun} ({fixable} with a safe fix, marked [*]{note}).",
             if total == 1 { "" } else { "s" }
         )
     }
@@ -170,6 +196,7 @@ pub fn write_statistics(
     format: OutputFormat,
     reports: &[&FileReport],
     fix: Option<crate::analysis::FixMode>,
+    left_out: &LeftOut,
 ) -> io::Result<()> {
     let mode = fix.unwrap_or_default();
     let mut rows: Vec<(&'static str, &'static str, usize, usize)> = Vec::new();
@@ -206,7 +233,10 @@ pub fn write_statistics(
             "{count:>width$}  {code}  {name:<name_width$}  {fixable} fixable"
         )?;
     }
-    Ok(())
+    match left_out.note() {
+        Some(note) => writeln!(out, "{note}"),
+        None => Ok(()),
+    }
 }
 
 /// `::warning file=...,line=..,col=..,endLine=..,endColumn=..,title=ORM101 (len-queryset)::message`

@@ -75,16 +75,24 @@ impl Configuration {
         self.generation += 1;
     }
 
+    /// Whether test code is reported (`include-tests`).
+    pub fn includes_tests(&self) -> bool {
+        self.project.includes_tests()
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
-    /// The settings for the document at `uri`, `None` when it is excluded. Documents that are
-    /// not files, or not under the root, get the base settings.
+    /// The settings for the document at `uri`, `None` when it is not checked (excluded, test
+    /// code, a migration under `migrations = "none"`). Files not under the root get the base
+    /// settings, as test code or migrations by their name; documents that are not files get
+    /// them as they are.
     pub fn for_uri(&self, uri: &Uri) -> Option<Settings> {
         match (self.root.as_deref(), file_path(uri)) {
             (Some(root), Some(path)) => self.project.for_path(root, &path),
-            _ => Some(self.project.base().clone()),
+            (None, Some(path)) => self.project.for_outside_root(&path),
+            (_, None) => Some(self.project.base().clone()),
         }
     }
 }

@@ -132,9 +132,12 @@ impl Snapshot {
         template: &super::template_documents::TemplateDocument,
         settings: &Settings,
     ) -> Arc<[Diagnostic]> {
+        // Which Python files count (`include-tests`) is not in the template's own settings.
         let key = (
             self.document.version,
-            self.file.index.fingerprint() ^ settings.fingerprint(),
+            self.file.index.fingerprint()
+                ^ settings.fingerprint()
+                ^ u64::from(template.include_tests),
         );
         let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((version, used, found)) = &analysis.latest {
@@ -225,6 +228,15 @@ impl Session {
             let entry = self.documents.get(uri)?;
             (entry.document.snapshot(), entry.analysis.clone())
         };
+        // One reading of the configuration, its guard released before the workspace's is taken.
+        let (settings, settings_generation, include_tests) = {
+            let configuration = self.configuration();
+            (
+                configuration.for_uri(uri),
+                configuration.generation(),
+                configuration.includes_tests(),
+            )
+        };
         let template = if document.template {
             let path = path_of(uri);
             let workspace = self.workspace.read().unwrap_or_else(|e| e.into_inner());
@@ -234,17 +246,20 @@ impl Session {
                 .find(|r| path.starts_with(r))
                 .cloned();
             root.zip(workspace.template_name(&path))
-                .map(|(root, name)| super::template_documents::TemplateDocument { name, root })
+                .map(|(root, name)| super::template_documents::TemplateDocument {
+                    name,
+                    root,
+                    include_tests,
+                })
         } else {
             None
         };
-        let configuration = self.configuration();
         Some(Snapshot {
             uri: uri.clone(),
             document,
             analysis,
-            settings: configuration.for_uri(uri),
-            settings_generation: configuration.generation(),
+            settings,
+            settings_generation,
             encoding: self.encoding(),
             file: self.file_context(uri),
             template,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::analysis::index::{module_name, ModelIndex};
 use crate::analysis::{lint, Diagnostic, FileContext, Place, Related};
+use crate::settings::file_kind::{kind_of, FileKind};
 use crate::settings::Settings;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
@@ -16,6 +17,8 @@ use crate::store::{parse_python, MAX_PARSED_BYTES};
 pub struct TemplateDocument {
     pub name: String,
     pub root: PathBuf,
+    /// Whether test code that renders it counts (`include-tests`).
+    pub include_tests: bool,
 }
 
 /// ORM410 findings whose template line is in `template`, as diagnostics of the template's text.
@@ -33,6 +36,10 @@ pub fn diagnostics(
     let default_named = name.ends_with("_list.html") || name.ends_with("_detail.html");
     let mut out = Vec::new();
     for file in crate::check::python_files(root) {
+        let relative = file.strip_prefix(root).unwrap_or(&file);
+        if !document.include_tests && kind_of(relative) == FileKind::Test {
+            continue;
+        }
         let Some(source) = std::fs::read_to_string(&file)
             .ok()
             .filter(|s| s.len() <= MAX_PARSED_BYTES)
@@ -47,7 +54,6 @@ pub fn diagnostics(
         let Some(tree) = parse_python(&source) else {
             continue;
         };
-        let relative = file.strip_prefix(root).unwrap_or(&file);
         let (module, is_package) = module_name(relative);
         let context = FileContext::new(index.clone(), module, is_package);
         for finding in lint(&source, &tree, settings, &context) {

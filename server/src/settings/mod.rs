@@ -2,6 +2,7 @@
 //! project's configuration says for all its files (exclusions, per-file ignores), built from
 //! layered `Options` (pyproject.toml, then the editor, then the command line).
 
+pub mod file_kind;
 pub mod options;
 pub mod pyproject;
 
@@ -10,8 +11,10 @@ use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-pub use options::{KeyStyle, Options, Problem};
+pub use file_kind::FileKind;
+pub use options::{KeyStyle, MigrationRules, Options, Problem};
 
+use crate::analysis::rules::{self, PER_ROW};
 use crate::analysis::Severity;
 use options::{PathPatterns, PerFileIgnores};
 
@@ -81,13 +84,16 @@ impl Settings {
     }
 }
 
-/// A project's settings: the base settings plus which files are excluded and which get extra
-/// ignores. Paths are relative to the project root (the folder holding pyproject.toml).
+/// A project's settings: the base settings plus which files are excluded, which get extra
+/// ignores, and how test code and migrations are reported. Paths are relative to the project
+/// root (the folder holding pyproject.toml).
 #[derive(Clone, Debug, Default)]
 pub struct ProjectSettings {
     base: Settings,
     exclude: Option<PathPatterns>,
     per_file_ignores: Option<PerFileIgnores>,
+    include_tests: bool,
+    migrations: MigrationRules,
 }
 
 impl ProjectSettings {
@@ -96,6 +102,8 @@ impl ProjectSettings {
             base: options.base_settings(),
             exclude: options.exclude,
             per_file_ignores: options.per_file_ignores,
+            include_tests: options.include_tests.unwrap_or(false),
+            migrations: options.migrations.unwrap_or_default(),
         }
     }
 
@@ -104,18 +112,23 @@ impl ProjectSettings {
         &self.base
     }
 
+    pub fn includes_tests(&self) -> bool {
+        self.include_tests
+    }
+
     pub fn is_excluded(&self, relative_path: &Path) -> bool {
         self.exclude
             .as_ref()
             .is_some_and(|e| e.is_match(relative_path))
     }
 
-    /// The settings for the file at `relative_path`, or `None` when it is excluded.
+    /// The settings for the file at `relative_path`, or `None` when it is not checked: it is
+    /// excluded, test code (unless `include-tests`), or a migration under `migrations = "none"`.
     pub fn for_file(&self, relative_path: &Path) -> Option<Settings> {
         if self.is_excluded(relative_path) {
             return None;
         }
-        let mut settings = self.base.clone();
+        let mut settings = self.for_kind(file_kind::kind_of(relative_path))?;
         if let Some(per_file) = &self.per_file_ignores {
             settings
                 .ignore
@@ -124,12 +137,48 @@ impl ProjectSettings {
         Some(settings)
     }
 
-    /// The settings for `path`, given the project's `root`: a path outside the root gets the
-    /// base settings, since no pattern can be relative to it.
+    /// The settings for `path`, given the project's `root`. A path outside the root gets the
+    /// base settings, since no pattern can be relative to it, but is still test code or a
+    /// migration by its name and its folder's.
     pub fn for_path(&self, root: &Path, path: &Path) -> Option<Settings> {
         match path.strip_prefix(root) {
             Ok(relative) => self.for_file(relative),
-            Err(_) => Some(self.base.clone()),
+            Err(_) => self.for_outside_root(path),
+        }
+    }
+
+    /// The settings for a file with no project root to be relative to.
+    pub fn for_outside_root(&self, path: &Path) -> Option<Settings> {
+        self.for_kind(file_kind::kind_of_outside_root(path))
+    }
+
+    /// Whether `path` (given the project's `root`, as in `for_path`) is left out for being test
+    /// code, and for nothing else: what `include-tests` would add to a run.
+    pub fn is_left_out_test_code(&self, root: &Path, path: &Path) -> bool {
+        let kind = match path.strip_prefix(root) {
+            Ok(relative) if self.is_excluded(relative) => return false,
+            Ok(relative) => file_kind::kind_of(relative),
+            Err(_) => file_kind::kind_of_outside_root(path),
+        };
+        !self.include_tests && kind == FileKind::Test
+    }
+
+    /// The base settings as a file of `kind` gets them, `None` when such files are not checked.
+    fn for_kind(&self, kind: FileKind) -> Option<Settings> {
+        match (kind, self.migrations) {
+            (FileKind::Test, _) if !self.include_tests => None,
+            (FileKind::Migration, MigrationRules::None) => None,
+            (FileKind::Migration, MigrationRules::PerRow) => {
+                let mut settings = self.base.clone();
+                let unused_noqa = rules::orm900_unused_noqa::RULE.meta.code;
+                let once = rules::ALL
+                    .iter()
+                    .map(|r| r.meta.code)
+                    .filter(|code| !PER_ROW.contains(code) && *code != unused_noqa);
+                settings.ignore.extend(once.map(str::to_string));
+                Some(settings)
+            }
+            _ => Some(self.base.clone()),
         }
     }
 }
@@ -174,7 +223,9 @@ impl fmt::Display for ProjectSettings {
         writeln!(f, "per-file-ignores = {}", table(per_file))?;
         let (major, minor) = base.target_django;
         writeln!(f, "target-django = \"{major}.{minor}\"")?;
-        writeln!(f, "bulk-batch-size = {}", base.bulk_batch_size)
+        writeln!(f, "bulk-batch-size = {}", base.bulk_batch_size)?;
+        writeln!(f, "include-tests = {}", self.include_tests)?;
+        writeln!(f, "migrations = {}", quoted(self.migrations.as_str()))
     }
 }
 
@@ -197,6 +248,7 @@ mod tests {
         let project = project(json!({
             "ignore": ["ORM105"],
             "exclude": ["legacy"],
+            "include-tests": true,
             "per-file-ignores": {"tests/**": ["ORM101"], "**/test_*.py": ["ORM102"]}
         }));
         let ignore_of = |path: &str| {
@@ -215,6 +267,65 @@ mod tests {
         let settings = project.for_file(Path::new("tests/a.py")).unwrap();
         assert!(!settings.is_enabled("ORM101") && settings.is_enabled("ORM102"));
         assert_ne!(settings.fingerprint(), project.base().fingerprint());
+    }
+
+    #[test]
+    fn test_code_is_left_out_unless_included() {
+        let root = Path::new("/work/blog");
+        let default = project(json!({"exclude": ["legacy"]}));
+        for path in ["app/tests.py", "app/tests/factories.py", "conftest.py"] {
+            assert_eq!(default.for_file(Path::new(path)), None, "{path}");
+            assert!(
+                default.is_left_out_test_code(root, &root.join(path)),
+                "{path}"
+            );
+        }
+        // Excluded test code is excluded, not left out; code is neither.
+        assert!(!default.is_left_out_test_code(root, &root.join("legacy/tests.py")));
+        assert!(!default.is_left_out_test_code(root, &root.join("app/views.py")));
+        // Outside the root only the name and the folder count.
+        assert_eq!(
+            default.for_path(root, Path::new("/elsewhere/tests.py")),
+            None
+        );
+        let fixture = Path::new("/elsewhere/tests/fixtures/app/views.py");
+        assert!(default.for_path(root, fixture).is_some());
+
+        let included = project(json!({"include-tests": true}));
+        assert_eq!(
+            included.for_file(Path::new("app/tests.py")).as_ref(),
+            Some(included.base())
+        );
+        assert!(!included.is_left_out_test_code(root, &root.join("app/tests.py")));
+    }
+
+    #[test]
+    fn migrations_report_the_per_row_rules_unless_told_otherwise() {
+        let migration = Path::new("shop/migrations/0002_backfill.py");
+        let enabled = |project: &ProjectSettings| {
+            project.for_file(migration).map(|settings| {
+                rules::ALL
+                    .iter()
+                    .map(|r| r.meta.code)
+                    .filter(|code| settings.is_enabled(code))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let per_row = enabled(&project(json!({}))).unwrap();
+        let mut expected: Vec<&str> = PER_ROW.to_vec();
+        expected.push("ORM900");
+        assert_eq!(per_row.len(), expected.len());
+        assert!(expected.iter().all(|code| per_row.contains(code)));
+        assert_eq!(
+            enabled(&project(json!({"migrations": "all"}))).map(|e| e.len()),
+            Some(rules::ALL.len())
+        );
+        assert_eq!(enabled(&project(json!({"migrations": "none"}))), None);
+        // Other files are not narrowed.
+        let app = project(json!({}))
+            .for_file(Path::new("shop/views.py"))
+            .unwrap();
+        assert!(app.is_enabled("ORM101"));
     }
 
     #[test]

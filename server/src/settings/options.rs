@@ -22,6 +22,36 @@ pub struct Options {
     pub per_file_ignores: Option<PerFileIgnores>,
     pub target_django: Option<(u32, u32)>,
     pub bulk_batch_size: Option<NonZeroUsize>,
+    pub include_tests: Option<bool>,
+    pub migrations: Option<MigrationRules>,
+}
+
+/// Which rules report in data migrations (`migrations/*.py`): they run once, at deploy time,
+/// over whole tables, so what costs a query per row there costs a query per row of the table,
+/// while a count or an extra column costs one query, once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MigrationRules {
+    /// The rules whose findings cost a query or a write per row (`rules::PER_ROW`).
+    #[default]
+    PerRow,
+    All,
+    None,
+}
+
+impl MigrationRules {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerRow => "per-row",
+            Self::All => "all",
+            Self::None => "none",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::PerRow, Self::All, Self::None]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
 }
 
 /// How a source may spell its keys: pyproject.toml is kebab-case only, while editors, whose
@@ -42,6 +72,8 @@ const KEYS: &[(&str, &str)] = &[
     ("per-file-ignores", "perFileIgnores"),
     ("target-django", "targetDjango"),
     ("bulk-batch-size", "bulkBatchSize"),
+    ("include-tests", "includeTests"),
+    ("migrations", "migrations"),
 ];
 
 /// A key that could not be used, and why.
@@ -107,6 +139,8 @@ impl Options {
             Some("per-file-ignores") => self.per_file_ignores = Some(per_file_ignores(value)?),
             Some("target-django") => self.target_django = Some(django_version(value)?),
             Some("bulk-batch-size") => self.bulk_batch_size = Some(batch_size(value)?),
+            Some("include-tests") => self.include_tests = Some(boolean(value)?),
+            Some("migrations") => self.migrations = Some(migration_rules(value)?),
             _ => {
                 let known: Vec<&str> = KEYS.iter().map(|(kebab, _)| *kebab).collect();
                 return Err(format!("unknown key (known keys: {})", known.join(", ")));
@@ -126,6 +160,8 @@ impl Options {
             per_file_ignores: later.per_file_ignores.or(self.per_file_ignores),
             target_django: later.target_django.or(self.target_django),
             bulk_batch_size: later.bulk_batch_size.or(self.bulk_batch_size),
+            include_tests: later.include_tests.or(self.include_tests),
+            migrations: later.migrations.or(self.migrations),
         }
     }
 
@@ -242,6 +278,24 @@ fn batch_size(value: &Value) -> Result<NonZeroUsize, String> {
         .ok_or_else(|| format!("expected a positive integer, got {value}"))
 }
 
+fn boolean(value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("expected true or false, got {value}"))
+}
+
+fn migration_rules(value: &Value) -> Result<MigrationRules, String> {
+    value
+        .as_str()
+        .and_then(MigrationRules::parse)
+        .ok_or_else(|| format!("expected \"per-row\", \"all\" or \"none\", got {value}"))
+}
+
+/// `--migrations` on the command line: the same values as the key.
+pub fn migration_rules_argument(text: &str) -> Result<MigrationRules, String> {
+    migration_rules(&Value::from(text))
+}
+
 /// Globs matched against paths relative to the project root. A path matches when a glob
 /// matches it or one of its folders, so `legacy` and `legacy/**` both cover everything under
 /// `legacy/`. `*` stays within one path component; `**` crosses folders.
@@ -333,7 +387,7 @@ mod tests {
                 "select": ["orm1"], "ignore": ["ORM102"], "extend-select": ["ORM2"],
                 "severity": {"ORM101": "error"}, "exclude": ["legacy/**"],
                 "per-file-ignores": {"tests/**": ["ORM101"]}, "target-django": "4.2",
-                "bulk-batch-size": 100
+                "bulk-batch-size": 100, "include-tests": true, "migrations": "all"
             }),
             KeyStyle::Kebab,
         );
@@ -344,6 +398,8 @@ mod tests {
         assert_eq!(settings.severity, [("ORM101".into(), Severity::Error)]);
         assert_eq!(settings.target_django, (4, 2));
         assert_eq!(settings.bulk_batch_size.get(), 100);
+        assert_eq!(options.include_tests, Some(true));
+        assert_eq!(options.migrations, Some(MigrationRules::All));
         assert!(options.exclude.unwrap().is_match(Path::new("legacy/a.py")));
         let per_file = options.per_file_ignores.unwrap();
         let codes: Vec<_> = per_file.codes_for(Path::new("tests/t.py")).collect();
@@ -352,15 +408,16 @@ mod tests {
 
     #[test]
     fn camel_case_only_where_allowed() {
-        let value = json!({"extendSelect": ["ORM1"], "bulkBatchSize": 7});
+        let value = json!({"extendSelect": ["ORM1"], "bulkBatchSize": 7, "includeTests": true});
         let (options, problems) = parse(value.clone(), KeyStyle::KebabOrCamel);
         assert_eq!(problems, []);
         assert_eq!(options.extend_select, Some(vec!["ORM1".into()]));
         assert_eq!(options.bulk_batch_size.map(NonZeroUsize::get), Some(7));
+        assert_eq!(options.include_tests, Some(true));
 
         let (options, problems) = parse(value, KeyStyle::Kebab);
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["bulkBatchSize", "extendSelect"]);
+        assert_eq!(keys, ["bulkBatchSize", "extendSelect", "includeTests"]);
         assert!(problems[0].message.starts_with("unknown key"));
         assert!(options.extend_select.is_none());
     }
@@ -376,6 +433,8 @@ mod tests {
                 "target-django": 4.2,
                 "bulk-batch-size": 0,
                 "per-file-ignores": {"tests/**": ["len"]},
+                "include-tests": "yes",
+                "migrations": "writes",
                 "colour": true
             }),
             KeyStyle::Kebab,
@@ -385,8 +444,10 @@ mod tests {
             messages,
             [
                 "`bulk-batch-size`: expected a positive integer, got 0",
-                "`colour`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size)",
+                "`colour`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations)",
                 "`exclude`: invalid glob \"legacy/[a\": unclosed character class; missing ']'",
+                "`include-tests`: expected true or false, got \"yes\"",
+                "`migrations`: expected \"per-row\", \"all\" or \"none\", got \"writes\"",
                 "`per-file-ignores`: \"tests/**\": \"len\" is not a rule code or prefix (like ORM101, ORM1 or ALL)",
                 "`select`: expected a list of strings, got a string",
                 "`severity`: \"loud\" for ORM101 is not a severity (use \"error\", \"warning\", \"info\" or \"hint\")",

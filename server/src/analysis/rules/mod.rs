@@ -151,6 +151,16 @@ pub static ALL: &[&Rule] = &[
     &orm411_n_plus_one_serializer::RULE,
 ];
 
+/// The rules whose findings cost a query (or a write) per row: inside a loop over a QuerySet, a
+/// template's or a serializer's rows, the number of queries grows with the data. Their default
+/// severity is warning (every other rule's is info or hint, but ORM900's, which is about the
+/// suppression comments), and they are the rules reported in data migrations by default, where
+/// the loop runs over whole tables at deploy time.
+pub const PER_ROW: &[&str] = &[
+    "ORM205", "ORM301", "ORM302", "ORM303", "ORM304", "ORM305", "ORM306", "ORM401", "ORM402",
+    "ORM403", "ORM404", "ORM405", "ORM406", "ORM409", "ORM410", "ORM411",
+];
+
 pub fn by_code(code: &str) -> Option<&'static Rule> {
     ALL.iter()
         .copied()
@@ -246,3 +256,25 @@ fn compile(
 }
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warning means a query per row; a rule that changes its default severity changes
+    /// what `migrations = "per-row"` reports too, so both are decided together here.
+    #[test]
+    fn warnings_are_the_per_row_rules_and_unused_noqa() {
+        for rule in ALL {
+            let code = rule.meta.code;
+            let per_row = PER_ROW.contains(&code);
+            let warning = rule.meta.severity == Severity::Warning;
+            assert_eq!(
+                warning,
+                per_row || code == orm900_unused_noqa::RULE.meta.code,
+                "{code}"
+            );
+        }
+        assert!(PER_ROW.iter().all(|code| by_code(code).is_some()));
+    }
+}

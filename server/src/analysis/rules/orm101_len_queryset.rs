@@ -14,7 +14,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM101",
         name: "len-queryset",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm101_len_queryset.scm"),
     check,

@@ -15,7 +15,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM102",
         name: "queryset-truthiness",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm102_queryset_truthiness.scm"),
     check,

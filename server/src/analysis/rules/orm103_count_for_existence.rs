@@ -16,7 +16,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM103",
         name: "count-for-existence",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm103_count_for_existence.scm"),
     check,

@@ -11,7 +11,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM104",
         name: "in-queryset",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm104_in_queryset.scm"),
     check,

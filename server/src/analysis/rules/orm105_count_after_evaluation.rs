@@ -14,7 +14,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM105",
         name: "count-after-evaluation",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm105_count_after_evaluation.scm"),
     check,

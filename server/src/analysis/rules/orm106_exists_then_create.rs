@@ -14,7 +14,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM106",
         name: "exists-then-create",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm106_exists_then_create.scm"),
     check,

@@ -17,7 +17,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM201",
         name: "single-field-iteration",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm201_single_field_iteration.scm"),
     check,

@@ -17,7 +17,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM202",
         name: "python-side-aggregate",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm202_python_side_aggregate.scm"),
     check,

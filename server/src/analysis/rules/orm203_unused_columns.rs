@@ -15,7 +15,7 @@ pub static RULE: Rule = Rule {
     meta: &RuleMeta {
         code: "ORM203",
         name: "unused-columns",
-        severity: Severity::Warning,
+        severity: Severity::Info,
     },
     query: include_str!("../../../../queries/orm203_unused_columns.scm"),
     check,
