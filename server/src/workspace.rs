@@ -25,6 +25,7 @@ const MODEL_EVIDENCE: &[&str] = &[
     ".connect(",
     "AUTH_USER_MODEL",
     "Serializer",
+    "AppConfig",
 ];
 
 pub struct Workspace {
@@ -378,9 +379,11 @@ fn model_relevant_text(source: &str) -> String {
             } else if line.starts_with("def ") || line.starts_with("async def ") {
                 decorator_kept
             } else {
-                ["if ", "try:", "else:", "elif ", "except", "finally:"]
-                    .iter()
-                    .any(|k| line.starts_with(k))
+                [
+                    "if ", "try:", "else:", "elif ", "except", "finally:", "with ",
+                ]
+                .iter()
+                .any(|k| line.starts_with(k))
                     || line.contains("AUTH_USER_MODEL")
                     || line.contains(".connect(")
             };

@@ -868,6 +868,14 @@ impl<'a> Semantics<'a> {
                 }
                 _ => Ty::Unknown,
             },
+            BindingKind::Other
+                if matches!(
+                    binding.statement.kind(),
+                    "import_from_statement" | "import_statement"
+                ) =>
+            {
+                self.local_import_ty(binding)
+            }
             BindingKind::ForTarget { iterable, .. }
             | BindingKind::ComprehensionTarget { iterable, .. } => {
                 match self.ty_at_depth(iterable, depth + 1) {
@@ -885,6 +893,21 @@ impl<'a> Semantics<'a> {
                 }
             }
             _ => Ty::Unknown,
+        }
+    }
+
+    /// A name imported inside a function: the model class the import names, if it is one.
+    fn local_import_ty(&self, binding: &Binding<'a>) -> Ty {
+        let imports = super::index::import_facts(
+            self.source,
+            binding.statement,
+            &self.facts.module,
+            self.facts.is_package,
+        );
+        let symbol = self.index().resolve(&imports, self.text(binding.name));
+        match self.index().model_of(&symbol) {
+            Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
+            None => Ty::Unknown,
         }
     }
 

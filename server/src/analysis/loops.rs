@@ -111,8 +111,10 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
     false
 }
 
-/// What an outer loop's QuerySet prefetches through the relation an inner loop iterates
-/// (`row.relation.all()`), as lookups relative to the inner rows.
+/// What an outer loop's QuerySet (or the query that fetched the instance, in plain sight)
+/// prefetches through the relation an inner loop iterates (`row.relation.all()`), as lookups
+/// relative to the inner rows. An instance from elsewhere (a parameter) may come with anything
+/// prefetched: `*`.
 fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
     let Some((manager, "all")) = method_call(strip_parens(iterable), sem.source) else {
         return Vec::new();
@@ -128,13 +130,15 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
     if !matches!(sem.ty(outer_row), Ty::Instance(_)) {
         return Vec::new();
     }
-    let Some(outer) = row_loop(sem, outer_row) else {
-        return vec!["*".to_string()];
+    let outer_prefetches = match row_loop(sem, outer_row) {
+        Some(outer) => outer.queryset.prefetch_related,
+        None => match fetched_with(sem, outer_row) {
+            Some(prefetches) => prefetches,
+            None => return vec!["*".to_string()],
+        },
     };
     let prefix = format!("{}__", sem.text(relation));
-    outer
-        .queryset
-        .prefetch_related
+    outer_prefetches
         .iter()
         .filter_map(|l| {
             if l == "*" {
@@ -144,6 +148,37 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
             }
         })
         .collect()
+}
+
+/// What an instance fetched in plain sight prefetches: `x = Qs...get(...)` (or `first()`,
+/// `get_object_or_404(Qs, ...)`) as the only assignment that reaches `instance`. `None` when
+/// the analyzer did not see it loaded.
+fn fetched_with<'a>(sem: &Semantics<'a>, instance: Node<'a>) -> Option<Vec<String>> {
+    let instance = strip_parens(instance);
+    if instance.kind() != "identifier" {
+        return None;
+    }
+    let scope = sem.scope_of(instance);
+    let reaching = scope.reaching(sem.text(instance), instance, &sem.parents);
+    let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
+        return None;
+    };
+    let BindingKind::Assign { value, .. } = binding.kind else {
+        return None;
+    };
+    let value = strip_parens(value);
+    let source = match method_call(value, sem.source) {
+        Some((receiver, "get" | "first" | "last" | "latest" | "earliest")) => receiver,
+        _ => value
+            .child_by_field_name("function")
+            .filter(|f| sem.text(*f) == "get_object_or_404")
+            .and_then(|_| value.child_by_field_name("arguments")?.named_child(0))?,
+    };
+    match sem.ty(source) {
+        Ty::QuerySet(qs) => Some(qs.prefetch_related),
+        Ty::Manager(manager) if !manager.related => Some(Vec::new()),
+        _ => None,
+    }
 }
 
 /// Lookups `prefetch_related_objects(rows, "lookup", ...)` loads anywhere in the scope for the

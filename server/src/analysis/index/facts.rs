@@ -22,6 +22,16 @@ pub struct FileFacts {
     pub serializers: Vec<crate::analysis::serializers::SerializerFacts>,
     /// The file's path, when the workspace read it (related information points into it).
     pub path: Option<std::path::PathBuf>,
+    /// `class BlogConfig(AppConfig)`: the app's module and the label its models take.
+    pub app_configs: Vec<AppConfigFacts>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AppConfigFacts {
+    /// `name = "shop.core"`: the app's package.
+    pub name: Option<String>,
+    /// `label = "shop"`: the app label of its models (default: the package's last part).
+    pub label: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -225,6 +235,7 @@ impl FileFacts {
         self.classes.extend(part.classes.iter().cloned());
         self.receivers.extend(part.receivers.iter().cloned());
         self.serializers.extend(part.serializers.iter().cloned());
+        self.app_configs.extend(part.app_configs.iter().cloned());
         for signal in &part.any_sender_signals {
             if !self.any_sender_signals.contains(signal) {
                 self.any_sender_signals.push(signal.clone());
@@ -240,7 +251,13 @@ fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
     match statement.kind() {
         "import_statement" | "import_from_statement" => extract_import(source, statement, facts),
         "class_definition" => {
-            facts.classes.push(extract_class(source, statement));
+            let class = extract_class(source, statement);
+            if class.bases.iter().any(|b| b.ends_with("AppConfig")) {
+                facts
+                    .app_configs
+                    .push(extract_app_config(source, statement));
+            }
+            facts.classes.push(class);
             facts
                 .serializers
                 .extend(crate::analysis::serializers::extract(source, statement));
@@ -272,23 +289,47 @@ fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
                 extract_connect(source, expr, facts);
             }
         }
-        // `if TYPE_CHECKING:` / `try: import ...` blocks hold imports too.
-        "if_statement" | "try_statement" => {
+        // `if TYPE_CHECKING:` / `try: import ...` blocks hold imports, and models defined only
+        // under a setting (`if settings.X:`, `try:`/`except ImportError:`).
+        "if_statement" | "try_statement" | "with_statement" => {
             let mut cursor = statement.walk();
             let blocks: Vec<Node> = statement
                 .named_children(&mut cursor)
-                .filter(|n| n.kind() == "block")
+                .flat_map(|n| match n.kind() {
+                    "block" => vec![n],
+                    _ if n.kind().ends_with("_clause") => {
+                        let mut cursor = n.walk();
+                        let blocks: Vec<Node> = n
+                            .named_children(&mut cursor)
+                            .filter(|b| b.kind() == "block")
+                            .collect();
+                        blocks
+                    }
+                    _ => Vec::new(),
+                })
                 .collect();
             for block in blocks {
                 let mut cursor = block.walk();
                 let inner: Vec<Node> = block.named_children(&mut cursor).collect();
-                for statement in inner.into_iter().filter(|s| s.kind().starts_with("import")) {
-                    extract_import(source, statement, facts);
+                for statement in inner {
+                    extract_statement(source, statement, facts);
                 }
             }
         }
         _ => {}
     }
+}
+
+/// The names one import statement binds (one inside a function, say), as the facts of a file
+/// that holds only it.
+pub fn import_facts(source: &str, statement: Node, module: &str, is_package: bool) -> FileFacts {
+    let mut facts = FileFacts {
+        module: module.to_string(),
+        is_package,
+        ..FileFacts::default()
+    };
+    extract_import(source, statement, &mut facts);
+    facts
 }
 
 fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
@@ -369,6 +410,25 @@ fn absolute_module(written: &str, current: &str, is_package: bool) -> String {
         base.push(rest);
     }
     base.join(".")
+}
+
+fn extract_app_config(source: &str, class: Node) -> AppConfigFacts {
+    let mut config = AppConfigFacts::default();
+    let Some(body) = class.child_by_field_name("body") else {
+        return config;
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let Some((left, right)) = crate::analysis::syntax::simple_assignment(statement) else {
+            continue;
+        };
+        match text(left, source) {
+            "name" => config.name = string_value(right, source),
+            "label" => config.label = string_value(right, source),
+            _ => {}
+        }
+    }
+    config
 }
 
 fn extract_class(source: &str, class: Node) -> ClassFacts {

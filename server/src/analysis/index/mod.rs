@@ -13,8 +13,8 @@ use std::sync::{Arc, LazyLock};
 use rustc_hash::{FxHashMap, FxHasher};
 
 pub use facts::{
-    extract, extract_memoised, module_name, string_value, ClassFacts, FactsMemo, FieldFacts,
-    FileFacts, Import, Reference,
+    extract, extract_memoised, import_facts, module_name, string_value, ClassFacts, FactsMemo,
+    FieldFacts, FileFacts, Import, Reference,
 };
 
 pub type ModelId = usize;
@@ -377,7 +377,7 @@ impl ModelIndex {
                 let model = bases.iter().any(|b| {
                     Self::is_model_root(b)
                         || matches!(b, Symbol::Class { module, name } if is_model.get(&(module.clone(), name.clone())).copied().unwrap_or(false))
-                });
+                }) || declares_fields_on_a_package_base(&facts.classes[*i], bases);
                 if model {
                     is_model.insert(k, true);
                     changed = true;
@@ -387,6 +387,12 @@ impl ModelIndex {
                 break;
             }
         }
+        let app_configs: Vec<(&str, &str)> = self
+            .modules
+            .values()
+            .flat_map(|f| &f.app_configs)
+            .filter_map(|c| Some((c.name.as_deref()?, c.label.as_deref()?)))
+            .collect();
         for (facts, i, _) in &classes {
             if is_model.get(&key(facts, *i)).copied().unwrap_or(false) {
                 let class = &facts.classes[*i];
@@ -399,7 +405,7 @@ impl ModelIndex {
                         .meta
                         .app_label
                         .clone()
-                        .unwrap_or_else(|| app_label_of(&facts.module)),
+                        .unwrap_or_else(|| app_label_for(&app_configs, &facts.module)),
                     is_abstract: class.meta.is_abstract,
                     proxy: class.meta.proxy,
                     concrete_parents: Vec::new(),
@@ -759,6 +765,35 @@ impl ModelIndex {
             }
         }
     }
+}
+
+/// The app label of a module's models: the `label` of the `AppConfig` (`name`, `label`) whose
+/// package holds it (the innermost), else the package before `models`.
+fn app_label_for(app_configs: &[(&str, &str)], module: &str) -> String {
+    let configured = app_configs
+        .iter()
+        .filter(|(name, _)| {
+            module == *name
+                || module
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+        .max_by_key(|(name, _)| name.len());
+    match configured {
+        Some((_, label)) => label.to_string(),
+        None => app_label_of(module),
+    }
+}
+
+/// A class on a base from some installed package (`TranslatableModel`, a package's abstract
+/// model) that declares Django model fields (`models.CharField(...)`, `models.ForeignKey(...)`):
+/// only a model class can, so its base is a model whatever package it comes from.
+fn declares_fields_on_a_package_base(class: &ClassFacts, bases: &[Symbol]) -> bool {
+    let on_package_base = bases.iter().any(|b| match b {
+        Symbol::External(q) => !q.starts_with("django.") && !q.starts_with("rest_framework."),
+        _ => false,
+    });
+    on_package_base && class.fields.iter().any(|f| f.class.starts_with("models."))
 }
 
 /// `blog.models` -> `blog`; `apps.shop.models.order` -> `shop`; `blog` -> `blog`.
