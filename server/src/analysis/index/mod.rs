@@ -768,16 +768,14 @@ impl ModelIndex {
 }
 
 /// The app label of a module's models: the `label` of the `AppConfig` (`name`, `label`) whose
-/// package holds it (the innermost), else the package before `models`.
+/// package holds it (the innermost), else the package before `models`. Module names are
+/// relative to the workspace root, which may sit above the source root (`src/`), so the app's
+/// package may follow other packages in them.
 fn app_label_for(app_configs: &[(&str, &str)], module: &str) -> String {
+    let dotted = format!(".{module}.");
     let configured = app_configs
         .iter()
-        .filter(|(name, _)| {
-            module == *name
-                || module
-                    .strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+        .filter(|(name, _)| dotted.contains(&format!(".{name}.")))
         .max_by_key(|(name, _)| name.len());
     match configured {
         Some((_, label)) => label.to_string(),
