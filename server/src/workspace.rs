@@ -361,11 +361,16 @@ fn model_relevant_text(source: &str) -> String {
     let mut kept = String::with_capacity(source.len() / 2);
     let mut keep = false;
     let mut after_kept_decorator = false;
+    // The triple quote of a string still open at the line's start: a docstring's lines at
+    // column 0 are text, not statements.
+    let mut open_string: Option<&str> = None;
     for line in source.split_inclusive('\n') {
-        let starts_statement = line
-            .chars()
-            .next()
-            .is_some_and(|c| !c.is_whitespace() && !matches!(c, '#' | ')' | ']' | '}'));
+        let starts_statement = open_string.is_none()
+            && line
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && !matches!(c, '#' | ')' | ']' | '}'));
+        open_string = string_open_after(line, open_string);
         if starts_statement {
             let decorator_kept = after_kept_decorator;
             after_kept_decorator = false;
@@ -400,6 +405,27 @@ fn model_relevant_text(source: &str) -> String {
     kept
 }
 
+/// The triple quote left open at the end of `line`, given the one open at its start: each
+/// `"""` or `'''` opens a string or closes the open one. (Quotes inside one-line strings and
+/// comments are rare enough on such lines to be ignored.)
+fn string_open_after<'q>(line: &str, mut open: Option<&'q str>) -> Option<&'q str> {
+    let mut rest = line;
+    loop {
+        let next = match open {
+            Some(quote) => rest.find(quote).map(|at| (at, quote)),
+            None => ["\"\"\"", "'''"]
+                .into_iter()
+                .filter_map(|q| rest.find(q).map(|at| (at, q)))
+                .min_by_key(|(at, _)| *at),
+        };
+        let Some((at, quote)) = next else {
+            return open;
+        };
+        open = if open.is_some() { None } else { Some(quote) };
+        rest = &rest[at + quote.len()..];
+    }
+}
+
 /// A class header whose bases are not plainly something else (a test case, an exception).
 fn may_be_model_class(header: &str) -> bool {
     let Some(bases) = header.split_once('(').map(|(_, rest)| rest) else {
@@ -425,6 +451,13 @@ fn facts_of(path: &Path, relative: &Path, source: &str, tree: &Tree) -> FileFact
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docstring_lines_at_column_zero_are_not_statements() {
+        let source = "class Job(models.Model):\n    def cycle(self):\n        \"\"\"Deletes jobs\ninto chunks.\"\"\"\n        return 1\n\n\nclass Note(models.Model):\n    pass\n";
+        let kept = model_relevant_text(source);
+        assert_eq!(kept, source, "the class is kept whole, docstring included");
+    }
 
     #[test]
     fn the_scan_keeps_what_the_index_reads() {
