@@ -358,6 +358,40 @@ impl<'a> Semantics<'a> {
             "call" => self.call_ty(expr, depth),
             "subscript" => self.subscript_ty(expr, depth),
             "binary_operator" => self.combined_ty(expr, depth),
+            "list_comprehension" => self.rows_list_ty(expr, depth),
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// `[row for row in qs]` (maybe with `if` clauses): the rows as a list, like `list(qs)`.
+    fn rows_list_ty(&self, comprehension: Node<'a>, depth: u32) -> Ty {
+        let (Some(body), Some(clause)) = (
+            comprehension.child_by_field_name("body"),
+            comprehension.named_child(1),
+        ) else {
+            return Ty::Unknown;
+        };
+        let mut cursor = comprehension.walk();
+        let clauses = comprehension
+            .named_children(&mut cursor)
+            .filter(|c| c.kind() == "for_in_clause")
+            .count();
+        let (Some(target), Some(iterable)) = (
+            clause.child_by_field_name("left"),
+            clause.child_by_field_name("right"),
+        ) else {
+            return Ty::Unknown;
+        };
+        let identity = clauses == 1
+            && clause.kind() == "for_in_clause"
+            && target.kind() == "identifier"
+            && body.kind() == "identifier"
+            && self.text(target) == self.text(body);
+        if !identity {
+            return Ty::Unknown;
+        }
+        match self.ty_at_depth(iterable, depth + 1) {
+            Ty::QuerySet(qs) | Ty::Evaluated(qs) if !qs.values => Ty::Evaluated(qs),
             _ => Ty::Unknown,
         }
     }
@@ -447,6 +481,78 @@ impl<'a> Semantics<'a> {
                 Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
                 None => Ty::Unknown,
             },
+        }
+    }
+
+    /// The model a read is narrowed to by `if isinstance(name, M):` around it (the test alone
+    /// or one operand of an `and`), when the name is not rebound between the test and the read.
+    fn narrowed_by_isinstance(
+        &self,
+        scope: &ScopeIndex<'a>,
+        name: Node<'a>,
+        depth: u32,
+    ) -> Option<ModelRef> {
+        let written = self.text(name);
+        let mut child = name;
+        while let Some(parent) = self.parents.of(child) {
+            if matches!(
+                parent.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            ) {
+                return None;
+            }
+            let consequence = parent.child_by_field_name("consequence");
+            let in_consequence = consequence.is_some_and(|c| c.id() == child.id());
+            if matches!(parent.kind(), "if_statement" | "elif_clause") && in_consequence {
+                let tested = parent
+                    .child_by_field_name("condition")
+                    .and_then(|c| self.isinstance_model(c, written, depth));
+                if let Some(model) = tested {
+                    let rebound = scope.bindings(written).iter().any(|b| {
+                        super::syntax::contains(child, b.name)
+                            && b.name.start_byte() < name.start_byte()
+                    });
+                    return (!rebound).then_some(model);
+                }
+            }
+            child = parent;
+        }
+        None
+    }
+
+    /// `isinstance(name, M)`, alone or as an operand of `and`: the model `M`.
+    fn isinstance_model(&self, condition: Node<'a>, name: &str, depth: u32) -> Option<ModelRef> {
+        let condition = strip_parens(condition);
+        if condition.kind() == "boolean_operator"
+            && condition
+                .child_by_field_name("operator")
+                .is_some_and(|o| self.text(o) == "and")
+        {
+            return ["left", "right"].into_iter().find_map(|side| {
+                self.isinstance_model(condition.child_by_field_name(side)?, name, depth)
+            });
+        }
+        let (Some("isinstance"), Some(args)) = (
+            condition
+                .child_by_field_name("function")
+                .map(|f| self.text(f)),
+            condition.child_by_field_name("arguments"),
+        ) else {
+            return None;
+        };
+        let (Some(subject), Some(class), 2) = (
+            args.named_child(0),
+            args.named_child(1),
+            args.named_child_count(),
+        ) else {
+            return None;
+        };
+        if subject.kind() != "identifier" || self.text(subject) != name {
+            return None;
+        }
+        match self.ty_at_depth(class, depth + 1) {
+            Ty::ModelClass(model) => Some(model),
+            _ => None,
         }
     }
 
@@ -788,6 +894,7 @@ impl<'a> Semantics<'a> {
     fn infer_name(&self, name: Node<'a>, depth: u32) -> Ty {
         let scope = self.scope_of(name);
         let written = self.text(name);
+
         // The name being bound (hover on `qs` in `qs = ...`): the type it gets.
         if let Some(binding) = scope
             .bindings(written)
@@ -795,6 +902,9 @@ impl<'a> Semantics<'a> {
             .find(|b| b.name.id() == name.id())
         {
             return self.binding_ty(binding, depth);
+        }
+        if let Some(model) = self.narrowed_by_isinstance(&scope, name, depth) {
+            return Ty::Instance(model);
         }
         let reaching = scope.reaching(written, name, &self.parents);
         if reaching.bindings.is_empty() && scope.bindings(written).is_empty() {

@@ -101,7 +101,10 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
         if let Some((written, name)) = method_call(n, sem.source) {
             if WRITE_METHODS.contains(&name) {
                 loop_writes = true;
-                writes_queried_model |= queried.is_some() && model_of(sem, written) == queried;
+                writes_queried_model |= queried.is_some()
+                    && model_of(sem, written) == queried
+                    && !writes_another_table(sem, written, name)
+                    && !is_row_fetched_by(sem, written, call);
             }
         }
         !writes_queried_model
@@ -113,6 +116,29 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
         loop_writes,
         writes_queried_model,
     })
+}
+
+/// `row.tags.add(tag)`: a relation manager's `add`/`remove`/`set`/`clear` writes the join
+/// table (or the other side's key), not the rows of the model it lists.
+fn writes_another_table<'a>(sem: &Semantics<'a>, written: Node<'a>, method: &str) -> bool {
+    matches!(method, "add" | "remove" | "set" | "clear")
+        && matches!(sem.ty(written), Ty::Manager(manager) if manager.related)
+}
+
+/// Whether `written` is the row that `query` itself fetched in this iteration (`n =
+/// M.objects.get(id=i)` ... `n.save()`): saving it changes no row a later iteration's query
+/// looks up by another value.
+fn is_row_fetched_by<'a>(sem: &Semantics<'a>, written: Node<'a>, query: Node<'a>) -> bool {
+    if written.kind() != "identifier" {
+        return false;
+    }
+    let scope = sem.scope_of(written);
+    let reaching = scope.reaching(sem.text(written), written, &sem.parents);
+    !reaching.bindings.is_empty()
+        && reaching.bindings.iter().all(|b| match b.kind {
+            BindingKind::Assign { value, .. } => contains(value, query),
+            _ => false,
+        })
 }
 
 /// The model of an instance, a manager or a QuerySet, or of a name bound to `M(...)`.
