@@ -1191,17 +1191,24 @@ impl<'a> Semantics<'a> {
             .filter(|m| m.returns_queryset)
             .map(|m| m.name.clone())
             .collect();
+        // The model whose manager is built on this class, when only one is (a QuerySet class
+        // shared by several models could be any of them).
+        let model = self
+            .index()
+            .only_model_using(&self.facts.module, name)
+            .map(ModelRef::Indexed);
         for base in &facts.bases {
             match self.index().resolve(self.facts, base) {
                 Symbol::External(q) if QUERYSET_CLASSES.contains(&q.as_str()) => {
                     return Ty::QuerySet(QuerySetTy {
+                        model,
                         queryset_methods: methods,
                         ..QuerySetTy::default()
                     });
                 }
                 Symbol::External(q) if MANAGER_CLASSES.contains(&q.as_str()) => {
                     return Ty::Manager(ManagerTy {
-                        model: None,
+                        model,
                         related: false,
                         queryset_methods: methods,
                     });

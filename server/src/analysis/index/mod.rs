@@ -67,6 +67,9 @@ pub struct Manager {
     pub name: String,
     /// Methods of its custom QuerySet or manager class that return a QuerySet.
     pub queryset_methods: Vec<String>,
+    /// The project's classes behind it (its manager class, its QuerySet class), as
+    /// `Symbol::Class` keys: `self` in their methods is this model's manager or QuerySet.
+    pub classes: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -515,6 +518,7 @@ impl ModelIndex {
             managers.push(Manager {
                 name: "objects".into(),
                 queryset_methods: Vec::new(),
+                classes: Vec::new(),
             });
         }
         saves |= class.methods.iter().any(|m| m.name == "save");
@@ -529,13 +533,31 @@ impl ModelIndex {
 
     fn manager(&self, facts: &FileFacts, manager: &facts::ManagerFacts) -> Manager {
         let mut methods = Vec::new();
+        let mut classes = Vec::new();
         for class in [&manager.queryset, &manager.class].into_iter().flatten() {
             self.queryset_methods(facts, class, &mut methods, 0);
+            if let Symbol::Class { module, name } = self.resolve(facts, class) {
+                classes.push((module, name));
+            }
         }
         Manager {
             name: manager.name.clone(),
             queryset_methods: methods,
+            classes,
         }
+    }
+
+    /// The one model whose managers are built on the class `module.name` (a custom manager
+    /// or QuerySet), if exactly one is.
+    pub fn only_model_using(&self, module: &str, name: &str) -> Option<ModelId> {
+        let mut users = (0..self.models.len()).filter(|&id| {
+            self.models[id]
+                .managers
+                .iter()
+                .any(|m| m.classes.iter().any(|(cm, cn)| cm == module && cn == name))
+        });
+        let only = users.next()?;
+        users.next().is_none().then_some(only)
     }
 
     /// Methods returning a QuerySet of a custom QuerySet or manager class and of its bases.
