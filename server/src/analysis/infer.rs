@@ -249,6 +249,9 @@ pub struct Semantics<'a> {
     /// What each function of this file returns, by its definition's node id (`Unknown` while
     /// being inferred, so recursion ends).
     returns: RefCell<FxHashMap<usize, Ty>>,
+    /// What `self.<name>` holds in a class, by the class's node id and the name (`Unknown` while
+    /// being inferred).
+    attributes: RefCell<FxHashMap<(usize, &'a str), Ty>>,
 }
 
 impl<'a> Semantics<'a> {
@@ -266,6 +269,7 @@ impl<'a> Semantics<'a> {
             scopes: RefCell::default(),
             names: RefCell::default(),
             returns: RefCell::default(),
+            attributes: RefCell::default(),
         }
     }
 
@@ -359,6 +363,16 @@ impl<'a> Semantics<'a> {
             "subscript" => self.subscript_ty(expr, depth),
             "binary_operator" => self.combined_ty(expr, depth),
             "list_comprehension" => self.rows_list_ty(expr, depth),
+            // `a if test else b`: what both branches agree on.
+            "conditional_expression" => {
+                let (Some(a), Some(b)) = (expr.named_child(0), expr.named_child(2)) else {
+                    return Ty::Unknown;
+                };
+                match self.ty_at_depth(a, depth + 1) {
+                    Ty::Unknown => Ty::Unknown,
+                    ty => ty.join(self.ty_at_depth(b, depth + 1)),
+                }
+            }
             _ => Ty::Unknown,
         }
     }
@@ -479,9 +493,96 @@ impl<'a> Semantics<'a> {
             Ty::Instance(ModelRef::Indexed(id)) => self.relation_ty(id, name),
             _ => match self.dotted_model(attribute) {
                 Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
-                None => Ty::Unknown,
+                None => match self.self_class(object) {
+                    Some(class) => self.self_attribute_ty(class, name, depth + 1),
+                    None => Ty::Unknown,
+                },
             },
         }
+    }
+
+    /// `self.name` in a plain class: what every assignment to it in the class agrees on (its
+    /// class attribute and each `self.name = ...` in its methods). Any other way of setting it
+    /// (augmented, unpacked, in a nested function) makes it unknown.
+    fn self_attribute_ty(&self, class: Node<'a>, name: &'a str, depth: u32) -> Ty {
+        if depth > MAX_DEPTH {
+            return Ty::Unknown;
+        }
+        let key = (class.id(), name);
+        if let Some(ty) = self.attributes.borrow().get(&key) {
+            return ty.clone();
+        }
+        self.attributes.borrow_mut().insert(key, Ty::Unknown);
+        let ty = self.infer_self_attribute(class, name, depth);
+        self.attributes.borrow_mut().insert(key, ty.clone());
+        ty
+    }
+
+    fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
+        let Some(body) = class.child_by_field_name("body") else {
+            return Ty::Unknown;
+        };
+        let mut values = Vec::new();
+        let mut other_writes = false;
+        let is_self_name = |node: Node<'a>| {
+            node.kind() == "attribute"
+                && node
+                    .child_by_field_name("object")
+                    .is_some_and(|o| self.text(o) == "self")
+                && node
+                    .child_by_field_name("attribute")
+                    .is_some_and(|a| self.text(a) == name)
+        };
+        let mut cursor = body.walk();
+        for statement in body.named_children(&mut cursor) {
+            if let Some((left, right)) = super::syntax::simple_assignment(statement) {
+                if self.text(left) == name {
+                    values.push(right);
+                }
+            }
+        }
+        super::syntax::walk(body, |n| {
+            match n.kind() {
+                "assignment" => {
+                    let left = n.child_by_field_name("left");
+                    match (left, n.child_by_field_name("right")) {
+                        (Some(left), Some(right)) if is_self_name(left) => values.push(right),
+                        (Some(left), _) if left.kind() != "attribute" => {
+                            let mut unpacks = false;
+                            super::syntax::walk(left, |t| {
+                                unpacks |= is_self_name(t);
+                                !unpacks
+                            });
+                            other_writes |= unpacks;
+                        }
+                        _ => {}
+                    }
+                }
+                "augmented_assignment" | "for_statement" | "with_item" => {
+                    other_writes |= n
+                        .child_by_field_name("left")
+                        .or_else(|| n.child_by_field_name("alias"))
+                        .is_some_and(is_self_name);
+                }
+                _ => {}
+            }
+            !other_writes && !matches!(n.kind(), "lambda" | "class_definition")
+        });
+        if other_writes || values.is_empty() {
+            return Ty::Unknown;
+        }
+        let mut result: Option<Ty> = None;
+        for value in values {
+            let ty = match self.ty_at_depth(value, depth + 1) {
+                Ty::Unknown => return Ty::Unknown,
+                ty => ty,
+            };
+            result = Some(match result {
+                None => ty,
+                Some(prev) => prev.join(ty),
+            });
+        }
+        result.unwrap_or(Ty::Unknown)
     }
 
     /// The model a read is narrowed to by `if isinstance(name, M):` around it (the test alone
@@ -955,7 +1056,7 @@ impl<'a> Semantics<'a> {
                 annotation: None,
                 is_first_of_method: false,
                 is_class_of_classmethod: false,
-            } => self.serializer_instance_param(binding.name),
+            } => self.convention_param_ty(binding.name),
             BindingKind::Param {
                 is_class_of_classmethod: true,
                 ..
@@ -1136,14 +1237,45 @@ impl<'a> Semantics<'a> {
             .filter(|c| c.kind() == "class_definition")
     }
 
-    /// The instance a `ModelSerializer` method is handed: `obj` in a method field's
-    /// `get_<field>(self, obj)`, `instance` in `to_representation` and `update`.
-    fn serializer_instance_param(&self, param: Node<'a>) -> Ty {
+    /// A parameter typed by the framework that calls the function: a signal receiver's
+    /// `instance` (`@receiver(post_save, sender=M)`), a `ModelAdmin` method's `obj` and an admin
+    /// action's `queryset`, a `ModelSerializer` method field's `obj` and the `instance` of its
+    /// `to_representation` and `update`.
+    fn convention_param_ty(&self, param: Node<'a>) -> Ty {
         let function = enclosing_scope(param, &self.parents);
+        if function.kind() != "function_definition" {
+            return Ty::Unknown;
+        }
+        let name = self.text(param);
+        if name == "instance" {
+            if let Some(model) = self.receiver_sender(function) {
+                return Ty::Instance(model);
+            }
+        }
+        let Some(class) = self.class_of_method(function) else {
+            return Ty::Unknown;
+        };
         let method = function
             .child_by_field_name("name")
             .map_or("", |n| self.text(n));
-        let expected = match self.text(param) {
+        let class_name = class
+            .child_by_field_name("name")
+            .map_or("", |n| self.text(n));
+        let bases = class
+            .child_by_field_name("superclasses")
+            .map_or("", |b| self.text(b));
+        if bases.contains("ModelAdmin") && !bases.contains("Inline") {
+            let model = self.class_model(class, 0);
+            return match (name, model) {
+                ("obj", Some(model)) => Ty::Instance(model),
+                ("queryset", Some(model)) => Ty::QuerySet(QuerySetTy {
+                    model: Some(model),
+                    ..QuerySetTy::default()
+                }),
+                _ => Ty::Unknown,
+            };
+        }
+        let expected = match name {
             "obj" => method.starts_with("get_"),
             "instance" => matches!(method, "to_representation" | "update"),
             _ => false,
@@ -1155,15 +1287,42 @@ impl<'a> Semantics<'a> {
         if !expected || !is_second {
             return Ty::Unknown;
         }
-        let Some(class) = self.class_of_method(function) else {
-            return Ty::Unknown;
-        };
-        let name = class
-            .child_by_field_name("name")
-            .map_or("", |n| self.text(n));
-        super::serializers::resolve(self.index(), self.facts, name)
+        super::serializers::resolve(self.index(), self.facts, class_name)
             .and_then(|found| found.serialized_model(self.index()))
             .map_or(Ty::Unknown, |id| Ty::Instance(ModelRef::Indexed(id)))
+    }
+
+    /// The model of `sender=M` in a `@receiver(...)` decorator of `function`.
+    fn receiver_sender(&self, function: Node<'a>) -> Option<ModelRef> {
+        let decorated = self
+            .parents
+            .of(function)
+            .filter(|d| d.kind() == "decorated_definition")?;
+        let mut cursor = decorated.walk();
+        let decorators: Vec<Node<'a>> = decorated
+            .named_children(&mut cursor)
+            .filter(|d| d.kind() == "decorator")
+            .collect();
+        decorators.into_iter().find_map(|decorator| {
+            let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
+            let function = call.child_by_field_name("function")?;
+            if self.text(function).rsplit('.').next() != Some("receiver") {
+                return None;
+            }
+            let arguments = call.child_by_field_name("arguments")?;
+            let mut cursor = arguments.walk();
+            let sender = arguments.named_children(&mut cursor).find_map(|a| {
+                (a.kind() == "keyword_argument"
+                    && a.child_by_field_name("name")
+                        .is_some_and(|n| self.text(n) == "sender"))
+                .then(|| a.child_by_field_name("value"))
+                .flatten()
+            })?;
+            match self.ty(sender) {
+                Ty::ModelClass(model) => Some(model),
+                _ => None,
+            }
+        })
     }
 
     /// `self` in a method: an instance of a model, a QuerySet in a QuerySet subclass, a manager
