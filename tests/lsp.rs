@@ -144,6 +144,57 @@ fn noqa_action_silences_the_line() {
     );
 }
 
+/// Neovim asks for code actions with the cursor's position as the range and the line's
+/// diagnostics in `context.diagnostics`: the cursor anywhere on the line gets the line's quick
+/// fix and "Disable ... for this line", not only on the squiggle.
+#[test]
+fn the_cursor_anywhere_on_the_line_gets_the_quick_fixes_the_client_names() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    let diagnostic = client.diagnostics(URI, 1).remove(0);
+    let titles = |client: &mut Client, context: Value| {
+        let cursor =
+            json!({"start": {"line": 4, "character": 2}, "end": {"line": 4, "character": 2}});
+        let result = client.call(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": URI}, "range": cursor, "context": context}),
+        );
+        result
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // The cursor (column 2) is before the squiggle (column 11): the client names the line's
+    // diagnostic, as published.
+    assert_eq!(
+        titles(
+            &mut client,
+            json!({"diagnostics": [diagnostic], "only": ["quickfix"]})
+        ),
+        [
+            "Replace with `Entry.objects.filter(blog=blog).count()`",
+            "Disable ORM101 for this line"
+        ]
+    );
+    // Naming nothing, the same cursor is outside every finding's range: no quick fix.
+    assert!(titles(
+        &mut client,
+        json!({"diagnostics": [], "only": ["quickfix"]})
+    )
+    .is_empty());
+    // A diagnostic of another code at that range names no finding.
+    let mut other = diagnostic.clone();
+    other["code"] = json!("ORM102");
+    assert!(titles(
+        &mut client,
+        json!({"diagnostics": [other], "only": ["quickfix"]})
+    )
+    .is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
 #[test]
 fn fix_all_applies_every_safe_fix() {
     let text = "from blog.models import Entry\n\n\ndef a(blog):\n    if len(Entry.objects.filter(blog=blog)) > 0:\n        return bool(Entry.objects.all())\n";
