@@ -230,8 +230,10 @@ fn close_clears_diagnostics() {
 #[test]
 fn pull_diagnostics_for_clients_that_ask() {
     let mut client = Client::spawn();
-    let init =
-        client.initialize(json!({"textDocument": {"diagnostic": {"dynamicRegistration": false}}}));
+    let init = client.initialize(json!({
+        "textDocument": {"diagnostic": {"dynamicRegistration": false}},
+        "workspace": {"diagnostics": {"refreshSupport": true}}
+    }));
     assert_eq!(
         init["capabilities"]["diagnosticProvider"]["identifier"],
         "django-orm-lsp"

@@ -160,10 +160,10 @@ pub struct Session {
     pub documents: DashMap<Uri, OpenDocument>,
     pub encoding: RwLock<PositionEncoding>,
     configuration: RwLock<Configuration>,
-    /// The client asks for diagnostics (`textDocument/diagnostic`): do not push them too.
+    /// The client asks for diagnostics (`textDocument/diagnostic`) and accepts
+    /// `workspace/diagnostic/refresh` (to pull again after the index or settings change): do
+    /// not push them too. Other clients are pushed to.
     pub pull_diagnostics: AtomicBool,
-    /// The client accepts `workspace/diagnostic/refresh` (to pull again after settings change).
-    pub diagnostic_refresh: AtomicBool,
     pub shutdown_requested: AtomicBool,
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
