@@ -354,7 +354,7 @@ impl Session {
         let mut kept: Vec<(u64, usize, Uri)> = self
             .documents
             .iter()
-            .filter(|open| open.document.tree().is_some())
+            .filter(|open| open.document.holds_tree())
             .map(|open| {
                 let used = open.used.load(Ordering::Relaxed);
                 (used, open.document.len_bytes(), open.key().clone())
@@ -426,7 +426,7 @@ mod tests {
         let mut names: Vec<String> = session
             .documents
             .iter()
-            .filter(|open| open.document.tree().is_some())
+            .filter(|open| open.document.holds_tree())
             .map(|open| {
                 open.key()
                     .path()
