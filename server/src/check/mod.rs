@@ -139,8 +139,9 @@ impl Project {
 
     fn walk_index_inputs(&self, paths: &[PathBuf]) -> IndexInputs {
         let mut roots: Vec<PathBuf> = paths.iter().map(|p| self.project_root(p)).collect();
-        roots.sort_by_key(|root| std::cmp::Reverse(root.components().count()));
+        roots.sort();
         roots.dedup();
+        roots.sort_by_key(|root| std::cmp::Reverse(root.components().count()));
         let mut files = SourceFiles {
             python: Vec::new(),
             templates: Vec::new(),
