@@ -271,8 +271,8 @@ impl Document {
         encoding: PositionEncoding,
     ) {
         // A document that had dropped its tree is being edited: it keeps one again (parsed in
-        // full when first needed).
-        let keeps = !self.template;
+        // full when first needed). Text too large to parse never has one (binary text is found
+        // out when parsed: checking costs a scan of the text, on every edit).
         let mut base = self.syntax.latest();
         for change in changes {
             match change.range {
@@ -290,9 +290,11 @@ impl Document {
         }
         self.version = version;
         self.revision = next_revision();
-        if keeps {
-            self.syntax = Syntax::parse_from(base);
-        }
+        self.syntax = if self.template || self.rope.len_bytes() > MAX_PARSED_BYTES {
+            Syntax::None
+        } else {
+            Syntax::parse_from(base)
+        };
     }
 
     fn apply_range_change(
@@ -469,7 +471,10 @@ mod tests {
         let doc = Document::new("x = '\0'", 1);
         assert!(doc.tree().is_none());
         assert_eq!(doc.unparsed_reason(), Some(Unparsed::Binary));
-        let doc = Document::new(&"x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 1), 1);
+        let mut doc = Document::new(&"x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 1), 1);
         assert_eq!(doc.unparsed_reason(), Some(Unparsed::TooLarge));
+        // Edited, it still holds no tree for the budget to count.
+        doc.apply_changes(&[change(0, 0, 0, 0, "y = 2\n")], 2, PositionEncoding::Utf8);
+        assert!(!doc.holds_tree() && doc.tree().is_none());
     }
 }
