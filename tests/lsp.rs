@@ -144,6 +144,57 @@ fn noqa_action_silences_the_line() {
     );
 }
 
+/// Neovim asks for code actions with the cursor's position as the range and the line's
+/// diagnostics in `context.diagnostics`: the cursor anywhere on the line gets the line's quick
+/// fix and "Disable ... for this line", not only on the squiggle.
+#[test]
+fn the_cursor_anywhere_on_the_line_gets_the_quick_fixes_the_client_names() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    let diagnostic = client.diagnostics(URI, 1).remove(0);
+    let titles = |client: &mut Client, context: Value| {
+        let cursor =
+            json!({"start": {"line": 4, "character": 2}, "end": {"line": 4, "character": 2}});
+        let result = client.call(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": URI}, "range": cursor, "context": context}),
+        );
+        result
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // The cursor (column 2) is before the squiggle (column 11): the client names the line's
+    // diagnostic, as published.
+    assert_eq!(
+        titles(
+            &mut client,
+            json!({"diagnostics": [diagnostic], "only": ["quickfix"]})
+        ),
+        [
+            "Replace with `Entry.objects.filter(blog=blog).count()`",
+            "Disable ORM101 for this line"
+        ]
+    );
+    // Naming nothing, the same cursor is outside every finding's range: no quick fix.
+    assert!(titles(
+        &mut client,
+        json!({"diagnostics": [], "only": ["quickfix"]})
+    )
+    .is_empty());
+    // A diagnostic of another code at that range names no finding.
+    let mut other = diagnostic.clone();
+    other["code"] = json!("ORM102");
+    assert!(titles(
+        &mut client,
+        json!({"diagnostics": [other], "only": ["quickfix"]})
+    )
+    .is_empty());
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
 #[test]
 fn fix_all_applies_every_safe_fix() {
     let text = "from blog.models import Entry\n\n\ndef a(blog):\n    if len(Entry.objects.filter(blog=blog)) > 0:\n        return bool(Entry.objects.all())\n";
@@ -179,8 +230,10 @@ fn close_clears_diagnostics() {
 #[test]
 fn pull_diagnostics_for_clients_that_ask() {
     let mut client = Client::spawn();
-    let init =
-        client.initialize(json!({"textDocument": {"diagnostic": {"dynamicRegistration": false}}}));
+    let init = client.initialize(json!({
+        "textDocument": {"diagnostic": {"dynamicRegistration": false}},
+        "workspace": {"diagnostics": {"refreshSupport": true}}
+    }));
     assert_eq!(
         init["capabilities"]["diagnosticProvider"]["identifier"],
         "django-orm-lsp"
@@ -664,5 +717,99 @@ fn no_rewrite_action_for_clients_that_cannot_resolve() {
         actions.iter().all(|a| a["kind"] != "refactor.rewrite"),
         "{actions:?}"
     );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+/// A burst of 1,000 one-character edits sent at once to a 5,000-line file (typed or deleted in
+/// code, breaking and repairing it): edits apply in order and the text is parsed once a lint or
+/// the hover needs it, so neither waits behind a backlog of parses. Prints how long after the
+/// last edit the final version's diagnostics and the answer to a hover sent after the burst
+/// arrived (figures, not assertions); asserts the final diagnostics are the final version's and
+/// equal a fresh open of the final text.
+#[test]
+fn a_burst_of_edits_costs_one_parse_and_one_lint_after_it() {
+    use std::time::{Duration, Instant};
+    let mut text = common::synthetic::django_views(5_000, 5);
+    let mut client = push_client();
+    client.open(URI, &text, 1);
+    let before = client.diagnostics(URI, 1);
+
+    // Deterministic positions: the first column of code on pseudo-random indented lines of the
+    // first half.
+    let mut seed: u64 = 19;
+    let mut edits = Vec::new();
+    while edits.len() < 1_000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let lines: Vec<&str> = text.lines().collect();
+        let line = (seed >> 33) as usize % (lines.len() / 2);
+        let current = lines[line];
+        // A word at the start of a statement, or of an `if`'s condition (`len(` becoming
+        // `xlen(` or `en(` ends a finding). Block headers are kept: tree-sitter recovers from
+        // a broken `if` header (`f len(...):` over an indented block) by giving up on the rest
+        // of the file, which would silence every finding after it.
+        let column = if current.starts_with("    if ") { 7 } else { 4 };
+        let word = |i: usize| {
+            current
+                .as_bytes()
+                .get(i)
+                .is_some_and(u8::is_ascii_alphanumeric)
+        };
+        let header = current.ends_with(':') && column == 4;
+        if !current.starts_with("    ") || header || !word(column) || !word(column + 1) {
+            continue;
+        }
+        let at = json!({"line": line, "character": column});
+        let (range, new_text) = if edits.len() % 2 == 0 {
+            (json!({"start": at, "end": at}), "x")
+        } else {
+            let end = json!({"line": line, "character": column + 1});
+            (json!({"start": at, "end": end}), "")
+        };
+        let change = json!({"range": range, "text": new_text});
+        text = apply_text_edits(&text, &[json!({"range": range, "newText": new_text})]);
+        edits.push(change);
+    }
+    let last_version = edits.len() as i64 + 1;
+    for (i, change) in edits.into_iter().enumerate() {
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": i + 2}, "contentChanges": [change]}),
+        );
+    }
+    let sent = Instant::now();
+    let hover_id = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 5, "character": 20}}),
+    );
+    let (mut hovered, mut final_diagnostics) = (None, None);
+    while hovered.is_none() || final_diagnostics.is_none() {
+        let message = client
+            .next_message(Duration::from_secs(60))
+            .expect("the hover answer and the final diagnostics");
+        if message["id"] == hover_id && message.get("method").is_none() {
+            assert!(message.get("error").is_none(), "{message}");
+            hovered = Some(sent.elapsed());
+        } else if message["method"] == "textDocument/publishDiagnostics" {
+            let version = message["params"]["version"].as_i64().unwrap();
+            if version == last_version {
+                final_diagnostics =
+                    Some((sent.elapsed(), message["params"]["diagnostics"].clone()));
+            }
+        }
+    }
+    let (diagnosed, found) = final_diagnostics.unwrap();
+    println!(
+        "1,000 edits to a 5,000-line file: final diagnostics {:.0} ms, hover {:.0} ms after the last edit",
+        diagnosed.as_secs_f64() * 1e3,
+        hovered.unwrap().as_secs_f64() * 1e3
+    );
+    let fresh_uri = "file:///project/blog/fresh.py";
+    client.open(fresh_uri, &text, 1);
+    let fresh = client.diagnostics(fresh_uri, 1);
+    assert!(!fresh.is_empty(), "the final text still has findings");
+    assert_eq!(found.as_array().unwrap(), &fresh);
+    assert_ne!(fresh, before, "the edits changed the findings");
     assert_eq!(client.shutdown_and_exit(), 0);
 }

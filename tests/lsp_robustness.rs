@@ -132,7 +132,10 @@ fn requests_after_shutdown_are_invalid_and_exit_then_gives_0() {
 #[test]
 fn a_cancelled_request_is_answered_and_the_server_stays() {
     let mut client = Client::spawn();
-    client.initialize(json!({"textDocument": {"diagnostic": {"dynamicRegistration": false}}}));
+    client.initialize(json!({
+        "textDocument": {"diagnostic": {"dynamicRegistration": false}},
+        "workspace": {"diagnostics": {"refreshSupport": true}}
+    }));
     // A large document, so the analysis takes a while.
     let text = common::synthetic::django_views(6_000, 5);
     client.open(URI, &text, 1);

@@ -147,6 +147,55 @@ fn files_changed_on_disk_are_reindexed() {
     diagnostics_where(&mut client, &views, |d| d.is_empty());
 }
 
+/// A client that pulls diagnostics but cannot be asked to pull again (Neovim 0.10 and 0.11) is
+/// pushed to: it sees the findings that need the model index with no edit, once the index is
+/// ready, and again after a models file changes on disk.
+#[test]
+fn a_pulling_client_without_refresh_support_gets_index_findings_with_no_edit() {
+    let project = Project::new("pull-no-refresh");
+    let keyed = MODELS.replace(
+        "on_delete=models.CASCADE)",
+        "on_delete=models.CASCADE, to_field=\"code\")",
+    );
+    std::fs::write(project.0.join("blog/models.py"), &keyed).unwrap();
+    let mut client = Client::spawn();
+    let init = client.call(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", project.0.display()),
+            "capabilities": {
+                "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
+                "textDocument": {
+                    "diagnostic": {"dynamicRegistration": false},
+                    "publishDiagnostics": {"versionSupport": true}
+                },
+            },
+        }),
+    );
+    client.notify("initialized", json!({}));
+    // It is not offered pulls, so it does not make its one pull before the index is ready.
+    assert!(
+        init["capabilities"].get("diagnosticProvider").is_none(),
+        "{init}"
+    );
+    let views = project.uri("blog/views.py");
+    client.open(&views, VIEWS, 1);
+    // With `to_field`, `entry.blog.id` loads each blog: ORM402, which needs the models.
+    let found = diagnostics_where(&mut client, &views, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM402"]);
+
+    // The models change on disk, never opened: the open view is re-checked and pushed.
+    std::fs::write(project.0.join("blog/models.py"), MODELS).unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": project.uri("blog/models.py"), "type": 2}]}),
+    );
+    let after = diagnostics_where(&mut client, &views, |d| codes(d) != ["ORM402"]);
+    assert_eq!(codes(&after), ["ORM401"]);
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
 /// The server, initialized on the `blogapp` fixture project, and the project's folder.
 fn serve_blogapp() -> (Client, PathBuf) {
     let root = std::fs::canonicalize(

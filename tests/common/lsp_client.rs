@@ -180,6 +180,12 @@ impl Client {
         }
     }
 
+    /// The next message from the server within `wait`, server requests answered (the backlog
+    /// is left alone).
+    pub fn next_message(&mut self, wait: Duration) -> Option<Value> {
+        self.next(Instant::now() + wait)
+    }
+
     pub fn response(&mut self, id: i64) -> Value {
         self.response_to(&json!(id))
     }

@@ -69,8 +69,19 @@ struct Project {
     root: PathBuf,
     cwd: PathBuf,
     settings: ProjectSettings,
-    index_inputs: std::sync::OnceLock<SourceFiles>,
+    index_inputs: std::sync::OnceLock<IndexInputs>,
 }
+
+/// What a run's model index reads: the projects the named paths belong to, whole.
+struct IndexInputs {
+    /// The project roots, deepest first (a file's module name is its path relative to the
+    /// first that holds it).
+    roots: Vec<PathBuf>,
+    files: SourceFiles,
+}
+
+/// Files that mark a project's root, where its module names start.
+const PROJECT_MARKERS: &[&str] = &[pyproject::FILE_NAME, "manage.py"];
 
 impl Project {
     fn load(cwd: PathBuf, options: &CheckOptions) -> (Self, Option<String>) {
@@ -117,52 +128,70 @@ impl Project {
         normalize(&self.cwd.join(path))
     }
 
-    /// The model index for checking `paths`: the folders named, and the whole project for files
-    /// named on their own (a view's models live elsewhere in the project).
+    /// The model index for checking `paths`: the whole project of each (a view's models live
+    /// in other apps), whatever folders or files are named.
     fn index(&self, paths: &[PathBuf]) -> Workspace {
         let inputs = self.index_inputs(paths);
-        Workspace::from_paths(std::slice::from_ref(&self.root), &inputs.python, |_, _| {})
-            .with_templates(&inputs.python, &inputs.templates)
+        Workspace::from_paths(&inputs.roots, &inputs.files.python, |_, _| {})
+            .with_templates(&inputs.files.python, &inputs.files.templates)
     }
 
-    /// What the model index for `paths` reads: Python files and templates, walked once per
-    /// run (`paths` are the run's own, the same at every call).
-    fn index_inputs(&self, paths: &[PathBuf]) -> &SourceFiles {
+    /// What the model index for `paths` reads, walked once per run (`paths` are the run's own,
+    /// the same at every call).
+    fn index_inputs(&self, paths: &[PathBuf]) -> &IndexInputs {
         self.index_inputs
             .get_or_init(|| self.walk_index_inputs(paths))
     }
 
-    fn walk_index_inputs(&self, paths: &[PathBuf]) -> SourceFiles {
-        let mut roots: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| {
-                if p.is_dir() {
-                    self.absolute(p)
-                } else {
-                    self.root.clone()
-                }
-            })
-            .collect();
+    fn walk_index_inputs(&self, paths: &[PathBuf]) -> IndexInputs {
+        let mut roots: Vec<PathBuf> = paths.iter().map(|p| self.project_root(p)).collect();
         roots.sort();
         roots.dedup();
-        let mut inputs = SourceFiles {
+        roots.sort_by_key(|root| std::cmp::Reverse(root.components().count()));
+        let mut files = SourceFiles {
             python: Vec::new(),
             templates: Vec::new(),
         };
-        for root in roots {
-            let found = source_files(&root);
-            inputs.python.extend(found.python);
-            inputs.templates.extend(found.templates);
+        // A root inside another is walked with it: walk the outermost ones only.
+        for root in roots
+            .iter()
+            .filter(|root| !roots.iter().any(|r| r != *root && root.starts_with(r)))
+        {
+            let found = source_files(root);
+            files.python.extend(found.python);
+            files.templates.extend(found.templates);
         }
-        inputs
+        files.python.sort();
+        files.templates.sort();
+        IndexInputs { roots, files }
+    }
+
+    /// The root of the project `path` belongs to: the nearest folder at or above it holding a
+    /// pyproject.toml or a manage.py; else the settings' root when `path` is below it, else
+    /// the folder named (or the named file's folder).
+    fn project_root(&self, path: &Path) -> PathBuf {
+        let absolute = self.absolute(path);
+        let folder = if absolute.is_dir() {
+            absolute.as_path()
+        } else {
+            absolute.parent().unwrap_or(&absolute)
+        };
+        let marked = folder
+            .ancestors()
+            .find(|f| PROJECT_MARKERS.iter().any(|m| f.join(m).is_file()));
+        match marked {
+            Some(root) => root.to_path_buf(),
+            None if absolute.starts_with(&self.root) => self.root.clone(),
+            None => folder.to_path_buf(),
+        }
     }
 
     /// The cache's first key: the text the index reads, and this binary's version.
-    fn inputs_key(&self, found: &SourceFiles) -> u64 {
+    fn inputs_key(&self, inputs: &IndexInputs) -> u64 {
         cache::with_version(Workspace::inputs_fingerprint(
-            std::slice::from_ref(&self.root),
-            &found.python,
-            &found.templates,
+            &inputs.roots,
+            &inputs.files.python,
+            &inputs.files.templates,
         ))
     }
 

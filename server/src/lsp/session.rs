@@ -163,10 +163,10 @@ pub struct Session {
     pub documents: DashMap<Uri, OpenDocument>,
     pub encoding: RwLock<PositionEncoding>,
     configuration: RwLock<Configuration>,
-    /// The client asks for diagnostics (`textDocument/diagnostic`): do not push them too.
+    /// The client asks for diagnostics (`textDocument/diagnostic`) and accepts
+    /// `workspace/diagnostic/refresh` (to pull again after the index or settings change): do
+    /// not push them too. Other clients are pushed to.
     pub pull_diagnostics: AtomicBool,
-    /// The client accepts `workspace/diagnostic/refresh` (to pull again after settings change).
-    pub diagnostic_refresh: AtomicBool,
     pub shutdown_requested: AtomicBool,
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
@@ -369,7 +369,7 @@ impl Session {
         let mut kept: Vec<(u64, usize, Uri)> = self
             .documents
             .iter()
-            .filter(|open| open.document.tree().is_some())
+            .filter(|open| open.document.holds_tree())
             .map(|open| {
                 let used = open.used.load(Ordering::Relaxed);
                 (used, open.document.len_bytes(), open.key().clone())
@@ -441,7 +441,7 @@ mod tests {
         let mut names: Vec<String> = session
             .documents
             .iter()
-            .filter(|open| open.document.tree().is_some())
+            .filter(|open| open.document.holds_tree())
             .map(|open| {
                 open.key()
                     .path()

@@ -21,11 +21,7 @@ pub struct TextChange {
 #[derive(Clone, Debug)]
 pub struct Document {
     rope: Rope,
-    /// `None` for a template, an unparsed document, or one whose tree was dropped to save memory
-    /// (`drop_tree`): a syntax tree takes about 28 bytes per byte of source, so a server with
-    /// many large files open keeps trees only for the few in use; the others are re-parsed in
-    /// full when next needed.
-    tree: Option<Tree>,
+    syntax: Syntax,
     version: i32,
     /// A Django template: text only, never parsed as Python.
     template: bool,
@@ -33,6 +29,51 @@ pub struct Document {
     /// snapshot is never given back to a document whose text changed meanwhile (a client may
     /// close and re-open a document with the same version number).
     revision: u64,
+}
+
+/// A document's syntax tree. Edits apply to the text and `Tree::edit` at once, in arrival
+/// order; the text is parsed only when something needs its tree (a lint, a hover, a code
+/// action), so a burst of edits costs one parse after it, not one per edit.
+#[derive(Clone, Debug)]
+enum Syntax {
+    /// No tree kept: a template, a document too large or binary to parse, or one whose tree was
+    /// dropped to save memory (`drop_tree`); a snapshot that needs one parses its own in full.
+    None,
+    /// The tree is kept. `parsed` is this text's tree once some snapshot of it needed one
+    /// (shared by every snapshot of this text: one parse); until then `base` is what parsing
+    /// starts from: the last parsed tree, `edit`ed to match this text, or `None` to parse in
+    /// full (a whole-text replacement, or a document that had dropped its tree).
+    Kept {
+        base: Option<Tree>,
+        parsed: Arc<OnceLock<Option<Tree>>>,
+    },
+}
+
+impl Syntax {
+    fn parse_from(base: Option<Tree>) -> Self {
+        Syntax::Kept {
+            base,
+            parsed: Arc::default(),
+        }
+    }
+
+    fn parsed(tree: Option<Tree>) -> Self {
+        Syntax::Kept {
+            base: None,
+            parsed: Arc::new(OnceLock::from(tree)),
+        }
+    }
+
+    /// The latest tree to continue from: this text's if parsed, else the edited base.
+    fn latest(&self) -> Option<Tree> {
+        match self {
+            Syntax::None => None,
+            Syntax::Kept { base, parsed } => match parsed.get() {
+                Some(tree) => tree.clone(),
+                None => base.clone(),
+            },
+        }
+    }
 }
 
 fn next_revision() -> u64 {
@@ -49,11 +90,16 @@ pub struct DocumentSnapshot {
     /// A Django template (see `Document::template`).
     pub template: bool,
     revision: u64,
-    /// The document's tree, or, if it had dropped its tree, one parsed from `rope` in full on
-    /// first use (off the async runtime, where snapshots are analysed).
+    /// This text's tree, parsed on first use (off the async runtime, where snapshots are
+    /// analysed); shared with the document and its other snapshots when the document keeps its
+    /// tree.
     tree: Arc<OnceLock<Option<Tree>>>,
-    /// The tree has to be parsed from the text (the document had dropped it).
+    /// What parsing starts from (see `Syntax::Kept`).
+    base: Option<Tree>,
+    /// The text is Python that may be parsed (not a template, nor too large or binary).
     parses: bool,
+    /// The document keeps no tree: one parsed here is this snapshot's alone.
+    transient: bool,
     /// The text, materialised once per snapshot for analysis (tree-sitter nodes index bytes).
     text: Arc<OnceLock<String>>,
 }
@@ -63,13 +109,14 @@ impl DocumentSnapshot {
         self.text.get_or_init(|| self.rope.to_string())
     }
 
-    /// The syntax tree, `None` for a template or an unparsed document. Parses the text in full
-    /// on first use if the document had dropped its tree: the same tree a fresh open gives.
+    /// The syntax tree, `None` for a template or an unparsed document. Parses the text on first
+    /// use if no snapshot of it has yet: incrementally from the edited earlier tree, or in full
+    /// if the document had dropped its tree (the same tree a fresh open gives).
     pub fn tree(&self) -> Option<&Tree> {
         self.tree
             .get_or_init(|| {
                 self.parses
-                    .then(|| reparse_rope(&self.rope, None))
+                    .then(|| reparse_rope(&self.rope, self.base.as_ref()))
                     .flatten()
             })
             .as_ref()
@@ -80,9 +127,9 @@ impl DocumentSnapshot {
         self.revision
     }
 
-    /// A tree this snapshot parsed itself (the document had dropped its own), once parsed.
+    /// A tree this snapshot parsed for itself (the document had dropped its own), once parsed.
     pub fn parsed_tree(&self) -> Option<&Tree> {
-        self.tree.get().filter(|_| self.parses)?.as_ref()
+        self.tree.get().filter(|_| self.transient)?.as_ref()
     }
 }
 
@@ -98,12 +145,14 @@ impl Document {
         let rope = Rope::from_str(text);
         let mut doc = Self {
             rope,
-            tree: None,
+            syntax: Syntax::None,
             version,
             template: false,
             revision: next_revision(),
         };
-        doc.reparse(None);
+        if doc.unparsed_reason().is_none() {
+            doc.syntax = Syntax::parsed(reparse_rope(&doc.rope, None));
+        }
         doc
     }
 
@@ -111,7 +160,7 @@ impl Document {
     pub fn template(text: &str, version: i32) -> Self {
         Self {
             rope: Rope::from_str(text),
-            tree: None,
+            syntax: Syntax::None,
             version,
             template: true,
             revision: next_revision(),
@@ -130,10 +179,31 @@ impl Document {
         &self.rope
     }
 
-    /// The tree kept with the document: `None` also after `drop_tree` (`snapshot().tree()`
-    /// parses one then).
+    /// This text's tree, parsing it now if no snapshot has (for callers off the async runtime;
+    /// the server asks its snapshots). `None` for a template, an unparsed document, or after
+    /// `drop_tree` (`snapshot().tree()` parses one then).
     pub fn tree(&self) -> Option<&Tree> {
-        self.tree.as_ref()
+        match &self.syntax {
+            Syntax::None => None,
+            Syntax::Kept { base, parsed } => parsed
+                .get_or_init(|| {
+                    self.unparsed_reason()
+                        .is_none()
+                        .then(|| reparse_rope(&self.rope, base.as_ref()))
+                        .flatten()
+                })
+                .as_ref(),
+        }
+    }
+
+    /// Whether the document keeps a tree (parsed or to be parsed when needed), which the tree
+    /// budget counts. Never parses.
+    pub fn holds_tree(&self) -> bool {
+        match &self.syntax {
+            Syntax::None => false,
+            // Text that turned out not to be parseable holds none.
+            Syntax::Kept { parsed, .. } => !matches!(parsed.get(), Some(None)),
+        }
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -141,19 +211,26 @@ impl Document {
     }
 
     /// Drops the syntax tree to save memory; returns whether there was one. The next change
-    /// parses the text in full (and keeps that tree); snapshots until then parse their own.
+    /// parses the text in full when needed (and keeps that tree); snapshots until then parse
+    /// their own.
     pub fn drop_tree(&mut self) -> bool {
-        self.tree.take().is_some()
+        matches!(
+            std::mem::replace(&mut self.syntax, Syntax::None),
+            Syntax::Kept { .. }
+        )
     }
 
     /// Takes back the tree a snapshot of this very text parsed after `drop_tree`. Returns
-    /// whether it did (not if the text changed since or a tree is already there).
+    /// whether it did (not if the text changed since or a tree is already kept).
     pub fn keep_tree_of(&mut self, snapshot: &DocumentSnapshot) -> bool {
-        if self.tree.is_some() || snapshot.revision != self.revision {
+        if self.holds_tree() || snapshot.revision != self.revision {
             return false;
         }
-        self.tree = snapshot.parsed_tree().cloned();
-        self.tree.is_some()
+        let Some(tree) = snapshot.parsed_tree() else {
+            return false;
+        };
+        self.syntax = Syntax::parsed(Some(tree.clone()));
+        true
     }
 
     /// Why the document has no tree, if it has none.
@@ -168,40 +245,44 @@ impl Document {
     }
 
     pub fn snapshot(&self) -> DocumentSnapshot {
-        let parses = self.tree.is_none() && !self.template && self.unparsed_reason().is_none();
-        let tree = OnceLock::new();
-        if !parses {
-            let _ = tree.set(self.tree.clone());
-        }
+        let (tree, base, transient) = match &self.syntax {
+            Syntax::Kept { base, parsed } => (parsed.clone(), base.clone(), false),
+            Syntax::None => (Arc::default(), None, true),
+        };
         DocumentSnapshot {
             rope: self.rope.clone(),
             version: self.version,
             template: self.template,
             revision: self.revision,
-            tree: Arc::new(tree),
-            parses,
+            tree,
+            base,
+            parses: !self.template && self.unparsed_reason().is_none(),
+            transient,
             text: Arc::default(),
         }
     }
 
-    /// Applies a batch of changes in order, each against the result of the previous one, then
-    /// reparses once with the edited old tree.
+    /// Applies a batch of changes in order, each against the result of the previous one, and
+    /// `edit`s the latest tree to match; the text is parsed when something needs its tree.
     pub fn apply_changes(
         &mut self,
         changes: &[TextChange],
         version: i32,
         encoding: PositionEncoding,
     ) {
-        let mut reusable = self.tree.is_some();
+        // A document that had dropped its tree is being edited: it keeps one again (parsed in
+        // full when first needed). Text too large to parse never has one (binary text is found
+        // out when parsed: checking costs a scan of the text, on every edit).
+        let mut base = self.syntax.latest();
         for change in changes {
             match change.range {
                 None => {
                     self.rope = Rope::from_str(&change.text);
-                    reusable = false;
+                    base = None;
                 }
                 Some((start, end)) => {
                     let edit = self.apply_range_change(start, end, &change.text, encoding);
-                    if let Some(tree) = self.tree.as_mut() {
+                    if let Some(tree) = base.as_mut() {
                         tree.edit(&edit);
                     }
                 }
@@ -209,8 +290,11 @@ impl Document {
         }
         self.version = version;
         self.revision = next_revision();
-        let old = if reusable { self.tree.take() } else { None };
-        self.reparse(old.as_ref());
+        self.syntax = if self.template || self.rope.len_bytes() > MAX_PARSED_BYTES {
+            Syntax::None
+        } else {
+            Syntax::parse_from(base)
+        };
     }
 
     fn apply_range_change(
@@ -249,14 +333,6 @@ impl Document {
         let row = self.rope.byte_to_line(byte);
         Point::new(row, byte - self.rope.line_to_byte(row))
     }
-
-    fn reparse(&mut self, old: Option<&Tree>) {
-        self.tree = match self.unparsed_reason() {
-            _ if self.template => None,
-            Some(_) => None,
-            None => reparse_rope(&self.rope, old),
-        };
-    }
 }
 
 #[cfg(test)]
@@ -286,6 +362,35 @@ mod tests {
         let text = doc.rope().to_string();
         assert_eq!(text, "def f():\n    return 2\n    x = 'ü'\n");
         assert_eq!(sexp(&doc), sexp(&Document::new(&text, 0)));
+    }
+
+    #[test]
+    fn edits_parse_only_when_a_tree_is_needed_and_every_snapshot_shares_that_parse() {
+        let mut doc = Document::new("def f():\n    return 1\n", 1);
+        for (i, digit) in ["2", "3", "4"].into_iter().enumerate() {
+            doc.apply_changes(
+                &[change(1, 11, 1, 12, digit)],
+                i as i32 + 2,
+                PositionEncoding::Utf16,
+            );
+        }
+        // Nothing parsed yet: the tree kept is the first text's, edited three times.
+        let Syntax::Kept { parsed, base } = &doc.syntax else {
+            panic!("the document keeps a tree");
+        };
+        assert!(parsed.get().is_none() && base.is_some());
+        let (first, second) = (doc.snapshot(), doc.snapshot());
+        let fresh = Document::new("def f():\n    return 4\n", 0);
+        assert_eq!(first.tree().unwrap().root_node().to_sexp(), sexp(&fresh));
+        // The other snapshot and the document got that one parse.
+        assert!(second.tree.get().is_some() && parsed.get().is_some());
+        assert!(first.parsed_tree().is_none());
+        // The next edit continues from the parsed tree.
+        doc.apply_changes(&[change(1, 11, 1, 12, "x")], 9, PositionEncoding::Utf16);
+        assert_eq!(
+            sexp(&doc),
+            sexp(&Document::new("def f():\n    return x\n", 0))
+        );
     }
 
     #[test]
@@ -366,7 +471,10 @@ mod tests {
         let doc = Document::new("x = '\0'", 1);
         assert!(doc.tree().is_none());
         assert_eq!(doc.unparsed_reason(), Some(Unparsed::Binary));
-        let doc = Document::new(&"x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 1), 1);
+        let mut doc = Document::new(&"x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 1), 1);
         assert_eq!(doc.unparsed_reason(), Some(Unparsed::TooLarge));
+        // Edited, it still holds no tree for the budget to count.
+        doc.apply_changes(&[change(0, 0, 0, 0, "y = 2\n")], 2, PositionEncoding::Utf8);
+        assert!(!doc.holds_tree() && doc.tree().is_none());
     }
 }

@@ -7,7 +7,7 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::initialize::FIX_ALL_KIND;
-use crate::analysis::{apply_edits, count_errors, fix_all, loop_around, noqa, Edit};
+use crate::analysis::{apply_edits, count_errors, fix_all, loop_around, noqa, Diagnostic, Edit};
 use crate::lsp::convert;
 use crate::lsp::session::{Session, Snapshot};
 
@@ -19,13 +19,16 @@ pub async fn code_action(
         return Ok(None);
     };
     let only = params.context.only;
-    let range = params.range;
+    let request = Request {
+        range: params.range,
+        named: params.context.diagnostics,
+    };
     let resolves = session.client_resolves_edits.load(Ordering::Relaxed);
     let looked_at = snapshot.clone();
     let actions = tokio::task::spawn_blocking(move || {
-        let mut actions = actions(&snapshot, range, only.as_deref());
+        let mut actions = actions(&snapshot, &request, only.as_deref());
         if resolves && wanted(only.as_deref(), CodeActionKind::REFACTOR_REWRITE.as_str()) {
-            actions.extend(loop_rewrites(&snapshot, range));
+            actions.extend(loop_rewrites(&snapshot, &request));
         }
         actions
     })
@@ -33,6 +36,42 @@ pub async fn code_action(
     .map_err(|_| Error::internal_error())?;
     session.keep_parsed_tree(&looked_at);
     Ok(Some(actions))
+}
+
+/// What a code action request asks about: a range, and the diagnostics the client names in its
+/// context (Neovim names the cursor line's, wherever the cursor is on the line).
+struct Request {
+    range: Range,
+    named: Vec<tower_lsp_server::ls_types::Diagnostic>,
+}
+
+impl Request {
+    /// The findings the request is about: those whose range intersects the requested range, and
+    /// those the client names (by code and range, as they were published).
+    fn findings<'a>(&self, snapshot: &Snapshot, findings: &'a [Diagnostic]) -> Vec<&'a Diagnostic> {
+        let rope = &snapshot.document.rope;
+        let offset = |p: Position| convert::offset(rope, p, snapshot.encoding);
+        let (start, end) = (offset(self.range.start), offset(self.range.end));
+        let named: Vec<(std::ops::Range<usize>, String)> = self
+            .named
+            .iter()
+            .filter_map(|n| match &n.code {
+                Some(NumberOrString::String(code)) => {
+                    Some((offset(n.range.start)..offset(n.range.end), code.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        findings
+            .iter()
+            .filter(|d| {
+                (d.range.start <= end && start <= d.range.end)
+                    || named
+                        .iter()
+                        .any(|(range, code)| *range == d.range && code == d.code())
+            })
+            .collect()
+    }
 }
 
 /// What a "rewrite this loop" action carries until `codeAction/resolve` computes its edit.
@@ -47,19 +86,13 @@ pub struct LoopRewrite {
 /// "Show the rewritten loop" for each loop around the range's findings that has two or more
 /// safe fixes (one is the quick fix already): every fix of the loop applied at once, computed
 /// only when the client resolves it.
-fn loop_rewrites(snapshot: &Snapshot, range: Range) -> Vec<CodeActionOrCommand> {
+fn loop_rewrites(snapshot: &Snapshot, request: &Request) -> Vec<CodeActionOrCommand> {
     let Some(tree) = snapshot.document.tree() else {
         return Vec::new();
     };
-    let rope = &snapshot.document.rope;
-    let start = convert::offset(rope, range.start, snapshot.encoding);
-    let end = convert::offset(rope, range.end, snapshot.encoding);
     let diagnostics = snapshot.diagnostics();
     let mut regions: Vec<std::ops::Range<usize>> = Vec::new();
-    for d in diagnostics
-        .iter()
-        .filter(|d| d.range.start <= end && start <= d.range.end)
-    {
+    for d in request.findings(snapshot, &diagnostics) {
         if let Some(region) = loop_around(tree, d.range.start) {
             if !regions.contains(&region) {
                 regions.push(region);
@@ -106,7 +139,7 @@ fn wanted(only: Option<&[CodeActionKind]>, kind: &str) -> bool {
 
 fn actions(
     snapshot: &Snapshot,
-    range: Range,
+    request: &Request,
     only: Option<&[CodeActionKind]>,
 ) -> Vec<CodeActionOrCommand> {
     let Some(tree) = snapshot.document.tree() else {
@@ -114,16 +147,11 @@ fn actions(
     };
     let (rope, encoding, uri) = (&snapshot.document.rope, snapshot.encoding, &snapshot.uri);
     let text = snapshot.document.text();
-    let start = convert::offset(rope, range.start, encoding);
-    let end = convert::offset(rope, range.end, encoding);
     let diagnostics = snapshot.diagnostics();
     let mut actions = Vec::new();
 
     if wanted(only, CodeActionKind::QUICKFIX.as_str()) {
-        for d in diagnostics
-            .iter()
-            .filter(|d| d.range.start <= end && start <= d.range.end)
-        {
+        for d in request.findings(snapshot, &diagnostics) {
             let lsp_diagnostic = convert::diagnostic(rope, d, encoding);
             let action = |title: String, edits: &[Edit], preferred: bool| {
                 let edits = edits

@@ -26,15 +26,17 @@ pub async fn did_change(
         .collect();
     let encoding = session.encoding();
     // The whole mutation happens here, before any `.await`, so changes apply in arrival order.
-    // `Some(whether the edit gave the document back a tree it had dropped)`.
+    // Nothing is parsed here: the text is parsed once something needs its tree, so a burst
+    // of edits costs one parse after it. `Some(whether the edit gave the document back a tree
+    // it had dropped)`.
     let applied = session.documents.get_mut(&uri).map(|mut open| {
-        let had_tree = open.document.tree().is_some();
+        let had_tree = open.document.holds_tree();
         open.document
             .apply_changes(&changes, params.text_document.version, encoding);
-        !had_tree && open.document.tree().is_some()
+        !had_tree && open.document.holds_tree()
     });
     if let Some(gained_tree) = applied {
-        // Still before any `.await`: the edited document keeps its tree; only a tree parsed
+        // Still before any `.await`: the edited document keeps its tree; only a tree it takes
         // anew can take the others over budget (a keystroke in a document that has one cannot).
         session.touch(&uri);
         if gained_tree {

@@ -65,11 +65,22 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
         .client_confirms_edits
         .store(confirms_edits, Ordering::Relaxed);
 
-    let pulls = params
+    // A client that pulls but cannot be asked to pull again (Neovim 0.10 and 0.11) would keep
+    // what its first pull got, before the model index was ready, until its next edit: it is
+    // pushed to instead, as every client accepts (ARCHITECTURE.md, "Diagnostics").
+    let refresh = params
         .capabilities
-        .text_document
+        .workspace
         .as_ref()
-        .is_some_and(|t| t.diagnostic.is_some());
+        .and_then(|w| w.diagnostics.as_ref())
+        .and_then(|d| d.refresh_support)
+        .unwrap_or(false);
+    let pulls = refresh
+        && params
+            .capabilities
+            .text_document
+            .as_ref()
+            .is_some_and(|t| t.diagnostic.is_some());
     session.pull_diagnostics.store(pulls, Ordering::Relaxed);
 
     InitializeResult {
@@ -150,15 +161,6 @@ pub fn configure(session: &Session, params: &InitializeParams) -> Vec<String> {
     let (configuration, warnings) =
         Configuration::new(root, params.initialization_options.as_ref());
     session.configure(configuration);
-
-    let refresh = params
-        .capabilities
-        .workspace
-        .as_ref()
-        .and_then(|w| w.diagnostics.as_ref())
-        .and_then(|d| d.refresh_support)
-        .unwrap_or(false);
-    session.diagnostic_refresh.store(refresh, Ordering::Relaxed);
 
     warnings
         .into_iter()

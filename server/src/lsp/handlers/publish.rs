@@ -1,6 +1,5 @@
 //! Push diagnostics: lint a snapshot off the async runtime, publish if still current.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Semaphore;
@@ -113,11 +112,8 @@ pub fn release_memory_when_idle() {
 /// for every open document, or asks a pulling client to pull again.
 pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
     if session.pulls() {
-        if session.diagnostic_refresh.load(Ordering::Relaxed) {
-            // A client that cannot refresh gets the new findings on its next pull; an error
-            // here changes nothing for it.
-            let _ = client.workspace_diagnostic_refresh().await;
-        }
+        // An error here changes nothing: the client gets the new findings on its next pull.
+        let _ = client.workspace_diagnostic_refresh().await;
         return;
     }
     // The old index (and, after a scan, its parse data) is freed by now or soon.
