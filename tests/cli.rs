@@ -388,7 +388,7 @@ migrations = "all"
     let (_, stdout, _) = check(&["--show-settings"], other.path());
     assert_eq!(
         stdout,
-        "# config: none found, defaults\nselect = [\"ALL\"]\nignore = []\nseverity = {}\nexclude = []\nper-file-ignores = {}\ntarget-django = \"5.2\"\nbulk-batch-size = 500\ninclude-tests = false\nmigrations = \"per-row\"\n"
+        "# config: none found, defaults\nselect = [\"ALL\"]\nignore = []\nseverity = {}\nexclude = []\nper-file-ignores = {}\ntarget-django = \"5.2\"\nbulk-batch-size = 500\ninclude-tests = false\nmigrations = \"none\"\n"
     );
 }
 
@@ -496,7 +496,7 @@ const ENTRY_MODEL: &str = "from django.db import models\n\n\nclass Entry(models.
 const DATA_MIGRATION: &str = "from app.models import Entry\n\n\ndef forwards(apps, schema_editor):\n    for entry in Entry.objects.all():\n        entry.title = \"x\"\n        entry.save()\n    return len(Entry.objects.all())\n";
 
 #[test]
-fn migrations_report_the_per_row_rules_by_default() {
+fn migrations_are_left_out_by_default_and_report_the_per_row_rules_when_asked() {
     let codes_with = |setting: &str| {
         let project = temp::project(&[
             ("pyproject.toml", setting.as_bytes()),
@@ -512,7 +512,7 @@ fn migrations_report_the_per_row_rules_by_default() {
             .map(|f| f.1)
             .collect::<Vec<_>>()
     };
-    assert_eq!(codes_with(""), ["ORM302"]);
+    assert_eq!(codes_with(""), Vec::<String>::new());
     assert_eq!(
         codes_with("[tool.django-orm-lsp]\nmigrations = \"per-row\"\n"),
         ["ORM302"]

@@ -906,7 +906,70 @@ impl<'a> Semantics<'a> {
         if readable < self.argument_count(call) {
             lookups.push("*".into());
         }
+        lookups.extend(self.prefetched_queryset_lookups(call));
         lookups
+    }
+
+    /// What the QuerySets of `Prefetch("rel", queryset=...)` arguments load themselves, as
+    /// lookups through `rel`: `Prefetch("comments", queryset=Comment.objects.select_related(
+    /// "author"))` loads `comments__author`.
+    fn prefetched_queryset_lookups(&self, call: Node<'a>) -> Vec<String> {
+        let Some(args) = call.child_by_field_name("arguments") else {
+            return Vec::new();
+        };
+        let mut nested = Vec::new();
+        let mut cursor = args.walk();
+        for prefetch in args.named_children(&mut cursor).filter(|a| {
+            a.kind() == "call"
+                && a.child_by_field_name("function")
+                    .is_some_and(|f| self.text(f).ends_with("Prefetch"))
+        }) {
+            let Some(prefetch_args) = prefetch.child_by_field_name("arguments") else {
+                continue;
+            };
+            let mut cursor = prefetch_args.walk();
+            let mut lookup = None;
+            let mut queryset = None;
+            for (i, arg) in prefetch_args.named_children(&mut cursor).enumerate() {
+                let keyword = (arg.kind() == "keyword_argument")
+                    .then(|| arg.child_by_field_name("name").map(|n| self.text(n)))
+                    .flatten();
+                match keyword {
+                    // The rows land in the attribute; the hops before the last are loaded as
+                    // usual (`Prefetch("group__users", to_attr=...)` loads `group`).
+                    Some("to_attr") => {
+                        if let Some(path) = lookup.and_then(|l| string_value(l, self.source)) {
+                            if let Some((through, _)) = path.rsplit_once("__") {
+                                nested.push(through.to_string());
+                            }
+                        }
+                        lookup = None;
+                        break;
+                    }
+                    Some("lookup") => lookup = arg.child_by_field_name("value"),
+                    Some("queryset") => queryset = arg.child_by_field_name("value"),
+                    Some(_) => {}
+                    None if i == 0 => lookup = Some(arg),
+                    None if i == 1 => queryset = Some(arg),
+                    None => {}
+                }
+            }
+            let (Some(lookup), Some(queryset)) =
+                (lookup.and_then(|l| string_value(l, self.source)), queryset)
+            else {
+                continue;
+            };
+            if let Ty::QuerySet(inner) = self.ty(queryset) {
+                nested.extend(
+                    inner
+                        .select_related
+                        .iter()
+                        .chain(&inner.prefetch_related)
+                        .map(|l| format!("{lookup}__{l}")),
+                );
+            }
+        }
+        nested
     }
 
     /// How many arguments are `Prefetch(..., to_attr=...)`: readable, but load no lookup.

@@ -10,6 +10,7 @@ use super::imports::import_names;
 use super::index::{string_value, FieldKind, Model, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{construction_site, quote_style, row_loop, RowLoop};
+use super::scope::{Binding, BindingKind};
 use super::syntax::{
     as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
     strip_parens, walk,
@@ -140,10 +141,22 @@ pub fn replace_statements<'a>(
 pub fn read_outside_loop<'a>(sem: &Semantics<'a>, for_loop: Node<'a>, name: &str) -> bool {
     let scope = sem.scope_of(for_loop);
     let nested = !enclosing_loops(for_loop, scope.scope, &sem.parents).is_empty();
-    scope
-        .references(name)
-        .iter()
-        .any(|r| !contains(for_loop, *r) && (nested || r.start_byte() >= for_loop.end_byte()))
+    let is_loop_target = |b: &Binding| {
+        matches!(b.kind, BindingKind::ForTarget { .. }) && b.statement.id() == for_loop.id()
+    };
+    let loop_target = scope.bindings(name).iter().any(is_loop_target);
+    scope.references(name).iter().any(|r| {
+        !contains(for_loop, *r)
+            && (nested || r.start_byte() >= for_loop.end_byte())
+            // A later `for name in ...` rebinds the loop's variable: that read is of another
+            // loop's row.
+            && (!loop_target
+                || scope
+                    .reaching(name, *r, &sem.parents)
+                    .bindings
+                    .iter()
+                    .any(|b| is_loop_target(b)))
+    })
 }
 
 /// A name for a new local that the scope of `node` neither binds nor reads.
@@ -411,26 +424,33 @@ pub fn save_loop<'a>(
     let row = sem.text(instance);
     let model = sem.index().model(rows.model);
     let bound = names_bound_in(sem, rows.node);
+    let body = rows.node.child_by_field_name("body")?;
     let mut values = SavedValues::Constant;
     let mut assigned_any = false;
     let mut copies = false;
-    walk(rows.node.child_by_field_name("body")?, |n| {
+    // An assignment under a condition, or a loop that can stop early, writes some rows only:
+    // one `update()` of the whole QuerySet would write them all.
+    let mut some_rows_only = false;
+    walk(body, |n| {
         if let Some(assignment) = row_assignment(sem, n, row) {
             assigned_any = true;
             // `row.pk = None` then `save()` INSERTs a copy of each row: no update at all.
             copies |= matches!(assignment.field, "pk" | "id");
             values = values.max(assigned_value(sem, &assignment, row, model, &bound));
+            some_rows_only |= sem.parents.of(n).is_some_and(|b| b.id() != body.id());
         }
+        some_rows_only |= matches!(n.kind(), "break_statement" | "return_statement");
         !matches!(
             n.kind(),
             "function_definition" | "class_definition" | "lambda"
         )
     });
-    if copies {
+    // Nothing assigned: the save is for its side effects (its own logic, `auto_now`
+    // timestamps, signals), which no bulk write repeats.
+    if copies || !assigned_any {
         return None;
     }
-    if !assigned_any {
-        // Saving rows the loop changes through methods: only Python knows which fields.
+    if some_rows_only {
         values = SavedValues::Computed;
     }
     Some(SaveLoop {

@@ -300,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn migrations_report_the_per_row_rules_unless_told_otherwise() {
+    fn migrations_are_left_out_unless_told_otherwise() {
         let migration = Path::new("shop/migrations/0002_backfill.py");
         let enabled = |project: &ProjectSettings| {
             project.for_file(migration).map(|settings| {
@@ -311,7 +311,8 @@ mod tests {
                     .collect::<Vec<_>>()
             })
         };
-        let per_row = enabled(&project(json!({}))).unwrap();
+        assert_eq!(enabled(&project(json!({}))), None);
+        let per_row = enabled(&project(json!({"migrations": "per-row"}))).unwrap();
         let mut expected: Vec<&str> = PER_ROW.to_vec();
         expected.push("ORM900");
         assert_eq!(per_row.len(), expected.len());

@@ -32,9 +32,11 @@ pub struct Options {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MigrationRules {
     /// The rules whose findings cost a query or a write per row (`rules::PER_ROW`).
-    #[default]
     PerRow,
     All,
+    /// The default: a migration that has run is history no one edits; a project writing a data
+    /// migration turns `per-row` on.
+    #[default]
     None,
 }
 

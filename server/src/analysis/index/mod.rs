@@ -523,12 +523,61 @@ impl ModelIndex {
         }
         saves |= class.methods.iter().any(|m| m.name == "save");
         deletes |= class.methods.iter().any(|m| m.name == "delete");
+        // A plain mixin's `save()`/`delete()` runs like the model's own; a package's base
+        // (parler's `TranslatableModel` saves its translations) may override either.
+        let (mixin_saves, mixin_deletes) = self.non_model_overrides(&order[id].2, 0);
+        saves |= mixin_saves;
+        deletes |= mixin_deletes;
         let model = &mut self.models[id];
         model.fields = fields;
         model.managers = managers;
         model.overrides_save = saves;
         model.overrides_delete = deletes;
         visiting.pop();
+    }
+
+    /// Whether bases that are not the project's models define `save()` / `delete()`: project
+    /// classes (and their bases) by their methods; a package's model base or mixin
+    /// (`MPTTModel`, parler's `TranslatableModel`) is assumed to.
+    fn non_model_overrides(&self, bases: &[Symbol], depth: usize) -> (bool, bool) {
+        let (mut saves, mut deletes) = (false, false);
+        if depth > MAX_DEPTH {
+            return (saves, deletes);
+        }
+        for base in bases {
+            if self.model_of(base).is_some() {
+                continue;
+            }
+            match base {
+                Symbol::External(q) if q.starts_with("django.") => {}
+                Symbol::External(q) => {
+                    let last = q.rsplit('.').next().unwrap_or(q);
+                    if q.contains(".models") || last.ends_with("Model") || last.ends_with("Mixin") {
+                        (saves, deletes) = (true, true);
+                    }
+                }
+                Symbol::Class { module, name } => {
+                    let Some(defining) = self.module(module).cloned() else {
+                        continue;
+                    };
+                    let Some(class) = defining.classes.iter().find(|c| &c.name == name) else {
+                        continue;
+                    };
+                    saves |= class.methods.iter().any(|m| m.name == "save");
+                    deletes |= class.methods.iter().any(|m| m.name == "delete");
+                    let bases: Vec<Symbol> = class
+                        .bases
+                        .iter()
+                        .map(|b| self.resolve(&defining, b))
+                        .collect();
+                    let (s, d) = self.non_model_overrides(&bases, depth + 1);
+                    saves |= s;
+                    deletes |= d;
+                }
+                _ => {}
+            }
+        }
+        (saves, deletes)
     }
 
     fn manager(&self, facts: &FileFacts, manager: &facts::ManagerFacts) -> Manager {

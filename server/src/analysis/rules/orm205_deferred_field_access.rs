@@ -47,11 +47,13 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(column) = column_field(sem, row_loop.model, sem.text(field)) else {
         return;
     };
+    // A foreign key's column is named either way: `only("author_id")` loads `author`'s key.
+    let names_column = |f: &String| *f == column || f.strip_suffix("_id") == Some(&column);
     let left_out_by_only = qs
         .only
         .as_ref()
-        .is_some_and(|only| !only.iter().any(|f| f == &column));
-    let deferred = qs.defer.iter().any(|f| f == &column);
+        .is_some_and(|only| !only.iter().any(names_column));
+    let deferred = qs.defer.iter().any(names_column);
     if !(left_out_by_only || deferred) || read_before_in_loop(sem, &row_loop, access) {
         return;
     }

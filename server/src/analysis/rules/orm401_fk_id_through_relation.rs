@@ -4,7 +4,10 @@
 use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::FieldKind;
-use crate::analysis::infer::{ModelRef, Ty};
+use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::loops::{covers, row_loop};
+use crate::analysis::syntax::strip_parens;
+use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -61,7 +64,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
         !assigned
     });
-    if assigned {
+    if assigned
+        || loaded_elsewhere(cx.sem, scope.scope, access, &relation_access)
+        || joined_by_the_loop(cx.sem, instance, relation_name)
+    {
         return;
     }
     let written_access = cx.sem.text(access);
@@ -75,4 +81,52 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         format!("`{written_access}` loads the related row to read a key the instance already has; use `{replacement}`"),
         Some(fix),
     );
+}
+
+/// Whether the scope reads the related object itself elsewhere (`if entry.blog:`,
+/// `entry.blog.name`): it is loaded anyway, and `.id` then reads it from the cache.
+fn loaded_elsewhere<'a>(
+    sem: &Semantics<'a>,
+    scope: Node<'a>,
+    access: Node<'a>,
+    relation_access: &str,
+) -> bool {
+    let own = access.child_by_field_name("object").map(|o| o.id());
+    let mut found = false;
+    crate::analysis::syntax::walk(scope, |n| {
+        if n.kind() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
+            let key_only = sem.parents.of(n).is_some_and(|p| {
+                p.kind() == "attribute"
+                    && p.child_by_field_name("attribute")
+                        .is_some_and(|a| matches!(sem.text(a), "id" | "pk"))
+            });
+            found |= !key_only;
+        }
+        !found
+    });
+    found
+}
+
+/// Whether the instance is (a relation of) a loop row whose QuerySet joins or prefetches the
+/// relation: `period.indicator.result.project.id` in a loop over
+/// `select_related("indicator__result__project")` reads a loaded object.
+fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &str) -> bool {
+    let mut path = vec![relation];
+    let mut root = strip_parens(instance);
+    while root.kind() == "attribute" {
+        let (Some(object), Some(attribute)) = (
+            root.child_by_field_name("object"),
+            root.child_by_field_name("attribute"),
+        ) else {
+            return false;
+        };
+        path.push(sem.text(attribute));
+        root = strip_parens(object);
+    }
+    path.reverse();
+    let lookup = path.join("__");
+    row_loop(sem, root).is_some_and(|rows| {
+        covers(&rows.queryset.select_related, &lookup)
+            || covers(&rows.queryset.prefetch_related, &lookup)
+    })
 }

@@ -80,7 +80,9 @@ fn annotate_fix<'a>(
     instance: &str,
     relation: &str,
 ) -> Option<Fix> {
-    if row_loop.queryset.sliced {
+    // PostgreSQL refuses GROUP BY with FOR UPDATE: no `annotate(Count(...))` on rows locked
+    // by `select_for_update()`.
+    if row_loop.queryset.sliced || row_loop.queryset.locks {
         return None;
     }
     let site = construction_site(sem, row_loop.iterable)?;
