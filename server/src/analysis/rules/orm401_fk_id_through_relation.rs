@@ -6,7 +6,7 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{covers, row_loop};
-use crate::analysis::syntax::strip_parens;
+use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {
@@ -83,8 +83,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     );
 }
 
-/// Whether the scope reads the related object itself elsewhere (`if entry.blog:`,
-/// `entry.blog.name`): it is loaded anyway, and `.id` then reads it from the cache.
+/// Whether the scope uses the related object itself elsewhere (`entry.blog.name`,
+/// `render(entry.blog)`): it is loaded anyway, and `.id` then reads it from the cache. Reads
+/// that only need the key do not count (`if entry.blog:`, `entry.blog is None`, `.pk`): they
+/// load the row for nothing too, and `blog_id` serves them as well.
 fn loaded_elsewhere<'a>(
     sem: &Semantics<'a>,
     scope: Node<'a>,
@@ -95,11 +97,14 @@ fn loaded_elsewhere<'a>(
     let mut found = false;
     crate::analysis::syntax::walk(scope, |n| {
         if n.kind() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
-            let key_only = sem.parents.of(n).is_some_and(|p| {
-                p.kind() == "attribute"
-                    && p.child_by_field_name("attribute")
-                        .is_some_and(|a| matches!(sem.text(a), "id" | "pk"))
-            });
+            let key_only = is_truth_tested(n, sem.source, &sem.parents)
+                || sem.parents.of(n).is_some_and(|p| match p.kind() {
+                    "attribute" => p
+                        .child_by_field_name("attribute")
+                        .is_some_and(|a| matches!(sem.text(a), "id" | "pk")),
+                    "comparison_operator" => sem.text(p).contains("None"),
+                    _ => false,
+                });
             found |= !key_only;
         }
         !found
