@@ -389,9 +389,10 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         };
         let name = self.text(name);
+        // `self.queryset` is the class attribute, also inside the `get_queryset()` overriding it.
         if name == "queryset" {
             if let Some(class) = self.self_class(object) {
-                return self.view_queryset(class, depth + 1);
+                return self.view_queryset_attribute(self.view_sources(class), depth + 1);
             }
         }
         if name == "model" {
@@ -1103,23 +1104,26 @@ impl<'a> Semantics<'a> {
     }
 
     /// Where `self.get_queryset()` or `self.queryset` in a view is built: the one expression its
-    /// `get_queryset()` returns, else its `queryset` attribute's value.
+    /// `get_queryset()` returns, else its `queryset` attribute's value (`self.queryset` is always
+    /// the attribute's).
     pub fn view_queryset_site(&self, expr: Node<'a>) -> Option<Node<'a>> {
-        let object = match expr.kind() {
+        match expr.kind() {
             "call" => match method_call(expr, self.source) {
-                Some((receiver, "get_queryset")) => receiver,
-                _ => return None,
+                Some((receiver, "get_queryset")) => {
+                    self.view_class_queryset_site(self.self_class(receiver)?)
+                }
+                _ => None,
             },
             "attribute"
                 if expr
                     .child_by_field_name("attribute")
                     .is_some_and(|a| self.text(a) == "queryset") =>
             {
-                expr.child_by_field_name("object")?
+                let object = expr.child_by_field_name("object")?;
+                self.view_sources(self.self_class(object)?).queryset
             }
-            _ => return None,
-        };
-        self.view_class_queryset_site(self.self_class(object)?)
+            _ => None,
+        }
     }
 
     /// Where a view class builds its QuerySet: the one expression its `get_queryset()` returns,
@@ -1202,6 +1206,14 @@ impl<'a> Semantics<'a> {
                 });
             }
             return result.filter(Ty::is_queryset).unwrap_or(Ty::Unknown);
+        }
+        self.view_queryset_attribute(sources, depth)
+    }
+
+    /// The QuerySet of a view's `queryset` attribute, else of `model = M`.
+    fn view_queryset_attribute(&self, sources: ViewSources<'a>, depth: u32) -> Ty {
+        if depth > MAX_DEPTH {
+            return Ty::Unknown;
         }
         if let Some(queryset) = sources.queryset {
             return match self.ty_at_depth(queryset, depth + 1) {
