@@ -147,6 +147,7 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
     let mut exclude = None;
     let mut depth = 0;
     let mut at = None;
+    let mut model_at = None;
     let names = |value: Node| -> Option<Vec<String>> {
         if !matches!(value.kind(), "list" | "tuple") {
             return None;
@@ -180,14 +181,21 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
                 at = at.or(Some(place_of(source, left)));
             }
             "depth" => depth = text(right, source).parse().ok()?,
+            "model" => model_at = Some(place_of(source, left)),
             _ => {}
         }
     }
-    // `exclude` alone means every other field.
+    // `exclude` alone means every other field. A `model` with neither is REST framework 2's
+    // default, every field too (3.3 and later refuse such a serializer when it is used, so a
+    // view that serializes with one runs on 2.x); without a `model` the class is an abstract
+    // base whose subclasses say more.
     let fields = match (fields, &exclude) {
         (Some(fields), _) => fields,
         (None, Some(_)) => None,
-        (None, None) => return None,
+        (None, None) => {
+            at = Some(model_at?);
+            None
+        }
     };
     Some(MetaFields {
         fields,
@@ -405,6 +413,34 @@ fn base_serializer<'a>(index: &'a ModelIndex, found: Found<'a>, base: &str) -> O
     Some(Found { file, serializer })
 }
 
+/// The name of the REST framework field class (`PrimaryKeyRelatedField`) that the class `written`
+/// in `file` is, or derives from through the project's classes.
+fn framework_field(
+    index: &ModelIndex,
+    file: &FileFacts,
+    written: &str,
+    depth: usize,
+) -> Option<String> {
+    match index.resolve(file, written) {
+        Symbol::External(q) if q.starts_with("rest_framework.") && q.ends_with("Field") => {
+            q.rsplit('.').next().map(str::to_string)
+        }
+        Symbol::Class { module, name } if depth < MAX_DEPTH => {
+            let declaring = if module == file.module {
+                file
+            } else {
+                index.facts(&module)?
+            };
+            let class = declaring.classes.iter().find(|c| c.name == name)?;
+            class
+                .bases
+                .iter()
+                .find_map(|base| framework_field(index, declaring, base, depth + 1))
+        }
+        _ => None,
+    }
+}
+
 impl<'a> Found<'a> {
     /// The model `Meta.model` names, if the index knows it.
     pub fn model(&self, index: &ModelIndex) -> Option<ModelId> {
@@ -587,9 +623,20 @@ fn collect<'a>(
             continue;
         }
         let child = resolve(index, found.file, &field.class);
-        if child.is_none() && !class.ends_with("Field") {
-            continue;
-        }
+        let framework_class;
+        let class = if child.is_some() || class.ends_with("Field") {
+            class
+        } else {
+            // A project's own field class (`TemplateIds(PrimaryKeyRelatedField)`) reads what
+            // the REST framework field it derives from reads.
+            match framework_field(index, found.file, &field.class, 0) {
+                Some(base) => {
+                    framework_class = base;
+                    framework_class.as_str()
+                }
+                None => continue,
+            }
+        };
         let mut path = match &field.source {
             Source::Default => vec![field.name.clone()],
             Source::Dotted(parts) => parts.clone(),

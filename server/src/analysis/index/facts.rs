@@ -570,7 +570,10 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
     });
     let to = keyword("to")
         .or(positional)
-        .and_then(|n| reference(source, n));
+        .and_then(|n| reference(source, n))
+        // django-taggit's manager relates to its own `Tag` unless told otherwise (a custom tag
+        // model comes through `through=`, whose lookups read the same way).
+        .or_else(|| (last == "TaggableManager").then(|| Reference::String("taggit.Tag".into())));
     facts.fields.push(FieldFacts {
         name,
         class,
