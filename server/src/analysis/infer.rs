@@ -625,6 +625,11 @@ impl<'a> Semantics<'a> {
 
     /// `get_object_or_404(Entry, pk=1)` and other plain functions.
     fn function_call_ty(&self, call: Node<'a>, function: &str, depth: u32) -> Ty {
+        // `load_model("geo", "Location")` (swapper and the projects built on it) names a model
+        // by its app label, like `apps.get_model`.
+        if function == "load_model" {
+            return self.get_model_ty(call);
+        }
         match function {
             "get_user_model" => {
                 return match self.index().user_model() {
@@ -800,7 +805,9 @@ impl<'a> Semantics<'a> {
         let reaching = scope.reaching(written, name, &self.parents);
         if reaching.bindings.is_empty() && scope.bindings(written).is_empty() {
             // Not bound in this scope: a module-level import or class, or a global.
-            return self.module_name_ty(written);
+            return self
+                .module_model_alias(written, depth)
+                .unwrap_or_else(|| self.module_name_ty(written));
         }
         // At module level, a name only imported or defined as a class is what the module says.
         if scope.scope.kind() == "module" && scope.bindings(written).iter().all(is_definition) {
@@ -926,6 +933,22 @@ impl<'a> Semantics<'a> {
     }
 
     /// A name from the module's imports or classes: a model class, or unknown.
+    /// A model class bound once at module level by an assignment (`Book = load_model("library",
+    /// "Book")`, swapper's way to name a swappable model), read from a function or class.
+    fn module_model_alias(&self, name: &str, depth: u32) -> Option<Ty> {
+        let module = self.scope_of(self.parents.root());
+        let [binding] = module.bindings(name) else {
+            return None;
+        };
+        if !matches!(binding.kind, BindingKind::Assign { .. }) {
+            return None;
+        }
+        match self.binding_ty(binding, depth + 1) {
+            ty @ Ty::ModelClass(ModelRef::Indexed(_)) => Some(ty),
+            _ => None,
+        }
+    }
+
     fn module_name_ty(&self, name: &str) -> Ty {
         match self.index().resolve(self.facts, name) {
             symbol @ Symbol::Class { .. } => match self.index().model_of(&symbol) {

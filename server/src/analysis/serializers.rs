@@ -661,6 +661,16 @@ fn collect<'a>(
             nested.push((child, walked.hops, walked.many, target));
         }
     }
+    // `to_representation(self, instance)` runs once per row, like a method field's method.
+    if let Some((declaring, reads)) = serializer.method(index, "to_representation") {
+        for read in &reads.reads {
+            let many_allowed = read.call.as_deref() == Some("all");
+            if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
+                let what = format!("{}.to_representation", serializer.serializer.name);
+                push(declaring, &walked.hops, walked.many, what, read.at.clone());
+            }
+        }
+    }
     implicit_reads(index, serializer, model, &mut push);
     for (child, hops, many, target) in nested {
         let prefix: Vec<String> = prefix.iter().chain(&hops).cloned().collect();

@@ -640,6 +640,20 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
         {
             Some(Reference::UserModel)
         }
+        // swapper's `get_model_name("geo", "Location")`: the label of the (swappable) model.
+        "call"
+            if node
+                .child_by_field_name("function")
+                .is_some_and(|f| text(f, source).ends_with("get_model_name")) =>
+        {
+            let args = node.child_by_field_name("arguments")?;
+            let mut cursor = args.walk();
+            let parts: Vec<String> = args
+                .named_children(&mut cursor)
+                .map(|a| string_value(a, source))
+                .collect::<Option<_>>()?;
+            (parts.len() == 2).then(|| Reference::String(parts.join(".")))
+        }
         _ => None,
     }
 }
