@@ -85,6 +85,9 @@ pub struct ObjectRead {
     pub path: Vec<String>,
     /// The method called on the chain's end, if it is called: `all` in `obj.tags.all()`.
     pub call: Option<String>,
+    /// A QuerySet method called on that call's result (`order_by` in
+    /// `obj.tags.all().order_by("name")`): a new query per row, which a prefetch does not answer.
+    pub narrowed_by: Option<String>,
     pub at: Place,
 }
 
@@ -331,12 +334,32 @@ fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
                 .is_some_and(|f| f.id() == node.id())
     });
     let call = if called { path.pop() } else { None };
+    let narrowed_by = parent
+        .filter(|_| called)
+        .and_then(|call| call.parent())
+        .filter(|p| p.kind() == "attribute")
+        .and_then(|p| p.child_by_field_name("attribute"))
+        .map(|method| text(method, source))
+        .filter(|method| NARROWING_METHODS.contains(method))
+        .map(str::to_string);
     Some(ObjectRead {
         path,
         call,
+        narrowed_by,
         at: place_of(source, node),
     })
 }
+
+/// QuerySet methods that make a new query of a relation's rows, prefetched or not.
+const NARROWING_METHODS: &[&str] = &[
+    "filter",
+    "exclude",
+    "order_by",
+    "annotate",
+    "values",
+    "values_list",
+    "distinct",
+];
 
 /// A serializer class found through the index: its facts and the file that declares it.
 #[derive(Clone, Copy)]
@@ -365,7 +388,8 @@ pub fn resolve<'a>(index: &'a ModelIndex, file: &'a FileFacts, dotted: &str) -> 
 
 const MAX_DEPTH: usize = 6;
 
-/// Whether a class reaches one of REST framework's serializer classes through its bases.
+/// Whether a class reaches one of REST framework's serializer classes through its bases (or a
+/// package's class named like one).
 fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
     depth <= MAX_DEPTH
         && found
@@ -373,9 +397,9 @@ fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
             .bases
             .iter()
             .any(|base| match index.resolve(found.file, base) {
-                Symbol::External(q) => {
-                    q.starts_with("rest_framework.") && q.ends_with("Serializer")
-                }
+                // Packages extend REST framework's serializers under their names
+                // (`openwisp_utils.api.serializers.ValidatedModelSerializer`).
+                Symbol::External(q) => q.ends_with("Serializer"),
                 _ => base_serializer(index, found, base)
                     .is_some_and(|b| is_serializer(index, b, depth + 1)),
             })
@@ -390,11 +414,7 @@ fn is_model_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
             .bases
             .iter()
             .any(|base| match index.resolve(found.file, base) {
-                Symbol::External(q) => matches!(
-                    q.as_str(),
-                    "rest_framework.serializers.ModelSerializer"
-                        | "rest_framework.serializers.HyperlinkedModelSerializer"
-                ),
+                Symbol::External(q) => q.ends_with("ModelSerializer"),
                 _ => base_serializer(index, found, base)
                     .is_some_and(|b| is_model_serializer(index, b, depth + 1)),
             })
@@ -517,6 +537,9 @@ pub struct RelationRead<'a> {
     pub many: bool,
     /// `EntrySerializer.author` (the field, or the method that reads it).
     pub what: String,
+    /// The QuerySet method the read calls on the relation's rows, when it makes a query per row
+    /// whatever the QuerySet prefetches (`order_by`): a `Prefetch` with that QuerySet is the fix.
+    pub narrowed_by: Option<String>,
     /// The file that declares it, and where.
     pub file: &'a FileFacts,
     pub at: Place,
@@ -585,7 +608,12 @@ fn collect<'a>(
     if serializer.model(index).is_some_and(|m| m != model) {
         return;
     }
-    let mut push = |found: Found<'a>, hops: &[String], many: bool, what: String, at: Place| {
+    let mut push = |found: Found<'a>,
+                    hops: &[String],
+                    many: bool,
+                    what: String,
+                    at: Place,
+                    narrowed_by: Option<String>| {
         if hops.is_empty() {
             return;
         }
@@ -594,6 +622,7 @@ fn collect<'a>(
             lookup: lookup.join("__"),
             many: many_before || many,
             what,
+            narrowed_by,
             file: found.file,
             at,
         });
@@ -617,7 +646,14 @@ fn collect<'a>(
                 let many_allowed = read.call.as_deref() == Some("all");
                 if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
                     let what = format!("{}.{}", serializer.serializer.name, method);
-                    push(declaring, &walked.hops, walked.many, what, read.at.clone());
+                    push(
+                        declaring,
+                        &walked.hops,
+                        walked.many,
+                        what,
+                        read.at.clone(),
+                        read.narrowed_by.clone(),
+                    );
                 }
             }
             continue;
@@ -656,7 +692,14 @@ fn collect<'a>(
         let Some(walked) = walk_relations(index, model, &path, many_allowed) else {
             continue;
         };
-        push(found, &walked.hops, walked.many, what, field.at.clone());
+        push(
+            found,
+            &walked.hops,
+            walked.many,
+            what,
+            field.at.clone(),
+            None,
+        );
         if let (Some(child), Some(target)) = (child, walked.complete) {
             nested.push((child, walked.hops, walked.many, target));
         }
@@ -667,7 +710,14 @@ fn collect<'a>(
             let many_allowed = read.call.as_deref() == Some("all");
             if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
                 let what = format!("{}.to_representation", serializer.serializer.name);
-                push(declaring, &walked.hops, walked.many, what, read.at.clone());
+                push(
+                    declaring,
+                    &walked.hops,
+                    walked.many,
+                    what,
+                    read.at.clone(),
+                    read.narrowed_by.clone(),
+                );
             }
         }
     }
@@ -694,7 +744,7 @@ fn implicit_reads<'a>(
     index: &'a ModelIndex,
     serializer: Found<'a>,
     model: ModelId,
-    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place),
+    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place, Option<String>),
 ) {
     // `Meta` is looked up like any class attribute: this class's, else a base's.
     let mut found = serializer;
@@ -739,7 +789,14 @@ fn implicit_reads<'a>(
             continue;
         }
         let what = format!("{}.Meta.fields ({name})", serializer.serializer.name);
-        push(declaring, &walked.hops, walked.many, what, meta.at.clone());
+        push(
+            declaring,
+            &walked.hops,
+            walked.many,
+            what,
+            meta.at.clone(),
+            None,
+        );
     }
 }
 

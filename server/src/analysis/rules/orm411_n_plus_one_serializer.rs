@@ -222,16 +222,26 @@ fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, candidates: &[
             continue;
         };
         let related = related(cx, &read).into_iter().collect();
-        cx.report_related(
-            handed.at,
-            format!(
-                "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
-                read.what,
-                read.location(),
+        let (message, fix) = match &read.narrowed_by {
+            // `rel.all().order_by(...)` queries per row even when `rel` is prefetched.
+            Some(narrowing) => (
+                format!(
+                    "`{}` ({}) reads `{lookup}` with `.{narrowing}()` for every row, one query each; prefetch it with `Prefetch(\"{lookup}\", queryset=...)` doing the `.{narrowing}()` once, and drop it from the read",
+                    read.what,
+                    read.location(),
+                ),
+                None,
             ),
-            fix,
-            related,
-        );
+            None => (
+                format!(
+                    "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
+                    read.what,
+                    read.location(),
+                ),
+                fix,
+            ),
+        };
+        cx.report_related(handed.at, message, fix, related);
     }
 }
 
