@@ -35,6 +35,8 @@ pub struct MetaFields {
     pub exclude: Vec<String>,
     /// `depth = N`: relations become nested serializers, N levels deep.
     pub depth: u32,
+    /// Neither `fields` nor `exclude`: REST framework 2's every field.
+    pub implicit_all: bool,
     /// Where `fields` (or `exclude`) is written.
     pub at: Place,
 }
@@ -192,6 +194,7 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
     // default, every field too (3.3 and later refuse such a serializer when it is used, so a
     // view that serializes with one runs on 2.x); without a `model` the class is an abstract
     // base whose subclasses say more.
+    let implicit_all = fields.is_none() && exclude.is_none();
     let fields = match (fields, &exclude) {
         (Some(fields), _) => fields,
         (None, Some(_)) => None,
@@ -204,6 +207,7 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
         fields,
         exclude: exclude.unwrap_or_default(),
         depth,
+        implicit_all,
         at: at?,
     })
 }
@@ -767,6 +771,11 @@ fn implicit_reads<'a>(
     let Some((declaring, meta)) = meta else {
         return;
     };
+    // A project whose base serializer lists fields and whose subclasses name only their model
+    // merges the two (awx's metaclass does): not the framework's every field.
+    if meta.implicit_all && a_base_declares_meta(index, declaring, 0) {
+        return;
+    }
     if !is_model_serializer(index, serializer, 0) {
         return;
     }
@@ -798,6 +807,20 @@ fn implicit_reads<'a>(
             None,
         );
     }
+}
+
+/// Whether one of the serializer bases of `found` (declared in the workspace) has a `Meta` that
+/// says which fields.
+fn a_base_declares_meta(index: &ModelIndex, found: Found, depth: usize) -> bool {
+    depth < MAX_DEPTH
+        && found
+            .serializer
+            .bases
+            .iter()
+            .filter_map(|b| base_serializer(index, found, b))
+            .any(|base| {
+                base.serializer.meta.is_some() || a_base_declares_meta(index, base, depth + 1)
+            })
 }
 
 struct Walked {
