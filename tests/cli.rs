@@ -1019,13 +1019,15 @@ fn serializer_findings_on_the_blogapp_project() {
         lines,
         [
             (api, 11),
-            (api, 20),
-            (api, 20),
-            (api, 20),
+            (api, 19),
+            (api, 19),
+            (api, 19),
             (api, 28),
             (api, 28),
-            (api, 33),
-            (api, 33)
+            (api, 32),
+            (api, 32),
+            (api, 38),
+            (api, 38)
         ]
     );
     assert_eq!(
@@ -1045,11 +1047,14 @@ fn serializer_findings_on_the_blogapp_project() {
     );
     // Sliced rows (`[:20]`) and a queryset with `only()` get the finding without a fix.
     let fixes: Vec<bool> = items.iter().map(|i| i["fix"].is_object()).collect();
-    assert_eq!(fixes, [true, true, true, true, true, false, false, false]);
+    assert_eq!(
+        fixes,
+        [true, true, true, true, true, false, false, false, true, true]
+    );
 }
 
 /// ORM410 through the binary: the templates under `blog/templates/` are indexed with the models,
-/// and the finding sits in the view, naming the template line.
+/// and the finding sits in the view where the queryset is built, naming the template line.
 #[test]
 fn template_findings_on_the_blogapp_project() {
     let (code, stdout, stderr) = check(
@@ -1079,11 +1084,11 @@ fn template_findings_on_the_blogapp_project() {
     assert_eq!(
         found,
         [
-            (views, 11, true),
-            (views, 11, true),
+            (views, 10, true),
+            (views, 10, true),
             (views, 15, true),
-            (views, 21, false),
-            (views, 21, true),
+            (views, 20, false),
+            (views, 20, true),
             (views, 25, true),
             (views, 30, true),
             (views, 35, false),
@@ -1096,7 +1101,7 @@ fn template_findings_on_the_blogapp_project() {
         items[0],
         serde_json::json!({
             "path": views,
-            "line": 11, "column": 61, "end_line": 11, "end_column": 66,
+            "line": 10, "column": 13, "end_line": 10, "end_column": 44,
             "code": "ORM410", "name": "n-plus-one-template",
             "message": "`post.author.name` (blog/post_list.html:7) reads `author` for every row, one query each; add `select_related(\"author\")` to this queryset",
             "severity": "warning",

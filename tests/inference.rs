@@ -79,4 +79,6 @@ fn inferred_types_at_markers() {
     assert!(checked >= 20, "only {checked} markers found");
     let checked = check_project(&projects.join("fieldwork"));
     assert!(checked >= 20, "only {checked} markers found in fieldwork");
+    let checked = check_project(&projects.join("restconventions"));
+    assert!(checked >= 1, "no markers found in restconventions");
 }

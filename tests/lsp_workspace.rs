@@ -295,7 +295,7 @@ fn a_template_finding_in_a_view_points_at_the_template_line_in_utf16() {
     let author = found
         .iter()
         .find(|d| {
-            d["range"]["start"]["line"] == 10
+            d["range"]["start"]["line"] == 9
                 && d["message"].as_str().unwrap().contains("post.author.name")
         })
         .unwrap();

@@ -437,9 +437,10 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         };
         let name = self.text(name);
+        // `self.queryset` is the class attribute, also inside the `get_queryset()` overriding it.
         if name == "queryset" {
             if let Some(class) = self.self_class(object) {
-                return self.view_queryset(class, depth + 1);
+                return self.view_queryset_attribute(self.view_sources(class), depth + 1);
             }
         }
         if name == "model" {
@@ -831,6 +832,11 @@ impl<'a> Semantics<'a> {
 
     /// `get_object_or_404(Entry, pk=1)` and other plain functions.
     fn function_call_ty(&self, call: Node<'a>, function: &str, depth: u32) -> Ty {
+        // `load_model("geo", "Location")` (swapper and the projects built on it) names a model
+        // by its app label, like `apps.get_model`.
+        if function == "load_model" {
+            return self.get_model_ty(call);
+        }
         match function {
             "get_user_model" => {
                 return match self.index().user_model() {
@@ -1073,7 +1079,9 @@ impl<'a> Semantics<'a> {
         let reaching = scope.reaching(written, name, &self.parents);
         if reaching.bindings.is_empty() && scope.bindings(written).is_empty() {
             // Not bound in this scope: a module-level import or class, or a global.
-            return self.module_name_ty(written);
+            return self
+                .module_model_alias(written, depth)
+                .unwrap_or_else(|| self.module_name_ty(written));
         }
         // At module level, a name only imported or defined as a class is what the module says.
         if scope.scope.kind() == "module" && scope.bindings(written).iter().all(is_definition) {
@@ -1199,6 +1207,22 @@ impl<'a> Semantics<'a> {
     }
 
     /// A name from the module's imports or classes: a model class, or unknown.
+    /// A model class bound once at module level by an assignment (`Book = load_model("library",
+    /// "Book")`, swapper's way to name a swappable model), read from a function or class.
+    fn module_model_alias(&self, name: &str, depth: u32) -> Option<Ty> {
+        let module = self.scope_of(self.parents.root());
+        let [binding] = module.bindings(name) else {
+            return None;
+        };
+        if !matches!(binding.kind, BindingKind::Assign { .. }) {
+            return None;
+        }
+        match self.binding_ty(binding, depth + 1) {
+            ty @ Ty::ModelClass(ModelRef::Indexed(_)) => Some(ty),
+            _ => None,
+        }
+    }
+
     fn module_name_ty(&self, name: &str) -> Ty {
         match self.index().resolve(self.facts, name) {
             symbol @ Symbol::Class { .. } => match self.index().model_of(&symbol) {
@@ -1442,23 +1466,26 @@ impl<'a> Semantics<'a> {
     }
 
     /// Where `self.get_queryset()` or `self.queryset` in a view is built: the one expression its
-    /// `get_queryset()` returns, else its `queryset` attribute's value.
+    /// `get_queryset()` returns, else its `queryset` attribute's value (`self.queryset` is always
+    /// the attribute's).
     pub fn view_queryset_site(&self, expr: Node<'a>) -> Option<Node<'a>> {
-        let object = match expr.kind() {
+        match expr.kind() {
             "call" => match method_call(expr, self.source) {
-                Some((receiver, "get_queryset")) => receiver,
-                _ => return None,
+                Some((receiver, "get_queryset")) => {
+                    self.view_class_queryset_site(self.self_class(receiver)?)
+                }
+                _ => None,
             },
             "attribute"
                 if expr
                     .child_by_field_name("attribute")
                     .is_some_and(|a| self.text(a) == "queryset") =>
             {
-                expr.child_by_field_name("object")?
+                let object = expr.child_by_field_name("object")?;
+                self.view_sources(self.self_class(object)?).queryset
             }
-            _ => return None,
-        };
-        self.view_class_queryset_site(self.self_class(object)?)
+            _ => None,
+        }
     }
 
     /// Where a view class builds its QuerySet: the one expression its `get_queryset()` returns,
@@ -1541,6 +1568,14 @@ impl<'a> Semantics<'a> {
                 });
             }
             return result.filter(Ty::is_queryset).unwrap_or(Ty::Unknown);
+        }
+        self.view_queryset_attribute(sources, depth)
+    }
+
+    /// The QuerySet of a view's `queryset` attribute, else of `model = M`.
+    fn view_queryset_attribute(&self, sources: ViewSources<'a>, depth: u32) -> Ty {
+        if depth > MAX_DEPTH {
+            return Ty::Unknown;
         }
         if let Some(queryset) = sources.queryset {
             return match self.ty_at_depth(queryset, depth + 1) {

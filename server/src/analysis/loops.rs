@@ -247,9 +247,21 @@ pub fn prefetch_site<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Node
 
 /// Where the iterated QuerySet is built, and whether the loop streams it through `iterator()`.
 fn built_at<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<(Node<'a>, bool)> {
+    let mut steps = 12;
+    built_within(sem, iterable, &mut steps)
+}
+
+/// `built_at`, following at most `steps` names and chains (a loop may rebind a name from
+/// itself).
+fn built_within<'a>(
+    sem: &Semantics<'a>,
+    iterable: Node<'a>,
+    steps: &mut u32,
+) -> Option<(Node<'a>, bool)> {
     let mut expr = strip_parens(iterable);
     let mut streamed = false;
-    for _ in 0..8 {
+    while *steps > 0 {
+        *steps -= 1;
         if let Some((function, argument)) = single_argument_call(expr, sem.source) {
             if matches!(function, "list" | "sorted" | "tuple") {
                 expr = strip_parens(argument);
@@ -265,23 +277,54 @@ fn built_at<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<(Node<'a>, bo
         if expr.kind() == "identifier" {
             let scope = sem.scope_of(expr);
             let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
-            let [binding] = reaching.bindings.as_slice() else {
-                return None;
-            };
-            let BindingKind::Assign { value, .. } = binding.kind else {
-                return None;
-            };
-            if !reaching.complete {
+            if !reaching.complete || reaching.bindings.is_empty() {
                 return None;
             }
-            expr = strip_parens(value);
+            let mut agreed: Option<(Node<'a>, bool)> = None;
+            for binding in &reaching.bindings {
+                let BindingKind::Assign { value, .. } = binding.kind else {
+                    return None;
+                };
+                if reaching.bindings.len() == 1 {
+                    expr = strip_parens(value);
+                    break;
+                }
+                // Assigned in several branches: one site when every value is built there
+                // (`qs = self.queryset`, then `qs = self.queryset.filter(...)` under an `if`).
+                let (site, also_streamed) = built_within(sem, value, steps)?;
+                match agreed {
+                    Some((agreed_site, _)) if agreed_site.id() != site.id() => return None,
+                    _ => agreed = Some((site, also_streamed || agreed.is_some_and(|a| a.1))),
+                }
+            }
+            if let Some((site, also_streamed)) = agreed {
+                return Some((site, streamed || also_streamed));
+            }
             continue;
         }
         if let Some(site) = sem.view_queryset_site(expr) {
             expr = strip_parens(site);
             continue;
         }
+        // `self.queryset.filter(...)` in a view: the rows are the view's QuerySet's, narrowed.
+        if let Some(site) = view_queryset_root(sem, expr) {
+            expr = strip_parens(site);
+            continue;
+        }
         return built_from_a_model(sem, expr).then_some((expr, streamed));
+    }
+    None
+}
+
+/// Where the view QuerySet a chain of calls starts from (`self.queryset.filter(...)`,
+/// `self.get_queryset().order_by(...)`) is built.
+fn view_queryset_root<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Option<Node<'a>> {
+    let mut node = chain;
+    while let Some((receiver, _)) = method_call(node, sem.source) {
+        node = strip_parens(receiver);
+        if let Some(site) = sem.view_queryset_site(node) {
+            return Some(site);
+        }
     }
     None
 }

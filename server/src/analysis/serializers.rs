@@ -35,6 +35,8 @@ pub struct MetaFields {
     pub exclude: Vec<String>,
     /// `depth = N`: relations become nested serializers, N levels deep.
     pub depth: u32,
+    /// Neither `fields` nor `exclude`: REST framework 2's every field.
+    pub implicit_all: bool,
     /// Where `fields` (or `exclude`) is written.
     pub at: Place,
 }
@@ -85,6 +87,9 @@ pub struct ObjectRead {
     pub path: Vec<String>,
     /// The method called on the chain's end, if it is called: `all` in `obj.tags.all()`.
     pub call: Option<String>,
+    /// A QuerySet method called on that call's result (`order_by` in
+    /// `obj.tags.all().order_by("name")`): a new query per row, which a prefetch does not answer.
+    pub narrowed_by: Option<String>,
     pub at: Place,
 }
 
@@ -147,6 +152,7 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
     let mut exclude = None;
     let mut depth = 0;
     let mut at = None;
+    let mut model_at = None;
     let names = |value: Node| -> Option<Vec<String>> {
         if !matches!(value.kind(), "list" | "tuple") {
             return None;
@@ -180,19 +186,28 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
                 at = at.or(Some(place_of(source, left)));
             }
             "depth" => depth = text(right, source).parse().ok()?,
+            "model" => model_at = Some(place_of(source, left)),
             _ => {}
         }
     }
-    // `exclude` alone means every other field.
+    // `exclude` alone means every other field. A `model` with neither is REST framework 2's
+    // default, every field too (3.3 and later refuse such a serializer when it is used, so a
+    // view that serializes with one runs on 2.x); without a `model` the class is an abstract
+    // base whose subclasses say more.
+    let implicit_all = fields.is_none() && exclude.is_none();
     let fields = match (fields, &exclude) {
         (Some(fields), _) => fields,
         (None, Some(_)) => None,
-        (None, None) => return None,
+        (None, None) => {
+            at = Some(model_at?);
+            None
+        }
     };
     Some(MetaFields {
         fields,
         exclude: exclude.unwrap_or_default(),
         depth,
+        implicit_all,
         at: at?,
     })
 }
@@ -323,12 +338,32 @@ fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
                 .is_some_and(|f| f.id() == node.id())
     });
     let call = if called { path.pop() } else { None };
+    let narrowed_by = parent
+        .filter(|_| called)
+        .and_then(|call| call.parent())
+        .filter(|p| p.kind() == "attribute")
+        .and_then(|p| p.child_by_field_name("attribute"))
+        .map(|method| text(method, source))
+        .filter(|method| NARROWING_METHODS.contains(method))
+        .map(str::to_string);
     Some(ObjectRead {
         path,
         call,
+        narrowed_by,
         at: place_of(source, node),
     })
 }
+
+/// QuerySet methods that make a new query of a relation's rows, prefetched or not.
+const NARROWING_METHODS: &[&str] = &[
+    "filter",
+    "exclude",
+    "order_by",
+    "annotate",
+    "values",
+    "values_list",
+    "distinct",
+];
 
 /// A serializer class found through the index: its facts and the file that declares it.
 #[derive(Clone, Copy)]
@@ -357,7 +392,8 @@ pub fn resolve<'a>(index: &'a ModelIndex, file: &'a FileFacts, dotted: &str) -> 
 
 const MAX_DEPTH: usize = 6;
 
-/// Whether a class reaches one of REST framework's serializer classes through its bases.
+/// Whether a class reaches one of REST framework's serializer classes through its bases (or a
+/// package's class named like one).
 fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
     depth <= MAX_DEPTH
         && found
@@ -365,9 +401,9 @@ fn is_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
             .bases
             .iter()
             .any(|base| match index.resolve(found.file, base) {
-                Symbol::External(q) => {
-                    q.starts_with("rest_framework.") && q.ends_with("Serializer")
-                }
+                // Packages extend REST framework's serializers under their names
+                // (`openwisp_utils.api.serializers.ValidatedModelSerializer`).
+                Symbol::External(q) => q.ends_with("Serializer"),
                 _ => base_serializer(index, found, base)
                     .is_some_and(|b| is_serializer(index, b, depth + 1)),
             })
@@ -382,11 +418,7 @@ fn is_model_serializer(index: &ModelIndex, found: Found, depth: usize) -> bool {
             .bases
             .iter()
             .any(|base| match index.resolve(found.file, base) {
-                Symbol::External(q) => matches!(
-                    q.as_str(),
-                    "rest_framework.serializers.ModelSerializer"
-                        | "rest_framework.serializers.HyperlinkedModelSerializer"
-                ),
+                Symbol::External(q) => q.ends_with("ModelSerializer"),
                 _ => base_serializer(index, found, base)
                     .is_some_and(|b| is_model_serializer(index, b, depth + 1)),
             })
@@ -403,6 +435,34 @@ fn base_serializer<'a>(index: &'a ModelIndex, found: Found<'a>, base: &str) -> O
     };
     let serializer = file.serializers.iter().find(|s| s.name == name)?;
     Some(Found { file, serializer })
+}
+
+/// The name of the REST framework field class (`PrimaryKeyRelatedField`) that the class `written`
+/// in `file` is, or derives from through the project's classes.
+fn framework_field(
+    index: &ModelIndex,
+    file: &FileFacts,
+    written: &str,
+    depth: usize,
+) -> Option<String> {
+    match index.resolve(file, written) {
+        Symbol::External(q) if q.starts_with("rest_framework.") && q.ends_with("Field") => {
+            q.rsplit('.').next().map(str::to_string)
+        }
+        Symbol::Class { module, name } if depth < MAX_DEPTH => {
+            let declaring = if module == file.module {
+                file
+            } else {
+                index.facts(&module)?
+            };
+            let class = declaring.classes.iter().find(|c| c.name == name)?;
+            class
+                .bases
+                .iter()
+                .find_map(|base| framework_field(index, declaring, base, depth + 1))
+        }
+        _ => None,
+    }
 }
 
 impl<'a> Found<'a> {
@@ -481,6 +541,9 @@ pub struct RelationRead<'a> {
     pub many: bool,
     /// `EntrySerializer.author` (the field, or the method that reads it).
     pub what: String,
+    /// The QuerySet method the read calls on the relation's rows, when it makes a query per row
+    /// whatever the QuerySet prefetches (`order_by`): a `Prefetch` with that QuerySet is the fix.
+    pub narrowed_by: Option<String>,
     /// The file that declares it, and where.
     pub file: &'a FileFacts,
     pub at: Place,
@@ -549,7 +612,12 @@ fn collect<'a>(
     if serializer.model(index).is_some_and(|m| m != model) {
         return;
     }
-    let mut push = |found: Found<'a>, hops: &[String], many: bool, what: String, at: Place| {
+    let mut push = |found: Found<'a>,
+                    hops: &[String],
+                    many: bool,
+                    what: String,
+                    at: Place,
+                    narrowed_by: Option<String>| {
         if hops.is_empty() {
             return;
         }
@@ -558,6 +626,7 @@ fn collect<'a>(
             lookup: lookup.join("__"),
             many: many_before || many,
             what,
+            narrowed_by,
             file: found.file,
             at,
         });
@@ -581,15 +650,33 @@ fn collect<'a>(
                 let many_allowed = read.call.as_deref() == Some("all");
                 if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
                     let what = format!("{}.{}", serializer.serializer.name, method);
-                    push(declaring, &walked.hops, walked.many, what, read.at.clone());
+                    push(
+                        declaring,
+                        &walked.hops,
+                        walked.many,
+                        what,
+                        read.at.clone(),
+                        read.narrowed_by.clone(),
+                    );
                 }
             }
             continue;
         }
         let child = resolve(index, found.file, &field.class);
-        if child.is_none() && !class.ends_with("Field") {
-            continue;
-        }
+        let framework_class;
+        let class = if child.is_some() || class.ends_with("Field") {
+            class
+        } else {
+            // A project's own field class (`TemplateIds(PrimaryKeyRelatedField)`) reads what
+            // the REST framework field it derives from reads.
+            match framework_field(index, found.file, &field.class, 0) {
+                Some(base) => {
+                    framework_class = base;
+                    framework_class.as_str()
+                }
+                None => continue,
+            }
+        };
         let mut path = match &field.source {
             Source::Default => vec![field.name.clone()],
             Source::Dotted(parts) => parts.clone(),
@@ -609,9 +696,33 @@ fn collect<'a>(
         let Some(walked) = walk_relations(index, model, &path, many_allowed) else {
             continue;
         };
-        push(found, &walked.hops, walked.many, what, field.at.clone());
+        push(
+            found,
+            &walked.hops,
+            walked.many,
+            what,
+            field.at.clone(),
+            None,
+        );
         if let (Some(child), Some(target)) = (child, walked.complete) {
             nested.push((child, walked.hops, walked.many, target));
+        }
+    }
+    // `to_representation(self, instance)` runs once per row, like a method field's method.
+    if let Some((declaring, reads)) = serializer.method(index, "to_representation") {
+        for read in &reads.reads {
+            let many_allowed = read.call.as_deref() == Some("all");
+            if let Some(walked) = walk_relations(index, model, &read.path, many_allowed) {
+                let what = format!("{}.to_representation", serializer.serializer.name);
+                push(
+                    declaring,
+                    &walked.hops,
+                    walked.many,
+                    what,
+                    read.at.clone(),
+                    read.narrowed_by.clone(),
+                );
+            }
         }
     }
     implicit_reads(index, serializer, model, &mut push);
@@ -637,7 +748,7 @@ fn implicit_reads<'a>(
     index: &'a ModelIndex,
     serializer: Found<'a>,
     model: ModelId,
-    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place),
+    push: &mut impl FnMut(Found<'a>, &[String], bool, String, Place, Option<String>),
 ) {
     // `Meta` is looked up like any class attribute: this class's, else a base's.
     let mut found = serializer;
@@ -660,6 +771,11 @@ fn implicit_reads<'a>(
     let Some((declaring, meta)) = meta else {
         return;
     };
+    // A project whose base serializer lists fields and whose subclasses name only their model
+    // merges the two (awx's metaclass does): not the framework's every field.
+    if meta.implicit_all && a_base_declares_meta(index, declaring, 0) {
+        return;
+    }
     if !is_model_serializer(index, serializer, 0) {
         return;
     }
@@ -682,8 +798,29 @@ fn implicit_reads<'a>(
             continue;
         }
         let what = format!("{}.Meta.fields ({name})", serializer.serializer.name);
-        push(declaring, &walked.hops, walked.many, what, meta.at.clone());
+        push(
+            declaring,
+            &walked.hops,
+            walked.many,
+            what,
+            meta.at.clone(),
+            None,
+        );
     }
+}
+
+/// Whether one of the serializer bases of `found` (declared in the workspace) has a `Meta` that
+/// says which fields.
+fn a_base_declares_meta(index: &ModelIndex, found: Found, depth: usize) -> bool {
+    depth < MAX_DEPTH
+        && found
+            .serializer
+            .bases
+            .iter()
+            .filter_map(|b| base_serializer(index, found, b))
+            .any(|base| {
+                base.serializer.meta.is_some() || a_base_declares_meta(index, base, depth + 1)
+            })
 }
 
 struct Walked {

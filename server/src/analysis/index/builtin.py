@@ -1,5 +1,6 @@
 # Models Django itself ships, described in the shape the extractor reads (fields and managers
-# only). Indexed as `django.contrib.auth.models` and `django.contrib.contenttypes.models`.
+# only). Indexed as `django.contrib.auth.models` and `django.contrib.contenttypes.models`, and
+# django-taggit's `Tag` (the target of a `TaggableManager`).
 # --- module: django.contrib.contenttypes.models
 from django.db import models
 
@@ -69,3 +70,13 @@ class AbstractUser(AbstractBaseUser, PermissionsMixin):
 class User(AbstractUser):
     class Meta:
         app_label = "auth"
+# --- module: taggit.models
+from django.db import models
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        app_label = "taggit"

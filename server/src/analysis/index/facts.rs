@@ -570,7 +570,10 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
     });
     let to = keyword("to")
         .or(positional)
-        .and_then(|n| reference(source, n));
+        .and_then(|n| reference(source, n))
+        // django-taggit's manager relates to its own `Tag` unless told otherwise (a custom tag
+        // model comes through `through=`, whose lookups read the same way).
+        .or_else(|| (last == "TaggableManager").then(|| Reference::String("taggit.Tag".into())));
     facts.fields.push(FieldFacts {
         name,
         class,
@@ -636,6 +639,20 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
                 .is_some_and(|f| text(f, source).ends_with("get_user_model")) =>
         {
             Some(Reference::UserModel)
+        }
+        // swapper's `get_model_name("geo", "Location")`: the label of the (swappable) model.
+        "call"
+            if node
+                .child_by_field_name("function")
+                .is_some_and(|f| text(f, source).ends_with("get_model_name")) =>
+        {
+            let args = node.child_by_field_name("arguments")?;
+            let mut cursor = args.walk();
+            let parts: Vec<String> = args
+                .named_children(&mut cursor)
+                .map(|a| string_value(a, source))
+                .collect::<Option<_>>()?;
+            (parts.len() == 2).then(|| Reference::String(parts.join(".")))
         }
         _ => None,
     }

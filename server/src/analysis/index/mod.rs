@@ -880,7 +880,10 @@ fn field_kind(class: &str) -> FieldKind {
         "ForeignKey" | "ParentalKey" => FieldKind::ForeignKey,
         "OneToOneField" => FieldKind::OneToOne,
         "ManyToManyField" | "ParentalManyToManyField" => FieldKind::ManyToMany,
-        "GenericForeignKey" | "GenericRelation" | "TaggableManager" => FieldKind::Unknown,
+        "GenericForeignKey" | "GenericRelation" => FieldKind::Unknown,
+        // django-taggit: a many-to-many through its tagged-item rows, which `prefetch_related`
+        // loads (and `select_related` cannot).
+        "TaggableManager" => FieldKind::ManyToMany,
         // Subclasses named after what they extend (`TreeForeignKey`, `UnsavedForeignKey`,
         // `SortedManyToManyField`) keep the descriptor, and so the query per access.
         _ if last.ends_with("ForeignKey") => FieldKind::ForeignKey,

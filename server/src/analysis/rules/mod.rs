@@ -90,6 +90,15 @@ impl RuleContext<'_, '_> {
         fix: Option<Fix>,
         related: Vec<Related>,
     ) {
+        let message = message.into();
+        // A QuerySet handed on twice (two serializer calls, two templates) is reported where it
+        // is built: once.
+        let repeated = self.out.iter().any(|d| {
+            d.rule.code == self.rule.code && d.range == node.byte_range() && d.message == message
+        });
+        if repeated {
+            return;
+        }
         self.report(node, message, fix);
         if let Some(d) = self.out.last_mut() {
             d.related = related;

@@ -1,7 +1,7 @@
 //! ORM410 n-plus-one-template: a view renders a template that, looping over a QuerySet the view
 //! passes, reads a relation of each row (`{{ post.author.name }}`, `{% for c in
 //! post.comments.all %}`): one query per row unless the QuerySet joins or prefetches it. Reported
-//! in the view, where the fix goes — the context entry, or a class-based view's queryset — with
+//! in the view, where the fix goes — where the QuerySet is built, else the context entry — with
 //! the template line as related information, and the fix ORM402/ORM403 make there.
 
 use tree_sitter::Node;
@@ -45,7 +45,8 @@ const RENDERERS: &[(&str, usize, &str)] = &[
     ),
 ];
 
-/// `render(request, "blog/list.html", {"posts": posts})`: reported at each context value.
+/// `render(request, "blog/list.html", {"posts": posts})`: reported where each context value is
+/// built.
 fn check_render<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, function: Node<'a>) {
     let Symbol::External(qualified) = cx
         .sem

@@ -32,12 +32,18 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
 }
 
-/// A view naming its serializer: reported at its `queryset` or `get_queryset()`'s return.
+/// A view naming its serializer: reported where its `queryset` or `get_queryset()`'s QuerySet
+/// is built. A view choosing among serializers reports the reads every choice makes.
 fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
-    let Some(serializer) = serializer_class(cx, view) else {
+    let Some(classes) = serializer_classes(cx, view) else {
         return;
     };
-    let Some(found) = serializers::resolve(cx.sem.index(), cx.sem.file_facts(), serializer) else {
+    let index = cx.sem.index();
+    let Some(candidates) = classes
+        .iter()
+        .map(|class| serializers::resolve(index, cx.sem.file_facts(), class))
+        .collect::<Option<Vec<Found>>>()
+    else {
         return;
     };
     // A view that only retrieves one object reads its relations once, not per row.
@@ -48,7 +54,7 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
         return;
     };
     if let Some(handed) = HandedOn::new(cx, site, site) {
-        report(cx, handed, found);
+        report(cx, handed, &candidates);
     }
 }
 
@@ -121,17 +127,18 @@ fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node
         return;
     };
     if let Some(handed) = HandedOn::new(cx, rows, rows) {
-        report(cx, handed, found);
+        report(cx, handed, &[found]);
     }
 }
 
-/// The serializer class a view names: `serializer_class = X`, or the one class every `return`
-/// of its `get_serializer_class()` gives.
-fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a str> {
+/// The serializer classes a view may use: `serializer_class = X`, or every class its
+/// `get_serializer_class()` returns (`self.serializer_class` meaning the attribute). `None` when
+/// it names none, or returns something else.
+fn serializer_classes<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<Vec<&'a str>> {
     let body = view.child_by_field_name("body")?;
     let mut cursor = body.walk();
     let mut named = None;
-    let mut returned = None;
+    let mut chooser = None;
     for statement in body.named_children(&mut cursor) {
         let statement = crate::analysis::syntax::undecorated(statement);
         if statement.kind() == "function_definition" {
@@ -139,7 +146,7 @@ fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a 
                 .child_by_field_name("name")
                 .is_some_and(|n| cx.sem.text(n) == "get_serializer_class")
             {
-                returned = Some(single_returned_name(cx, statement));
+                chooser = Some(statement);
             }
             continue;
         }
@@ -151,15 +158,22 @@ fn serializer_class<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<&'a 
             }
         }
     }
-    // A `get_serializer_class()` overrides the attribute; one that chooses is not understood.
-    match returned {
-        Some(choice) => choice,
-        None => named,
+    // A `get_serializer_class()` overrides the attribute.
+    let Some(chooser) = chooser else {
+        return named.map(|n| vec![n]);
+    };
+    let mut classes = returned_names(cx, chooser)?;
+    for class in &mut classes {
+        if *class == "self.serializer_class" {
+            *class = named?;
+        }
     }
+    classes.dedup();
+    Some(classes)
 }
 
-/// The class name every `return` of `function` gives, when they all give the same one.
-fn single_returned_name<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<&'a str> {
+/// The class names `function`'s `return`s give, when every one gives a name.
+fn returned_names<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<Vec<&'a str>> {
     let mut names = Vec::new();
     let mut other = false;
     walk(function, |n| {
@@ -177,35 +191,57 @@ fn single_returned_name<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Opt
                 "function_definition" | "lambda" | "class_definition"
             )
     });
-    match names.as_slice() {
-        [first, rest @ ..] if !other && rest.iter().all(|n| n == first) => Some(first),
-        _ => None,
-    }
+    (!other && !names.is_empty()).then_some(names)
 }
 
-fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, found: Found) {
-    if found
-        .model(cx.sem.index())
-        .is_some_and(|m| m != handed.model)
+/// Reports the relations every one of `candidates` reads of the rows and `handed` leaves
+/// unloaded: whichever serializer the view picks reads them.
+fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, candidates: &[Found]) {
+    let index = cx.sem.index();
+    if candidates
+        .iter()
+        .any(|found| found.model(index).is_some_and(|m| m != handed.model))
     {
         return;
     }
-    for read in relation_reads(cx.sem.index(), found, handed.model) {
+    let Some((first, others)) = candidates.split_first() else {
+        return;
+    };
+    let mut reads = relation_reads(index, *first, handed.model);
+    for other in others {
+        let theirs = relation_reads(index, *other, handed.model);
+        reads.retain(|read| {
+            theirs
+                .iter()
+                .any(|t| t.lookup == read.lookup && t.many == read.many)
+        });
+    }
+    for read in reads {
         let lookup = &read.lookup;
         let Some(Missing { method, fix }) = handed.missing(cx, lookup, read.many) else {
             continue;
         };
         let related = related(cx, &read).into_iter().collect();
-        cx.report_related(
-            handed.at,
-            format!(
-                "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
-                read.what,
-                read.location(),
+        let (message, fix) = match &read.narrowed_by {
+            // `rel.all().order_by(...)` queries per row even when `rel` is prefetched.
+            Some(narrowing) => (
+                format!(
+                    "`{}` ({}) reads `{lookup}` with `.{narrowing}()` for every row, one query each; prefetch it with `Prefetch(\"{lookup}\", queryset=...)` doing the `.{narrowing}()` once, and drop it from the read",
+                    read.what,
+                    read.location(),
+                ),
+                None,
             ),
-            fix,
-            related,
-        );
+            None => (
+                format!(
+                    "`{}` ({}) reads `{lookup}` for every row, one query each; add `{method}(\"{lookup}\")` to this queryset",
+                    read.what,
+                    read.location(),
+                ),
+                fix,
+            ),
+        };
+        cx.report_related(handed.at, message, fix, related);
     }
 }
 

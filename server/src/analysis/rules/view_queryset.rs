@@ -11,7 +11,9 @@ use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, covers};
 use crate::analysis::syntax::walk;
 
-/// A QuerySet as a view hands it on: reported at `at`, fixed at `site` when that is known.
+/// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
+/// is known (the lookup is added there, and a view that narrows its QuerySet in several branches
+/// builds them all from it), else where it is handed on.
 pub struct HandedOn<'a> {
     pub at: Node<'a>,
     pub queryset: QuerySetTy,
@@ -55,7 +57,7 @@ impl<'a> HandedOn<'a> {
         let model = *model;
         let site = construction_site(cx.sem, expr);
         Some(Self {
-            at,
+            at: site.unwrap_or(at),
             queryset,
             model,
             site,
