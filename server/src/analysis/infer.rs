@@ -252,6 +252,20 @@ pub struct Semantics<'a> {
     /// What `self.<name>` holds in a class, by the class's node id and the name (`Unknown` while
     /// being inferred).
     attributes: RefCell<FxHashMap<(usize, &'a str), Ty>>,
+    /// How each class sets its `self.<name>` attributes, by the class's node id.
+    class_attributes: RefCell<FxHashMap<usize, Rc<FxHashMap<&'a str, AttributeWrites<'a>>>>>,
+    /// Each class's methods by name (`None` for a name defined twice), by the class's node id.
+    class_methods: RefCell<FxHashMap<usize, Rc<FxHashMap<&'a str, Option<Node<'a>>>>>>,
+    /// `module_functions`, once read.
+    module_functions: RefCell<Option<FxHashMap<&'a str, Option<Node<'a>>>>>,
+}
+
+/// How a class sets one `self.<name>`.
+enum AttributeWrites<'a> {
+    /// Only plain assignments, with these values.
+    Assigned(Vec<Node<'a>>),
+    /// Some write the analyzer does not follow.
+    Other,
 }
 
 impl<'a> Semantics<'a> {
@@ -270,6 +284,9 @@ impl<'a> Semantics<'a> {
             names: RefCell::default(),
             returns: RefCell::default(),
             attributes: RefCell::default(),
+            class_attributes: RefCell::default(),
+            class_methods: RefCell::default(),
+            module_functions: RefCell::default(),
         }
     }
 
@@ -520,60 +537,12 @@ impl<'a> Semantics<'a> {
     }
 
     fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
-        let Some(body) = class.child_by_field_name("body") else {
+        let writes = self.attribute_writes(class);
+        let Some(AttributeWrites::Assigned(values)) = writes.get(name) else {
             return Ty::Unknown;
         };
-        let mut values = Vec::new();
-        let mut other_writes = false;
-        let is_self_name = |node: Node<'a>| {
-            node.kind() == "attribute"
-                && node
-                    .child_by_field_name("object")
-                    .is_some_and(|o| self.text(o) == "self")
-                && node
-                    .child_by_field_name("attribute")
-                    .is_some_and(|a| self.text(a) == name)
-        };
-        let mut cursor = body.walk();
-        for statement in body.named_children(&mut cursor) {
-            if let Some((left, right)) = super::syntax::simple_assignment(statement) {
-                if self.text(left) == name {
-                    values.push(right);
-                }
-            }
-        }
-        super::syntax::walk(body, |n| {
-            match n.kind() {
-                "assignment" => {
-                    let left = n.child_by_field_name("left");
-                    match (left, n.child_by_field_name("right")) {
-                        (Some(left), Some(right)) if is_self_name(left) => values.push(right),
-                        (Some(left), _) if left.kind() != "attribute" => {
-                            let mut unpacks = false;
-                            super::syntax::walk(left, |t| {
-                                unpacks |= is_self_name(t);
-                                !unpacks
-                            });
-                            other_writes |= unpacks;
-                        }
-                        _ => {}
-                    }
-                }
-                "augmented_assignment" | "for_statement" | "with_item" => {
-                    other_writes |= n
-                        .child_by_field_name("left")
-                        .or_else(|| n.child_by_field_name("alias"))
-                        .is_some_and(is_self_name);
-                }
-                _ => {}
-            }
-            !other_writes && !matches!(n.kind(), "lambda" | "class_definition")
-        });
-        if other_writes || values.is_empty() {
-            return Ty::Unknown;
-        }
         let mut result: Option<Ty> = None;
-        for value in values {
+        for &value in values {
             let ty = match self.ty_at_depth(value, depth + 1) {
                 Ty::Unknown => return Ty::Unknown,
                 ty => ty,
@@ -584,6 +553,79 @@ impl<'a> Semantics<'a> {
             });
         }
         result.unwrap_or(Ty::Unknown)
+    }
+
+    /// How a class sets each `self.<name>`, read once per class: a class attribute and every
+    /// `self.name = value` in its methods, or some other write (augmented, unpacked, a loop or
+    /// `with` target) that leaves the name unknown.
+    fn attribute_writes(&self, class: Node<'a>) -> Rc<FxHashMap<&'a str, AttributeWrites<'a>>> {
+        if let Some(found) = self.class_attributes.borrow().get(&class.id()) {
+            return found.clone();
+        }
+        let mut writes: FxHashMap<&'a str, AttributeWrites<'a>> = FxHashMap::default();
+        let mut assign = |name: &'a str, value: Node<'a>| {
+            if let AttributeWrites::Assigned(values) = writes
+                .entry(name)
+                .or_insert_with(|| AttributeWrites::Assigned(Vec::new()))
+            {
+                values.push(value);
+            }
+        };
+        let Some(body) = class.child_by_field_name("body") else {
+            return Rc::default();
+        };
+        let mut cursor = body.walk();
+        for statement in body.named_children(&mut cursor) {
+            if let Some((left, right)) = super::syntax::simple_assignment(statement) {
+                if left.kind() == "identifier" {
+                    assign(self.text(left), right);
+                }
+            }
+        }
+        let self_name = |node: Node<'a>| -> Option<&'a str> {
+            (node.kind() == "attribute"
+                && node
+                    .child_by_field_name("object")
+                    .is_some_and(|o| self.text(o) == "self"))
+            .then(|| node.child_by_field_name("attribute").map(|a| self.text(a)))
+            .flatten()
+        };
+        let mut other = Vec::new();
+        super::syntax::walk(body, |n| {
+            match n.kind() {
+                "assignment" => match (
+                    n.child_by_field_name("left"),
+                    n.child_by_field_name("right"),
+                ) {
+                    (Some(left), Some(right)) if self_name(left).is_some() => {
+                        assign(self_name(left).unwrap_or_default(), right)
+                    }
+                    (Some(left), _) if left.kind() != "attribute" => {
+                        super::syntax::walk(left, |t| {
+                            other.extend(self_name(t));
+                            true
+                        });
+                    }
+                    _ => {}
+                },
+                "augmented_assignment" | "for_statement" => {
+                    other.extend(n.child_by_field_name("left").and_then(self_name));
+                }
+                "with_item" | "as_pattern" => {
+                    other.extend(n.child_by_field_name("alias").and_then(self_name));
+                }
+                _ => {}
+            }
+            !matches!(n.kind(), "lambda" | "class_definition")
+        });
+        for name in other {
+            writes.insert(name, AttributeWrites::Other);
+        }
+        let writes = Rc::new(writes);
+        self.class_attributes
+            .borrow_mut()
+            .insert(class.id(), writes.clone());
+        writes
     }
 
     /// The model a read is narrowed to by `if isinstance(name, M):` around it (the test alone
@@ -1602,37 +1644,89 @@ impl<'a> Semantics<'a> {
     /// The function a plain call names: defined once at this module's top level and bound
     /// nowhere else in the module (a name rebound or deleted could be anything).
     fn module_function(&self, call: Node<'a>, name: &str) -> Option<Node<'a>> {
+        let definition = *self.module_functions().get(name)?;
         let function = call.child_by_field_name("function")?;
         let scope = self.scope_of(function);
         if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
             return None;
         }
-        let module = self.scope_of(self.parents.root());
-        let [binding] = module.bindings(name) else {
-            return None;
-        };
-        let definition = undecorated(binding.statement);
-        (definition.kind() == "function_definition"
-            && definition
-                .child_by_field_name("name")
-                .is_some_and(|n| n.id() == binding.name.id()))
-        .then_some(definition)
+        definition
+    }
+
+    /// The module's top-level functions by name, `None` for a name the module binds more than
+    /// once (a second `def`, an assignment, an import, a class): read once per file, from its
+    /// top-level statements only.
+    fn module_functions(&self) -> std::cell::Ref<'_, FxHashMap<&'a str, Option<Node<'a>>>> {
+        if self.module_functions.borrow().is_none() {
+            let mut functions: FxHashMap<&'a str, Option<Node<'a>>> = FxHashMap::default();
+            let mut rebound: Vec<&'a str> = Vec::new();
+            let root = self.parents.root();
+            let mut cursor = root.walk();
+            for statement in root.named_children(&mut cursor) {
+                let definition = undecorated(statement);
+                let name = definition.child_by_field_name("name").map(|n| self.text(n));
+                match (definition.kind(), name) {
+                    ("function_definition", Some(name)) => {
+                        functions
+                            .entry(name)
+                            .and_modify(|f| *f = None)
+                            .or_insert(Some(definition));
+                    }
+                    ("class_definition", Some(name)) => rebound.push(name),
+                    _ => {
+                        if let Some((left, _)) = super::syntax::simple_assignment(statement) {
+                            rebound.push(self.text(left));
+                        }
+                    }
+                }
+            }
+            for import in &self.facts.imports {
+                if let super::index::Import::From { alias, .. }
+                | super::index::Import::Module { alias, .. } = import
+                {
+                    functions.insert(alias.as_str(), None);
+                }
+            }
+            for name in rebound {
+                if let Some(f) = functions.get_mut(name) {
+                    *f = None;
+                }
+            }
+            *self.module_functions.borrow_mut() = Some(functions);
+        }
+        std::cell::Ref::map(self.module_functions.borrow(), |f| {
+            f.as_ref().expect("filled above")
+        })
     }
 
     /// A method defined once in `class`'s own body.
     fn method_of(&self, class: Node<'a>, name: &str) -> Option<Node<'a>> {
-        let body = class.child_by_field_name("body")?;
-        let mut cursor = body.walk();
-        let mut found = body.named_children(&mut cursor).filter_map(|statement| {
-            let definition = undecorated(statement);
-            (definition.kind() == "function_definition"
-                && definition
-                    .child_by_field_name("name")
-                    .is_some_and(|n| self.text(n) == name))
-            .then_some(definition)
-        });
-        let first = found.next()?;
-        found.next().is_none().then_some(first)
+        if let Some(methods) = self.class_methods.borrow().get(&class.id()) {
+            return methods.get(name).copied().flatten();
+        }
+        // Read once per class: a large test case calls `self.assert...` thousands of times.
+        let mut methods: FxHashMap<&'a str, Option<Node<'a>>> = FxHashMap::default();
+        if let Some(body) = class.child_by_field_name("body") {
+            let mut cursor = body.walk();
+            for statement in body.named_children(&mut cursor) {
+                let definition = undecorated(statement);
+                if definition.kind() != "function_definition" {
+                    continue;
+                }
+                if let Some(method) = definition.child_by_field_name("name") {
+                    // Defined twice: which one runs depends on more than the analyzer reads.
+                    methods
+                        .entry(self.text(method))
+                        .and_modify(|m| *m = None)
+                        .or_insert(Some(definition));
+                }
+            }
+        }
+        let found = methods.get(name).copied().flatten();
+        self.class_methods
+            .borrow_mut()
+            .insert(class.id(), Rc::new(methods));
+        found
     }
 
     /// What calling `function` returns: its return annotation when it names a QuerySet or a
