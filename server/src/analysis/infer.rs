@@ -1326,8 +1326,12 @@ impl<'a> Semantics<'a> {
                     _ => None,
                 }
             });
+            // What the caller joined or prefetched is not written in the annotation: the rows
+            // may come with anything loaded.
             return Ty::QuerySet(QuerySetTy {
                 model,
+                select_related: vec!["*".into()],
+                prefetch_related: vec!["*".into()],
                 ..QuerySetTy::default()
             });
         }
@@ -1746,12 +1750,19 @@ impl<'a> Semantics<'a> {
     }
 
     fn infer_returns(&self, function: Node<'a>, depth: u32) -> Ty {
-        if let Some(annotation) = function.child_by_field_name("return_type") {
-            let ty = self.annotation_ty(annotation);
-            if ty != Ty::Unknown {
-                return ty;
-            }
+        // The returns say what is loaded; an annotation only names the model.
+        let returned = self.returned_ty(function, depth);
+        if returned != Ty::Unknown {
+            return returned;
         }
+        match function.child_by_field_name("return_type") {
+            Some(annotation) => self.annotation_ty(annotation),
+            None => Ty::Unknown,
+        }
+    }
+
+    /// The join of every `return`'s value.
+    fn returned_ty(&self, function: Node<'a>, depth: u32) -> Ty {
         let Some(body) = function.child_by_field_name("body") else {
             return Ty::Unknown;
         };
