@@ -64,52 +64,67 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
         !assigned
     });
-    if assigned
-        || loaded_elsewhere(cx.sem, scope.scope, access, &relation_access)
-        || joined_by_the_loop(cx.sem, instance, relation_name)
-    {
+    if assigned || joined_by_the_loop(cx.sem, instance, relation_name) {
         return;
     }
+    let Some(tests) = key_only_tests(cx.sem, scope.scope, access, &relation_access) else {
+        return;
+    };
     let written_access = cx.sem.text(access);
     let replacement = format!("{}.{relation_name}_id", cx.sem.text(instance));
-    let fix = Fix::safe(
-        format!("Replace with `{replacement}`"),
-        vec![Edit::replace(access.byte_range(), &replacement)],
+    let mut edits = vec![Edit::replace(access.byte_range(), &replacement)];
+    edits.extend(
+        tests
+            .iter()
+            .map(|t| Edit::replace(t.byte_range(), &replacement)),
     );
-    cx.report(
-        access,
-        format!("`{written_access}` loads the related row to read a key the instance already has; use `{replacement}`"),
-        Some(fix),
-    );
+    let (message, title) = if tests.is_empty() {
+        (
+            format!("`{written_access}` loads the related row to read a key the instance already has; use `{replacement}`"),
+            format!("Replace with `{replacement}`"),
+        )
+    } else {
+        (
+            format!("`{relation_access}` is loaded only to be tested and to read its key; use `{replacement}` for both"),
+            format!("Replace `{relation_access}` with `{replacement}` in the test and here"),
+        )
+    };
+    cx.report(access, message, Some(Fix::safe(title, edits)));
 }
 
-/// Whether the scope uses the related object itself elsewhere (`entry.blog.name`,
-/// `render(entry.blog)`): it is loaded anyway, and `.id` then reads it from the cache. Reads
-/// that only need the key do not count (`if entry.blog:`, `entry.blog is None`, `.pk`): they
-/// load the row for nothing too, and `blog_id` serves them as well.
-fn loaded_elsewhere<'a>(
+/// The other reads of the relation in the scope: `None` when one uses the related object itself
+/// (`entry.blog.name`, `render(entry.blog)`): it is loaded anyway, and `.id` then reads it from
+/// the cache. Otherwise the truth tests and `None` checks among them (`if entry.blog:`), which
+/// load the row only to test it: `blog_id` serves them as well. (`.pk` reads are findings of
+/// their own.)
+fn key_only_tests<'a>(
     sem: &Semantics<'a>,
     scope: Node<'a>,
     access: Node<'a>,
     relation_access: &str,
-) -> bool {
+) -> Option<Vec<Node<'a>>> {
     let own = access.child_by_field_name("object").map(|o| o.id());
-    let mut found = false;
+    let mut tests = Vec::new();
+    let mut object_used = false;
     crate::analysis::syntax::walk(scope, |n| {
         if n.kind() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
-            let key_only = is_truth_tested(n, sem.source, &sem.parents)
-                || sem.parents.of(n).is_some_and(|p| match p.kind() {
-                    "attribute" => p
-                        .child_by_field_name("attribute")
-                        .is_some_and(|a| matches!(sem.text(a), "id" | "pk")),
-                    "comparison_operator" => sem.text(p).contains("None"),
-                    _ => false,
+            let key_read = sem.parents.of(n).is_some_and(|p| {
+                p.kind() == "attribute"
+                    && p.child_by_field_name("attribute")
+                        .is_some_and(|a| matches!(sem.text(a), "id" | "pk"))
+            });
+            let tested = is_truth_tested(n, sem.source, &sem.parents)
+                || sem.parents.of(n).is_some_and(|p| {
+                    p.kind() == "comparison_operator" && sem.text(p).contains("None")
                 });
-            found |= !key_only;
+            if tested {
+                tests.push(n);
+            }
+            object_used |= !key_read && !tested;
         }
-        !found
+        !object_used
     });
-    found
+    (!object_used).then_some(tests)
 }
 
 /// Whether the instance is (a relation of) a loop row whose QuerySet joins or prefetches the
