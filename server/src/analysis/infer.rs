@@ -255,10 +255,13 @@ pub struct Semantics<'a> {
     /// How each class sets its `self.<name>` attributes, by the class's node id.
     class_attributes: RefCell<FxHashMap<usize, Rc<FxHashMap<&'a str, AttributeWrites<'a>>>>>,
     /// Each class's methods by name (`None` for a name defined twice), by the class's node id.
-    class_methods: RefCell<FxHashMap<usize, Rc<FxHashMap<&'a str, Option<Node<'a>>>>>>,
+    class_methods: RefCell<FxHashMap<usize, Rc<MethodTable<'a>>>>,
     /// `module_functions`, once read.
     module_functions: RefCell<Option<FxHashMap<&'a str, Option<Node<'a>>>>>,
 }
+
+/// A class's methods by name; `None` for a name defined twice.
+type MethodTable<'a> = FxHashMap<&'a str, Option<Node<'a>>>;
 
 /// How a class sets one `self.<name>`.
 enum AttributeWrites<'a> {
@@ -1709,7 +1712,7 @@ impl<'a> Semantics<'a> {
             return methods.get(name).copied().flatten();
         }
         // Read once per class: a large test case calls `self.assert...` thousands of times.
-        let mut methods: FxHashMap<&'a str, Option<Node<'a>>> = FxHashMap::default();
+        let mut methods = MethodTable::default();
         if let Some(body) = class.child_by_field_name("body") {
             let mut cursor = body.walk();
             for statement in body.named_children(&mut cursor) {
