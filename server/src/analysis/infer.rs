@@ -252,8 +252,6 @@ pub struct Semantics<'a> {
     /// What `self.<name>` holds in a class, by the class's node id and the name (`Unknown` while
     /// being inferred).
     attributes: RefCell<FxHashMap<(usize, &'a str), Ty>>,
-    /// How each class sets its `self.<name>` attributes, by the class's node id.
-    class_attributes: RefCell<FxHashMap<usize, Rc<FxHashMap<&'a str, AttributeWrites<'a>>>>>,
     /// Each class's methods by name (`None` for a name defined twice), by the class's node id.
     class_methods: RefCell<FxHashMap<usize, Rc<MethodTable<'a>>>>,
     /// `module_functions`, once read.
@@ -262,14 +260,6 @@ pub struct Semantics<'a> {
 
 /// A class's methods by name; `None` for a name defined twice.
 type MethodTable<'a> = FxHashMap<&'a str, Option<Node<'a>>>;
-
-/// How a class sets one `self.<name>`.
-enum AttributeWrites<'a> {
-    /// Only plain assignments, with these values.
-    Assigned(Vec<Node<'a>>),
-    /// Some write the analyzer does not follow.
-    Other,
-}
 
 impl<'a> Semantics<'a> {
     pub fn new(
@@ -287,7 +277,6 @@ impl<'a> Semantics<'a> {
             names: RefCell::default(),
             returns: RefCell::default(),
             attributes: RefCell::default(),
-            class_attributes: RefCell::default(),
             class_methods: RefCell::default(),
             module_functions: RefCell::default(),
         }
@@ -514,10 +503,11 @@ impl<'a> Semantics<'a> {
             Ty::Instance(ModelRef::Indexed(id)) => self.relation_ty(id, name),
             _ => match self.dotted_model(attribute) {
                 Some(id) => Ty::ModelClass(ModelRef::Indexed(id)),
-                None => match self.self_class(object) {
+                None if self.text(object) == "self" => match self.self_class(object) {
                     Some(class) => self.self_attribute_ty(class, name, depth + 1),
                     None => Ty::Unknown,
                 },
+                None => Ty::Unknown,
             },
         }
     }
@@ -540,12 +530,11 @@ impl<'a> Semantics<'a> {
     }
 
     fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
-        let writes = self.attribute_writes(class);
-        let Some(AttributeWrites::Assigned(values)) = writes.get(name) else {
+        let Some(values) = self.attribute_values(class, name) else {
             return Ty::Unknown;
         };
         let mut result: Option<Ty> = None;
-        for &value in values {
+        for value in values {
             let ty = match self.ty_at_depth(value, depth + 1) {
                 Ty::Unknown => return Ty::Unknown,
                 ty => ty,
@@ -558,77 +547,68 @@ impl<'a> Semantics<'a> {
         result.unwrap_or(Ty::Unknown)
     }
 
-    /// How a class sets each `self.<name>`, read once per class: a class attribute and every
-    /// `self.name = value` in its methods, or some other write (augmented, unpacked, a loop or
-    /// `with` target) that leaves the name unknown.
-    fn attribute_writes(&self, class: Node<'a>) -> Rc<FxHashMap<&'a str, AttributeWrites<'a>>> {
-        if let Some(found) = self.class_attributes.borrow().get(&class.id()) {
-            return found.clone();
-        }
-        let mut writes: FxHashMap<&'a str, AttributeWrites<'a>> = FxHashMap::default();
-        let mut assign = |name: &'a str, value: Node<'a>| {
-            if let AttributeWrites::Assigned(values) = writes
-                .entry(name)
-                .or_insert_with(|| AttributeWrites::Assigned(Vec::new()))
-            {
-                values.push(value);
-            }
-        };
-        let Some(body) = class.child_by_field_name("body") else {
-            return Rc::default();
-        };
-        let mut cursor = body.walk();
-        for statement in body.named_children(&mut cursor) {
-            if let Some((left, right)) = super::syntax::simple_assignment(statement) {
-                if left.kind() == "identifier" {
-                    assign(self.text(left), right);
-                }
-            }
-        }
-        let self_name = |node: Node<'a>| -> Option<&'a str> {
-            (node.kind() == "attribute"
+    /// The values a class gives `self.<name>`: its class attribute and every `self.name = value`
+    /// in its methods. `None` when it is set no such way, or also some other way (augmented,
+    /// unpacked, a loop or `with` target). Only methods whose text mentions `self.<name>` are
+    /// walked: a test case of thousands of lines is linted on every keystroke.
+    fn attribute_values(&self, class: Node<'a>, name: &str) -> Option<Vec<Node<'a>>> {
+        let body = class.child_by_field_name("body")?;
+        let mentioned = format!("self.{name}");
+        let is_ours = |node: Node<'a>| {
+            node.kind() == "attribute"
                 && node
                     .child_by_field_name("object")
-                    .is_some_and(|o| self.text(o) == "self"))
-            .then(|| node.child_by_field_name("attribute").map(|a| self.text(a)))
-            .flatten()
+                    .is_some_and(|o| self.text(o) == "self")
+                && node
+                    .child_by_field_name("attribute")
+                    .is_some_and(|a| self.text(a) == name)
         };
-        let mut other = Vec::new();
-        super::syntax::walk(body, |n| {
-            match n.kind() {
-                "assignment" => match (
-                    n.child_by_field_name("left"),
-                    n.child_by_field_name("right"),
-                ) {
-                    (Some(left), Some(right)) if self_name(left).is_some() => {
-                        assign(self_name(left).unwrap_or_default(), right)
+        let mut values = Vec::new();
+        let mut other_writes = false;
+        let mut cursor = body.walk();
+        let members: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
+        for member in members {
+            if let Some((left, right)) = super::syntax::simple_assignment(member) {
+                if left.kind() == "identifier" && self.text(left) == name {
+                    values.push(right);
+                }
+                continue;
+            }
+            if !may_write(self.text(member), &mentioned) {
+                continue;
+            }
+            super::syntax::walk(member, |n| {
+                match n.kind() {
+                    "assignment" => {
+                        match (
+                            n.child_by_field_name("left"),
+                            n.child_by_field_name("right"),
+                        ) {
+                            (Some(left), Some(right)) if is_ours(left) => values.push(right),
+                            (Some(left), _) if left.kind() != "attribute" => {
+                                super::syntax::walk(left, |t| {
+                                    other_writes |= is_ours(t);
+                                    true
+                                });
+                            }
+                            _ => {}
+                        }
                     }
-                    (Some(left), _) if left.kind() != "attribute" => {
-                        super::syntax::walk(left, |t| {
-                            other.extend(self_name(t));
-                            true
-                        });
+                    "augmented_assignment" | "for_statement" => {
+                        other_writes |= n.child_by_field_name("left").is_some_and(is_ours);
+                    }
+                    "with_item" | "as_pattern" => {
+                        other_writes |= n.child_by_field_name("alias").is_some_and(is_ours);
                     }
                     _ => {}
-                },
-                "augmented_assignment" | "for_statement" => {
-                    other.extend(n.child_by_field_name("left").and_then(self_name));
                 }
-                "with_item" | "as_pattern" => {
-                    other.extend(n.child_by_field_name("alias").and_then(self_name));
-                }
-                _ => {}
+                !other_writes && !matches!(n.kind(), "lambda" | "class_definition")
+            });
+            if other_writes {
+                return None;
             }
-            !matches!(n.kind(), "lambda" | "class_definition")
-        });
-        for name in other {
-            writes.insert(name, AttributeWrites::Other);
         }
-        let writes = Rc::new(writes);
-        self.class_attributes
-            .borrow_mut()
-            .insert(class.id(), writes.clone());
-        writes
+        (!values.is_empty()).then_some(values)
     }
 
     /// The model a read is narrowed to by `if isinstance(name, M):` around it (the test alone
@@ -745,6 +725,16 @@ impl<'a> Semantics<'a> {
             return None;
         }
         let root = dotted.split('.').next()?;
+        // Only an imported module's name can start one: asked first, it spares building the
+        // scope's name index for every `obj.attr` read.
+        let imported = self.facts.imports.iter().any(|i| match i {
+            super::index::Import::Module { alias, .. }
+            | super::index::Import::From { alias, .. } => alias == root,
+            super::index::Import::Star { .. } => false,
+        });
+        if !imported {
+            return None;
+        }
         let scope = self.scope_of(attribute);
         let bound_here = scope.bindings(root);
         if scope.scope.kind() == "module" {
@@ -1860,6 +1850,30 @@ struct ViewSources<'a> {
     get_queryset: Option<Vec<Node<'a>>>,
     queryset: Option<Node<'a>>,
     model: Option<Node<'a>>,
+}
+
+/// Whether `text` may write `attribute` (`self.x`): an occurrence followed by `=` (not `==`),
+/// an augmented operator, `,` (unpacking) or `:` (an annotation), or preceded by `for ` or
+/// `as `. A cheap test before walking a method: most methods of a large class only read.
+fn may_write(text: &str, attribute: &str) -> bool {
+    text.match_indices(attribute).any(|(at, _)| {
+        let rest = &text[at + attribute.len()..];
+        if rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            return false;
+        }
+        let before = text[..at].trim_end_matches(' ');
+        let next = rest.trim_start_matches(' ');
+        before.ends_with("for")
+            || before.ends_with("as")
+            || next.starts_with(',')
+            || next.starts_with(':')
+            || (next.starts_with('=') && !next.starts_with("=="))
+            || [
+                "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "//=", "**=", "@=", ">>=", "<<=",
+            ]
+            .iter()
+            .any(|op| next.starts_with(op))
+    })
 }
 
 /// An import or a class definition: names the module defines rather than computes.

@@ -152,6 +152,9 @@ pub struct ModelIndex {
     fingerprint: u64,
     /// The workspace's Django templates (ORM410 follows views into them).
     templates: Arc<crate::analysis::templates::TemplateIndex>,
+    /// The model built on each project manager or QuerySet class, when exactly one is
+    /// (`None` when several share it).
+    manager_class_users: FxHashMap<(String, String), Option<ModelId>>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -442,6 +445,7 @@ impl ModelIndex {
             self.inherit(id, &order, &model_bases, user_model, &mut visiting);
         }
         self.add_reverse_relations(&order);
+        self.record_manager_class_users();
         self.add_receivers();
     }
 
@@ -599,14 +603,26 @@ impl ModelIndex {
     /// The one model whose managers are built on the class `module.name` (a custom manager
     /// or QuerySet), if exactly one is.
     pub fn only_model_using(&self, module: &str, name: &str) -> Option<ModelId> {
-        let mut users = (0..self.models.len()).filter(|&id| {
-            self.models[id]
-                .managers
-                .iter()
-                .any(|m| m.classes.iter().any(|(cm, cn)| cm == module && cn == name))
-        });
-        let only = users.next()?;
-        users.next().is_none().then_some(only)
+        *self
+            .manager_class_users
+            .get(&(module.to_string(), name.to_string()))?
+    }
+
+    fn record_manager_class_users(&mut self) {
+        let mut users: FxHashMap<(String, String), Option<ModelId>> = FxHashMap::default();
+        for (id, model) in self.models.iter().enumerate() {
+            for class in model.managers.iter().flat_map(|m| &m.classes) {
+                users
+                    .entry(class.clone())
+                    .and_modify(|u| {
+                        if *u != Some(id) {
+                            *u = None;
+                        }
+                    })
+                    .or_insert(Some(id));
+            }
+        }
+        self.manager_class_users = users;
     }
 
     /// Methods returning a QuerySet of a custom QuerySet or manager class and of its bases.
