@@ -529,10 +529,9 @@ impl<'a> Semantics<'a> {
         ty
     }
 
-    fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
-        let Some(values) = self.attribute_values(class, name) else {
-            return Ty::Unknown;
-        };
+    /// What every one of `values` agrees on: their join, or `Unknown` if any is unknown (or
+    /// there are none).
+    fn join_all(&self, values: impl IntoIterator<Item = Node<'a>>, depth: u32) -> Ty {
         let mut result: Option<Ty> = None;
         for value in values {
             let ty = match self.ty_at_depth(value, depth + 1) {
@@ -545,6 +544,13 @@ impl<'a> Semantics<'a> {
             });
         }
         result.unwrap_or(Ty::Unknown)
+    }
+
+    fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
+        let Some(values) = self.attribute_values(class, name) else {
+            return Ty::Unknown;
+        };
+        self.join_all(values, depth)
     }
 
     /// The values a class gives `self.<name>`: its class attribute and every `self.name = value`
@@ -1782,18 +1788,7 @@ impl<'a> Semantics<'a> {
         if generator_or_bare || values.is_empty() || !ends_in_return {
             return Ty::Unknown;
         }
-        let mut result: Option<Ty> = None;
-        for value in values {
-            let ty = match self.ty_at_depth(value, depth + 1) {
-                Ty::Unknown => return Ty::Unknown,
-                ty => ty,
-            };
-            result = Some(match result {
-                None => ty,
-                Some(prev) => prev.join(ty),
-            });
-        }
-        result.unwrap_or(Ty::Unknown)
+        self.join_all(values, depth)
     }
 
     /// The model a class works on: `model = M` in its body, `class Meta: model = M`, or
