@@ -1247,11 +1247,21 @@ impl<'a> Semantics<'a> {
         })
     }
 
-    /// A name from the module's imports or classes: a model class, or unknown.
     /// A model class bound once at module level by an assignment (`Book = load_model("library",
     /// "Book")`, swapper's way to name a swappable model), read from a function or class.
     fn module_model_alias(&self, name: &str, depth: u32) -> Option<Ty> {
-        let module = self.scope_of(self.parents.root());
+        // Asked for every name a function does not bind: the module's name index (a walk of
+        // the whole file) only when a top-level statement assigns this name.
+        let root = self.parents.root();
+        let mut cursor = root.walk();
+        let assigned_at_top = root.named_children(&mut cursor).any(|statement| {
+            super::syntax::simple_assignment(statement)
+                .is_some_and(|(left, _)| self.text(left) == name)
+        });
+        if !assigned_at_top {
+            return None;
+        }
+        let module = self.scope_of(root);
         let [binding] = module.bindings(name) else {
             return None;
         };
@@ -1264,6 +1274,7 @@ impl<'a> Semantics<'a> {
         }
     }
 
+    /// A name from the module's imports or classes: a model class, or unknown.
     fn module_name_ty(&self, name: &str) -> Ty {
         match self.index().resolve(self.facts, name) {
             symbol @ Symbol::Class { .. } => match self.index().model_of(&symbol) {
