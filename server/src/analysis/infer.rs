@@ -258,6 +258,13 @@ pub struct Semantics<'a> {
     module_functions: RefCell<Option<FxHashMap<&'a str, Option<Node<'a>>>>>,
 }
 
+/// What a `Prefetch(...)` call names.
+struct PrefetchArguments<'a> {
+    lookup: Option<Node<'a>>,
+    queryset: Option<Node<'a>>,
+    to_attr: bool,
+}
+
 /// A class's methods by name; `None` for a name defined twice.
 type MethodTable<'a> = FxHashMap<&'a str, Option<Node<'a>>>;
 
@@ -959,54 +966,22 @@ impl<'a> Semantics<'a> {
 
     /// What the QuerySets of `Prefetch("rel", queryset=...)` arguments load themselves, as
     /// lookups through `rel`: `Prefetch("comments", queryset=Comment.objects.select_related(
-    /// "author"))` loads `comments__author`.
+    /// "author"))` loads `comments__author`. With `to_attr`, the rows land in the attribute but
+    /// the hops before the last are loaded as usual (`Prefetch("group__users", to_attr=...)`
+    /// loads `group`).
     fn prefetched_queryset_lookups(&self, call: Node<'a>) -> Vec<String> {
-        let Some(args) = call.child_by_field_name("arguments") else {
-            return Vec::new();
-        };
         let mut nested = Vec::new();
-        let mut cursor = args.walk();
-        for prefetch in args.named_children(&mut cursor).filter(|a| {
-            a.kind() == "call"
-                && a.child_by_field_name("function")
-                    .is_some_and(|f| self.text(f).ends_with("Prefetch"))
-        }) {
-            let Some(prefetch_args) = prefetch.child_by_field_name("arguments") else {
+        for prefetch in self.arguments(call).filter_map(|a| self.prefetch(a)) {
+            let Some(lookup) = prefetch.lookup.and_then(|l| string_value(l, self.source)) else {
                 continue;
             };
-            let mut cursor = prefetch_args.walk();
-            let mut lookup = None;
-            let mut queryset = None;
-            for (i, arg) in prefetch_args.named_children(&mut cursor).enumerate() {
-                let keyword = (arg.kind() == "keyword_argument")
-                    .then(|| arg.child_by_field_name("name").map(|n| self.text(n)))
-                    .flatten();
-                match keyword {
-                    // The rows land in the attribute; the hops before the last are loaded as
-                    // usual (`Prefetch("group__users", to_attr=...)` loads `group`).
-                    Some("to_attr") => {
-                        if let Some(path) = lookup.and_then(|l| string_value(l, self.source)) {
-                            if let Some((through, _)) = path.rsplit_once("__") {
-                                nested.push(through.to_string());
-                            }
-                        }
-                        lookup = None;
-                        break;
-                    }
-                    Some("lookup") => lookup = arg.child_by_field_name("value"),
-                    Some("queryset") => queryset = arg.child_by_field_name("value"),
-                    Some(_) => {}
-                    None if i == 0 => lookup = Some(arg),
-                    None if i == 1 => queryset = Some(arg),
-                    None => {}
+            if prefetch.to_attr {
+                if let Some((through, _)) = lookup.rsplit_once("__") {
+                    nested.push(through.to_string());
                 }
-            }
-            let (Some(lookup), Some(queryset)) =
-                (lookup.and_then(|l| string_value(l, self.source)), queryset)
-            else {
                 continue;
-            };
-            if let Ty::QuerySet(inner) = self.ty(queryset) {
+            }
+            if let Some(Ty::QuerySet(inner)) = prefetch.queryset.map(|q| self.ty(q)) {
                 nested.extend(
                     inner
                         .select_related
@@ -1021,52 +996,62 @@ impl<'a> Semantics<'a> {
 
     /// How many arguments are `Prefetch(..., to_attr=...)`: readable, but load no lookup.
     fn prefetches_with_to_attr(&self, call: Node<'a>) -> usize {
-        let Some(args) = call.child_by_field_name("arguments") else {
-            return 0;
-        };
-        let mut cursor = args.walk();
-        let count = args
-            .named_children(&mut cursor)
-            .filter(|a| a.kind() == "call" && self.text(*a).contains("to_attr"))
-            .count();
-        count
+        self.arguments(call)
+            .filter_map(|a| self.prefetch(a))
+            .filter(|p| p.to_attr)
+            .count()
     }
 
-    /// String arguments and `Prefetch("lookup", ...)` first arguments of a call.
+    /// String arguments and `Prefetch("lookup", ...)` lookups of a call (not those with
+    /// `to_attr`: their rows land in that attribute, `row.relation` stays unloaded).
     fn string_arguments(&self, call: Node<'a>) -> Vec<String> {
-        let Some(args) = call.child_by_field_name("arguments") else {
-            return Vec::new();
+        self.arguments(call)
+            .filter_map(|arg| match self.prefetch(arg) {
+                Some(prefetch) if prefetch.to_attr => None,
+                Some(prefetch) => prefetch.lookup,
+                None => Some(arg),
+            })
+            .filter_map(|literal| string_value(literal, self.source))
+            .collect()
+    }
+
+    fn arguments(&self, call: Node<'a>) -> impl Iterator<Item = Node<'a>> {
+        let arguments = call.child_by_field_name("arguments");
+        (0..arguments.map_or(0, |a| a.named_child_count()))
+            .filter_map(move |i| arguments?.named_child(i))
+    }
+
+    /// The parts of a `Prefetch(lookup, queryset=None, to_attr=None)` call, positional or by
+    /// keyword; `None` for any other expression.
+    fn prefetch(&self, arg: Node<'a>) -> Option<PrefetchArguments<'a>> {
+        let is_prefetch = arg.kind() == "call"
+            && arg
+                .child_by_field_name("function")
+                .is_some_and(|f| self.text(f).ends_with("Prefetch"));
+        if !is_prefetch {
+            return None;
+        }
+        let mut parts = PrefetchArguments {
+            lookup: None,
+            queryset: None,
+            to_attr: false,
         };
-        let mut cursor = args.walk();
-        let mut lookups = Vec::new();
-        for arg in args.named_children(&mut cursor) {
-            let literal = if arg.kind() == "call"
-                && arg
-                    .child_by_field_name("function")
-                    .is_some_and(|f| self.text(f).ends_with("Prefetch"))
-            {
-                let prefetch_args = arg.child_by_field_name("arguments");
-                // With `to_attr`, the rows land in that attribute; `row.relation` stays unloaded.
-                let to_attr = prefetch_args.is_some_and(|a| {
-                    let mut cursor = a.walk();
-                    let found = a.named_children(&mut cursor).any(|k| {
-                        k.kind() == "keyword_argument"
-                            && k.child_by_field_name("name")
-                                .is_some_and(|n| self.text(n) == "to_attr")
-                    });
-                    found
-                });
-                prefetch_args
-                    .filter(|_| !to_attr)
-                    .and_then(|a| a.named_child(0))
-            } else {
-                Some(arg)
-            };
-            if let Some(value) = literal.and_then(|l| string_value(l, self.source)) {
-                lookups.push(value);
+        for (i, part) in self.arguments(arg).enumerate() {
+            let keyword = (part.kind() == "keyword_argument")
+                .then(|| part.child_by_field_name("name").map(|n| self.text(n)))
+                .flatten();
+            match keyword {
+                Some("lookup") => parts.lookup = part.child_by_field_name("value"),
+                Some("queryset") => parts.queryset = part.child_by_field_name("value"),
+                Some("to_attr") => parts.to_attr = true,
+                Some(_) => {}
+                None if i == 0 => parts.lookup = Some(part),
+                None if i == 1 => parts.queryset = Some(part),
+                None if i == 2 => parts.to_attr = true,
+                None => {}
             }
         }
-        lookups
+        Some(parts)
     }
 
     /// `qs[a:b]` is a sliced QuerySet; `qs[i]` one instance; `qs[::step]` a list.
