@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::program::Program;
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
@@ -39,16 +40,23 @@ pub struct Workspace {
     /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
     template_dirs: Vec<String>,
     index: Arc<ModelIndex>,
+    /// Every Python module's file, by dotted name: where calls into other modules are read.
+    module_paths: Arc<FxHashMap<String, PathBuf>>,
+    /// Summaries of those calls, for the current index.
+    program: Arc<Program>,
 }
 
 impl Default for Workspace {
     fn default() -> Self {
+        let index = ModelIndex::builtin();
         Self {
             roots: Vec::new(),
             files: FxHashMap::default(),
             templates: FxHashMap::default(),
             template_dirs: Vec::new(),
-            index: ModelIndex::builtin(),
+            program: Arc::new(Program::standalone(index.clone())),
+            index,
+            module_paths: Arc::default(),
         }
     }
 }
@@ -193,6 +201,9 @@ impl Workspace {
             })
             .collect();
         workspace.files = files;
+        workspace.module_paths = Arc::new(Program::module_paths(
+            paths.iter().map(|p| (p.clone(), workspace.relative(p))),
+        ));
         workspace.rebuild();
         workspace
     }
@@ -236,7 +247,22 @@ impl Workspace {
     pub fn context_for(&self, path: &Path) -> FileContext {
         let relative = self.relative(path);
         let (module, is_package) = module_name(&relative);
-        FileContext::new(self.index.clone(), module, is_package)
+        FileContext::new(self.index.clone(), module, is_package).with_program(self.program.clone())
+    }
+
+    /// After `path` changed on disk: summaries that read it are dropped, and a new file's
+    /// module becomes callable. Returns whether open documents' findings may change.
+    pub fn forget_summaries_of(&mut self, path: &Path) -> bool {
+        let (module, _) = module_name(&self.relative(path));
+        let known = self.module_paths.get(&module).is_some_and(|p| p == path);
+        if known && !self.program.has_read(path) {
+            return false;
+        }
+        if !known {
+            Arc::make_mut(&mut self.module_paths).insert(module, path.to_path_buf());
+        }
+        self.program = Arc::new(Program::new(self.index.clone(), self.module_paths.clone()));
+        true
     }
 
     fn relative(&self, path: &Path) -> PathBuf {
@@ -340,6 +366,7 @@ impl Workspace {
                 .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
         );
         self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
+        self.program = Arc::new(Program::new(self.index.clone(), self.module_paths.clone()));
     }
 }
 

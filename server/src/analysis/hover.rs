@@ -21,7 +21,8 @@ pub fn type_of_range(
         return None;
     }
     let facts = file.facts(source, tree);
-    let sem = Semantics::new(source, tree.root_node(), &file.index, &facts);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     Some(
         sem.display(&sem.ty(node))
             .unwrap_or_else(|| "Unknown".to_string()),
@@ -41,7 +42,8 @@ pub fn hover_at(
         return None;
     }
     let facts = file.facts(source, tree);
-    let sem = Semantics::new(source, tree.root_node(), &file.index, &facts);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     let node = hovered_expression(leaf, &sem);
     let shown = sem.display(&sem.ty(node))?;
     Some((node.byte_range(), shown))

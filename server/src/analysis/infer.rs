@@ -16,7 +16,10 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHasher};
 use tree_sitter::{Node, Tree};
 
-use super::index::{extract, string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
+use super::index::{
+    extract, string_value, FieldKind, FileFacts, Import, ModelId, ModelIndex, Symbol,
+};
+use super::program::{Arguments, Binds, Callee, Program};
 use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
 
@@ -27,7 +30,7 @@ pub enum ModelRef {
     Named(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Ty {
     /// The model class itself: `Entry`.
     ModelClass(ModelRef),
@@ -39,10 +42,16 @@ pub enum Ty {
     /// The rows of a QuerySet as a list (`list(qs)`, `sorted(qs)`): no longer a QuerySet, but
     /// iterating it gives instances.
     Evaluated(QuerySetTy),
+    /// `Paginator(qs, n)`: its pages hold the QuerySet's rows.
+    Paginator(QuerySetTy),
+    /// A tuple of known length (`return page, paginator`), element by element.
+    Tuple(Vec<Ty>),
+    /// A generator: iterating it gives this (`yield rows`).
+    Yields(Box<Ty>),
     Unknown,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ManagerTy {
     pub model: Option<ModelRef>,
     /// A relation's manager: its queries are per instance.
@@ -51,7 +60,7 @@ pub struct ManagerTy {
     pub queryset_methods: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct QuerySetTy {
     pub model: Option<ModelRef>,
     /// Built with `values()`/`values_list()`/`dates()`: rows are not model instances.
@@ -105,16 +114,8 @@ impl Ty {
                 sliced: a.sliced || b.sliced,
                 combined: a.combined || b.combined,
                 locks: a.locks || b.locks,
-                select_related: a
-                    .select_related
-                    .into_iter()
-                    .filter(|l| b.select_related.contains(l))
-                    .collect(),
-                prefetch_related: a
-                    .prefetch_related
-                    .into_iter()
-                    .filter(|l| b.prefetch_related.contains(l))
-                    .collect(),
+                select_related: loaded_by_both(a.select_related, &b.select_related),
+                prefetch_related: loaded_by_both(a.prefetch_related, &b.prefetch_related),
                 only: if a.only == b.only { a.only } else { None },
                 defer: a
                     .defer
@@ -127,7 +128,36 @@ impl Ty {
                     .filter(|m| b.queryset_methods.contains(m))
                     .collect(),
             }),
+            (Ty::Evaluated(a), Ty::Evaluated(b)) => match Ty::QuerySet(a).join(Ty::QuerySet(b)) {
+                Ty::QuerySet(joined) => Ty::Evaluated(joined),
+                _ => Ty::Unknown,
+            },
+            (Ty::Tuple(a), Ty::Tuple(b)) if a.len() == b.len() => {
+                Ty::Tuple(a.into_iter().zip(b).map(|(a, b)| a.join(b)).collect())
+            }
+            (Ty::Yields(a), Ty::Yields(b)) => match a.join(*b) {
+                Ty::Unknown => Ty::Unknown,
+                joined => Ty::Yields(Box::new(joined)),
+            },
             (a, b) if a == b => a,
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// What iterating a value of this type gives, when the analyzer knows.
+    pub fn element(&self) -> Ty {
+        match self {
+            Ty::QuerySet(QuerySetTy {
+                model: Some(model),
+                values: false,
+                ..
+            })
+            | Ty::Evaluated(QuerySetTy {
+                model: Some(model),
+                values: false,
+                ..
+            }) => Ty::Instance(model.clone()),
+            Ty::Yields(element) => (**element).clone(),
             _ => Ty::Unknown,
         }
     }
@@ -195,15 +225,24 @@ pub struct FileContext {
     pub index: Arc<ModelIndex>,
     pub module: String,
     pub is_package: bool,
+    /// The workspace's other modules, for calls into them.
+    pub program: Arc<Program>,
 }
 
 impl FileContext {
     pub fn new(index: Arc<ModelIndex>, module: impl Into<String>, is_package: bool) -> Self {
         Self {
+            program: Arc::new(Program::standalone(index.clone())),
             index,
             module: module.into(),
             is_package,
         }
+    }
+
+    /// The same file, with calls into `program`'s modules typed from their bodies.
+    pub fn with_program(mut self, program: Arc<Program>) -> Self {
+        self.program = program;
+        self
     }
 
     /// A file analysed on its own: Django's built-in models only.
@@ -243,9 +282,12 @@ pub struct Semantics<'a> {
     /// This file's facts, to resolve its imports and classes.
     facts: &'a FileFacts,
     scopes: RefCell<FxHashMap<usize, Rc<ScopeIndex<'a>>>>,
-    /// Types of name reads, by node id. A read being inferred is `Unknown` here, so cycles
-    /// through loop-carried assignments end, and each read is inferred once.
-    names: RefCell<FxHashMap<usize, Ty>>,
+    /// Types of name reads, by node id (`None` while being inferred: a read reached again
+    /// through a loop-carried assignment is `Unknown` there, and counted in `cycles`), so
+    /// cycles end and each read is inferred once.
+    names: RefCell<FxHashMap<usize, Option<Ty>>>,
+    /// How many times a read was reached again while being inferred.
+    cycles: std::cell::Cell<u32>,
     /// What each function of this file returns, by its definition's node id (`Unknown` while
     /// being inferred, so recursion ends).
     returns: RefCell<FxHashMap<usize, Ty>>,
@@ -256,6 +298,11 @@ pub struct Semantics<'a> {
     class_methods: RefCell<FxHashMap<usize, Rc<MethodTable<'a>>>>,
     /// `module_functions`, once read.
     module_functions: RefCell<Option<FxHashMap<&'a str, Option<Node<'a>>>>>,
+    /// The other files' functions, when the file sits in a workspace.
+    program: Option<&'a Program>,
+    /// What the caller passes to each parameter (by its name's node id), when this file is read
+    /// to summarise one of its functions for a call in another file.
+    arguments: RefCell<FxHashMap<usize, Ty>>,
 }
 
 /// What a `Prefetch(...)` call names.
@@ -282,11 +329,69 @@ impl<'a> Semantics<'a> {
             facts,
             scopes: RefCell::default(),
             names: RefCell::default(),
+            cycles: std::cell::Cell::new(0),
             returns: RefCell::default(),
             attributes: RefCell::default(),
             class_methods: RefCell::default(),
             module_functions: RefCell::default(),
+            program: None,
+            arguments: RefCell::default(),
         }
+    }
+
+    /// Calls into the workspace's other modules are typed from their functions' bodies.
+    pub fn with_program(mut self, program: &'a Program) -> Self {
+        self.program = Some(program);
+        self
+    }
+
+    /// What `function` returns when called with `arguments` (and its first parameter `bound`,
+    /// for a method called on an instance or a class): each parameter a positional or keyword
+    /// argument reaches takes that argument's type, the others keep their own.
+    pub fn returns_with(&self, function: Node<'a>, bound: Option<Ty>, arguments: &Arguments) -> Ty {
+        let mut passed: FxHashMap<usize, Ty> = FxHashMap::default();
+        let mut positional = bound
+            .into_iter()
+            .chain(arguments.positional.iter().cloned());
+        let mut keyword_only = false;
+        if let Some(parameters) = function.child_by_field_name("parameters") {
+            let mut cursor = parameters.walk();
+            for parameter in parameters.named_children(&mut cursor) {
+                let name = match parameter.kind() {
+                    "identifier" => Some(parameter),
+                    "typed_parameter" => parameter.named_child(0),
+                    "default_parameter" | "typed_default_parameter" => {
+                        parameter.child_by_field_name("name")
+                    }
+                    "positional_separator" => continue,
+                    _ => {
+                        // `*args`, `*`: later parameters are keyword-only.
+                        keyword_only = true;
+                        continue;
+                    }
+                };
+                let Some(name) = name.filter(|n| n.kind() == "identifier") else {
+                    continue;
+                };
+                let by_position = if keyword_only {
+                    None
+                } else {
+                    positional.next()
+                };
+                let ty = by_position.or_else(|| {
+                    arguments
+                        .keyword
+                        .iter()
+                        .find(|(k, _)| k == self.text(name))
+                        .map(|(_, ty)| ty.clone())
+                });
+                if let Some(ty) = ty.filter(|ty| *ty != Ty::Unknown) {
+                    passed.insert(name.id(), ty);
+                }
+            }
+        }
+        *self.arguments.borrow_mut() = passed;
+        self.returns_of(function, 0)
     }
 
     pub fn index(&self) -> &'a ModelIndex {
@@ -363,6 +468,15 @@ impl<'a> Semantics<'a> {
                 }
                 out
             }
+            Ty::Paginator(q) => format!("Paginator[{}]", label(&q.model)),
+            Ty::Tuple(elements) => {
+                let shown: Vec<String> = elements
+                    .iter()
+                    .map(|e| self.display(e).unwrap_or_else(|| "?".into()))
+                    .collect();
+                format!("tuple[{}]", shown.join(", "))
+            }
+            Ty::Yields(element) => format!("Iterator[{}]", self.display(element)?),
             Ty::Unknown => return None,
         })
     }
@@ -379,6 +493,23 @@ impl<'a> Semantics<'a> {
             "subscript" => self.subscript_ty(expr, depth),
             "binary_operator" => self.combined_ty(expr, depth),
             "list_comprehension" => self.rows_list_ty(expr, depth),
+            // `return page, paginator`: element by element.
+            "expression_list" | "tuple" => {
+                let mut cursor = expr.walk();
+                let elements: Vec<Node<'a>> = expr
+                    .named_children(&mut cursor)
+                    .filter(|e| e.kind() != "comment")
+                    .collect();
+                if elements.iter().any(|e| e.kind() == "list_splat") {
+                    return Ty::Unknown;
+                }
+                Ty::Tuple(
+                    elements
+                        .into_iter()
+                        .map(|e| self.ty_at_depth(e, depth + 1))
+                        .collect(),
+                )
+            }
             // `a if test else b`: what both branches agree on.
             "conditional_expression" => {
                 let (Some(a), Some(b)) = (expr.named_child(0), expr.named_child(2)) else {
@@ -833,6 +964,17 @@ impl<'a> Semantics<'a> {
                 let custom = qs.queryset_methods.clone();
                 (qs, custom)
             }
+            // A page holds a slice of the paginated rows.
+            Ty::Paginator(qs) if matches!(method, "page" | "get_page") => {
+                return Ty::Evaluated(QuerySetTy { sliced: true, ..qs })
+            }
+            Ty::ModelClass(ModelRef::Indexed(model)) => {
+                return self.model_method_ty(call, model, false, method, depth)
+            }
+            Ty::Instance(ModelRef::Indexed(model)) => {
+                return self.model_method_ty(call, model, true, method, depth)
+            }
+            Ty::Unknown => return self.module_member_call_ty(call, receiver, method, depth),
             _ => return Ty::Unknown,
         };
         if INSTANCE_METHODS.contains(&method) {
@@ -915,7 +1057,7 @@ impl<'a> Semantics<'a> {
             _ => {
                 return match self.module_function(call, function) {
                     Some(definition) => self.returns_of(definition, depth + 1),
-                    None => Ty::Unknown,
+                    None => self.imported_call_ty(call, function, depth),
                 }
             }
         }
@@ -1078,12 +1220,17 @@ impl<'a> Semantics<'a> {
     }
 
     fn name_ty(&self, name: Node<'a>, depth: u32) -> Ty {
-        if let Some(ty) = self.names.borrow().get(&name.id()) {
-            return ty.clone();
+        match self.names.borrow().get(&name.id()) {
+            Some(Some(ty)) => return ty.clone(),
+            Some(None) => {
+                self.cycles.set(self.cycles.get() + 1);
+                return Ty::Unknown;
+            }
+            None => {}
         }
-        self.names.borrow_mut().insert(name.id(), Ty::Unknown);
+        self.names.borrow_mut().insert(name.id(), None);
         let ty = self.infer_name(name, depth);
-        self.names.borrow_mut().insert(name.id(), ty.clone());
+        self.names.borrow_mut().insert(name.id(), Some(ty.clone()));
         ty
     }
 
@@ -1120,8 +1267,20 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         }
         let mut result: Option<Ty> = None;
+        let mut loop_carried = false;
         for binding in reaching.bindings {
+            let cycles = self.cycles.get();
             let ty = self.binding_ty(binding, depth);
+            // `qs = qs.filter(...)` in a loop reaches its own read: unknown only through
+            // itself. The others say what it is built from; what the loop adds to it is not
+            // known, so it may load anything.
+            if ty == Ty::Unknown
+                && self.cycles.get() > cycles
+                && is_rebuilt_from_itself(self, binding, written)
+            {
+                loop_carried = true;
+                continue;
+            }
             if ty == Ty::Unknown {
                 return Ty::Unknown;
             }
@@ -1130,10 +1289,24 @@ impl<'a> Semantics<'a> {
                 Some(prev) => prev.join(ty),
             });
         }
-        result.unwrap_or(Ty::Unknown)
+        match result {
+            Some(Ty::QuerySet(mut qs)) if loop_carried => {
+                qs.select_related = vec!["*".into()];
+                qs.prefetch_related = vec!["*".into()];
+                qs.only = None;
+                Ty::QuerySet(qs)
+            }
+            Some(_) if loop_carried => Ty::Unknown,
+            result => result.unwrap_or(Ty::Unknown),
+        }
     }
 
     fn binding_ty(&self, binding: &Binding<'a>, depth: u32) -> Ty {
+        if let BindingKind::Param { .. } = binding.kind {
+            if let Some(ty) = self.arguments.borrow().get(&binding.name.id()) {
+                return ty.clone();
+            }
+        }
         match binding.kind {
             BindingKind::Assign { value, annotation } => {
                 match annotation.map(|a| self.annotation_ty(a)) {
@@ -1162,18 +1335,28 @@ impl<'a> Semantics<'a> {
                 _ => Ty::Unknown,
             },
             // `obj, created = M.objects.get_or_create(...)`
-            BindingKind::Unpacked { value, index: 0 } => match method_call(value, self.source) {
-                Some((receiver, "get_or_create" | "update_or_create")) => {
-                    match self.ty_at_depth(receiver, depth + 1) {
+            BindingKind::Unpacked { value, index: 0 }
+                if matches!(
+                    method_call(value, self.source),
+                    Some((_, "get_or_create" | "update_or_create"))
+                ) =>
+            {
+                let receiver = method_call(value, self.source).map(|(r, _)| r);
+                match receiver.map(|r| self.ty_at_depth(r, depth + 1)) {
+                    Some(
                         Ty::Manager(ManagerTy { model: Some(m), .. })
                         | Ty::QuerySet(QuerySetTy {
                             model: Some(m),
                             values: false,
                             ..
-                        }) => Ty::Instance(m),
-                        _ => Ty::Unknown,
-                    }
+                        }),
+                    ) => Ty::Instance(m),
+                    _ => Ty::Unknown,
                 }
+            }
+            // `page, paginator = paginate(...)`
+            BindingKind::Unpacked { value, index } => match self.ty_at_depth(value, depth + 1) {
+                Ty::Tuple(elements) => elements.into_iter().nth(index).unwrap_or(Ty::Unknown),
                 _ => Ty::Unknown,
             },
             BindingKind::Other
@@ -1186,19 +1369,7 @@ impl<'a> Semantics<'a> {
             }
             BindingKind::ForTarget { iterable, .. }
             | BindingKind::ComprehensionTarget { iterable, .. } => {
-                match self.ty_at_depth(iterable, depth + 1) {
-                    Ty::QuerySet(QuerySetTy {
-                        model: Some(model),
-                        values: false,
-                        ..
-                    })
-                    | Ty::Evaluated(QuerySetTy {
-                        model: Some(model),
-                        values: false,
-                        ..
-                    }) => Ty::Instance(model),
-                    _ => Ty::Unknown,
-                }
+                self.ty_at_depth(iterable, depth + 1).element()
             }
             _ => Ty::Unknown,
         }
@@ -1640,6 +1811,166 @@ impl<'a> Semantics<'a> {
 }
 
 impl<'a> Semantics<'a> {
+    /// A call of a function another module of the workspace defines (`from .utils import
+    /// paginate`), typed from its body with this call's arguments; or `Paginator(qs, n)`.
+    fn imported_call_ty(&self, call: Node<'a>, function: &str, depth: u32) -> Ty {
+        let Some(program) = self.program else {
+            return Ty::Unknown;
+        };
+        // A name the enclosing function binds is not the import.
+        let scope = call
+            .child_by_field_name("function")
+            .map(|f| self.scope_of(f));
+        if scope.is_some_and(|s| s.scope.kind() != "module" && !s.bindings(function).is_empty()) {
+            return Ty::Unknown;
+        }
+        let imported = self.facts.imports.iter().rev().find_map(|i| match i {
+            Import::From {
+                module,
+                name,
+                alias,
+            } if alias == function => Some((module, name)),
+            _ => None,
+        });
+        let Some((module, name)) = imported else {
+            return Ty::Unknown;
+        };
+        if name == "Paginator" && module.starts_with("django.core.paginator") {
+            let first = call
+                .child_by_field_name("arguments")
+                .and_then(|a| a.named_child(0));
+            return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
+                Some(Ty::QuerySet(qs) | Ty::Evaluated(qs)) if !qs.values => Ty::Paginator(qs),
+                _ => Ty::Unknown,
+            };
+        }
+        match program.function(module, name) {
+            Some(callee) => self.summary_ty(program, &callee, call, depth),
+            None => Ty::Unknown,
+        }
+    }
+
+    /// `helpers.paginate(...)`, where `helpers` names a module of the workspace.
+    fn module_member_call_ty(
+        &self,
+        call: Node<'a>,
+        receiver: Node<'a>,
+        method: &str,
+        depth: u32,
+    ) -> Ty {
+        let Some(program) = self.program else {
+            return Ty::Unknown;
+        };
+        if !matches!(receiver.kind(), "identifier" | "attribute") {
+            return Ty::Unknown;
+        }
+        let module = match self.index().resolve(self.facts, self.text(receiver)) {
+            Symbol::Module(module) | Symbol::External(module) => module,
+            Symbol::Class { module, name } => {
+                return self.class_method_ty(program, call, &module, &name, None, method, depth)
+            }
+            Symbol::Unknown => return Ty::Unknown,
+        };
+        match program.function(&module, method) {
+            Some(callee) => self.summary_ty(program, &callee, call, depth),
+            None => Ty::Unknown,
+        }
+    }
+
+    /// A method of a project model called on the class or on an instance: a classmethod
+    /// (`Entry.visible_to(user)`), a staticmethod, or a plain method of an instance
+    /// (`blog.recent_entries()`), found on the model or its bases in whichever file defines it.
+    fn model_method_ty(
+        &self,
+        call: Node<'a>,
+        model: ModelId,
+        on_instance: bool,
+        method: &str,
+        depth: u32,
+    ) -> Ty {
+        let Some(program) = self.program else {
+            return Ty::Unknown;
+        };
+        let declared = self.index().model(model);
+        let receiver = match on_instance {
+            true => Ty::Instance(ModelRef::Indexed(model)),
+            false => Ty::ModelClass(ModelRef::Indexed(model)),
+        };
+        self.class_method_ty(
+            program,
+            call,
+            &declared.module,
+            &declared.name,
+            Some(receiver),
+            method,
+            depth,
+        )
+    }
+
+    /// `Class.method(...)` or `instance.method(...)` for a class of the workspace: `receiver`
+    /// is what it is called on (`None`: a class the index does not model).
+    #[allow(clippy::too_many_arguments)]
+    fn class_method_ty(
+        &self,
+        program: &Program,
+        call: Node<'a>,
+        module: &str,
+        class: &str,
+        receiver: Option<Ty>,
+        method: &str,
+        depth: u32,
+    ) -> Ty {
+        let Some((mut callee, binds)) = program.method(module, class, method) else {
+            return Ty::Unknown;
+        };
+        callee.bound = match (binds, receiver) {
+            (Binds::Nothing, _) => None,
+            (Binds::Class, Some(Ty::Instance(model) | Ty::ModelClass(model))) => {
+                Some(Ty::ModelClass(model))
+            }
+            (Binds::Instance, Some(instance @ Ty::Instance(_))) => Some(instance),
+            // A plain method called on the class takes the instance as its first argument;
+            // a classmethod of a class the index does not model gets a class it cannot type.
+            _ => return Ty::Unknown,
+        };
+        self.summary_ty(program, &callee, call, depth)
+    }
+
+    /// What `callee` returns for this call's arguments.
+    fn summary_ty(&self, program: &Program, callee: &Callee, call: Node<'a>, depth: u32) -> Ty {
+        match self.call_arguments(call, depth) {
+            Some(arguments) => program.returns(callee, &arguments),
+            None => Ty::Unknown,
+        }
+    }
+
+    /// The types of a call's arguments; `None` when it unpacks some (`*args`, `**kwargs`), so
+    /// which parameter gets what is unknown.
+    fn call_arguments(&self, call: Node<'a>, depth: u32) -> Option<Arguments> {
+        let mut arguments = Arguments::default();
+        for argument in self.arguments(call) {
+            match argument.kind() {
+                "comment" => {}
+                "list_splat" | "dictionary_splat" => return None,
+                "keyword_argument" => {
+                    let (Some(name), Some(value)) = (
+                        argument.child_by_field_name("name"),
+                        argument.child_by_field_name("value"),
+                    ) else {
+                        return None;
+                    };
+                    let ty = self.ty_at_depth(value, depth + 1);
+                    arguments.keyword.push((self.text(name).to_string(), ty));
+                }
+                _ => {
+                    let ty = self.ty_at_depth(argument, depth + 1);
+                    arguments.positional.push(ty);
+                }
+            }
+        }
+        Some(arguments)
+    }
+
     /// The function a plain call names: defined once at this module's top level and bound
     /// nowhere else in the module (a name rebound or deleted could be anything).
     fn module_function(&self, call: Node<'a>, name: &str) -> Option<Node<'a>> {
@@ -1756,20 +2087,24 @@ impl<'a> Semantics<'a> {
         }
     }
 
-    /// The join of every `return`'s value.
+    /// The join of every `return`'s value; for a generator, what it yields.
     fn returned_ty(&self, function: Node<'a>, depth: u32) -> Ty {
         let Some(body) = function.child_by_field_name("body") else {
             return Ty::Unknown;
         };
-        let mut values = Vec::new();
-        let mut generator_or_bare = false;
+        let (mut values, mut yielded) = (Vec::new(), Vec::new());
+        let (mut bare_return, mut opaque_yield) = (false, false);
         super::syntax::walk(body, |n| {
             match n.kind() {
                 "return_statement" => match n.named_child(0) {
                     Some(value) => values.push(value),
-                    None => generator_or_bare = true,
+                    None => bare_return = true,
                 },
-                "yield" => generator_or_bare = true,
+                // `yield from other`, or a bare `yield`: not read.
+                "yield" if n.is_named() => match n.named_child(0) {
+                    Some(value) if !self.text(n).starts_with("yield from") => yielded.push(value),
+                    _ => opaque_yield = true,
+                },
                 _ => {}
             }
             !matches!(
@@ -1777,11 +2112,20 @@ impl<'a> Semantics<'a> {
                 "function_definition" | "lambda" | "class_definition"
             )
         });
+        if opaque_yield {
+            return Ty::Unknown;
+        }
+        if !yielded.is_empty() {
+            return match self.join_all(yielded, depth) {
+                Ty::Unknown => Ty::Unknown,
+                element => Ty::Yields(Box::new(element)),
+            };
+        }
         // A body that can fall off its end returns `None` there.
         let ends_in_return = body
             .named_child(body.named_child_count().saturating_sub(1))
             .is_some_and(|last| matches!(last.kind(), "return_statement" | "raise_statement"));
-        if generator_or_bare || values.is_empty() || !ends_in_return {
+        if bare_return || values.is_empty() || !ends_in_return {
             return Ty::Unknown;
         }
         self.join_all(values, depth)
@@ -1880,4 +2224,29 @@ fn is_definition(binding: &Binding) -> bool {
 fn looks_like_model_class(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && name.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// `name = name.method(...)...`: an assignment that rebuilds the name's QuerySet from itself.
+fn is_rebuilt_from_itself(sem: &Semantics, binding: &Binding, name: &str) -> bool {
+    let BindingKind::Assign { value, .. } = binding.kind else {
+        return false;
+    };
+    let mut node = value;
+    while let Some((receiver, method)) = method_call(node, sem.source) {
+        // Rows that stop being instances are another kind of value.
+        if VALUES_METHODS.contains(&method) {
+            return false;
+        }
+        node = strip_parens(receiver);
+    }
+    node.kind() == "identifier" && sem.text(node) == name && node.id() != value.id()
+}
+
+/// The lookups two QuerySets that one expression may hold both load; `"*"` (may load anything,
+/// the analyzer cannot say what) on either side stays, since a finding there would be a guess.
+fn loaded_by_both(a: Vec<String>, b: &[String]) -> Vec<String> {
+    if a.iter().any(|l| l == "*") || b.iter().any(|l| l == "*") {
+        return vec!["*".into()];
+    }
+    a.into_iter().filter(|l| b.contains(l)).collect()
 }

@@ -13,6 +13,7 @@ pub mod infer;
 pub mod loop_queries;
 pub mod loops;
 pub mod noqa;
+pub mod program;
 mod returns;
 pub mod rules;
 pub mod scope;
@@ -123,7 +124,8 @@ impl<'r> Linter<'r> {
             cache.context = context;
             cache.units.clear();
         }
-        let sem = Semantics::new(source, root, &self.file.index, &facts);
+        let sem =
+            Semantics::new(source, root, &self.file.index, &facts).with_program(&self.file.program);
         let mut diagnostics = self.lint_statements(&sem, units, cache);
         // Suppressed findings go; which comment silenced which code is what ORM900 reads.
         let mut used = FxHashSet::default();
@@ -199,6 +201,7 @@ impl<'r> Linter<'r> {
         let mut hasher = FxHasher::default();
         self.settings.fingerprint().hash(&mut hasher);
         context_fingerprint(&self.file.index, facts).hash(&mut hasher);
+        self.file.program.generation().hash(&mut hasher);
         for unit in units {
             match unit.kind() {
                 "class_definition" => {}

@@ -121,6 +121,19 @@ pub async fn did_change_watched_files(
     if params.changes.iter().any(|change| pyproject(&change.uri)) {
         super::did_change_configuration::pyproject_changed(client, session).await;
     }
+    let python: Vec<std::path::PathBuf> = params
+        .changes
+        .iter()
+        .filter(|change| change.uri.path().as_str().ends_with(".py"))
+        .map(|change| path_of(&change.uri))
+        .collect();
+    let summaries_changed = {
+        let mut workspace = session.workspace.write().unwrap_or_else(|e| e.into_inner());
+        // Not short-circuited: each file's summaries are dropped.
+        python.iter().fold(false, |changed, path| {
+            workspace.forget_summaries_of(path) | changed
+        })
+    };
     let closed: Vec<Uri> = params
         .changes
         .into_iter()
@@ -131,6 +144,9 @@ pub async fn did_change_watched_files(
         })
         .collect();
     if closed.is_empty() {
+        if summaries_changed {
+            refresh_all(client, session).await;
+        }
         return;
     }
     let reloading = session.clone();
@@ -150,7 +166,7 @@ pub async fn did_change_watched_files(
     })
     .await
     .unwrap_or(false);
-    if changed {
+    if changed || summaries_changed {
         refresh_all(client, session).await;
     }
 }

@@ -1,0 +1,389 @@
+//! Summaries across files: what a function of another module returns, given what its arguments
+//! are (`chunked(Entry.objects.filter(...))` yields lists of entries; `pagination(request,
+//! entries)` returns a page of entries first). The model index knows what every module
+//! declares; this reads the body of a function only when some caller needs it, from the file as
+//! saved, and keeps the answer for the index's lifetime.
+//!
+//! Each answer records the files it read (their path and text hash), so whoever caches a
+//! finding that used it (`check`'s result cache) can tell when it goes stale: the findings of a
+//! file depend on its own text, the index, and the text of the files whose functions it called.
+
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use tree_sitter::{Node, Tree};
+
+use super::index::{extract, module_name, FileFacts, Import, ModelIndex};
+use super::infer::{Semantics, Ty};
+use super::syntax::undecorated;
+
+/// How many summaries may be in progress on one thread at once (a helper calling a helper
+/// calling ...): past it, `Unknown`.
+const MAX_NESTED: usize = 6;
+
+/// A file read for a summary: its path and the hash of its text.
+pub type Dependency = (PathBuf, u64);
+
+/// What a call passes: each positional argument's type, then each keyword argument's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Arguments {
+    pub positional: Vec<Ty>,
+    pub keyword: Vec<(String, Ty)>,
+}
+
+/// The function a call reaches: a top-level function of `module`, or a method of one of its
+/// top-level classes. `bound` is what the method's first parameter is (`self`, `cls`), when the
+/// call binds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Callee {
+    pub module: String,
+    pub class: Option<String>,
+    pub function: String,
+    pub bound: Option<Ty>,
+}
+
+/// A module's source as summaries read it.
+pub struct ParsedModule {
+    pub path: PathBuf,
+    pub source: String,
+    pub tree: Tree,
+    pub facts: FileFacts,
+    pub text_hash: u64,
+}
+
+/// The project's modules and the summaries computed so far, for one model index.
+pub struct Program {
+    /// Tells this program's summaries from another's (a lint cache keys on it).
+    generation: u64,
+    index: Arc<ModelIndex>,
+    /// Every Python module of the workspace by dotted name (packages by their own name).
+    modules: Arc<FxHashMap<String, PathBuf>>,
+    parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
+    summaries: Mutex<FxHashMap<(Callee, Arguments), (Ty, Vec<Dependency>)>>,
+}
+
+thread_local! {
+    /// The summaries being computed on this thread, innermost last (recursion ends at them).
+    static ACTIVE: RefCell<Vec<(Callee, Arguments)>> = const { RefCell::new(Vec::new()) };
+    /// The files read by the computations in progress, innermost last.
+    static READ: RefCell<Vec<FxHashSet<Dependency>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f`, returning with its result the files that summaries it asked for read.
+pub fn recording_dependencies<R>(f: impl FnOnce() -> R) -> (R, Vec<Dependency>) {
+    READ.with(|read| read.borrow_mut().push(FxHashSet::default()));
+    let result = f();
+    let read = READ
+        .with(|read| read.borrow_mut().pop())
+        .unwrap_or_default();
+    let mut read: Vec<Dependency> = read.into_iter().collect();
+    read.sort();
+    (result, read)
+}
+
+fn note_read(dependencies: &[Dependency]) {
+    READ.with(|read| {
+        if let Some(top) = read.borrow_mut().last_mut() {
+            top.extend(dependencies.iter().cloned());
+        }
+    });
+}
+
+impl Program {
+    pub fn new(index: Arc<ModelIndex>, modules: Arc<FxHashMap<String, PathBuf>>) -> Self {
+        static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+        Self {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            index,
+            modules,
+            parsed: Mutex::default(),
+            summaries: Mutex::default(),
+        }
+    }
+
+    /// No other files: a file analysed on its own.
+    pub fn standalone(index: Arc<ModelIndex>) -> Self {
+        Self::new(index, Arc::default())
+    }
+
+    /// Every module's file by dotted name, from the paths of a workspace's Python files
+    /// relative to their root.
+    pub fn module_paths(
+        files: impl IntoIterator<Item = (PathBuf, PathBuf)>,
+    ) -> FxHashMap<String, PathBuf> {
+        files
+            .into_iter()
+            .map(|(absolute, relative)| (module_name(&relative).0, absolute))
+            .collect()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether a summary read `path` (then it is stale once the file changes).
+    pub fn has_read(&self, path: &Path) -> bool {
+        let parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        parsed.values().flatten().any(|m| m.path == path)
+    }
+
+    /// The module `name` names, or the one module whose name ends with it (imports written
+    /// relative to another source root: `src/shop/utils.py` imported as `shop.utils`).
+    fn module(&self, name: &str) -> Option<Arc<ParsedModule>> {
+        if let Some(known) = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return known.clone();
+        }
+        let path = self.modules.get(name).cloned().or_else(|| {
+            let suffix = format!(".{name}");
+            let mut found = self.modules.iter().filter(|(m, _)| m.ends_with(&suffix));
+            match (found.next(), found.next()) {
+                (Some((_, path)), None) => Some(path.clone()),
+                _ => None,
+            }
+        });
+        let parsed = path.and_then(|path| {
+            let source = std::fs::read_to_string(&path)
+                .ok()
+                .filter(|s| s.len() <= crate::store::MAX_PARSED_BYTES)?;
+            let tree = crate::store::parse_python(&source)?;
+            let is_package = path.file_stem().is_some_and(|s| s == "__init__");
+            let facts = extract(&source, &tree, name, is_package);
+            let mut hasher = FxHasher::default();
+            source.hash(&mut hasher);
+            Some(Arc::new(ParsedModule {
+                path,
+                text_hash: hasher.finish(),
+                source,
+                tree,
+                facts,
+            }))
+        });
+        self.parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), parsed.clone());
+        parsed
+    }
+
+    /// The function `name` that `module` defines, following its re-exports (`from .helpers
+    /// import paginate` in a package's `__init__`), or `None`.
+    pub fn function(&self, module: &str, name: &str) -> Option<Callee> {
+        let mut module = module.to_string();
+        for _ in 0..4 {
+            let parsed = self.module(&module)?;
+            if top_level(&parsed, name).is_some() {
+                return Some(Callee {
+                    module,
+                    class: None,
+                    function: name.to_string(),
+                    bound: None,
+                });
+            }
+            module = parsed.facts.imports.iter().rev().find_map(|i| match i {
+                Import::From {
+                    module,
+                    name: imported,
+                    alias,
+                } if alias == name && imported == name => Some(module.clone()),
+                _ => None,
+            })?;
+        }
+        None
+    }
+
+    /// The method `name` of class `class` of `module`, or of the first of its bases (in the
+    /// order written, depth first) that defines it; with how the method binds its first
+    /// parameter.
+    pub fn method(&self, module: &str, class: &str, name: &str) -> Option<(Callee, Binds)> {
+        self.method_at(module, class, name, 0)
+    }
+
+    fn method_at(
+        &self,
+        module: &str,
+        class: &str,
+        name: &str,
+        depth: usize,
+    ) -> Option<(Callee, Binds)> {
+        if depth > MAX_NESTED {
+            return None;
+        }
+        let parsed = self.module(module)?;
+        let facts = parsed.facts.classes.iter().find(|c| c.name == class)?;
+        if facts.methods.iter().any(|m| m.name == name) {
+            let definition = method(&parsed, class, name)?;
+            let callee = Callee {
+                module: module.to_string(),
+                class: Some(class.to_string()),
+                function: name.to_string(),
+                bound: None,
+            };
+            return Some((callee, binds(&parsed, definition)?));
+        }
+        facts
+            .bases
+            .iter()
+            .find_map(|base| match self.index.resolve(&parsed.facts, base) {
+                super::index::Symbol::Class {
+                    module,
+                    name: class,
+                } => self.method_at(&module, &class, name, depth + 1),
+                _ => None,
+            })
+    }
+
+    /// What calling `callee` with `arguments` returns (`Unknown` when the analyzer cannot
+    /// say). Memoised; a summary that reaches itself again is `Unknown` there.
+    pub fn returns(&self, callee: &Callee, arguments: &Arguments) -> Ty {
+        let key = (callee.clone(), arguments.clone());
+        if let Some((ty, read)) = self
+            .summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            note_read(read);
+            return ty.clone();
+        }
+        let busy = ACTIVE.with(|active| {
+            let active = active.borrow();
+            active.len() >= MAX_NESTED || active.contains(&key)
+        });
+        if busy {
+            return Ty::Unknown;
+        }
+        ACTIVE.with(|active| active.borrow_mut().push(key.clone()));
+        let (ty, mut read) = recording_dependencies(|| self.compute(callee, arguments));
+        ACTIVE.with(|active| active.borrow_mut().pop());
+        if let Some(module) = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&callee.module)
+            .cloned()
+            .flatten()
+        {
+            read.push((module.path.clone(), module.text_hash));
+        }
+        note_read(&read);
+        self.summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (ty.clone(), read));
+        ty
+    }
+
+    fn compute(&self, callee: &Callee, arguments: &Arguments) -> Ty {
+        let Some(module) = self.module(&callee.module) else {
+            return Ty::Unknown;
+        };
+        let Some(definition) = (match &callee.class {
+            None => top_level(&module, &callee.function),
+            Some(class) => method(&module, class, &callee.function),
+        }) else {
+            return Ty::Unknown;
+        };
+        let sem = Semantics::new(
+            &module.source,
+            module.tree.root_node(),
+            &self.index,
+            &module.facts,
+        )
+        .with_program(self);
+        sem.returns_with(definition, callee.bound.clone(), arguments)
+    }
+}
+
+/// How a method takes its first parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binds {
+    /// A plain method: the instance it is called on.
+    Instance,
+    /// `@classmethod`: the class.
+    Class,
+    /// `@staticmethod`: nothing.
+    Nothing,
+}
+
+/// How `definition` binds its first parameter; `None` for a property or another decorator
+/// that may change what calling it means.
+fn binds(module: &ParsedModule, definition: Node) -> Option<Binds> {
+    let Some(decorated) = definition
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+    else {
+        return Some(Binds::Instance);
+    };
+    let mut cursor = decorated.walk();
+    let decorators: Vec<&str> = decorated
+        .named_children(&mut cursor)
+        .filter(|d| d.kind() == "decorator")
+        .map(|d| module.source[d.byte_range()].trim_start_matches('@').trim())
+        .collect();
+    match decorators.as_slice() {
+        ["classmethod"] => Some(Binds::Class),
+        ["staticmethod"] => Some(Binds::Nothing),
+        _ => None,
+    }
+}
+
+/// A function defined once at the top level of `module` and bound nowhere else there.
+fn top_level<'m>(module: &'m ParsedModule, name: &str) -> Option<Node<'m>> {
+    let root = module.tree.root_node();
+    let mut found = None;
+    let mut cursor = root.walk();
+    for statement in root.named_children(&mut cursor) {
+        let definition = undecorated(statement);
+        let defined = match definition.kind() {
+            "function_definition" | "class_definition" => definition
+                .child_by_field_name("name")
+                .is_some_and(|n| &module.source[n.byte_range()] == name),
+            _ => super::syntax::simple_assignment(statement)
+                .is_some_and(|(left, _)| &module.source[left.byte_range()] == name),
+        };
+        if defined {
+            if found.is_some() || definition.kind() != "function_definition" {
+                return None;
+            }
+            found = Some(definition);
+        }
+    }
+    found
+}
+
+/// A method defined once in the body of `module`'s top-level class `class`.
+fn method<'m>(module: &'m ParsedModule, class: &str, name: &str) -> Option<Node<'m>> {
+    let root = module.tree.root_node();
+    let mut cursor = root.walk();
+    let class = root
+        .named_children(&mut cursor)
+        .map(undecorated)
+        .find(|d| {
+            d.kind() == "class_definition"
+                && d.child_by_field_name("name")
+                    .is_some_and(|n| &module.source[n.byte_range()] == class)
+        })?;
+    let body = class.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let mut found = body
+        .named_children(&mut cursor)
+        .map(undecorated)
+        .filter(|d| {
+            d.kind() == "function_definition"
+                && d.child_by_field_name("name")
+                    .is_some_and(|n| &module.source[n.byte_range()] == name)
+        });
+    match (found.next(), found.next()) {
+        (Some(definition), None) => Some(definition),
+        _ => None,
+    }
+}
