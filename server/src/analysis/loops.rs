@@ -221,6 +221,69 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
     lookups
 }
 
+/// The foreign key of the rows of `rows` that Django fills with the instance whose reverse
+/// manager they come from: the rows of `blog.entry_set.filter(...)` have `entry.blog` set to
+/// `blog` already (the manager's QuerySet carries it in `_known_related_objects`, which
+/// `ModelIterable` assigns to each row, and a `prefetch_related("entry_set")` sets it on each
+/// prefetched row with `set_cached_value`), so reading it costs no query. Every row shares that
+/// one instance: what is read through it is loaded once, not per row. A many-to-many manager
+/// fills nothing.
+pub fn back_reference<'a>(sem: &Semantics<'a>, rows: Node<'a>) -> Option<String> {
+    let mut expr = strip_parens(rows);
+    // Names followed, and chains walked down: a loop may rebind a name from itself.
+    let mut steps = 12;
+    while steps > 0 {
+        steps -= 1;
+        if let Some((function, argument)) = single_argument_call(expr, sem.source) {
+            if matches!(function, "list" | "sorted" | "tuple") {
+                expr = strip_parens(argument);
+                continue;
+            }
+        }
+        // The clones a QuerySet method makes keep the known related objects.
+        if let Some((receiver, _)) = method_call(expr, sem.source) {
+            expr = strip_parens(receiver);
+            continue;
+        }
+        if let Some(sliced) = expr
+            .child_by_field_name("value")
+            .filter(|_| expr.kind() == "subscript")
+        {
+            expr = strip_parens(sliced);
+            continue;
+        }
+        if expr.kind() == "identifier" {
+            let scope = sem.scope_of(expr);
+            let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
+            let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
+                return None;
+            };
+            let BindingKind::Assign { value, .. } = binding.kind else {
+                return None;
+            };
+            expr = strip_parens(value);
+            continue;
+        }
+        break;
+    }
+    if expr.kind() != "attribute" {
+        return None;
+    }
+    let (Some(owner), Some(accessor)) = (
+        expr.child_by_field_name("object"),
+        expr.child_by_field_name("attribute"),
+    ) else {
+        return None;
+    };
+    let Ty::Instance(ModelRef::Indexed(owner)) = sem.ty(owner) else {
+        return None;
+    };
+    let index = sem.index();
+    let reverse = index.model(owner).reverse(sem.text(accessor))?;
+    let key = index.model(reverse.source).field(&reverse.field)?;
+    (reverse.many && key.kind == super::index::FieldKind::ForeignKey).then(|| reverse.field.clone())
+}
+
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the
 /// QuerySet's `select_related` or `prefetch_related` arguments).
 pub fn covers(lookups: &[String], lookup: &str) -> bool {
