@@ -7,7 +7,7 @@ use tree_sitter::Node;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::infer::Ty;
-use crate::analysis::loops::{construction_site, row_loop, RowLoop};
+use crate::analysis::loops::{construction_site, per_row_loop, RowLoop};
 use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,
@@ -27,7 +27,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
         return;
     };
-    let Some(rows) = row_loop(cx.sem, instance) else {
+    let Some(rows) = per_row_loop(cx.sem, instance) else {
         return;
     };
     if innermost_for(cx.sem, call).is_none_or(|l| l.id() != rows.node.id()) {

@@ -8,7 +8,7 @@ use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::loops::{
-    add_lookup, back_reference, construction_site, covers, read_before_in_loop, row_loop,
+    add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
 };
 
 pub static RULE: Rule = Rule {
@@ -37,7 +37,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
         return;
     }
-    let Some(row_loop) = row_loop(cx.sem, instance) else {
+    let Some(row_loop) = per_row_loop(cx.sem, instance) else {
         return;
     };
     let Some((chain, read)) = forward_chain(cx, row_loop.model, access) else {
