@@ -423,8 +423,13 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
 /// `ModelIterable` assigns to each row, and a `prefetch_related("entry_set")` sets it on each
 /// prefetched row with `set_cached_value`), so reading it costs no query. Every row shares that
 /// one instance: what is read through it is loaded once, not per row. A many-to-many manager
-/// fills nothing.
-pub fn back_reference<'a>(sem: &Semantics<'a>, rows: Node<'a>) -> Option<String> {
+/// fills nothing. `rows_model` is the model of the rows: a chain that ends elsewhere (a custom
+/// method returning another model's rows) fills nothing of theirs.
+pub fn back_reference<'a>(
+    sem: &Semantics<'a>,
+    rows: Node<'a>,
+    rows_model: ModelId,
+) -> Option<String> {
     let mut expr = strip_parens(rows);
     // Names followed, and chains walked down: a loop may rebind a name from itself.
     let mut steps = 12;
@@ -477,7 +482,10 @@ pub fn back_reference<'a>(sem: &Semantics<'a>, rows: Node<'a>) -> Option<String>
     let index = sem.index();
     let reverse = index.model(owner).reverse(sem.text(accessor))?;
     let key = index.model(reverse.source).field(&reverse.field)?;
-    (reverse.many && key.kind == super::index::FieldKind::ForeignKey).then(|| reverse.field.clone())
+    let fills = reverse.many
+        && reverse.source == rows_model
+        && key.kind == super::index::FieldKind::ForeignKey;
+    fills.then(|| reverse.field.clone())
 }
 
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the

@@ -149,6 +149,6 @@ fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &st
     row_loop(sem, root).is_some_and(|rows| {
         covers(&rows.queryset.select_related, &lookup)
             || covers(&rows.queryset.prefetch_related, &lookup)
-            || back_reference(sem, rows.iterable).is_some_and(|key| key == lookup)
+            || back_reference(sem, rows.iterable, rows.model).is_some_and(|key| key == lookup)
     })
 }

@@ -49,7 +49,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     // `child.parent` in a loop over `parent.children.all()` is `parent`, set on every row.
-    if back_reference(cx.sem, row_loop.iterable).is_some_and(|key| key == chain[0]) {
+    if back_reference(cx.sem, row_loop.iterable, row_loop.model).is_some_and(|key| key == chain[0])
+    {
         return;
     }
     if read_before_in_loop(cx.sem, &row_loop, read) {

@@ -64,7 +64,7 @@ impl<'a> HandedOn<'a> {
             model,
             site,
             custom_prefetches: site.map(|s| custom_prefetches(cx, s)),
-            back_reference: back_reference(cx.sem, expr),
+            back_reference: back_reference(cx.sem, expr, model),
         })
     }
 
