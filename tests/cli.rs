@@ -1080,7 +1080,8 @@ fn template_findings_on_the_blogapp_project() {
             )
         })
         .collect();
-    // No fix for a queryset with `only("title")` (author), a slice (line 35) or a bare `model`.
+    // No fix for a queryset with `only("title")` (author), a slice (line 35), a bare `model` or
+    // a relation's rows (line 57).
     assert_eq!(
         found,
         [
@@ -1095,6 +1096,7 @@ fn template_findings_on_the_blogapp_project() {
             (views, 42, false),
             (views, 42, false),
             (views, 48, true),
+            (views, 57, false),
         ]
     );
     assert_eq!(

@@ -5,7 +5,7 @@
 use tree_sitter::Node;
 
 use super::infer::{ModelRef, Semantics, Ty};
-use super::loops::{built_from_a_model, construction_site};
+use super::loops::{built_from_a_model, construction_site, runs_at_most_once};
 use super::scope::BindingKind;
 use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
 
@@ -72,7 +72,10 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     // inferring the receiver is not.
     let function = enclosing_scope(call, &sem.parents);
     let loop_node = *enclosing_loops(call, function, &sem.parents).first()?;
-    if loop_node.kind() == "while_statement" || !queries_a_table(sem, receiver) {
+    if loop_node.kind() == "while_statement"
+        || runs_at_most_once(sem, call, loop_node)
+        || !queries_a_table(sem, receiver)
+    {
         return None;
     }
     if expected_to_fail(sem, call, loop_node) {

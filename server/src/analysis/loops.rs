@@ -111,6 +111,202 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
     false
 }
 
+/// `row_loop`, for a rule about a cost paid on every row: `None` also when `read` runs at most
+/// once per run of the loop (`runs_at_most_once`).
+pub fn per_row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> {
+    row_loop(sem, read).filter(|rows| !runs_at_most_once(sem, read, rows.node))
+}
+
+/// Whether `node`, in the body of `for_loop`, runs at most once per run of the loop: every path
+/// from it leaves the loop (`return`, `raise`, `break`) before its iteration ends, as in a search
+/// that returns what it found. A query there costs one query, not one per row. Unsure means
+/// no: a `continue` on the way, an inner loop (or comprehension) that repeats `node`, a
+/// `raise` that a `try` around `node` may catch, a `try` with `else:` or `finally:`, a `match`.
+pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node<'a>) -> bool {
+    // Inside an inner loop, `break` and the end of the body go round that loop again.
+    let scope = sem.scope_of(node).scope;
+    let innermost = super::syntax::enclosing_loops(node, scope, &sem.parents)
+        .first()
+        .copied();
+    if for_loop.kind() != "for_statement" || innermost.is_none_or(|l| l.id() != for_loop.id()) {
+        return false;
+    }
+    let exits = Exits {
+        raise_may_be_caught: inside_a_try_body(sem, node, for_loop),
+    };
+    let is = |field: Option<Node>, child: Node| field.is_some_and(|f| f.id() == child.id());
+    let mut child = node;
+    while let Some(parent) = sem.parents.of(child) {
+        if parent.id() == for_loop.id() {
+            // The end of an iteration: the next one may run `node` again.
+            return false;
+        }
+        match parent.kind() {
+            "block" => match exits.rest_of_block(parent, child) {
+                Flow::Leaves => return true,
+                Flow::MayRepeat => return false,
+                Flow::FallsThrough => {}
+            },
+            "return_statement" => return true,
+            "raise_statement" => return !exits.raise_may_be_caught,
+            // `node` in the header of a statement (an `if` test, an inner loop's iterable, a
+            // `with` item): the rest of that statement runs after it, whole.
+            "if_statement" | "elif_clause" | "for_statement" | "with_statement"
+                if is(parent.child_by_field_name("condition"), child)
+                    || is(parent.child_by_field_name("right"), child)
+                    || child.kind() == "with_clause" =>
+            {
+                let mut statement = parent;
+                while statement.kind() == "elif_clause" {
+                    statement = match sem.parents.of(statement) {
+                        Some(s) => s,
+                        None => return false,
+                    };
+                }
+                match exits.statement(statement) {
+                    Flow::Leaves => return true,
+                    Flow::MayRepeat => return false,
+                    Flow::FallsThrough => {
+                        child = statement;
+                        continue;
+                    }
+                }
+            }
+            "try_statement" => {
+                let mut cursor = parent.walk();
+                let more = parent
+                    .named_children(&mut cursor)
+                    .any(|c| matches!(c.kind(), "else_clause" | "finally_clause"));
+                if more {
+                    return false;
+                }
+            }
+            "match_statement" | "case_clause" => return false,
+            _ => {}
+        }
+        child = parent;
+    }
+    false
+}
+
+/// Whether a `try` between `node` and `for_loop` has `node` in its body: a `raise` after it may
+/// be caught there, and the iteration go on.
+fn inside_a_try_body<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node<'a>) -> bool {
+    let mut child = node;
+    while let Some(parent) = sem.parents.of(child) {
+        if parent.id() == for_loop.id() {
+            return false;
+        }
+        if parent.kind() == "try_statement"
+            && parent
+                .child_by_field_name("body")
+                .is_some_and(|b| b.id() == child.id())
+        {
+            return true;
+        }
+        child = parent;
+    }
+    false
+}
+
+/// Where a statement of a loop's body sends the iteration.
+enum Flow {
+    /// Out of the loop on every path.
+    Leaves,
+    /// Maybe to the next iteration (`continue`).
+    MayRepeat,
+    /// On to the next statement.
+    FallsThrough,
+}
+
+/// The statements that leave a loop, seen from inside its body (not inside an inner loop's).
+struct Exits {
+    raise_may_be_caught: bool,
+}
+
+impl Exits {
+    /// The statements of `block` after `statement`, run in order.
+    fn rest_of_block(&self, block: Node, statement: Node) -> Flow {
+        let mut cursor = block.walk();
+        let rest: Vec<Node> = block
+            .named_children(&mut cursor)
+            .skip_while(|s| s.id() != statement.id())
+            .skip(1)
+            .collect();
+        self.sequence(rest)
+    }
+
+    fn sequence<'t>(&self, statements: impl IntoIterator<Item = Node<'t>>) -> Flow {
+        for statement in statements {
+            match self.statement(statement) {
+                Flow::FallsThrough => {}
+                flow => return flow,
+            }
+        }
+        Flow::FallsThrough
+    }
+
+    fn statement(&self, statement: Node) -> Flow {
+        if self.always_leaves(statement) {
+            Flow::Leaves
+        } else if may_continue(statement) {
+            Flow::MayRepeat
+        } else {
+            Flow::FallsThrough
+        }
+    }
+
+    fn block_leaves(&self, block: Option<Node>) -> bool {
+        block.is_some_and(|b| {
+            let mut cursor = b.walk();
+            let statements: Vec<Node> = b.named_children(&mut cursor).collect();
+            matches!(self.sequence(statements), Flow::Leaves)
+        })
+    }
+
+    fn always_leaves(&self, statement: Node) -> bool {
+        match statement.kind() {
+            "return_statement" | "break_statement" => true,
+            "raise_statement" => !self.raise_may_be_caught,
+            "with_statement" => self.block_leaves(statement.child_by_field_name("body")),
+            "if_statement" => {
+                let mut cursor = statement.walk();
+                let alternatives: Vec<Node> = statement
+                    .children_by_field_name("alternative", &mut cursor)
+                    .collect();
+                let has_else = alternatives.iter().any(|a| a.kind() == "else_clause");
+                has_else
+                    && self.block_leaves(statement.child_by_field_name("consequence"))
+                    && alternatives.iter().all(|a| {
+                        self.block_leaves(
+                            a.child_by_field_name("consequence")
+                                .or_else(|| a.child_by_field_name("body")),
+                        )
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether `statement` holds a `continue` of the loop around it (not of an inner loop).
+fn may_continue(statement: Node) -> bool {
+    let mut found = false;
+    super::syntax::walk(statement, |n| {
+        found |= n.kind() == "continue_statement";
+        !found
+            && !matches!(
+                n.kind(),
+                "for_statement"
+                    | "while_statement"
+                    | "function_definition"
+                    | "class_definition"
+                    | "lambda"
+            )
+    });
+    found
+}
+
 /// What an outer loop's QuerySet (or the query that fetched the instance, in plain sight)
 /// prefetches through the relation an inner loop iterates (`row.relation.all()`), as lookups
 /// relative to the inner rows. An instance from elsewhere (a parameter) may come with anything
@@ -219,6 +415,77 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
         true
     });
     lookups
+}
+
+/// The foreign key of the rows of `rows` that Django fills with the instance whose reverse
+/// manager they come from: the rows of `blog.entry_set.filter(...)` have `entry.blog` set to
+/// `blog` already (the manager's QuerySet carries it in `_known_related_objects`, which
+/// `ModelIterable` assigns to each row, and a `prefetch_related("entry_set")` sets it on each
+/// prefetched row with `set_cached_value`), so reading it costs no query. Every row shares that
+/// one instance: what is read through it is loaded once, not per row. A many-to-many manager
+/// fills nothing. `rows_model` is the model of the rows: a chain that ends elsewhere (a custom
+/// method returning another model's rows) fills nothing of theirs.
+pub fn back_reference<'a>(
+    sem: &Semantics<'a>,
+    rows: Node<'a>,
+    rows_model: ModelId,
+) -> Option<String> {
+    let mut expr = strip_parens(rows);
+    // Names followed, and chains walked down: a loop may rebind a name from itself.
+    let mut steps = 12;
+    while steps > 0 {
+        steps -= 1;
+        if let Some((function, argument)) = single_argument_call(expr, sem.source) {
+            if matches!(function, "list" | "sorted" | "tuple") {
+                expr = strip_parens(argument);
+                continue;
+            }
+        }
+        // The clones a QuerySet method makes keep the known related objects.
+        if let Some((receiver, _)) = method_call(expr, sem.source) {
+            expr = strip_parens(receiver);
+            continue;
+        }
+        if let Some(sliced) = expr
+            .child_by_field_name("value")
+            .filter(|_| expr.kind() == "subscript")
+        {
+            expr = strip_parens(sliced);
+            continue;
+        }
+        if expr.kind() == "identifier" {
+            let scope = sem.scope_of(expr);
+            let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
+            let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
+                return None;
+            };
+            let BindingKind::Assign { value, .. } = binding.kind else {
+                return None;
+            };
+            expr = strip_parens(value);
+            continue;
+        }
+        break;
+    }
+    if expr.kind() != "attribute" {
+        return None;
+    }
+    let (Some(owner), Some(accessor)) = (
+        expr.child_by_field_name("object"),
+        expr.child_by_field_name("attribute"),
+    ) else {
+        return None;
+    };
+    let Ty::Instance(ModelRef::Indexed(owner)) = sem.ty(owner) else {
+        return None;
+    };
+    let index = sem.index();
+    let reverse = index.model(owner).reverse(sem.text(accessor))?;
+    let key = index.model(reverse.source).field(&reverse.field)?;
+    let fills = reverse.many
+        && reverse.source == rows_model
+        && key.kind == super::index::FieldKind::ForeignKey;
+    fills.then(|| reverse.field.clone())
 }
 
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the

@@ -25,6 +25,10 @@ pub struct SerializerFacts {
     pub meta: Option<MetaFields>,
     pub fields: Vec<DeclaredField>,
     pub methods: Vec<MethodReads>,
+    /// Fields its `__init__` removes whatever the arguments (`del self.fields["x"]`,
+    /// `self.fields.pop("x")` among the statements of its body, not under a condition): never
+    /// serialized. One removed only under a condition is still a field.
+    pub removed: Vec<String>,
 }
 
 /// The fields a `ModelSerializer` generates, as its `Meta` says.
@@ -126,7 +130,15 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
                 facts.model = meta_model(source, statement);
                 facts.meta = meta_fields(source, statement);
             }
-            "function_definition" => facts.methods.extend(method_reads(source, statement)),
+            "function_definition" => {
+                facts.methods.extend(method_reads(source, statement));
+                if statement
+                    .child_by_field_name("name")
+                    .is_some_and(|n| text(n, source) == "__init__")
+                {
+                    facts.removed = removed_fields(source, statement);
+                }
+            }
             _ => facts.fields.extend(declared_field(source, statement)),
         }
     }
@@ -260,6 +272,61 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
         }
     }
     Some(field)
+}
+
+/// The fields an `__init__` removes on every call: `del self.fields["x"]` or
+/// `self.fields.pop("x", ...)` as a statement of its body itself.
+fn removed_fields(source: &str, init: Node) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Some(body) = init.child_by_field_name("body") else {
+        return removed;
+    };
+    // `self.fields["x"]`, or `self.fields.pop("x", ...)`: the name `x`.
+    let named_in = |node: Node| -> Option<String> {
+        let (target, key) = match node.kind() {
+            "subscript" => (
+                node.child_by_field_name("value")?,
+                node.child_by_field_name("subscript")?,
+            ),
+            "call" => {
+                let function = node.child_by_field_name("function")?;
+                if function.kind() != "attribute"
+                    || text(function.child_by_field_name("attribute")?, source) != "pop"
+                {
+                    return None;
+                }
+                (
+                    function.child_by_field_name("object")?,
+                    node.child_by_field_name("arguments")?.named_child(0)?,
+                )
+            }
+            _ => return None,
+        };
+        (text(target, source) == "self.fields")
+            .then(|| string_value(key, source))
+            .flatten()
+    };
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let mut inner = statement.walk();
+        let targets: Vec<Node> = match statement.kind() {
+            "delete_statement" => statement
+                .named_children(&mut inner)
+                .flat_map(|t| {
+                    let mut list = t.walk();
+                    if t.kind() == "expression_list" {
+                        t.named_children(&mut list).collect::<Vec<_>>()
+                    } else {
+                        vec![t]
+                    }
+                })
+                .collect(),
+            "expression_statement" => statement.named_children(&mut inner).collect(),
+            _ => Vec::new(),
+        };
+        removed.extend(targets.into_iter().filter_map(named_in));
+    }
+    removed
 }
 
 /// The reads of a method's object parameter (its first after `self`). A method that rebinds
@@ -515,6 +582,28 @@ impl<'a> Found<'a> {
         out
     }
 
+    /// The fields the `__init__` of the class or of a serializer base removes. Every `__init__`
+    /// of the chain is taken to run (a subclass's calls `super().__init__()`): at worst a read
+    /// is missed, never one reported that does not happen.
+    fn removed(&self, index: &'a ModelIndex) -> Vec<&'a str> {
+        let mut removed = Vec::new();
+        let mut pending = vec![(*self, 0)];
+        while let Some((found, depth)) = pending.pop() {
+            removed.extend(found.serializer.removed.iter().map(String::as_str));
+            if depth < MAX_DEPTH {
+                pending.extend(
+                    found
+                        .serializer
+                        .bases
+                        .iter()
+                        .filter_map(|b| base_serializer(index, found, b))
+                        .map(|b| (b, depth + 1)),
+                );
+            }
+        }
+        removed
+    }
+
     fn method(&self, index: &'a ModelIndex, name: &str) -> Option<(Found<'a>, &'a MethodReads)> {
         let mut found = *self;
         for _ in 0..MAX_DEPTH {
@@ -632,8 +721,9 @@ fn collect<'a>(
         });
     };
     let mut nested = Vec::new();
+    let removed = serializer.removed(index);
     for (found, field) in serializer.fields(index) {
-        if field.write_only {
+        if field.write_only || removed.contains(&field.name.as_str()) {
             continue;
         }
         let what = format!("{}.{}", serializer.serializer.name, field.name);
@@ -780,6 +870,7 @@ fn implicit_reads<'a>(
         return;
     }
     let declared = serializer.fields(index);
+    let removed = serializer.removed(index);
     let described = index.model(model);
     let names: Vec<String> = match &meta.fields {
         Some(names) => names.clone(),
@@ -787,7 +878,10 @@ fn implicit_reads<'a>(
         None => described.fields.iter().map(|f| f.name.clone()).collect(),
     };
     for name in names {
-        if meta.exclude.contains(&name) || declared.iter().any(|(_, f)| f.name == name) {
+        if meta.exclude.contains(&name)
+            || removed.contains(&name.as_str())
+            || declared.iter().any(|(_, f)| f.name == name)
+        {
             continue;
         }
         let path = [name.clone()];
@@ -912,6 +1006,12 @@ mod tests {
                 ("author.name".to_string(), None)
             ]
         );
+    }
+
+    #[test]
+    fn fields_removed_by_init_on_every_call() {
+        let s = facts("class XSerializer(Base):\n    def __init__(self, *args, **kwargs):\n        super().__init__(*args, **kwargs)\n        del self.fields['a'], self.fields['b']\n        self.fields.pop('c', None)\n        if kwargs.get('brief'):\n            del self.fields['d']\n        other.pop('e')\n");
+        assert_eq!(s.removed, ["a", "b", "c"]);
     }
 
     #[test]

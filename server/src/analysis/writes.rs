@@ -9,7 +9,7 @@ use super::diagnostic::{Applicability, Edit, Fix};
 use super::imports::import_names;
 use super::index::{string_value, FieldKind, Model, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
-use super::loops::{construction_site, quote_style, row_loop, RowLoop};
+use super::loops::{construction_site, quote_style, row_loop, runs_at_most_once, RowLoop};
 use super::scope::{Binding, BindingKind};
 use super::syntax::{
     as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
@@ -17,12 +17,14 @@ use super::syntax::{
 };
 use crate::settings::Settings;
 
-/// The innermost loop around `node` in its scope, when it is a `for` statement: the loop whose
-/// every iteration runs `node` once.
+/// The innermost loop around `node` in its scope, when it is a `for` statement whose every
+/// iteration may run `node` (not one that `node` runs in at most once: a write followed by
+/// `break` or `return` is one write).
 pub fn innermost_for<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<Node<'a>> {
     let scope = sem.scope_of(node).scope;
     let innermost = *enclosing_loops(node, scope, &sem.parents).first()?;
-    (innermost.kind() == "for_statement").then_some(innermost)
+    (innermost.kind() == "for_statement" && !runs_at_most_once(sem, node, innermost))
+        .then_some(innermost)
 }
 
 /// The statements of a `for` loop's body when the loop can be rewritten as a whole: no `else:`

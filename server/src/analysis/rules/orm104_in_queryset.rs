@@ -2,10 +2,15 @@
 //! `qs.contains(obj)` asks the database about one primary key. Silent when `qs` is evaluated
 //! elsewhere in the scope (membership then reads the cache).
 
+use tree_sitter::Node;
+
 use super::{Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::diagnostic::{Edit, Severity};
 use crate::analysis::evaluation::other_evaluations;
-use crate::analysis::syntax::{as_receiver, negated, strip_parens, text};
+use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::{as_receiver, method_call, negated, strip_parens, text, walk};
+use crate::analysis::writes::fix_unless;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -70,9 +75,97 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     } else {
         test
     };
-    let fix = Fix::safe(
+    // `contains()` raises where `in` answers False: for an unsaved object (ValueError) and for
+    // anything but a model instance (TypeError). `filter(pk=obj.pk)` finds nothing for an unsaved
+    // object, as `in` does, but may match an object of another model by its key.
+    let hazard = if cx.settings.target_django >= CONTAINS_SINCE {
+        (!saved_row(cx.sem, *needle))
+            .then_some("`contains()` raises for an unsaved object, where `in` is False")
+    } else {
+        (!instance_of(cx.sem, *needle, qs.model.as_ref())).then_some(
+            "`in` is False for an object of another model, which this may find by its key",
+        )
+    };
+    let hazards: Vec<String> = hazard.into_iter().map(str::to_string).collect();
+    let fix = fix_unless(
         format!("Replace with `{replacement}`"),
+        &hazards,
         vec![Edit::replace(comparison.byte_range(), &replacement)],
     );
     cx.report(comparison, message, Some(fix));
+}
+
+/// Whether `needle` is an instance of `model`.
+fn instance_of<'a>(sem: &Semantics<'a>, needle: Node<'a>, model: Option<&ModelRef>) -> bool {
+    matches!(sem.ty(needle), Ty::Instance(m) if Some(&m) == model)
+}
+
+/// Whether `needle` is a name known to hold a row read from the database and not deleted since:
+/// every binding that reaches it is a loop over a QuerySet's rows, or a `get()`, `latest()`,
+/// `earliest()`, `create()`, `get_or_create()`, `update_or_create()` or `get_object_or_404()`
+/// (not `first()`, which may give `None`), and the scope neither deletes it nor clears its key.
+fn saved_row<'a>(sem: &Semantics<'a>, needle: Node<'a>) -> bool {
+    let needle = strip_parens(needle);
+    if needle.kind() != "identifier" || !matches!(sem.ty(needle), Ty::Instance(_)) {
+        return false;
+    }
+    let name = sem.text(needle);
+    let scope = sem.scope_of(needle);
+    let reaching = scope.reaching(name, needle, &sem.parents);
+    let fetched = reaching.complete
+        && !reaching.bindings.is_empty()
+        && reaching.bindings.iter().all(|b| match b.kind {
+            BindingKind::ForTarget { iterable, .. }
+            | BindingKind::ComprehensionTarget { iterable, .. } => {
+                // The whole target, not one element of an unpacked row.
+                let target = sem.parents.of(b.name).and_then(|p| p.child_by_field_name("left"));
+                target.is_some_and(|t| t.id() == b.name.id())
+                    && matches!(sem.ty(iterable), Ty::QuerySet(qs) | Ty::Evaluated(qs) if !qs.values)
+            }
+            BindingKind::Assign { value, .. } => fetched_row(sem, value, false),
+            BindingKind::Unpacked { value, index: 0 } => fetched_row(sem, value, true),
+            _ => false,
+        });
+    fetched && !unsaved_in(sem, scope.scope, name)
+}
+
+/// `value` is a row the database gave: `qs.get(...)` and the like, or (`unpacked`) the object of
+/// `qs.get_or_create(...)`.
+fn fetched_row<'a>(sem: &Semantics<'a>, value: Node<'a>, unpacked: bool) -> bool {
+    let value = strip_parens(value);
+    if let Some((receiver, method)) = method_call(value, sem.source) {
+        let fetching = if unpacked {
+            matches!(method, "get_or_create" | "update_or_create")
+        } else {
+            matches!(method, "get" | "latest" | "earliest" | "create")
+        };
+        return fetching && sem.ty(receiver).is_query_source();
+    }
+    !unpacked
+        && value
+            .child_by_field_name("function")
+            .is_some_and(|f| sem.text(f) == "get_object_or_404")
+}
+
+/// Whether the scope deletes `name`'s row (`delete()` clears its key) or sets its key.
+fn unsaved_in<'a>(sem: &Semantics<'a>, scope: Node<'a>, name: &str) -> bool {
+    let mut found = false;
+    walk(scope, |n| {
+        if n.kind() == "attribute"
+            && n.child_by_field_name("object")
+                .is_some_and(|o| sem.text(o) == name)
+        {
+            let attribute = n
+                .child_by_field_name("attribute")
+                .map_or("", |a| sem.text(a));
+            let assigned = sem.parents.of(n).is_some_and(|p| {
+                p.kind() == "assignment"
+                    && p.child_by_field_name("left")
+                        .is_some_and(|l| l.id() == n.id())
+            });
+            found |= attribute == "delete" || (assigned && matches!(attribute, "pk" | "id"));
+        }
+        !found
+    });
+    found
 }

@@ -8,7 +8,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{Semantics, Ty};
-use crate::analysis::loops::{add_lookup, construction_site, read_before_in_loop, row_loop};
+use crate::analysis::loops::{add_lookup, construction_site, per_row_loop, read_before_in_loop};
 use crate::analysis::syntax::{method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -37,7 +37,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if written {
         return;
     }
-    let Some(row_loop) = row_loop(sem, instance) else {
+    let Some(row_loop) = per_row_loop(sem, instance) else {
         return;
     };
     let qs = &row_loop.queryset;

@@ -6,8 +6,9 @@ use tree_sitter::Node;
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
+use crate::analysis::index::ModelId;
 use crate::analysis::infer::Ty;
-use crate::analysis::loops::{construction_site, row_loop, RowLoop};
+use crate::analysis::loops::{construction_site, per_row_loop, RowLoop};
 use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,
@@ -27,7 +28,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let (Some(call), Some(instance)) = (m.get("call"), m.get("instance")) else {
         return;
     };
-    let Some(rows) = row_loop(cx.sem, instance) else {
+    let Some(rows) = per_row_loop(cx.sem, instance) else {
         return;
     };
     if innermost_for(cx.sem, call).is_none_or(|l| l.id() != rows.node.id()) {
@@ -41,7 +42,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         .of(call)
         .and_then(|statement| cx.sem.parents.of(statement))
         .is_some_and(|block| Some(block) == rows.node.child_by_field_name("body"));
-    if !in_loop_body {
+    if !in_loop_body || override_arguments(cx, rows.model, call) {
         return;
     }
     let fix = rewrite(cx, &rows, call, cx.sem.text(instance));
@@ -51,6 +52,30 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         format!("`{row}.delete()` in a loop runs one DELETE per row; call `.delete()` once on the queryset"),
         fix,
     );
+}
+
+/// Whether `call` passes an overridden `delete()` arguments that Django's own `Model.delete()`
+/// does not take (`tile.delete(request, index=False)`: anything but `using=`/`keep_parents=`).
+/// They drive the override's work for that row, which `QuerySet.delete()` neither takes nor
+/// runs: the delete is per row on purpose.
+fn override_arguments(cx: &RuleContext, model: ModelId, call: Node) -> bool {
+    if !cx.sem.index().model(model).overrides_delete {
+        return false;
+    }
+    let Some(arguments) = call.child_by_field_name("arguments") else {
+        return false;
+    };
+    let mut cursor = arguments.walk();
+    let passed: Vec<Node> = arguments
+        .named_children(&mut cursor)
+        .filter(|a| a.kind() != "comment")
+        .collect();
+    passed.iter().any(|argument| {
+        argument.kind() != "keyword_argument"
+            || argument
+                .child_by_field_name("name")
+                .is_none_or(|name| !matches!(cx.sem.text(name), "using" | "keep_parents"))
+    })
 }
 
 /// `qs.delete()` in place of the loop, when the loop does nothing else and `qs` can be deleted

@@ -62,8 +62,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let bound = names_bound_in(sem, for_loop);
     let (owner_varies, argument_varies) = (
-        reads_any(sem, owner, &bound),
-        reads_any(sem, argument, &bound),
+        may_vary(sem, owner, &bound),
+        may_vary(sem, argument, &bound),
     );
     if owner_varies == argument_varies {
         return;
@@ -169,6 +169,18 @@ fn rewrite<'a>(
 fn loop_target<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Option<&'a str> {
     let target = for_loop.child_by_field_name("left")?;
     (target.kind() == "identifier").then(|| sem.text(target))
+}
+
+/// Whether `node` may be another object on each iteration: it reads a name the loop binds, or
+/// calls something, which may return another object each time (`next(items)`,
+/// `Tag.objects.create(...)`). Only what is fixed can go into one call for the whole loop.
+fn may_vary(sem: &Semantics, node: Node, bound: &[&str]) -> bool {
+    let mut calls = false;
+    crate::analysis::syntax::walk(node, |n| {
+        calls |= n.kind() == "call";
+        !calls
+    });
+    calls || reads_any(sem, node, bound)
 }
 
 /// Whether `node` reads one of `names`.

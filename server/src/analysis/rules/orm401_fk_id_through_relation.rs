@@ -5,7 +5,7 @@ use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
-use crate::analysis::loops::{covers, row_loop};
+use crate::analysis::loops::{back_reference, covers, row_loop};
 use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 
@@ -129,7 +129,8 @@ fn key_only_tests<'a>(
 
 /// Whether the instance is (a relation of) a loop row whose QuerySet joins or prefetches the
 /// relation: `period.indicator.result.project.id` in a loop over
-/// `select_related("indicator__result__project")` reads a loaded object.
+/// `select_related("indicator__result__project")` reads a loaded object, as does `entry.blog.id`
+/// in a loop over `blog.entry_set.all()`, whose rows Django gives `blog` itself.
 fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &str) -> bool {
     let mut path = vec![relation];
     let mut root = strip_parens(instance);
@@ -148,5 +149,6 @@ fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &st
     row_loop(sem, root).is_some_and(|rows| {
         covers(&rows.queryset.select_related, &lookup)
             || covers(&rows.queryset.prefetch_related, &lookup)
+            || back_reference(sem, rows.iterable, rows.model).is_some_and(|key| key == lookup)
     })
 }

@@ -8,7 +8,7 @@ use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::loops::{
-    add_lookup, construction_site, covers, read_before_in_loop, row_loop,
+    add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
 };
 
 pub static RULE: Rule = Rule {
@@ -37,7 +37,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
         return;
     }
-    let Some(row_loop) = row_loop(cx.sem, instance) else {
+    let Some(row_loop) = per_row_loop(cx.sem, instance) else {
         return;
     };
     let Some((chain, read)) = forward_chain(cx, row_loop.model, access) else {
@@ -46,6 +46,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let lookup = chain.join("__");
     let qs = &row_loop.queryset;
     if covers(&qs.select_related, &lookup) || covers(&qs.prefetch_related, &lookup) {
+        return;
+    }
+    // `child.parent` in a loop over `parent.children.all()` is `parent`, set on every row.
+    if back_reference(cx.sem, row_loop.iterable, row_loop.model).is_some_and(|key| key == chain[0])
+    {
         return;
     }
     if read_before_in_loop(cx.sem, &row_loop, read) {

@@ -5,7 +5,9 @@
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::FieldKind;
-use crate::analysis::loops::{add_lookup, covers, prefetch_site, read_before_in_loop, row_loop};
+use crate::analysis::loops::{
+    add_lookup, covers, per_row_loop, prefetch_site, read_before_in_loop,
+};
 use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
 
 pub static RULE: Rule = Rule {
@@ -24,7 +26,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     else {
         return;
     };
-    let Some(row_loop) = row_loop(cx.sem, instance) else {
+    let Some(row_loop) = per_row_loop(cx.sem, instance) else {
         return;
     };
     let name = cx.sem.text(relation);

@@ -9,7 +9,7 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::imports::import_names;
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
-    add_argument, prefetch_site, quote_style, row_loop, to_many_target, RowLoop,
+    add_argument, per_row_loop, prefetch_site, quote_style, to_many_target, RowLoop,
 };
 use crate::analysis::syntax::{
     is_truth_tested, normalized, single_argument_call, unused_name, walk,
@@ -35,7 +35,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     };
     let sem = cx.sem;
-    let Some(row_loop) = row_loop(sem, instance) else {
+    let Some(row_loop) = per_row_loop(sem, instance) else {
         return;
     };
     let relation = sem.text(relation);
@@ -169,6 +169,6 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &crate::settings::Settings, expr:
         return false;
     };
     instance.kind() == "identifier"
-        && row_loop(sem, instance)
+        && per_row_loop(sem, instance)
             .is_some_and(|l| to_many_target(sem, l.model, sem.text(relation)).is_some())
 }

@@ -4,7 +4,7 @@
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::Severity;
-use crate::analysis::loops::{covers, row_loop, to_many_target};
+use crate::analysis::loops::{covers, per_row_loop, to_many_target};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -22,7 +22,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     else {
         return;
     };
-    let Some(row_loop) = row_loop(cx.sem, instance) else {
+    let Some(row_loop) = per_row_loop(cx.sem, instance) else {
         return;
     };
     let relation = cx.sem.text(relation);

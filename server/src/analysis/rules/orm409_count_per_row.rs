@@ -10,7 +10,7 @@ use crate::analysis::imports::import_names;
 use crate::analysis::index::{FieldKind, Model, ModelId};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
-    construction_site, covers, quote_style, reverse_query_name, row_loop, RowLoop,
+    construction_site, covers, per_row_loop, quote_style, reverse_query_name, RowLoop,
 };
 use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
@@ -67,7 +67,7 @@ fn counted_relation_loop<'a>(
     instance: Node<'a>,
     relation: Node<'a>,
 ) -> Option<RowLoop<'a>> {
-    let row_loop = row_loop(sem, instance)?;
+    let row_loop = per_row_loop(sem, instance)?;
     let name = sem.text(relation);
     let model = sem.index().model(row_loop.model);
     let many = is_to_many(model, name) || model.reverse(name).is_some_and(|r| r.many);

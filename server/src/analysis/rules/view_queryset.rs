@@ -8,7 +8,7 @@ use super::RuleContext;
 use crate::analysis::diagnostic::Fix;
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
-use crate::analysis::loops::{add_lookup, construction_site, covers};
+use crate::analysis::loops::{add_lookup, back_reference, construction_site, covers};
 use crate::analysis::syntax::walk;
 
 /// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
@@ -21,6 +21,8 @@ pub struct HandedOn<'a> {
     site: Option<Node<'a>>,
     /// `Prefetch("rel", queryset=...)` lookups at the site; `None` when the site is unknown.
     custom_prefetches: Option<Vec<String>>,
+    /// The foreign key Django fills on rows of a reverse manager (`loops::back_reference`).
+    back_reference: Option<String>,
 }
 
 /// A lookup the QuerySet does not load: the method that would, and the fix when there is one.
@@ -62,6 +64,7 @@ impl<'a> HandedOn<'a> {
             model,
             site,
             custom_prefetches: site.map(|s| custom_prefetches(cx, s)),
+            back_reference: back_reference(cx.sem, expr, model),
         })
     }
 
@@ -78,7 +81,13 @@ impl<'a> HandedOn<'a> {
                     .as_ref()
                     .is_none_or(|c| c.contains(p))
         });
-        if covered || below_custom {
+        // The rows' back-reference is the one instance their manager belongs to: what is read
+        // through it is loaded once, not per row.
+        let through_back_reference = self
+            .back_reference
+            .as_deref()
+            .is_some_and(|key| lookup.split("__").next() == Some(key));
+        if covered || below_custom || through_back_reference {
             return None;
         }
         let method = if many {
