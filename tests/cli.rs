@@ -1172,6 +1172,30 @@ fn the_cache_reuses_unchanged_files_and_follows_every_change() {
     assert_eq!(run(&["--no-cache"]), ["ORM402", "ORM101"]);
 }
 
+/// A view loops over what a helper in another module returns: its findings depend on the
+/// helper's body, which the model index does not hold.
+#[test]
+fn the_cache_follows_a_change_in_a_helper_another_module_defines() {
+    let (project, _, _) = blog_project();
+    let helper = "def entries(qs):\n    return qs.all()\n";
+    let views = "from .models import Entry\nfrom .helpers import entries\n\ndef f():\n    for entry in entries(Entry.objects.all()):\n        print(entry.blog.code)\n";
+    std::fs::write(project.path().join("blog/helpers.py"), helper).unwrap();
+    std::fs::write(project.path().join("blog/views.py"), views).unwrap();
+    let run = || {
+        let (_, stdout, _) = check(&["--output-format", "json", "blog"], project.path());
+        findings(&stdout)
+            .into_iter()
+            .map(|(_, code, _)| code)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), ["ORM402"]);
+    assert_eq!(run(), ["ORM402"]);
+    // The helper now joins the relation: the view's cached finding is stale.
+    let joining = helper.replace("qs.all()", "qs.select_related(\"blog\")");
+    std::fs::write(project.path().join("blog/helpers.py"), joining).unwrap();
+    assert_eq!(run(), Vec::<String>::new());
+}
+
 #[test]
 fn the_cache_outlives_text_changes_that_leave_the_model_index_as_it_was() {
     let (project, models, _) = blog_project();

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
-use crate::analysis::program::Program;
+use crate::analysis::program::{Mentions, Program};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
@@ -44,6 +44,8 @@ pub struct Workspace {
     module_paths: Arc<FxHashMap<String, PathBuf>>,
     /// Summaries of those calls, for the current index.
     program: Arc<Program>,
+    /// Which modules mention each word, for the files as they are on disk.
+    mentions: Arc<std::sync::OnceLock<Mentions>>,
 }
 
 impl Default for Workspace {
@@ -57,6 +59,7 @@ impl Default for Workspace {
             program: Arc::new(Program::standalone(index.clone())),
             index,
             module_paths: Arc::default(),
+            mentions: Arc::default(),
         }
     }
 }
@@ -255,14 +258,23 @@ impl Workspace {
     pub fn forget_summaries_of(&mut self, path: &Path) -> bool {
         let (module, _) = module_name(&self.relative(path));
         let known = self.module_paths.get(&module).is_some_and(|p| p == path);
-        if known && !self.program.has_read(path) {
-            return false;
-        }
         if !known {
             Arc::make_mut(&mut self.module_paths).insert(module, path.to_path_buf());
         }
-        self.program = Arc::new(Program::new(self.index.clone(), self.module_paths.clone()));
-        true
+        // Who mentions what may have changed: read again when next asked.
+        let mentions_read = self.mentions.get().is_some();
+        self.mentions = Arc::default();
+        let stale = !known || mentions_read || self.program.has_read(path);
+        self.program = Arc::new(self.new_program());
+        stale
+    }
+
+    fn new_program(&self) -> Program {
+        Program::new(
+            self.index.clone(),
+            self.module_paths.clone(),
+            self.mentions.clone(),
+        )
     }
 
     fn relative(&self, path: &Path) -> PathBuf {
@@ -366,7 +378,7 @@ impl Workspace {
                 .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
         );
         self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
-        self.program = Arc::new(Program::new(self.index.clone(), self.module_paths.clone()));
+        self.program = Arc::new(self.new_program());
     }
 }
 

@@ -163,6 +163,11 @@ impl Ty {
     }
 }
 
+/// A lookup standing for "may have loaded anything": what the analyzer cannot read (an
+/// annotated parameter's QuerySet, a `Prefetch` held in a variable, what a loop adds). Rules
+/// that need a relation not loaded stay silent on it.
+pub const MAYBE_LOADED: &str = "?";
+
 /// Methods of a QuerySet (or manager) that return a new QuerySet without running a query.
 pub const QUERYSET_METHODS: &[&str] = &[
     "all",
@@ -296,6 +301,8 @@ pub struct Semantics<'a> {
     attributes: RefCell<FxHashMap<(usize, &'a str), Ty>>,
     /// Each class's methods by name (`None` for a name defined twice), by the class's node id.
     class_methods: RefCell<FxHashMap<usize, Rc<MethodTable<'a>>>>,
+    /// Parameters typed from their call sites, by the name's node id (`None` while inferred).
+    call_site_params: RefCell<FxHashMap<usize, Option<Ty>>>,
     /// `module_functions`, once read.
     module_functions: RefCell<Option<FxHashMap<&'a str, Option<Node<'a>>>>>,
     /// The other files' functions, when the file sits in a workspace.
@@ -334,6 +341,7 @@ impl<'a> Semantics<'a> {
             attributes: RefCell::default(),
             class_methods: RefCell::default(),
             module_functions: RefCell::default(),
+            call_site_params: RefCell::default(),
             program: None,
             arguments: RefCell::default(),
         }
@@ -686,7 +694,13 @@ impl<'a> Semantics<'a> {
 
     fn infer_self_attribute(&self, class: Node<'a>, name: &str, depth: u32) -> Ty {
         let Some(values) = self.attribute_values(class, name) else {
-            return Ty::Unknown;
+            // `@property def name(self)`: what it returns.
+            return match self.method_of(class, name) {
+                Some(method) if decorators(self, method).iter().any(|d| is_property(d)) => {
+                    self.returns_of(method, depth + 1)
+                }
+                _ => Ty::Unknown,
+            };
         };
         self.join_all(values, depth)
     }
@@ -1095,12 +1109,12 @@ impl<'a> Semantics<'a> {
     }
 
     /// The lookups a `select_related`/`prefetch_related` call loads. An argument the analyzer
-    /// cannot read (a variable holding a `Prefetch`) could load anything: `"*"`.
+    /// cannot read (a variable holding a `Prefetch`) could load anything: `MAYBE_LOADED`.
     fn lookups(&self, call: Node<'a>) -> Vec<String> {
         let mut lookups = self.string_arguments(call);
         let readable = lookups.len() + self.prefetches_with_to_attr(call);
         if readable < self.argument_count(call) {
-            lookups.push("*".into());
+            lookups.push(MAYBE_LOADED.into());
         }
         lookups.extend(self.prefetched_queryset_lookups(call));
         lookups
@@ -1291,8 +1305,8 @@ impl<'a> Semantics<'a> {
         }
         match result {
             Some(Ty::QuerySet(mut qs)) if loop_carried => {
-                qs.select_related = vec!["*".into()];
-                qs.prefetch_related = vec!["*".into()];
+                qs.select_related = vec![MAYBE_LOADED.into()];
+                qs.prefetch_related = vec![MAYBE_LOADED.into()];
                 qs.only = None;
                 Ty::QuerySet(qs)
             }
@@ -1326,7 +1340,10 @@ impl<'a> Semantics<'a> {
                 annotation: None,
                 is_first_of_method: false,
                 is_class_of_classmethod: false,
-            } => self.convention_param_ty(binding.name),
+            } => match self.convention_param_ty(binding.name) {
+                Ty::Unknown => self.call_site_param_ty(binding.name, depth),
+                ty => ty,
+            },
             BindingKind::Param {
                 is_class_of_classmethod: true,
                 ..
@@ -1496,8 +1513,8 @@ impl<'a> Semantics<'a> {
             // may come with anything loaded.
             return Ty::QuerySet(QuerySetTy {
                 model,
-                select_related: vec!["*".into()],
-                prefetch_related: vec!["*".into()],
+                select_related: vec![MAYBE_LOADED.into()],
+                prefetch_related: vec![MAYBE_LOADED.into()],
                 ..QuerySetTy::default()
             });
         }
@@ -2121,9 +2138,13 @@ impl<'a> Semantics<'a> {
                 element => Ty::Yields(Box::new(element)),
             };
         }
-        // A body that can fall off its end returns `None` there.
+        // A body that can fall off its end returns `None` there (comments after the last
+        // statement are not statements).
+        let mut cursor = body.walk();
         let ends_in_return = body
-            .named_child(body.named_child_count().saturating_sub(1))
+            .named_children(&mut cursor)
+            .filter(|s| s.kind() != "comment")
+            .last()
             .is_some_and(|last| matches!(last.kind(), "return_statement" | "raise_statement"));
         if bare_return || values.is_empty() || !ends_in_return {
             return Ty::Unknown;
@@ -2242,11 +2263,320 @@ fn is_rebuilt_from_itself(sem: &Semantics, binding: &Binding, name: &str) -> boo
     node.kind() == "identifier" && sem.text(node) == name && node.id() != value.id()
 }
 
-/// The lookups two QuerySets that one expression may hold both load; `"*"` (may load anything,
-/// the analyzer cannot say what) on either side stays, since a finding there would be a guess.
+/// The lookups two QuerySets that one expression may hold both load. `MAYBE_LOADED` on either
+/// side stays (a finding there would be a guess); a bare `select_related()` (`"*"`) loads
+/// whatever the other side does.
 fn loaded_by_both(a: Vec<String>, b: &[String]) -> Vec<String> {
-    if a.iter().any(|l| l == "*") || b.iter().any(|l| l == "*") {
-        return vec!["*".into()];
+    let has = |lookups: &[String], l: &str| lookups.iter().any(|x| x == l);
+    if has(&a, MAYBE_LOADED) || has(b, MAYBE_LOADED) {
+        return vec![MAYBE_LOADED.into()];
+    }
+    if has(&a, "*") {
+        return b.to_vec();
+    }
+    if has(b, "*") {
+        return a;
     }
     a.into_iter().filter(|l| b.contains(l)).collect()
+}
+
+/// The decorators of a function definition, as written without `@`.
+fn decorators<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Vec<&'a str> {
+    let Some(decorated) = sem
+        .parents
+        .of(function)
+        .filter(|d| d.kind() == "decorated_definition")
+    else {
+        return Vec::new();
+    };
+    let mut cursor = decorated.walk();
+    let found = decorated
+        .named_children(&mut cursor)
+        .filter(|d| d.kind() == "decorator")
+        .map(|d| sem.text(d).trim_start_matches('@').trim())
+        .collect();
+    found
+}
+
+/// `@property`, `@cached_property`, `@functools.cached_property`.
+fn is_property(decorator: &str) -> bool {
+    matches!(
+        decorator.rsplit('.').next(),
+        Some("property" | "cached_property")
+    )
+}
+
+/// How the calls of a function reach its parameters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallForm {
+    /// `f(...)`: a module-level function.
+    Function,
+    /// `self.m(...)` in its class, or `Class.m(...)` for a class or static method.
+    Method { skipped: usize },
+    /// `Class(...)`: the parameters of `__init__`.
+    Constructor,
+}
+
+impl<'a> Semantics<'a> {
+    /// An unannotated parameter typed from the calls of its function, when every call in the
+    /// workspace is in this file and passes one type: no other module mentions the function
+    /// (for a method: the class and the method), this file names it only to call it, and no
+    /// call unpacks its arguments. Anything else, or a call passing an unknown, is `Unknown`.
+    fn call_site_param_ty(&self, name: Node<'a>, depth: u32) -> Ty {
+        if let Some(known) = self.call_site_params.borrow().get(&name.id()) {
+            return known.clone().unwrap_or(Ty::Unknown);
+        }
+        self.call_site_params.borrow_mut().insert(name.id(), None);
+        let ty = self
+            .infer_call_site_param(name, depth)
+            .unwrap_or(Ty::Unknown);
+        self.call_site_params
+            .borrow_mut()
+            .insert(name.id(), Some(ty.clone()));
+        ty
+    }
+
+    fn infer_call_site_param(&self, name: Node<'a>, depth: u32) -> Option<Ty> {
+        let program = self.program?;
+        let function = enclosing_scope(name, &self.parents);
+        if function.kind() != "function_definition" || depth > MAX_DEPTH {
+            return None;
+        }
+        let (position, default) = parameter_position(function, name)?;
+        let function_name = self.text(function.child_by_field_name("name")?);
+        let class = self.class_of_method(function);
+        let decorators = decorators(self, function);
+        let (form, callee_name, mentioned_with) = match class {
+            None => {
+                // Only module-level functions: a nested one's name may be reused elsewhere.
+                let container = self.parents.of(function)?;
+                let container = match container.kind() {
+                    "decorated_definition" => self.parents.of(container)?,
+                    _ => container,
+                };
+                if container.kind() != "module" || !decorators.is_empty() {
+                    return None;
+                }
+                (CallForm::Function, function_name, None)
+            }
+            Some(class) => {
+                let class_name = self.text(class.child_by_field_name("name")?);
+                if self.parents.of(class)?.kind() != "module" {
+                    return None;
+                }
+                match (function_name, decorators.as_slice()) {
+                    ("__init__", []) => (CallForm::Constructor, class_name, None),
+                    (_, []) => (
+                        CallForm::Method { skipped: 1 },
+                        function_name,
+                        Some(class_name),
+                    ),
+                    (_, ["classmethod"]) => (
+                        CallForm::Method { skipped: 1 },
+                        function_name,
+                        Some(class_name),
+                    ),
+                    (_, ["staticmethod"]) => (
+                        CallForm::Method { skipped: 0 },
+                        function_name,
+                        Some(class_name),
+                    ),
+                    _ => return None,
+                }
+            }
+        };
+        if function_name.starts_with("__") && form != CallForm::Constructor {
+            return None;
+        }
+        let words: Vec<&str> = mentioned_with.into_iter().chain([callee_name]).collect();
+        if program.mentioned_outside(&self.facts.module, &words) {
+            return None;
+        }
+        let calls = self.calls_in_file(function, class, form, callee_name)?;
+        let mut joined: Option<Ty> = None;
+        for call in calls {
+            let skipped = match form {
+                CallForm::Function => 0,
+                CallForm::Method { skipped } => skipped,
+                CallForm::Constructor => 1,
+            };
+            let argument = self.argument_for(
+                call,
+                position.and_then(|p| p.checked_sub(skipped)),
+                self.text(name),
+            );
+            let ty = match argument {
+                Some(argument) => self.ty_at_depth(argument, depth + 1),
+                None => self.ty_at_depth(default?, depth + 1),
+            };
+            if ty == Ty::Unknown {
+                return None;
+            }
+            joined = Some(match joined {
+                None => ty,
+                Some(so_far) => so_far.join(ty),
+            });
+        }
+        joined.filter(|ty| *ty != Ty::Unknown)
+    }
+
+    /// Every call of the function in this file; `None` when the file names it any other way
+    /// (passes it as a value, defines the name twice, calls it on something else).
+    fn calls_in_file(
+        &self,
+        function: Node<'a>,
+        class: Option<Node<'a>>,
+        form: CallForm,
+        callee_name: &str,
+    ) -> Option<Vec<Node<'a>>> {
+        let root = self.parents.root();
+        let class_name = class
+            .and_then(|c| c.child_by_field_name("name"))
+            .map(|n| self.text(n));
+        // A class that builds its instances itself (`cls(...)`) has calls this does not see.
+        if form == CallForm::Constructor
+            && class.is_some_and(|c| {
+                let text = self.text(c);
+                text.contains("cls(") || text.contains("__class__(") || text.contains("type(self)(")
+            })
+        {
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (at, _) in self.source.match_indices(callee_name) {
+            let Some(word) = root.descendant_for_byte_range(at, at + callee_name.len()) else {
+                continue;
+            };
+            if word.kind() != "identifier" || word.byte_range() != (at..at + callee_name.len()) {
+                continue;
+            }
+            let parent = self.parents.of(word)?;
+            let is_definition = matches!(parent.kind(), "function_definition" | "class_definition")
+                && parent
+                    .child_by_field_name("name")
+                    .is_some_and(|n| n.id() == word.id());
+            if is_definition {
+                let defined_here = match form {
+                    CallForm::Constructor => class.is_some_and(|c| c.id() == parent.id()),
+                    _ => parent.id() == function.id(),
+                };
+                // Another class's method of the same name is another function.
+                let other_method = matches!(form, CallForm::Method { .. })
+                    && self
+                        .class_of_method(parent)
+                        .is_some_and(|c| Some(c) != class);
+                if defined_here || other_method {
+                    continue;
+                }
+                return None;
+            }
+            let call = match form {
+                CallForm::Function | CallForm::Constructor => (parent.kind() == "call"
+                    && parent
+                        .child_by_field_name("function")
+                        .is_some_and(|f| f.id() == word.id()))
+                .then_some(parent)?,
+                CallForm::Method { skipped } => {
+                    let call = self.parents.of(parent).filter(|c| {
+                        parent.kind() == "attribute"
+                            && c.kind() == "call"
+                            && c.child_by_field_name("function")
+                                .is_some_and(|f| f.id() == parent.id())
+                    })?;
+                    let receiver = self.text(parent.child_by_field_name("object")?);
+                    let inside_class = class.is_some_and(|c| c.byte_range().contains(&at));
+                    let bound_in_class = inside_class && matches!(receiver, "self" | "cls");
+                    // `Class.method(...)` binds nothing for a plain method: its first argument
+                    // is the instance.
+                    let on_class = Some(receiver) == class_name && skipped == 0
+                        || Some(receiver) == class_name && self.is_classmethod(function);
+                    if !(bound_in_class || on_class) {
+                        // `Other.method(...)` for another class of this module is not ours.
+                        if receiver != class_name.unwrap_or_default()
+                            && self.is_module_class(receiver)
+                        {
+                            continue;
+                        }
+                        return None;
+                    }
+                    call
+                }
+            };
+            calls.push(call);
+        }
+        (!calls.is_empty()).then_some(calls)
+    }
+
+    /// A class this module defines at its top level.
+    fn is_module_class(&self, name: &str) -> bool {
+        self.facts.classes.iter().any(|c| c.name == name)
+    }
+
+    fn is_classmethod(&self, function: Node<'a>) -> bool {
+        decorators(self, function) == ["classmethod"]
+    }
+
+    /// The argument a call passes to the parameter at `position` (after the bound ones) or
+    /// named `name`; `None` when it passes none. A call that unpacks arguments passes unknowns.
+    fn argument_for(
+        &self,
+        call: Node<'a>,
+        position: Option<usize>,
+        name: &str,
+    ) -> Option<Node<'a>> {
+        let mut positional = 0;
+        for argument in self.arguments(call) {
+            match argument.kind() {
+                "comment" => {}
+                "list_splat" | "dictionary_splat" => return Some(argument),
+                "keyword_argument" => {
+                    if argument
+                        .child_by_field_name("name")
+                        .is_some_and(|n| self.text(n) == name)
+                    {
+                        return argument.child_by_field_name("value");
+                    }
+                }
+                _ => {
+                    if Some(positional) == position {
+                        return Some(argument);
+                    }
+                    positional += 1;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The parameter's place among the function's positional parameters (counting `self`), and its
+/// default; `None` for `*args`/`**kwargs`. A keyword-only parameter has no place.
+fn parameter_position<'a>(
+    function: Node<'a>,
+    name: Node<'a>,
+) -> Option<(Option<usize>, Option<Node<'a>>)> {
+    let parameters = function.child_by_field_name("parameters")?;
+    let mut cursor = parameters.walk();
+    let mut position = 0;
+    let mut keyword_only = false;
+    for parameter in parameters.named_children(&mut cursor) {
+        let (identifier, default) = match parameter.kind() {
+            "identifier" => (Some(parameter), None),
+            "typed_parameter" => (parameter.named_child(0), None),
+            "default_parameter" | "typed_default_parameter" => (
+                parameter.child_by_field_name("name"),
+                parameter.child_by_field_name("value"),
+            ),
+            "positional_separator" => continue,
+            _ => {
+                keyword_only = true;
+                continue;
+            }
+        };
+        if identifier.is_some_and(|i| i.id() == name.id()) {
+            return Some(((!keyword_only).then_some(position), default));
+        }
+        position += 1;
+    }
+    None
 }

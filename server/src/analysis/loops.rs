@@ -337,7 +337,7 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
     outer_prefetches
         .iter()
         .filter_map(|l| {
-            if l == "*" {
+            if l == "*" || l == super::infer::MAYBE_LOADED {
                 Some(l.clone())
             } else {
                 l.strip_prefix(&prefix).map(str::to_string)
@@ -491,9 +491,12 @@ pub fn back_reference<'a>(
 /// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the
 /// QuerySet's `select_related` or `prefetch_related` arguments).
 pub fn covers(lookups: &[String], lookup: &str) -> bool {
-    lookups
-        .iter()
-        .any(|l| l == "*" || l == lookup || l.starts_with(&format!("{lookup}__")))
+    lookups.iter().any(|l| {
+        l == "*"
+            || l == super::infer::MAYBE_LOADED
+            || l == lookup
+            || l.starts_with(&format!("{lookup}__"))
+    })
 }
 
 /// The expression where the loop's QuerySet is built, to be extended with a `select_related` or

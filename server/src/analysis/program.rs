@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::{Node, Tree};
@@ -46,6 +46,16 @@ pub struct Callee {
     pub bound: Option<Ty>,
 }
 
+/// The hash a dependency records of a file's text (`check`'s cache compares it).
+pub fn text_hash(text: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What a call returns, and the files that answer read.
+type Summary = (Ty, Vec<Dependency>);
+
 /// A module's source as summaries read it.
 pub struct ParsedModule {
     pub path: PathBuf,
@@ -62,8 +72,11 @@ pub struct Program {
     index: Arc<ModelIndex>,
     /// Every Python module of the workspace by dotted name (packages by their own name).
     modules: Arc<FxHashMap<String, PathBuf>>,
+    /// Which modules mention each word, read once when first asked (shared by the programs
+    /// of one state of the files on disk).
+    mentions: Arc<OnceLock<Mentions>>,
     parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
-    summaries: Mutex<FxHashMap<(Callee, Arguments), (Ty, Vec<Dependency>)>>,
+    summaries: Mutex<FxHashMap<(Callee, Arguments), Summary>>,
 }
 
 thread_local! {
@@ -94,12 +107,17 @@ fn note_read(dependencies: &[Dependency]) {
 }
 
 impl Program {
-    pub fn new(index: Arc<ModelIndex>, modules: Arc<FxHashMap<String, PathBuf>>) -> Self {
+    pub fn new(
+        index: Arc<ModelIndex>,
+        modules: Arc<FxHashMap<String, PathBuf>>,
+        mentions: Arc<OnceLock<Mentions>>,
+    ) -> Self {
         static GENERATIONS: AtomicU64 = AtomicU64::new(0);
         Self {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             index,
             modules,
+            mentions,
             parsed: Mutex::default(),
             summaries: Mutex::default(),
         }
@@ -107,7 +125,31 @@ impl Program {
 
     /// No other files: a file analysed on its own.
     pub fn standalone(index: Arc<ModelIndex>) -> Self {
-        Self::new(index, Arc::default())
+        Self::new(index, Arc::default(), Arc::default())
+    }
+
+    /// Whether some module other than `module` mentions every one of `words` (then it may call
+    /// what they name). Without a workspace, any may.
+    pub fn mentioned_outside(&self, module: &str, words: &[&str]) -> bool {
+        if self.modules.is_empty() {
+            return true;
+        }
+        let mentions = self.mentions.get_or_init(|| Mentions::read(&self.modules));
+        let Some(own) = mentions.modules.iter().position(|m| m == module) else {
+            return true;
+        };
+        let mut files: Option<Vec<u32>> = None;
+        for word in words {
+            let with_word = mentions.by_word.get(*word).map_or(&[][..], Vec::as_slice);
+            files = Some(match files {
+                None => with_word.to_vec(),
+                Some(so_far) => so_far
+                    .into_iter()
+                    .filter(|f| with_word.contains(f))
+                    .collect(),
+            });
+        }
+        files.is_none_or(|files| files.iter().any(|f| *f as usize != own))
     }
 
     /// Every module's file by dotted name, from the paths of a workspace's Python files
@@ -157,11 +199,9 @@ impl Program {
             let tree = crate::store::parse_python(&source)?;
             let is_package = path.file_stem().is_some_and(|s| s == "__init__");
             let facts = extract(&source, &tree, name, is_package);
-            let mut hasher = FxHasher::default();
-            source.hash(&mut hasher);
             Some(Arc::new(ParsedModule {
                 path,
-                text_hash: hasher.finish(),
+                text_hash: text_hash(&source),
                 source,
                 tree,
                 facts,
@@ -300,6 +340,40 @@ impl Program {
         )
         .with_program(self);
         sem.returns_with(definition, callee.bound.clone(), arguments)
+    }
+}
+
+/// The words (identifiers) of every module: which files could name a function.
+#[derive(Default)]
+pub struct Mentions {
+    modules: Vec<String>,
+    by_word: FxHashMap<Box<str>, Vec<u32>>,
+}
+
+impl Mentions {
+    /// Reads every module once, on one thread: it is asked for from inside `check`'s parallel
+    /// lints, where waiting on other tasks could wait on itself.
+    fn read(modules: &FxHashMap<String, PathBuf>) -> Self {
+        let mut mentions = Mentions::default();
+        let mut sorted: Vec<(&String, &PathBuf)> = modules.iter().collect();
+        sorted.sort();
+        for (i, (module, path)) in sorted.into_iter().enumerate() {
+            mentions.modules.push(module.clone());
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            let mut seen: FxHashSet<&str> = FxHashSet::default();
+            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if !word.is_empty() && seen.insert(word) {
+                    mentions
+                        .by_word
+                        .entry(word.into())
+                        .or_default()
+                        .push(i as u32);
+                }
+            }
+        }
+        mentions
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::{json, Value};
 
+use crate::analysis::program::Dependency;
 use crate::analysis::rules::by_code;
 use crate::analysis::{Applicability, Diagnostic, Edit, Fix, Place, Related, Severity};
 
@@ -28,11 +29,7 @@ pub fn with_version(fingerprint: u64) -> u64 {
     hasher.finish()
 }
 
-pub fn text_hash(text: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    text.hash(&mut hasher);
-    hasher.finish()
-}
+pub use crate::analysis::program::text_hash;
 
 /// The findings cached for the files of one project, and the ones this run adds.
 pub struct Cache {
@@ -54,6 +51,8 @@ struct Entry {
     text: u64,
     settings: u64,
     diagnostics: Vec<Value>,
+    /// Other files whose functions the findings were inferred from, with their text's hash.
+    read: Vec<Dependency>,
 }
 
 impl Cache {
@@ -74,10 +73,16 @@ impl Cache {
                 files
                     .into_iter()
                     .filter_map(|(path, e)| {
+                        let read = e["read"]
+                            .as_array()?
+                            .iter()
+                            .map(|r| Some((PathBuf::from(r[0].as_str()?), number(&r[1])?)))
+                            .collect::<Option<_>>()?;
                         let entry = Entry {
                             text: number(&e["text"])?,
                             settings: number(&e["settings"])?,
                             diagnostics: e["diagnostics"].as_array()?.clone(),
+                            read,
                         };
                         Some((PathBuf::from(path), entry))
                     })
@@ -102,6 +107,13 @@ impl Cache {
         if entry.text != text || entry.settings != settings {
             return None;
         }
+        // A helper in another file changed: what the file's calls return may have too.
+        let unchanged = |(path, hash): &Dependency| {
+            std::fs::read_to_string(path).is_ok_and(|now| text_hash(&now) == *hash)
+        };
+        if !entry.read.iter().all(unchanged) {
+            return None;
+        }
         entry.diagnostics.iter().map(from_json).collect()
     }
 
@@ -118,11 +130,19 @@ impl Cache {
             .get_or_init(|| self.key_matched || self.index == Some(index()))
     }
 
-    pub fn put(&self, path: &Path, text: u64, settings: u64, diagnostics: &[Diagnostic]) {
+    pub fn put(
+        &self,
+        path: &Path,
+        text: u64,
+        settings: u64,
+        diagnostics: &[Diagnostic],
+        read: Vec<Dependency>,
+    ) {
         let entry = Entry {
             text,
             settings,
             diagnostics: diagnostics.iter().map(to_json).collect(),
+            read,
         };
         let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         fresh.push((path.to_path_buf(), entry));
@@ -156,6 +176,7 @@ impl Cache {
                     "text": e.text.to_string(),
                     "settings": e.settings.to_string(),
                     "diagnostics": e.diagnostics,
+                    "read": e.read.iter().map(|(p, h)| json!([p.to_string_lossy(), h.to_string()])).collect::<Vec<_>>(),
                 });
                 (path.to_string_lossy().into_owned(), entry)
             })

@@ -730,12 +730,16 @@ fn lint_into_cache(
 ) -> Result<FileReport, String> {
     let source = read_source(path)?;
     let text = cache::text_hash(&source);
-    let report = lint_source(path, source, settings, file, None)?;
+    let (report, read) = crate::analysis::program::recording_dependencies(|| {
+        lint_source(path, source, settings, file, None)
+    });
+    let report = report?;
     cache.put(
         &project.absolute(path),
         text,
         settings.fingerprint(),
         &report.diagnostics,
+        read,
     );
     Ok(report)
 }

@@ -28,7 +28,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let relation = cx.sem.text(relation);
     if to_many_target(cx.sem, row_loop.model, relation).is_none()
         || !covers(&row_loop.queryset.prefetch_related, relation)
-        || row_loop.queryset.prefetch_related.iter().any(|l| l == "*")
+        || row_loop
+            .queryset
+            .prefetch_related
+            .iter()
+            .any(|l| l == "*" || l == crate::analysis::infer::MAYBE_LOADED)
     {
         return;
     }
