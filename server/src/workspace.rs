@@ -9,14 +9,14 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
-use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::index::{extract, mentions_prefetch, module_name, FileFacts, ModelIndex};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
 /// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
 /// framework serializer or the user-model setting, or re-export one (those live under a `models`
-/// path). Files without any are not parsed for the index.
+/// path). Files without any (and without a prefetch) are not parsed for the index.
 const MODEL_EVIDENCE: &[&str] = &[
     "Model",
     "Manager",
@@ -39,6 +39,9 @@ pub struct Workspace {
     /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
     template_dirs: Vec<String>,
     index: Arc<ModelIndex>,
+    /// Whether every file under the roots was read: only then does the index know what the
+    /// program prefetches.
+    scanned: bool,
 }
 
 impl Default for Workspace {
@@ -49,6 +52,7 @@ impl Default for Workspace {
             templates: FxHashMap::default(),
             template_dirs: Vec::new(),
             index: ModelIndex::builtin(),
+            scanned: false,
         }
     }
 }
@@ -193,6 +197,7 @@ impl Workspace {
             })
             .collect();
         workspace.files = files;
+        workspace.scanned = true;
         workspace.rebuild();
         workspace
     }
@@ -333,7 +338,10 @@ impl Workspace {
         let mut templates: Vec<_> = self.templates.iter().collect();
         templates.sort_by(|a, b| a.0.cmp(b.0));
         templates.hash(&mut hasher);
-        let index = ModelIndex::build(self.files.values().cloned().collect());
+        let mut index = ModelIndex::build(self.files.values().cloned().collect());
+        if !self.scanned {
+            index = index.partial();
+        }
         let templates = TemplateIndex::new(
             self.templates
                 .iter()
@@ -349,21 +357,62 @@ fn may_matter(relative: &Path, source: &str) -> bool {
             .to_str()
             .is_some_and(|s| s.starts_with("models"))
     }) || MODEL_EVIDENCE.iter().any(|word| source.contains(word))
+        || mentions_prefetch(source)
 }
 
 /// The parts of a module the index reads — imports, classes that may be models, managers or
-/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
-/// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
-/// Top-level statements are told apart by indentation: a line starting a statement at column 0
-/// decides whether it and the indented lines after it are kept. A line left out stays as an
-/// empty line, so the facts' line numbers are the file's (serializer fields are shown by line).
+/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, `if`/`try`
+/// blocks (which may hold imports), and any statement that may prefetch — so a scan parses a
+/// third of a large codebase's text. Top-level statements are told apart by indentation: a line
+/// starting a statement at column 0 decides, with the indented lines after it, whether they are
+/// kept. A line left out stays as an empty line, so the facts' line numbers are the file's
+/// (serializer fields are shown by line).
 fn model_relevant_text(source: &str) -> String {
     let mut kept = String::with_capacity(source.len() / 2);
-    let mut keep = false;
     let mut after_kept_decorator = false;
+    for (first_line, statement) in top_level_statements(source) {
+        let decorator_kept = after_kept_decorator;
+        after_kept_decorator = false;
+        let keep = match first_line {
+            None => false,
+            Some(line) if line.starts_with("import ") || line.starts_with("from ") => true,
+            Some(line) if line.starts_with("class ") => may_be_model_class(&line[6..]),
+            Some(line) if line.starts_with('@') => {
+                after_kept_decorator = line.contains("receiver");
+                after_kept_decorator || decorator_kept
+            }
+            Some(line) if line.starts_with("def ") || line.starts_with("async def ") => {
+                decorator_kept
+            }
+            Some(line) => {
+                [
+                    "if ", "try:", "else:", "elif ", "except", "finally:", "with ",
+                ]
+                .iter()
+                .any(|k| line.starts_with(k))
+                    || line.contains("AUTH_USER_MODEL")
+                    || line.contains(".connect(")
+            }
+        };
+        if keep || mentions_prefetch(statement) {
+            kept.push_str(statement);
+        } else {
+            kept.extend(statement.matches('\n'));
+        }
+    }
+    kept
+}
+
+/// The source cut at each line that starts a top-level statement (`None`: the lines before the
+/// first), with that line.
+fn top_level_statements(source: &str) -> Vec<(Option<&str>, &str)> {
+    let mut statements: Vec<(Option<&str>, &str)> = Vec::new();
+    let mut start = 0;
+    let mut first_line = None;
     // The triple quote of a string still open at the line's start: a docstring's lines at
     // column 0 are text, not statements.
     let mut open_string: Option<&str> = None;
+    let mut at = 0;
     for line in source.split_inclusive('\n') {
         let starts_statement = open_string.is_none()
             && line
@@ -372,37 +421,18 @@ fn model_relevant_text(source: &str) -> String {
                 .is_some_and(|c| !c.is_whitespace() && !matches!(c, '#' | ')' | ']' | '}'));
         open_string = string_open_after(line, open_string);
         if starts_statement {
-            let decorator_kept = after_kept_decorator;
-            after_kept_decorator = false;
-            keep = if line.starts_with("import ") || line.starts_with("from ") {
-                true
-            } else if let Some(header) = line.strip_prefix("class ") {
-                may_be_model_class(header)
-            } else if line.starts_with('@') {
-                after_kept_decorator = line.contains("receiver");
-                after_kept_decorator || (decorator_kept && line.starts_with('@'))
-            } else if line.starts_with("def ") || line.starts_with("async def ") {
-                decorator_kept
-            } else {
-                [
-                    "if ", "try:", "else:", "elif ", "except", "finally:", "with ",
-                ]
-                .iter()
-                .any(|k| line.starts_with(k))
-                    || line.contains("AUTH_USER_MODEL")
-                    || line.contains(".connect(")
-            };
-            if after_kept_decorator {
-                keep = true;
+            if at > start {
+                statements.push((first_line, &source[start..at]));
             }
+            start = at;
+            first_line = Some(line);
         }
-        if keep {
-            kept.push_str(line);
-        } else if line.ends_with('\n') {
-            kept.push('\n');
-        }
+        at += line.len();
     }
-    kept
+    if at > start {
+        statements.push((first_line, &source[start..at]));
+    }
+    statements
 }
 
 /// The triple quote left open at the end of `line`, given the one open at its start: each
