@@ -1,7 +1,8 @@
 //! ORM106 exists-then-create: `if not qs.filter(**kw).exists(): M.objects.create(**kw)`, or a
 //! `get()` in `try` with `create()` in `except M.DoesNotExist`, is two queries with a race
 //! between them; `M.objects.get_or_create(**kw)` says it in one call (and handles the race).
-//! Keywords the create adds to a `get()`'s go to `defaults=`.
+//! Keywords the create adds to a `get()`'s go to `defaults=`. Reported from the lookup to the
+//! create.
 
 use tree_sitter::Node;
 
@@ -63,11 +64,18 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     } else {
         get_then_create(sem, guard, &create)
     };
-    let Some(Finding { checked, fix }) = finding else {
+    let Some(Finding {
+        lookup,
+        checked,
+        fix,
+    }) = finding
+    else {
         return;
     };
-    cx.report(
-        call,
+    // From the lookup to the create: the pattern, which the fix replaces as a whole (and where
+    // a reader looking for the first query starts).
+    cx.report_span(
+        lookup.start_byte()..call.end_byte(),
         format!(
             "`{}.create()` after {checked} is two queries and a race between them; use `get_or_create()`",
             sem.text(manager)
@@ -143,8 +151,9 @@ fn returned_name(statement: Node) -> Option<Node> {
         .filter(|n| n.kind() == "identifier" && statement.named_child_count() == 1)
 }
 
-/// What the rule reports: what the lookup checked, and the fix.
-struct Finding {
+/// What the rule reports: the lookup that starts the pattern, what it checked, and the fix.
+struct Finding<'a> {
+    lookup: Node<'a>,
     checked: &'static str,
     fix: Option<Fix>,
 }
@@ -189,7 +198,7 @@ fn exists_then_create<'a>(
     sem: &Semantics<'a>,
     guard: Node<'a>,
     create: &Create<'a>,
-) -> Option<Finding> {
+) -> Option<Finding<'a>> {
     if guard.child_by_field_name("alternative").is_some() {
         return None;
     }
@@ -231,6 +240,7 @@ fn exists_then_create<'a>(
         Outcome::Returned(_) => return None,
     };
     Some(Finding {
+        lookup: exists,
         checked: "checking that the row does not exist",
         fix,
     })
@@ -243,7 +253,7 @@ fn get_then_create<'a>(
     sem: &Semantics<'a>,
     except: Node<'a>,
     create: &Create<'a>,
-) -> Option<Finding> {
+) -> Option<Finding<'a>> {
     let try_statement = sem.parents.of(except)?;
     let mut cursor = try_statement.walk();
     let clauses: Vec<Node> = try_statement
@@ -320,6 +330,7 @@ fn get_then_create<'a>(
         )
     });
     Some(Finding {
+        lookup: get,
         checked: "a failed `get()`",
         fix,
     })
