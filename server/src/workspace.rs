@@ -511,4 +511,40 @@ mod tests {
         assert_eq!(facts.receivers.len(), 1);
         assert_eq!(facts.auth_user_model.as_deref(), Some("a.B"));
     }
+
+    #[test]
+    fn the_scan_keeps_every_statement_that_prefetches() {
+        let source = "import os
+
+
+def helper():
+    return 1
+
+
+def groups(users):
+    return users.prefetch_related(\n        \"groups__permissions\",\n    )\n";
+        let kept = model_relevant_text(source);
+        assert!(!kept.contains("helper") && kept.contains("def groups"));
+        assert_eq!(kept.lines().count(), source.lines().count());
+        let tree = parse_python(&kept).unwrap();
+        let path = Path::new("blog/views.py");
+        let facts = facts_of(path, path, &kept, &tree);
+        assert_eq!(facts.prefetch_lookups, ["groups__permissions"]);
+        assert!(may_matter(path, source));
+    }
+
+    #[test]
+    fn only_a_scanned_workspace_knows_what_the_program_prefetches() {
+        let source =
+            "def groups(users):\n    return users.prefetch_related(\"groups__permissions\")\n";
+        let tree = parse_python(source).unwrap();
+        let path = Path::new("blog/views.py");
+        let mut unscanned = Workspace::unscanned(Vec::new());
+        unscanned.update(path, source, &tree);
+        assert_eq!(unscanned.index().prefetched_below("groups"), ["*"]);
+        let mut scanned = Workspace::from_paths(&[], &[], |_, _| {});
+        scanned.update(path, source, &tree);
+        assert_eq!(scanned.index().prefetched_below("groups"), ["permissions"]);
+        assert!(scanned.index().prefetched_below("permissions").is_empty());
+    }
 }
