@@ -14,14 +14,14 @@ use crate::analysis::syntax::{enclosing_scope, method_call, text, walk, Parents}
 /// A lookup that may load anything: a prefetch whose lookup the analyzer cannot read.
 const ANYTHING: &str = "*";
 
+/// Where Django keeps prefetched rows; code that touches it may fill it with anything.
+const CACHE: &str = "_prefetched_objects_cache";
+
 /// Whether `text` may prefetch: the workspace scan keeps (and parses) such statements whole, and
 /// only they are read for lookups.
 pub fn mentions_prefetch(text: &str) -> bool {
     text.contains("prefetch_related") || text.contains("Prefetch") || text.contains(CACHE)
 }
-
-/// Where Django keeps prefetched rows; code that touches it may fill it with anything.
-const CACHE: &str = "_prefetched_objects_cache";
 
 /// The lookups the prefetches in `statement` (a top-level statement) may load, each relative to
 /// its QuerySet's model: `prefetch_related(...)` and `prefetch_related_objects(rows, ...)`
