@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
-use crate::analysis::index::{extract, module_name, FileFacts, ModelIndex};
+use crate::analysis::index::{extract, mentions_prefetch, module_name, FileFacts, ModelIndex};
 use crate::analysis::program::{Mentions, Program};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
@@ -17,7 +17,7 @@ use crate::store::{parse_python, MAX_PARSED_BYTES};
 
 /// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
 /// framework serializer or the user-model setting, or re-export one (those live under a `models`
-/// path). Files without any are not parsed for the index.
+/// path). Files without any (and without a prefetch) are not parsed for the index.
 const MODEL_EVIDENCE: &[&str] = &[
     "Model",
     "Manager",
@@ -46,6 +46,9 @@ pub struct Workspace {
     program: Arc<Program>,
     /// Which modules mention each word, for the files as they are on disk.
     mentions: Arc<std::sync::OnceLock<Mentions>>,
+    /// Whether every file under the roots was read: only then does the index know what the
+    /// program prefetches.
+    scanned: bool,
 }
 
 impl Default for Workspace {
@@ -60,6 +63,7 @@ impl Default for Workspace {
             index,
             module_paths: Arc::default(),
             mentions: Arc::default(),
+            scanned: false,
         }
     }
 }
@@ -207,6 +211,7 @@ impl Workspace {
         workspace.module_paths = Arc::new(Program::module_paths(
             paths.iter().map(|p| (p.clone(), workspace.relative(p))),
         ));
+        workspace.scanned = true;
         workspace.rebuild();
         workspace
     }
@@ -371,7 +376,10 @@ impl Workspace {
         let mut templates: Vec<_> = self.templates.iter().collect();
         templates.sort_by(|a, b| a.0.cmp(b.0));
         templates.hash(&mut hasher);
-        let index = ModelIndex::build(self.files.values().cloned().collect());
+        let mut index = ModelIndex::build(self.files.values().cloned().collect());
+        if !self.scanned {
+            index = index.partial();
+        }
         let templates = TemplateIndex::new(
             self.templates
                 .iter()
@@ -388,21 +396,62 @@ fn may_matter(relative: &Path, source: &str) -> bool {
             .to_str()
             .is_some_and(|s| s.starts_with("models"))
     }) || MODEL_EVIDENCE.iter().any(|word| source.contains(word))
+        || mentions_prefetch(source)
 }
 
 /// The parts of a module the index reads — imports, classes that may be models, managers or
-/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
-/// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
-/// Top-level statements are told apart by indentation: a line starting a statement at column 0
-/// decides whether it and the indented lines after it are kept. A line left out stays as an
-/// empty line, so the facts' line numbers are the file's (serializer fields are shown by line).
+/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, `if`/`try`
+/// blocks (which may hold imports), and any statement that may prefetch — so a scan parses a
+/// third of a large codebase's text. Top-level statements are told apart by indentation: a line
+/// starting a statement at column 0 decides, with the indented lines after it, whether they are
+/// kept. A line left out stays as an empty line, so the facts' line numbers are the file's
+/// (serializer fields are shown by line).
 fn model_relevant_text(source: &str) -> String {
     let mut kept = String::with_capacity(source.len() / 2);
-    let mut keep = false;
     let mut after_kept_decorator = false;
+    for (first_line, statement) in top_level_statements(source) {
+        let decorator_kept = after_kept_decorator;
+        after_kept_decorator = false;
+        let keep = match first_line {
+            None => false,
+            Some(line) if line.starts_with("import ") || line.starts_with("from ") => true,
+            Some(line) if line.starts_with("class ") => may_be_model_class(&line[6..]),
+            Some(line) if line.starts_with('@') => {
+                after_kept_decorator = line.contains("receiver");
+                after_kept_decorator || decorator_kept
+            }
+            Some(line) if line.starts_with("def ") || line.starts_with("async def ") => {
+                decorator_kept
+            }
+            Some(line) => {
+                [
+                    "if ", "try:", "else:", "elif ", "except", "finally:", "with ",
+                ]
+                .iter()
+                .any(|k| line.starts_with(k))
+                    || line.contains("AUTH_USER_MODEL")
+                    || line.contains(".connect(")
+            }
+        };
+        if keep || mentions_prefetch(statement) {
+            kept.push_str(statement);
+        } else {
+            kept.extend(statement.matches('\n'));
+        }
+    }
+    kept
+}
+
+/// The source cut at each line that starts a top-level statement (`None`: the lines before the
+/// first), with that line.
+fn top_level_statements(source: &str) -> Vec<(Option<&str>, &str)> {
+    let mut statements: Vec<(Option<&str>, &str)> = Vec::new();
+    let mut start = 0;
+    let mut first_line = None;
     // The triple quote of a string still open at the line's start: a docstring's lines at
     // column 0 are text, not statements.
     let mut open_string: Option<&str> = None;
+    let mut at = 0;
     for line in source.split_inclusive('\n') {
         let starts_statement = open_string.is_none()
             && line
@@ -411,37 +460,18 @@ fn model_relevant_text(source: &str) -> String {
                 .is_some_and(|c| !c.is_whitespace() && !matches!(c, '#' | ')' | ']' | '}'));
         open_string = string_open_after(line, open_string);
         if starts_statement {
-            let decorator_kept = after_kept_decorator;
-            after_kept_decorator = false;
-            keep = if line.starts_with("import ") || line.starts_with("from ") {
-                true
-            } else if let Some(header) = line.strip_prefix("class ") {
-                may_be_model_class(header)
-            } else if line.starts_with('@') {
-                after_kept_decorator = line.contains("receiver");
-                after_kept_decorator || (decorator_kept && line.starts_with('@'))
-            } else if line.starts_with("def ") || line.starts_with("async def ") {
-                decorator_kept
-            } else {
-                [
-                    "if ", "try:", "else:", "elif ", "except", "finally:", "with ",
-                ]
-                .iter()
-                .any(|k| line.starts_with(k))
-                    || line.contains("AUTH_USER_MODEL")
-                    || line.contains(".connect(")
-            };
-            if after_kept_decorator {
-                keep = true;
+            if at > start {
+                statements.push((first_line, &source[start..at]));
             }
+            start = at;
+            first_line = Some(line);
         }
-        if keep {
-            kept.push_str(line);
-        } else if line.ends_with('\n') {
-            kept.push('\n');
-        }
+        at += line.len();
     }
-    kept
+    if at > start {
+        statements.push((first_line, &source[start..at]));
+    }
+    statements
 }
 
 /// The triple quote left open at the end of `line`, given the one open at its start: each
@@ -519,5 +549,41 @@ mod tests {
         assert_eq!(facts.classes.len(), 1);
         assert_eq!(facts.receivers.len(), 1);
         assert_eq!(facts.auth_user_model.as_deref(), Some("a.B"));
+    }
+
+    #[test]
+    fn the_scan_keeps_every_statement_that_prefetches() {
+        let source = "import os
+
+
+def helper():
+    return 1
+
+
+def groups(users):
+    return users.prefetch_related(\n        \"groups__permissions\",\n    )\n";
+        let kept = model_relevant_text(source);
+        assert!(!kept.contains("helper") && kept.contains("def groups"));
+        assert_eq!(kept.lines().count(), source.lines().count());
+        let tree = parse_python(&kept).unwrap();
+        let path = Path::new("blog/views.py");
+        let facts = facts_of(path, path, &kept, &tree);
+        assert_eq!(facts.prefetch_lookups, ["groups__permissions"]);
+        assert!(may_matter(path, source));
+    }
+
+    #[test]
+    fn only_a_scanned_workspace_knows_what_the_program_prefetches() {
+        let source =
+            "def groups(users):\n    return users.prefetch_related(\"groups__permissions\")\n";
+        let tree = parse_python(source).unwrap();
+        let path = Path::new("blog/views.py");
+        let mut unscanned = Workspace::unscanned(Vec::new());
+        unscanned.update(path, source, &tree);
+        assert_eq!(unscanned.index().prefetched_below("groups"), ["*"]);
+        let mut scanned = Workspace::from_paths(&[], &[], |_, _| {});
+        scanned.update(path, source, &tree);
+        assert_eq!(scanned.index().prefetched_below("groups"), ["permissions"]);
+        assert!(scanned.index().prefetched_below("permissions").is_empty());
     }
 }

@@ -306,11 +306,16 @@ fn may_continue(statement: Node) -> bool {
     });
     found
 }
+/// A lookup that loads no relation, among lookups that may be loaded or not: those through
+/// the relations of an instance loaded out of sight. Rules that need a relation surely loaded
+/// (ORM406) stay silent on it; the others read the lookups beside it as loaded. (Unlike
+/// `infer::MAYBE_LOADED`, it covers nothing itself.)
+const MAYBE: &str = "?some";
 
 /// What an outer loop's QuerySet (or the query that fetched the instance, in plain sight)
 /// prefetches through the relation an inner loop iterates (`row.relation.all()`), as lookups
-/// relative to the inner rows. An instance from elsewhere (a parameter) may come with anything
-/// prefetched: `*`.
+/// relative to the inner rows. An instance from elsewhere (a parameter) may come with what any
+/// prefetch of the program loads through that relation, and `MAYBE` says so.
 fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
     let Some((manager, "all")) = method_call(strip_parens(iterable), sem.source) else {
         return Vec::new();
@@ -321,8 +326,6 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
     ) else {
         return Vec::new();
     };
-    // The rows of an instance whose loading the analyzer did not see (`author =
-    // Author.objects.prefetch_related(...).get(...)`) may come prefetched: assume they do.
     if !matches!(sem.ty(outer_row), Ty::Instance(_)) {
         return Vec::new();
     }
@@ -330,14 +333,20 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
         Some(outer) => outer.queryset.prefetch_related,
         None => match fetched_with(sem, outer_row) {
             Some(prefetches) => prefetches,
-            None => return vec!["*".to_string()],
+            // Loaded where the analyzer does not look (a parameter, `self.user`): by some
+            // query of the program, which prefetches no more than the program's prefetches.
+            None => {
+                let mut maybe = sem.index().prefetched_below(sem.text(relation));
+                maybe.push(MAYBE.to_string());
+                return maybe;
+            }
         },
     };
     let prefix = format!("{}__", sem.text(relation));
     outer_prefetches
         .iter()
         .filter_map(|l| {
-            if l == "*" || l == super::infer::MAYBE_LOADED {
+            if l == "*" || l == super::infer::MAYBE_LOADED || l == MAYBE {
                 Some(l.clone())
             } else {
                 l.strip_prefix(&prefix).map(str::to_string)
@@ -488,7 +497,7 @@ pub fn back_reference<'a>(
     fills.then(|| reverse.field.clone())
 }
 
-/// Whether `lookup` (`author`, `author__profile`) is already loaded by `lookups` (the
+/// Whether `lookup` (`author`, `author__profile`) may be loaded already by `lookups` (the
 /// QuerySet's `select_related` or `prefetch_related` arguments).
 pub fn covers(lookups: &[String], lookup: &str) -> bool {
     lookups.iter().any(|l| {
@@ -497,6 +506,14 @@ pub fn covers(lookups: &[String], lookup: &str) -> bool {
             || l == lookup
             || l.starts_with(&format!("{lookup}__"))
     })
+}
+
+/// Whether `lookup` is surely loaded by `lookups`: loaded, with no lookup unknown or maybe.
+pub fn surely_covers(lookups: &[String], lookup: &str) -> bool {
+    covers(lookups, lookup)
+        && !lookups
+            .iter()
+            .any(|l| l == "*" || l == MAYBE || l == super::infer::MAYBE_LOADED)
 }
 
 /// The expression where the loop's QuerySet is built, to be extended with a `select_related` or

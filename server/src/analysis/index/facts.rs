@@ -24,6 +24,9 @@ pub struct FileFacts {
     pub path: Option<std::path::PathBuf>,
     /// `class BlogConfig(AppConfig)`: the app's module and the label its models take.
     pub app_configs: Vec<AppConfigFacts>,
+    /// The lookups the file's prefetches may load, whatever their QuerySet (`*`: one the
+    /// analyzer cannot read). See `prefetches.rs`.
+    pub prefetch_lookups: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -145,7 +148,7 @@ pub fn module_name(relative_path: &std::path::Path) -> (String, bool) {
 
 pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> FileFacts {
     extract_with(tree, module, is_package, &mut |statement, facts| {
-        extract_statement(source, statement, facts)
+        extract_top_level(source, statement, facts)
     })
 }
 
@@ -164,7 +167,7 @@ pub fn extract_memoised(
             statement.kind(),
             "class_definition" | "decorated_definition" | "function_definition"
         ) {
-            return extract_statement(source, statement, facts);
+            return extract_top_level(source, statement, facts);
         }
         let key = memo_key(text(statement, source));
         let line = statement.start_position().row;
@@ -172,7 +175,7 @@ pub fn extract_memoised(
         let known = memo.get(&key).filter(|m| m.line == line || !m.has_lines);
         if known.is_none() {
             let mut part = FileFacts::default();
-            extract_statement(source, statement, &mut part);
+            extract_top_level(source, statement, &mut part);
             let has_lines = !part.serializers.is_empty();
             memo.insert(
                 key,
@@ -236,6 +239,8 @@ impl FileFacts {
         self.receivers.extend(part.receivers.iter().cloned());
         self.serializers.extend(part.serializers.iter().cloned());
         self.app_configs.extend(part.app_configs.iter().cloned());
+        self.prefetch_lookups
+            .extend(part.prefetch_lookups.iter().cloned());
         for signal in &part.any_sender_signals {
             if !self.any_sender_signals.contains(signal) {
                 self.any_sender_signals.push(signal.clone());
@@ -245,6 +250,14 @@ impl FileFacts {
             self.auth_user_model = part.auth_user_model.clone();
         }
     }
+}
+
+/// The facts of a top-level statement: what it declares, and the prefetches anywhere inside.
+fn extract_top_level(source: &str, statement: Node, facts: &mut FileFacts) {
+    extract_statement(source, statement, facts);
+    facts
+        .prefetch_lookups
+        .extend(super::prefetches::extract(source, statement));
 }
 
 fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {

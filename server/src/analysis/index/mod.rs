@@ -6,6 +6,7 @@
 //! nothing, and the rules then stay silent.
 
 mod facts;
+mod prefetches;
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
@@ -16,6 +17,8 @@ pub use facts::{
     extract, extract_memoised, import_facts, module_name, string_value, ClassFacts, FactsMemo,
     FieldFacts, FileFacts, Import, Reference,
 };
+pub use prefetches::mentions_prefetch;
+use prefetches::WorkspacePrefetches;
 
 pub type ModelId = usize;
 
@@ -155,6 +158,9 @@ pub struct ModelIndex {
     /// The model built on each project manager or QuerySet class, when exactly one is
     /// (`None` when several share it).
     manager_class_users: FxHashMap<(String, String), Option<ModelId>>,
+    /// What the program's prefetches load; `None` when the index does not hold the whole
+    /// program (Django's models alone, a workspace not scanned yet).
+    prefetches: Option<WorkspacePrefetches>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -174,8 +180,18 @@ impl ModelIndex {
     /// An index of the models Django ships, for code analysed without a workspace.
     pub fn builtin() -> Arc<ModelIndex> {
         static INDEX: LazyLock<Arc<ModelIndex>> =
-            LazyLock::new(|| Arc::new(ModelIndex::build(Vec::new())));
+            LazyLock::new(|| Arc::new(ModelIndex::build(Vec::new()).partial()));
         INDEX.clone()
+    }
+
+    /// The index of only some of a program's files (a workspace not scanned yet): what the
+    /// rest of the program prefetches is unknown.
+    pub fn partial(mut self) -> Self {
+        self.prefetches = None;
+        let mut hasher = FxHasher::default();
+        (self.fingerprint, "partial").hash(&mut hasher);
+        self.fingerprint = hasher.finish();
+        self
     }
 
     pub fn build(files: Vec<Arc<FileFacts>>) -> Self {
@@ -199,8 +215,22 @@ impl ModelIndex {
             index.modules.insert(facts.module.clone(), facts);
         }
         index.fingerprint = hasher.finish();
+        index.prefetches = Some(WorkspacePrefetches::new(
+            index.modules.values().flat_map(|f| &f.prefetch_lookups),
+        ));
         index.resolve_models();
         index
+    }
+
+    /// What an instance loaded out of the analyzer's sight (a parameter, an attribute) may have
+    /// prefetched below its to-many relation `relation`, relative to the related rows: the
+    /// lookups some prefetch of the program loads through `relation`; `*` (anything) when some
+    /// prefetch cannot be read, or the index does not hold the whole program.
+    pub fn prefetched_below(&self, relation: &str) -> Vec<String> {
+        match &self.prefetches {
+            Some(prefetches) => prefetches.below(relation),
+            None => vec!["*".to_string()],
+        }
     }
 
     /// Changes whenever any file's facts change: part of the analysis cache key.

@@ -72,9 +72,19 @@ pub struct RuleContext<'c, 'a> {
 
 impl RuleContext<'_, '_> {
     pub fn report(&mut self, node: Node, message: impl Into<String>, fix: Option<Fix>) {
+        self.report_span(node.byte_range(), message, fix);
+    }
+
+    /// Reports a range that spans several nodes: a pattern of two statements, say.
+    pub fn report_span(
+        &mut self,
+        range: std::ops::Range<usize>,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+    ) {
         self.out.push(Diagnostic {
             rule: self.rule,
-            range: node.byte_range(),
+            range,
             message: message.into(),
             severity: self.rule.severity,
             fix,

@@ -4,7 +4,7 @@
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::Severity;
-use crate::analysis::loops::{covers, per_row_loop, to_many_target};
+use crate::analysis::loops::{per_row_loop, surely_covers, to_many_target};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -27,12 +27,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let relation = cx.sem.text(relation);
     if to_many_target(cx.sem, row_loop.model, relation).is_none()
-        || !covers(&row_loop.queryset.prefetch_related, relation)
-        || row_loop
-            .queryset
-            .prefetch_related
-            .iter()
-            .any(|l| l == "*" || l == crate::analysis::infer::MAYBE_LOADED)
+        || !surely_covers(&row_loop.queryset.prefetch_related, relation)
     {
         return;
     }
