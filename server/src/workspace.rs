@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, mentions_prefetch, module_name, FileFacts, ModelIndex};
-use crate::analysis::program::{Mentions, Program};
+use crate::analysis::program::{Mentions, ModuleWords, Program};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
@@ -185,7 +185,9 @@ impl Workspace {
         let mut workspace = Self::unscanned(roots.to_vec());
         let done = std::sync::atomic::AtomicUsize::new(0);
         let total = paths.len();
-        let files: FxHashMap<PathBuf, Arc<FileFacts>> = paths
+        // Each file is read once: for the index (the files that may matter to it) and for the
+        // words it mentions (who could call a function: `program::Mentions`).
+        let read: Vec<(Option<(PathBuf, Arc<FileFacts>)>, (String, ModuleWords))> = paths
             .par_iter()
             .filter_map(|path| {
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -196,18 +198,19 @@ impl Workspace {
                 let source = std::fs::read_to_string(path)
                     .ok()
                     .filter(|s| s.len() <= MAX_PARSED_BYTES)?;
+                let words = (module_name(&relative).0, ModuleWords::of(&source));
                 if !may_matter(&relative, &source) {
-                    return None;
+                    return Some((None, words));
                 }
                 let relevant = model_relevant_text(&source);
-                let tree = parse_python(&relevant)?;
-                Some((
-                    relative.clone(),
-                    Arc::new(facts_of(path, &relative, &relevant, &tree)),
-                ))
+                let facts = parse_python(&relevant)
+                    .map(|tree| Arc::new(facts_of(path, &relative, &relevant, &tree)));
+                Some((facts.map(|f| (relative, f)), words))
             })
             .collect();
-        workspace.files = files;
+        let (files, words): (Vec<_>, Vec<_>) = read.into_iter().unzip();
+        workspace.files = files.into_iter().flatten().collect();
+        workspace.mentions = Arc::new(std::sync::OnceLock::from(Mentions::new(words)));
         workspace.module_paths = Arc::new(Program::module_paths(
             paths.iter().map(|p| (p.clone(), workspace.relative(p))),
         ));

@@ -135,21 +135,24 @@ impl Program {
             return true;
         }
         let mentions = self.mentions.get_or_init(|| Mentions::read(&self.modules));
-        let Some(own) = mentions.modules.iter().position(|m| m == module) else {
+        let Some(&own) = mentions.modules.get(module) else {
             return true;
         };
         let mut files: Option<Vec<u32>> = None;
         for word in words {
-            let with_word = mentions.by_word.get(*word).map_or(&[][..], Vec::as_slice);
+            let with_word = mentions
+                .by_word
+                .get(&word_hash(word))
+                .map_or(&[][..], Vec::as_slice);
             files = Some(match files {
                 None => with_word.to_vec(),
                 Some(so_far) => so_far
                     .into_iter()
-                    .filter(|f| with_word.contains(f))
+                    .filter(|f| with_word.binary_search(f).is_ok())
                     .collect(),
             });
         }
-        files.is_none_or(|files| files.iter().any(|f| *f as usize != own))
+        files.is_none_or(|files| files.iter().any(|f| *f != own))
     }
 
     /// Every module's file by dotted name, from the paths of a workspace's Python files
@@ -343,37 +346,82 @@ impl Program {
     }
 }
 
-/// The words (identifiers) of every module: which files could name a function.
+/// Which modules mention each name that some module defines (`def name`, `class name`), by the
+/// name's hash: which files could call a function. A hash collision only makes a function look
+/// mentioned elsewhere, which keeps its parameters unknown.
 #[derive(Default)]
 pub struct Mentions {
-    modules: Vec<String>,
-    by_word: FxHashMap<Box<str>, Vec<u32>>,
+    modules: FxHashMap<String, u32>,
+    /// Module numbers in increasing order.
+    by_word: FxHashMap<u64, Vec<u32>>,
+}
+
+/// What `Mentions` keeps of one module's text: the hashes of its words, and of the names it
+/// defines.
+pub struct ModuleWords {
+    words: Vec<u64>,
+    defined: Vec<u64>,
+}
+
+impl ModuleWords {
+    pub fn of(text: &str) -> Self {
+        let mut words = Vec::new();
+        let mut defined = Vec::new();
+        let mut after_keyword = false;
+        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if word.is_empty() {
+                continue;
+            }
+            let hash = word_hash(word);
+            if after_keyword {
+                defined.push(hash);
+            }
+            after_keyword = matches!(word, "def" | "class");
+            words.push(hash);
+        }
+        words.sort_unstable();
+        words.dedup();
+        Self { words, defined }
+    }
+}
+
+fn word_hash(word: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    word.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Mentions {
-    /// Reads every module once, on one thread: it is asked for from inside `check`'s parallel
-    /// lints, where waiting on other tasks could wait on itself.
-    fn read(modules: &FxHashMap<String, PathBuf>) -> Self {
+    /// From each module's words (the workspace scan reads every file anyway).
+    pub fn new(modules: Vec<(String, ModuleWords)>) -> Self {
+        let defined: FxHashSet<u64> = modules
+            .iter()
+            .flat_map(|(_, w)| w.defined.iter().copied())
+            .collect();
         let mut mentions = Mentions::default();
-        let mut sorted: Vec<(&String, &PathBuf)> = modules.iter().collect();
-        sorted.sort();
-        for (i, (module, path)) in sorted.into_iter().enumerate() {
-            mentions.modules.push(module.clone());
-            let Ok(text) = std::fs::read_to_string(path) else {
-                continue;
-            };
-            let mut seen: FxHashSet<&str> = FxHashSet::default();
-            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                if !word.is_empty() && seen.insert(word) {
-                    mentions
-                        .by_word
-                        .entry(word.into())
-                        .or_default()
-                        .push(i as u32);
-                }
+        let mut modules = modules;
+        modules.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (module, words)) in modules.into_iter().enumerate() {
+            mentions.modules.insert(module, i as u32);
+            for word in words.words.into_iter().filter(|w| defined.contains(w)) {
+                mentions.by_word.entry(word).or_default().push(i as u32);
             }
         }
         mentions
+    }
+
+    /// Reads every module, on one thread: it is asked for from inside `check`'s parallel
+    /// lints, where waiting on other tasks could wait on itself.
+    fn read(modules: &FxHashMap<String, PathBuf>) -> Self {
+        Self::new(
+            modules
+                .iter()
+                .map(|(module, path)| {
+                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    (module.clone(), ModuleWords::of(&text))
+                })
+                .collect(),
+        )
     }
 }
 
