@@ -155,6 +155,8 @@ pub struct ModelIndex {
     /// The model built on each project manager or QuerySet class, when exactly one is
     /// (`None` when several share it).
     manager_class_users: FxHashMap<(String, String), Option<ModelId>>,
+    /// `AUTH_USER_MODEL`'s model, settled once the models are known (see `find_user_model`).
+    user_model: Option<ModelId>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -439,7 +441,8 @@ impl ModelIndex {
                 .filter(|b| !self.models[*b].is_abstract)
                 .collect();
         }
-        let user_model = self.user_model();
+        self.user_model = self.find_user_model(&model_bases);
+        let user_model = self.user_model;
         for id in 0..self.models.len() {
             let mut visiting = Vec::new();
             self.inherit(id, &order, &model_bases, user_model, &mut visiting);
@@ -670,18 +673,42 @@ impl ModelIndex {
             .flatten()
     }
 
-    /// The project's user model: `AUTH_USER_MODEL` when some module sets it, else Django's.
+    /// The project's user model: `AUTH_USER_MODEL`'s, see `find_user_model`.
     pub fn user_model(&self) -> Option<ModelId> {
+        self.user_model
+    }
+
+    /// `AUTH_USER_MODEL` when some module sets it. Else the project's one concrete model built on
+    /// `AbstractBaseUser`: Django uses a custom user model only when the setting names it, so a
+    /// project that defines exactly one sets it somewhere the index cannot read (a settings file
+    /// run with `exec`, the environment). Else (none, or several to choose from) Django's own.
+    fn find_user_model(&self, model_bases: &[Vec<ModelId>]) -> Option<ModelId> {
         let setting = self
             .modules
             .values()
             .find_map(|f| f.auth_user_model.clone());
-        match setting {
-            Some(label) => self.by_label(&label, None),
-            None => self
-                .by_class
-                .get(&("django.contrib.auth.models".to_string(), "User".to_string()))
-                .copied(),
+        if let Some(label) = setting {
+            return self.by_label(&label, None);
+        }
+        let class = |module: &str, name: &str| {
+            self.by_class
+                .get(&(module.to_string(), name.to_string()))
+                .copied()
+        };
+        let builtin = class("django.contrib.auth.models", "User");
+        let Some(base_user) = class("django.contrib.auth.base_user", "AbstractBaseUser") else {
+            return builtin;
+        };
+        let mut custom = (0..self.models.len()).filter(|&id| {
+            let model = &self.models[id];
+            !model.is_abstract
+                && !model.proxy
+                && !BUILTIN.iter().any(|f| f.module == model.module)
+                && derives_from(model_bases, id, base_user, 0)
+        });
+        match (custom.next(), custom.next()) {
+            (Some(only), None) => Some(only),
+            _ => builtin,
         }
     }
 
@@ -868,6 +895,19 @@ fn app_label_for(app_configs: &[(&str, &str)], module: &str) -> String {
         Some((_, label)) => label.to_string(),
         None => app_label_of(module),
     }
+}
+
+/// Whether `id` has `ancestor` among its model bases, directly or through other models.
+fn derives_from(
+    model_bases: &[Vec<ModelId>],
+    id: ModelId,
+    ancestor: ModelId,
+    depth: usize,
+) -> bool {
+    depth <= MAX_DEPTH
+        && model_bases[id]
+            .iter()
+            .any(|&base| base == ancestor || derives_from(model_bases, base, ancestor, depth + 1))
 }
 
 /// A class on a base from some installed package (`TranslatableModel`, a package's abstract
