@@ -527,8 +527,18 @@ fn built_within<'a>(
 ) -> Option<(Node<'a>, bool)> {
     let mut expr = strip_parens(iterable);
     let mut streamed = false;
+    // The tuple element a name was unpacked from (`page, paginator = paginate(...)`).
+    let mut element = None;
     while *steps > 0 {
         *steps -= 1;
+        if let Some(rows) = paged_rows(sem, expr, element) {
+            expr = strip_parens(rows);
+            element = None;
+            continue;
+        }
+        if element.is_some() {
+            return None;
+        }
         if let Some((function, argument)) = single_argument_call(expr, sem.source) {
             if matches!(function, "list" | "sorted" | "tuple") {
                 expr = strip_parens(argument);
@@ -546,6 +556,13 @@ fn built_within<'a>(
             let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
             if !reaching.complete || reaching.bindings.is_empty() {
                 return None;
+            }
+            if let [binding] = reaching.bindings.as_slice() {
+                if let BindingKind::Unpacked { value, index } = binding.kind {
+                    expr = strip_parens(value);
+                    element = Some(index);
+                    continue;
+                }
             }
             let mut agreed: Option<(Node<'a>, bool)> = None;
             for binding in &reaching.bindings {
@@ -581,6 +598,30 @@ fn built_within<'a>(
         return built_from_a_model(sem, expr).then_some((expr, streamed));
     }
     None
+}
+
+/// The QuerySet whose rows a paginated `expr` holds: `paginator.page(n)`/`get_page(n)` the
+/// paginator's, `Paginator(qs, n)` `qs`, and a workspace function's result (`element` of it, when
+/// unpacked) the one argument it passes the rows of through (`Semantics::rows_passed_through`).
+fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -> Option<Node<'a>> {
+    if expr.kind() != "call" {
+        return None;
+    }
+    if let Some((receiver, method)) = method_call(expr, sem.source) {
+        let paginator = matches!(sem.ty(receiver), Ty::Paginator(_));
+        if paginator && element.is_none() && matches!(method, "page" | "get_page") {
+            return Some(receiver);
+        }
+        if matches!(sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {
+            return None;
+        }
+    } else if element.is_none() && matches!(sem.ty(expr), Ty::Paginator(_)) {
+        let arguments = expr.child_by_field_name("arguments")?;
+        return arguments
+            .named_child(0)
+            .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat" | "comment"));
+    }
+    sem.rows_passed_through(expr, element)
 }
 
 /// Where the view QuerySet a chain of calls starts from (`self.queryset.filter(...)`,
