@@ -575,16 +575,22 @@ fn built_within<'a>(
                 }
                 // Assigned in several branches: one site when every value is built there
                 // (`qs = self.queryset`, then `qs = self.queryset.filter(...)` under an `if`).
+                // `qs = qs.filter(...)` in a loop reaches its own read: it narrows what the
+                // other bindings built.
+                if contains(value, expr) {
+                    continue;
+                }
                 let (site, also_streamed) = built_within(sem, value, steps)?;
                 match agreed {
                     Some((agreed_site, _)) if agreed_site.id() != site.id() => return None,
                     _ => agreed = Some((site, also_streamed || agreed.is_some_and(|a| a.1))),
                 }
             }
-            if let Some((site, also_streamed)) = agreed {
-                return Some((site, streamed || also_streamed));
+            if reaching.bindings.len() == 1 {
+                continue;
             }
-            continue;
+            let (site, also_streamed) = agreed?;
+            return Some((site, streamed || also_streamed));
         }
         if let Some(site) = sem.view_queryset_site(expr) {
             expr = strip_parens(site);
@@ -595,7 +601,11 @@ fn built_within<'a>(
             expr = strip_parens(site);
             continue;
         }
-        return built_from_a_model(sem, expr).then_some((expr, streamed));
+        if built_from_a_model(sem, expr) || model_method_rows(sem, expr) {
+            return Some((expr, streamed));
+        }
+        // `posts.filter(...)`: the rows of `posts`, narrowed; the lookup goes where it is built.
+        expr = narrowed_name(sem, expr)?;
     }
     None
 }
@@ -622,6 +632,38 @@ fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -
             .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat" | "comment"));
     }
     sem.rows_passed_through(expr, element)
+}
+
+/// `request.user.updates()`: a model's method that returns a QuerySet; the lookup goes on the
+/// call (what it builds inside is the method's own business).
+fn model_method_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+    let Some((receiver, _)) = method_call(expr, sem.source) else {
+        return false;
+    };
+    matches!(
+        sem.ty(receiver),
+        Ty::Instance(ModelRef::Indexed(_)) | Ty::ModelClass(ModelRef::Indexed(_))
+    ) && matches!(sem.ty(expr), Ty::QuerySet(_))
+}
+
+/// The name a chain of QuerySet calls starts from, when every step keeps the rows' model
+/// (`posts.filter(...).order_by(...)` narrows `posts`).
+fn narrowed_name<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<Node<'a>> {
+    let Ty::QuerySet(narrowed) = sem.ty(expr) else {
+        return None;
+    };
+    let mut node = expr;
+    while let Some((receiver, _)) = method_call(node, sem.source) {
+        node = strip_parens(receiver);
+        match sem.ty(node) {
+            Ty::QuerySet(qs) if qs.model == narrowed.model => {}
+            _ => return None,
+        }
+        if node.kind() == "identifier" {
+            return Some(node);
+        }
+    }
+    None
 }
 
 /// Where the view QuerySet a chain of calls starts from (`self.queryset.filter(...)`,
