@@ -28,6 +28,9 @@ const MAX_NESTED: usize = 6;
 /// A file read for a summary: its path and the hash of its text.
 pub type Dependency = (PathBuf, u64);
 
+/// What a call returns, with the files read to find out.
+type Summary = (Ty, Vec<Dependency>);
+
 /// What a call passes: each positional argument's type, then each keyword argument's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Arguments {
@@ -63,7 +66,7 @@ pub struct Program {
     /// Every Python module of the workspace by dotted name (packages by their own name).
     modules: Arc<FxHashMap<String, PathBuf>>,
     parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
-    summaries: Mutex<FxHashMap<(Callee, Arguments), (Ty, Vec<Dependency>)>>,
+    summaries: Mutex<FxHashMap<(Callee, Arguments), Summary>>,
 }
 
 thread_local! {
