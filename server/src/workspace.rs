@@ -27,6 +27,7 @@ const MODEL_EVIDENCE: &[&str] = &[
     "AUTH_USER_MODEL",
     "Serializer",
     "AppConfig",
+    "inclusion_tag",
 ];
 
 pub struct Workspace {
@@ -379,8 +380,9 @@ fn may_matter(relative: &Path, source: &str) -> bool {
 }
 
 /// The parts of a module the index reads — imports, classes that may be models, managers or
-/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, and `if`/`try`
-/// blocks (which may hold imports) — so a scan parses a third of a large codebase's text.
+/// QuerySets, `@receiver` and `@register.inclusion_tag` functions, `.connect(...)` calls,
+/// `AUTH_USER_MODEL`, and `if`/`try` blocks (which may hold imports) — so a scan parses a third
+/// of a large codebase's text.
 /// Top-level statements are told apart by indentation: a line starting a statement at column 0
 /// decides whether it and the indented lines after it are kept. A line left out stays as an
 /// empty line, so the facts' line numbers are the file's (serializer fields are shown by line).
@@ -406,7 +408,7 @@ fn model_relevant_text(source: &str) -> String {
             } else if let Some(header) = line.strip_prefix("class ") {
                 may_be_model_class(header)
             } else if line.starts_with('@') {
-                after_kept_decorator = line.contains("receiver");
+                after_kept_decorator = line.contains("receiver") || line.contains("inclusion_tag");
                 after_kept_decorator || (decorator_kept && line.starts_with('@'))
             } else if line.starts_with("def ") || line.starts_with("async def ") {
                 decorator_kept

@@ -14,7 +14,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 pub use facts::{
     extract, extract_memoised, import_facts, module_name, string_value, ClassFacts, FactsMemo,
-    FieldFacts, FileFacts, Import, Reference,
+    FieldFacts, FileFacts, Import, InclusionTagFacts, Reference,
 };
 
 pub type ModelId = usize;
@@ -662,6 +662,19 @@ impl ModelIndex {
         }
         for base in &class.bases {
             self.queryset_methods(&defining, base, out, depth + 1);
+        }
+    }
+
+    /// The inclusion tag registered under `name`, when exactly one module registers one.
+    pub fn inclusion_tag(&self, name: &str) -> Option<&InclusionTagFacts> {
+        let mut found = self
+            .modules
+            .values()
+            .flat_map(|f| &f.inclusion_tags)
+            .filter(|t| t.name == name);
+        match (found.next(), found.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
         }
     }
 
