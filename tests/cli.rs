@@ -1068,8 +1068,14 @@ fn template_findings_on_the_blogapp_project() {
         &repo(),
     );
     assert_eq!(code, 1, "{stderr}");
-    let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let all: Vec<Value> = serde_json::from_str(&stdout).unwrap();
     let views = "tests/fixtures/projects/blogapp/blog/views.py";
+    // The other modules' findings (paged and tag views) are the rules fixtures' business.
+    let items: Vec<&Value> = all.iter().filter(|i| i["path"] == views).collect();
+    assert!(
+        items.len() < all.len(),
+        "the other views' findings are missing"
+    );
     let found: Vec<(&str, u64, bool)> = items
         .iter()
         .map(|i| {
@@ -1081,7 +1087,7 @@ fn template_findings_on_the_blogapp_project() {
         })
         .collect();
     // No fix for a queryset with `only("title")` (author), a slice (line 35), a bare `model` or
-    // a relation's rows (line 57).
+    // a relation's rows (line 57, where they are taken).
     assert_eq!(
         found,
         [
@@ -1100,7 +1106,7 @@ fn template_findings_on_the_blogapp_project() {
         ]
     );
     assert_eq!(
-        items[0],
+        *items[0],
         serde_json::json!({
             "path": views,
             "line": 10, "column": 13, "end_line": 10, "end_column": 44,

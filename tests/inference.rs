@@ -81,4 +81,10 @@ fn inferred_types_at_markers() {
     assert!(checked >= 20, "only {checked} markers found in fieldwork");
     let checked = check_project(&projects.join("restconventions"));
     assert!(checked >= 1, "no markers found in restconventions");
+    let checked = check_project(&projects.join("blogapp"));
+    assert!(checked >= 1, "no markers found in blogapp");
+    let checked = check_project(&projects.join("execsettings"));
+    assert!(checked >= 2, "only {checked} markers found in execsettings");
+    let checked = check_project(&projects.join("twousers"));
+    assert!(checked >= 2, "only {checked} markers found in twousers");
 }

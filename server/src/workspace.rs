@@ -27,6 +27,7 @@ const MODEL_EVIDENCE: &[&str] = &[
     "AUTH_USER_MODEL",
     "Serializer",
     "AppConfig",
+    "inclusion_tag",
 ];
 
 pub struct Workspace {
@@ -403,8 +404,9 @@ fn may_matter(relative: &Path, source: &str) -> bool {
 }
 
 /// The parts of a module the index reads — imports, classes that may be models, managers or
-/// QuerySets, `@receiver` functions, `.connect(...)` calls, `AUTH_USER_MODEL`, `if`/`try`
-/// blocks (which may hold imports), and any statement that may prefetch — so a scan parses a
+/// QuerySets, `@receiver` and `@register.inclusion_tag` functions, `.connect(...)` calls,
+/// `AUTH_USER_MODEL`, `if`/`try` blocks (which may hold imports), and any statement that may
+/// prefetch — so a scan parses a
 /// third of a large codebase's text. Top-level statements are told apart by indentation: a line
 /// starting a statement at column 0 decides, with the indented lines after it, whether they are
 /// kept. A line left out stays as an empty line, so the facts' line numbers are the file's
@@ -420,7 +422,7 @@ fn model_relevant_text(source: &str) -> String {
             Some(line) if line.starts_with("import ") || line.starts_with("from ") => true,
             Some(line) if line.starts_with("class ") => may_be_model_class(&line[6..]),
             Some(line) if line.starts_with('@') => {
-                after_kept_decorator = line.contains("receiver");
+                after_kept_decorator = line.contains("receiver") || line.contains("inclusion_tag");
                 after_kept_decorator || decorator_kept
             }
             Some(line) if line.starts_with("def ") || line.starts_with("async def ") => {

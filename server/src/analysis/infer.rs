@@ -310,6 +310,9 @@ pub struct Semantics<'a> {
     /// What the caller passes to each parameter (by its name's node id), when this file is read
     /// to summarise one of its functions for a call in another file.
     arguments: RefCell<FxHashMap<usize, Ty>>,
+    /// An argument node read as `Unknown` (`rows_passed_through` asks what a call returns
+    /// without it).
+    unknown_argument: std::cell::Cell<Option<usize>>,
 }
 
 /// What a `Prefetch(...)` call names.
@@ -344,6 +347,7 @@ impl<'a> Semantics<'a> {
             call_site_params: RefCell::default(),
             program: None,
             arguments: RefCell::default(),
+            unknown_argument: std::cell::Cell::new(None),
         }
     }
 
@@ -1976,16 +1980,65 @@ impl<'a> Semantics<'a> {
                     ) else {
                         return None;
                     };
-                    let ty = self.ty_at_depth(value, depth + 1);
+                    let ty = self.argument_ty(value, depth);
                     arguments.keyword.push((self.text(name).to_string(), ty));
                 }
                 _ => {
-                    let ty = self.ty_at_depth(argument, depth + 1);
+                    let ty = self.argument_ty(argument, depth);
                     arguments.positional.push(ty);
                 }
             }
         }
         Some(arguments)
+    }
+
+    fn argument_ty(&self, argument: Node<'a>, depth: u32) -> Ty {
+        if self.unknown_argument.get() == Some(argument.id()) {
+            return Ty::Unknown;
+        }
+        self.ty_at_depth(argument, depth + 1)
+    }
+
+    /// The argument of `call` (a workspace function typed from its body) whose rows the result
+    /// (its tuple element `element`) holds: the one QuerySet, list of rows or paginator argument
+    /// without which the result would not be rows at all (`paginate(request, posts)`), not one
+    /// the function only filters by (`Post.objects.filter(id__in=ids)`).
+    pub fn rows_passed_through(&self, call: Node<'a>, element: Option<usize>) -> Option<Node<'a>> {
+        let rows = |ty: Ty| {
+            let ty = match (ty, element) {
+                (Ty::Tuple(items), Some(i)) => items.into_iter().nth(i),
+                (ty, None) => Some(ty),
+                _ => None,
+            };
+            matches!(
+                ty,
+                Some(Ty::QuerySet(_) | Ty::Evaluated(_) | Ty::Paginator(_))
+            )
+        };
+        if !rows(self.ty(call)) {
+            return None;
+        }
+        let mut passed = None;
+        for argument in self.arguments(call) {
+            let value = match argument.kind() {
+                "keyword_argument" => argument.child_by_field_name("value")?,
+                "comment" => continue,
+                _ => argument,
+            };
+            if !matches!(
+                self.ty(value),
+                Ty::QuerySet(_) | Ty::Evaluated(_) | Ty::Paginator(_)
+            ) {
+                continue;
+            }
+            self.unknown_argument.set(Some(value.id()));
+            let without = rows(self.ty(call));
+            self.unknown_argument.set(None);
+            if !without && passed.replace(value).is_some() {
+                return None;
+            }
+        }
+        passed
     }
 
     /// The function a plain call names: defined once at this module's top level and bound

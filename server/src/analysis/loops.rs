@@ -547,8 +547,18 @@ fn built_within<'a>(
 ) -> Option<(Node<'a>, bool)> {
     let mut expr = strip_parens(iterable);
     let mut streamed = false;
+    // The tuple element a name was unpacked from (`page, paginator = paginate(...)`).
+    let mut element = None;
     while *steps > 0 {
         *steps -= 1;
+        if let Some(rows) = paged_rows(sem, expr, element) {
+            expr = strip_parens(rows);
+            element = None;
+            continue;
+        }
+        if element.is_some() {
+            return None;
+        }
         if let Some((function, argument)) = single_argument_call(expr, sem.source) {
             if matches!(function, "list" | "sorted" | "tuple") {
                 expr = strip_parens(argument);
@@ -567,6 +577,13 @@ fn built_within<'a>(
             if !reaching.complete || reaching.bindings.is_empty() {
                 return None;
             }
+            if let [binding] = reaching.bindings.as_slice() {
+                if let BindingKind::Unpacked { value, index } = binding.kind {
+                    expr = strip_parens(value);
+                    element = Some(index);
+                    continue;
+                }
+            }
             let mut agreed: Option<(Node<'a>, bool)> = None;
             for binding in &reaching.bindings {
                 let BindingKind::Assign { value, .. } = binding.kind else {
@@ -578,16 +595,22 @@ fn built_within<'a>(
                 }
                 // Assigned in several branches: one site when every value is built there
                 // (`qs = self.queryset`, then `qs = self.queryset.filter(...)` under an `if`).
+                // `qs = qs.filter(...)` in a loop reaches its own read: it narrows what the
+                // other bindings built.
+                if contains(value, expr) {
+                    continue;
+                }
                 let (site, also_streamed) = built_within(sem, value, steps)?;
                 match agreed {
                     Some((agreed_site, _)) if agreed_site.id() != site.id() => return None,
                     _ => agreed = Some((site, also_streamed || agreed.is_some_and(|a| a.1))),
                 }
             }
-            if let Some((site, also_streamed)) = agreed {
-                return Some((site, streamed || also_streamed));
+            if reaching.bindings.len() == 1 {
+                continue;
             }
-            continue;
+            let (site, also_streamed) = agreed?;
+            return Some((site, streamed || also_streamed));
         }
         if let Some(site) = sem.view_queryset_site(expr) {
             expr = strip_parens(site);
@@ -598,7 +621,67 @@ fn built_within<'a>(
             expr = strip_parens(site);
             continue;
         }
-        return built_from_a_model(sem, expr).then_some((expr, streamed));
+        if built_from_a_model(sem, expr) || model_method_rows(sem, expr) {
+            return Some((expr, streamed));
+        }
+        // `posts.filter(...)`: the rows of `posts`, narrowed; the lookup goes where it is built.
+        expr = narrowed_name(sem, expr)?;
+    }
+    None
+}
+
+/// The QuerySet whose rows a paginated `expr` holds: `paginator.page(n)`/`get_page(n)` the
+/// paginator's, `Paginator(qs, n)` `qs`, and a workspace function's result (`element` of it, when
+/// unpacked) the one argument it passes the rows of through (`Semantics::rows_passed_through`).
+fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -> Option<Node<'a>> {
+    if expr.kind() != "call" {
+        return None;
+    }
+    if let Some((receiver, method)) = method_call(expr, sem.source) {
+        let paginator = matches!(sem.ty(receiver), Ty::Paginator(_));
+        if paginator && element.is_none() && matches!(method, "page" | "get_page") {
+            return Some(receiver);
+        }
+        if matches!(sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {
+            return None;
+        }
+    } else if element.is_none() && matches!(sem.ty(expr), Ty::Paginator(_)) {
+        let arguments = expr.child_by_field_name("arguments")?;
+        return arguments
+            .named_child(0)
+            .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat" | "comment"));
+    }
+    sem.rows_passed_through(expr, element)
+}
+
+/// `request.user.updates()`: a model's method that returns a QuerySet; the lookup goes on the
+/// call (what it builds inside is the method's own business).
+fn model_method_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+    let Some((receiver, _)) = method_call(expr, sem.source) else {
+        return false;
+    };
+    matches!(
+        sem.ty(receiver),
+        Ty::Instance(ModelRef::Indexed(_)) | Ty::ModelClass(ModelRef::Indexed(_))
+    ) && matches!(sem.ty(expr), Ty::QuerySet(_))
+}
+
+/// The name a chain of QuerySet calls starts from, when every step keeps the rows' model
+/// (`posts.filter(...).order_by(...)` narrows `posts`).
+fn narrowed_name<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<Node<'a>> {
+    let Ty::QuerySet(narrowed) = sem.ty(expr) else {
+        return None;
+    };
+    let mut node = expr;
+    while let Some((receiver, _)) = method_call(node, sem.source) {
+        node = strip_parens(receiver);
+        match sem.ty(node) {
+            Ty::QuerySet(qs) if qs.model == narrowed.model => {}
+            _ => return None,
+        }
+        if node.kind() == "identifier" {
+            return Some(node);
+        }
     }
     None
 }

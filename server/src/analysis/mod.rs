@@ -127,6 +127,10 @@ impl<'r> Linter<'r> {
         let sem =
             Semantics::new(source, root, &self.file.index, &facts).with_program(&self.file.program);
         let mut diagnostics = self.lint_statements(&sem, units, cache);
+        // Two functions handing on what one helper builds report it there, once each: the same
+        // finding, twice.
+        let mut reported = FxHashSet::default();
+        diagnostics.retain(|d| reported.insert((d.range.clone(), d.code(), d.message.clone())));
         // Suppressed findings go; which comment silenced which code is what ORM900 reads.
         let mut used = FxHashSet::default();
         diagnostics.retain(|d| {

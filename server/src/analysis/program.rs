@@ -28,6 +28,9 @@ const MAX_NESTED: usize = 6;
 /// A file read for a summary: its path and the hash of its text.
 pub type Dependency = (PathBuf, u64);
 
+/// What a call returns, with the files read to find out.
+type Summary = (Ty, Vec<Dependency>);
+
 /// What a call passes: each positional argument's type, then each keyword argument's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Arguments {
@@ -52,9 +55,6 @@ pub fn text_hash(text: &str) -> u64 {
     text.hash(&mut hasher);
     hasher.finish()
 }
-
-/// What a call returns, and the files that answer read.
-type Summary = (Ty, Vec<Dependency>);
 
 /// A module's source as summaries read it.
 pub struct ParsedModule {

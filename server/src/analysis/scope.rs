@@ -205,8 +205,8 @@ impl<'a> ScopeIndex<'a> {
             reaching.complete = true;
             return reaching;
         }
-        // An `if`/`else` that assigns the name in every branch also settles it: once the scan
-        // leaves such a statement, earlier bindings cannot reach.
+        // An `if`/`else` (or a `try` and its handlers) that assigns the name in every branch
+        // also settles it: once the scan leaves such a statement, earlier bindings cannot reach.
         let mut covering: Option<Node> = None;
         let outside_comprehensions =
             |b: &&Binding| !matches!(b.kind, BindingKind::ComprehensionTarget { .. });
@@ -241,8 +241,8 @@ impl<'a> ScopeIndex<'a> {
         reaching
     }
 
-    /// The `if` statement around `binding` that runs before `at` and assigns `name` in all its
-    /// branches, if there is one.
+    /// The `if` (or `try`) statement around `binding` that runs before `at` and assigns `name` in
+    /// all its branches (its body and every handler), if there is one.
     fn covering_if(
         &self,
         binding: &Binding<'a>,
@@ -256,7 +256,7 @@ impl<'a> ScopeIndex<'a> {
             if contains(block, at) {
                 let runs_before = statement.end_byte() <= at.start_byte();
                 return (runs_before
-                    && statement.kind() == "if_statement"
+                    && matches!(statement.kind(), "if_statement" | "try_statement")
                     && self.assigns(statement, name))
                 .then_some(statement);
             }
@@ -290,6 +290,23 @@ impl<'a> ScopeIndex<'a> {
                             .or_else(|| b.child_by_field_name("body"));
                         body.is_some_and(|body| self.assigns(body, name))
                     })
+            }
+            // Past a `try`, either its body ran to the end or a handler did (an exception no
+            // handler catches leaves the function).
+            "try_statement" => {
+                let body = node.child_by_field_name("body");
+                body.is_some_and(|b| self.assigns(b, name))
+                    && node
+                        .named_children(&mut cursor)
+                        .filter(|c| matches!(c.kind(), "except_clause" | "except_group_clause"))
+                        .all(|handler| {
+                            let mut cursor = handler.walk();
+                            let block = handler
+                                .named_children(&mut cursor)
+                                .filter(|c| c.kind() == "block")
+                                .last();
+                            block.is_some_and(|b| self.assigns(b, name))
+                        })
             }
             _ => false,
         }

@@ -27,6 +27,20 @@ pub struct FileFacts {
     /// The lookups the file's prefetches may load, whatever their QuerySet (`*`: one the
     /// analyzer cannot read). See `prefetches.rs`.
     pub prefetch_lookups: Vec<String>,
+    /// `@register.inclusion_tag("t.html")` functions: ORM410 follows templates into them.
+    pub inclusion_tags: Vec<InclusionTagFacts>,
+}
+
+/// `@register.inclusion_tag("list.html", name="post_list")` on `def post_list(posts):
+/// return {"posts": posts}`: `{% post_list rows %}` renders `list.html` with `posts` = `rows`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InclusionTagFacts {
+    /// The tag's name in templates: `name=`, else the function's.
+    pub name: String,
+    pub template: String,
+    /// The keys of the returned dict literal that are parameters passed through as they are,
+    /// with the position of the tag argument each takes (after `context` with `takes_context`).
+    pub passed: Vec<(String, usize)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -241,6 +255,8 @@ impl FileFacts {
         self.app_configs.extend(part.app_configs.iter().cloned());
         self.prefetch_lookups
             .extend(part.prefetch_lookups.iter().cloned());
+        self.inclusion_tags
+            .extend(part.inclusion_tags.iter().cloned());
         for signal in &part.any_sender_signals {
             if !self.any_sender_signals.contains(signal) {
                 self.any_sender_signals.push(signal.clone());
@@ -285,6 +301,9 @@ fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
                 .filter(|n| n.kind() == "decorator")
             {
                 extract_receiver_decorator(source, decorator, facts);
+                facts
+                    .inclusion_tags
+                    .extend(inclusion_tag(source, decorator, definition));
             }
             extract_statement(source, definition, facts);
         }
@@ -672,6 +691,105 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
 }
 
 /// The content of a plain string literal (no f-string, no concatenation).
+/// `@register.inclusion_tag("t.html", name=..., takes_context=True)` on `definition`, when its
+/// one `return` is a dict literal.
+fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<InclusionTagFacts> {
+    let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "attribute"
+        || function
+            .child_by_field_name("attribute")
+            .is_none_or(|a| text(a, source) != "inclusion_tag")
+        || definition.kind() != "function_definition"
+    {
+        return None;
+    }
+    let arguments = call.child_by_field_name("arguments")?;
+    let mut cursor = arguments.walk();
+    let mut template = None;
+    let mut name = None;
+    let mut takes_context = false;
+    for (i, argument) in arguments.named_children(&mut cursor).enumerate() {
+        if argument.kind() != "keyword_argument" {
+            if i == 0 {
+                template = string_value(argument, source);
+            }
+            continue;
+        }
+        let (Some(key), Some(value)) = (
+            argument.child_by_field_name("name"),
+            argument.child_by_field_name("value"),
+        ) else {
+            continue;
+        };
+        match text(key, source) {
+            "filename" => template = string_value(value, source),
+            "name" => name = Some(string_value(value, source)?),
+            "takes_context" => takes_context = text(value, source) == "True",
+            _ => {}
+        }
+    }
+    let parameters = plain_parameters(source, definition)?;
+    let parameters = &parameters[usize::from(takes_context).min(parameters.len())..];
+    let mut returns = Vec::new();
+    crate::analysis::syntax::walk(definition, |n| {
+        if n.kind() == "return_statement" {
+            returns.push(n);
+        }
+        n.id() == definition.id()
+            || !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    let [only] = returns.as_slice() else {
+        return None;
+    };
+    let dict = only.named_child(0).filter(|d| d.kind() == "dictionary")?;
+    let mut cursor = dict.walk();
+    let passed = dict
+        .named_children(&mut cursor)
+        .filter(|p| p.kind() == "pair")
+        .filter_map(|pair| {
+            let key = string_value(pair.child_by_field_name("key")?, source)?;
+            let value = pair.child_by_field_name("value")?;
+            let position = parameters.iter().position(|p| *p == text(value, source))?;
+            (value.kind() == "identifier").then_some((key, position))
+        })
+        .collect();
+    Some(InclusionTagFacts {
+        name: name.unwrap_or_else(|| {
+            definition
+                .child_by_field_name("name")
+                .map_or_else(String::new, |n| text(n, source).to_string())
+        }),
+        template: template?,
+        passed,
+    })
+}
+
+/// The names of a function's parameters in order, when all are plain (with or without an
+/// annotation or default); `None` with `*args`, `**kwargs` or `/`, `*` markers.
+fn plain_parameters<'s>(source: &'s str, definition: Node) -> Option<Vec<&'s str>> {
+    let parameters = definition.child_by_field_name("parameters")?;
+    let mut cursor = parameters.walk();
+    let names = parameters
+        .named_children(&mut cursor)
+        .filter(|p| p.kind() != "comment")
+        .map(|p| {
+            let name = match p.kind() {
+                "identifier" => Some(p),
+                "typed_parameter" => p.named_child(0),
+                "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+                _ => None,
+            };
+            name.filter(|n| n.kind() == "identifier")
+                .map(|n| text(n, source))
+        })
+        .collect();
+    names
+}
+
 pub fn string_value(node: Node, source: &str) -> Option<String> {
     if node.kind() != "string" {
         return None;

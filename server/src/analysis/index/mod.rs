@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 pub use facts::{
     extract, extract_memoised, import_facts, module_name, string_value, ClassFacts, FactsMemo,
-    FieldFacts, FileFacts, Import, Reference,
+    FieldFacts, FileFacts, Import, InclusionTagFacts, Reference,
 };
 pub use prefetches::mentions_prefetch;
 use prefetches::WorkspacePrefetches;
@@ -161,6 +161,8 @@ pub struct ModelIndex {
     /// What the program's prefetches load; `None` when the index does not hold the whole
     /// program (Django's models alone, a workspace not scanned yet).
     prefetches: Option<WorkspacePrefetches>,
+    /// `AUTH_USER_MODEL`'s model, settled once the models are known (see `find_user_model`).
+    user_model: Option<ModelId>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -469,7 +471,8 @@ impl ModelIndex {
                 .filter(|b| !self.models[*b].is_abstract)
                 .collect();
         }
-        let user_model = self.user_model();
+        self.user_model = self.find_user_model(&model_bases);
+        let user_model = self.user_model;
         for id in 0..self.models.len() {
             let mut visiting = Vec::new();
             self.inherit(id, &order, &model_bases, user_model, &mut visiting);
@@ -692,6 +695,19 @@ impl ModelIndex {
         }
     }
 
+    /// The inclusion tag registered under `name`, when exactly one module registers one.
+    pub fn inclusion_tag(&self, name: &str) -> Option<&InclusionTagFacts> {
+        let mut found = self
+            .modules
+            .values()
+            .flat_map(|f| &f.inclusion_tags)
+            .filter(|t| t.name == name);
+        match (found.next(), found.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
     /// `"blog.Entry"`: the model with that app label and class name, if exactly one.
     pub fn model_by_label(&self, label: &str) -> Option<ModelId> {
         label
@@ -700,18 +716,42 @@ impl ModelIndex {
             .flatten()
     }
 
-    /// The project's user model: `AUTH_USER_MODEL` when some module sets it, else Django's.
+    /// The project's user model: `AUTH_USER_MODEL`'s, see `find_user_model`.
     pub fn user_model(&self) -> Option<ModelId> {
+        self.user_model
+    }
+
+    /// `AUTH_USER_MODEL` when some module sets it. Else the project's one concrete model built on
+    /// `AbstractBaseUser`: Django uses a custom user model only when the setting names it, so a
+    /// project that defines exactly one sets it somewhere the index cannot read (a settings file
+    /// run with `exec`, the environment). Else (none, or several to choose from) Django's own.
+    fn find_user_model(&self, model_bases: &[Vec<ModelId>]) -> Option<ModelId> {
         let setting = self
             .modules
             .values()
             .find_map(|f| f.auth_user_model.clone());
-        match setting {
-            Some(label) => self.by_label(&label, None),
-            None => self
-                .by_class
-                .get(&("django.contrib.auth.models".to_string(), "User".to_string()))
-                .copied(),
+        if let Some(label) = setting {
+            return self.by_label(&label, None);
+        }
+        let class = |module: &str, name: &str| {
+            self.by_class
+                .get(&(module.to_string(), name.to_string()))
+                .copied()
+        };
+        let builtin = class("django.contrib.auth.models", "User");
+        let Some(base_user) = class("django.contrib.auth.base_user", "AbstractBaseUser") else {
+            return builtin;
+        };
+        let mut custom = (0..self.models.len()).filter(|&id| {
+            let model = &self.models[id];
+            !model.is_abstract
+                && !model.proxy
+                && !BUILTIN.iter().any(|f| f.module == model.module)
+                && derives_from(model_bases, id, base_user, 0)
+        });
+        match (custom.next(), custom.next()) {
+            (Some(only), None) => Some(only),
+            _ => builtin,
         }
     }
 
@@ -898,6 +938,19 @@ fn app_label_for(app_configs: &[(&str, &str)], module: &str) -> String {
         Some((_, label)) => label.to_string(),
         None => app_label_of(module),
     }
+}
+
+/// Whether `id` has `ancestor` among its model bases, directly or through other models.
+fn derives_from(
+    model_bases: &[Vec<ModelId>],
+    id: ModelId,
+    ancestor: ModelId,
+    depth: usize,
+) -> bool {
+    depth <= MAX_DEPTH
+        && model_bases[id]
+            .iter()
+            .any(|&base| base == ancestor || derives_from(model_bases, base, ancestor, depth + 1))
 }
 
 /// A class on a base from some installed package (`TranslatableModel`, a package's abstract

@@ -12,7 +12,7 @@ use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{string_value, Symbol};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
+use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::templates::{needs, Value};
 
 pub static RULE: Rule = Rule {
@@ -91,9 +91,26 @@ fn check_render<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, function: Node
         return;
     };
     for (key, value) in entries(cx, context) {
-        if let Some(handed) = HandedOn::new(cx, value, value) {
+        if let Some(handed) = HandedOn::new(cx, assigned_value(cx, value), value) {
             report(cx, &handed, &template, &[key], Value::Rows(handed.model));
         }
+    }
+}
+
+/// Where a context value that is a name was made (`page = paginator.get_page(n)`): the finding
+/// goes there when the QuerySet's own construction is out of sight.
+fn assigned_value<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Node<'a> {
+    if value.kind() != "identifier" {
+        return value;
+    }
+    let scope = cx.sem.scope_of(value);
+    let reaching = scope.reaching(cx.sem.text(value), value, &cx.sem.parents);
+    match (reaching.bindings.as_slice(), reaching.complete) {
+        ([binding], true) => match binding.kind {
+            BindingKind::Assign { value, .. } => value,
+            _ => value,
+        },
+        _ => value,
     }
 }
 
@@ -104,6 +121,9 @@ fn context_dict<'a>(cx: &RuleContext<'_, 'a>, context: Node<'a>) -> Option<Node<
     let context = strip_parens(context);
     if context.kind() == "dictionary" {
         return Some(context);
+    }
+    if context.kind() == "call" {
+        return returned_dict(cx, context);
     }
     if context.kind() != "identifier" {
         return None;
@@ -118,9 +138,11 @@ fn context_dict<'a>(cx: &RuleContext<'_, 'a>, context: Node<'a>) -> Option<Node<
         return None;
     };
     let value = strip_parens(value);
-    if value.kind() != "dictionary" {
-        return None;
-    }
+    let dict = match value.kind() {
+        "dictionary" => value,
+        "call" => returned_dict(cx, value)?,
+        _ => return None,
+    };
     let mut changed = false;
     walk(scope.scope, |n| {
         let object = match n.kind() {
@@ -133,7 +155,51 @@ fn context_dict<'a>(cx: &RuleContext<'_, 'a>, context: Node<'a>) -> Option<Node<
         }
         !changed
     });
-    (!changed).then_some(value)
+    (!changed).then_some(dict)
+}
+
+/// `get_context(request, rows)`: the dict literal that a function of this module (defined once
+/// at its top level, not rebound) returns from its one `return`.
+fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a>> {
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "identifier" {
+        return None;
+    }
+    let name = cx.sem.text(function);
+    let scope = cx.sem.scope_of(function);
+    if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
+        return None;
+    }
+    let root = cx.sem.parents.root();
+    if cx.sem.scope_of(root).bindings(name).len() != 1 {
+        return None;
+    }
+    let mut cursor = root.walk();
+    let definition = root
+        .named_children(&mut cursor)
+        .map(undecorated)
+        .find(|d| {
+            d.kind() == "function_definition"
+                && d.child_by_field_name("name")
+                    .is_some_and(|n| cx.sem.text(n) == name)
+        })?;
+    let mut returns = Vec::new();
+    walk(definition, |n| {
+        if n.kind() == "return_statement" {
+            returns.push(n);
+        }
+        n.id() == definition.id()
+            || !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    let [only] = returns.as_slice() else {
+        return None;
+    };
+    only.named_child(0)
+        .map(strip_parens)
+        .filter(|v| v.kind() == "dictionary")
 }
 
 /// The `"key": value` pairs of a dict literal with string keys.

@@ -19,6 +19,9 @@ pub struct HandedOn<'a> {
     pub queryset: QuerySetTy,
     pub model: ModelId,
     site: Option<Node<'a>>,
+    /// Whether the QuerySet is sliced where it is built (a page of it is sliced later, by the
+    /// paginator, after the lookup added at the site).
+    site_sliced: bool,
     /// `Prefetch("rel", queryset=...)` lookups at the site; `None` when the site is unknown.
     custom_prefetches: Option<Vec<String>>,
     /// The foreign key Django fills on rows of a reverse manager (`loops::back_reference`).
@@ -58,11 +61,16 @@ impl<'a> HandedOn<'a> {
         };
         let model = *model;
         let site = construction_site(cx.sem, expr);
+        let site_sliced = site.is_none_or(|s| match cx.sem.ty(s) {
+            Ty::QuerySet(qs) | Ty::Evaluated(qs) => qs.sliced,
+            _ => queryset.sliced,
+        });
         Some(Self {
             at: site.unwrap_or(at),
             queryset,
             model,
             site,
+            site_sliced,
             custom_prefetches: site.map(|s| custom_prefetches(cx, s)),
             back_reference: back_reference(cx.sem, expr, model),
         })
@@ -96,10 +104,12 @@ impl<'a> HandedOn<'a> {
             "select_related"
         };
         let fix = match self.site {
-            Some(site) if !qs.sliced && !self.defers_first_hop(cx, lookup) => Some(Fix::safe(
-                format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
-                vec![add_lookup(cx.sem, site, method, lookup)],
-            )),
+            Some(site) if !self.site_sliced && !self.defers_first_hop(cx, lookup) => {
+                Some(Fix::safe(
+                    format!("Add `{method}(\"{lookup}\")` where the queryset is built"),
+                    vec![add_lookup(cx.sem, site, method, lookup)],
+                ))
+            }
             _ => None,
         };
         Some(Missing { method, fix })

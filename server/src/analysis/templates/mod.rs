@@ -1,7 +1,8 @@
 //! Django templates: which attribute chains a template reads on the variables its views pass
 //! (`{% for post in posts %}{{ post.author.name }}`), through loops, `{% with %}` and one level
-//! of `{% include %}`/`{% extends %}`. ORM410 resolves those chains against the model index to
-//! find relations loaded once per row.
+//! of `{% include %}`/`{% extends %}` and of the workspace's inclusion tags
+//! (`{% post_list posts %}`). ORM410 resolves those chains against the model index to find
+//! relations loaded once per row.
 //!
 //! A read is kept as its context variable (`posts`) and a path from it, where `*` stands for
 //! "each row of": `post.author.name` inside `{% for post in posts %}` is `posts` `* author name`.
@@ -24,6 +25,17 @@ pub struct TemplateFacts {
     pub includes: Vec<Include>,
     /// `{% extends "base.html" %}`: the parent renders with the same context.
     pub extends: Option<String>,
+    /// Other tags with positional arguments the template can follow (`{% post_list posts %}`):
+    /// an inclusion tag of the workspace renders its own template with them.
+    pub tags: Vec<TagUse>,
+}
+
+/// `{% name arg1 arg2 %}`: each positional argument as a chain of the template's context
+/// (`None` for a literal or an expression the template cannot follow).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TagUse {
+    pub name: String,
+    pub arguments: Vec<Option<Chain>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +64,9 @@ pub struct Chain {
     pub root: String,
     pub path: Vec<String>,
 }
+
+/// A name a template binds, and the chain of the including template it stands for.
+type Binding = (String, Option<Chain>);
 
 /// Names a loop, `{% with %}` or `{% include %}` binds, and which tag ends them.
 struct Frame {
@@ -137,6 +152,7 @@ pub fn extract(source: &str) -> TemplateFacts {
             }
             "extends" => facts.extends = quoted(content.split_whitespace().nth(1)),
             _ => {
+                facts.tags.extend(tag_use(&frames, content));
                 for (offset, word) in words {
                     read(&mut facts, &frames, offset, word);
                 }
@@ -290,6 +306,44 @@ fn include(frames: &[Frame], content: &str) -> Option<Include> {
     })
 }
 
+/// Django's own tags that take expressions: never an inclusion tag of the project.
+const BUILTIN_TAGS: &[&str] = &[
+    "if",
+    "elif",
+    "ifchanged",
+    "firstof",
+    "cycle",
+    "url",
+    "load",
+    "block",
+    "filter",
+    "now",
+    "widthratio",
+    "regroup",
+    "trans",
+    "translate",
+    "blocktrans",
+    "blocktranslate",
+    "static",
+];
+
+/// A tag with positional arguments, up to the first `key=value` or `as`, when one of them is
+/// a chain of the context.
+fn tag_use(frames: &[Frame], content: &str) -> Option<TagUse> {
+    let mut words = content.split_whitespace();
+    let name = words
+        .next()
+        .filter(|n| is_name(n) && !BUILTIN_TAGS.contains(n))?;
+    let arguments: Vec<Option<Chain>> = words
+        .take_while(|w| *w != "as" && !w.contains('='))
+        .map(|w| value_chain(frames, w))
+        .collect();
+    arguments.iter().any(Option::is_some).then(|| TagUse {
+        name: name.to_string(),
+        arguments,
+    })
+}
+
 /// A template name written as a string literal.
 fn quoted(word: Option<&str>) -> Option<String> {
     let word = word?;
@@ -436,7 +490,8 @@ pub struct TemplateNeed {
     pub text: String,
 }
 
-/// The reads of the template `name` (and of what it includes or extends, one level) on the
+/// The reads of the template `name` (and of what it includes, extends or renders through an
+/// inclusion tag, one level) on the
 /// context variable `variable`, resolved against `value`'s model.
 pub fn needs(
     index: &ModelIndex,
@@ -455,11 +510,27 @@ pub fn needs(
         .collect();
     // (the names an include binds, whether it passes `only` those, the template)
     type Bindings<'b> = Option<&'b [(String, Option<Chain>)]>;
+    // An inclusion tag renders its template with only the dict it returns: each key its
+    // function passes a parameter through to is bound to that tag argument.
+    let tags: Vec<(Vec<Binding>, &str)> = facts
+        .tags
+        .iter()
+        .filter_map(|used| {
+            let tag = index.inclusion_tag(&used.name)?;
+            let bindings = tag
+                .passed
+                .iter()
+                .map(|(key, i)| (key.clone(), used.arguments.get(*i).cloned().flatten()))
+                .collect();
+            Some((bindings, tag.template.as_str()))
+        })
+        .collect();
     let related: Vec<(Bindings, bool, &str)> = facts
         .includes
         .iter()
         .map(|i| (Some(i.bindings.as_slice()), i.only, i.name.as_str()))
         .chain(facts.extends.as_deref().map(|e| (None, false, e)))
+        .chain(tags.iter().map(|(b, t)| (Some(b.as_slice()), true, *t)))
         .collect();
     for (bindings, only, other) in related {
         let Some((other_path, other_facts)) = templates.get(other) else {
@@ -635,6 +706,7 @@ mod tests {
         );
         let facts = extract(source);
         assert_eq!(facts.extends.as_deref(), Some("base.html"));
+        assert!(facts.tags.is_empty(), "{:?}", facts.tags);
         let include = &facts.includes[0];
         assert_eq!(include.name, "row.html");
         let post = include.bindings.iter().find(|(n, _)| n == "post").unwrap();
@@ -659,6 +731,22 @@ mod tests {
         assert_eq!(index.names_using("row.html"), ["list.html"]);
         assert_eq!(index.names_using("base.html"), ["list.html"]);
         assert!(index.names_using("other.html").is_empty());
+    }
+
+    #[test]
+    fn tags_keep_their_positional_arguments() {
+        let facts = extract("{% load x %}{% for p in posts %}{% rows p.tags 'T' n=p as out %}{% endfor %}{% now 'Y' %}");
+        let [tag] = facts.tags.as_slice() else {
+            panic!("{:?}", facts.tags);
+        };
+        assert_eq!(tag.name, "rows");
+        let chain = tag.arguments[0].as_ref().unwrap();
+        assert_eq!(
+            (chain.root.as_str(), chain.path.clone()),
+            ("posts", vec!["*".to_string(), "tags".to_string()])
+        );
+        assert_eq!(tag.arguments.len(), 2);
+        assert!(tag.arguments[1].is_none());
     }
 
     #[test]
