@@ -91,6 +91,10 @@ fn is_settings(path: &Path) -> bool {
             .is_some_and(|n| n == "settings")
 }
 
+/// A file the index holds: its path relative to its root, and its facts (`None`: a file that
+/// cannot matter to the index).
+type IndexedFile = Option<(PathBuf, Arc<FileFacts>)>;
+
 impl Workspace {
     /// A workspace whose files are not read yet: module names are known, models are not.
     pub fn unscanned(roots: Vec<PathBuf>) -> Self {
@@ -188,7 +192,7 @@ impl Workspace {
         let total = paths.len();
         // Each file is read once: for the index (the files that may matter to it) and for the
         // words it mentions (who could call a function: `program::Mentions`).
-        let read: Vec<(Option<(PathBuf, Arc<FileFacts>)>, (String, ModuleWords))> = paths
+        let read: Vec<(IndexedFile, (String, ModuleWords))> = paths
             .par_iter()
             .filter_map(|path| {
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -25,6 +25,9 @@ use super::syntax::undecorated;
 /// calling ...): past it, `Unknown`.
 const MAX_NESTED: usize = 6;
 
+/// How many parsed modules a program keeps at once.
+const MAX_PARSED_MODULES: usize = 256;
+
 /// A file read for a summary: its path and the hash of its text.
 pub type Dependency = (PathBuf, u64);
 
@@ -76,6 +79,8 @@ pub struct Program {
     /// of one state of the files on disk).
     mentions: Arc<OnceLock<Mentions>>,
     parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
+    /// Every file a summary read, parsed or since dropped.
+    read_paths: Mutex<FxHashSet<PathBuf>>,
     summaries: Mutex<FxHashMap<(Callee, Arguments), Summary>>,
 }
 
@@ -119,6 +124,7 @@ impl Program {
             modules,
             mentions,
             parsed: Mutex::default(),
+            read_paths: Mutex::default(),
             summaries: Mutex::default(),
         }
     }
@@ -172,8 +178,10 @@ impl Program {
 
     /// Whether a summary read `path` (then it is stale once the file changes).
     pub fn has_read(&self, path: &Path) -> bool {
-        let parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        parsed.values().flatten().any(|m| m.path == path)
+        self.read_paths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(path)
     }
 
     /// The module `name` names, or the one module whose name ends with it (imports written
@@ -210,10 +218,18 @@ impl Program {
                 facts,
             }))
         });
-        self.parsed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), parsed.clone());
+        let mut cached = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(module) = &parsed {
+            self.read_paths
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(module.path.clone());
+            // Trees are large: keep the last few hundred modules (their summaries stay).
+            if cached.values().filter(|m| m.is_some()).count() >= MAX_PARSED_MODULES {
+                cached.retain(|_, m| m.is_none());
+            }
+        }
+        cached.insert(name.to_string(), parsed.clone());
         parsed
     }
 
@@ -305,18 +321,9 @@ impl Program {
             return Ty::Unknown;
         }
         ACTIVE.with(|active| active.borrow_mut().push(key.clone()));
-        let (ty, mut read) = recording_dependencies(|| self.compute(callee, arguments));
+        let ((ty, own), mut read) = recording_dependencies(|| self.compute(callee, arguments));
         ACTIVE.with(|active| active.borrow_mut().pop());
-        if let Some(module) = self
-            .parsed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&callee.module)
-            .cloned()
-            .flatten()
-        {
-            read.push((module.path.clone(), module.text_hash));
-        }
+        read.extend(own);
         note_read(&read);
         self.summaries
             .lock()
@@ -325,15 +332,17 @@ impl Program {
         ty
     }
 
-    fn compute(&self, callee: &Callee, arguments: &Arguments) -> Ty {
+    /// What the call returns, and the callee's own file.
+    fn compute(&self, callee: &Callee, arguments: &Arguments) -> (Ty, Option<Dependency>) {
         let Some(module) = self.module(&callee.module) else {
-            return Ty::Unknown;
+            return (Ty::Unknown, None);
         };
+        let read = Some((module.path.clone(), module.text_hash));
         let Some(definition) = (match &callee.class {
             None => top_level(&module, &callee.function),
             Some(class) => method(&module, class, &callee.function),
         }) else {
-            return Ty::Unknown;
+            return (Ty::Unknown, read);
         };
         let sem = Semantics::new(
             &module.source,
@@ -342,7 +351,10 @@ impl Program {
             &module.facts,
         )
         .with_program(self);
-        sem.returns_with(definition, callee.bound.clone(), arguments)
+        (
+            sem.returns_with(definition, callee.bound.clone(), arguments),
+            read,
+        )
     }
 }
 

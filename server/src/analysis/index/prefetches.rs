@@ -33,6 +33,19 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
     if !mentions_prefetch(text(statement, source)) {
         return lookups;
     }
+    // A class of thousands of lines is extracted again on each keystroke in it: walk only
+    // the members that mention a prefetch.
+    let class = crate::analysis::syntax::undecorated(statement);
+    if class.kind() == "class_definition" {
+        if let Some(body) = class.child_by_field_name("body") {
+            let mut cursor = body.walk();
+            let members: Vec<Node> = body.named_children(&mut cursor).collect();
+            return members
+                .into_iter()
+                .flat_map(|member| extract(source, member))
+                .collect();
+        }
+    }
     if text(statement, source).contains(CACHE) {
         lookups.push(ANYTHING.to_string());
     }
