@@ -405,7 +405,12 @@ fn report<'a>(
             continue;
         }
         reported.push(lookup.clone());
-        let Some(Missing { method, fix }) = handed.missing(cx, lookup, need.many) else {
+        let Some(Missing {
+            ref lookup,
+            method,
+            fix,
+        }) = handed.missing(cx, lookup, need.many)
+        else {
             continue;
         };
         let related = Related {

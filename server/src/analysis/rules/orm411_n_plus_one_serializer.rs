@@ -218,7 +218,12 @@ fn report<'a>(cx: &mut RuleContext<'_, 'a>, handed: HandedOn<'a>, candidates: &[
     }
     for read in reads {
         let lookup = &read.lookup;
-        let Some(Missing { method, fix }) = handed.missing(cx, lookup, read.many) else {
+        let Some(Missing {
+            ref lookup,
+            method,
+            fix,
+        }) = handed.missing(cx, lookup, read.many)
+        else {
             continue;
         };
         let related = related(cx, &read).into_iter().collect();

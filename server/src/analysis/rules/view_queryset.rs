@@ -30,6 +30,8 @@ pub struct HandedOn<'a> {
 
 /// A lookup the QuerySet does not load: the method that would, and the fix when there is one.
 pub struct Missing {
+    /// The lookup to load: the one asked about, less any hop back to a row it came from.
+    pub lookup: String,
     pub method: &'static str,
     pub fix: Option<Fix>,
 }
@@ -79,6 +81,17 @@ impl<'a> HandedOn<'a> {
     /// Whether `lookup` (many-valued when `many`) is missing, with the method and fix that add
     /// it; `None` when it is loaded, or may be (below a `Prefetch` with its own QuerySet).
     pub fn missing(&self, cx: &RuleContext<'_, 'a>, lookup: &str, many: bool) -> Option<Missing> {
+        // `alerts__summary__push` on summaries, where `summary` is the key behind the reverse
+        // `alerts`: each alert's `summary` is the summary it was loaded through, so this reads
+        // the summary's own `push`.
+        let collapsed = without_back_references(cx, self.model, lookup);
+        if collapsed.as_deref() == Some("") {
+            return None;
+        }
+        let (lookup, many) = match &collapsed {
+            Some(shorter) => (shorter.as_str(), is_many(cx, self.model, shorter)),
+            None => (lookup, many),
+        };
         let qs = &self.queryset;
         let covered =
             covers(&qs.prefetch_related, lookup) || (!many && covers(&qs.select_related, lookup));
@@ -112,7 +125,11 @@ impl<'a> HandedOn<'a> {
             }
             _ => None,
         };
-        Some(Missing { method, fix })
+        Some(Missing {
+            lookup: lookup.to_string(),
+            method,
+            fix,
+        })
     }
 
     /// Whether the QuerySet leaves out (`only()`/`defer()`) the foreign key column the lookup
@@ -160,4 +177,75 @@ fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
         true
     });
     lookups
+}
+
+/// `lookup` with every hop back through a reverse foreign key to the row it came from removed
+/// (`alerts__summary__push` → `push` when `summary` is the key behind `alerts`), or `None`
+/// when it has no such hop. Django sets that key on every row a reverse manager or its prefetch
+/// loads.
+fn without_back_references(cx: &RuleContext, model: ModelId, lookup: &str) -> Option<String> {
+    let index = cx.sem.index();
+    // The hops kept, each with the model it reaches.
+    let mut kept: Vec<(&str, ModelId)> = Vec::new();
+    let mut current = model;
+    let mut collapsed = false;
+    let mut hops = lookup.split("__").peekable();
+    while let Some(hop) = hops.next() {
+        let declared = index.model(current);
+        if let Some(reverse) = declared.reverse(hop).filter(|r| r.many) {
+            let key = index.model(reverse.source).field(&reverse.field);
+            let is_foreign_key = key.is_some_and(|f| f.kind == FieldKind::ForeignKey);
+            if is_foreign_key && hops.peek() == Some(&reverse.field.as_str()) {
+                hops.next();
+                collapsed = true;
+                continue;
+            }
+            kept.push((hop, reverse.source));
+            current = reverse.source;
+            continue;
+        }
+        match declared.field(hop).and_then(|f| f.target) {
+            Some(target) => {
+                kept.push((hop, target));
+                current = target;
+            }
+            // Not a relation the index knows: leave the rest as written.
+            None => {
+                kept.push((hop, current));
+                kept.extend(hops.map(|h| (h, current)));
+                break;
+            }
+        }
+    }
+    collapsed.then(|| {
+        kept.iter()
+            .map(|(hop, _)| *hop)
+            .collect::<Vec<_>>()
+            .join("__")
+    })
+}
+
+/// Whether some hop of `lookup` from `model` is to-many (then it needs `prefetch_related`).
+fn is_many(cx: &RuleContext, model: ModelId, lookup: &str) -> bool {
+    let index = cx.sem.index();
+    let mut current = model;
+    for hop in lookup.split("__") {
+        let declared = index.model(current);
+        if let Some(reverse) = declared.reverse(hop) {
+            if reverse.many {
+                return true;
+            }
+            current = reverse.source;
+            continue;
+        }
+        match declared.field(hop) {
+            Some(field) if field.kind == FieldKind::ManyToMany => return true,
+            Some(field) => match field.target {
+                Some(target) => current = target,
+                None => return false,
+            },
+            None => return false,
+        }
+    }
+    false
 }
