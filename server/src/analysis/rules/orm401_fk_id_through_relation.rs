@@ -64,10 +64,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
         !assigned
     });
-    if assigned
-        || joined_by_the_loop(cx.sem, instance, relation_name)
-        || read_by_computed_names(cx.sem, instance)
-    {
+    if assigned || joined_by_the_loop(cx.sem, instance, relation_name) {
         return;
     }
     let Some(tests) = key_only_tests(cx.sem, scope.scope, access, &relation_access) else {
@@ -154,97 +151,4 @@ fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &st
             || covers(&rows.queryset.prefetch_related, &lookup)
             || back_reference(sem, rows.iterable, rows.model).is_some_and(|key| key == lookup)
     })
-}
-
-/// Whether `instance` is a parameter of a method whose class (or a base class in the same
-/// module) reads an object's attributes by computed names, `getattr(obj, name)` over a list of
-/// field names, as a serializer's summary of related objects does: the class's own code then
-/// loads whichever relations those names are, on the same object, so reading one of them again
-/// costs nothing.
-fn read_by_computed_names<'a>(sem: &Semantics<'a>, instance: Node<'a>) -> bool {
-    let function = crate::analysis::syntax::enclosing_scope(instance, &sem.parents);
-    let is_parameter = function.child_by_field_name("parameters").is_some_and(|p| {
-        let mut cursor = p.walk();
-        let found = p.named_children(&mut cursor).any(|param| {
-            let name = match param.kind() {
-                "identifier" => Some(param),
-                "typed_parameter" => param.named_child(0),
-                _ => param.child_by_field_name("name"),
-            };
-            name.is_some_and(|n| sem.text(n) == sem.text(instance))
-        });
-        found
-    });
-    if function.kind() != "function_definition" || !is_parameter {
-        return false;
-    }
-    let Some(mut class) = enclosing_class(sem, function) else {
-        return false;
-    };
-    for _ in 0..8 {
-        if reads_by_computed_name(sem, class) {
-            return true;
-        }
-        // The first base defined in this module, if any.
-        let base = class.child_by_field_name("superclasses").and_then(|bases| {
-            let mut cursor = bases.walk();
-            let names: Vec<&str> = bases
-                .named_children(&mut cursor)
-                .map(|b| sem.text(b))
-                .collect();
-            module_class(sem, &names)
-        });
-        match base {
-            Some(base) => class = base,
-            None => return false,
-        }
-    }
-    false
-}
-
-fn enclosing_class<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<Node<'a>> {
-    let mut node = sem.parents.of(function)?;
-    if node.kind() == "decorated_definition" {
-        node = sem.parents.of(node)?;
-    }
-    sem.parents
-        .of(node)
-        .filter(|c| c.kind() == "class_definition")
-}
-
-/// The top-level class of this module named by one of `names`.
-fn module_class<'a>(sem: &Semantics<'a>, names: &[&str]) -> Option<Node<'a>> {
-    let root = sem.parents.root();
-    let mut cursor = root.walk();
-    let found = root
-        .named_children(&mut cursor)
-        .map(crate::analysis::syntax::undecorated)
-        .find(|c| {
-            c.kind() == "class_definition"
-                && c.child_by_field_name("name")
-                    .is_some_and(|n| names.contains(&sem.text(n)))
-        });
-    found
-}
-
-/// `getattr(obj, name)` with a name that is not a string literal, somewhere in `class`.
-fn reads_by_computed_name<'a>(sem: &Semantics<'a>, class: Node<'a>) -> bool {
-    if !sem.text(class).contains("getattr(") {
-        return false;
-    }
-    let mut found = false;
-    crate::analysis::syntax::walk(class, |n| {
-        if n.kind() == "call"
-            && n.child_by_field_name("function")
-                .is_some_and(|f| sem.text(f) == "getattr")
-        {
-            let arguments = n.child_by_field_name("arguments");
-            let name = arguments.and_then(|a| a.named_child(1));
-            let object = arguments.and_then(|a| a.named_child(0));
-            found |= object.is_some_and(|o| o.kind() == "identifier")
-                && name.is_some_and(|a| !matches!(a.kind(), "string" | "concatenated_string"));
-        }
-        !found
-    });
-    found
 }
