@@ -2359,6 +2359,15 @@ fn is_property(decorator: &str) -> bool {
     )
 }
 
+/// What the calls of a function in its module pass to one parameter.
+struct PassedArguments<'a> {
+    /// Per call: the argument, or `None` when the call leaves the parameter to its default.
+    arguments: Vec<Option<Node<'a>>>,
+    default: Option<Node<'a>>,
+    /// The words another module must mention to call the function (the class and the method).
+    callee_words: Vec<&'a str>,
+}
+
 /// How the calls of a function reach its parameters.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CallForm {
@@ -2391,8 +2400,59 @@ impl<'a> Semantics<'a> {
 
     fn infer_call_site_param(&self, name: Node<'a>, depth: u32) -> Option<Ty> {
         let program = self.program?;
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let passed = self.arguments_in_module(name)?;
+        if program.mentioned_outside(&self.facts.module, &passed.callee_words) {
+            return None;
+        }
+        let mut joined: Option<Ty> = None;
+        for argument in passed.arguments {
+            let ty = match argument {
+                Some(argument) => self.ty_at_depth(argument, depth + 1),
+                None => self.ty_at_depth(passed.default?, depth + 1),
+            };
+            if ty == Ty::Unknown {
+                return None;
+            }
+            joined = Some(match joined {
+                None => ty,
+                Some(so_far) => so_far.join(ty),
+            });
+        }
+        joined.filter(|ty| *ty != Ty::Unknown)
+    }
+
+    /// The parameter a read of a name refers to, when every binding that reaches it is that
+    /// parameter.
+    pub fn parameter_of(&self, read: Node<'a>) -> Option<Node<'a>> {
+        if read.kind() != "identifier" {
+            return None;
+        }
+        let scope = self.scope_of(read);
+        let reaching = scope.reaching(self.text(read), read, &self.parents);
+        match reaching.bindings.as_slice() {
+            [binding] if matches!(binding.kind, BindingKind::Param { .. }) => Some(binding.name),
+            _ => None,
+        }
+    }
+
+    /// What the calls in this module pass to the parameter `name` (a row a caller loops over
+    /// may come with relations loaded); empty when the module names its function other than
+    /// to call it.
+    pub fn arguments_passed_in_module(&self, name: Node<'a>) -> Vec<Node<'a>> {
+        self.arguments_in_module(name)
+            .map(|passed| passed.arguments.into_iter().flatten().collect())
+            .unwrap_or_default()
+    }
+
+    /// Each call in this module of the function whose parameter `name` is, and the argument it
+    /// passes there; `None` when the module names the function any other way, or the function
+    /// is one whose calls the analyzer does not follow (nested, decorated, a dunder method).
+    fn arguments_in_module(&self, name: Node<'a>) -> Option<PassedArguments<'a>> {
         let function = enclosing_scope(name, &self.parents);
-        if function.kind() != "function_definition" || depth > MAX_DEPTH {
+        if function.kind() != "function_definition" {
             return None;
         }
         let (position, default) = parameter_position(function, name)?;
@@ -2419,12 +2479,7 @@ impl<'a> Semantics<'a> {
                 }
                 match (function_name, decorators.as_slice()) {
                     ("__init__", []) => (CallForm::Constructor, class_name, None),
-                    (_, []) => (
-                        CallForm::Method { skipped: 1 },
-                        function_name,
-                        Some(class_name),
-                    ),
-                    (_, ["classmethod"]) => (
+                    (_, [] | ["classmethod"]) => (
                         CallForm::Method { skipped: 1 },
                         function_name,
                         Some(class_name),
@@ -2441,36 +2496,22 @@ impl<'a> Semantics<'a> {
         if function_name.starts_with("__") && form != CallForm::Constructor {
             return None;
         }
-        let words: Vec<&str> = mentioned_with.into_iter().chain([callee_name]).collect();
-        if program.mentioned_outside(&self.facts.module, &words) {
-            return None;
-        }
         let calls = self.calls_in_file(function, class, form, callee_name)?;
-        let mut joined: Option<Ty> = None;
-        for call in calls {
-            let skipped = match form {
-                CallForm::Function => 0,
-                CallForm::Method { skipped } => skipped,
-                CallForm::Constructor => 1,
-            };
-            let argument = self.argument_for(
-                call,
-                position.and_then(|p| p.checked_sub(skipped)),
-                self.text(name),
-            );
-            let ty = match argument {
-                Some(argument) => self.ty_at_depth(argument, depth + 1),
-                None => self.ty_at_depth(default?, depth + 1),
-            };
-            if ty == Ty::Unknown {
-                return None;
-            }
-            joined = Some(match joined {
-                None => ty,
-                Some(so_far) => so_far.join(ty),
-            });
-        }
-        joined.filter(|ty| *ty != Ty::Unknown)
+        let skipped = match form {
+            CallForm::Function => 0,
+            CallForm::Method { skipped } => skipped,
+            CallForm::Constructor => 1,
+        };
+        let position = position.and_then(|p| p.checked_sub(skipped));
+        let arguments = calls
+            .into_iter()
+            .map(|call| self.argument_for(call, position, self.text(name)))
+            .collect();
+        Some(PassedArguments {
+            arguments,
+            default,
+            callee_words: mentioned_with.into_iter().chain([callee_name]).collect(),
+        })
     }
 
     /// Every call of the function in this file; `None` when the file names it any other way

@@ -146,9 +146,21 @@ fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &st
     }
     path.reverse();
     let lookup = path.join("__");
-    row_loop(sem, root).is_some_and(|rows| {
-        covers(&rows.queryset.select_related, &lookup)
-            || covers(&rows.queryset.prefetch_related, &lookup)
-            || back_reference(sem, rows.iterable, rows.model).is_some_and(|key| key == lookup)
-    })
+    let loaded_by_rows = |row: Node<'a>| {
+        row_loop(sem, row).is_some_and(|rows| {
+            covers(&rows.queryset.select_related, &lookup)
+                || covers(&rows.queryset.prefetch_related, &lookup)
+                || back_reference(sem, rows.iterable, rows.model).is_some_and(|key| key == lookup)
+        })
+    };
+    // A parameter that a call in this module fills with such a row: `self.handle(record)` in
+    // a loop over `records.select_related("alert")` hands `handle` its `alert` loaded.
+    let passed_rows = || {
+        sem.parameter_of(root).is_some_and(|parameter| {
+            sem.arguments_passed_in_module(parameter)
+                .into_iter()
+                .any(|argument| argument.kind() == "identifier" && loaded_by_rows(argument))
+        })
+    };
+    loaded_by_rows(root) || passed_rows()
 }
