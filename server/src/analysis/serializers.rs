@@ -561,13 +561,22 @@ impl<'a> Found<'a> {
     /// Declared fields, the class's own first, then its serializer bases' not redeclared.
     fn fields(&self, index: &'a ModelIndex) -> Vec<(Found<'a>, &'a DeclaredField)> {
         let mut out: Vec<(Found<'a>, &'a DeclaredField)> = Vec::new();
-        let mut pending = vec![(*self, 0)];
-        while let Some((found, depth)) = pending.pop() {
+        for found in self.with_bases(index) {
             for field in &found.serializer.fields {
                 if !out.iter().any(|(_, f)| f.name == field.name) {
                     out.push((found, field));
                 }
             }
+        }
+        out
+    }
+
+    /// The class, then its serializer bases, depth first (bounded by `MAX_DEPTH`).
+    fn with_bases(&self, index: &'a ModelIndex) -> Vec<Found<'a>> {
+        let mut chain = Vec::new();
+        let mut pending = vec![(*self, 0)];
+        while let Some((found, depth)) = pending.pop() {
+            chain.push(found);
             if depth < MAX_DEPTH {
                 pending.extend(
                     found
@@ -579,29 +588,17 @@ impl<'a> Found<'a> {
                 );
             }
         }
-        out
+        chain
     }
 
     /// The fields the `__init__` of the class or of a serializer base removes. Every `__init__`
     /// of the chain is taken to run (a subclass's calls `super().__init__()`): at worst a read
     /// is missed, never one reported that does not happen.
     fn removed(&self, index: &'a ModelIndex) -> Vec<&'a str> {
-        let mut removed = Vec::new();
-        let mut pending = vec![(*self, 0)];
-        while let Some((found, depth)) = pending.pop() {
-            removed.extend(found.serializer.removed.iter().map(String::as_str));
-            if depth < MAX_DEPTH {
-                pending.extend(
-                    found
-                        .serializer
-                        .bases
-                        .iter()
-                        .filter_map(|b| base_serializer(index, found, b))
-                        .map(|b| (b, depth + 1)),
-                );
-            }
-        }
-        removed
+        self.with_bases(index)
+            .into_iter()
+            .flat_map(|found| found.serializer.removed.iter().map(String::as_str))
+            .collect()
     }
 
     fn method(&self, index: &'a ModelIndex, name: &str) -> Option<(Found<'a>, &'a MethodReads)> {

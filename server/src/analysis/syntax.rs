@@ -436,3 +436,23 @@ fn used_as_word(source: &str, word: &str) -> bool {
         !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
     })
 }
+
+/// The one `return` statement of `definition`'s own body (not of functions or classes inside
+/// it), when it has exactly one.
+pub fn only_return(definition: Node) -> Option<Node> {
+    let mut returns = Vec::new();
+    walk(definition, |n| {
+        if n.kind() == "return_statement" {
+            returns.push(n);
+        }
+        n.id() == definition.id()
+            || !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    match returns.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    }
+}

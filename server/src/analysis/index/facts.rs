@@ -731,20 +731,7 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
     }
     let parameters = plain_parameters(source, definition)?;
     let parameters = &parameters[usize::from(takes_context).min(parameters.len())..];
-    let mut returns = Vec::new();
-    crate::analysis::syntax::walk(definition, |n| {
-        if n.kind() == "return_statement" {
-            returns.push(n);
-        }
-        n.id() == definition.id()
-            || !matches!(
-                n.kind(),
-                "function_definition" | "lambda" | "class_definition"
-            )
-    });
-    let [only] = returns.as_slice() else {
-        return None;
-    };
+    let only = crate::analysis::syntax::only_return(definition)?;
     let dict = only.named_child(0).filter(|d| d.kind() == "dictionary")?;
     let mut cursor = dict.walk();
     let passed = dict

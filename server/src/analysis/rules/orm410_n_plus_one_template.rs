@@ -183,20 +183,7 @@ fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a
                 && d.child_by_field_name("name")
                     .is_some_and(|n| cx.sem.text(n) == name)
         })?;
-    let mut returns = Vec::new();
-    walk(definition, |n| {
-        if n.kind() == "return_statement" {
-            returns.push(n);
-        }
-        n.id() == definition.id()
-            || !matches!(
-                n.kind(),
-                "function_definition" | "lambda" | "class_definition"
-            )
-    });
-    let [only] = returns.as_slice() else {
-        return None;
-    };
+    let only = crate::analysis::syntax::only_return(definition)?;
     only.named_child(0)
         .map(strip_parens)
         .filter(|v| v.kind() == "dictionary")
