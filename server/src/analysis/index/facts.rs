@@ -92,6 +92,8 @@ pub struct FieldFacts {
     pub auto_now_on_save: bool,
     /// A many-to-many field with its own `through=` model, whose columns are the project's.
     pub custom_through: bool,
+    /// `null=` anything but `False`: the column may hold NULL.
+    pub may_be_null: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -622,6 +624,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
             .any(|k| keyword(k).is_some_and(|v| text(v, source) == "True")),
         auto_now_on_save: keyword("auto_now").is_some_and(|v| text(v, source) == "True"),
         custom_through: keyword("through").is_some(),
+        may_be_null: keyword("null").is_some_and(|v| text(v, source) != "False"),
     });
 }
 

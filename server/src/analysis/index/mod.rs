@@ -53,6 +53,8 @@ pub struct Field {
     pub custom_through: bool,
     /// `related_query_name` as written (empty when the index cannot read it).
     pub related_query_name: Option<String>,
+    /// `null=True` (or a value the index cannot read): the column may hold NULL.
+    pub may_be_null: bool,
 }
 
 /// The accessor a relation adds to its target model (`blog.entry_set`, `user.profile`).
@@ -539,6 +541,7 @@ impl ModelIndex {
                 class: field.class.clone(),
                 custom_through: field.custom_through,
                 related_query_name: field.related_query_name.clone(),
+                may_be_null: field.may_be_null,
             });
         }
         let own_managers: Vec<Manager> = class

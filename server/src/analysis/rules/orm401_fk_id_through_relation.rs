@@ -2,7 +2,7 @@
 //! joined) to read a key `entry` already holds in its `blog_id` column.
 
 use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
@@ -89,7 +89,18 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
             format!("Replace `{relation_access}` with `{replacement}` in the test and here"),
         )
     };
-    cx.report(access, message, Some(Fix::safe(title, edits)));
+    // `entry.blog.id` raises when the key is empty; `entry.blog_id` is `None` there: the same
+    // only for a key that cannot be NULL, or a read under a test of the relation.
+    let fix = if field.may_be_null && tests.is_empty() {
+        Fix {
+            title: format!("{title} (`{written_access}` raises when the key is empty, `{replacement}` gives None)"),
+            applicability: Applicability::Unsafe,
+            edits,
+        }
+    } else {
+        Fix::safe(title, edits)
+    };
+    cx.report(access, message, Some(fix));
 }
 
 /// The other reads of the relation in the scope: `None` when one uses the related object itself
