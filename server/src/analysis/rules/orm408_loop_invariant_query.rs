@@ -31,7 +31,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if orm105_count_after_evaluation::owns(cx.sem, cx.settings, call) {
         return;
     }
-    if query.depends_on_loop || query.loop_writes || repeats_on_purpose(cx.sem, query.loop_node) {
+    if query.depends_on_loop
+        || query.loop_writes
+        || repeats_on_purpose(cx.sem, query.loop_node)
+        || loaded_once(cx.sem, call, query.loop_node)
+    {
         return;
     }
     let text = short(cx.sem.text(call));
@@ -89,4 +93,37 @@ fn repeats_on_purpose<'a>(sem: &Semantics<'a>, loop_node: Node<'a>) -> bool {
         }
     };
     target.is_some_and(|t| sem.text(t).starts_with('_'))
+}
+
+/// `if not node: node = Node.objects.get(...)` (or `if node is None:`) in the loop: the query
+/// fills a name the first time it is needed and the test skips it afterwards, so it runs at
+/// most once.
+fn loaded_once<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> bool {
+    let Some(statement) = sem
+        .parents
+        .of(call)
+        .filter(|a| a.kind() == "assignment")
+        .and_then(|a| a.child_by_field_name("left"))
+        .filter(|left| left.kind() == "identifier")
+    else {
+        return false;
+    };
+    let name = sem.text(statement);
+    let mut node = call;
+    while let Some(parent) = sem.parents.of(node) {
+        if parent.id() == loop_node.id() {
+            return false;
+        }
+        if parent.kind() == "if_statement" {
+            let tests_the_name = parent.child_by_field_name("condition").is_some_and(|c| {
+                let condition = sem.text(c);
+                condition == format!("not {name}") || condition == format!("{name} is None")
+            });
+            if tests_the_name {
+                return true;
+            }
+        }
+        node = parent;
+    }
+    false
 }
