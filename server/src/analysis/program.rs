@@ -59,6 +59,9 @@ pub fn text_hash(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// A method asked for by module, class and name.
+type MethodKey = (String, String, String);
+
 /// A module's source as summaries read it.
 pub struct ParsedModule {
     pub path: PathBuf,
@@ -79,6 +82,8 @@ pub struct Program {
     /// of one state of the files on disk).
     mentions: Arc<OnceLock<Mentions>>,
     parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
+    /// `method`'s answers, by module, class and method name.
+    methods: Mutex<FxHashMap<MethodKey, Option<(Callee, Binds)>>>,
     /// Every file a summary read, parsed or since dropped.
     read_paths: Mutex<FxHashSet<PathBuf>>,
     summaries: Mutex<FxHashMap<(Callee, Arguments), Summary>>,
@@ -124,6 +129,7 @@ impl Program {
             modules,
             mentions,
             parsed: Mutex::default(),
+            methods: Mutex::default(),
             read_paths: Mutex::default(),
             summaries: Mutex::default(),
         }
@@ -263,7 +269,22 @@ impl Program {
     /// order written, depth first) that defines it; with how the method binds its first
     /// parameter.
     pub fn method(&self, module: &str, class: &str, name: &str) -> Option<(Callee, Binds)> {
-        self.method_at(module, class, name, 0)
+        // Asked for every method call on a model instance (`obj.save()` in a loop, ...).
+        let key = (module.to_string(), class.to_string(), name.to_string());
+        if let Some(known) = self
+            .methods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return known.clone();
+        }
+        let found = self.method_at(module, class, name, 0);
+        self.methods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, found.clone());
+        found
     }
 
     fn method_at(
