@@ -355,6 +355,25 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
         .collect()
 }
 
+/// Whether `expr` is `x.rel.all()` for an instance `x` fetched in plain sight with `rel`
+/// prefetched: evaluating it reads the prefetch cache, no query.
+pub fn reads_prefetch_cache<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+    let Some((manager, "all")) = method_call(strip_parens(expr), sem.source) else {
+        return false;
+    };
+    let (Some(instance), Some(relation)) = (
+        manager.child_by_field_name("object"),
+        manager.child_by_field_name("attribute"),
+    ) else {
+        return false;
+    };
+    fetched_with(sem, instance).is_some_and(|lookups| {
+        lookups
+            .iter()
+            .any(|l| l.split("__").next() == Some(sem.text(relation)))
+    })
+}
+
 /// What an instance fetched in plain sight prefetches: `x = Qs...get(...)` (or `first()`,
 /// `get_object_or_404(Qs, ...)`) as the only assignment that reaches `instance`. `None` when
 /// the analyzer did not see it loaded.

@@ -47,7 +47,9 @@ fn check_operand<'a>(cx: &mut RuleContext<'_, 'a>, operand: Node<'a>) {
     if operand.kind() == "identifier" && other_evaluations(cx.sem, operand).any() {
         return;
     }
-    if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, operand) {
+    if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, operand)
+        || crate::analysis::loops::reads_prefetch_cache(cx.sem, operand)
+    {
         return;
     }
     let receiver = as_receiver(operand, cx.sem.source);
