@@ -8,7 +8,9 @@ use super::diagnostic::Edit;
 use super::index::{string_value, ModelId};
 use super::infer::{ModelRef, QuerySetTy, Semantics, Ty};
 use super::scope::BindingKind;
-use super::syntax::{contains, method_call, single_argument_call, strip_parens};
+use super::syntax::{
+    contains, method_call, relation_method_call, single_argument_call, strip_parens,
+};
 
 /// A `for` loop or comprehension whose variable is a row of a QuerySet.
 pub struct RowLoop<'a> {
@@ -317,13 +319,7 @@ const MAYBE: &str = "?some";
 /// relative to the inner rows. An instance from elsewhere (a parameter) may come with what any
 /// prefetch of the program loads through that relation, and `MAYBE` says so.
 fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
-    let Some((manager, "all")) = method_call(strip_parens(iterable), sem.source) else {
-        return Vec::new();
-    };
-    let (Some(outer_row), Some(relation)) = (
-        manager.child_by_field_name("object"),
-        manager.child_by_field_name("attribute"),
-    ) else {
+    let Some((outer_row, relation, "all")) = relation_method_call(iterable, sem.source) else {
         return Vec::new();
     };
     if !matches!(sem.ty(outer_row), Ty::Instance(_)) {
@@ -358,13 +354,7 @@ fn inherited_prefetches<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<Stri
 /// Whether `expr` is `x.rel.all()` for an instance `x` fetched in plain sight with `rel`
 /// prefetched: evaluating it reads the prefetch cache, no query.
 pub fn reads_prefetch_cache<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
-    let Some((manager, "all")) = method_call(strip_parens(expr), sem.source) else {
-        return false;
-    };
-    let (Some(instance), Some(relation)) = (
-        manager.child_by_field_name("object"),
-        manager.child_by_field_name("attribute"),
-    ) else {
+    let Some((instance, relation, "all")) = relation_method_call(expr, sem.source) else {
         return false;
     };
     fetched_with(sem, instance).is_some_and(|lookups| {

@@ -544,10 +544,18 @@ impl<'a> Found<'a> {
         if !is_model_serializer(index, *self, 0) {
             return None;
         }
+        self.nearest(index, |found| {
+            found.serializer.model.is_some().then(|| found.model(index))
+        })
+        .flatten()
+    }
+
+    /// The first answer `f` gives walking up the first serializer base of each class.
+    fn nearest<T>(&self, index: &'a ModelIndex, f: impl Fn(Found<'a>) -> Option<T>) -> Option<T> {
         let mut found = *self;
         for _ in 0..MAX_DEPTH {
-            if found.serializer.model.is_some() {
-                return found.model(index);
+            if let Some(answer) = f(found) {
+                return Some(answer);
             }
             found = found
                 .serializer
@@ -602,18 +610,10 @@ impl<'a> Found<'a> {
     }
 
     fn method(&self, index: &'a ModelIndex, name: &str) -> Option<(Found<'a>, &'a MethodReads)> {
-        let mut found = *self;
-        for _ in 0..MAX_DEPTH {
-            if let Some(method) = found.serializer.methods.iter().find(|m| m.name == name) {
-                return Some((found, method));
-            }
-            found = found
-                .serializer
-                .bases
-                .iter()
-                .find_map(|b| base_serializer(index, found, b))?;
-        }
-        None
+        self.nearest(index, |found| {
+            let method = found.serializer.methods.iter().find(|m| m.name == name)?;
+            Some((found, method))
+        })
     }
 }
 

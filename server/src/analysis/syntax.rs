@@ -456,3 +456,20 @@ pub fn only_return(definition: Node) -> Option<Node> {
         _ => None,
     }
 }
+
+/// `instance.relation.method(...)`: the instance, the relation's name node and the method, for
+/// the rules that read a call on a relation manager (`row.tags.all()`, `row.tags.filter(...)`).
+pub fn relation_method_call<'t>(
+    call: Node<'t>,
+    source: &'t str,
+) -> Option<(Node<'t>, Node<'t>, &'t str)> {
+    let (manager, method) = method_call(strip_parens(call), source)?;
+    if manager.kind() != "attribute" {
+        return None;
+    }
+    Some((
+        manager.child_by_field_name("object")?,
+        manager.child_by_field_name("attribute")?,
+        method,
+    ))
+}

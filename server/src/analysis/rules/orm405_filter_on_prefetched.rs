@@ -159,13 +159,9 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &crate::settings::Settings, expr:
     if !settings.is_enabled(RULE.meta.code) {
         return false;
     }
-    let Some((manager, "filter")) = crate::analysis::syntax::method_call(expr, sem.source) else {
-        return false;
-    };
-    let (Some(instance), Some(relation)) = (
-        manager.child_by_field_name("object"),
-        manager.child_by_field_name("attribute"),
-    ) else {
+    let Some((instance, relation, "filter")) =
+        crate::analysis::syntax::relation_method_call(expr, sem.source)
+    else {
         return false;
     };
     instance.kind() == "identifier"
