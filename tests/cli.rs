@@ -1053,6 +1053,48 @@ fn serializer_findings_on_the_blogapp_project() {
     );
 }
 
+/// ORM412 through the binary: the changelist of `shop/admin.py` shows model methods and
+/// `__str__` declared in `shop/models.py`; the findings sit at the `list_display` entries and
+/// name the read in the models file.
+#[test]
+fn admin_changelist_findings_on_the_adminsite_project() {
+    let (code, stdout, stderr) = check(
+        &[
+            "--output-format",
+            "json",
+            "--select",
+            "ORM412",
+            "tests/fixtures/projects/adminsite",
+        ],
+        &repo(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let admin = "tests/fixtures/projects/adminsite/shop/admin.py";
+    let lines: Vec<(&str, u64)> = items
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(lines, [(admin, 11), (admin, 12), (admin, 13)]);
+    assert_eq!(
+        items[1],
+        serde_json::json!({
+            "path": admin,
+            "line": 12, "column": 9, "end_line": 12, "end_column": 28,
+            "code": "ORM412", "name": "admin-list-n-plus-one",
+            "message": "`Book.author_birthplace` (shop/models.py:28) reads `author__birthplace` for every row of `BookAdmin`'s changelist, one query each: `select_related()` without lookups follows only keys that cannot be null, and `author__birthplace` may be null; join it in `list_select_related`",
+            "severity": "warning",
+            "fix": {
+                "applicability": "safe",
+                "message": "Add `author__birthplace` to `list_select_related`",
+                "edits": [{"line": 15, "column": 6, "end_line": 15, "end_column": 6, "content": "\n    list_select_related = (\"author__birthplace\",)"}]
+            }
+        })
+    );
+    // The prefetch that answers `tag_count` is offered as an unsafe fix only.
+    assert_eq!(items[2]["fix"]["applicability"], "unsafe");
+}
+
 /// ORM410 through the binary: the templates under `blog/templates/` are indexed with the models,
 /// and the finding sits in the view where the queryset is built, naming the template line.
 #[test]

@@ -24,29 +24,87 @@ const VIEW_FRAGMENTS: &[&str] = &[
     "",
 ];
 
+/// Statements that read one another: `export`'s parameter is typed from its calls, and a large
+/// class's methods read what `setUp` assigns to `self.entries`. Padded past the size from
+/// which a class is linted method by method.
+fn reading_one_another() -> String {
+    let mut text = "from django.db import models\nfrom blog.models import Entry\n\n\ndef export(rows):\n    for row in rows:\n        print(row.blog.name)\n\n\ndef view():\n    export(Entry.objects.all())\n\n\nclass Shelf(models.Model):\n    def rows(self):\n        return Entry.objects.all()\n\n\ndef use_shelf(shelf: Shelf):\n    for e in shelf.rows():\n        print(e.blog.name)\n\n\nclass Report:\n    def setUp(self):\n        self.entries = Entry.objects.all()\n\n    def total(self):\n        return len(self.entries)\n\n    def helper(self, rows):\n        return [r.blog for r in rows]\n\n    def use(self):\n        return self.helper(Entry.objects.all())\n".to_string();
+    for i in 0..700 {
+        text.push_str(&format!(
+            "\n    def padding_{i}(self):\n        return {i}\n"
+        ));
+    }
+    text
+}
+
+/// Lines that change what one statement tells another.
+const READING_FRAGMENTS: &[&str] = &[
+    "    export([])\n",
+    "    export(Entry.objects.select_related('blog'))\n",
+    "        self.entries = []\n",
+    "        self.entries = list(Entry.objects.all())\n",
+    "        self.helper(Entry.objects.select_related('blog'))\n",
+    "        self.helper(rows=[])\n",
+    "        return Entry.objects.select_related('blog')\n",
+    "export",
+    "(",
+    ")",
+    "\n",
+    "",
+];
+
+/// Applies each edit (line, character, length replaced, text) to `text` in turn, linting
+/// incrementally with one cache after each: the findings must be the whole-file lint's.
+fn edit_and_compare(
+    text: &str,
+    file: &django_orm_lsp::analysis::FileContext,
+    edits: Vec<(u32, u32, u32, &str)>,
+) -> Result<(), TestCaseError> {
+    let settings = django_orm_lsp::settings::Settings::default();
+    let mut document = Document::new(text, 0);
+    let mut cache = django_orm_lsp::analysis::LintCache::default();
+    for (version, (line, character, len, text)) in edits.into_iter().enumerate() {
+        let start = TextPosition::new(line, character);
+        let end = TextPosition::new(line, character + len);
+        let change = TextChange {
+            range: Some((start, end)),
+            text: text.to_string(),
+        };
+        document.apply_changes(&[change], version as i32 + 1, PositionEncoding::Utf8);
+        let text = document.rope().to_string();
+        let tree = document.tree().unwrap();
+        let incremental =
+            django_orm_lsp::analysis::lint_incremental(&text, tree, &settings, file, &mut cache);
+        let full = django_orm_lsp::analysis::lint(&text, tree, &settings, file);
+        prop_assert_eq!(incremental, full);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    /// The same, when statements read one another through call sites and `self` attributes,
+    /// in a workspace (parameters are typed from their calls only there).
+    #[test]
+    fn incremental_lint_follows_what_statements_read_from_one_another(
+        edits in proptest::collection::vec((0u32..38, 0u32..12, 0u32..6, proptest::sample::select(READING_FRAGMENTS)), 1..10),
+    ) {
+        let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+        let views = reading_one_another();
+        let project = common::temp::project(&[("blog/models.py", models.as_bytes()), ("blog/views.py", views.as_bytes())]);
+        let workspace = django_orm_lsp::workspace::Workspace::scan(project.path(), |_, _| {});
+        let file = workspace.context_for(&project.path().join("blog/views.py"));
+        edit_and_compare(&views, &file, edits)?;
+    }
 
     /// Re-linting only the changed statements gives the findings of linting the whole file.
     #[test]
     fn incremental_lint_equals_full_lint(
         edits in proptest::collection::vec((0u32..20, 0u32..12, 0u32..6, proptest::sample::select(VIEW_FRAGMENTS)), 1..12),
     ) {
-        let settings = django_orm_lsp::settings::Settings::default();
         let file = django_orm_lsp::analysis::FileContext::standalone();
-        let mut document = Document::new(VIEWS, 0);
-        let mut cache = django_orm_lsp::analysis::LintCache::default();
-        for (version, (line, character, len, text)) in edits.into_iter().enumerate() {
-            let start = TextPosition::new(line, character);
-            let end = TextPosition::new(line, character + len);
-            let change = TextChange { range: Some((start, end)), text: text.to_string() };
-            document.apply_changes(&[change], version as i32 + 1, PositionEncoding::Utf8);
-            let text = document.rope().to_string();
-            let tree = document.tree().unwrap();
-            let incremental = django_orm_lsp::analysis::lint_incremental(&text, tree, &settings, &file, &mut cache);
-            let full = django_orm_lsp::analysis::lint(&text, tree, &settings, &file);
-            prop_assert_eq!(incremental, full);
-        }
+        edit_and_compare(VIEWS, &file, edits)?;
     }
 }
 

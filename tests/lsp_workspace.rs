@@ -243,6 +243,45 @@ fn a_serializer_finding_points_at_the_serializer_field_in_its_own_file() {
 }
 
 #[test]
+fn an_admin_changelist_finding_points_at_the_model_method_it_renders() {
+    let root = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/projects/adminsite"),
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    client.notify("initialized", json!({}));
+    let admin = format!("file://{}", root.join("shop/admin.py").display());
+    let text = std::fs::read_to_string(root.join("shop/admin.py")).unwrap();
+    client.open(&admin, &text, 1);
+    // Once models.py is indexed, the entries whose reads are not loaded are reported.
+    let found = diagnostics_where(&mut client, &admin, |d| d.len() == 3);
+    assert_eq!(codes(&found), ["ORM412", "ORM412", "ORM412"]);
+    let method = &found[1];
+    assert_eq!(
+        method["range"],
+        json!({"start": {"line": 11, "character": 8}, "end": {"line": 11, "character": 27}})
+    );
+    let related = &method["relatedInformation"][0];
+    assert_eq!(
+        related["location"]["uri"],
+        format!("file://{}", root.join("shop/models.py").display())
+    );
+    assert_eq!(
+        related["location"]["range"],
+        json!({"start": {"line": 27, "character": 15}, "end": {"line": 27, "character": 42}})
+    );
+    assert_eq!(
+        related["message"],
+        "`author_birthplace` reads `self.author.birthplace.name` of every row"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+#[test]
 fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
     let (mut client, root) = serve_blogapp();
     let path = root.join("blog/templates/blog/row.html");
@@ -283,6 +322,50 @@ fn a_template_document_shows_the_findings_of_the_views_that_render_it() {
     let found = diagnostics_where(&mut client, &uri, |d| d.is_empty());
     assert!(found.is_empty());
     assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+/// Opens the blogapp template at `relative` in the editor: its one finding is ORM410's, over
+/// `range` (LSP positions), naming the view that renders it (`view`: "path:line").
+fn assert_template_shows_its_finding(relative: &str, range: Value, view: &str) {
+    let (mut client, root) = serve_blogapp();
+    let path = root.join(relative);
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "django-html", "version": 1, "text": text}}),
+    );
+    let found = diagnostics_where(&mut client, &uri, |d| !d.is_empty());
+    assert_eq!(codes(&found), ["ORM410"]);
+    assert_eq!(found[0]["range"], range);
+    assert!(found[0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("(the view: {view})")));
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+/// Through `{% include "blog/cell.html" with post=p only %}`: the included template shows the
+/// finding of the view that renders the including one, at the line that reads; the template
+/// that includes it `only`, passing nothing, adds none.
+#[test]
+fn an_included_template_shows_the_finding_at_its_own_reading_line() {
+    assert_template_shows_its_finding(
+        "blog/templates/blog/cell.html",
+        json!({"start": {"line": 0, "character": 32}, "end": {"line": 0, "character": 50}}),
+        "blog/string_views.py:9",
+    );
+}
+
+/// Two includes deep (deep_list.html includes deep_row.html with each post, which includes
+/// deep_cell.html): the innermost template shows the finding of the view at its reading line.
+#[test]
+fn a_template_included_two_levels_deep_shows_the_finding_at_its_reading_line() {
+    assert_template_shows_its_finding(
+        "blog/templates/blog/deep_cell.html",
+        json!({"start": {"line": 1, "character": 7}, "end": {"line": 1, "character": 25}}),
+        "blog/deep_views.py:8",
+    );
 }
 
 #[test]

@@ -10,14 +10,14 @@ use rustc_hash::FxHashMap;
 use tree_sitter::Tree;
 
 use crate::analysis::index::{extract, mentions_prefetch, module_name, FileFacts, ModelIndex};
-use crate::analysis::program::{Mentions, ModuleWords, Program};
+use crate::analysis::program::{DiskState, Mentions, ModuleWords, Program};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
 /// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
-/// framework serializer or the user-model setting, or re-export one (those live under a `models`
-/// path). Files without any (and without a prefetch) are not parsed for the index.
+/// framework serializer, base of Django's list and detail views or the user-model setting, or
+/// re-export one (those live under a `models` path). Files without any (and without a prefetch) are not parsed for the index.
 const MODEL_EVIDENCE: &[&str] = &[
     "Model",
     "Manager",
@@ -28,6 +28,9 @@ const MODEL_EVIDENCE: &[&str] = &[
     "Serializer",
     "AppConfig",
     "inclusion_tag",
+    // A project's own bases of Django's generic views: what ORM410 follows to the template.
+    "ListView",
+    "DetailView",
 ];
 
 pub struct Workspace {
@@ -45,8 +48,8 @@ pub struct Workspace {
     module_paths: Arc<FxHashMap<String, PathBuf>>,
     /// Summaries of those calls, for the current index.
     program: Arc<Program>,
-    /// Which modules mention each word, for the files as they are on disk.
-    mentions: Arc<std::sync::OnceLock<Mentions>>,
+    /// The files as they are on disk (who mentions which word).
+    disk: Arc<DiskState>,
     /// Whether every file under the roots was read: only then does the index know what the
     /// program prefetches.
     scanned: bool,
@@ -63,7 +66,7 @@ impl Default for Workspace {
             program: Arc::new(Program::standalone(index.clone())),
             index,
             module_paths: Arc::default(),
-            mentions: Arc::default(),
+            disk: Arc::default(),
             scanned: false,
         }
     }
@@ -215,7 +218,7 @@ impl Workspace {
             .collect();
         let (files, words): (Vec<_>, Vec<_>) = read.into_iter().unzip();
         workspace.files = files.into_iter().flatten().collect();
-        workspace.mentions = Arc::new(std::sync::OnceLock::from(Mentions::new(words)));
+        workspace.disk = Arc::new(DiskState::with_mentions(Mentions::new(words)));
         workspace.module_paths = Arc::new(Program::module_paths(
             paths.iter().map(|p| (p.clone(), workspace.relative(p))),
         ));
@@ -275,8 +278,8 @@ impl Workspace {
             Arc::make_mut(&mut self.module_paths).insert(module, path.to_path_buf());
         }
         // Who mentions what may have changed: read again when next asked.
-        let mentions_read = self.mentions.get().is_some();
-        self.mentions = Arc::default();
+        let mentions_read = self.disk.mentions_read();
+        self.disk = Arc::default();
         let stale = !known || mentions_read || self.program.has_read(path);
         self.program = Arc::new(self.new_program());
         stale
@@ -286,7 +289,7 @@ impl Workspace {
         Program::new(
             self.index.clone(),
             self.module_paths.clone(),
-            self.mentions.clone(),
+            self.disk.clone(),
         )
     }
 

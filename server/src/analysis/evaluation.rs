@@ -165,32 +165,45 @@ pub fn iterating_statement<'a>(
     if !iterates {
         return None;
     }
-    let statement = enclosing_statement(reference, p);
+    evaluating_statement(reference, p)
+}
+
+/// The statement that evaluates `node` every time it runs: `None` when `node` sits in a part of
+/// it that may not run (the right of `and`, a branch of `x if c else y`, an `elif` test, a
+/// lambda, a comprehension's body).
+pub fn evaluating_statement<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node<'a>> {
+    let statement = enclosing_statement(node, p);
     // Every node between the read and its statement must run whenever the statement runs.
-    let mut child = reference;
-    while let Some(node) = p.of(child) {
-        if node.id() == statement.id() {
+    let mut child = node;
+    while let Some(parent) = p.of(child) {
+        if parent.id() == statement.id() {
             break;
         }
-        let conditional = match node.kind() {
-            "boolean_operator" => node
+        let conditional = match parent.kind() {
+            "boolean_operator" => parent
                 .child_by_field_name("left")
                 .is_none_or(|l| l.id() != child.id()),
-            "conditional_expression" | "lambda" => true,
+            "conditional_expression" | "lambda" | "elif_clause" | "case_clause" => true,
             "list_comprehension"
             | "set_comprehension"
             | "dictionary_comprehension"
-            | "generator_expression" => {
-                first_iterable(node).is_none_or(|it| !contains(it, reference))
-            }
+            | "generator_expression" => first_iterable(parent).is_none_or(|it| !contains(it, node)),
             _ => false,
         };
         if conditional {
             return None;
         }
-        child = node;
+        child = parent;
     }
     Some(statement)
+}
+
+/// Whether `earlier` has been evaluated whenever `later` runs: the statement that evaluates it
+/// every time has run before `later` (see `runs_before`), and does not contain it.
+pub fn evaluated_before<'a>(earlier: Node<'a>, later: Node<'a>, p: &Parents<'a>) -> bool {
+    evaluating_statement(earlier, p).is_some_and(|statement| {
+        statement.end_byte() <= later.start_byte() && runs_before(statement, later, p)
+    })
 }
 
 /// Whether `statement` has run whenever `at` runs: it sits in a block around `at`, and either

@@ -71,6 +71,8 @@ pub struct QuerySetTy {
     pub combined: bool,
     /// Built with `select_for_update()`: evaluating it locks the rows, counting does not.
     pub locks: bool,
+    /// Built with `none()`: it has no rows, and evaluating it runs no query.
+    pub empty: bool,
     /// Lookups already joined (`"*"` for a bare `select_related()`).
     pub select_related: Vec<String>,
     /// Lookups already prefetched (`Prefetch("rel", ...)` counts as `rel`).
@@ -114,6 +116,7 @@ impl Ty {
                 sliced: a.sliced || b.sliced,
                 combined: a.combined || b.combined,
                 locks: a.locks || b.locks,
+                empty: a.empty && b.empty,
                 select_related: loaded_by_both(a.select_related, &b.select_related),
                 prefetch_related: loaded_by_both(a.prefetch_related, &b.prefetch_related),
                 only: if a.only == b.only { a.only } else { None },
@@ -366,40 +369,32 @@ impl<'a> Semantics<'a> {
             .into_iter()
             .chain(arguments.positional.iter().cloned());
         let mut keyword_only = false;
-        if let Some(parameters) = function.child_by_field_name("parameters") {
-            let mut cursor = parameters.walk();
-            for parameter in parameters.named_children(&mut cursor) {
-                let name = match parameter.kind() {
-                    "identifier" => Some(parameter),
-                    "typed_parameter" => parameter.named_child(0),
-                    "default_parameter" | "typed_default_parameter" => {
-                        parameter.child_by_field_name("name")
-                    }
-                    "positional_separator" => continue,
-                    _ => {
-                        // `*args`, `*`: later parameters are keyword-only.
-                        keyword_only = true;
-                        continue;
-                    }
-                };
-                let Some(name) = name.filter(|n| n.kind() == "identifier") else {
+        for entry in parameter_entries(function) {
+            let name = match entry {
+                ParameterEntry::Named { name, .. } => name,
+                ParameterEntry::PositionalOnlyEnd => continue,
+                ParameterEntry::Starred => {
+                    keyword_only = true;
                     continue;
-                };
-                let by_position = if keyword_only {
-                    None
-                } else {
-                    positional.next()
-                };
-                let ty = by_position.or_else(|| {
-                    arguments
-                        .keyword
-                        .iter()
-                        .find(|(k, _)| k == self.text(name))
-                        .map(|(_, ty)| ty.clone())
-                });
-                if let Some(ty) = ty.filter(|ty| *ty != Ty::Unknown) {
-                    passed.insert(name.id(), ty);
                 }
+            };
+            let Some(name) = name.filter(|n| n.kind() == "identifier") else {
+                continue;
+            };
+            let by_position = if keyword_only {
+                None
+            } else {
+                positional.next()
+            };
+            let ty = by_position.or_else(|| {
+                arguments
+                    .keyword
+                    .iter()
+                    .find(|(k, _)| k == self.text(name))
+                    .map(|(_, ty)| ty.clone())
+            });
+            if let Some(ty) = ty.filter(|ty| *ty != Ty::Unknown) {
+                passed.insert(name.id(), ty);
             }
         }
         *self.arguments.borrow_mut() = passed;
@@ -1011,6 +1006,7 @@ impl<'a> Semantics<'a> {
         qs.values |= VALUES_METHODS.contains(&method);
         qs.combined |= matches!(method, "union" | "intersection" | "difference");
         qs.locks |= method == "select_for_update";
+        qs.empty |= method == "none";
         match method {
             // `select_related()` with no arguments follows every foreign key.
             "select_related" if self.argument_count(call) == 0 => {
@@ -1335,7 +1331,15 @@ impl<'a> Semantics<'a> {
             BindingKind::Param {
                 annotation: Some(a),
                 ..
-            } => self.annotation_ty(a),
+            } => match self.annotation_ty(a) {
+                // `rows: QuerySet[Entry]` names the model, not what the rows come with: when
+                // every call of the module passes a known QuerySet of that model, that is it.
+                Ty::QuerySet(annotated) => match self.call_site_param_ty(binding.name, depth) {
+                    Ty::QuerySet(passed) if passed.model == annotated.model => Ty::QuerySet(passed),
+                    _ => Ty::QuerySet(annotated),
+                },
+                ty => ty,
+            },
             BindingKind::Param {
                 is_first_of_method: true,
                 ..
@@ -2207,6 +2211,10 @@ impl<'a> Semantics<'a> {
 
     /// The model a class works on: `model = M` in its body, `class Meta: model = M`, or
     /// `@admin.register(M)` on it.
+    pub fn model_of_class(&self, class: Node<'a>) -> Option<ModelRef> {
+        self.class_model(class, 0)
+    }
+
     fn class_model(&self, class: Node<'a>, depth: u32) -> Option<ModelRef> {
         let body = class.child_by_field_name("body")?;
         let model_of = |value: Node<'a>| match self.ty_at_depth(value, depth + 1) {
@@ -2335,20 +2343,9 @@ fn loaded_by_both(a: Vec<String>, b: &[String]) -> Vec<String> {
 
 /// The decorators of a function definition, as written without `@`.
 fn decorators<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Vec<&'a str> {
-    let Some(decorated) = sem
-        .parents
-        .of(function)
-        .filter(|d| d.kind() == "decorated_definition")
-    else {
-        return Vec::new();
-    };
-    let mut cursor = decorated.walk();
-    let found = decorated
-        .named_children(&mut cursor)
-        .filter(|d| d.kind() == "decorator")
-        .map(|d| sem.text(d).trim_start_matches('@').trim())
-        .collect();
-    found
+    sem.parents.of(function).map_or_else(Vec::new, |d| {
+        crate::analysis::syntax::decorator_names(d, sem.source)
+    })
 }
 
 /// `@property`, `@cached_property`, `@functools.cached_property`.
@@ -2422,6 +2419,57 @@ impl<'a> Semantics<'a> {
             });
         }
         joined.filter(|ty| *ty != Ty::Unknown)
+    }
+
+    /// The parameter of a function of this module that `argument` of `call` fills: `call` runs
+    /// a top-level function called by name, or a method of the class around called on `self`,
+    /// neither decorated (a decorator may wrap it in anything). `None` when the module does not
+    /// say which function runs, or which of its parameters the argument fills.
+    pub fn parameter_filled(&self, call: Node<'a>, argument: Node<'a>) -> Option<Node<'a>> {
+        let function = call.child_by_field_name("function")?;
+        let (definition, skipped) = if function.kind() == "identifier" {
+            (self.module_function(call, self.text(function))?, 0)
+        } else {
+            let (receiver, method) = method_call(call, self.source)?;
+            (self.method_of(self.self_class(receiver)?, method)?, 1)
+        };
+        if !decorators(self, definition).is_empty() {
+            return None;
+        }
+        let mut parameters = Vec::new();
+        for entry in parameter_entries(definition) {
+            let name = match entry {
+                ParameterEntry::Named { name, .. } => name,
+                ParameterEntry::PositionalOnlyEnd => continue,
+                // Positions after `*args`, `**kwargs`, `*` are not plain parameters.
+                ParameterEntry::Starred => break,
+            };
+            parameters.push(name.filter(|n| n.kind() == "identifier")?);
+        }
+        let holder = self.parents.of(argument)?;
+        if holder.kind() == "keyword_argument" {
+            let keyword = self.text(holder.child_by_field_name("name")?);
+            return parameters
+                .into_iter()
+                .skip(skipped)
+                .find(|p| self.text(*p) == keyword);
+        }
+        if holder.kind() != "argument_list" {
+            return None;
+        }
+        let mut cursor = holder.walk();
+        let mut position = 0;
+        for passed in holder.named_children(&mut cursor) {
+            match passed.kind() {
+                "comment" => continue,
+                "list_splat" | "dictionary_splat" => return None,
+                _ if passed.id() == argument.id() => {
+                    return parameters.get(position + skipped).copied()
+                }
+                _ => position += 1,
+            }
+        }
+        None
     }
 
     /// The parameter a read of a name refers to, when every binding that reaches it is that
@@ -2643,26 +2691,61 @@ impl<'a> Semantics<'a> {
     }
 }
 
+/// One entry of a function's parameter list, as a call fills it.
+enum ParameterEntry<'a> {
+    /// A named parameter (its name: a splat pattern for `*args: T`) and its default.
+    Named {
+        name: Option<Node<'a>>,
+        default: Option<Node<'a>>,
+    },
+    /// `/`.
+    PositionalOnlyEnd,
+    /// `*`, `*args`, `**kwargs`: the parameters after it take keywords only.
+    Starred,
+}
+
+/// `function`'s parameter list, entry by entry (empty without one).
+fn parameter_entries(function: Node<'_>) -> Vec<ParameterEntry<'_>> {
+    let Some(parameters) = function.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = parameters.walk();
+    parameters
+        .named_children(&mut cursor)
+        .filter(|parameter| parameter.kind() != "comment")
+        .map(|parameter| match parameter.kind() {
+            "identifier" => ParameterEntry::Named {
+                name: Some(parameter),
+                default: None,
+            },
+            "typed_parameter" => ParameterEntry::Named {
+                name: parameter.named_child(0),
+                default: None,
+            },
+            "default_parameter" | "typed_default_parameter" => ParameterEntry::Named {
+                name: parameter.child_by_field_name("name"),
+                default: parameter.child_by_field_name("value"),
+            },
+            "positional_separator" => ParameterEntry::PositionalOnlyEnd,
+            _ => ParameterEntry::Starred,
+        })
+        .collect()
+}
+
 /// The parameter's place among the function's positional parameters (counting `self`), and its
 /// default; `None` for `*args`/`**kwargs`. A keyword-only parameter has no place.
 fn parameter_position<'a>(
     function: Node<'a>,
     name: Node<'a>,
 ) -> Option<(Option<usize>, Option<Node<'a>>)> {
-    let parameters = function.child_by_field_name("parameters")?;
-    let mut cursor = parameters.walk();
+    function.child_by_field_name("parameters")?;
     let mut position = 0;
     let mut keyword_only = false;
-    for parameter in parameters.named_children(&mut cursor) {
-        let (identifier, default) = match parameter.kind() {
-            "identifier" => (Some(parameter), None),
-            "typed_parameter" => (parameter.named_child(0), None),
-            "default_parameter" | "typed_default_parameter" => (
-                parameter.child_by_field_name("name"),
-                parameter.child_by_field_name("value"),
-            ),
-            "positional_separator" => continue,
-            _ => {
+    for entry in parameter_entries(function) {
+        let (identifier, default) = match entry {
+            ParameterEntry::Named { name, default } => (name, default),
+            ParameterEntry::PositionalOnlyEnd => continue,
+            ParameterEntry::Starred => {
                 keyword_only = true;
                 continue;
             }

@@ -364,6 +364,83 @@ pub fn reads_prefetch_cache<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
     })
 }
 
+/// What the rows `expr` holds may come with from the relation they were read through: for the
+/// rows of `x.rel.all()` (directly, or kept by a name, `list()`, or a comprehension that keeps
+/// each row it keeps), what loaded `x` prefetches below `rel` (`inherited_prefetches`).
+pub fn prefetched_with_the_relation<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Vec<String> {
+    let mut rows = strip_parens(expr);
+    // Names and wrappers followed: a name may be rebound from itself.
+    for _ in 0..8 {
+        if let Some((function, argument)) = single_argument_call(rows, sem.source) {
+            if matches!(function, "list" | "sorted" | "tuple") {
+                rows = strip_parens(argument);
+                continue;
+            }
+        }
+        match rows.kind() {
+            "identifier" => {
+                let scope = sem.scope_of(rows);
+                let reaching = scope.reaching(sem.text(rows), rows, &sem.parents);
+                let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
+                    return Vec::new();
+                };
+                let BindingKind::Assign { value, .. } = binding.kind else {
+                    return Vec::new();
+                };
+                rows = strip_parens(value);
+            }
+            "list_comprehension" => match kept_rows(sem, rows) {
+                Some(iterable) => rows = strip_parens(iterable),
+                None => return Vec::new(),
+            },
+            _ => return inherited_prefetches(sem, rows),
+        }
+    }
+    Vec::new()
+}
+
+/// `[row for row in rows if ...]`: `rows`, whose rows it keeps (some of them) as they are.
+fn kept_rows<'a>(sem: &Semantics<'a>, comprehension: Node<'a>) -> Option<Node<'a>> {
+    let body = comprehension.child_by_field_name("body")?;
+    let mut cursor = comprehension.walk();
+    let clauses: Vec<Node> = comprehension
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() == "for_in_clause")
+        .collect();
+    let [clause] = clauses.as_slice() else {
+        return None;
+    };
+    let target = clause.child_by_field_name("left")?;
+    (target.kind() == "identifier"
+        && body.kind() == "identifier"
+        && sem.text(target) == sem.text(body))
+    .then(|| clause.child_by_field_name("right"))
+    .flatten()
+}
+
+/// Whether `expr` is `x.rel.all()` that may read a prefetch cache: `x` is a row of a loop whose
+/// QuerySet prefetches `rel`, or was fetched in plain sight with `rel` prefetched, or was loaded
+/// out of the analyzer's sight (a parameter, `self`, an attribute) while some prefetch of the
+/// program loads a relation named `rel`. A rewrite of such a call into another query
+/// (`only()`, `exists()`) would bypass the cache and add a query where it is filled.
+pub fn may_read_prefetch_cache<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
+    let Some((instance, relation, "all")) = relation_method_call(expr, sem.source) else {
+        return false;
+    };
+    if !matches!(sem.ty(instance), Ty::Instance(_)) {
+        return false;
+    }
+    let relation = sem.text(relation);
+    let prefetched = match row_loop(sem, instance) {
+        Some(rows) => rows.queryset.prefetch_related,
+        None => match fetched_with(sem, instance) {
+            Some(prefetched) => prefetched,
+            None => return sem.index().may_prefetch(relation),
+        },
+    };
+    covers(&prefetched, relation)
+}
+
 /// What an instance fetched in plain sight prefetches: `x = Qs...get(...)` (or `first()`,
 /// `get_object_or_404(Qs, ...)`) as the only assignment that reaches `instance`. `None` when
 /// the analyzer did not see it loaded.

@@ -2,7 +2,9 @@
 //! It never fails: what a rule cannot decide it leaves alone, and a rule that panics is caught,
 //! logged once, and the other rules still report.
 
+pub mod admin;
 pub mod columns;
+mod dependencies;
 pub mod diagnostic;
 pub mod evaluation;
 mod fix_all;
@@ -63,17 +65,33 @@ pub fn lint_incremental(
     Linter::new(&REGISTRY, settings, file).run(source, tree, Some(cache))
 }
 
-/// Findings per top-level statement, keyed by the statement's text, relative to its start.
+/// Findings per top-level statement (or method of a large class), relative to its start, keyed
+/// by its text, the module context and what it reads from other statements
+/// (`dependencies.rs`).
 #[derive(Default)]
 pub struct LintCache {
-    context: u64,
     facts: index::FactsMemo,
     /// `returns::returns_key` of functions and methods, by their text's hash, and the hashes
     /// asked for by the current lint (the others are dropped after it).
     returns_keys: FxHashMap<u64, Option<u64>>,
     returns_keys_seen: FxHashSet<u64>,
-    units: FxHashMap<u64, Arc<[Diagnostic]>>,
+    units: FxHashMap<u64, CachedUnit>,
+    mentions: dependencies::MentionMemo,
+    /// How many lints this cache has served.
+    lints: u64,
 }
+
+struct CachedUnit {
+    findings: Arc<[Diagnostic]>,
+    /// The lint that last asked for it.
+    seen: u64,
+}
+
+/// How many lints a statement's findings outlive their last use. Typing an opening bracket
+/// often swallows the rest of a class into an error (a class vanishes, the module context
+/// changes, every statement is re-linted); the closing bracket brings the old text and context
+/// back, and with them these findings.
+const KEPT_FOR_LINTS: u64 = 64;
 
 impl LintCache {
     fn returns_key(&mut self, definition: Node, source: &str) -> Option<u64> {
@@ -111,6 +129,8 @@ impl<'r> Linter<'r> {
         // checked in the same order (inference memoises what it has seen), so the editor and
         // `check` cannot disagree.
         let mut scratch = LintCache::default();
+        // An empty cache answers nothing: no statement needs a key.
+        let keyed = cache.is_some();
         let cache = cache.unwrap_or(&mut scratch);
         let root = tree.root_node();
         let facts = self.file.facts_memoised(source, tree, &mut cache.facts);
@@ -120,13 +140,9 @@ impl<'r> Linter<'r> {
             .filter(|n| n.kind() != "comment")
             .collect();
         let context = self.module_context(source, &units, &facts, cache);
-        if cache.context != context {
-            cache.context = context;
-            cache.units.clear();
-        }
         let sem =
             Semantics::new(source, root, &self.file.index, &facts).with_program(&self.file.program);
-        let mut diagnostics = self.lint_statements(&sem, units, cache);
+        let mut diagnostics = self.lint_statements(&sem, units, keyed.then_some(context), cache);
         // Two functions handing on what one helper builds report it there, once each: the same
         // finding, twice.
         let mut reported = FxHashSet::default();
@@ -161,14 +177,39 @@ impl<'r> Linter<'r> {
         diagnostics
     }
 
-    /// The findings of each top-level statement, from `cache` where its text is unchanged.
+    /// The findings of each top-level statement, from `cache` where its text, the module
+    /// `context` and what it reads from the other statements are unchanged.
     fn lint_statements<'a>(
         &self,
         sem: &Semantics<'a>,
         units: Vec<Node<'a>>,
+        context: Option<u64>,
         cache: &mut LintCache,
     ) -> Vec<Diagnostic> {
-        let mut seen = FxHashSet::default();
+        cache.lints += 1;
+        let source = sem.source;
+        let mut reads = context.map(|context| {
+            let pieces = units.iter().flat_map(|u| pieces_of(*u, source)).collect();
+            let classes: Vec<&str> = units
+                .iter()
+                .map(|u| syntax::undecorated(*u))
+                .filter(|d| d.kind() == "class_definition")
+                .filter_map(|c| c.child_by_field_name("name"))
+                .map(|n| &source[n.byte_range()])
+                .collect();
+            let root = sem.parents.root();
+            Reads {
+                dependencies: dependencies::Dependencies::new(
+                    source,
+                    root,
+                    &classes,
+                    pieces,
+                    &mut cache.mentions,
+                ),
+                next: 0,
+                context,
+            }
+        });
         let mut diagnostics = Vec::new();
         for unit in units {
             // Module-level code reads names that functions read too (a module-level QuerySet
@@ -180,13 +221,16 @@ impl<'r> Linter<'r> {
             if !self_contained {
                 diagnostics.extend(self.lint_unit(sem, unit));
             } else if let Some(class) = large_class(unit) {
-                self.lint_large_class(sem, unit, class, cache, &mut seen, &mut diagnostics);
+                self.lint_large_class(sem, unit, class, &mut reads, cache, &mut diagnostics);
             } else {
-                let key = hash_of(&sem.source[unit.byte_range()]);
-                self.lint_cached(sem, unit, key, cache, &mut seen, &mut diagnostics);
+                let key = reads.as_mut().map(|r| r.key_of_next(unit, source, 0));
+                self.lint_cached(sem, unit, key, cache, &mut diagnostics);
             }
         }
-        cache.units.retain(|key, _| seen.contains(key));
+        let lints = cache.lints;
+        cache
+            .units
+            .retain(|_, unit| unit.seen + KEPT_FOR_LINTS > lints);
         cache.forget_unseen_returns_keys();
         diagnostics
     }
@@ -205,7 +249,7 @@ impl<'r> Linter<'r> {
         let mut hasher = FxHasher::default();
         self.settings.fingerprint().hash(&mut hasher);
         context_fingerprint(&self.file.index, facts).hash(&mut hasher);
-        self.file.program.generation().hash(&mut hasher);
+        self.file.program.fingerprint().hash(&mut hasher);
         for unit in units {
             match unit.kind() {
                 "class_definition" => {}
@@ -218,28 +262,36 @@ impl<'r> Linter<'r> {
         hasher.finish()
     }
 
-    /// The findings of `unit` from the cache under `key`, or linted and cached.
+    /// The findings of `unit` from the cache under `key`, or linted and cached (with no key:
+    /// linted).
     fn lint_cached<'a>(
         &self,
         sem: &Semantics<'a>,
         unit: Node<'a>,
-        key: u64,
+        key: Option<u64>,
         cache: &mut LintCache,
-        seen: &mut FxHashSet<u64>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        seen.insert(key);
+        let Some(key) = key else {
+            diagnostics.extend(self.lint_unit(sem, unit));
+            return;
+        };
         let start = unit.start_byte() as isize;
-        if let Some(found) = cache.units.get(&key) {
-            diagnostics.extend(found.iter().map(|d| d.shifted(start)));
+        if let Some(found) = cache.units.get_mut(&key) {
+            found.seen = cache.lints;
+            diagnostics.extend(found.findings.iter().map(|d| d.shifted(start)));
             return;
         }
         let found = self.lint_unit(sem, unit);
         // Findings whose fix reaches outside the statement depend on more than its text.
         if found.iter().all(|d| within(d, unit)) {
-            cache
-                .units
-                .insert(key, found.iter().map(|d| d.shifted(-start)).collect());
+            cache.units.insert(
+                key,
+                CachedUnit {
+                    findings: found.iter().map(|d| d.shifted(-start)).collect(),
+                    seen: cache.lints,
+                },
+            );
         }
         diagnostics.extend(found);
     }
@@ -256,8 +308,8 @@ impl<'r> Linter<'r> {
         sem: &Semantics<'a>,
         unit: Node<'a>,
         class: Node<'a>,
+        reads: &mut Option<Reads>,
         cache: &mut LintCache,
-        seen: &mut FxHashSet<u64>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let mut cursor = unit.walk();
@@ -305,10 +357,10 @@ impl<'r> Linter<'r> {
                 diagnostics.extend(self.lint_unit(sem, member));
                 continue;
             }
-            let mut hasher = FxHasher::default();
-            context.hash(&mut hasher);
-            source[member.byte_range()].hash(&mut hasher);
-            self.lint_cached(sem, member, hasher.finish(), cache, seen, diagnostics);
+            let key = reads
+                .as_mut()
+                .map(|r| r.key_of_next(member, source, context));
+            self.lint_cached(sem, member, key, cache, diagnostics);
         }
     }
 
@@ -374,6 +426,126 @@ impl<'r> Linter<'r> {
             log_rule_panic_once(rule.meta.code);
         }
     }
+}
+
+/// The cache key of each cached statement, handed out in the order the linter meets them
+/// (`pieces_of`'s order).
+struct Reads<'s> {
+    dependencies: dependencies::Dependencies<'s>,
+    next: usize,
+    context: u64,
+}
+
+impl Reads<'_> {
+    /// The key of the next cached piece, `piece`: its text, the module context,
+    /// `class_context` (a large class's, for its members) and what it reads from other
+    /// statements.
+    fn key_of_next(&mut self, piece: Node, source: &str, class_context: u64) -> u64 {
+        while !self.dependencies.is_cached(self.next) {
+            self.next += 1;
+        }
+        let mut hasher = FxHasher::default();
+        self.context.hash(&mut hasher);
+        class_context.hash(&mut hasher);
+        self.dependencies.key(self.next).hash(&mut hasher);
+        source[piece.byte_range()].hash(&mut hasher);
+        self.next += 1;
+        hasher.finish()
+    }
+}
+
+/// The statements of `unit` whose findings are cached, in the order `lint_statements` lints
+/// them: a top-level function or class, or each method of a large class (with the class's
+/// other parts, which are not cached but may call a function).
+fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece<'s>> {
+    if !matches!(
+        unit.kind(),
+        "function_definition" | "class_definition" | "decorated_definition"
+    ) {
+        return Vec::new();
+    }
+    let definition = syntax::undecorated(unit);
+    let class_name = (definition.kind() == "class_definition")
+        .then(|| definition.child_by_field_name("name"))
+        .flatten()
+        .map(|n| &source[n.byte_range()]);
+    let members = |class: Node<'t>| -> Vec<Node<'t>> {
+        let Some(body) = class.child_by_field_name("body") else {
+            return Vec::new();
+        };
+        let mut cursor = body.walk();
+        body.named_children(&mut cursor).collect()
+    };
+    if large_class(unit).is_some() {
+        let members = members(definition);
+        let header = dependencies::Piece {
+            range: unit.start_byte()..members.first().map_or(unit.end_byte(), |m| m.start_byte()),
+            cached: false,
+            defines: Vec::new(),
+            class: Some(unit.start_byte()),
+        };
+        let members = members.into_iter().map(|member| {
+            let method = method_name(member, source).is_some();
+            dependencies::Piece {
+                range: member.byte_range(),
+                cached: method,
+                defines: taking_arguments(member, class_name, source)
+                    .into_iter()
+                    .collect(),
+                class: Some(unit.start_byte()),
+            }
+        });
+        return std::iter::once(header).chain(members).collect();
+    }
+    let defines = match class_name {
+        None => taking_arguments(unit, None, source).into_iter().collect(),
+        Some(_) => members(definition)
+            .into_iter()
+            .filter_map(|member| taking_arguments(member, class_name, source))
+            .collect(),
+    };
+    vec![dependencies::Piece {
+        range: unit.byte_range(),
+        cached: true,
+        defines,
+        class: None,
+    }]
+}
+
+/// The name the calls of `definition` (a function, or a method of `class`) use, when it takes
+/// arguments besides `self`/`cls` (its parameters may be typed from its calls, and it may read
+/// what it is given) and has no decorator but `classmethod` or `staticmethod`. `Class(...)` for
+/// `__init__`.
+fn taking_arguments<'s>(
+    definition: Node,
+    class: Option<&'s str>,
+    source: &'s str,
+) -> Option<dependencies::Callee<'s>> {
+    let function = syntax::undecorated(definition);
+    if function.kind() != "function_definition" {
+        return None;
+    }
+    let name = &source[function.child_by_field_name("name")?.byte_range()];
+    let decorated_otherwise = syntax::decorator_names(definition, source)
+        .iter()
+        .any(|d| !matches!(*d, "classmethod" | "staticmethod"));
+    if decorated_otherwise {
+        return None;
+    }
+    let parameters = function.child_by_field_name("parameters")?;
+    if parameters.named_child_count() <= usize::from(class.is_some()) {
+        return None;
+    }
+    Some(match (name, class) {
+        ("__init__", Some(class)) => dependencies::Callee {
+            name: class,
+            method: false,
+        },
+        _ => dependencies::Callee {
+            name,
+            method: class.is_some(),
+        },
+    })
 }
 
 /// Classes longer than this are linted method by method (see `lint_large_class`).
@@ -549,6 +721,43 @@ mod tests {
         assert_eq!(count(&check(&unprefetched, &mut cache), "ORM406"), 0);
     }
 
+    /// An admin's changelist findings read other statements of its file: the model's `__str__`,
+    /// its mixins, which functions `list_display` names. Each edit there must show in the
+    /// incremental lint as in a full one.
+    #[test]
+    fn admin_findings_follow_edits_to_the_statements_they_read() {
+        let source = "from django.contrib import admin\nfrom django.db import models\n\nclass Country(models.Model):\n    name = models.CharField(max_length=9)\n\nclass Author(models.Model):\n    country = models.ForeignKey(Country, null=True, on_delete=models.SET_NULL)\n\n    def __str__(self):\n        return self.country.name\n\nclass Book(models.Model):\n    author = models.ForeignKey(Author, on_delete=models.CASCADE)\n    items = models.ManyToManyField(Country, related_name=\"+\")\n\n    def empty(self):\n        return self.items.count() == 0\n\nclass Columns:\n    pass\n\n@admin.register(Book)\nclass BookAdmin(Columns, admin.ModelAdmin):\n    list_display = (\"author\", \"empty\")\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        let facts = std::sync::Arc::new(index::extract(source, &tree, "shop.admin", false));
+        let file = FileContext::new(
+            std::sync::Arc::new(index::ModelIndex::build(vec![facts])),
+            "shop.admin",
+            false,
+        );
+        let settings = Settings::default();
+        let mut cache = LintCache::default();
+        let mut codes = |text: &str| {
+            let tree = crate::store::parse_python(text).unwrap();
+            let incremental = lint_incremental(text, &tree, &settings, &file, &mut cache);
+            assert_eq!(incremental, lint(text, &tree, &settings, &file), "{text}");
+            incremental.iter().map(|d| d.code()).collect::<Vec<_>>()
+        };
+        // `author` shows `Author.__str__`, which reads a nullable key; `empty` counts per row.
+        assert_eq!(codes(source), ["ORM412", "ORM412"]);
+        // `__str__` stops reading the key.
+        let edited = source.replace("return self.country.name", "return \"author\"");
+        assert_eq!(codes(&edited), ["ORM412"]);
+        // `empty` leaves the changelist: the count is ORM103's again.
+        let edited = edited.replace("(\"author\", \"empty\")", "(\"author\",)");
+        assert_eq!(codes(&edited), ["ORM103"]);
+        // A mixin that joins makes the changelist unknown: nothing of ORM412's is sure.
+        let edited = source.replace(
+            "class Columns:\n",
+            "class Columns:\n    list_select_related = True\n\n",
+        );
+        assert_eq!(codes(&edited), Vec::<&str>::new());
+    }
+
     #[test]
     fn incremental_lint_equals_full_lint_after_statements_move() {
         let before = "from m import Entry\n\ndef f():\n    return len(Entry.objects.all())\n\ndef g():\n    return 1\n";
@@ -562,5 +771,91 @@ mod tests {
         let incremental = lint_incremental(after, &tree, &settings, &file, &mut cache);
         assert_eq!(incremental, lint(after, &tree, &settings, &file));
         assert_eq!(incremental.len(), 1);
+    }
+
+    /// A workspace of `blog/models.py` (Blog, Entry with a key to it) and `blog/views.py`, on
+    /// disk: parameters are typed from their callers only when no other module may call them.
+    fn blog_views() -> FileContext {
+        let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+        let root = std::env::temp_dir().join(format!("orm-lsp-lint-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("blog")).unwrap();
+        std::fs::write(root.join("blog/models.py"), models).unwrap();
+        std::fs::write(root.join("blog/views.py"), "").unwrap();
+        let tree = crate::store::parse_python(models).unwrap();
+        let facts = std::sync::Arc::new(index::extract(models, &tree, "blog.models", false));
+        let index = std::sync::Arc::new(index::ModelIndex::build(vec![facts]));
+        let modules = program::Program::module_paths(
+            ["blog/models.py", "blog/views.py"].map(|p| (root.join(p), p.into())),
+        );
+        let program = program::Program::new(
+            index.clone(),
+            std::sync::Arc::new(modules),
+            Default::default(),
+        );
+        FileContext::new(index, "blog.views", false).with_program(std::sync::Arc::new(program))
+    }
+
+    /// Lints `versions` one after the other with one cache, each equal to a fresh lint;
+    /// returns the codes found in each.
+    fn lint_in_turn(file: &FileContext, versions: &[String]) -> Vec<Vec<&'static str>> {
+        let settings = Settings::default();
+        let mut cache = LintCache::default();
+        versions
+            .iter()
+            .map(|text| {
+                let tree = crate::store::parse_python(text).unwrap();
+                let incremental = lint_incremental(text, &tree, &settings, file, &mut cache);
+                assert_eq!(incremental, lint(text, &tree, &settings, file));
+                incremental.iter().map(|d| d.code()).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_function_is_linted_again_when_a_call_of_it_changes() {
+        // `rows` is typed from the one call: the rows of `all()` read `blog` per row, those of
+        // `select_related("blog")` do not.
+        let before = "from blog.models import Entry\n\ndef export(rows):\n    for row in rows:\n        print(row.blog.name)\n\ndef view():\n    export(Entry.objects.all())\n";
+        let after = before.replace("objects.all()", "objects.select_related('blog')");
+        let found = lint_in_turn(
+            &blog_views(),
+            &[before.to_string(), after.clone(), before.to_string()],
+        );
+        assert_eq!(found, [vec!["ORM402"], vec![], vec!["ORM402"]]);
+    }
+
+    #[test]
+    fn a_function_is_linted_again_when_another_definition_of_its_name_goes() {
+        // A second `export` leaves the first one's parameter unknown: which one a call reaches
+        // depends on more than the analyzer reads.
+        let single = "from blog.models import Entry\n\ndef export(rows):\n    for row in rows:\n        print(row.blog.name)\n\ndef view():\n    export(Entry.objects.all())\n";
+        let twice = format!("{single}\ndef export(rows):\n    return rows\n");
+        let found = lint_in_turn(&blog_views(), &[twice.clone(), single.to_string(), twice]);
+        assert_eq!(found, [vec![], vec!["ORM402"], vec![]]);
+    }
+
+    #[test]
+    fn a_function_is_linted_again_when_a_function_it_calls_reads_otherwise() {
+        // `entry.blog` is loaded after `blog_name(entry)` only while that reads it first thing.
+        let before = "from blog.models import Entry\n\ndef blog_name(entry: Entry):\n    return entry.blog.name\n\ndef verify(entry: Entry):\n    name = blog_name(entry)\n    return name, entry.blog.id\n";
+        let after = before.replace("return entry.blog.name", "return entry.pk");
+        let found = lint_in_turn(
+            &blog_views(),
+            &[before.to_string(), after, before.to_string()],
+        );
+        assert_eq!(found, [vec![], vec!["ORM401"], vec![]]);
+    }
+
+    #[test]
+    fn a_method_of_a_large_class_is_linted_again_when_what_it_reads_is_assigned_otherwise() {
+        let mut view = "from blog.models import Entry\n\nclass Report:\n    def setUp(self):\n        self.entries = Entry.objects.all()\n\n    def total(self):\n        return len(self.entries)\n".to_string();
+        let mut i = 0;
+        while view.len() <= 2 * LARGE_CLASS {
+            view.push_str(&format!("\n    def other_{i}(self):\n        return {i}\n"));
+            i += 1;
+        }
+        let listed = view.replace("Entry.objects.all()", "list(Entry.objects.all())");
+        let found = lint_in_turn(&blog_views(), &[view.clone(), listed, view]);
+        assert_eq!(found, [vec!["ORM101"], vec![], vec!["ORM101"]]);
     }
 }

@@ -333,8 +333,47 @@ fn removed_fields(source: &str, init: Node) -> Vec<String> {
 /// the parameter reads something else: no reads are recorded for it.
 fn method_reads(source: &str, function: Node) -> Option<MethodReads> {
     let name = text(function.child_by_field_name("name")?, source).to_string();
+    let reads = object_reads(source, function, 1)?;
+    (!reads.is_empty()).then_some(MethodReads { name, reads })
+}
+
+/// The chains `function` reads on its parameter at `position`, with their places: what the
+/// index keeps of a method that other files' analysis asks about.
+pub fn object_reads(source: &str, function: Node, position: usize) -> Option<Vec<ObjectRead>> {
+    let reads = parameter_chains(source, function, position)?
+        .into_iter()
+        .map(|chain| ObjectRead {
+            at: place_of(source, chain.node),
+            path: chain.path,
+            call: chain.call,
+            narrowed_by: chain.narrowed_by,
+        })
+        .collect();
+    Some(reads)
+}
+
+/// An attribute chain read on a function's parameter, as written in the tree.
+pub struct ChainRead<'t> {
+    /// The whole chain (`obj.author.name`), without the call of its last name.
+    pub node: Node<'t>,
+    /// Attribute names after the parameter: `["author", "name"]`.
+    pub path: Vec<String>,
+    /// The method called on the chain's end, if it is called: `all` in `obj.tags.all()`.
+    pub call: Option<String>,
+    /// A QuerySet method called on that call's result: a new query per row, prefetched or not.
+    pub narrowed_by: Option<String>,
+}
+
+/// The chains `function` reads on its parameter at `position` (0 for the first), in document
+/// order. `None` when the function rebinds the parameter (it then reads something else) or has
+/// no plain parameter there.
+pub fn parameter_chains<'t>(
+    source: &str,
+    function: Node<'t>,
+    position: usize,
+) -> Option<Vec<ChainRead<'t>>> {
     let parameters = function.child_by_field_name("parameters")?;
-    let parameter = parameters.named_child(1)?;
+    let parameter = parameters.named_child(position)?;
     let parameter = match parameter.kind() {
         "identifier" => parameter,
         "typed_parameter" => parameter.named_child(0)?,
@@ -368,12 +407,12 @@ fn method_reads(source: &str, function: Node) -> Option<MethodReads> {
         }
         true
     });
-    (!rebound && !reads.is_empty()).then_some(MethodReads { name, reads })
+    (!rebound).then_some(reads)
 }
 
 /// The whole chain that starts at `first` (`obj.author` in `obj.author.name`), unless it is
 /// written to (`obj.author = x` costs no query).
-fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
+fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     let mut path = Vec::new();
     let mut node = first;
     loop {
@@ -413,16 +452,16 @@ fn object_read(source: &str, first: Node) -> Option<ObjectRead> {
         .map(|method| text(method, source))
         .filter(|method| NARROWING_METHODS.contains(method))
         .map(str::to_string);
-    Some(ObjectRead {
+    Some(ChainRead {
+        node,
         path,
         call,
         narrowed_by,
-        at: place_of(source, node),
     })
 }
 
 /// QuerySet methods that make a new query of a relation's rows, prefetched or not.
-const NARROWING_METHODS: &[&str] = &[
+pub const NARROWING_METHODS: &[&str] = &[
     "filter",
     "exclude",
     "order_by",
@@ -639,16 +678,22 @@ impl RelationRead<'_> {
     /// Where the read is written, as `blog/serializers.py:12` (the path relative to the
     /// workspace root, which the module name mirrors).
     pub fn location(&self) -> String {
-        let mut path = self.file.module.replace('.', "/");
-        if self.file.is_package {
-            path.push_str(if path.is_empty() {
-                "__init__"
-            } else {
-                "/__init__"
-            });
-        }
-        format!("{path}.py:{}", self.at.line + 1)
+        location(self.file, &self.at)
     }
+}
+
+/// Where `place` of `file` is, as `blog/serializers.py:12` (the path relative to the workspace
+/// root, which the module name mirrors).
+pub fn location(file: &FileFacts, place: &Place) -> String {
+    let mut path = file.module.replace('.', "/");
+    if file.is_package {
+        path.push_str(if path.is_empty() {
+            "__init__"
+        } else {
+            "/__init__"
+        });
+    }
+    format!("{path}.py:{}", place.line + 1)
 }
 
 /// Field classes that read only the related row's key, which the row already holds.

@@ -69,6 +69,21 @@ pub fn undecorated(node: Node) -> Node {
     }
 }
 
+/// The decorators of a `decorated_definition` as written, without `@` (`["classmethod"]`,
+/// `["admin.display(description=\"x\")"]`); none for any other node.
+pub fn decorator_names<'s>(decorated: Node, source: &'s str) -> Vec<&'s str> {
+    if decorated.kind() != "decorated_definition" {
+        return Vec::new();
+    }
+    let mut cursor = decorated.walk();
+    let names = decorated
+        .named_children(&mut cursor)
+        .filter(|d| d.kind() == "decorator")
+        .map(|d| source[d.byte_range()].trim_start_matches('@').trim())
+        .collect();
+    names
+}
+
 /// `((x))` -> `x`.
 pub fn strip_parens(mut node: Node) -> Node {
     while node.kind() == "parenthesized_expression" {

@@ -74,7 +74,26 @@ pub struct ClassFacts {
     pub managers: Vec<ManagerFacts>,
     pub methods: Vec<MethodFacts>,
     pub meta: MetaFacts,
+    /// `list_display = (...)` as written, entry by entry: which functions an admin's changelist
+    /// calls per row (the lint of those functions depends on it).
+    pub list_display: Vec<String>,
+    /// `list_select_related = ...` as written: what the changelists of admins deriving from the
+    /// class join (their lint depends on it).
+    pub list_select_related: Option<String>,
+    /// Which of `GENERIC_VIEW_ATTRIBUTES` the class assigns: a view deriving from it inherits
+    /// them, and with them which template renders which rows.
+    pub view_attributes: Vec<String>,
 }
+
+/// Attributes of Django's generic views that decide which template renders which rows.
+pub const GENERIC_VIEW_ATTRIBUTES: &[&str] = &[
+    "template_name",
+    "template_name_suffix",
+    "context_object_name",
+    "paginate_by",
+    "queryset",
+    "model",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldFacts {
@@ -121,6 +140,12 @@ pub struct MethodFacts {
     /// Every `return` gives `self` or a call chain on `self` or `super()`: a custom QuerySet or
     /// manager method that returns a QuerySet.
     pub returns_queryset: bool,
+    /// The attribute chains a method taking only `self` reads on it (`self.author.name`): what
+    /// a model's `__str__`, method or property shown in an admin changelist reads per row.
+    pub self_reads: Vec<crate::analysis::serializers::ObjectRead>,
+    /// Calls `select_related`: a manager's `get_queryset()` doing so turns off the joins Django
+    /// makes for an admin's changelist.
+    pub calls_select_related: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -500,6 +525,7 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
         return facts;
     };
     let mut cursor = body.walk();
+    let mut methods = Vec::new();
     for statement in body.named_children(&mut cursor) {
         let statement = undecorated(statement);
         match statement.kind() {
@@ -511,14 +537,20 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
                     continue;
                 };
                 extract_class_assignment(source, assignment, &mut facts);
+                extract_view_attributes(source, assignment, &mut facts);
             }
-            "function_definition" => facts.methods.push(MethodFacts {
-                name: statement
-                    .child_by_field_name("name")
-                    .map_or("", |n| text(n, source))
-                    .to_string(),
-                returns_queryset: returns_queryset(source, statement),
-            }),
+            "function_definition" => {
+                methods.push(statement);
+                facts.methods.push(MethodFacts {
+                    name: statement
+                        .child_by_field_name("name")
+                        .map_or("", |n| text(n, source))
+                        .to_string(),
+                    returns_queryset: returns_queryset(source, statement),
+                    self_reads: Vec::new(),
+                    calls_select_related: text(statement, source).contains("select_related"),
+                })
+            }
             "class_definition"
                 if statement
                     .child_by_field_name("name")
@@ -529,7 +561,51 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
             _ => {}
         }
     }
+    // Only a model's methods are shown in a changelist. Reading every test method's
+    // `self.<chain>` into the facts would change them, and with them the context of every
+    // statement of the file, at most keystrokes typed in a test.
+    if may_be_model(&facts) {
+        for (method, facts) in methods.into_iter().zip(&mut facts.methods) {
+            facts.self_reads = self_reads(source, method);
+        }
+    }
     facts
+}
+
+/// Whether a class may be a model, as far as its own text tells: it declares fields or a
+/// `Meta`, or a base's name says `Model` (`models.Model`, `TimeStampedModel`, `MPTTModel`).
+fn may_be_model(class: &ClassFacts) -> bool {
+    !class.fields.is_empty()
+        || class.meta != MetaFacts::default()
+        || class.bases.iter().any(|b| b.contains("Model"))
+}
+
+/// What a view or an admin says in its class attributes: the generic view attributes it sets,
+/// and its changelist's columns and joins.
+fn extract_view_attributes(source: &str, assignment: Node, facts: &mut ClassFacts) {
+    let (Some(left), Some(value)) = (
+        assignment.child_by_field_name("left"),
+        assignment.child_by_field_name("right"),
+    ) else {
+        return;
+    };
+    let left_is_name = left.kind() == "identifier";
+    let left = text(left, source);
+    if left_is_name && GENERIC_VIEW_ATTRIBUTES.contains(&left) {
+        facts.view_attributes.push(left.to_string());
+    }
+    match left {
+        "list_display" => {
+            let mut cursor = value.walk();
+            facts.list_display = value
+                .named_children(&mut cursor)
+                .filter(|e| e.kind() != "comment")
+                .map(|e| text(e, source).to_string())
+                .collect();
+        }
+        "list_select_related" => facts.list_select_related = Some(text(value, source).to_string()),
+        _ => {}
+    }
 }
 
 fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFacts) {
@@ -815,6 +891,16 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
         }
     }
     facts
+}
+
+fn self_reads(source: &str, function: Node) -> Vec<crate::analysis::serializers::ObjectRead> {
+    let only_self = function
+        .child_by_field_name("parameters")
+        .is_some_and(|p| p.named_child_count() == 1);
+    if !only_self {
+        return Vec::new();
+    }
+    crate::analysis::serializers::object_reads(source, function, 0).unwrap_or_default()
 }
 
 fn returns_queryset(source: &str, function: Node) -> bool {

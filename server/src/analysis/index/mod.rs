@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 pub use facts::{
     extract, extract_memoised, import_facts, module_name, string_value, ClassFacts, FactsMemo,
-    FieldFacts, FileFacts, Import, InclusionTagFacts, Reference,
+    FieldFacts, FileFacts, Import, InclusionTagFacts, MethodFacts, Reference,
 };
 pub use prefetches::mentions_prefetch;
 use prefetches::WorkspacePrefetches;
@@ -237,6 +237,15 @@ impl ModelIndex {
         }
     }
 
+    /// Whether an instance loaded out of the analyzer's sight may have its relation `relation`
+    /// prefetched: some prefetch of the program loads a relation of that name (of whichever
+    /// model), or some prefetch cannot be read, or the index does not hold the whole program.
+    pub fn may_prefetch(&self, relation: &str) -> bool {
+        self.prefetches
+            .as_ref()
+            .is_none_or(|prefetches| prefetches.may_load(relation))
+    }
+
     /// Changes whenever any file's facts change: part of the analysis cache key.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
@@ -300,6 +309,52 @@ impl ModelIndex {
 
     fn module_exists(&self, name: &str) -> bool {
         self.module(name).is_some()
+    }
+
+    /// Walks a class's bases, written in `file`, through the workspace's own classes (six
+    /// levels at most): `visit` is shown each base that resolves outside the workspace, with how
+    /// many workspace classes led there, and each workspace class on the way, and says how to
+    /// go on.
+    pub fn walk_bases<'i>(
+        &'i self,
+        file: &'i FileFacts,
+        written: impl IntoIterator<Item = String>,
+        mut visit: impl FnMut(BaseStep<'_>) -> Walk,
+    ) {
+        let mut pending: Vec<(&FileFacts, String, usize)> =
+            written.into_iter().map(|b| (file, b, 0)).collect();
+        while let Some((file, base, depth)) = pending.pop() {
+            match self.resolve(file, &base) {
+                Symbol::External(qualified)
+                    if visit(BaseStep::External(&qualified, depth)) == Walk::Stop =>
+                {
+                    return;
+                }
+                Symbol::Class { module, name } if depth < MAX_BASE_DEPTH => {
+                    let declaring = if module == file.module {
+                        Some(file)
+                    } else {
+                        self.facts(&module).map(|f| f.as_ref())
+                    };
+                    let Some((declaring, class)) = declaring
+                        .and_then(|f| f.classes.iter().find(|c| c.name == name).map(|c| (f, c)))
+                    else {
+                        continue;
+                    };
+                    match visit(BaseStep::Class(class)) {
+                        Walk::Stop => return,
+                        Walk::Descend => pending.extend(
+                            class
+                                .bases
+                                .iter()
+                                .map(|b| (declaring, b.clone(), depth + 1)),
+                        ),
+                        Walk::Next => {}
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// What `dotted` means in the file described by `facts`.
@@ -1027,6 +1082,27 @@ fn is_plain_value(class: &str) -> bool {
             | "URLField"
             | "UUIDField"
     )
+}
+
+/// How many levels of the workspace's own classes `ModelIndex::walk_bases` follows.
+const MAX_BASE_DEPTH: usize = 6;
+
+/// What `ModelIndex::walk_bases` meets: a base outside the workspace (its qualified name, and
+/// how many workspace classes led there), or a class of the workspace.
+pub enum BaseStep<'a> {
+    External(&'a str, usize),
+    Class(&'a ClassFacts),
+}
+
+/// How `ModelIndex::walk_bases` goes on after a step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// To the next pending base (past a class: not into its bases).
+    Next,
+    /// Into the class's bases too.
+    Descend,
+    /// Nowhere: the walk is over.
+    Stop,
 }
 
 #[cfg(test)]

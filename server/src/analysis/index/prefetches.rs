@@ -4,7 +4,7 @@
 //! runs through `groups` to it (`"groups__permissions"`, or a `Prefetch("groups", queryset=...)`
 //! whose QuerySet may load anything).
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
 use super::facts::string_value;
@@ -209,6 +209,8 @@ pub struct WorkspacePrefetches {
     /// For each relation name, the lookups some prefetch loads below it: `"a__groups__perms"`
     /// puts `perms` below `groups` and `groups__perms` below `a`.
     below: FxHashMap<String, Vec<String>>,
+    /// Every relation some prefetch loads: `"a__groups__perms"` loads `a`, `groups` and `perms`.
+    loaded: FxHashSet<String>,
 }
 
 impl WorkspacePrefetches {
@@ -219,6 +221,9 @@ impl WorkspacePrefetches {
                 prefetches.unreadable = true;
                 continue;
             }
+            prefetches
+                .loaded
+                .extend(lookup.split("__").map(str::to_string));
             let mut rest = lookup.as_str();
             while let Some((relation, below)) = rest.split_once("__") {
                 let known = prefetches.below.entry(relation.to_string()).or_default();
@@ -238,6 +243,11 @@ impl WorkspacePrefetches {
             return vec![ANYTHING.to_string()];
         }
         self.below.get(relation).cloned().unwrap_or_default()
+    }
+
+    /// Whether some prefetch of the workspace may load `relation` (of whichever model).
+    pub fn may_load(&self, relation: &str) -> bool {
+        self.unreadable || self.loaded.contains(relation)
     }
 }
 
@@ -295,7 +305,10 @@ mod tests {
         assert_eq!(prefetches.below("groups"), ["permissions"]);
         assert_eq!(prefetches.below("members"), ["groups__permissions"]);
         assert!(prefetches.below("permissions").is_empty());
+        assert!(prefetches.may_load("members") && prefetches.may_load("permissions"));
+        assert!(!prefetches.may_load("owner"));
         let unreadable = WorkspacePrefetches::new(&["*".to_string()]);
         assert_eq!(unreadable.below("groups"), ["*"]);
+        assert!(unreadable.may_load("owner"));
     }
 }

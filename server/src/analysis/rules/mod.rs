@@ -33,6 +33,7 @@ mod orm408_loop_invariant_query;
 mod orm409_count_per_row;
 mod orm410_n_plus_one_template;
 mod orm411_n_plus_one_serializer;
+mod orm412_admin_list_n_plus_one;
 pub mod orm900_unused_noqa;
 mod save_in_loop;
 mod view_queryset;
@@ -168,6 +169,7 @@ pub static ALL: &[&Rule] = &[
     &orm900_unused_noqa::RULE,
     &orm410_n_plus_one_template::RULE,
     &orm411_n_plus_one_serializer::RULE,
+    &orm412_admin_list_n_plus_one::RULE,
 ];
 
 /// The rules whose findings cost a query (or a write) per row: inside a loop over a QuerySet, a
@@ -177,7 +179,7 @@ pub static ALL: &[&Rule] = &[
 /// the loop runs over whole tables at deploy time.
 pub const PER_ROW: &[&str] = &[
     "ORM205", "ORM301", "ORM302", "ORM303", "ORM304", "ORM305", "ORM306", "ORM401", "ORM402",
-    "ORM403", "ORM404", "ORM405", "ORM406", "ORM409", "ORM410", "ORM411",
+    "ORM403", "ORM404", "ORM405", "ORM406", "ORM409", "ORM410", "ORM411", "ORM412",
 ];
 
 pub fn by_code(code: &str) -> Option<&'static Rule> {

@@ -4,7 +4,9 @@
 
 use tree_sitter::Node;
 
-use super::{orm409_count_per_row, Captures, Rule, RuleContext, RuleMeta};
+use super::{
+    orm409_count_per_row, orm412_admin_list_n_plus_one, Captures, Rule, RuleContext, RuleMeta,
+};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::{loaded_equal_queryset, other_evaluations};
 use crate::analysis::syntax::{
@@ -38,10 +40,23 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if orm409_count_per_row::owns(cx.sem, cx.settings, strip_parens(receiver)) {
         return;
     }
+    // A relation counted per row of an admin changelist: ORM412's (the query per row is the
+    // cost).
+    if orm412_admin_list_n_plus_one::owns(cx.sem, cx.settings, strip_parens(receiver)) {
+        return;
+    }
     let parents = &cx.sem.parents;
-    let Some((tested, exists)) = existence_test(count, cx.sem.source, parents) else {
+    let Some((mut tested, mut exists)) = existence_test(count, cx.sem.source, parents) else {
         return;
     };
+    // `not qs.count() == 0` tests for rows: the whole of it becomes `qs.exists()`, not
+    // `not not qs.exists()`.
+    if let Some(not) = parent_through_parens(tested, parents).filter(|p| p.kind() == "not_operator")
+    {
+        if !exists {
+            (tested, exists) = (not, true);
+        }
+    }
     let name = strip_parens(receiver);
     // Only a QuerySet can stand in its own truth test; a manager is always true.
     let evaluated = if name.kind() == "identifier" && receiver_ty.is_queryset() {

@@ -52,6 +52,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if name.kind() == "identifier" && other_evaluations(cx.sem, name).any() {
         return;
     }
+    // A QuerySet handed in by the caller may be one it keeps and hands in again: the first
+    // `in` fills its cache and the next calls' are free. Whose it is decides; unsure, silent.
+    if name.kind() == "identifier" && cx.sem.parameter_of(name).is_some() {
+        return;
+    }
     let message =
         "`in` fetches every row of the queryset to test membership in Python; ask the database";
     if qs.values || qs.sliced || qs.combined {

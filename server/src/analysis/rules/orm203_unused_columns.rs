@@ -8,7 +8,9 @@ use crate::analysis::diagnostic::{Applicability, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
-use crate::analysis::loops::{add_argument, construction_site, quote_style};
+use crate::analysis::loops::{
+    add_argument, construction_site, may_read_prefetch_cache, quote_style,
+};
 use crate::analysis::syntax::{strip_parens, walk};
 
 pub static RULE: Rule = Rule {
@@ -49,6 +51,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let inner = strip_parens(iterable);
     if inner.kind() == "identifier" && other_evaluations(sem, inner).any() {
+        return;
+    }
+    // `only()` on `x.rel.all()` runs a query of its own where a prefetch filled the cache.
+    if may_read_prefetch_cache(sem, iterable) {
         return;
     }
     let columns = sem

@@ -71,13 +71,18 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(method) = m.get("method").map(|n| sem.text(n)) else {
         return;
     };
+    let relation_name = sem.text(relation);
+    if many_to_many(cx, owner_model, relation_name).is_some_and(|m2m| !manager_takes_many(cx, &m2m))
+    {
+        return;
+    }
     let write = RelationWrite {
         call,
         owner,
         argument,
         manager,
         method,
-        relation: sem.text(relation),
+        relation: relation_name,
         owner_model,
         owner_varies,
     };
@@ -222,6 +227,22 @@ fn many_to_many(cx: &RuleContext, model: ModelId, relation: &str) -> Option<Many
         field: reverse.field.clone(),
         target: model,
     })
+}
+
+/// Whether the relation's managers are known to take several objects in one `add()`/`remove()`:
+/// those of Django's field and of the packages' fields that keep its managers' signature
+/// (modelcluster, taggit, sortedm2m, which adds them in the order given). A field class of the
+/// project (or of an unknown package) may bring a manager of its own that refuses them (awx's
+/// `OrderedManyToManyField` raises, to keep its positions): one call is no advice there.
+fn manager_takes_many(cx: &RuleContext, m2m: &ManyToMany) -> bool {
+    let Some(field) = cx.sem.index().model(m2m.source).field(&m2m.field) else {
+        return false;
+    };
+    let class = field.class.rsplit('.').next().unwrap_or(&field.class);
+    matches!(
+        class,
+        "ManyToManyField" | "ParentalManyToManyField" | "TaggableManager" | "SortedManyToManyField"
+    )
 }
 
 /// The loop replaced by one `add(*items)`/`remove(*items)`: safe unless `m2m_changed` receivers

@@ -3,6 +3,7 @@
 
 use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
+use crate::analysis::evaluation::{evaluated_before, evaluating_statement, rebound_between};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
@@ -26,13 +27,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     };
     // Writing `entry.blog.id = ...` changes the blog object; `blog_id` would be another thing.
-    let written = cx.sem.parents.of(access).is_some_and(|p| {
-        matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
-                .is_some_and(|l| l.id() == access.id())
-            || p.kind() == "delete_statement"
-    });
-    if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
+    if is_written(cx.sem, access)
+        || orm201_single_field_iteration::owns(cx.sem, cx.settings, access)
+    {
         return;
     }
     let Ty::Instance(ModelRef::Indexed(model)) = cx.sem.ty(instance) else {
@@ -64,7 +61,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
         !assigned
     });
-    if assigned || joined_by_the_loop(cx.sem, instance, relation_name) {
+    if assigned || already_loaded(cx.sem, access, instance, relation_name) {
         return;
     }
     let Some(tests) = key_only_tests(cx.sem, scope.scope, access, &relation_access) else {
@@ -103,6 +100,16 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     cx.report(access, message, Some(fix));
 }
 
+/// Whether `access` is assigned to or deleted.
+fn is_written<'a>(sem: &Semantics<'a>, access: Node<'a>) -> bool {
+    sem.parents.of(access).is_some_and(|p| {
+        matches!(p.kind(), "assignment" | "augmented_assignment")
+            && p.child_by_field_name("left")
+                .is_some_and(|l| l.id() == access.id())
+            || p.kind() == "delete_statement"
+    })
+}
+
 /// The other reads of the relation in the scope: `None` when one uses the related object itself
 /// (`entry.blog.name`, `render(entry.blog)`): it is loaded anyway, and `.id` then reads it from
 /// the cache. Otherwise the truth tests and `None` checks among them (`if entry.blog:`), which
@@ -138,11 +145,18 @@ fn key_only_tests<'a>(
     (!object_used).then_some(tests)
 }
 
-/// Whether the instance is (a relation of) a loop row whose QuerySet joins or prefetches the
-/// relation: `period.indicator.result.project.id` in a loop over
+/// Whether the relation is loaded already when `access` reads it. The instance is (a relation
+/// of) a loop row whose QuerySet joins or prefetches the relation:
+/// `period.indicator.result.project.id` in a loop over
 /// `select_related("indicator__result__project")` reads a loaded object, as does `entry.blog.id`
-/// in a loop over `blog.entry_set.all()`, whose rows Django gives `blog` itself.
-fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &str) -> bool {
+/// in a loop over `blog.entry_set.all()`, whose rows Django gives `blog` itself. Or the instance
+/// came with it from a caller, or a function called before has read it (see below).
+fn already_loaded<'a>(
+    sem: &Semantics<'a>,
+    access: Node<'a>,
+    instance: Node<'a>,
+    relation: &str,
+) -> bool {
     let mut path = vec![relation];
     let mut root = strip_parens(instance);
     while root.kind() == "attribute" {
@@ -165,13 +179,155 @@ fn joined_by_the_loop<'a>(sem: &Semantics<'a>, instance: Node<'a>, relation: &st
         })
     };
     // A parameter that a call in this module fills with such a row: `self.handle(record)` in
-    // a loop over `records.select_related("alert")` hands `handle` its `alert` loaded.
-    let passed_rows = || {
+    // a loop over `records.select_related("alert")` hands `handle` its `alert` loaded; or with
+    // an instance whose relation the caller has read before the call, which caches it there.
+    let passed_loaded = || {
         sem.parameter_of(root).is_some_and(|parameter| {
             sem.arguments_passed_in_module(parameter)
                 .into_iter()
-                .any(|argument| argument.kind() == "identifier" && loaded_by_rows(argument))
+                .any(|argument| {
+                    argument.kind() == "identifier"
+                        && (loaded_by_rows(argument) || read_before_the_call(sem, argument, &path))
+                })
         })
     };
-    loaded_by_rows(root) || passed_rows()
+    loaded_by_rows(root) || passed_loaded() || read_by_a_callee(sem, access, root, &path)
+}
+
+/// Whether a call that has run whenever `access` runs (with `root`'s name not rebound since)
+/// hands `root` to a function of this module whose body reads `param.<path>` first thing
+/// (`self.re_run(record)` whose first statement reads `record.alert.signature`): the same
+/// instance then holds the related object when `access` reads it.
+fn read_by_a_callee<'a>(
+    sem: &Semantics<'a>,
+    access: Node<'a>,
+    root: Node<'a>,
+    path: &[&str],
+) -> bool {
+    if root.kind() != "identifier" {
+        return false;
+    }
+    let name = sem.text(root);
+    let scope = sem.scope_of(access);
+    let mut found = false;
+    crate::analysis::syntax::walk(scope.scope, |n| {
+        if found || n.start_byte() >= access.start_byte() {
+            return false;
+        }
+        if n.kind() == "identifier"
+            && sem.text(n) == name
+            && !rebound_between(&scope, &[name], n.end_byte(), access.start_byte())
+        {
+            found = sem
+                .parents
+                .of(n)
+                .and_then(|holder| match holder.kind() {
+                    "keyword_argument" => sem.parents.of(holder),
+                    _ => Some(holder),
+                })
+                .filter(|list| list.kind() == "argument_list")
+                .and_then(|list| sem.parents.of(list))
+                .filter(|call| evaluated_before(*call, access, &sem.parents))
+                .and_then(|call| sem.parameter_filled(call, n))
+                .is_some_and(|parameter| read_first_thing(sem, parameter, path));
+        }
+        !found
+    });
+    found
+}
+
+/// Whether the function of `parameter` reads `parameter.<path>` every time it is called, before
+/// anything in its body could return or raise. (Calling a generator or a coroutine function
+/// runs none of its body.)
+fn read_first_thing<'a>(sem: &Semantics<'a>, parameter: Node<'a>, path: &[&str]) -> bool {
+    // The parameter's name, its `parameters` list (or a typed parameter first), the function.
+    let mut function = parameter;
+    for _ in 0..3 {
+        match sem.parents.of(function) {
+            Some(parent) => function = parent,
+            None => return false,
+        }
+        if function.kind() == "function_definition" {
+            break;
+        }
+    }
+    let Some(body) = (function.kind() == "function_definition")
+        .then(|| function.child_by_field_name("body"))
+        .flatten()
+    else {
+        return false;
+    };
+    if sem.text(function).starts_with("async") || yields(body) {
+        return false;
+    }
+    let relation_access = format!("{}.{}", sem.text(parameter), path.join("."));
+    let scope = sem.scope_of(body);
+    if !scope
+        .bindings(sem.text(parameter))
+        .iter()
+        .all(|b| b.name.id() == parameter.id())
+    {
+        return false;
+    }
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        let mut read = false;
+        let mut may_leave = false;
+        crate::analysis::syntax::walk(statement, |n| {
+            if matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            ) {
+                return false;
+            }
+            may_leave |= matches!(n.kind(), "return_statement" | "raise_statement");
+            read |= n.kind() == "attribute"
+                && sem.text(n) == relation_access
+                && evaluating_statement(n, &sem.parents).is_some_and(|s| s.id() == statement.id());
+            !read
+        });
+        if read {
+            return true;
+        }
+        if may_leave {
+            return false;
+        }
+    }
+    false
+}
+
+/// Whether `body` yields (outside functions defined in it): its function is a generator.
+fn yields(body: Node) -> bool {
+    let mut found = false;
+    crate::analysis::syntax::walk(body, |n| {
+        found |= n.kind() == "yield";
+        !found
+            && !matches!(
+                n.kind(),
+                "function_definition" | "lambda" | "class_definition"
+            )
+    });
+    found
+}
+
+/// Whether the caller has read `argument.<path>` (`job.repository`) before passing `argument`,
+/// on every path to the call, with the name not rebound since: the instance then holds that
+/// relation in its cache.
+fn read_before_the_call<'a>(sem: &Semantics<'a>, argument: Node<'a>, path: &[&str]) -> bool {
+    let name = sem.text(argument);
+    let relation_access = format!("{name}.{}", path.join("."));
+    let scope = sem.scope_of(argument);
+    let mut found = false;
+    crate::analysis::syntax::walk(scope.scope, |n| {
+        if found || n.start_byte() >= argument.start_byte() {
+            return false;
+        }
+        found = n.kind() == "attribute"
+            && sem.text(n) == relation_access
+            && !is_written(sem, n)
+            && evaluated_before(n, argument, &sem.parents)
+            && !rebound_between(&scope, &[name], n.end_byte(), argument.start_byte());
+        !found
+    });
+    found
 }

@@ -9,7 +9,7 @@ use tree_sitter::Node;
 use super::view_queryset::{HandedOn, Missing};
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Related, Severity};
-use crate::analysis::index::{string_value, Symbol};
+use crate::analysis::index::{string_value, BaseStep, Symbol, Walk};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
@@ -37,6 +37,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// context is the next positional argument, or `context=`).
 const RENDERERS: &[(&str, usize, &str)] = &[
     ("django.shortcuts.render", 1, "template_name"),
+    // Removed in Django 3.0; older projects still call it.
+    ("django.shortcuts.render_to_response", 0, "template_name"),
     ("django.template.response.TemplateResponse", 1, "template"),
     (
         "django.template.loader.render_to_string",
@@ -45,56 +47,144 @@ const RENDERERS: &[(&str, usize, &str)] = &[
     ),
 ];
 
-/// `render(request, "blog/list.html", {"posts": posts})`: reported where each context value is
-/// built.
+/// `render(request, "blog/list.html", {"posts": posts})`, `self.render_to_response(context)`
+/// in a method of a view that names its template, or `get_template(name).render(context)`:
+/// reported where each context value is built.
 fn check_render<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, function: Node<'a>) {
-    let Symbol::External(qualified) = cx
-        .sem
-        .index()
-        .resolve(cx.sem.file_facts(), cx.sem.text(function))
-    else {
+    let (template, context) = if cx.sem.text(function) == "self.render_to_response" {
+        let Some(template) = own_method_class(call).and_then(|class| declared_template(cx, class))
+        else {
+            return;
+        };
+        (template, argument(cx, call, 0, "context"))
+    } else if let Some(template) = loaded_template(cx, function) {
+        (template, argument(cx, call, 0, "context"))
+    } else {
+        let Symbol::External(qualified) = cx
+            .sem
+            .index()
+            .resolve(cx.sem.file_facts(), cx.sem.text(function))
+        else {
+            return;
+        };
+        let Some(&(_, template_at, template_keyword)) =
+            RENDERERS.iter().find(|(name, _, _)| qualified == *name)
+        else {
+            return;
+        };
+        let Some(template) = argument(cx, call, template_at, template_keyword)
+            .and_then(|t| string_value(t, cx.sem.source))
+        else {
+            return;
+        };
+        (template, argument(cx, call, template_at + 1, "context"))
+    };
+    let Some(context) = context.and_then(|c| context_entries(cx, c)) else {
         return;
     };
-    let Some(&(_, template_at, template_keyword)) =
-        RENDERERS.iter().find(|(name, _, _)| qualified == *name)
-    else {
-        return;
-    };
-    let Some(args) = call.child_by_field_name("arguments") else {
-        return;
-    };
-    let argument = |position: usize, keyword: &str| -> Option<Node<'a>> {
-        let mut cursor = args.walk();
-        let children: Vec<Node<'a>> = args.named_children(&mut cursor).collect();
-        children
-            .iter()
-            .filter(|a| a.kind() != "keyword_argument" && a.kind() != "comment")
-            .nth(position)
-            .copied()
-            .or_else(|| {
-                children.iter().find_map(|a| {
-                    (a.kind() == "keyword_argument"
-                        && a.child_by_field_name("name")
-                            .is_some_and(|n| cx.sem.text(n) == keyword))
-                    .then(|| a.child_by_field_name("value"))
-                    .flatten()
-                })
-            })
-    };
-    let Some(template) =
-        argument(template_at, template_keyword).and_then(|t| string_value(t, cx.sem.source))
-    else {
-        return;
-    };
-    let Some(context) = argument(template_at + 1, "context").and_then(|c| context_dict(cx, c))
-    else {
-        return;
-    };
-    for (key, value) in entries(cx, context) {
+    for (key, value) in context {
         if let Some(handed) = HandedOn::new(cx, assigned_value(cx, value), value) {
             report(cx, &handed, &template, &[key], Value::Rows(handed.model));
         }
     }
+}
+
+/// `get_template("blog/list.html").render(context, request)`, directly or through a name bound
+/// once to the loaded template: the template's name.
+fn loaded_template<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<String> {
+    if function.kind() != "attribute"
+        || function
+            .child_by_field_name("attribute")
+            .is_none_or(|a| cx.sem.text(a) != "render")
+    {
+        return None;
+    }
+    let template = strip_parens(assigned_value(cx, function.child_by_field_name("object")?));
+    if template.kind() != "call" {
+        return None;
+    }
+    let loader = template.child_by_field_name("function")?;
+    let Symbol::External(qualified) = cx
+        .sem
+        .index()
+        .resolve(cx.sem.file_facts(), cx.sem.text(loader))
+    else {
+        return None;
+    };
+    if qualified != "django.template.loader.get_template" {
+        return None;
+    }
+    string_value(argument(cx, template, 0, "template_name")?, cx.sem.source)
+}
+
+/// A call's argument at `position` among the positional ones, else the one named `keyword`.
+fn argument<'a>(
+    cx: &RuleContext<'_, 'a>,
+    call: Node<'a>,
+    position: usize,
+    keyword: &str,
+) -> Option<Node<'a>> {
+    let args = call.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    let children: Vec<Node<'a>> = args.named_children(&mut cursor).collect();
+    children
+        .iter()
+        .filter(|a| a.kind() != "keyword_argument" && a.kind() != "comment")
+        .nth(position)
+        .copied()
+        .or_else(|| {
+            children.iter().find_map(|a| {
+                (a.kind() == "keyword_argument"
+                    && a.child_by_field_name("name")
+                        .is_some_and(|n| cx.sem.text(n) == keyword))
+                .then(|| a.child_by_field_name("value"))
+                .flatten()
+            })
+        })
+}
+
+/// The class whose method (directly in its body) `node` is written in.
+fn own_method_class(node: Node) -> Option<Node> {
+    let mut current = node.parent()?;
+    while current.kind() != "function_definition" {
+        if matches!(current.kind(), "lambda" | "class_definition") {
+            return None;
+        }
+        current = current.parent()?;
+    }
+    let method = match current.parent()? {
+        decorated if decorated.kind() == "decorated_definition" => decorated,
+        _ => current,
+    };
+    method
+        .parent()
+        .and_then(|body| body.parent())
+        .filter(|class| class.kind() == "class_definition")
+}
+
+/// The template a view class names in its own body: the first literal name its
+/// `get_template_names()` returns, else its `template_name`. `None` when it names none the
+/// analyzer can read (a base's is not known).
+fn declared_template(cx: &RuleContext, class: Node) -> Option<String> {
+    let body = class.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let mut template_name = None;
+    for statement in body.named_children(&mut cursor) {
+        let statement = undecorated(statement);
+        if statement.kind() == "function_definition"
+            && statement
+                .child_by_field_name("name")
+                .is_some_and(|n| cx.sem.text(n) == "get_template_names")
+        {
+            return first_template_name(cx, statement);
+        }
+        if let Some((left, right)) = simple_assignment(statement) {
+            if cx.sem.text(left) == "template_name" {
+                template_name = string_value(right, cx.sem.source);
+            }
+        }
+    }
+    template_name
 }
 
 /// Where a context value that is a name was made (`page = paginator.get_page(n)`): the finding
@@ -114,19 +204,24 @@ fn assigned_value<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Node<'a> {
     }
 }
 
-/// The dict literal a context is: written in the call, or the one assignment of a name that is
-/// not changed afterwards (`context["x"] = ...`, `context.update(...)`): a context built
-/// elsewhere is not known.
-fn context_dict<'a>(cx: &RuleContext<'_, 'a>, context: Node<'a>) -> Option<Node<'a>> {
+/// The entries of the context a render call passes: a dict literal written in the call, or
+/// returned by a helper (`returned_dict`), or assigned once to a name and then filled key by key
+/// (`context["posts"] = ...`, `context.update({...})`) in statements of the same block, before
+/// the call. Any other use of the name (a change under a condition, a read, a method call)
+/// makes the context unknown.
+fn context_entries<'a>(
+    cx: &RuleContext<'_, 'a>,
+    context: Node<'a>,
+) -> Option<Vec<(String, Node<'a>)>> {
     let context = strip_parens(context);
-    if context.kind() == "dictionary" {
-        return Some(context);
-    }
-    if context.kind() == "call" {
-        return returned_dict(cx, context);
+    if let Some(wrapped) = (context.kind() == "call")
+        .then(|| template_context_dict(cx, context))
+        .flatten()
+    {
+        return context_entries(cx, wrapped);
     }
     if context.kind() != "identifier" {
-        return None;
+        return made_entries(cx, context);
     }
     let name = cx.sem.text(context);
     let scope = cx.sem.scope_of(context);
@@ -138,24 +233,189 @@ fn context_dict<'a>(cx: &RuleContext<'_, 'a>, context: Node<'a>) -> Option<Node<
         return None;
     };
     let value = strip_parens(value);
-    let dict = match value.kind() {
-        "dictionary" => value,
-        "call" => returned_dict(cx, value)?,
-        _ => return None,
-    };
-    let mut changed = false;
+    let mut filled = made_entries(cx, value)?;
+    let block = value
+        .parent()
+        .and_then(|a| a.parent())
+        .and_then(|s| s.parent())?;
+    let mut known = true;
     walk(scope.scope, |n| {
         let object = match n.kind() {
             "subscript" => n.child_by_field_name("value"),
             "attribute" => n.child_by_field_name("object"),
             _ => None,
         };
-        if object.is_some_and(|o| o.kind() == "identifier" && cx.sem.text(o) == name) {
-            changed = true;
+        if !object.is_some_and(|o| o.kind() == "identifier" && cx.sem.text(o) == name) {
+            return known;
         }
-        !changed
+        let statement = n.parent().and_then(|p| p.parent());
+        let in_order = statement.is_some_and(|s| {
+            s.kind() == "expression_statement"
+                && s.parent().is_some_and(|p| p.id() == block.id())
+                && s.start_byte() > value.end_byte()
+                && s.end_byte() <= context.start_byte()
+        });
+        match statement
+            .filter(|_| in_order)
+            .and_then(|s| added_entries(cx, s, name))
+        {
+            Some(added) => {
+                for (key, value) in added {
+                    filled.retain(|(k, _)| *k != key);
+                    filled.push((key, value));
+                }
+            }
+            None => known = false,
+        }
+        known
     });
-    (!changed).then_some(dict)
+    known.then_some(filled)
+}
+
+/// The entries of a dict written where it is used: a literal, what a helper returns, the dict a
+/// `Context`/`RequestContext` wraps, or the keywords of `self.get_context_data(...)`.
+fn made_entries<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Option<Vec<(String, Node<'a>)>> {
+    match value.kind() {
+        "dictionary" => Some(entries(cx, value)),
+        "call" => match template_context_dict(cx, value) {
+            Some(dict) => made_entries(cx, strip_parens(dict)),
+            None => returned_dict(cx, value)
+                .map(|dict| entries(cx, dict))
+                .or_else(|| context_data_keywords(cx, value)),
+        },
+        _ => None,
+    }
+}
+
+/// The dict of `RequestContext(request, {...})` / `Context({...})` (django.template), which
+/// renders with the dict's keys, as older views and `context_instance=` users write it.
+fn template_context_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a>> {
+    let function = call.child_by_field_name("function")?;
+    let Symbol::External(qualified) = cx
+        .sem
+        .index()
+        .resolve(cx.sem.file_facts(), cx.sem.text(function))
+    else {
+        return None;
+    };
+    let position = match qualified.as_str() {
+        "django.template.RequestContext" | "django.template.context.RequestContext" => 1,
+        "django.template.Context" | "django.template.context.Context" => 0,
+        _ => return None,
+    };
+    argument(cx, call, position, "dict_")
+}
+
+/// `self.get_context_data(posts=rows)` in a view's method: Django's `ContextMixin` puts the
+/// keywords into the context. The class's own `get_context_data` is reported by `check_view`
+/// with its additions; here only the keywords it does not overwrite, and only when it hands
+/// them on to `super().get_context_data(**kwargs)` (else they may never reach the template).
+fn context_data_keywords<'a>(
+    cx: &RuleContext<'_, 'a>,
+    call: Node<'a>,
+) -> Option<Vec<(String, Node<'a>)>> {
+    let function = call.child_by_field_name("function")?;
+    if cx.sem.text(function) != "self.get_context_data" {
+        return None;
+    }
+    let class = own_method_class(call)?;
+    let own = class.child_by_field_name("body").and_then(|body| {
+        let mut cursor = body.walk();
+        let found = body.named_children(&mut cursor).map(undecorated).find(|s| {
+            s.kind() == "function_definition"
+                && s.child_by_field_name("name")
+                    .is_some_and(|n| cx.sem.text(n) == "get_context_data")
+        });
+        found
+    });
+    let overwritten: Vec<String> = match own {
+        Some(own) if forwards_keywords(cx, own) => context_additions(cx, own)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect(),
+        Some(_) => return None,
+        None => Vec::new(),
+    };
+    let passed = update_entries(cx, call)?;
+    Some(
+        passed
+            .into_iter()
+            .filter(|(key, _)| !overwritten.contains(key))
+            .collect(),
+    )
+}
+
+/// Whether a `get_context_data(self, **kwargs)` calls `super().get_context_data(**kwargs)`.
+fn forwards_keywords(cx: &RuleContext, function: Node) -> bool {
+    let mut forwards = false;
+    walk(function, |n| {
+        if n.kind() == "call"
+            && n.child_by_field_name("function")
+                .is_some_and(|f| cx.sem.text(f) == "super().get_context_data")
+            && n.child_by_field_name("arguments").is_some_and(|args| {
+                let mut cursor = args.walk();
+                let splat = args
+                    .named_children(&mut cursor)
+                    .any(|a| a.kind() == "dictionary_splat");
+                splat
+            })
+        {
+            forwards = true;
+        }
+        !forwards
+    });
+    forwards
+}
+
+/// What a statement adds to the dict `name`: `name["key"] = value`, or `name.update({...})` /
+/// `name.update(key=value)`; `None` for any other statement.
+fn added_entries<'a>(
+    cx: &RuleContext<'_, 'a>,
+    statement: Node<'a>,
+    name: &str,
+) -> Option<Vec<(String, Node<'a>)>> {
+    let is_name =
+        |n: Option<Node>| n.is_some_and(|n| n.kind() == "identifier" && cx.sem.text(n) == name);
+    if let Some((left, right)) = simple_assignment(statement) {
+        if left.kind() != "subscript" || !is_name(left.child_by_field_name("value")) {
+            return None;
+        }
+        let key = string_value(left.child_by_field_name("subscript")?, cx.sem.source)?;
+        return Some(vec![(key, right)]);
+    }
+    let call = statement.named_child(0).filter(|c| c.kind() == "call")?;
+    let function = call.child_by_field_name("function")?;
+    if function.kind() != "attribute"
+        || !is_name(function.child_by_field_name("object"))
+        || function
+            .child_by_field_name("attribute")
+            .is_none_or(|a| cx.sem.text(a) != "update")
+    {
+        return None;
+    }
+    update_entries(cx, call)
+}
+
+/// The entries `d.update({"key": value})` or `d.update(key=value)` adds; `None` for arguments
+/// the analyzer cannot read (`d.update(other)`, `**extra`).
+fn update_entries<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Vec<(String, Node<'a>)>> {
+    let args = call.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    let mut added = Vec::new();
+    for argument in args.named_children(&mut cursor) {
+        match argument.kind() {
+            "dictionary" if added.is_empty() => added.extend(entries(cx, argument)),
+            "keyword_argument" => added.push((
+                cx.sem
+                    .text(argument.child_by_field_name("name")?)
+                    .to_string(),
+                argument.child_by_field_name("value")?,
+            )),
+            "comment" => {}
+            _ => return None,
+        }
+    }
+    Some(added)
 }
 
 /// `get_context(request, rows)`: the dict literal that a function of this module (defined once
@@ -206,13 +466,15 @@ fn entries<'a>(cx: &RuleContext<'_, 'a>, dict: Node<'a>) -> Vec<(String, Node<'a
 }
 
 /// A class-based view with a template: `ListView`/`DetailView` pass their QuerySet's rows (or
-/// object) under `object_list`/`object` and the model's name; `get_context_data` may add more.
+/// object) under `object_list`/`object` and the model's name (and a paginated list its page as
+/// `page_obj`); `get_context_data` may add more.
 fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     let Some(body) = view.child_by_field_name("body") else {
         return;
     };
     let mut attributes: Vec<(&str, Node<'a>)> = Vec::new();
     let mut context_data = None;
+    let mut template_names = None;
     let mut own_object = false;
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
@@ -222,6 +484,8 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
             .map(|n| cx.sem.text(n));
         if method == Some("get_context_data") {
             context_data = Some(statement);
+        } else if method == Some("get_template_names") {
+            template_names = Some(statement);
         } else if method == Some("get_object") {
             own_object = true;
         } else if let Some((left, right)) = simple_assignment(statement) {
@@ -238,7 +502,7 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     // A detail view that finds its object itself may not take it from its QuerySet.
     let kind = generic_kind(cx, view).filter(|k| !(own_object && *k == Kind::Detail));
     // Most classes are no template views: decided before inferring any QuerySet.
-    if kind.is_none() && attribute("template_name").is_none() {
+    if kind.is_none() && attribute("template_name").is_none() && template_names.is_none() {
         return;
     }
     // The view's own QuerySet: its `get_queryset()`/`queryset`, else `model = M` (all rows,
@@ -258,10 +522,11 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
             _ => None,
         }),
     };
-    let template = match attribute("template_name") {
-        Some(name) => string_value(name, cx.sem.source),
+    let template = match (template_names, attribute("template_name")) {
+        (Some(function), _) => first_template_name(cx, function),
+        (None, Some(name)) => string_value(name, cx.sem.source),
         // Django's default name, unless the view changes its suffix.
-        None if attribute("template_name_suffix").is_none() => {
+        (None, None) if attribute("template_name_suffix").is_none() => {
             kind.zip(handed.as_ref()).map(|(kind, handed)| {
                 let model = cx.sem.index().model(handed.model);
                 format!(
@@ -276,7 +541,7 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
                 )
             })
         }
-        None => None,
+        (None, None) => None,
     };
     let Some(template) = template else {
         return;
@@ -292,7 +557,13 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
             Kind::List => ("object_list", Value::Rows(handed.model)),
             Kind::Detail => ("object", Value::Row(handed.model)),
         };
-        let variables: Vec<String> = std::iter::once(own.to_string()).chain(named).collect();
+        // With `paginate_by`, a list view also passes the page, whose rows are the QuerySet's.
+        let page = (kind == Kind::List && attribute("paginate_by").is_some())
+            .then(|| "page_obj".to_string());
+        let variables: Vec<String> = std::iter::once(own.to_string())
+            .chain(named)
+            .chain(page)
+            .collect();
         report(cx, handed, &template, &variables, value);
     }
     if let Some(function) = context_data {
@@ -304,45 +575,100 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     }
 }
 
+/// The template `get_template_names()` gives: the first name of the list (or tuple) its one
+/// `return` writes, which Django tries first. `None` for names built at run time.
+fn first_template_name(cx: &RuleContext, function: Node) -> Option<String> {
+    let returned = strip_parens(crate::analysis::syntax::only_return(function)?.named_child(0)?);
+    let first = match returned.kind() {
+        "list" | "tuple" => {
+            let mut cursor = returned.walk();
+            let first = returned
+                .named_children(&mut cursor)
+                .find(|n| n.kind() != "comment");
+            first?
+        }
+        _ => returned,
+    };
+    string_value(first, cx.sem.source)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     List,
     Detail,
 }
 
-/// Whether the view is one of Django's `ListView`/`DetailView` (by a base that resolves there).
+/// Methods of Django's generic views that decide which template renders which rows.
+const GENERIC_VIEW_METHODS: &[&str] = &[
+    "get_queryset",
+    "get_context_data",
+    "get_context_object_name",
+    "get_template_names",
+    "get_object",
+    "get_paginate_by",
+];
+
+/// Whether the view is one of Django's `ListView`/`DetailView`: by a base that resolves there,
+/// or through the workspace's own base classes and mixins when none of them says anything
+/// about the template or its rows (`GENERIC_VIEW_ATTRIBUTES`, `GENERIC_VIEW_METHODS`): then the
+/// view's own body decides them, as if it derived from Django's class itself.
 fn generic_kind(cx: &RuleContext, view: Node) -> Option<Kind> {
     let bases = view.child_by_field_name("superclasses")?;
     let mut cursor = bases.walk();
-    let kinds: Vec<Kind> = bases
+    let written: Vec<String> = bases
         .named_children(&mut cursor)
-        .filter_map(|base| {
-            let Symbol::External(q) = cx
-                .sem
-                .index()
-                .resolve(cx.sem.file_facts(), cx.sem.text(base))
-            else {
-                return None;
-            };
-            if !q.starts_with("django.views.generic") {
-                return None;
-            }
-            match q.rsplit('.').next() {
-                Some("ListView") => Some(Kind::List),
-                Some("DetailView") => Some(Kind::Detail),
-                _ => None,
-            }
-        })
+        .map(|b| cx.sem.text(b).to_string())
         .collect();
+    let mut kinds: Vec<Kind> = Vec::new();
+    let mut through_workspace = false;
+    let mut workspace_base_decides = false;
+    cx.sem
+        .index()
+        .walk_bases(cx.sem.file_facts(), written, |step| match step {
+            BaseStep::External(q, depth) if q.starts_with("django.views.generic") => {
+                let kind = match q.rsplit('.').next() {
+                    Some("ListView") => Kind::List,
+                    Some("DetailView") => Kind::Detail,
+                    _ => return Walk::Next,
+                };
+                through_workspace |= depth > 0;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+                Walk::Next
+            }
+            BaseStep::External(..) => Walk::Next,
+            BaseStep::Class(class) => {
+                let decides = !class.view_attributes.is_empty()
+                    || class
+                        .methods
+                        .iter()
+                        .any(|m| GENERIC_VIEW_METHODS.contains(&m.name.as_str()));
+                workspace_base_decides |= decides;
+                if decides {
+                    Walk::Next
+                } else {
+                    Walk::Descend
+                }
+            }
+        });
+    // Reached through the workspace's classes while one of them decides something: unsure.
+    if through_workspace && workspace_base_decides {
+        return None;
+    }
     match kinds.as_slice() {
         [one] => Some(*one),
         _ => None,
     }
 }
 
-/// `context["key"] = value` statements in `get_context_data`; the last one of each key is what
-/// the template sees.
+/// `context["key"] = value` statements in `get_context_data`, and `context.update(...)` of the
+/// dict it returns; the last one of each key is what the template sees.
 fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(String, Node<'a>)> {
+    let returned = crate::analysis::syntax::only_return(function)
+        .and_then(|r| r.named_child(0))
+        .filter(|v| v.kind() == "identifier")
+        .map(|v| cx.sem.text(v));
     let mut out = Vec::new();
     walk(function, |n| {
         if let Some((left, right)) = (n.kind() == "expression_statement")
@@ -357,6 +683,12 @@ fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(S
                     out.push((key, right));
                 }
             }
+        } else if let Some(added) = (n.kind() == "expression_statement")
+            .then_some(returned)
+            .flatten()
+            .and_then(|name| added_entries(cx, n, name))
+        {
+            out.extend(added);
         }
         n.id() == function.id()
             || !matches!(

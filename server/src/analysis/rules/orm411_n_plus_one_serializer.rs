@@ -10,7 +10,7 @@ use tree_sitter::Node;
 use super::view_queryset::{HandedOn, Missing};
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Related, Severity};
-use crate::analysis::index::Symbol;
+use crate::analysis::index::{BaseStep, Walk};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
@@ -78,38 +78,23 @@ fn lists_rows(cx: &RuleContext, view: Node) -> bool {
         .named_children(&mut cursor)
         .map(|b| cx.sem.text(b).to_string())
         .collect();
-    let index = cx.sem.index();
-    // (the file a base is written in, the base as written)
-    let mut pending: Vec<(&crate::analysis::index::FileFacts, String, usize)> = written
-        .into_iter()
-        .map(|b| (cx.sem.file_facts(), b, 0))
-        .collect();
-    while let Some((file, base, depth)) = pending.pop() {
-        match index.resolve(file, &base) {
-            Symbol::External(q)
+    let mut lists = false;
+    cx.sem
+        .index()
+        .walk_bases(cx.sem.file_facts(), written, |step| match step {
+            BaseStep::External(q, _)
                 if q.starts_with("rest_framework.")
                     && q.rsplit('.')
                         .next()
                         .is_some_and(|n| LISTING_VIEWS.contains(&n)) =>
             {
-                return true;
+                lists = true;
+                Walk::Stop
             }
-            Symbol::Class { module, name } if depth < 6 => {
-                let declaring = if module == file.module {
-                    Some(file)
-                } else {
-                    index.facts(&module).map(|f| f.as_ref())
-                };
-                let class = declaring
-                    .and_then(|f| f.classes.iter().find(|c| c.name == name).map(|c| (f, c)));
-                if let Some((f, class)) = class {
-                    pending.extend(class.bases.iter().map(|b| (f, b.clone(), depth + 1)));
-                }
-            }
-            _ => {}
-        }
-    }
-    false
+            BaseStep::External(..) => Walk::Next,
+            BaseStep::Class(_) => Walk::Descend,
+        });
+    lists
 }
 
 /// `XSerializer(rows, many=True)`: reported at `rows`.

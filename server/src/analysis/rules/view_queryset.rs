@@ -8,7 +8,9 @@ use super::RuleContext;
 use crate::analysis::diagnostic::Fix;
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
-use crate::analysis::loops::{add_lookup, back_reference, construction_site, covers};
+use crate::analysis::loops::{
+    add_lookup, back_reference, construction_site, covers, prefetched_with_the_relation,
+};
 use crate::analysis::syntax::walk;
 
 /// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
@@ -58,10 +60,18 @@ impl<'a> HandedOn<'a> {
         expr: Node<'a>,
         queryset: QuerySetTy,
     ) -> Option<Self> {
-        let (Some(ModelRef::Indexed(model)), false) = (&queryset.model, queryset.values) else {
+        // An empty QuerySet (`none()`) has no rows to read relations of.
+        let (Some(ModelRef::Indexed(model)), false, false) =
+            (&queryset.model, queryset.values, queryset.empty)
+        else {
             return None;
         };
         let model = *model;
+        let mut queryset = queryset;
+        // `[d for d in period.data.all() if ...]`: rows that may come with `period`'s prefetches.
+        queryset
+            .prefetch_related
+            .extend(prefetched_with_the_relation(cx.sem, expr));
         let site = construction_site(cx.sem, expr);
         let site_sliced = site.is_none_or(|s| match cx.sem.ty(s) {
             Ty::QuerySet(qs) | Ty::Evaluated(qs) => qs.sliced,

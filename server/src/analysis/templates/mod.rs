@@ -1,7 +1,7 @@
 //! Django templates: which attribute chains a template reads on the variables its views pass
-//! (`{% for post in posts %}{{ post.author.name }}`), through loops, `{% with %}` and one level
-//! of `{% include %}`/`{% extends %}` and of the workspace's inclusion tags
-//! (`{% post_list posts %}`). ORM410 resolves those chains against the model index to find
+//! (`{% for post in posts %}{{ post.author.name }}`), through loops, `{% with %}`, and
+//! `{% include %}`/`{% extends %}` and the workspace's inclusion tags (`{% post_list posts %}`)
+//! up to `MAX_TEMPLATE_DEPTH` levels deep. ORM410 resolves those chains against the model index to find
 //! relations loaded once per row.
 //!
 //! A read is kept as its context variable (`posts`) and a path from it, where `*` stands for
@@ -232,8 +232,13 @@ fn resolve(frames: &[Frame], word: &str) -> Option<Chain> {
 /// A word of a tag and its offset in the tag's content.
 type Word<'s> = (usize, &'s str);
 
-/// `for x in items` / `for a, b in items reversed`: the targets and the iterable word, when the
-/// iterable is a plain dotted name.
+/// Filters whose result holds some of the rows they are given, unchanged (`posts|slice:":5"`,
+/// `posts|dictsort:"title"`): a loop over it reads each row as a loop over the rows would.
+const ROW_KEEPING_FILTERS: &[&str] = &["slice", "dictsort", "dictsortreversed"];
+
+/// `for x in items` / `for a, b in items reversed` / `for x in items|slice:":5"`: the targets and
+/// the iterable word, when the iterable is a plain dotted name, maybe through filters that keep
+/// its rows.
 fn for_parts(content: &str) -> Option<(Vec<&str>, Option<Word<'_>>)> {
     let rest = content.strip_prefix("for")?;
     let (targets, iterable) = rest.split_once(" in ")?;
@@ -247,9 +252,16 @@ fn for_parts(content: &str) -> Option<(Vec<&str>, Option<Word<'_>>)> {
         .unwrap_or(iterable)
         .trim();
     let offset = content.rfind(iterable)?;
-    let plain = iterable
-        .split('.')
-        .all(|p| is_name(p) || p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty());
+    let mut filters = iterable.split('|');
+    let iterable = filters.next().unwrap_or_default().trim_end();
+    let rows_kept = filters.all(|f| {
+        let name = f.split(':').next().unwrap_or_default().trim();
+        ROW_KEEPING_FILTERS.contains(&name)
+    });
+    let plain = rows_kept
+        && iterable
+            .split('.')
+            .all(|p| is_name(p) || p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty());
     Some((targets, plain.then_some((offset, iterable))))
 }
 
@@ -385,19 +397,33 @@ impl TemplateIndex {
 }
 
 impl TemplateIndex {
-    /// The names of the templates that include or extend `name` (whose views render it too).
+    /// The names of the templates that include or extend `name`, directly or through others
+    /// (up to `MAX_TEMPLATE_DEPTH` levels, as `needs` follows them): their views render it too.
     pub fn names_using(&self, name: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .by_name
-            .iter()
-            .filter(|(_, found)| {
-                found.iter().any(|(_, facts)| {
-                    facts.extends.as_deref() == Some(name)
-                        || facts.includes.iter().any(|i| i.name == name)
+        let mut names: Vec<String> = Vec::new();
+        let mut level = vec![name.to_string()];
+        for _ in 0..MAX_TEMPLATE_DEPTH {
+            let next: Vec<String> = self
+                .by_name
+                .iter()
+                .filter(|(using, found)| {
+                    *using != name
+                        && !names.contains(using)
+                        && found.iter().any(|(_, facts)| {
+                            level.iter().any(|used| {
+                                facts.extends.as_deref() == Some(used.as_str())
+                                    || facts.includes.iter().any(|i| i.name == *used)
+                            })
+                        })
                 })
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
+                .map(|(n, _)| n.clone())
+                .collect();
+            if next.is_empty() {
+                break;
+            }
+            names.extend(next.iter().cloned());
+            level = next;
+        }
         names.sort();
         names
     }
@@ -490,24 +516,34 @@ pub struct TemplateNeed {
     pub text: String,
 }
 
-/// The reads of the template `name` (and of what it includes, extends or renders through an
-/// inclusion tag, one level) on the
-/// context variable `variable`, resolved against `value`'s model.
-pub fn needs(
+/// How many levels of `{% include %}`, `{% extends %}` and inclusion tags are followed from the
+/// template a view renders.
+const MAX_TEMPLATE_DEPTH: usize = 4;
+
+/// The reads of the template `name` and of those it includes, extends or renders through an
+/// inclusion tag (up to `MAX_TEMPLATE_DEPTH` levels; a template that includes itself, maybe
+/// through others, is not followed again), as chains of `name`'s context, each with the
+/// template that writes it. `stack` holds the templates that led here.
+fn reads_through(
     index: &ModelIndex,
     templates: &TemplateIndex,
     name: &str,
-    variable: &str,
-    value: Value,
-) -> Vec<TemplateNeed> {
+    stack: &mut Vec<String>,
+) -> Vec<(String, PathBuf, TemplateRead)> {
     let Some((path, facts)) = templates.get(name) else {
         return Vec::new();
     };
-    let mut reads: Vec<(&str, PathBuf, TemplateRead)> = facts
+    if stack.iter().any(|s| s == name) {
+        return Vec::new();
+    }
+    let mut reads: Vec<(String, PathBuf, TemplateRead)> = facts
         .reads
         .iter()
-        .map(|r| (name, path.to_path_buf(), r.clone()))
+        .map(|r| (name.to_string(), path.to_path_buf(), r.clone()))
         .collect();
+    if stack.len() >= MAX_TEMPLATE_DEPTH {
+        return reads;
+    }
     // (the names an include binds, whether it passes `only` those, the template)
     type Bindings<'b> = Option<&'b [(String, Option<Chain>)]>;
     // An inclusion tag renders its template with only the dict it returns: each key its
@@ -532,11 +568,9 @@ pub fn needs(
         .chain(facts.extends.as_deref().map(|e| (None, false, e)))
         .chain(tags.iter().map(|(b, t)| (Some(b.as_slice()), true, *t)))
         .collect();
+    stack.push(name.to_string());
     for (bindings, only, other) in related {
-        let Some((other_path, other_facts)) = templates.get(other) else {
-            continue;
-        };
-        for read in &other_facts.reads {
+        for (template, other_path, read) in reads_through(index, templates, other, stack) {
             let bound = bindings.and_then(|b| b.iter().rev().find(|(n, _)| *n == read.root));
             let rebased = match bound {
                 Some((_, Some(chain))) => TemplateRead {
@@ -549,9 +583,24 @@ pub fn needs(
                 None if only => continue,
                 None => read.clone(),
             };
-            reads.push((other, other_path.to_path_buf(), rebased));
+            reads.push((template, other_path, rebased));
         }
     }
+    stack.pop();
+    reads
+}
+
+/// The reads of the template `name` (and of what it includes, extends or renders through an
+/// inclusion tag, `MAX_TEMPLATE_DEPTH` levels deep) on the context variable `variable`, resolved
+/// against `value`'s model.
+pub fn needs(
+    index: &ModelIndex,
+    templates: &TemplateIndex,
+    name: &str,
+    variable: &str,
+    value: Value,
+) -> Vec<TemplateNeed> {
+    let reads = reads_through(index, templates, name, &mut Vec::new());
     let mut out: Vec<TemplateNeed> = Vec::new();
     for (template, path, read) in reads.into_iter().filter(|(_, _, r)| r.root == variable) {
         let Some((lookup, many)) = walk(index, value, &read.path) else {
@@ -563,7 +612,7 @@ pub fn needs(
         out.push(TemplateNeed {
             lookup,
             many,
-            template: template.to_string(),
+            template,
             path,
             at: read.at,
             text: read.text,
@@ -688,6 +737,16 @@ mod tests {
             (facts.reads[1].at.line, facts.reads[1].at.bytes.clone()),
             (1, 5..21)
         );
+    }
+
+    #[test]
+    fn loops_through_filters_that_keep_the_rows() {
+        let source = "{% for p in posts|slice:\":5\" %}{{ p.author }}{% endfor %}{% for p in posts|dictsort:\"title\" reversed %}{{ p.blog }}{% endfor %}{% for p in posts|join:\",\" %}{{ p.editor }}{% endfor %}";
+        assert_eq!(
+            reads(source),
+            ["posts:*", "posts:*.author", "posts:*", "posts:*.blog"]
+        );
+        assert_eq!(extract(source).reads[0].at.bytes, 12..17);
     }
 
     #[test]

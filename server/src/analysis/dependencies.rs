@@ -1,0 +1,454 @@
+//! What a cached statement's findings read from the rest of its file, besides the module
+//! context: the lint cache keys each statement (a top-level function or class, or a method of a
+//! large class) on these too, so that an edit elsewhere re-lints exactly the statements whose
+//! analysis it can change.
+//!
+//! Two things cross statements this way:
+//! - An unannotated parameter is typed from the calls of its function in the module
+//!   (`Semantics::call_site_param_ty`): a function's findings depend on every statement that
+//!   names it, and, since what those pass may itself come from their own parameters, on the
+//!   statements that name theirs, and so on.
+//! - `self.x` in a method is typed from every assignment to it in the class
+//!   (`Semantics::self_attribute_ty`): a method of a large class depends on the other methods
+//!   that may assign what it reads.
+//! - A relation of an instance handed to a function of the module that reads it first thing is
+//!   loaded after the call (ORM401): a statement depends on the text of the functions with
+//!   parameters that it names.
+//!
+//! Both are found from the text, erring towards a dependency: a word in a string or a comment
+//! counts as a mention, and a `self.x` that is not plainly read counts as an assignment. One
+//! mention settles the first: a use of the name that is not a call the analysis follows (`qs.filter`
+//! for a method `filter`, a function passed as a value) leaves every parameter unknown, so
+//! then only the statement holding that mention counts, not all of them.
+
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use tree_sitter::Node;
+
+/// A statement whose findings are cached: a top-level function or class, or a method of a
+/// class linted method by method; or, not cached itself but read by those, another part of such
+/// a class (its header, its other statements).
+pub struct Piece<'s> {
+    pub range: Range<usize>,
+    pub cached: bool,
+    /// The names others call it by, for the functions that take arguments (their parameters
+    /// may be typed from their calls, and read what they are given): a function's name, a
+    /// method's, a class's for its `__init__`.
+    pub defines: Vec<Callee<'s>>,
+    /// The large class it is a member of (an index of the caller's choosing).
+    pub class: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Callee<'s> {
+    pub name: &'s str,
+    /// Called as `self.name(...)`/`Class.name(...)` rather than `name(...)`.
+    pub method: bool,
+}
+
+pub struct Dependencies<'s> {
+    pieces: Vec<Piece<'s>>,
+    hashes: Vec<u64>,
+    /// The pieces whose text holds each callee's name as a word; only the one holding the
+    /// first mention that leaves its parameters unknown, when there is one.
+    mentions: FxHashMap<Callee<'s>, Vec<usize>>,
+    /// The pieces defining each callee.
+    definitions: FxHashMap<Callee<'s>, Vec<usize>>,
+    /// The callees each piece calls the way the analysis follows (`f(...)`, `self.f(...)`).
+    named: Vec<FxHashSet<Callee<'s>>>,
+    /// The `self.<name>`s each member of a large class mentions.
+    reads: Vec<Vec<&'s str>>,
+    /// The members of each large class that may assign each `self.<name>`.
+    assigners: FxHashMap<(usize, &'s str), Vec<usize>>,
+}
+
+impl<'s> Dependencies<'s> {
+    /// `pieces` in the order of the text; `root` the file's tree; `classes` the names of the
+    /// module's top-level classes; `memo` what earlier calls found of the mentions in pieces
+    /// of the same text.
+    pub fn new(
+        source: &'s str,
+        root: Node,
+        classes: &[&str],
+        pieces: Vec<Piece<'s>>,
+        memo: &mut MentionMemo,
+    ) -> Self {
+        let hashes: Vec<u64> = pieces
+            .iter()
+            .map(|p| hash_of(&source[p.range.clone()]))
+            .collect();
+        let classes_hash = {
+            let mut hasher = FxHasher::default();
+            classes.hash(&mut hasher);
+            hasher.finish()
+        };
+        memo.retain(|(piece, _), _| hashes.contains(piece));
+        let callees: FxHashSet<Callee> = pieces.iter().flat_map(|p| p.defines.clone()).collect();
+        let mut by_name: FxHashMap<&str, Vec<Callee>> = FxHashMap::default();
+        for callee in callees {
+            by_name.entry(callee.name).or_default().push(callee);
+        }
+        let mut definitions: FxHashMap<Callee, Vec<usize>> = FxHashMap::default();
+        for (i, piece) in pieces.iter().enumerate() {
+            for callee in &piece.defines {
+                definitions.entry(*callee).or_default().push(i);
+            }
+        }
+        let mut named: Vec<FxHashSet<Callee>> = vec![FxHashSet::default(); pieces.len()];
+        let mut mentions: FxHashMap<Callee, Vec<usize>> = FxHashMap::default();
+        let mut settled: FxHashSet<Callee> = FxHashSet::default();
+        let mut piece = 0;
+        for (at, word) in words(source) {
+            let Some(callees) = by_name.get(word) else {
+                continue;
+            };
+            while piece < pieces.len() && pieces[piece].range.end <= at {
+                piece += 1;
+            }
+            let holder = pieces
+                .get(piece)
+                .filter(|p| p.range.start <= at)
+                .map(|_| piece);
+            for callee in callees {
+                // A settled callee needs a mention only for a piece not known to call it yet.
+                let unknown_caller = holder.is_some_and(|h| !named[h].contains(callee));
+                if settled.contains(callee) && !unknown_caller {
+                    continue;
+                }
+                let kind = match holder {
+                    Some(h) => *memo
+                        .entry((hashes[h], classes_hash))
+                        .or_default()
+                        .entry(((at - pieces[h].range.start) as u32, callee.method))
+                        .or_insert_with(|| mention(root, source, at, *callee, classes)),
+                    None => mention(root, source, at, *callee, classes),
+                };
+                if kind == Mention::Skipped {
+                    continue;
+                }
+                if let Some(holder) = holder.filter(|_| kind == Mention::Call) {
+                    named[holder].insert(*callee);
+                }
+                if settled.contains(callee) {
+                    continue;
+                }
+                let found = mentions.entry(*callee).or_default();
+                if kind == Mention::LeavesParametersUnknown {
+                    // Module-level code is in every statement's key already.
+                    *found = holder.into_iter().collect();
+                    settled.insert(*callee);
+                } else if let Some(holder) = holder.filter(|h| found.last() != Some(h)) {
+                    found.push(holder);
+                }
+            }
+        }
+        let mut assigners: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
+        let mut reads: Vec<Vec<&str>> = vec![Vec::new(); pieces.len()];
+        for (i, piece) in pieces.iter().enumerate() {
+            let Some(class) = piece.class else { continue };
+            let text = &source[piece.range.clone()];
+            let mut read = Vec::new();
+            for (end, name) in self_attributes(text) {
+                read.push(name);
+                if may_assign(text, end) {
+                    let found = assigners.entry((class, name)).or_default();
+                    if found.last() != Some(&i) {
+                        found.push(i);
+                    }
+                }
+            }
+            read.sort_unstable();
+            read.dedup();
+            reads[i] = read;
+        }
+        Self {
+            pieces,
+            hashes,
+            mentions,
+            definitions,
+            named,
+            reads,
+            assigners,
+        }
+    }
+
+    pub fn is_cached(&self, i: usize) -> bool {
+        self.pieces[i].cached
+    }
+
+    /// The text of every other piece that piece `i`'s analysis may read, hashed: the pieces
+    /// defining what it calls; the pieces naming what it defines, those that may assign a
+    /// `self.x` it reads, and, through them, theirs.
+    pub fn key(&self, i: usize) -> u64 {
+        let mut reached: FxHashSet<usize> = FxHashSet::default();
+        reached.insert(i);
+        for callee in &self.named[i] {
+            reached.extend(self.definitions.get(callee).into_iter().flatten());
+        }
+        let mut pending = vec![i];
+        while let Some(at) = pending.pop() {
+            for callee in &self.pieces[at].defines {
+                for &other in self.mentions.get(callee).map_or(&[][..], Vec::as_slice) {
+                    if reached.insert(other) {
+                        pending.push(other);
+                    }
+                }
+            }
+            for other in self.assigners_read_by(at) {
+                if reached.insert(other) {
+                    pending.push(other);
+                }
+            }
+        }
+        reached.remove(&i);
+        let mut others: Vec<usize> = reached.into_iter().collect();
+        others.sort_unstable();
+        let mut hasher = FxHasher::default();
+        for other in others {
+            self.hashes[other].hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
+    /// The other members of piece `at`'s class that may assign a `self.x` it mentions.
+    fn assigners_read_by(&self, at: usize) -> impl Iterator<Item = usize> + '_ {
+        let class = self.pieces[at].class;
+        class
+            .into_iter()
+            .flat_map(move |class| {
+                self.reads[at].iter().flat_map(move |name| {
+                    self.assigners
+                        .get(&(class, *name))
+                        .map_or(&[][..], Vec::as_slice)
+                        .iter()
+                        .copied()
+                })
+            })
+            .filter(move |other| *other != at)
+    }
+}
+
+/// What the mentions in a piece are, by the piece's text and the module's classes (which
+/// receivers are classes of the module), then by the mention's offset in the piece and whether
+/// a method's or a function's: the same text reads the same way, and classifying each of a
+/// common name's hundreds of mentions on every keystroke cost a millisecond.
+pub type MentionMemo = FxHashMap<(u64, u64), FxHashMap<(u32, bool), Mention>>;
+
+/// What `Semantics::calls_in_file` makes of a mention of a function's name.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mention {
+    /// Not a use of the name: in a string or a comment, or a definition (another definition
+    /// of a top-level function's name changes the module context, of a large class's method's
+    /// the class's; either re-lints every statement).
+    Skipped,
+    /// A call it follows: `f(...)`, or `self.f(...)`, `cls.f(...)`, `Class.f(...)` for a
+    /// method (some of which it may still give up on: a dependency too many, never one short).
+    Call,
+    /// A use after which it gives up, so that the parameters are unknown whatever the other
+    /// mentions: a function named other than called, a method of something else.
+    LeavesParametersUnknown,
+}
+
+fn mention(root: Node, source: &str, at: usize, callee: Callee, classes: &[&str]) -> Mention {
+    let word = callee.name;
+    // The nodes from the root down to the word, with one cursor: `Node::parent` walks down
+    // from the root on every call, and common names have hundreds of mentions.
+    let mut cursor = root.walk();
+    let mut path = Vec::new();
+    while cursor.goto_first_child_for_byte(at).is_some() {
+        if cursor.node().start_byte() > at {
+            break;
+        }
+        path.push(cursor.node());
+    }
+    let [.., grandparent, parent, node] = path[..] else {
+        return Mention::Skipped;
+    };
+    if node.kind() != "identifier" || node.byte_range() != (at..at + word.len()) {
+        return Mention::Skipped;
+    }
+    let is_field = |field: &str| {
+        parent
+            .child_by_field_name(field)
+            .is_some_and(|n| n.id() == node.id())
+    };
+    if matches!(parent.kind(), "function_definition" | "class_definition") && is_field("name") {
+        return Mention::Skipped;
+    }
+    let called = if callee.method {
+        let called = parent.kind() == "attribute"
+            && is_field("attribute")
+            && grandparent.kind() == "call"
+            && grandparent
+                .child_by_field_name("function")
+                .is_some_and(|f| f.id() == parent.id());
+        let on_known_receiver = parent.child_by_field_name("object").is_some_and(|object| {
+            let receiver = &source[object.byte_range()];
+            object.kind() == "identifier"
+                && (receiver == "self" || receiver == "cls" || classes.contains(&receiver))
+        });
+        called && on_known_receiver
+    } else {
+        parent.kind() == "call" && is_field("function")
+    };
+    if called {
+        Mention::Call
+    } else {
+        Mention::LeavesParametersUnknown
+    }
+}
+
+/// Every identifier-like word of `text` with its offset.
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() && !is_word(bytes[at]) {
+            at += 1;
+        }
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() && is_word(bytes[at]) {
+            at += 1;
+        }
+        Some((start, &text[start..at]))
+    })
+}
+
+/// Each `self.<name>` in `text`: the offset just past the name, and the name.
+fn self_attributes(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    memchr::memmem::find_iter(text.as_bytes(), b"self.").filter_map(move |at| {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let start = at + "self.".len();
+        let rest = &text[start..];
+        let len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        (len > 0).then(|| (start + len, &text[start..start + len]))
+    })
+}
+
+/// Whether the `self.x` ending at `end` may be assigned there (`=`, augmented, annotated,
+/// unpacked, a `for`/`with`/`del` target) rather than plainly read.
+fn may_assign(text: &str, end: usize) -> bool {
+    let line_start = text[..end].rfind('\n').map_or(0, |n| n + 1);
+    let before = text[line_start..end].trim_start();
+    let target = before.rfind("self.").map_or(before, |at| &before[..at]);
+    // A `for` target (of a statement or a comprehension) stands before its `in`; a `with`
+    // target right after `as`.
+    let loop_target = ["for ", "async for "].iter().any(|k| target.starts_with(k))
+        && !target.contains(" in ")
+        || target
+            .rfind(" for ")
+            .is_some_and(|at| !target[at..].contains(" in "));
+    let with_target = target
+        .trim_end_matches(['(', '[', ' ', ','])
+        .ends_with(" as");
+    if loop_target || with_target || target.starts_with("del ") {
+        return true;
+    }
+    let after = text[end..].trim_start_matches([' ', '\t']);
+    let mut chars = after.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some('.' | '(' | '['), _, _) => false,
+        (Some('='), Some('='), _) => false,
+        (Some('='), _, _) => true,
+        (Some('!' | '<' | '>'), Some('='), _) => false,
+        (Some('<'), Some('<'), Some('=')) | (Some('>'), Some('>'), Some('=')) => true,
+        (Some('*'), Some('*'), Some('=')) | (Some('/'), Some('/'), Some('=')) => true,
+        (Some('+' | '-' | '*' | '/' | '%' | '&' | '|' | '^' | '@'), Some('='), _) => true,
+        // An annotated assignment starts its statement; `if self.x:` does not.
+        (Some(':'), _, _) => target.is_empty(),
+        (Some(',' | ')' | ']' | '}'), _, _) => assigns_later_in_statement(after),
+        _ => false,
+    }
+}
+
+/// Whether an assignment's `=` follows in the rest of the statement (`self.a, self.b = ...`),
+/// at the bracket depth it starts at or outside it. The statement is taken to end at the first
+/// line break once a bracket open before the start has closed; where that is wrong, it runs on
+/// and finds more `=`, never fewer.
+fn assigns_later_in_statement(rest: &str) -> bool {
+    let bytes = rest.as_bytes();
+    let mut depth = 0i32;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b'\n' if depth < 0 && (i == 0 || bytes[i - 1] != b'\\') => return false,
+            b'=' if depth <= 0 => {
+                let previous = i.checked_sub(1).map(|p| bytes[p]);
+                let next = bytes.get(i + 1).copied();
+                let comparison =
+                    matches!(previous, Some(b'=' | b'!' | b'<' | b'>')) || next == Some(b'=');
+                if !comparison {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+fn hash_of(text: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_are_told_from_reads() {
+        let assigned = |line: &str| {
+            let (end, _) = self_attributes(line).next().unwrap();
+            may_assign(line, end)
+        };
+        for line in [
+            "self.x = 1",
+            "self.x: int = 1",
+            "self.x += 1",
+            "self.x //= 2",
+            "self.x, self.y = pair",
+            "(self.x, y) = pair",
+            "for self.x in rows:",
+            "with open(p) as self.x:",
+            "with open(p) as (self.x, y):",
+            "for a, self.x in pairs:",
+            "rows = [1 for self.x in range(3)]",
+            "del self.x",
+        ] {
+            assert!(assigned(line), "{line}");
+        }
+        for line in [
+            "self.x.save()",
+            "self.x(1)",
+            "self.x[0] = 1",
+            "self.x == 1",
+            "self.x <= 1",
+            "f(self.x)",
+            "self.assertEqual(self.x, 1)",
+            "y = f(self.x)\nz = 1",
+            "for row in self.x:",
+            "rows = [r for r in self.x]",
+            "with self.x:",
+        ] {
+            let ends: Vec<_> = self_attributes(line)
+                .filter(|(_, n)| *n == "x")
+                .map(|(end, _)| end)
+                .collect();
+            assert!(ends.iter().all(|&end| !may_assign(line, end)), "{line}");
+        }
+    }
+}
