@@ -32,6 +32,8 @@ use tree_sitter::Node;
 /// a class (its header, its other statements).
 pub struct Piece<'s> {
     pub range: Range<usize>,
+    /// `syntax::parse_hash` of it.
+    pub hash: u64,
     pub cached: bool,
     /// The names others call it by, for the functions that take arguments (their parameters
     /// may be typed from their calls, and read what they are given): a function's name, a
@@ -75,10 +77,7 @@ impl<'s> Dependencies<'s> {
         pieces: Vec<Piece<'s>>,
         memo: &mut MentionMemo,
     ) -> Self {
-        let hashes: Vec<u64> = pieces
-            .iter()
-            .map(|p| hash_of(&source[p.range.clone()]))
-            .collect();
+        let hashes: Vec<u64> = pieces.iter().map(|p| p.hash).collect();
         let classes_hash = {
             let mut hasher = FxHasher::default();
             classes.hash(&mut hasher);
@@ -176,6 +175,10 @@ impl<'s> Dependencies<'s> {
 
     pub fn is_cached(&self, i: usize) -> bool {
         self.pieces[i].cached
+    }
+
+    pub fn hash(&self, i: usize) -> u64 {
+        self.hashes[i]
     }
 
     /// The text of every other piece that piece `i`'s analysis may read, hashed: the pieces
@@ -397,12 +400,6 @@ fn assigns_later_in_statement(rest: &str) -> bool {
         }
     }
     false
-}
-
-fn hash_of(text: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    text.hash(&mut hasher);
-    hasher.finish()
 }
 
 #[cfg(test)]

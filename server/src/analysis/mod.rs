@@ -95,7 +95,7 @@ const KEPT_FOR_LINTS: u64 = 64;
 
 impl LintCache {
     fn returns_key(&mut self, definition: Node, source: &str) -> Option<u64> {
-        let key = hash_of(&source[definition.byte_range()]);
+        let key = syntax::parse_hash(definition, definition.byte_range(), source);
         self.returns_keys_seen.insert(key);
         *self
             .returns_keys
@@ -223,7 +223,7 @@ impl<'r> Linter<'r> {
             } else if let Some(class) = large_class(unit) {
                 self.lint_large_class(sem, unit, class, &mut reads, cache, &mut diagnostics);
             } else {
-                let key = reads.as_mut().map(|r| r.key_of_next(unit, source, 0));
+                let key = reads.as_mut().map(|r| r.key_of_next(0));
                 self.lint_cached(sem, unit, key, cache, &mut diagnostics);
             }
         }
@@ -333,7 +333,7 @@ impl<'r> Linter<'r> {
         }
         let source = sem.source;
         let mut hasher = FxHasher::default();
-        source[unit.start_byte()..body.start_byte()].hash(&mut hasher);
+        syntax::parse_hash(unit, unit.start_byte()..body.start_byte(), source).hash(&mut hasher);
         let mut cursor = body.walk();
         let members: Vec<Node> = body.named_children(&mut cursor).collect();
         let called = self_calls(&source[class.byte_range()]);
@@ -348,7 +348,7 @@ impl<'r> Linter<'r> {
                         cache.returns_key(*member, source).hash(&mut hasher);
                     }
                 }
-                _ => source[member.byte_range()].hash(&mut hasher),
+                _ => syntax::parse_hash(*member, member.byte_range(), source).hash(&mut hasher),
             }
         }
         let context = hasher.finish();
@@ -357,9 +357,7 @@ impl<'r> Linter<'r> {
                 diagnostics.extend(self.lint_unit(sem, member));
                 continue;
             }
-            let key = reads
-                .as_mut()
-                .map(|r| r.key_of_next(member, source, context));
+            let key = reads.as_mut().map(|r| r.key_of_next(context));
             self.lint_cached(sem, member, key, cache, diagnostics);
         }
     }
@@ -437,10 +435,10 @@ struct Reads<'s> {
 }
 
 impl Reads<'_> {
-    /// The key of the next cached piece, `piece`: its text, the module context,
-    /// `class_context` (a large class's, for its members) and what it reads from other
-    /// statements.
-    fn key_of_next(&mut self, piece: Node, source: &str, class_context: u64) -> u64 {
+    /// The key of the next cached piece: its text (`syntax::parse_hash`), the module
+    /// context, `class_context` (a large class's, for its members) and what it reads from
+    /// other statements.
+    fn key_of_next(&mut self, class_context: u64) -> u64 {
         while !self.dependencies.is_cached(self.next) {
             self.next += 1;
         }
@@ -448,7 +446,7 @@ impl Reads<'_> {
         self.context.hash(&mut hasher);
         class_context.hash(&mut hasher);
         self.dependencies.key(self.next).hash(&mut hasher);
-        source[piece.byte_range()].hash(&mut hasher);
+        self.dependencies.hash(self.next).hash(&mut hasher);
         self.next += 1;
         hasher.finish()
     }
@@ -478,8 +476,10 @@ fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece
     };
     if large_class(unit).is_some() {
         let members = members(definition);
+        let header = unit.start_byte()..members.first().map_or(unit.end_byte(), |m| m.start_byte());
         let header = dependencies::Piece {
-            range: unit.start_byte()..members.first().map_or(unit.end_byte(), |m| m.start_byte()),
+            hash: syntax::parse_hash(unit, header.clone(), source),
+            range: header,
             cached: false,
             defines: Vec::new(),
             class: Some(unit.start_byte()),
@@ -488,6 +488,7 @@ fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece
             let method = method_name(member, source).is_some();
             dependencies::Piece {
                 range: member.byte_range(),
+                hash: syntax::parse_hash(member, member.byte_range(), source),
                 cached: method,
                 defines: taking_arguments(member, class_name, source)
                     .into_iter()
@@ -506,6 +507,7 @@ fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece
     };
     vec![dependencies::Piece {
         range: unit.byte_range(),
+        hash: syntax::parse_hash(unit, unit.byte_range(), source),
         cached: true,
         defines,
         class: None,
@@ -592,12 +594,6 @@ fn within(d: &Diagnostic, unit: Node) -> bool {
         && d.fix
             .as_ref()
             .is_none_or(|f| f.edits.iter().all(|e| inside(&e.range)))
-}
-
-fn hash_of(text: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    text.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn log_rule_panic_once(code: &'static str) {
@@ -821,6 +817,18 @@ mod tests {
             &blog_views(),
             &[before.to_string(), after.clone(), before.to_string()],
         );
+        assert_eq!(found, [vec!["ORM402"], vec![], vec!["ORM402"]]);
+    }
+
+    #[test]
+    fn a_caller_whose_broken_text_parses_otherwise_is_read_again() {
+        // `use`'s text is the same in both versions, but a `)` typed further down makes error
+        // recovery read its `export(...)` as an error rather than a call: `rows` is unknown
+        // then, and the finding goes.
+        let text = |close: &str| {
+            format!("from blog.models import Entry\n\ndef export(rows):\n    for row in rows:\n        print(row.blog.name)\n\ndef view():\n    export(Entry.objects.all())\n\ndef use():\n    for e in []:\n        print(e)\n        s    export(Entry.objects.select_related('blog'))\nelf.entries = []\n\nclass Report:\n    def setUp(self):\n    {close}    self.entries = Entry.objects.all()\n")
+        };
+        let found = lint_in_turn(&blog_views(), &[text(""), text(")"), text("")]);
         assert_eq!(found, [vec!["ORM402"], vec![], vec!["ORM402"]]);
     }
 

@@ -2,8 +2,10 @@
 //! thousands of nested parentheses must not overflow a thread's stack.
 
 use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 use tree_sitter::Node;
 
 /// Parent links, recorded as they are learnt. tree-sitter's `Node::parent` walks down from the
@@ -487,4 +489,37 @@ pub fn relation_method_call<'t>(
         manager.child_by_field_name("attribute")?,
         method,
     ))
+}
+
+/// What tells the bytes `range` of `node` from others for their analysis, for the caches
+/// keyed by a statement's text: the text, and, where it holds a syntax error, the shape of its
+/// tree. Error recovery reads the text around a statement: the same broken text can be a call
+/// in one file and an error in another.
+pub fn parse_hash(node: Node, range: Range<usize>, source: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    source[range.clone()].hash(&mut hasher);
+    if node.has_error() {
+        hash_shape(node, &range, &mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The kinds and places (from `range.start`) of the nodes of `node`'s tree within `range`,
+/// down to those without errors (their shape follows from their text).
+fn hash_shape(node: Node, range: &Range<usize>, hasher: &mut FxHasher) {
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            if child.end_byte() <= range.start || child.start_byte() >= range.end {
+                continue;
+            }
+            child.kind_id().hash(hasher);
+            child.start_byte().wrapping_sub(range.start).hash(hasher);
+            child.end_byte().wrapping_sub(range.start).hash(hasher);
+            if child.has_error() {
+                pending.push(child);
+            }
+        }
+    }
 }

@@ -210,7 +210,7 @@ pub fn extract_memoised(
         ) {
             return extract_top_level(source, statement, facts);
         }
-        let key = memo_key(text(statement, source));
+        let key = crate::analysis::syntax::parse_hash(statement, statement.byte_range(), source);
         let line = statement.start_position().row;
         seen.push(key);
         let known = memo.get(&key).filter(|m| m.line == line || !m.has_lines);
@@ -233,7 +233,7 @@ pub fn extract_memoised(
     facts
 }
 
-/// Facts of single definitions, by the hash of their text.
+/// Facts of single definitions, by `syntax::parse_hash` of their text.
 pub type FactsMemo = rustc_hash::FxHashMap<u64, Memoised>;
 
 pub struct Memoised {
@@ -243,13 +243,6 @@ pub struct Memoised {
     /// information): then they stand only at the same line.
     has_lines: bool,
     part: FileFacts,
-}
-
-fn memo_key(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = rustc_hash::FxHasher::default();
-    text.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn extract_with(
