@@ -16,6 +16,7 @@ pub mod loop_queries;
 pub mod loops;
 pub mod noqa;
 pub mod program;
+mod repair;
 mod returns;
 pub mod rules;
 pub mod scope;
@@ -77,6 +78,8 @@ pub struct LintCache {
     returns_keys_seen: FxHashSet<u64>,
     units: FxHashMap<u64, CachedUnit>,
     mentions: dependencies::MentionMemo,
+    /// The text and tree the last lint read, which a repair of the next reparses from.
+    linted: Option<repair::Linted>,
     /// How many lints this cache has served.
     lints: u64,
 }
@@ -124,7 +127,29 @@ impl<'r> Linter<'r> {
         }
     }
 
-    fn run(&self, source: &str, tree: &Tree, cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+    fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+        let before = cache.as_deref().and_then(|c| c.linted.as_ref());
+        let repaired = repair::repaired(source, tree, before);
+        let (linted, linted_tree) = match &repaired {
+            Some(repaired) => (repaired.source.as_str(), &repaired.tree),
+            None => (source, tree),
+        };
+        let found = self.run_parsed(linted, linted_tree, cache.as_deref_mut());
+        if let Some(cache) = cache {
+            cache.linted = Some(repair::Linted::new(linted, linted_tree));
+        }
+        match repaired {
+            Some(repaired) => repaired.keep_outside(found),
+            None => found,
+        }
+    }
+
+    fn run_parsed(
+        &self,
+        source: &str,
+        tree: &Tree,
+        cache: Option<&mut LintCache>,
+    ) -> Vec<Diagnostic> {
         // A whole-file lint is an incremental one from an empty cache: the same statements,
         // checked in the same order (inference memoises what it has seen), so the editor and
         // `check` cannot disagree.

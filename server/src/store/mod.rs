@@ -27,6 +27,11 @@ pub fn parse_python(text: &str) -> Option<Tree> {
     PARSER.with(|p| p.borrow_mut().parse(text, None))
 }
 
+/// Reparses `text`, reusing `old` (already `edit`ed to match it) where unchanged.
+pub fn reparse_python(text: &str, old: &Tree) -> Option<Tree> {
+    PARSER.with(|p| p.borrow_mut().parse(text, Some(old)))
+}
+
 /// Reparses a rope, reusing `old` (already `edit`ed to match the rope) where unchanged.
 pub(crate) fn reparse_rope(rope: &ropey::Rope, old: Option<&Tree>) -> Option<Tree> {
     PARSER.with(|p| {

@@ -1,0 +1,317 @@
+//! Half-typed code: one keystroke (`found = `, an open bracket or quote) can make tree-sitter's
+//! error recovery fold a whole module, imports and every later definition, into one ERROR node.
+//! The lint would then see no function or class (none of them cached, the module context new
+//! on every keystroke) and re-run every rule over the whole file: a quarter of a second on a
+//! module of 5,000 lines, on most keystrokes of a statement typed into it.
+//!
+//! So the lint reads such text with the definition being typed left out: the bytes of the
+//! top-level definition holding the first syntax error become spaces (newlines kept, so every
+//! offset and line stays where it was) and the rest parses as it did before the keystroke.
+//! Findings inside the left-out definition are dropped (its code is half typed: they come back
+//! when it parses), and so are fixes that would edit it. The editor and `check` both lint this
+//! way, so they agree on broken text too.
+
+use std::ops::Range;
+
+use tree_sitter::{InputEdit, Node, Point, Tree};
+
+use super::diagnostic::Diagnostic;
+
+/// How many definitions are left out, one after another, before giving up on a file whose
+/// errors are not in one place (then it is linted as it parses).
+const MAX_LEFT_OUT: usize = 3;
+
+/// The text to lint instead of a collapsed module, its tree, and what was left out of it.
+pub struct Repaired {
+    pub source: String,
+    pub tree: Tree,
+    left_out: Vec<Range<usize>>,
+}
+
+/// What the last lint of a document read (after its repair, if it had one): a text that
+/// parses, whose tree the next repair reparses from.
+pub struct Linted {
+    source: String,
+    tree: Tree,
+}
+
+impl Linted {
+    pub fn new(source: &str, tree: &Tree) -> Self {
+        Self {
+            source: source.to_string(),
+            tree: tree.clone(),
+        }
+    }
+}
+
+/// `source` with the definitions holding its syntax errors left out, when its tree has a
+/// top-level error that swallowed other definitions and leaving them out gives a tree without
+/// one; `None` when it parses well enough as it is. `before` is the last lint's, if any.
+pub fn repaired(source: &str, tree: &Tree, before: Option<&Linted>) -> Option<Repaired> {
+    let mut region = collapsed(source, tree.root_node())?;
+    let mut text = source.to_string();
+    let mut left_out = Vec::new();
+    blank(&mut text, region.clone());
+    left_out.push(region);
+    // Reparsed from the text linted before this keystroke (it parsed, and the definition left
+    // out is about all that differs from it), which costs a few milliseconds; else from the
+    // broken tree, whose statements after the error mostly parse anew.
+    let mut tree = match before {
+        Some(before) => reparse(&before.source, &before.tree, &text)?,
+        None => reparse(source, tree, &text)?,
+    };
+    for _ in 1..MAX_LEFT_OUT {
+        let Some(next) = collapsed(&text, tree.root_node()) else {
+            return Some(Repaired {
+                source: text,
+                tree,
+                left_out,
+            });
+        };
+        region = next;
+        let broken = text.clone();
+        blank(&mut text, region.clone());
+        left_out.push(region);
+        tree = reparse(&broken, &tree, &text)?;
+    }
+    None
+}
+
+/// `text` parsed from `old`, the tree of `old_text`.
+fn reparse(old_text: &str, old: &Tree, text: &str) -> Option<Tree> {
+    let prefix = old_text
+        .bytes()
+        .zip(text.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = old_text.as_bytes()[prefix..]
+        .iter()
+        .rev()
+        .zip(text.as_bytes()[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut tree = old.clone();
+    tree.edit(&InputEdit {
+        start_byte: prefix,
+        old_end_byte: old_text.len() - suffix,
+        new_end_byte: text.len() - suffix,
+        start_position: point_at(old_text, prefix),
+        old_end_position: point_at(old_text, old_text.len() - suffix),
+        new_end_position: point_at(text, text.len() - suffix),
+    });
+    crate::store::reparse_python(text, &tree)
+}
+
+impl Repaired {
+    /// The findings of the repaired text that hold for the real one: none inside what was left
+    /// out, and no fix editing it.
+    pub fn keep_outside(&self, mut found: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        let touches = |r: &Range<usize>| {
+            self.left_out
+                .iter()
+                .any(|out| r.start < out.end && out.start < r.end.max(r.start + 1))
+        };
+        found.retain(|d| !touches(&d.range));
+        for d in &mut found {
+            if d.fix
+                .as_ref()
+                .is_some_and(|f| f.edits.iter().any(|e| touches(&e.range)))
+            {
+                d.fix = None;
+            }
+        }
+        found
+    }
+}
+
+/// The top-level definition holding the first syntax error (with the decorators above it),
+/// when a top-level statement holding an error spans more than one definition's start:
+/// recovery swallowed the definitions after it.
+fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
+    if !root.has_error() {
+        return None;
+    }
+    let mut cursor = root.walk();
+    let swallowing = root.children(&mut cursor).find(|child| {
+        child.has_error()
+            && definition_starts(source, child.byte_range())
+                .nth(1)
+                .is_some()
+    })?;
+    let error = first_error(swallowing);
+    let starts: Vec<usize> = definition_starts(source, 0..source.len())
+        .map(|at| with_decorators(source, at))
+        .collect();
+    let next = starts.partition_point(|s| *s <= error);
+    let start = next
+        .checked_sub(1)
+        .map_or_else(|| line_start(source, error), |k| starts[k]);
+    let end = starts.get(next).copied().unwrap_or(source.len());
+    Some(start..end)
+}
+
+/// The start of the decorators written right above the definition starting at `at`.
+fn with_decorators(source: &str, mut at: usize) -> usize {
+    while at > 0 {
+        let above = line_start(source, at - 1);
+        if !source[above..].starts_with('@') {
+            break;
+        }
+        at = above;
+    }
+    at
+}
+
+/// Where the first error under `node` starts: its first descendant that is an error node or
+/// a missing token (or the start of the innermost node holding one, if none is found).
+fn first_error(node: Node) -> usize {
+    let mut node = node;
+    'descend: loop {
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            if child.is_error() || child.is_missing() {
+                return child.start_byte();
+            }
+            if child.has_error() {
+                node = child;
+                continue 'descend;
+            }
+        }
+        return node.start_byte();
+    }
+}
+
+/// The offsets of the lines in `range` that start a top-level definition: `def`, `async def`
+/// or `class` at the first column.
+fn definition_starts(source: &str, range: Range<usize>) -> impl Iterator<Item = usize> + '_ {
+    let first = (line_start(source, range.start) == range.start).then_some(range.start);
+    let end = range.end;
+    first
+        .into_iter()
+        .chain(
+            source[range.clone()]
+                .match_indices('\n')
+                .map(move |(i, _)| range.start + i + 1),
+        )
+        .filter(move |at| *at < end)
+        .filter(|at| {
+            let line = &source.as_bytes()[*at..];
+            [&b"def "[..], b"async def ", b"class "]
+                .iter()
+                .any(|keyword| line.starts_with(keyword))
+        })
+}
+
+/// The row and byte column of offset `at`, which need not fall between characters.
+fn point_at(source: &str, at: usize) -> Point {
+    let before = &source.as_bytes()[..at];
+    let line_start = line_start(source, at);
+    Point::new(
+        before.iter().filter(|b| **b == b'\n').count(),
+        at - line_start,
+    )
+}
+
+fn line_start(source: &str, at: usize) -> usize {
+    source.as_bytes()[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// Every byte of `range` but line ends becomes a space: the text keeps its length, its lines
+/// and valid UTF-8.
+fn blank(text: &mut String, range: Range<usize>) {
+    let blanked: String = text[range.clone()]
+        .bytes()
+        .map(|b| {
+            if b == b'\n' || b == b'\r' {
+                b as char
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    text.replace_range(range, &blanked);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four views; `typed` is a line being typed into the second.
+    fn views(typed: &str) -> String {
+        let mut out = String::from("from blog.models import Entry\n");
+        for i in 0..4 {
+            out.push_str(&format!(
+                "\n\ndef view_{i}(request):\n    entries = Entry.objects.filter(rating={i})\n"
+            ));
+            if i == 1 {
+                out.push_str(&format!("    {typed}\n"));
+            }
+            out.push_str(
+                "    if len(Entry.objects.all()) > 3:\n        return None\n    return entries\n",
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn an_open_quote_leaves_out_only_the_definition_being_typed() {
+        let source = views("found = Entry.objects.filter(title='");
+        let tree = crate::store::parse_python(&source).unwrap();
+        // Recovery folds the whole module, imports included, into one error.
+        assert_eq!(tree.root_node().child_count(), 1);
+        let repaired = repaired(&source, &tree, None).unwrap();
+        assert!(!repaired.tree.root_node().has_error());
+        assert_eq!(repaired.source.len(), source.len());
+        assert_eq!(repaired.source.lines().count(), source.lines().count());
+        let start = source.find("def view_1").unwrap();
+        let end = source.find("def view_2").unwrap();
+        assert_eq!(repaired.left_out, vec![start..end]);
+        assert_eq!(repaired.source[..start], source[..start]);
+        assert_eq!(repaired.source[end..], source[end..]);
+        assert!(repaired.source[start..end].trim().is_empty());
+    }
+
+    #[test]
+    fn text_that_parses_or_breaks_in_one_place_is_linted_as_it_is() {
+        for typed in ["found = Entry", "found = Entry."] {
+            let source = views(typed);
+            let tree = crate::store::parse_python(&source).unwrap();
+            assert!(repaired(&source, &tree, None).is_none(), "{typed}");
+        }
+    }
+
+    #[test]
+    fn decorators_go_with_their_definition() {
+        let source = "x = 1\n\n@login_required\n@cache\ndef view(request):\n    pass\n";
+        let def = source.find("def view").unwrap();
+        assert_eq!(with_decorators(source, def), source.find("@login").unwrap());
+        assert_eq!(with_decorators(source, 0), 0);
+    }
+
+    #[test]
+    fn findings_and_fixes_in_what_was_left_out_are_dropped() {
+        use crate::analysis::{index, lint, FileContext};
+        let models = "from django.db import models\n\nclass Entry(models.Model):\n    rating = models.IntegerField()\n";
+        let tree = crate::store::parse_python(models).unwrap();
+        let facts = std::sync::Arc::new(index::extract(models, &tree, "blog.models", false));
+        let index = std::sync::Arc::new(index::ModelIndex::build(vec![facts]));
+        let file = FileContext::new(index, "blog.views", false);
+        let settings = crate::settings::Settings::default();
+        let lines = |source: &str| -> Vec<usize> {
+            let tree = crate::store::parse_python(source).unwrap();
+            lint(source, &tree, &settings, &file)
+                .iter()
+                .filter(|d| d.code() == "ORM101")
+                .map(|d| source[..d.range.start].lines().count())
+                .collect()
+        };
+        // `len(Entry.objects.all())` in every view; while the second is half typed, in the other three.
+        let whole = lines(&views("found = Entry"));
+        assert_eq!(whole.len(), 4);
+        let typing = lines(&views("found = Entry.objects.filter(title='"));
+        assert_eq!(typing, [whole[0], whole[2], whole[3]]);
+    }
+}
