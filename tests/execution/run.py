@@ -319,9 +319,13 @@ def check_module(app, module_name, seeds, findings, unsafe_variants):
     fixed_path = os.path.join(MANIFEST["fixed_root"], name, "cases", module_name + ".py")
     original_spans = function_spans(open(original_path).read())
     fixed_spans = function_spans(open(fixed_path).read())
-    original = load(name, module_name, MANIFEST["original_root"], "original")
-    fixed = load(name, module_name, MANIFEST["fixed_root"], "fixed")
     label = f"{name}.cases.{module_name}"
+    original = load(name, module_name, MANIFEST["original_root"], "original")
+    try:
+        fixed = load(name, module_name, MANIFEST["fixed_root"], "fixed")
+    except SyntaxError as error:
+        fail(f"{label}: the module after --fix does not compile: {error!r}")
+        return
     postgresql_only = getattr(original, "NEEDS_POSTGRESQL", {})
     for function, why in getattr(original, "NO_FIX", {}).items():
         offered = [
@@ -380,7 +384,12 @@ def check_module(app, module_name, seeds, findings, unsafe_variants):
     for variant in unsafe_variants:
         row = TABLE.rule(variant["code"])
         row["unsafe"] += 1
-        alone = load(name, module_name, variant["root"], f"unsafe{variant['index']}")
+        try:
+            alone = load(name, module_name, variant["root"], f"unsafe{variant['index']}")
+        except SyntaxError as error:
+            fail(f"{label}:{variant['line']}: the unsafe {variant['code']} fix leaves code that "
+                 f"does not compile: {error!r}")
+            continue
         # What the code does counts first; more queries (ORM203's deferred columns) otherwise.
         shown, more_queries = None, None
         for function in entry_points(original, postgresql_only):
