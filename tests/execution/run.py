@@ -14,7 +14,7 @@ every row of the app's tables afterwards. Each run starts from the database as t
   answers for that entry point; one elsewhere (a view, a serializer, a ModelAdmin) for all the
   module's entry points together. Counts, not times: the same every run.
 - An unsafe fix must show a difference on some seed, in what the code does or, failing that, in
-  more queries: what makes it unsafe.
+  more queries or more cells fetched: what makes it unsafe.
 - A case module's `NO_FIX = {function: why}` names functions that must be offered no fix;
   `NEEDS_POSTGRESQL = {function: why}` names functions not run here, the reason printed.
 
@@ -201,6 +201,17 @@ def observe(app, seed, function):
     return seen, cost
 
 
+# The code as written is run once per seed, however many fixes of it are compared.
+ORIGINAL_RUNS = {}
+
+
+def observe_original(app, seed, module, function):
+    key = (module.__name__, function, seed)
+    if key not in ORIGINAL_RUNS:
+        ORIGINAL_RUNS[key] = observe(app, seed, getattr(module, function))
+    return ORIGINAL_RUNS[key]
+
+
 def difference(before, after):
     for key in ["outcome", "printed", "warnings"]:
         if before[key] != after[key]:
@@ -258,7 +269,7 @@ def compare(app, label, function, seeds, original, fixed, fixes):
     before_cost = after_cost = None
     raised = None
     for seed_name, seed in seeds.items():
-        before, cost_before = observe(app, seed, getattr(original, function))
+        before, cost_before = observe_original(app, seed, original, function)
         after, cost_after = observe(app, seed, getattr(fixed, function))
         changed = difference(before, after)
         if changed:
@@ -390,20 +401,22 @@ def check_module(app, module_name, seeds, findings, unsafe_variants):
             fail(f"{label}:{variant['line']}: the unsafe {variant['code']} fix leaves code that "
                  f"does not compile: {error!r}")
             continue
-        # What the code does counts first; more queries (ORM203's deferred columns) otherwise.
-        shown, more_queries = None, None
+        # What the code does counts first; otherwise more queries (ORM203's deferred columns)
+        # or more cells fetched (ORM412's prefetch of every related row).
+        shown, costlier = None, None
         for function in entry_points(original, postgresql_only):
             for seed_name, seed in seeds.items():
-                before, before_cost = observe(name, seed, getattr(original, function))
+                before, before_cost = observe_original(name, seed, original, function)
                 after, after_cost = observe(name, seed, getattr(alone, function))
                 changed = difference(before, after)
                 if changed:
                     shown = shown or f"{function}, seed {seed_name}: {changed}"
-                elif after_cost[0] > before_cost[0]:
-                    more_queries = more_queries or (
-                        f"{function}, seed {seed_name}: queries {before_cost[0]} -> {after_cost[0]}"
+                elif after_cost[0] > before_cost[0] or after_cost[1] > before_cost[1]:
+                    costlier = costlier or (
+                        f"{function}, seed {seed_name}: (queries, cells) "
+                        f"{before_cost[:2]} -> {after_cost[:2]}"
                     )
-        shown = shown or more_queries
+        shown = shown or costlier
         if shown:
             row["shown"] += 1
             print(f"unsafe {variant['code']} at {label}:{variant['line']} shows a difference: {shown}")
