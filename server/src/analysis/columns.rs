@@ -131,3 +131,60 @@ fn lookup_of(index: &ModelIndex, model: ModelId, names: &[&str]) -> Option<Strin
     let inner = lookup_of(index, relation.target?, rest)?;
     Some(format!("{first}__{inner}"))
 }
+
+/// Where reading `element` (`row.author.name`, `row.author.id`, `row.rating`) from the rows of
+/// `iterable` in Python can differ from the database's value for its lookup.
+#[derive(Default)]
+pub struct NullableRead {
+    /// A relation on the way may be empty: Python raises `AttributeError` on its `None` where
+    /// the join (or the key column, for `row.author.id`) gives NULL.
+    pub relation: Option<String>,
+    /// The column read may hold NULL: Python sees `None`, which `sum()` cannot add.
+    pub column: bool,
+}
+
+pub fn nullable_read<'a>(
+    sem: &Semantics<'a>,
+    iterable: Node<'a>,
+    element: Node<'a>,
+) -> NullableRead {
+    let mut read = NullableRead::default();
+    let Some(mut model) = queryset_rows(sem, iterable) else {
+        return read;
+    };
+    let mut names = Vec::new();
+    let mut node = element;
+    while node.kind() == "attribute" {
+        let Some(name) = node.child_by_field_name("attribute") else {
+            return read;
+        };
+        names.push(sem.text(name));
+        let Some(object) = node.child_by_field_name("object") else {
+            return read;
+        };
+        node = object;
+    }
+    names.reverse();
+    let Some((last, relations)) = names.split_last() else {
+        return read;
+    };
+    let index = sem.index();
+    for name in relations {
+        let Some(field) = index.model(model).field(name) else {
+            return read;
+        };
+        if field.may_be_null && read.relation.is_none() {
+            read.relation = Some((*name).to_string());
+        }
+        let Some(target) = field.target else {
+            return read;
+        };
+        model = target;
+    }
+    let fields = index.model(model);
+    read.column = fields
+        .field(last)
+        .or_else(|| last.strip_suffix("_id").and_then(|key| fields.field(key)))
+        .is_some_and(|f| f.may_be_null);
+    read
+}

@@ -114,14 +114,46 @@ pub fn is_primary(node: Node) -> bool {
     )
 }
 
-/// Source of `node` ready to have `.method()` appended.
+/// Source of `node` ready to have `.method()` appended, and to stand anywhere an expression
+/// can: a chain broken over lines inside a call's brackets (`len(Entry.objects\n.filter())`)
+/// is parenthesised, since out of those brackets its line break would end the statement.
 pub fn as_receiver(node: Node, source: &str) -> String {
     let t = text(node, source);
-    if is_primary(node) {
+    if is_primary(node) && !breaks_line_outside_brackets(node) {
         t.to_string()
     } else {
         format!("({t})")
     }
+}
+
+/// Whether `node`'s text has a line break outside any bracket of its own: moved to where no
+/// bracket encloses it, it needs parentheses to stay one expression.
+pub fn breaks_line_outside_brackets(node: Node) -> bool {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "string" {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut previous: Option<Node> = None;
+        let mut cursor = n.walk();
+        for child in n.children(&mut cursor) {
+            let kind = child.kind();
+            if matches!(kind, ")" | "]" | "}") {
+                depth = depth.saturating_sub(1);
+            } else if depth == 0 {
+                if previous.is_some_and(|p| p.end_position().row < child.start_position().row) {
+                    return true;
+                }
+                stack.push(child);
+            }
+            if matches!(kind, "(" | "[" | "{") {
+                depth += 1;
+            }
+            previous = Some(child);
+        }
+    }
+    false
 }
 
 pub fn is_scope(node: Node) -> bool {

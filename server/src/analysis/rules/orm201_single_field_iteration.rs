@@ -4,8 +4,10 @@
 use tree_sitter::Node;
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::columns::{is_single_clause, iterated_column, single_clause_parts};
-use crate::analysis::diagnostic::{Edit, Fix, Severity};
+use crate::analysis::columns::{
+    is_single_clause, iterated_column, nullable_read, single_clause_parts,
+};
+use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
@@ -48,7 +50,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
             "list"
         };
         let replacement = format!("{wrapper}({values})");
-        let fix = Fix::safe(
+        let fix = labelled(
+            sem,
+            iterable,
+            element,
             format!("Replace with `{replacement}`"),
             vec![Edit::replace(comprehension.byte_range(), &replacement)],
         );
@@ -81,13 +86,42 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         _ => return,
     };
     let replacement = format!("{}.{extend}({values})", sem.text(collection));
-    let fix = replace_loop(sem, for_loop, &replacement)
-        .map(|edit| Fix::safe(format!("Replace the loop with `{replacement}`"), vec![edit]));
+    let fix = replace_loop(sem, for_loop, &replacement).map(|edit| {
+        labelled(
+            sem,
+            iterable,
+            element,
+            format!("Replace the loop with `{replacement}`"),
+            vec![edit],
+        )
+    });
     cx.report(
         element,
         format!("Every column of every row is loaded to keep `{lookup}`; use `values_list({quote}{lookup}{quote}, flat=True)`"),
         fix,
     );
+}
+
+/// Safe, unless the read goes through a relation that may be empty: `row.author.id` raises
+/// `AttributeError` on a row without an author, where `values_list("author_id")` gives `None`.
+fn labelled<'a>(
+    sem: &Semantics<'a>,
+    iterable: Node<'a>,
+    element: Node<'a>,
+    title: String,
+    edits: Vec<Edit>,
+) -> Fix {
+    match nullable_read(sem, iterable, element).relation {
+        None => Fix::safe(title, edits),
+        Some(relation) => Fix {
+            title: format!(
+                "{title} (unsafe: where `{relation}` is empty, `{}` raises AttributeError and `values_list()` gives None)",
+                sem.text(element)
+            ),
+            applicability: Applicability::Unsafe,
+            edits,
+        },
+    }
 }
 
 /// `sum([row.total for row in rows])`: ORM202's case (an aggregate in SQL).

@@ -4,12 +4,12 @@
 use tree_sitter::Node;
 
 use super::{Captures, Rule, RuleContext, RuleMeta};
-use crate::analysis::columns::{iterated_column, single_clause_parts};
+use crate::analysis::columns::{iterated_column, nullable_read, single_clause_parts};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::imports::import_names;
 use crate::analysis::index::string_value;
-use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
 use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 
@@ -32,6 +32,23 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let sem = cx.sem;
     let Some((queryset, lookup)) = aggregated_column(sem, argument) else {
         return;
+    };
+    // What Python's sum() does with a NULL that SQL's SUM skips: it raises.
+    let nulls = match single_clause_parts(argument) {
+        Some((element, _, iterable)) => {
+            let read = nullable_read(sem, iterable, element);
+            match read.relation {
+                Some(relation) => Some(format!(
+                    "where `{relation}` is empty, `{}` raises AttributeError",
+                    sem.text(element)
+                )),
+                None => read.column.then(|| {
+                    format!("a NULL `{lookup}` makes `sum()` raise TypeError; SUM skips it")
+                }),
+            }
+        }
+        None => lookup_may_be_null(sem, queryset, &lookup)
+            .then(|| format!("a NULL `{lookup}` makes `sum()` raise TypeError; SUM skips it")),
     };
     let function = sem.text(function);
     let aggregate = match function {
@@ -56,13 +73,19 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         Ok(import) => {
             let mut edits: Vec<Edit> = import.into_iter().collect();
             edits.push(Edit::replace(call.byte_range(), &value));
+            let why = match (function, nulls) {
+                ("sum", None) => None,
+                ("sum", Some(nulls)) => Some(nulls),
+                (_, _) => Some(format!(
+                    "with no rows it gives None where `{function}()` raises ValueError"
+                )),
+            };
             Some(Fix {
-                title: if function == "sum" {
-                    format!("Replace with `{value}`")
-                } else {
-                    format!("Replace with `{value}` (unsafe: with no rows it gives None where `{function}()` raises ValueError)")
+                title: match &why {
+                    None => format!("Replace with `{value}`"),
+                    Some(why) => format!("Replace with `{value}` (unsafe: {why})"),
                 },
-                applicability: if function == "sum" {
+                applicability: if why.is_none() {
                     Applicability::Safe
                 } else {
                     Applicability::Unsafe
@@ -135,4 +158,37 @@ fn needs_parentheses<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
                 | "keyword_argument"
         )
     })
+}
+
+/// Whether `qs.values_list(lookup, flat=True)` may give a NULL: a nullable column or relation on
+/// the way, or one the index does not know.
+fn lookup_may_be_null<'a>(sem: &Semantics<'a>, queryset: Node<'a>, lookup: &str) -> bool {
+    let model = match sem.ty(queryset) {
+        Ty::QuerySet(qs) => qs.model,
+        Ty::Manager(manager) => manager.model,
+        _ => None,
+    };
+    let Some(ModelRef::Indexed(mut model)) = model else {
+        return true;
+    };
+    for name in lookup.split("__") {
+        let fields = sem.index().model(model);
+        if matches!(name, "pk" | "id") && fields.field(name).is_none() {
+            return false;
+        }
+        let Some(field) = fields
+            .field(name)
+            .or_else(|| name.strip_suffix("_id").and_then(|key| fields.field(key)))
+        else {
+            return true;
+        };
+        if field.may_be_null {
+            return true;
+        }
+        match field.target {
+            Some(target) => model = target,
+            None => return false,
+        }
+    }
+    false
 }

@@ -8,7 +8,9 @@ use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
-use crate::analysis::syntax::{insert_above, method_call, unused_name};
+use crate::analysis::syntax::{
+    breaks_line_outside_brackets, insert_above, method_call, unused_name,
+};
 use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {
@@ -41,7 +43,13 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let text = short(cx.sem.text(call));
     let fix = if query.loop_node.kind() == "for_statement" {
         let name = unused_name(cx.sem.source, &hoisted_name(cx.sem, call));
-        let hoisted = format!("{name} = {}", cx.sem.text(call));
+        // Out of the brackets it sat in, a chain broken over lines needs its own.
+        let query_text = if breaks_line_outside_brackets(call) {
+            format!("({})", cx.sem.text(call))
+        } else {
+            cx.sem.text(call).to_string()
+        };
+        let hoisted = format!("{name} = {query_text}");
         insert_above(cx.sem.source, query.loop_node, &hoisted).map(|above| Fix {
             title: format!("Run it once above the loop as `{name}` (unsafe: it then runs even when the loop does not, and before the loop's other work)"),
             applicability: Applicability::Unsafe,
