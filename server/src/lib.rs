@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod check;
+pub mod files;
 pub mod lsp;
 pub mod settings;
 pub mod store;

@@ -13,6 +13,7 @@ use crate::analysis::index::{extract, mentions_prefetch, module_name, FileFacts,
 use crate::analysis::program::{DiskState, Mentions, ModuleWords, Program};
 use crate::analysis::templates::{self, TemplateFacts, TemplateIndex};
 use crate::analysis::FileContext;
+use crate::files::has_template_extension;
 use crate::store::{parse_python, MAX_PARSED_BYTES};
 
 /// Words without which a file cannot define a model, manager, QuerySet, signal receiver, REST
@@ -78,13 +79,6 @@ pub fn is_template(path: &Path) -> bool {
     has_template_extension(path) && path.components().any(|c| c.as_os_str() == "templates")
 }
 
-pub fn has_template_extension(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("html" | "htm" | "txt" | "xml" | "djhtml")
-    )
-}
-
 /// `settings.py`, or a module of a `settings` package (`settings/base.py`).
 fn is_settings(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n == "settings.py")
@@ -117,7 +111,7 @@ impl Workspace {
     pub fn scan_roots(roots: &[PathBuf], progress: impl Fn(usize, usize) + Sync) -> Self {
         let (mut paths, mut templates) = (Vec::new(), Vec::new());
         for root in roots {
-            let found = crate::check::source_files(root);
+            let found = crate::files::source_files(root);
             paths.extend(found.python);
             templates.extend(found.templates);
         }
@@ -245,7 +239,7 @@ impl Workspace {
                 } else {
                     return None;
                 };
-                Some((path.clone(), crate::check::cache::text_hash(&read)))
+                Some((path.clone(), crate::analysis::program::text_hash(&read)))
             })
             .collect();
         parts.sort();

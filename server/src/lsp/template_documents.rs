@@ -35,7 +35,7 @@ pub fn diagnostics(
     // Django's default names for list and detail views are not written in the view.
     let default_named = name.ends_with("_list.html") || name.ends_with("_detail.html");
     let mut out = Vec::new();
-    for file in crate::check::python_files(root) {
+    for file in crate::files::python_files(root) {
         let relative = file.strip_prefix(root).unwrap_or(&file);
         if !document.include_tests && kind_of(relative) == FileKind::Test {
             continue;
