@@ -926,6 +926,11 @@ fn implicit_reads<'a>(
         {
             continue;
         }
+        // REST framework has no field for a GenericForeignKey: listed, it is refused; under
+        // `__all__`, left out.
+        if described.field(&name).is_some_and(is_generic_foreign_key) {
+            continue;
+        }
         let path = [name.clone()];
         let Some(walked) = walk_relations(index, model, &path, true) else {
             continue;
@@ -959,6 +964,10 @@ fn a_base_declares_meta(index: &ModelIndex, found: Found, depth: usize) -> bool 
             })
 }
 
+fn is_generic_foreign_key(field: &crate::analysis::index::Field) -> bool {
+    field.class.rsplit('.').next() == Some("GenericForeignKey")
+}
+
 struct Walked {
     /// The relations read, from the start of the path.
     hops: Vec<String>,
@@ -988,6 +997,14 @@ fn walk_relations(
             Some(f) => match (f.kind, f.target) {
                 (FieldKind::ForeignKey | FieldKind::OneToOne, Some(t)) => (t, false),
                 (FieldKind::ManyToMany, Some(t)) => (t, true),
+                // A GenericForeignKey loads its object with a query per row; only
+                // `prefetch_related` loads it for all rows (`select_related` cannot follow it),
+                // so it is read as a hop to prefetch, the last one: its model is not known.
+                _ if is_generic_foreign_key(f) => {
+                    walked.hops.push(name.clone());
+                    walked.many = true;
+                    return Some(walked);
+                }
                 _ => return Some(walked),
             },
             None => match model.reverse(name) {
