@@ -44,21 +44,8 @@ fn skip(reason: &str) {
 /// A copy of the demo project to edit; the fixture itself is never touched.
 fn demo_copy() -> temp::Dir {
     let dir = temp::Dir::new();
-    copy_dir(&repo().join("tests/fixtures/demo_project"), dir.path());
+    common::copy_dir(&repo().join("tests/fixtures/demo_project"), dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn line_of(path: &Path, line: usize) -> String {

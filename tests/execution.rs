@@ -23,21 +23,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "__pycache__" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Runs `check ARGS cases` in the app folder `app` (its own project root, so its
 /// `pyproject.toml` applies) and returns stdout.
 fn check(app: &Path, args: &[&str]) -> String {
@@ -119,8 +104,8 @@ fn prepare(root: &Path) -> Value {
     for source in names {
         let name = source.file_name().unwrap().to_str().unwrap().to_string();
         let original = original_root.join(&name);
-        copy_dir(&source, &original);
-        copy_dir(&source, &fixed_root.join(&name));
+        common::copy_dir(&source, &original);
+        common::copy_dir(&source, &fixed_root.join(&name));
         let report: Value =
             serde_json::from_str(&check(&original, &["--output-format", "json"])).unwrap();
         check(&fixed_root.join(&name), &["--fix"]);
@@ -141,7 +126,7 @@ fn prepare(root: &Path) -> Value {
             }
             // A whole copy of the app with this fix alone applied.
             let alone = root.join(format!("unsafe-{variants}"));
-            copy_dir(&source, &alone.join(&name));
+            common::copy_dir(&source, &alone.join(&name));
             let file = alone.join(&name).join(path);
             let text = std::fs::read_to_string(&file).unwrap();
             let edits = fix["edits"].as_array().unwrap();
