@@ -1,0 +1,184 @@
+//! SQL on hover, compared with real Django: every expression statement of the corpus module
+//! `tests/fixtures/sql/library/corpus.py` is a QuerySet over the fixture models (custom
+//! `db_table` and `db_column`, an explicit primary key, nullable keys, a many-to-many,
+//! `Meta.ordering`). For each, the SQL the analysis renders is compared with what Django's
+//! `str(qs.query)` prints (`tests/sql/print_sql.py`), on the oldest supported LTS and the newest
+//! release, with SQLite's compiler and, where the `psycopg` driver installs, PostgreSQL's
+//! (`str()` needs no server). The test prints the share equal and every difference, and fails
+//! below `THRESHOLD`. An expression the analysis declines to render counts as a difference.
+//!
+//! Django comes from the virtual environments `tests/execution.rs` caches under
+//! `.cache/execution/`; without python3 or PyPI the test prints `skipped: <reason>` and passes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
+use django_orm_lsp::analysis::hover::sql_of_range;
+use django_orm_lsp::store::parse_python;
+use django_orm_lsp::workspace::Workspace;
+
+use common::django_env::{environment, DJANGO_VERSIONS};
+
+/// The share of the corpus whose SQL must equal Django's, per Django version and dialect.
+const THRESHOLD: f64 = 0.95;
+
+fn project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sql")
+}
+
+/// What hover renders for each expression statement of the corpus, by 1-based line.
+fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("library/corpus.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let mut out = BTreeMap::new();
+    let mut cursor = tree.root_node().walk();
+    for statement in tree.root_node().named_children(&mut cursor) {
+        if statement.kind() != "expression_statement" {
+            continue;
+        }
+        let expression = statement.named_child(0).unwrap();
+        let sql = sql_of_range(&source, &tree, &file, expression.byte_range(), target)
+            .unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
+        out.insert(statement.start_position().row + 1, sql);
+    }
+    out
+}
+
+/// What Django prints for each expression statement, by line; `Err` when Django cannot run
+/// with this dialect here.
+fn printed(interpreter: &Path, dialect: &str) -> Result<BTreeMap<usize, String>, String> {
+    let root = project();
+    let output = Command::new(interpreter)
+        .arg(root.join("../../sql/print_sql.py"))
+        .arg(&root)
+        .arg(root.join("library/corpus.py"))
+        .arg(dialect)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    let by_line: BTreeMap<String, String> = serde_json::from_slice(&output.stdout).unwrap();
+    Ok(by_line
+        .into_iter()
+        .map(|(line, sql)| (line.parse().unwrap(), sql))
+        .collect())
+}
+
+/// Compares one version and dialect; returns the share equal and prints the differences.
+fn compare(label: &str, dialect: Dialect, django: &BTreeMap<usize, String>) -> f64 {
+    let release = if label == "4.2" {
+        Release::Before5_2
+    } else {
+        Release::Since5_2
+    };
+    let ours = rendered(Target { dialect, release });
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        django.keys().collect::<Vec<_>>(),
+        "the analysis and Django see the same expression statements"
+    );
+    let mut equal = 0;
+    for (line, expected) in django {
+        match &ours[line] {
+            Ok(sql) if sql == expected => equal += 1,
+            Ok(sql) => println!("line {line}:\n  django: {expected}\n  hover:  {sql}"),
+            Err(reason) => println!("line {line}: not rendered ({reason})\n  django: {expected}"),
+        }
+    }
+    let share = equal as f64 / django.len() as f64;
+    println!(
+        "Django {label}, {}: {equal} of {} equal ({:.1}%)",
+        dialect.name(),
+        django.len(),
+        share * 100.0
+    );
+    share
+}
+
+#[test]
+fn hover_sql_equals_djangos() {
+    let python = "python3";
+    if !Command::new(python)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("skipped: `{python}` is not installed");
+        return;
+    }
+    let mut shares = Vec::new();
+    for (label, requirement) in DJANGO_VERSIONS {
+        let interpreter = match environment(python, label, requirement) {
+            Ok(interpreter) => interpreter,
+            Err(reason) => {
+                println!("skipped: cannot install {requirement} from PyPI: {reason}");
+                return;
+            }
+        };
+        let sqlite = printed(&interpreter, "sqlite").expect("Django prints SQLite's SQL");
+        shares.push((
+            label,
+            Dialect::Sqlite,
+            compare(label, Dialect::Sqlite, &sqlite),
+        ));
+        match postgresql_driver(&interpreter).and_then(|()| printed(&interpreter, "postgresql")) {
+            Ok(postgresql) => {
+                let share = compare(label, Dialect::Postgresql, &postgresql);
+                shares.push((label, Dialect::Postgresql, share));
+            }
+            Err(reason) => println!("skipped PostgreSQL on Django {label}: {reason}"),
+        }
+    }
+    for (label, dialect, share) in shares {
+        assert!(
+            share >= THRESHOLD,
+            "Django {label}, {}: {:.1}% equal, below {:.0}% (differences above)",
+            dialect.name(),
+            share * 100.0,
+            THRESHOLD * 100.0
+        );
+    }
+}
+
+/// PostgreSQL's compiler imports its driver: `psycopg`, installed into the cached environment
+/// when missing (the execution harness, which runs on SQLite, does not mind it).
+fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
+    let imports = |interpreter: &Path| {
+        Command::new(interpreter)
+            .args(["-c", "import psycopg"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if imports(interpreter) {
+        return Ok(());
+    }
+    let output = Command::new(interpreter)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg("psycopg[binary]")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() && imports(interpreter) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the psycopg driver does not install: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
