@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
-use django_orm_lsp::analysis::hover::sql_of_range;
+use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 
@@ -181,4 +181,87 @@ fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ))
     }
+}
+
+/// What hover shows (type, then SQL or why not) on the name of `method` in the first line of
+/// `library/hovers.py` that holds `fragment`.
+fn hover_on(fragment: &str, method: &str) -> String {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("library/hovers.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let line = source.find(fragment).expect("the fragment is in hovers.py");
+    let line = source[..line].rfind('\n').map_or(0, |n| n + 1);
+    let offset = line
+        + source[line..]
+            .find(method)
+            .expect("the method is on the line");
+    hover_at(&source, &tree, &file, offset).map_or_else(String::new, |(_, shown)| shown)
+}
+
+#[test]
+fn hover_shows_sql_below_the_type_or_why_not() {
+    assert_eq!(
+        hover_on("books = ", "filter"),
+        "```text\nQuerySet[library.Book]\n```\n```sql\nSELECT \"library_book\".\"id\", \
+         \"library_book\".\"title\", \"library_book\".\"author_id\", \"library_book\".\"editor_id\", \
+         \"library_book\".\"press\", \"library_book\".\"pages\", \"library_book\".\"rating\", \
+         \"library_book\".\"in_print\" FROM \"library_book\" WHERE \"library_book\".\"rating\" = %s \
+         ORDER BY \"library_book\".\"rating\" DESC, \"library_book\".\"title\" ASC\n```\n\
+         *SQL as Django 5.2 prints it for PostgreSQL*",
+        "a value not known statically is a placeholder"
+    );
+    let declined = [
+        (
+            "Q(title",
+            "filter",
+            "`Q` objects and other positional conditions are not rendered yet",
+        ),
+        (
+            "author__name",
+            "filter",
+            "lookups across relations are not rendered yet",
+        ),
+        (
+            "pages__range",
+            "filter",
+            "the lookup `range` is not rendered yet",
+        ),
+        (
+            "50%",
+            "filter",
+            "a pattern with `%`, `_` or `\\` is not rendered yet",
+        ),
+        ("annotate", "annotate", "`annotate()` is not rendered yet"),
+        (
+            "return books",
+            "order_by",
+            "the QuerySet is built elsewhere (SQL is shown on its chain)",
+        ),
+        (
+            "return books",
+            "books",
+            "the QuerySet is built elsewhere (SQL is shown on its chain)",
+        ),
+    ];
+    for (fragment, method, reason) in declined {
+        let shown = hover_on(fragment, method);
+        assert!(
+            shown.starts_with("```text\nQuerySet[library.Book]")
+                && shown.ends_with(&format!("\n*SQL not shown: {reason}*")),
+            "`{method}` on the line of `{fragment}`: {shown}"
+        );
+    }
+    assert_eq!(
+        hover_on("return books", "return"),
+        "",
+        "no hover off an identifier"
+    );
+    assert_eq!(
+        hover_on("books = ", "Book"),
+        "```text\ntype[library.Book]\n```",
+        "no SQL for a model class"
+    );
 }

@@ -166,16 +166,23 @@ impl<'i> Table<'i> {
         if model.module.starts_with("django.") {
             return Err("Django's own models are not rendered yet".into());
         }
-        let name = model
-            .db_table
-            .clone()
-            .unwrap_or_else(|| format!("{}_{}", model.app_label, model.name.to_lowercase()));
+        let name = match model.db_table.as_deref() {
+            Some("") => return Err("`Meta.db_table` is not a string literal".into()),
+            Some(name) => name.to_string(),
+            None => format!("{}_{}", model.app_label, model.name.to_lowercase()),
+        };
         let mut columns = Vec::new();
         for field in &model.fields {
             match field.kind {
                 FieldKind::ManyToMany => {}
                 FieldKind::Unknown => {
                     return Err(format!("the field `{}` is of a kind not known", field.name))
+                }
+                _ if field.db_column.as_deref() == Some("") => {
+                    return Err(format!(
+                        "`db_column` of `{}` is not a string literal",
+                        field.name
+                    ))
                 }
                 _ => columns.push((field.name.clone(), column(field))),
             }
@@ -538,6 +545,10 @@ fn conditions(
                 "lookups across relations are not rendered yet".to_string()
             }
         })?;
+        let relation = field.is_some_and(|f| f.kind != FieldKind::Concrete);
+        if relation && !LOOKUPS.contains(&lookup) {
+            return Err("lookups across relations are not rendered yet".into());
+        }
         let column = table.qualified(&column);
         let family = family(table.index, field);
         let condition = condition(&column, lookup, value, family, source, dialect)?;
@@ -663,7 +674,12 @@ fn condition(
         _ => return Err(format!("the lookup `{lookup}` is not rendered yet")),
     };
     if family == Family::Boolean && operator == "=" {
-        return Err("comparisons of a BooleanField are not rendered yet".into());
+        // Django tests a boolean column itself rather than compare it with a literal.
+        return match text(value, source) {
+            "True" => Ok(column.to_string()),
+            "False" => Ok(format!("NOT {column}")),
+            _ => Err("a BooleanField compared with a value not literal".into()),
+        };
     }
     Ok(format!(
         "{column} {operator} {}",

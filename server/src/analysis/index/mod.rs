@@ -55,7 +55,7 @@ pub struct Field {
     pub related_query_name: Option<String>,
     /// `null=True` (or a value the index cannot read): the column may hold NULL.
     pub may_be_null: bool,
-    /// `db_column="..."` as written.
+    /// `db_column="..."` as written (empty when the index cannot read it).
     pub db_column: Option<String>,
     /// `primary_key=True`.
     pub primary_key: bool,
@@ -97,7 +97,7 @@ pub struct Model {
     pub overrides_delete: bool,
     /// Signals with a receiver for this model: `post_save`, `pre_delete`, `m2m_changed`, ...
     pub signals: Vec<String>,
-    /// `Meta.db_table` as written in the class itself.
+    /// `Meta.db_table` as written in the class itself (empty when the index cannot read it).
     pub db_table: Option<String>,
     /// `Meta.ordering` as written in the class itself (`None` for an entry it cannot read).
     pub ordering: Option<Vec<Option<String>>>,
