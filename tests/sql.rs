@@ -236,14 +236,19 @@ fn hover_shows_sql_below_the_type_or_why_not() {
         ),
         ("annotate", "annotate", "`annotate()` is not rendered yet"),
         (
-            "return books",
-            "order_by",
-            "the QuerySet is built elsewhere (SQL is shown on its chain)",
+            "icontains=rating",
+            "exclude",
+            "a pattern not known statically is not rendered yet",
         ),
         (
-            "return books",
-            "books",
-            "the QuerySet is built elsewhere (SQL is shown on its chain)",
+            "ordered = books",
+            "order_by",
+            "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",
+        ),
+        (
+            "return ordered",
+            "ordered",
+            "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",
         ),
     ];
     for (fragment, method, reason) in declined {
@@ -254,6 +259,13 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "`{method}` on the line of `{fragment}`: {shown}"
         );
     }
+    assert!(
+        hover_on("return books", "books").ends_with(
+            "WHERE \"library_book\".\"rating\" = %s ORDER BY \"library_book\".\"id\" ASC\n```\n\
+             *SQL as Django 5.2 prints it for PostgreSQL*"
+        ),
+        "a name is followed to the assignments that built it"
+    );
     assert_eq!(
         hover_on("return books", "return"),
         "",

@@ -10,6 +10,7 @@ use tree_sitter::Node;
 
 use crate::analysis::index::{string_value, Field, FieldKind, Model, ModelId, ModelIndex};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
 
 /// The compiler whose `str(qs.query)` is reproduced. They differ only in the `LIKE` lookups
@@ -96,6 +97,7 @@ fn render<'a>(
 fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<Step<'a>>, String> {
     let mut steps = Vec::new();
     let mut node = strip_parens(expr);
+    let mut hops = 0;
     loop {
         match node.kind() {
             "call" => {
@@ -142,8 +144,39 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
                 steps.reverse();
                 return Ok(steps);
             }
+            "identifier" if hops < MAX_HOPS => {
+                hops += 1;
+                node = assigned_value(sem, node).ok_or(
+                    "the QuerySet is not built by one assignment in this scope (SQL is shown on \
+                     its chain)",
+                )?;
+            }
             _ => return Err("the QuerySet is built elsewhere (SQL is shown on its chain)".into()),
         }
+    }
+}
+
+/// Names followed to the chain that built them (`qs = ...; qs = qs.filter(...)`), at most.
+const MAX_HOPS: usize = 8;
+
+/// The value a name holds where it is read (or assigned): its one reaching `name = value`.
+fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
+    if let Some(assignment) = sem.parents.of(name).filter(|p| p.kind() == "assignment") {
+        if assignment
+            .child_by_field_name("left")
+            .is_some_and(|l| l.id() == name.id())
+        {
+            return assignment.child_by_field_name("right").map(strip_parens);
+        }
+    }
+    let scope = sem.scope_of(name);
+    let reaching = scope.reaching(text(name, sem.source), name, &sem.parents);
+    match reaching.bindings.as_slice() {
+        [binding] if reaching.complete => match binding.kind {
+            BindingKind::Assign { value, .. } => Some(strip_parens(value)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -655,6 +688,10 @@ fn condition(
         "lt" => "<",
         "lte" => "<=",
         "contains" | "icontains" | "startswith" => {
+            if !matches!(value.kind(), "string") {
+                // A placeholder would read as part of the pattern (`%%s%`).
+                return Err("a pattern not known statically is not rendered yet".into());
+            }
             let pattern = literal(value, family, source)?;
             if pattern.contains(['%', '_', '\\']) {
                 return Err("a pattern with `%`, `_` or `\\` is not rendered yet".into());
