@@ -1,4 +1,7 @@
-//! The inferred type of an expression, as shown by hover (and asserted by the inference tests).
+//! The inferred type of an expression, as shown by hover (and asserted by the inference tests),
+//! and below a QuerySet's type the SQL it runs.
+
+pub mod sql;
 
 use std::ops::Range;
 
@@ -29,8 +32,37 @@ pub fn type_of_range(
     )
 }
 
+/// The SQL the QuerySet spanning exactly `range` runs, as `sql::sql_of` gives it (the SQL
+/// corpus test compares it with Django's).
+pub fn sql_of_range(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    range: Range<usize>,
+    target: sql::Target,
+) -> Option<Result<String, String>> {
+    let node = tree
+        .root_node()
+        .descendant_for_byte_range(range.start, range.end)?;
+    if node.byte_range() != range {
+        return None;
+    }
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    sql::sql_of(&sem, node, target)
+}
+
+/// What hover renders SQL for until the settings' `ENGINE` and the installed Django are read:
+/// PostgreSQL (the issue's default) on the newest release.
+const HOVER_TARGET: sql::Target = sql::Target {
+    dialect: sql::Dialect::Postgresql,
+    release: sql::Release::Since5_2,
+};
+
 /// What hover shows at byte `offset`: the expression the cursor is on (`Entry`,
-/// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and its type, if known.
+/// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and, as Markdown, its type if
+/// known and, for a QuerySet, the SQL it runs (or why that is not shown).
 pub fn hover_at(
     source: &str,
     tree: &Tree,
@@ -46,7 +78,16 @@ pub fn hover_at(
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     let node = hovered_expression(leaf, &sem);
     let shown = sem.display(&sem.ty(node))?;
-    Some((node.byte_range(), shown))
+    let mut markdown = format!("```text\n{shown}\n```");
+    match sql::sql_of(&sem, node, HOVER_TARGET) {
+        Some(Ok(sql)) => markdown.push_str(&format!(
+            "\n```sql\n{sql}\n```\n*SQL as Django 5.2 prints it for {}*",
+            HOVER_TARGET.dialect.name()
+        )),
+        Some(Err(reason)) => markdown.push_str(&format!("\n*SQL not shown: {reason}*")),
+        None => {}
+    }
+    Some((node.byte_range(), markdown))
 }
 
 /// An attribute name stands for the attribute access; a method name for the call.

@@ -113,6 +113,11 @@ pub struct FieldFacts {
     pub custom_through: bool,
     /// `null=` anything but `False`: the column may hold NULL.
     pub may_be_null: bool,
+    /// `db_column="..."`: the column's name when it is not the field's (SQL on hover); empty
+    /// when the index cannot read it, so that nobody guesses it.
+    pub db_column: Option<String>,
+    /// `primary_key=True`: the model has no implicit `id`.
+    pub primary_key: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -154,6 +159,12 @@ pub struct MetaFacts {
     pub proxy: bool,
     pub app_label: Option<String>,
     pub default_related_name: Option<String>,
+    /// `db_table = "..."`: the table's name when it is not `<app_label>_<model>`; empty when
+    /// the index cannot read it.
+    pub db_table: Option<String>,
+    /// `ordering = [...]`: the default ORDER BY; an entry the index cannot read (an
+    /// expression, a constant) is kept as `None` so that nobody guesses it.
+    pub ordering: Option<Vec<Option<String>>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -694,6 +705,8 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         auto_now_on_save: keyword("auto_now").is_some_and(|v| text(v, source) == "True"),
         custom_through: keyword("through").is_some(),
         may_be_null: keyword("null").is_some_and(|v| text(v, source) != "False"),
+        db_column: keyword("db_column").map(|n| string_value(n, source).unwrap_or_default()),
+        primary_key: keyword("primary_key").is_some_and(|v| text(v, source) == "True"),
     });
 }
 
@@ -880,6 +893,19 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
             "proxy" => facts.proxy = text(right, source) == "True",
             "app_label" => facts.app_label = string_value(right, source),
             "default_related_name" => facts.default_related_name = string_value(right, source),
+            "db_table" => facts.db_table = Some(string_value(right, source).unwrap_or_default()),
+            "ordering" => {
+                let mut cursor = right.walk();
+                facts.ordering = Some(if matches!(right.kind(), "list" | "tuple") {
+                    right
+                        .named_children(&mut cursor)
+                        .filter(|n| n.kind() != "comment")
+                        .map(|n| string_value(n, source))
+                        .collect()
+                } else {
+                    vec![None]
+                });
+            }
             _ => {}
         }
     }

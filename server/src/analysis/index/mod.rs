@@ -55,6 +55,10 @@ pub struct Field {
     pub related_query_name: Option<String>,
     /// `null=True` (or a value the index cannot read): the column may hold NULL.
     pub may_be_null: bool,
+    /// `db_column="..."` as written (empty when the index cannot read it).
+    pub db_column: Option<String>,
+    /// `primary_key=True`.
+    pub primary_key: bool,
 }
 
 /// The accessor a relation adds to its target model (`blog.entry_set`, `user.profile`).
@@ -93,6 +97,13 @@ pub struct Model {
     pub overrides_delete: bool,
     /// Signals with a receiver for this model: `post_save`, `pre_delete`, `m2m_changed`, ...
     pub signals: Vec<String>,
+    /// `Meta.db_table` as written in the class itself (empty when the index cannot read it).
+    pub db_table: Option<String>,
+    /// `Meta.ordering` as written in the class itself (`None` for an entry it cannot read).
+    pub ordering: Option<Vec<Option<String>>>,
+    /// Whether the class derives from another model of the project (abstract or not), whose
+    /// `Meta` it may inherit.
+    pub has_model_bases: bool,
 }
 
 impl Model {
@@ -510,6 +521,9 @@ impl ModelIndex {
                     overrides_save: false,
                     overrides_delete: false,
                     signals: Vec::new(),
+                    db_table: class.meta.db_table.clone(),
+                    ordering: class.meta.ordering.clone(),
+                    has_model_bases: false,
                 });
             }
         }
@@ -522,6 +536,7 @@ impl ModelIndex {
             .map(|(_, _, bases)| bases.iter().filter_map(|b| self.model_of(b)).collect())
             .collect();
         for (id, (_, _, _)) in order.iter().enumerate() {
+            self.models[id].has_model_bases = !model_bases[id].is_empty();
             self.models[id].concrete_parents = model_bases[id]
                 .iter()
                 .copied()
@@ -597,6 +612,8 @@ impl ModelIndex {
                 custom_through: field.custom_through,
                 related_query_name: field.related_query_name.clone(),
                 may_be_null: field.may_be_null,
+                db_column: field.db_column.clone(),
+                primary_key: field.primary_key,
             });
         }
         let own_managers: Vec<Manager> = class

@@ -1,5 +1,6 @@
 //! Hover: the inferred type of the expression under the cursor, e.g.
-//! `QuerySet[blog.Entry] · select_related: author`.
+//! `QuerySet[blog.Entry] · select_related: author`, and a QuerySet's SQL, as
+//! `analysis::hover` writes them.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
-                value: format!("```text\n{shown}\n```\n*django-orm-lsp*"),
+                value: format!("{shown}\n*django-orm-lsp*"),
             }),
             range: Some(convert::range(rope, &range, snapshot.encoding)),
         })

@@ -1,0 +1,773 @@
+//! The SQL a QuerySet expression runs, as Django's `str(qs.query)` prints it (hover shows it).
+//!
+//! The inferred type knows the model; the lookups, orderings and slices are read from the call
+//! chain itself, from `Model.objects` outwards. Only what renders exactly is rendered: anything
+//! else (a lookup across a relation, a `Q`, a custom manager, a chain built elsewhere) gives
+//! the reason instead, so that hover never shows SQL Django would not run. Values that are not
+//! literals show as `%s`; `str()` prints parameters unquoted, and so does this.
+
+use tree_sitter::Node;
+
+use crate::analysis::index::{string_value, Field, FieldKind, Model, ModelId, ModelIndex};
+use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::{strip_parens, text};
+
+/// The compiler whose `str(qs.query)` is reproduced. They differ only in the `LIKE` lookups
+/// and in an OFFSET without a LIMIT, among the constructs rendered here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgresql,
+}
+
+/// Django releases print `values()` differently: since 5.2 each named column carries its name
+/// (`"t"."title" AS "title"`) and the ORDER BY refers to such a column by position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    Before5_2,
+    Since5_2,
+}
+
+/// Whose `str(qs.query)` is reproduced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub dialect: Dialect,
+    pub release: Release,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgresql => "PostgreSQL",
+        }
+    }
+}
+
+/// The SQL of the QuerySet `expr` evaluates to: `None` when it is not a QuerySet (or manager)
+/// of a known model, `Some(Err(reason))` when it is one whose SQL cannot be shown exactly.
+pub fn sql_of<'a>(
+    sem: &Semantics<'a>,
+    expr: Node<'a>,
+    target: Target,
+) -> Option<Result<String, String>> {
+    let model = match sem.ty(expr) {
+        Ty::QuerySet(q) => q.model,
+        Ty::Manager(m) => m.model,
+        _ => return None,
+    };
+    let Some(ModelRef::Indexed(model)) = model else {
+        return Some(Err("the model is not known".into()));
+    };
+    Some(render(sem, expr, model, target))
+}
+
+/// One call (or slice) of the chain, innermost first.
+enum Step<'a> {
+    Call(&'a str, Node<'a>),
+    Slice(Node<'a>),
+}
+
+fn render<'a>(
+    sem: &Semantics<'a>,
+    expr: Node<'a>,
+    model: ModelId,
+    target: Target,
+) -> Result<String, String> {
+    let steps = chain(sem, expr, model)?;
+    let index = sem.index();
+    let table = Table::of(index, model)?;
+    let mut query = Query::default();
+    for step in steps {
+        if query.limit.is_some() {
+            return Err("steps after a slice are not rendered".into());
+        }
+        match step {
+            Step::Slice(slice) => query.limit = Some(limits(slice, sem.source)?),
+            Step::Call(method, arguments) => {
+                query.apply(&table, method, arguments, sem.source, target.dialect)?
+            }
+        }
+    }
+    query.sql(index, &table, target)
+}
+
+/// The calls from `Model.objects` (the default manager) to `expr`.
+fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<Step<'a>>, String> {
+    let mut steps = Vec::new();
+    let mut node = strip_parens(expr);
+    let mut hops = 0;
+    loop {
+        match node.kind() {
+            "call" => {
+                let function = node.child_by_field_name("function").unwrap_or(node);
+                let arguments = node.child_by_field_name("arguments");
+                let (Some(arguments), "attribute") = (arguments, function.kind()) else {
+                    return Err("the QuerySet is not built by a chain of calls".into());
+                };
+                let (Some(object), Some(method)) = (
+                    function.child_by_field_name("object"),
+                    function.child_by_field_name("attribute"),
+                ) else {
+                    return Err("the QuerySet is not built by a chain of calls".into());
+                };
+                steps.push(Step::Call(text(method, sem.source), arguments));
+                node = strip_parens(object);
+            }
+            "subscript" => {
+                let (Some(value), Some(slice)) = (
+                    node.child_by_field_name("value"),
+                    node.child_by_field_name("subscript"),
+                ) else {
+                    return Err("the QuerySet is not built by a chain of calls".into());
+                };
+                steps.push(Step::Slice(slice));
+                node = strip_parens(value);
+            }
+            "attribute" => {
+                let manager = node.child_by_field_name("attribute");
+                let on_class = node
+                    .child_by_field_name("object")
+                    .is_some_and(|o| matches!(sem.ty(o), Ty::ModelClass(_)));
+                if !on_class || manager.map(|m| text(m, sem.source)) != Some("objects") {
+                    return Err("only chains from `Model.objects` are rendered".into());
+                }
+                let custom = sem
+                    .index()
+                    .model(model)
+                    .manager("objects")
+                    .is_some_and(|m| !m.classes.is_empty() || !m.queryset_methods.is_empty());
+                if custom {
+                    return Err("a custom manager may change the query".into());
+                }
+                steps.reverse();
+                return Ok(steps);
+            }
+            "identifier" if hops < MAX_HOPS => {
+                hops += 1;
+                node = assigned_value(sem, node).ok_or(
+                    "the QuerySet is not built by one assignment in this scope (SQL is shown on \
+                     its chain)",
+                )?;
+            }
+            _ => return Err("the QuerySet is built elsewhere (SQL is shown on its chain)".into()),
+        }
+    }
+}
+
+/// Names followed to the chain that built them (`qs = ...; qs = qs.filter(...)`), at most.
+const MAX_HOPS: usize = 8;
+
+/// The value a name holds where it is read (or assigned): its one reaching `name = value`.
+fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
+    if let Some(assignment) = sem.parents.of(name).filter(|p| p.kind() == "assignment") {
+        if assignment
+            .child_by_field_name("left")
+            .is_some_and(|l| l.id() == name.id())
+        {
+            return assignment.child_by_field_name("right").map(strip_parens);
+        }
+    }
+    let scope = sem.scope_of(name);
+    let reaching = scope.reaching(text(name, sem.source), name, &sem.parents);
+    match reaching.bindings.as_slice() {
+        [binding] if reaching.complete => match binding.kind {
+            BindingKind::Assign { value, .. } => Some(strip_parens(value)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A model's table and the columns Django selects for it, in field order.
+struct Table<'i> {
+    index: &'i ModelIndex,
+    model: &'i Model,
+    name: String,
+    /// (field name, column), the primary key first when Django adds `id` itself.
+    columns: Vec<(String, String)>,
+    pk: String,
+}
+
+impl<'i> Table<'i> {
+    fn of(index: &'i ModelIndex, id: ModelId) -> Result<Self, String> {
+        let model = index.model(id);
+        if model.has_model_bases || model.proxy {
+            return Err("models inheriting from another model are not rendered yet".into());
+        }
+        if model.module.starts_with("django.") {
+            return Err("Django's own models are not rendered yet".into());
+        }
+        let name = match model.db_table.as_deref() {
+            Some("") => return Err("`Meta.db_table` is not a string literal".into()),
+            Some(name) => name.to_string(),
+            None => format!("{}_{}", model.app_label, model.name.to_lowercase()),
+        };
+        let mut columns = Vec::new();
+        for field in &model.fields {
+            match field.kind {
+                FieldKind::ManyToMany => {}
+                FieldKind::Unknown => {
+                    return Err(format!("the field `{}` is of a kind not known", field.name))
+                }
+                _ if field.db_column.as_deref() == Some("") => {
+                    return Err(format!(
+                        "`db_column` of `{}` is not a string literal",
+                        field.name
+                    ))
+                }
+                _ => columns.push((field.name.clone(), column(field))),
+            }
+        }
+        let pk = match model.fields.iter().find(|f| f.primary_key) {
+            Some(field) => column(field),
+            None => {
+                columns.insert(0, ("id".to_string(), "id".to_string()));
+                "id".to_string()
+            }
+        };
+        Ok(Table {
+            index,
+            model,
+            name,
+            columns,
+            pk,
+        })
+    }
+
+    fn qualified(&self, column: &str) -> String {
+        format!("\"{}\".\"{}\"", self.name, column)
+    }
+
+    /// The column a name in a lookup or a field list stands for: a field, its `_id`
+    /// attribute, or `pk`.
+    fn column_of(&self, name: &str) -> Result<(String, Option<&'i Field>), String> {
+        if name == "pk" {
+            let field = self.model.fields.iter().find(|f| f.primary_key);
+            return Ok((self.pk.clone(), field));
+        }
+        if name == "id" && self.pk == "id" {
+            return Ok(("id".into(), None));
+        }
+        let field = self.model.field(name).or_else(|| {
+            let relation = self.model.field(name.strip_suffix("_id")?)?;
+            matches!(relation.kind, FieldKind::ForeignKey | FieldKind::OneToOne).then_some(relation)
+        });
+        match field {
+            Some(field) if matches!(field.kind, FieldKind::ManyToMany | FieldKind::Unknown) => Err(
+                format!("`{name}` is not a column; joins are not rendered yet"),
+            ),
+            Some(field) => Ok((column(field), Some(field))),
+            None => Err(format!("`{name}` is not a field of {}", self.model.name)),
+        }
+    }
+}
+
+fn column(field: &Field) -> String {
+    match (&field.db_column, field.kind) {
+        (Some(column), _) => column.clone(),
+        (None, FieldKind::ForeignKey | FieldKind::OneToOne) => format!("{}_id", field.name),
+        (None, _) => field.name.clone(),
+    }
+}
+
+#[derive(Default)]
+struct Query {
+    /// The WHERE clause's conjuncts, ANDed.
+    conditions: Vec<String>,
+    /// `order_by(...)` as called (`Some(empty)` clears `Meta.ordering`).
+    order_by: Option<Vec<String>>,
+    /// (offset, limit).
+    limit: Option<(u64, Option<u64>)>,
+    values: Option<Vec<String>>,
+    only: Option<Vec<String>>,
+    defer: Vec<String>,
+    select_related: Vec<String>,
+    distinct: bool,
+}
+
+impl Query {
+    fn apply(
+        &mut self,
+        table: &Table,
+        method: &str,
+        arguments: Node,
+        source: &str,
+        dialect: Dialect,
+    ) -> Result<(), String> {
+        match method {
+            "all" if arguments.named_child_count() == 0 => {}
+            "filter" => {
+                let conditions = conditions(table, arguments, source, dialect, false)?;
+                self.conditions.extend(conditions);
+            }
+            "exclude" => {
+                let conditions = conditions(table, arguments, source, dialect, true)?;
+                if !conditions.is_empty() {
+                    self.conditions
+                        .push(format!("NOT ({})", conditions.join(" AND ")));
+                }
+            }
+            "order_by" => self.order_by = Some(names(arguments, source)?),
+            "values" => self.values = Some(names(arguments, source)?),
+            "values_list" => {
+                let (names, options) = names_and_options(arguments, source)?;
+                if options
+                    .iter()
+                    .any(|(key, _)| !matches!(*key, "flat" | "named"))
+                {
+                    return Err("`values_list()` options other than flat/named".into());
+                }
+                self.values = Some(names);
+            }
+            "only" => {
+                if !self.defer.is_empty() {
+                    return Err("`only()` after `defer()` is not rendered yet".into());
+                }
+                self.only = Some(names(arguments, source)?);
+            }
+            "defer" => {
+                if self.only.is_some() {
+                    return Err("`defer()` after `only()` is not rendered yet".into());
+                }
+                self.defer.extend(names(arguments, source)?);
+            }
+            "select_related" => {
+                let names = names(arguments, source)?;
+                if names.is_empty() {
+                    return Err("`select_related()` without names is not rendered yet".into());
+                }
+                self.select_related.extend(names);
+            }
+            "distinct" if arguments.named_child_count() == 0 => self.distinct = true,
+            _ => return Err(format!("`{method}()` is not rendered yet")),
+        }
+        Ok(())
+    }
+
+    /// The ORDER BY terms, (qualified column, direction): `order_by()`'s, else
+    /// `Meta.ordering`'s.
+    fn order_by(&self, table: &Table) -> Result<Vec<(String, &'static str)>, String> {
+        let ordering = match &self.order_by {
+            Some(order) => order.iter().cloned().map(Some).collect(),
+            None => table.model.ordering.clone().unwrap_or_default(),
+        };
+        let mut terms = Vec::new();
+        for name in ordering {
+            let name = name.ok_or("`Meta.ordering` holds an expression")?;
+            let (descending, name) = match name.strip_prefix('-') {
+                Some(name) => (true, name),
+                None => (false, name.as_str()),
+            };
+            if name == "?" || name.contains("__") {
+                return Err(format!("ordering by `{name}` is not rendered yet"));
+            }
+            let (column, field) = table.column_of(name)?;
+            if field.is_some_and(|f| f.kind != FieldKind::Concrete) && !name.ends_with("_id") {
+                return Err("ordering by a relation is not rendered yet".into());
+            }
+            let direction = if descending { "DESC" } else { "ASC" };
+            terms.push((table.qualified(&column), direction));
+        }
+        Ok(terms)
+    }
+
+    fn sql(&self, index: &ModelIndex, table: &Table, target: Target) -> Result<String, String> {
+        let mut select = Vec::new();
+        // Columns named in `values()`, which a 5.2 ORDER BY refers to by position.
+        let mut named = Vec::new();
+        let mut joins = String::new();
+        if let Some(values) = &self.values {
+            if values.is_empty() {
+                select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
+            }
+            for name in values {
+                let column = table.qualified(&table.column_of(name)?.0);
+                select.push(match target.release {
+                    Release::Before5_2 => column.clone(),
+                    Release::Since5_2 => format!("{column} AS \"{name}\""),
+                });
+                named.push(column);
+            }
+        } else {
+            let loaded = |name: &str| match &self.only {
+                Some(only) => name == "id" || only.iter().any(|o| o == name),
+                None => !self.defer.iter().any(|d| d == name),
+            };
+            for name in self.only.iter().flatten().chain(&self.defer) {
+                if name.contains("__") {
+                    return Err("deferring across relations is not rendered yet".into());
+                }
+                table.column_of(name)?;
+            }
+            for (name, column) in &table.columns {
+                if column == &table.pk || loaded(name) {
+                    select.push(table.qualified(column));
+                }
+            }
+            if !self.select_related.is_empty() && (self.only.is_some() || !self.defer.is_empty()) {
+                return Err(
+                    "`select_related()` with `only()`/`defer()` is not rendered yet".into(),
+                );
+            }
+            let mut joined = Vec::new();
+            for name in &self.select_related {
+                let (join, columns) = join(index, table, name)?;
+                if joined.contains(&columns) {
+                    return Err("two joins of one table are not rendered yet".into());
+                }
+                joined.push(columns.clone());
+                joins.push_str(&join);
+                select.extend(columns);
+            }
+        }
+        let order_by = self.order_by(table)?;
+        if self.distinct {
+            // DISTINCT rows are ordered by columns they select: Django adds those missing.
+            for (column, _) in &order_by {
+                if !select.contains(column) && !named.contains(column) {
+                    select.push(column.clone());
+                }
+            }
+        }
+        let mut sql = format!(
+            "SELECT {}{} FROM \"{}\"{joins}",
+            if self.distinct { "DISTINCT " } else { "" },
+            select.join(", "),
+            table.name
+        );
+        match self.conditions.as_slice() {
+            [] => {}
+            [only] => sql.push_str(&format!(" WHERE {only}")),
+            all => sql.push_str(&format!(" WHERE ({})", all.join(" AND "))),
+        }
+        if !order_by.is_empty() {
+            let terms: Vec<String> = order_by
+                .iter()
+                .map(
+                    |(column, direction)| match named.iter().position(|n| n == column) {
+                        Some(i) if target.release == Release::Since5_2 => {
+                            format!("{} {direction}", i + 1)
+                        }
+                        _ => format!("{column} {direction}"),
+                    },
+                )
+                .collect();
+            sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
+        }
+        match self.limit {
+            None | Some((0, None)) => {}
+            Some((0, Some(limit))) => sql.push_str(&format!(" LIMIT {limit}")),
+            Some((offset, Some(limit))) => {
+                sql.push_str(&format!(" LIMIT {} OFFSET {offset}", limit - offset))
+            }
+            Some((offset, None)) if target.dialect == Dialect::Sqlite => {
+                sql.push_str(&format!(" LIMIT -1 OFFSET {offset}"))
+            }
+            Some((offset, None)) => sql.push_str(&format!(" OFFSET {offset}")),
+        }
+        Ok(sql)
+    }
+}
+
+/// The JOIN `select_related(name)` adds and the columns it selects.
+fn join(index: &ModelIndex, table: &Table, name: &str) -> Result<(String, Vec<String>), String> {
+    let field = table.model.field(name).filter(|f| {
+        matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne) && !name.contains("__")
+    });
+    let Some(field) = field else {
+        return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
+    };
+    let target = Table::of(index, field.target.ok_or("the related model is not known")?)?;
+    if target.name == table.name {
+        return Err("a join of a table to itself is not rendered yet".into());
+    }
+    let target_column = match &field.to_field {
+        Some(to_field) => target.column_of(to_field)?.0,
+        None => target.pk.clone(),
+    };
+    let kind = if field.may_be_null {
+        "LEFT OUTER JOIN"
+    } else {
+        "INNER JOIN"
+    };
+    let join = format!(
+        " {kind} \"{}\" ON ({} = {})",
+        target.name,
+        table.qualified(&column(field)),
+        target.qualified(&target_column)
+    );
+    let columns = target
+        .columns
+        .iter()
+        .map(|(_, c)| target.qualified(c))
+        .collect();
+    Ok((join, columns))
+}
+
+/// The string arguments of `order_by("a", "-b")`, `values("a")`, ...
+fn names(arguments: Node, source: &str) -> Result<Vec<String>, String> {
+    let (names, options) = names_and_options(arguments, source)?;
+    if !options.is_empty() {
+        return Err("keyword arguments are not rendered yet".into());
+    }
+    Ok(names)
+}
+
+type Options<'a> = Vec<(&'a str, Node<'a>)>;
+
+fn names_and_options<'a>(
+    arguments: Node<'a>,
+    source: &'a str,
+) -> Result<(Vec<String>, Options<'a>), String> {
+    let (mut names, mut options) = (Vec::new(), Vec::new());
+    let mut cursor = arguments.walk();
+    for argument in arguments.named_children(&mut cursor) {
+        match argument.kind() {
+            "comment" => {}
+            "keyword_argument" => {
+                let (Some(key), Some(value)) = (
+                    argument.child_by_field_name("name"),
+                    argument.child_by_field_name("value"),
+                ) else {
+                    return Err("an argument is not readable".into());
+                };
+                options.push((text(key, source), value));
+            }
+            _ => names.push(
+                string_value(argument, source)
+                    .ok_or("arguments other than string literals are not rendered yet")?,
+            ),
+        }
+    }
+    Ok((names, options))
+}
+
+/// The conditions of `filter(**lookups)` (sorted by name, as `Q` sorts them). Negated ones
+/// (`exclude`) on a column that may be NULL also require it not to be, as Django adds.
+fn conditions(
+    table: &Table,
+    arguments: Node,
+    source: &str,
+    dialect: Dialect,
+    negated: bool,
+) -> Result<Vec<String>, String> {
+    let (names, mut lookups) = names_and_options(arguments, source)
+        .map_err(|_| "`Q` objects and other positional conditions are not rendered yet")?;
+    if !names.is_empty() {
+        return Err("`Q` objects and other positional conditions are not rendered yet".into());
+    }
+    lookups.sort_by_key(|(key, _)| *key);
+    let mut conditions = Vec::new();
+    for (key, value) in lookups {
+        let (name, lookup) = match key.rsplit_once("__") {
+            Some((name, lookup)) => (name, lookup),
+            None => (key, "exact"),
+        };
+        if name.contains("__") {
+            return Err("lookups across relations are not rendered yet".into());
+        }
+        let (column, field) = table.column_of(name).map_err(|_| {
+            if lookup == "exact" || LOOKUPS.contains(&lookup) {
+                format!(
+                    "`{key}` is not a lookup on a column of {}",
+                    table.model.name
+                )
+            } else {
+                "lookups across relations are not rendered yet".to_string()
+            }
+        })?;
+        let relation = field.is_some_and(|f| f.kind != FieldKind::Concrete);
+        if relation && !LOOKUPS.contains(&lookup) {
+            return Err("lookups across relations are not rendered yet".into());
+        }
+        let column = table.qualified(&column);
+        let family = family(table.index, field);
+        let condition = condition(&column, lookup, value, family, source, dialect)?;
+        let null_too = negated
+            && lookup != "isnull"
+            && field.is_some_and(|f| f.may_be_null)
+            && text(value, source) != "None";
+        conditions.push(condition);
+        if null_too {
+            conditions.push(format!("{column} IS NOT NULL"));
+        }
+    }
+    Ok(conditions)
+}
+
+const LOOKUPS: [&str; 10] = [
+    "exact",
+    "in",
+    "isnull",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "icontains",
+    "startswith",
+];
+
+/// What kind of values a column holds, as far as printing them goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Family {
+    Text,
+    Integer,
+    Boolean,
+    Other,
+}
+
+fn family(index: &ModelIndex, field: Option<&Field>) -> Family {
+    let Some(field) = field else {
+        return Family::Integer; // the implicit `id`
+    };
+    if matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne) {
+        // A key holds the values of the target's key (one level: keys of keys are rare).
+        let Some(target) = field.target.map(|t| index.model(t)) else {
+            return Family::Other;
+        };
+        let key = match &field.to_field {
+            Some(name) => target.field(name),
+            None => target.fields.iter().find(|f| f.primary_key),
+        };
+        return match key {
+            None if field.to_field.is_none() => Family::Integer,
+            Some(key) if key.kind == FieldKind::Concrete => family(index, Some(key)),
+            _ => Family::Other,
+        };
+    }
+    let class = field.class.rsplit('.').next().unwrap_or_default();
+    match class {
+        "CharField" | "TextField" | "SlugField" | "EmailField" | "URLField" => Family::Text,
+        "BooleanField" => Family::Boolean,
+        _ if class.ends_with("IntegerField") || class.ends_with("AutoField") => Family::Integer,
+        _ => Family::Other,
+    }
+}
+
+fn condition(
+    column: &str,
+    lookup: &str,
+    value: Node,
+    family: Family,
+    source: &str,
+    dialect: Dialect,
+) -> Result<String, String> {
+    let is_none = text(value, source) == "None";
+    let operator = match lookup {
+        "exact" if is_none => return Ok(format!("{column} IS NULL")),
+        "isnull" => {
+            return match text(value, source) {
+                "True" => Ok(format!("{column} IS NULL")),
+                "False" => Ok(format!("{column} IS NOT NULL")),
+                _ => Err("`isnull` with a value not literal".into()),
+            }
+        }
+        "in" => {
+            if !matches!(value.kind(), "list" | "tuple" | "set") {
+                return Err("`in` with a value that is not a literal list".into());
+            }
+            let mut cursor = value.walk();
+            let mut items = Vec::new();
+            for item in value.named_children(&mut cursor) {
+                let item = literal(item, family, source)?;
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            if items.is_empty() {
+                return Err("`in` an empty list runs no query".into());
+            }
+            return Ok(format!("{column} IN ({})", items.join(", ")));
+        }
+        "exact" => "=",
+        "gt" => ">",
+        "gte" => ">=",
+        "lt" => "<",
+        "lte" => "<=",
+        "contains" | "icontains" | "startswith" => {
+            if !matches!(value.kind(), "string") {
+                // A placeholder would read as part of the pattern (`%%s%`).
+                return Err("a pattern not known statically is not rendered yet".into());
+            }
+            let pattern = literal(value, family, source)?;
+            if pattern.contains(['%', '_', '\\']) {
+                return Err("a pattern with `%`, `_` or `\\` is not rendered yet".into());
+            }
+            let pattern = match lookup {
+                "startswith" => format!("{pattern}%"),
+                _ => format!("%{pattern}%"),
+            };
+            return Ok(match (dialect, lookup) {
+                (Dialect::Sqlite, _) => format!("{column} LIKE {pattern} ESCAPE '\\'"),
+                (Dialect::Postgresql, "icontains") => {
+                    format!("UPPER({column}::text) LIKE UPPER({pattern})")
+                }
+                (Dialect::Postgresql, _) => format!("{column}::text LIKE {pattern}"),
+            });
+        }
+        _ => return Err(format!("the lookup `{lookup}` is not rendered yet")),
+    };
+    if family == Family::Boolean && operator == "=" {
+        // Django tests a boolean column itself rather than compare it with a literal.
+        return match text(value, source) {
+            "True" => Ok(column.to_string()),
+            "False" => Ok(format!("NOT {column}")),
+            _ => Err("a BooleanField compared with a value not literal".into()),
+        };
+    }
+    Ok(format!(
+        "{column} {operator} {}",
+        literal(value, family, source)?
+    ))
+}
+
+/// A value as `str()` prints its parameter: numbers and text as they are; `%s` for one the
+/// analyzer does not know.
+fn literal(value: Node, family: Family, source: &str) -> Result<String, String> {
+    let written = text(value, source);
+    match (value.kind(), family) {
+        ("identifier" | "attribute" | "call" | "subscript", _) if written != "None" => {
+            Ok("%s".into())
+        }
+        ("string", Family::Text) => string_value(value, source)
+            .ok_or_else(|| "an f-string or escaped string is not rendered yet".into()),
+        ("integer", Family::Integer) if written.chars().all(|c| c.is_ascii_digit()) => Ok(written
+            .trim_start_matches('0')
+            .to_string())
+        .map(|s| if s.is_empty() { "0".into() } else { s }),
+        ("unary_operator", Family::Integer)
+            if written.starts_with('-')
+                && written[1..].trim().chars().all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(format!("-{}", written[1..].trim()))
+        }
+        _ => Err(format!("the value `{written}` is not rendered yet")),
+    }
+}
+
+/// `[a:b]` as (offset, limit).
+fn limits(slice: Node, source: &str) -> Result<(u64, Option<u64>), String> {
+    if slice.kind() != "slice" || text(slice, source).matches(':').count() != 1 {
+        return Err("only slices `[a:b]` of literals are rendered".into());
+    }
+    let (start, stop) = text(slice, source)
+        .split_once(':')
+        .ok_or("only slices `[a:b]` of literals are rendered")?;
+    let number = |s: &str| -> Result<Option<u64>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse()
+            .map(Some)
+            .map_err(|_| "only slices `[a:b]` of literals are rendered".to_string())
+    };
+    let (start, stop) = (number(start)?.unwrap_or(0), number(stop)?);
+    if stop.is_some_and(|stop| stop <= start) {
+        return Err("an empty slice runs no query".into());
+    }
+    Ok((start, stop))
+}

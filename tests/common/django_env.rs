@@ -1,0 +1,52 @@
+//! The cached virtual environments with Django installed from PyPI that the tests running real
+//! Django share (`.cache/execution/django-<label>`, git-ignored, reused by later runs).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The oldest supported LTS and the newest release, by cache label.
+pub const DJANGO_VERSIONS: [(&str, &str); 2] = [("4.2", "Django==4.2.*"), ("newest", "Django")];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cached virtual environment with `requirement` installed, or why there is none.
+pub fn environment(python: &str, label: &str, requirement: &str) -> Result<PathBuf, String> {
+    let dir = repo()
+        .join(".cache/execution")
+        .join(format!("django-{label}"));
+    let interpreter = dir.join("bin/python");
+    let ready = dir.join("ready");
+    if ready.is_file() && interpreter.is_file() {
+        return Ok(interpreter);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |command: &mut Command| -> Result<(), String> {
+        let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{command:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    run(Command::new(python).args(["-m", "venv"]).arg(&dir))?;
+    let installed = run(Command::new(&interpreter).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        requirement,
+        "djangorestframework",
+    ]));
+    if let Err(reason) = installed {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(reason);
+    }
+    std::fs::write(&ready, requirement).unwrap();
+    Ok(interpreter)
+}

@@ -1,0 +1,279 @@
+//! SQL on hover, compared with real Django: every expression statement of the corpus module
+//! `tests/fixtures/sql/library/corpus.py` is a QuerySet over the fixture models (custom
+//! `db_table` and `db_column`, an explicit primary key, nullable keys, a many-to-many,
+//! `Meta.ordering`). For each, the SQL the analysis renders is compared with what Django's
+//! `str(qs.query)` prints (`tests/sql/print_sql.py`), on the oldest supported LTS and the newest
+//! release, with SQLite's compiler and, where the `psycopg` driver installs, PostgreSQL's
+//! (`str()` needs no server). The test prints the share equal and every difference, and fails
+//! below `THRESHOLD`. An expression the analysis declines to render counts as a difference.
+//!
+//! Django comes from the virtual environments `tests/execution.rs` caches under
+//! `.cache/execution/`; without python3 or PyPI the test prints `skipped: <reason>` and passes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
+use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
+use django_orm_lsp::store::parse_python;
+use django_orm_lsp::workspace::Workspace;
+
+use common::django_env::{environment, DJANGO_VERSIONS};
+
+/// The share of the corpus whose SQL must equal Django's, per Django version and dialect.
+const THRESHOLD: f64 = 0.95;
+
+fn project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sql")
+}
+
+/// What hover renders for each expression statement of the corpus, by 1-based line.
+fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("library/corpus.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let mut out = BTreeMap::new();
+    let mut cursor = tree.root_node().walk();
+    for statement in tree.root_node().named_children(&mut cursor) {
+        if statement.kind() != "expression_statement" {
+            continue;
+        }
+        let expression = statement.named_child(0).unwrap();
+        let sql = sql_of_range(&source, &tree, &file, expression.byte_range(), target)
+            .unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
+        out.insert(statement.start_position().row + 1, sql);
+    }
+    out
+}
+
+/// What Django prints for each expression statement, by line; `Err` when Django cannot run
+/// with this dialect here.
+fn printed(interpreter: &Path, dialect: &str) -> Result<BTreeMap<usize, String>, String> {
+    let root = project();
+    let output = Command::new(interpreter)
+        .arg(root.join("../../sql/print_sql.py"))
+        .arg(&root)
+        .arg(root.join("library/corpus.py"))
+        .arg(dialect)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    let by_line: BTreeMap<String, String> = serde_json::from_slice(&output.stdout).unwrap();
+    Ok(by_line
+        .into_iter()
+        .map(|(line, sql)| (line.parse().unwrap(), sql))
+        .collect())
+}
+
+/// Compares one version and dialect; returns the share equal and prints the differences.
+fn compare(label: &str, dialect: Dialect, django: &BTreeMap<usize, String>) -> f64 {
+    let release = if label == "4.2" {
+        Release::Before5_2
+    } else {
+        Release::Since5_2
+    };
+    let ours = rendered(Target { dialect, release });
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        django.keys().collect::<Vec<_>>(),
+        "the analysis and Django see the same expression statements"
+    );
+    let mut equal = 0;
+    for (line, expected) in django {
+        match &ours[line] {
+            Ok(sql) if sql == expected => equal += 1,
+            Ok(sql) => println!("line {line}:\n  django: {expected}\n  hover:  {sql}"),
+            Err(reason) => println!("line {line}: not rendered ({reason})\n  django: {expected}"),
+        }
+    }
+    let share = equal as f64 / django.len() as f64;
+    println!(
+        "Django {label}, {}: {equal} of {} equal ({:.1}%)",
+        dialect.name(),
+        django.len(),
+        share * 100.0
+    );
+    share
+}
+
+#[test]
+fn hover_sql_equals_djangos() {
+    let python = "python3";
+    if !Command::new(python)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("skipped: `{python}` is not installed");
+        return;
+    }
+    let mut shares = Vec::new();
+    for (label, requirement) in DJANGO_VERSIONS {
+        let interpreter = match environment(python, label, requirement) {
+            Ok(interpreter) => interpreter,
+            Err(reason) => {
+                println!("skipped: cannot install {requirement} from PyPI: {reason}");
+                return;
+            }
+        };
+        let sqlite = printed(&interpreter, "sqlite").expect("Django prints SQLite's SQL");
+        shares.push((
+            label,
+            Dialect::Sqlite,
+            compare(label, Dialect::Sqlite, &sqlite),
+        ));
+        match postgresql_driver(&interpreter).and_then(|()| printed(&interpreter, "postgresql")) {
+            Ok(postgresql) => {
+                let share = compare(label, Dialect::Postgresql, &postgresql);
+                shares.push((label, Dialect::Postgresql, share));
+            }
+            Err(reason) => println!("skipped PostgreSQL on Django {label}: {reason}"),
+        }
+    }
+    for (label, dialect, share) in shares {
+        assert!(
+            share >= THRESHOLD,
+            "Django {label}, {}: {:.1}% equal, below {:.0}% (differences above)",
+            dialect.name(),
+            share * 100.0,
+            THRESHOLD * 100.0
+        );
+    }
+}
+
+/// PostgreSQL's compiler imports its driver: `psycopg`, installed into the cached environment
+/// when missing (the execution harness, which runs on SQLite, does not mind it).
+fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
+    let imports = |interpreter: &Path| {
+        Command::new(interpreter)
+            .args(["-c", "import psycopg"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if imports(interpreter) {
+        return Ok(());
+    }
+    let output = Command::new(interpreter)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg("psycopg[binary]")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() && imports(interpreter) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the psycopg driver does not install: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// What hover shows (type, then SQL or why not) on the name of `method` in the first line of
+/// `library/hovers.py` that holds `fragment`.
+fn hover_on(fragment: &str, method: &str) -> String {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("library/hovers.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let line = source.find(fragment).expect("the fragment is in hovers.py");
+    let line = source[..line].rfind('\n').map_or(0, |n| n + 1);
+    let offset = line
+        + source[line..]
+            .find(method)
+            .expect("the method is on the line");
+    hover_at(&source, &tree, &file, offset).map_or_else(String::new, |(_, shown)| shown)
+}
+
+#[test]
+fn hover_shows_sql_below_the_type_or_why_not() {
+    assert_eq!(
+        hover_on("books = ", "filter"),
+        "```text\nQuerySet[library.Book]\n```\n```sql\nSELECT \"library_book\".\"id\", \
+         \"library_book\".\"title\", \"library_book\".\"author_id\", \"library_book\".\"editor_id\", \
+         \"library_book\".\"press\", \"library_book\".\"pages\", \"library_book\".\"rating\", \
+         \"library_book\".\"in_print\" FROM \"library_book\" WHERE \"library_book\".\"rating\" = %s \
+         ORDER BY \"library_book\".\"rating\" DESC, \"library_book\".\"title\" ASC\n```\n\
+         *SQL as Django 5.2 prints it for PostgreSQL*",
+        "a value not known statically is a placeholder"
+    );
+    let declined = [
+        (
+            "Q(title",
+            "filter",
+            "`Q` objects and other positional conditions are not rendered yet",
+        ),
+        (
+            "author__name",
+            "filter",
+            "lookups across relations are not rendered yet",
+        ),
+        (
+            "pages__range",
+            "filter",
+            "the lookup `range` is not rendered yet",
+        ),
+        (
+            "50%",
+            "filter",
+            "a pattern with `%`, `_` or `\\` is not rendered yet",
+        ),
+        ("annotate", "annotate", "`annotate()` is not rendered yet"),
+        (
+            "icontains=rating",
+            "exclude",
+            "a pattern not known statically is not rendered yet",
+        ),
+        (
+            "ordered = books",
+            "order_by",
+            "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",
+        ),
+        (
+            "return ordered",
+            "ordered",
+            "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",
+        ),
+    ];
+    for (fragment, method, reason) in declined {
+        let shown = hover_on(fragment, method);
+        assert!(
+            shown.starts_with("```text\nQuerySet[library.Book]")
+                && shown.ends_with(&format!("\n*SQL not shown: {reason}*")),
+            "`{method}` on the line of `{fragment}`: {shown}"
+        );
+    }
+    assert!(
+        hover_on("return books", "books").ends_with(
+            "WHERE \"library_book\".\"rating\" = %s ORDER BY \"library_book\".\"id\" ASC\n```\n\
+             *SQL as Django 5.2 prints it for PostgreSQL*"
+        ),
+        "a name is followed to the assignments that built it"
+    );
+    assert_eq!(
+        hover_on("return books", "return"),
+        "",
+        "no hover off an identifier"
+    );
+    assert_eq!(
+        hover_on("books = ", "Book"),
+        "```text\ntype[library.Book]\n```",
+        "no SQL for a model class"
+    );
+}
