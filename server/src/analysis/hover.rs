@@ -17,19 +17,10 @@ pub fn type_of_range(
     file: &FileContext,
     range: Range<usize>,
 ) -> Option<String> {
-    let node = tree
-        .root_node()
-        .descendant_for_byte_range(range.start, range.end)?;
-    if node.byte_range() != range {
-        return None;
-    }
-    let facts = file.facts(source, tree);
-    let sem =
-        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
-    Some(
+    at_exact_range(source, tree, file, range, |sem, node| {
         sem.display(&sem.ty(node))
-            .unwrap_or_else(|| "Unknown".to_string()),
-    )
+            .unwrap_or_else(|| "Unknown".to_string())
+    })
 }
 
 /// The SQL the QuerySet spanning exactly `range` runs, as `sql::sql_of` gives it (the SQL
@@ -41,6 +32,20 @@ pub fn sql_of_range(
     range: Range<usize>,
     target: sql::Target,
 ) -> Option<Result<String, String>> {
+    at_exact_range(source, tree, file, range, |sem, node| {
+        sql::sql_of(sem, node, target)
+    })
+    .flatten()
+}
+
+/// `read` of the expression spanning exactly `range`; `None` when no expression spans it.
+fn at_exact_range<T>(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    range: Range<usize>,
+    read: impl for<'a> FnOnce(&Semantics<'a>, Node<'a>) -> T,
+) -> Option<T> {
     let node = tree
         .root_node()
         .descendant_for_byte_range(range.start, range.end)?;
@@ -50,7 +55,7 @@ pub fn sql_of_range(
     let facts = file.facts(source, tree);
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
-    sql::sql_of(&sem, node, target)
+    Some(read(&sem, node))
 }
 
 /// What hover renders SQL for until the settings' `ENGINE` and the installed Django are read:
