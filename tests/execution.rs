@@ -159,15 +159,9 @@ fn prepare(root: &Path) -> Value {
 
 #[test]
 fn fixes_keep_behaviour_on_real_django() {
-    let python = "python3";
-    if !Command::new(python)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("skipped: `{python}` is not installed");
+    let Some(python) = common::django_env::python() else {
         return;
-    }
+    };
     let temp = common::temp::Dir::new();
     let manifest = temp.path().join("manifest.json");
     std::fs::write(&manifest, prepare(temp.path()).to_string()).unwrap();

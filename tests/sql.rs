@@ -107,15 +107,9 @@ fn compare(label: &str, dialect: Dialect, django: &BTreeMap<usize, String>) -> f
 
 #[test]
 fn hover_sql_equals_djangos() {
-    let python = "python3";
-    if !Command::new(python)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("skipped: `{python}` is not installed");
+    let Some(python) = common::django_env::python() else {
         return;
-    }
+    };
     let mut shares = Vec::new();
     for (label, requirement) in DJANGO_VERSIONS {
         let interpreter = match environment(python, label, requirement) {

@@ -11,6 +11,20 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The Python that creates the environments, or `None` (with `skipped:` and the reason
+/// printed) when it is not installed.
+pub fn python() -> Option<&'static str> {
+    let python = "python3";
+    let found = Command::new(python)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("skipped: `{python}` is not installed");
+    }
+    found.then_some(python)
+}
+
 /// The cached virtual environment with `requirement` installed, or why there is none.
 pub fn environment(python: &str, label: &str, requirement: &str) -> Result<PathBuf, String> {
     let dir = repo()
