@@ -1,3 +1,5 @@
+; within: loops
+; (runs only inside `for` statements and comprehensions: the rule is silent outside them)
 ; <manager>.create(...): the rule keeps a model manager's create() inside a for loop
 (call
   function: (attribute

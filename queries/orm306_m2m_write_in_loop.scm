@@ -1,3 +1,5 @@
+; within: loops
+; (runs only inside `for` statements and comprehensions: the rule is silent outside them)
 ; <owner>.<relation>.add(y) / .remove(y): the rule keeps writes on a relation manager in a for loop
 (call
   function: (attribute

@@ -1,3 +1,5 @@
+; within: loops
+; (runs only inside `for` statements and comprehensions: the rule is silent outside them)
 ; <name>.<relation>.all()
 (call
   function: (attribute

@@ -1,3 +1,5 @@
+; within: loops
+; (runs only inside `for` statements and comprehensions: the rule is silent outside them)
 ; <receiver>.<query method>(...) — a query that runs where it is written
 (call
   function: (attribute object: (_) @receiver attribute: (identifier) @method

@@ -1,3 +1,5 @@
+; within: loops
+; (runs only inside `for` statements and comprehensions: the rule is silent outside them)
 ; row.relation.get(...)
 (call
   function: (attribute

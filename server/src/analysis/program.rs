@@ -25,10 +25,51 @@ use super::syntax::undecorated;
 /// calling ...): past it, `Unknown`.
 const MAX_NESTED: usize = 6;
 
-/// How many parsed modules a program keeps at once. A cold `check` of Django's sdist parses
-/// about 165 for summaries: keeping 256 cost 109 MB of peak memory, 64 costs 88 MB and about
-/// 1% more time (evicted modules parsed again), 32 costs 76 MB and about 4%.
+/// How many parsed modules a program keeps at once. A cold `check` of Django's sdist asks for
+/// about 240 modules for summaries: keeping 256 cost 109 MB of peak memory, 64 costs 88 MB and
+/// about 1% more time (290 parses, evicting the least recently used), 32 costs 76 MB.
 const MAX_PARSED_MODULES: usize = 64;
+
+/// The modules parsed for summaries, by dotted name (`None`: not found or not parsable), at
+/// most `MAX_PARSED_MODULES` trees at once. Trees are large, so the least recently used go
+/// first (their summaries stay); a few modules (`django.db.models`, an app's `models`) are asked
+/// for by almost every file and stay parsed.
+#[derive(Default)]
+struct ParsedModules {
+    modules: FxHashMap<String, (Option<Arc<ParsedModule>>, u64)>,
+    /// Counts lookups: each entry holds the count at its last use.
+    clock: u64,
+}
+
+impl ParsedModules {
+    fn get(&mut self, name: &str) -> Option<Option<Arc<ParsedModule>>> {
+        self.clock += 1;
+        let (module, used) = self.modules.get_mut(name)?;
+        *used = self.clock;
+        Some(module.clone())
+    }
+
+    fn insert(&mut self, name: &str, module: Option<Arc<ParsedModule>>) {
+        self.clock += 1;
+        if module.is_some() {
+            let trees = self.modules.values().filter(|(m, _)| m.is_some()).count();
+            if trees >= MAX_PARSED_MODULES {
+                // A quarter at a time, so the scan is paid once per many insertions.
+                let mut uses: Vec<u64> = self
+                    .modules
+                    .values()
+                    .filter(|(m, _)| m.is_some())
+                    .map(|(_, used)| *used)
+                    .collect();
+                let (_, oldest_kept, _) = uses.select_nth_unstable(MAX_PARSED_MODULES / 4);
+                let oldest_kept = *oldest_kept;
+                self.modules
+                    .retain(|_, (m, used)| m.is_none() || *used >= oldest_kept);
+            }
+        }
+        self.modules.insert(name.to_string(), (module, self.clock));
+    }
+}
 
 /// A file read for a summary: its path and the hash of its text.
 pub type Dependency = (PathBuf, u64);
@@ -118,7 +159,7 @@ pub struct Program {
     /// Every Python module of the workspace by dotted name (packages by their own name).
     modules: Arc<FxHashMap<String, PathBuf>>,
     disk: Arc<DiskState>,
-    parsed: Mutex<FxHashMap<String, Option<Arc<ParsedModule>>>>,
+    parsed: Mutex<ParsedModules>,
     /// `method`'s answers, by module, class and method name.
     methods: Mutex<FxHashMap<MethodKey, Option<(Callee, Binds)>>>,
     /// Every file a summary read, parsed or since dropped.
@@ -240,7 +281,7 @@ impl Program {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
         {
-            return known.clone();
+            return known;
         }
         let path = self.modules.get(name).cloned().or_else(|| {
             let suffix = format!(".{name}");
@@ -265,18 +306,16 @@ impl Program {
                 facts,
             }))
         });
-        let mut cached = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(module) = &parsed {
             self.read_paths
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(module.path.clone());
-            // Trees are large: keep the last few dozen modules (their summaries stay).
-            if cached.values().filter(|m| m.is_some()).count() >= MAX_PARSED_MODULES {
-                cached.retain(|_, m| m.is_none());
-            }
         }
-        cached.insert(name.to_string(), parsed.clone());
+        self.parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, parsed.clone());
         parsed
     }
 

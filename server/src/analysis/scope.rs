@@ -8,7 +8,22 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::syntax::{contains, enclosing_loops, enclosing_statement, text, Parents};
+use super::syntax::{contains, enclosing_loops, enclosing_statement, kind_ids, text, Parents};
+
+/// The kinds `ScopeIndex::build` asks of every node it visits, by id.
+struct WalkedKinds {
+    identifier: Vec<u16>,
+    /// Definitions whose body and parameters are a scope of their own.
+    scopes: Vec<u16>,
+}
+
+static WALKED_KINDS: std::sync::LazyLock<WalkedKinds> = std::sync::LazyLock::new(|| WalkedKinds {
+    identifier: kind_ids("identifier"),
+    scopes: ["function_definition", "class_definition", "lambda"]
+        .iter()
+        .flat_map(|kind| kind_ids(kind))
+        .collect(),
+});
 
 #[derive(Clone, Copy, Debug)]
 pub enum BindingKind<'a> {
@@ -77,6 +92,7 @@ impl<'a> ScopeIndex<'a> {
         };
         // Depth-first with a cursor, keeping each ancestor and whether it is inside a nested
         // scope; the parent links it sees are recorded for the rules' later questions.
+        let kinds = &*WALKED_KINDS;
         let mut cursor = scope.walk();
         let mut ancestors: Vec<(Node<'a>, bool)> = vec![(scope, false)];
         if !cursor.goto_first_child() {
@@ -86,15 +102,16 @@ impl<'a> ScopeIndex<'a> {
             let node = cursor.node();
             let &(parent, parent_nested) =
                 ancestors.last().expect("the scope is always an ancestor");
-            parents.record(node, parent);
+            // Punctuation and keywords: no rule asks for their parent (`Parents::of` would
+            // still find it).
+            if node.is_named() {
+                parents.record(node, parent);
+            }
             let opens = parent.id() != scope.id()
-                && matches!(
-                    parent.kind(),
-                    "function_definition" | "class_definition" | "lambda"
-                )
+                && kinds.scopes.contains(&parent.kind_id())
                 && is_scope_interior(parent, node);
             let nested = parent_nested || opens;
-            if node.kind() == "identifier" {
+            if kinds.identifier.contains(&node.kind_id()) {
                 index.classify(node, nested, source, parents);
             } else if cursor.goto_first_child() {
                 ancestors.push((node, nested));

@@ -1,0 +1,113 @@
+//! Where a cold `check` spends its time, phase by phase, on one thread so the phases add up:
+//! building the model index, parsing each file, the rules' query walks alone (no rule runs),
+//! and the whole lint. On Django's sdist (fetched by `scripts/corpus`), or on the folder given.
+//! Prints figures; asserts nothing.
+//!
+//!     cargo bench --bench phases [-- FOLDER]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use django_orm_lsp::analysis::rules::REGISTRY;
+use django_orm_lsp::analysis::{lint, prepare};
+use django_orm_lsp::files::source_files;
+use django_orm_lsp::settings::Settings;
+use django_orm_lsp::store::parse_python;
+use django_orm_lsp::workspace::Workspace;
+use tree_sitter::{QueryCursor, StreamingIterator};
+
+fn corpus() -> Option<PathBuf> {
+    if let Some(folder) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        return Some(PathBuf::from(folder));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(repo.join("scripts/corpus")).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|folder| folder.contains("/django-5"))
+        .map(PathBuf::from)
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn main() {
+    let Some(corpus) = corpus() else {
+        println!("skipped: scripts/corpus did not provide Django's sdist");
+        return;
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("the first pool");
+    prepare();
+    let files = source_files(&corpus);
+    let start = Instant::now();
+    let workspace = Workspace::from_paths(std::slice::from_ref(&corpus), &files.python, |_, _| {})
+        .with_templates(&files.python, &files.templates);
+    let index = start.elapsed();
+    let sources: Vec<(PathBuf, String)> = files
+        .python
+        .iter()
+        .filter_map(|f| Some((f.clone(), std::fs::read_to_string(f).ok()?)))
+        .collect();
+    let settings = Settings::default();
+
+    let (mut parse, mut main_walk, mut loop_walk, mut linting) = Default::default();
+    let (mut matches, mut loops, mut findings) = (0usize, 0usize, 0usize);
+    for (path, source) in &sources {
+        let started = Instant::now();
+        let Some(tree) = parse_python(source) else {
+            continue;
+        };
+        parse += started.elapsed();
+
+        let started = Instant::now();
+        let mut cursor = QueryCursor::new();
+        let mut found = cursor.matches(&REGISTRY.query, tree.root_node(), source.as_bytes());
+        let mut outermost: Vec<tree_sitter::Node> = Vec::new();
+        while let Some(m) = found.next() {
+            matches += 1;
+            if REGISTRY.rule_for_pattern(m.pattern_index).is_none() {
+                outermost.push(m.captures[0].node);
+            }
+        }
+        main_walk += started.elapsed();
+        let started = Instant::now();
+        outermost.dedup_by(|inner, outer| inner.start_byte() < outer.end_byte());
+        for node in outermost {
+            let mut found = cursor.matches(&REGISTRY.loop_query, node, source.as_bytes());
+            while found.next().is_some() {
+                loops += 1;
+            }
+        }
+        loop_walk += started.elapsed();
+
+        let started = Instant::now();
+        let context = workspace.context_for(path);
+        findings += lint(source, &tree, &settings, &context).len();
+        linting += started.elapsed();
+    }
+    let total = index + parse + linting;
+    let share = |d: Duration| 100.0 * seconds(d) / seconds(total);
+    println!(
+        "phases on {} ({} files, one thread): index {:.2} s ({:.0}%), parse {:.2} s ({:.0}%), \
+         lint {:.2} s ({:.0}%) of which the query walks {:.2} s + {:.2} s in loops \
+         ({} + {} matches); {} findings",
+        corpus.display(),
+        sources.len(),
+        seconds(index),
+        share(index),
+        seconds(parse),
+        share(parse),
+        seconds(linting),
+        share(linting),
+        seconds(main_walk),
+        seconds(loop_walk),
+        matches,
+        loops,
+        findings,
+    );
+}
