@@ -928,7 +928,10 @@ fn implicit_reads<'a>(
         }
         // REST framework has no field for a GenericForeignKey: listed, it is refused; under
         // `__all__`, left out.
-        if described.field(&name).is_some_and(is_generic_foreign_key) {
+        if described
+            .field(&name)
+            .is_some_and(|f| f.kind == FieldKind::GenericForeignKey)
+        {
             continue;
         }
         let path = [name.clone()];
@@ -964,10 +967,6 @@ fn a_base_declares_meta(index: &ModelIndex, found: Found, depth: usize) -> bool 
             })
 }
 
-fn is_generic_foreign_key(field: &crate::analysis::index::Field) -> bool {
-    field.class.rsplit('.').next() == Some("GenericForeignKey")
-}
-
 struct Walked {
     /// The relations read, from the start of the path.
     hops: Vec<String>,
@@ -1000,7 +999,7 @@ fn walk_relations(
                 // A GenericForeignKey loads its object with a query per row; only
                 // `prefetch_related` loads it for all rows (`select_related` cannot follow it),
                 // so it is read as a hop to prefetch, the last one: its model is not known.
-                _ if is_generic_foreign_key(f) => {
+                (FieldKind::GenericForeignKey, _) => {
                     walked.hops.push(name.clone());
                     walked.many = true;
                     return Some(walked);

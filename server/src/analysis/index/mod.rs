@@ -28,7 +28,11 @@ pub enum FieldKind {
     ForeignKey,
     OneToOne,
     ManyToMany,
-    /// `GenericForeignKey`, `GenericRelation`, tag managers: relations the index does not follow.
+    /// `GenericForeignKey`: a content type and an object id. Each read loads its row with a
+    /// query of its own, which `prefetch_related` batches (`select_related` cannot); the row's
+    /// model is known only at run time.
+    GenericForeignKey,
+    /// `GenericRelation` and other relations the index does not follow.
     Unknown,
 }
 
@@ -1054,7 +1058,8 @@ fn field_kind(class: &str) -> FieldKind {
         "ForeignKey" | "ParentalKey" => FieldKind::ForeignKey,
         "OneToOneField" => FieldKind::OneToOne,
         "ManyToManyField" | "ParentalManyToManyField" => FieldKind::ManyToMany,
-        "GenericForeignKey" | "GenericRelation" => FieldKind::Unknown,
+        "GenericRelation" => FieldKind::Unknown,
+        _ if last.ends_with("GenericForeignKey") => FieldKind::GenericForeignKey,
         // django-taggit: a many-to-many through its tagged-item rows, which `prefetch_related`
         // loads (and `select_related` cannot).
         "TaggableManager" => FieldKind::ManyToMany,

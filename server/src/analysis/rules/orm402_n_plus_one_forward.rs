@@ -1,6 +1,8 @@
 //! ORM402 n-plus-one-forward: in a loop over a QuerySet, reading a foreign key or one-to-one
 //! relation of the row (`entry.author.name`) runs one query per row unless the QuerySet joins it
-//! with `select_related("author")`. The fix adds the lookup where the QuerySet is built.
+//! with `select_related("author")`. The fix adds the lookup where the QuerySet is built. A
+//! `GenericForeignKey` read (`action.target`) is the same per-row query, which only
+//! `prefetch_related("target")` batches.
 
 use tree_sitter::Node;
 
@@ -8,7 +10,8 @@ use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::loops::{
-    add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
+    add_lookup, back_reference, construction_site, covers, per_row_loop, prefetch_site,
+    read_before_in_loop, RowLoop,
 };
 
 pub static RULE: Rule = Rule {
@@ -40,6 +43,10 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(row_loop) = per_row_loop(cx.sem, instance) else {
         return;
     };
+    if let Some(field) = generic_foreign_key(cx, row_loop.model, access) {
+        report_generic_foreign_key(cx, &row_loop, access, &field);
+        return;
+    }
     let Some((chain, read)) = forward_chain(cx, row_loop.model, access) else {
         return;
     };
@@ -67,6 +74,41 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     cx.report(
         read,
         format!("`{text}` runs a query for every row of the loop; add `select_related(\"{lookup}\")` where the queryset is built"),
+        fix,
+    );
+}
+
+/// The name of the `GenericForeignKey` that `access` reads on a row of `model`, if it reads one.
+fn generic_foreign_key(cx: &RuleContext, model: ModelId, access: Node) -> Option<String> {
+    let name = cx.sem.text(access.child_by_field_name("attribute")?);
+    let field = cx.sem.index().model(model).field(name)?;
+    (field.kind == FieldKind::GenericForeignKey).then(|| name.to_string())
+}
+
+/// `row.target` in a loop: a query per row for the object it points at, which only
+/// `prefetch_related("target")` loads for all rows at once (one query per content type).
+fn report_generic_foreign_key<'a>(
+    cx: &mut RuleContext<'_, 'a>,
+    row_loop: &RowLoop<'a>,
+    access: Node<'a>,
+    name: &str,
+) {
+    if covers(&row_loop.queryset.prefetch_related, name)
+        || read_before_in_loop(cx.sem, row_loop, access)
+    {
+        return;
+    }
+    let fix = prefetch_site(cx.sem, row_loop.iterable).map(|site| {
+        let edit = add_lookup(cx.sem, site, "prefetch_related", name);
+        Fix::safe(
+            format!("Add `prefetch_related(\"{name}\")` where the queryset is built"),
+            vec![edit],
+        )
+    });
+    let text = cx.sem.text(access);
+    cx.report(
+        access,
+        format!("`{text}` runs a query for every row of the loop; add `prefetch_related(\"{name}\")` where the queryset is built"),
         fix,
     );
 }
