@@ -675,6 +675,13 @@ fn walk(index: &ModelIndex, value: Value, path: &[String]) -> Option<(String, bo
                     Some(f) => match (f.kind, f.target) {
                         (FieldKind::ForeignKey | FieldKind::OneToOne, Some(t)) => (t, false),
                         (FieldKind::ManyToMany, Some(t)) => (t, true),
+                        // A generic key loads its object with a query of its own, which only
+                        // `prefetch_related` batches; its model is known at run time only, so
+                        // the walk ends there.
+                        (FieldKind::GenericForeignKey, _) => {
+                            hops.push((segment, true, in_loop));
+                            break;
+                        }
                         _ => break,
                     },
                     None => match model.reverse(segment) {
