@@ -6,12 +6,14 @@
 
 use tree_sitter::Node;
 
-use super::{orm201_single_field_iteration, Captures, Rule, RuleContext, RuleMeta};
+use super::{
+    orm201_single_field_iteration, orm403_n_plus_one_reverse, Captures, Rule, RuleContext, RuleMeta,
+};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::loops::{
-    add_lookup, back_reference, construction_site, covers, per_row_loop, prefetch_site,
-    read_before_in_loop, RowLoop,
+    add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
+    RowLoop,
 };
 
 pub static RULE: Rule = Rule {
@@ -98,19 +100,7 @@ fn report_generic_foreign_key<'a>(
     {
         return;
     }
-    let fix = prefetch_site(cx.sem, row_loop.iterable).map(|site| {
-        let edit = add_lookup(cx.sem, site, "prefetch_related", name);
-        Fix::safe(
-            format!("Add `prefetch_related(\"{name}\")` where the queryset is built"),
-            vec![edit],
-        )
-    });
-    let text = cx.sem.text(access);
-    cx.report(
-        access,
-        format!("`{text}` runs a query for every row of the loop; add `prefetch_related(\"{name}\")` where the queryset is built"),
-        fix,
-    );
+    orm403_n_plus_one_reverse::report_query_per_row(cx, row_loop, access, name);
 }
 
 /// The forward relations read from `access` (`entry.author` in `entry.author.profile.city`):

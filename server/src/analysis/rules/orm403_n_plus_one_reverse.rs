@@ -2,11 +2,13 @@
 //! foreign key or a many-to-many) runs one query per row unless the QuerySet prefetches it with
 //! `prefetch_related("entry_set")`. The fix adds the lookup where the QuerySet is built.
 
+use tree_sitter::Node;
+
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::FieldKind;
 use crate::analysis::loops::{
-    add_lookup, covers, per_row_loop, prefetch_site, read_before_in_loop,
+    add_lookup, covers, per_row_loop, prefetch_site, read_before_in_loop, RowLoop,
 };
 use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
 
@@ -53,17 +55,28 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     if counted || read_before_in_loop(cx.sem, &row_loop, call) {
         return;
     }
+    report_query_per_row(cx, &row_loop, call, name);
+}
+
+/// Reports `read`, a query per row of `row_loop` that `prefetch_related(lookup)` batches, with
+/// the fix that adds the lookup where the QuerySet is built (ORM402 reports a generic key so).
+pub(super) fn report_query_per_row<'a>(
+    cx: &mut RuleContext<'_, 'a>,
+    row_loop: &RowLoop<'a>,
+    read: Node<'a>,
+    lookup: &str,
+) {
     let fix = prefetch_site(cx.sem, row_loop.iterable).map(|site| {
-        let edit = add_lookup(cx.sem, site, "prefetch_related", name);
+        let edit = add_lookup(cx.sem, site, "prefetch_related", lookup);
         Fix::safe(
-            format!("Add `prefetch_related(\"{name}\")` where the queryset is built"),
+            format!("Add `prefetch_related(\"{lookup}\")` where the queryset is built"),
             vec![edit],
         )
     });
-    let text = cx.sem.text(call);
+    let text = cx.sem.text(read);
     cx.report(
-        call,
-        format!("`{text}` runs a query for every row of the loop; add `prefetch_related(\"{name}\")` where the queryset is built"),
+        read,
+        format!("`{text}` runs a query for every row of the loop; add `prefetch_related(\"{lookup}\")` where the queryset is built"),
         fix,
     );
 }
