@@ -219,9 +219,9 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "lookups across relations are not rendered yet",
         ),
         (
-            "pages__range",
+            "pages__regex",
             "filter",
-            "the lookup `range` is not rendered yet",
+            "the lookup `regex` is not rendered yet",
         ),
         (
             "50%",

@@ -597,9 +597,11 @@ fn conditions(
     Ok(conditions)
 }
 
-const LOOKUPS: [&str; 10] = [
+const LOOKUPS: [&str; 15] = [
     "exact",
+    "iexact",
     "in",
+    "range",
     "isnull",
     "gt",
     "gte",
@@ -608,6 +610,9 @@ const LOOKUPS: [&str; 10] = [
     "contains",
     "icontains",
     "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
 ];
 
 /// What kind of values a column holds, as far as printing them goes.
@@ -682,12 +687,30 @@ fn condition(
             }
             return Ok(format!("{column} IN ({})", items.join(", ")));
         }
+        "range" => {
+            let bounds: Vec<Node> = match value.kind() {
+                "list" | "tuple" => {
+                    let mut cursor = value.walk();
+                    value.named_children(&mut cursor).collect()
+                }
+                _ => Vec::new(),
+            };
+            let [low, high] = bounds.as_slice() else {
+                return Err("`range` with a value that is not a literal pair".into());
+            };
+            return Ok(format!(
+                "{column} BETWEEN {} AND {}",
+                literal(*low, family, source)?,
+                literal(*high, family, source)?
+            ));
+        }
         "exact" => "=",
         "gt" => ">",
         "gte" => ">=",
         "lt" => "<",
         "lte" => "<=",
-        "contains" | "icontains" | "startswith" => {
+        "iexact" | "contains" | "icontains" | "startswith" | "istartswith" | "endswith"
+        | "iendswith" => {
             if !matches!(value.kind(), "string") {
                 // A placeholder would read as part of the pattern (`%%s%`).
                 return Err("a pattern not known statically is not rendered yet".into());
@@ -697,12 +720,19 @@ fn condition(
                 return Err("a pattern with `%`, `_` or `\\` is not rendered yet".into());
             }
             let pattern = match lookup {
-                "startswith" => format!("{pattern}%"),
+                "iexact" => pattern,
+                "startswith" | "istartswith" => format!("{pattern}%"),
+                "endswith" | "iendswith" => format!("%{pattern}"),
                 _ => format!("%{pattern}%"),
             };
+            // Django's operators: SQLite matches all of these with LIKE (case-insensitive for
+            // ASCII); PostgreSQL casts to text, and folds case with UPPER() for the `i` ones.
             return Ok(match (dialect, lookup) {
                 (Dialect::Sqlite, _) => format!("{column} LIKE {pattern} ESCAPE '\\'"),
-                (Dialect::Postgresql, "icontains") => {
+                (Dialect::Postgresql, "iexact") => {
+                    format!("UPPER({column}::text) = UPPER({pattern})")
+                }
+                (Dialect::Postgresql, "icontains" | "istartswith" | "iendswith") => {
                     format!("UPPER({column}::text) LIKE UPPER({pattern})")
                 }
                 (Dialect::Postgresql, _) => format!("{column}::text LIKE {pattern}"),
