@@ -16,7 +16,7 @@ project, corpus, dialect = sys.argv[1:4]
 sys.path.insert(0, project)
 engine = {"sqlite": "django.db.backends.sqlite3", "postgresql": "django.db.backends.postgresql"}
 settings.configure(
-    INSTALLED_APPS=["library"],
+    INSTALLED_APPS=["django.contrib.contenttypes", "library"],
     DATABASES={"default": {"ENGINE": engine[dialect], "NAME": "corpus"}},
     DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     USE_TZ=True,

@@ -207,7 +207,8 @@ impl<'i> Table<'i> {
         let mut columns = Vec::new();
         for field in &model.fields {
             match field.kind {
-                FieldKind::ManyToMany => {}
+                // No column of their own: a join table, or the two fields a generic key reads.
+                FieldKind::ManyToMany | FieldKind::GenericForeignKey => {}
                 FieldKind::Unknown => {
                     return Err(format!("the field `{}` is of a kind not known", field.name))
                 }
@@ -255,9 +256,16 @@ impl<'i> Table<'i> {
             matches!(relation.kind, FieldKind::ForeignKey | FieldKind::OneToOne).then_some(relation)
         });
         match field {
-            Some(field) if matches!(field.kind, FieldKind::ManyToMany | FieldKind::Unknown) => Err(
-                format!("`{name}` is not a column; joins are not rendered yet"),
-            ),
+            Some(field)
+                if matches!(
+                    field.kind,
+                    FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown
+                ) =>
+            {
+                Err(format!(
+                    "`{name}` is not a column; joins are not rendered yet"
+                ))
+            }
             Some(field) => Ok((column(field), Some(field))),
             None => Err(format!("`{name}` is not a field of {}", self.model.name)),
         }
