@@ -17,7 +17,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use common::django_env::{environment, DJANGO_VERSIONS};
+use common::django_env::Installed;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -159,21 +159,19 @@ fn prepare(root: &Path) -> Value {
 
 #[test]
 fn fixes_keep_behaviour_on_real_django() {
-    let Some(python) = common::django_env::python() else {
+    let Some(installed) = common::django_env::installed() else {
         return;
     };
     let temp = common::temp::Dir::new();
     let manifest = temp.path().join("manifest.json");
     std::fs::write(&manifest, prepare(temp.path()).to_string()).unwrap();
     let driver = repo().join("tests/execution/run.py");
-    for (label, requirement) in DJANGO_VERSIONS {
-        let interpreter = match environment(python, label, requirement) {
-            Ok(interpreter) => interpreter,
-            Err(reason) => {
-                println!("skipped: cannot install {requirement} from PyPI: {reason}");
-                return;
-            }
-        };
+    for Installed {
+        requirement,
+        interpreter,
+        ..
+    } in installed
+    {
         let output = Command::new(&interpreter)
             .arg(&driver)
             .arg(&manifest)

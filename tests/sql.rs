@@ -21,7 +21,7 @@ use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 
-use common::django_env::{environment, DJANGO_VERSIONS};
+use common::django_env::Installed;
 
 /// The share of the corpus whose SQL must equal Django's, per Django version and dialect.
 const THRESHOLD: f64 = 0.95;
@@ -107,18 +107,14 @@ fn compare(label: &str, dialect: Dialect, django: &BTreeMap<usize, String>) -> f
 
 #[test]
 fn hover_sql_equals_djangos() {
-    let Some(python) = common::django_env::python() else {
+    let Some(installed) = common::django_env::installed() else {
         return;
     };
     let mut shares = Vec::new();
-    for (label, requirement) in DJANGO_VERSIONS {
-        let interpreter = match environment(python, label, requirement) {
-            Ok(interpreter) => interpreter,
-            Err(reason) => {
-                println!("skipped: cannot install {requirement} from PyPI: {reason}");
-                return;
-            }
-        };
+    for Installed {
+        label, interpreter, ..
+    } in installed
+    {
         let sqlite = printed(&interpreter, "sqlite").expect("Django prints SQLite's SQL");
         shares.push((
             label,

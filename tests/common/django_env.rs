@@ -5,15 +5,44 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The oldest supported LTS and the newest release, by cache label.
-pub const DJANGO_VERSIONS: [(&str, &str); 2] = [("4.2", "Django==4.2.*"), ("newest", "Django")];
+const DJANGO_VERSIONS: [(&str, &str); 2] = [("4.2", "Django==4.2.*"), ("newest", "Django")];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A Django release installed in its cached environment.
+pub struct Installed {
+    /// The cache label (`DJANGO_VERSIONS`): `4.2`, `newest`.
+    pub label: &'static str,
+    pub requirement: &'static str,
+    pub interpreter: PathBuf,
+}
+
+/// Each of `DJANGO_VERSIONS` installed, or `None` (with `skipped:` and the reason printed) when
+/// python3 is missing or PyPI cannot provide one of them.
+pub fn installed() -> Option<Vec<Installed>> {
+    let python = python()?;
+    let mut found = Vec::new();
+    for (label, requirement) in DJANGO_VERSIONS {
+        match environment(python, label, requirement) {
+            Ok(interpreter) => found.push(Installed {
+                label,
+                requirement,
+                interpreter,
+            }),
+            Err(reason) => {
+                println!("skipped: cannot install {requirement} from PyPI: {reason}");
+                return None;
+            }
+        }
+    }
+    Some(found)
+}
+
 /// The Python that creates the environments, or `None` (with `skipped:` and the reason
 /// printed) when it is not installed.
-pub fn python() -> Option<&'static str> {
+fn python() -> Option<&'static str> {
     let python = "python3";
     let found = Command::new(python)
         .arg("--version")
@@ -26,7 +55,7 @@ pub fn python() -> Option<&'static str> {
 }
 
 /// The cached virtual environment with `requirement` installed, or why there is none.
-pub fn environment(python: &str, label: &str, requirement: &str) -> Result<PathBuf, String> {
+fn environment(python: &str, label: &str, requirement: &str) -> Result<PathBuf, String> {
     let dir = repo()
         .join(".cache/execution")
         .join(format!("django-{label}"));
