@@ -1,5 +1,5 @@
 //! Where a cold `check` spends its time, phase by phase, on one thread so the phases add up:
-//! building the model index, parsing each file, the rules' query walks alone (no rule runs),
+//! building the model index, parsing each file, the rules' pattern walks alone (no rule runs),
 //! and the whole lint. On Django's sdist (fetched by `scripts/corpus`), or on the folder given.
 //! Prints figures; asserts nothing.
 //!
@@ -15,7 +15,6 @@ use django_orm_lsp::files::source_files;
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
-use tree_sitter::{QueryCursor, StreamingIterator};
 
 fn corpus() -> Option<PathBuf> {
     if let Some(folder) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
@@ -65,23 +64,22 @@ fn main() {
         parse += started.elapsed();
 
         let started = Instant::now();
-        let mut cursor = QueryCursor::new();
-        let mut found = cursor.matches(&REGISTRY.query, tree.root_node(), source.as_bytes());
         let mut outermost: Vec<tree_sitter::Node> = Vec::new();
-        while let Some(m) = found.next() {
-            matches += 1;
-            if REGISTRY.rule_for_pattern(m.pattern_index).is_none() {
-                outermost.push(m.captures[0].node);
-            }
-        }
+        REGISTRY
+            .patterns
+            .for_each_match(tree.root_node(), source, None, |pattern, bound| {
+                matches += 1;
+                if REGISTRY.rule_for_pattern(pattern).is_none() {
+                    outermost.push(bound[0].1);
+                }
+            });
         main_walk += started.elapsed();
         let started = Instant::now();
         outermost.dedup_by(|inner, outer| inner.start_byte() < outer.end_byte());
         for node in outermost {
-            let mut found = cursor.matches(&REGISTRY.loop_query, node, source.as_bytes());
-            while found.next().is_some() {
-                loops += 1;
-            }
+            REGISTRY
+                .loop_patterns
+                .for_each_match(node, source, None, |_, _| loops += 1);
         }
         loop_walk += started.elapsed();
 
@@ -94,7 +92,7 @@ fn main() {
     let share = |d: Duration| 100.0 * seconds(d) / seconds(total);
     println!(
         "phases on {} ({} files, one thread): index {:.2} s ({:.0}%), parse {:.2} s ({:.0}%), \
-         lint {:.2} s ({:.0}%) of which the query walks {:.2} s + {:.2} s in loops \
+         lint {:.2} s ({:.0}%) of which the pattern walks {:.2} s + {:.2} s in loops \
          ({} + {} matches); {} findings",
         corpus.display(),
         sources.len(),

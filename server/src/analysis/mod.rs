@@ -15,6 +15,7 @@ pub mod infer;
 pub mod loop_queries;
 pub mod loops;
 pub mod noqa;
+pub mod patterns;
 pub mod program;
 mod repair;
 mod returns;
@@ -30,7 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, Tree};
 
 pub use diagnostic::{apply_edits, Applicability, Diagnostic, Edit, Fix, Place, Related, Severity};
 pub(crate) use fix_all::count_errors;
@@ -400,28 +401,23 @@ impl<'r> Linter<'r> {
     ) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let mut loops: Vec<Node<'a>> = Vec::new();
-        let mut cursor = QueryCursor::new();
-        cursor.set_max_start_depth(depth);
-        let query = &self.registry.query;
-        let mut matches = cursor.matches(query, unit, sem.source.as_bytes());
-        while let Some(m) = matches.next() {
-            match self.registry.rule_for_pattern(m.pattern_index) {
-                Some(rule) => self.check(sem, rule, query, m, &mut out),
-                None => loops.push(m.captures[0].node),
+        let patterns = &self.registry.patterns;
+        patterns.for_each_match(unit, sem.source, depth, |pattern, bound| {
+            match self.registry.rule_for_pattern(pattern) {
+                Some(rule) => self.check(sem, rule, patterns, bound, &mut out),
+                None => loops.push(bound[0].1),
             }
-        }
+        });
         // The outermost loops: a nested one starts before the one holding it ends. Each is
-        // searched from its own node, so the cursor does not walk the statements before it.
+        // searched from its own node, so the walk does not visit the statements before it.
         loops.sort_by_key(|l| (l.start_byte(), std::cmp::Reverse(l.end_byte())));
         loops.dedup_by(|inner, outer| inner.start_byte() < outer.end_byte());
-        let query = &self.registry.loop_query;
-        cursor.set_max_start_depth(None);
+        let patterns = &self.registry.loop_patterns;
         for node in loops {
-            let mut matches = cursor.matches(query, node, sem.source.as_bytes());
-            while let Some(m) = matches.next() {
-                let rule = self.registry.rule_for_loop_pattern(m.pattern_index);
-                self.check(sem, rule, query, m, &mut out);
-            }
+            patterns.for_each_match(node, sem.source, None, |pattern, bound| {
+                let rule = self.registry.rule_for_loop_pattern(pattern);
+                self.check(sem, rule, patterns, bound, &mut out);
+            });
         }
         out
     }
@@ -430,14 +426,14 @@ impl<'r> Linter<'r> {
         &self,
         sem: &Semantics<'a>,
         rule: &'static rules::Rule,
-        query: &tree_sitter::Query,
-        m: &tree_sitter::QueryMatch<'_, 'a>,
+        patterns: &patterns::Patterns,
+        bound: &patterns::Bound<'a>,
         out: &mut Vec<Diagnostic>,
     ) {
         if !self.settings.is_enabled(rule.meta.code) {
             return;
         }
-        let captures = self.registry.captures(query, m.captures);
+        let captures = self.registry.captures(patterns, bound);
         let mut cx = RuleContext {
             sem,
             settings: self.settings,

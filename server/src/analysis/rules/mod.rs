@@ -1,5 +1,6 @@
 //! The rule registry. A rule is a tree-sitter query in `queries/<rule>.scm` that finds
-//! candidates, and a `check` function that asks `infer` what the candidates are and reports.
+//! candidates (matched by `patterns.rs`, which reads the subset of the query language the rules
+//! use), and a `check` function that asks `infer` what the candidates are and reports.
 //!
 //! To add a rule: write `queries/ormNNN_name.scm` and `rules/ormNNN_name.rs` (a `RULE` with its
 //! metadata and `check`), list it in `ALL` below, add `docs/rules/ORMNNN.md` and a fixture in
@@ -40,10 +41,11 @@ mod view_queryset;
 
 use std::sync::LazyLock;
 
-use tree_sitter::{Node, Query, QueryCapture};
+use tree_sitter::Node;
 
 use super::diagnostic::{Diagnostic, Fix, Related, Severity};
 use super::infer::Semantics;
+use super::patterns::{Bound, Patterns};
 use crate::settings::Settings;
 
 /// Where each rule's documentation page is published.
@@ -117,19 +119,19 @@ impl RuleContext<'_, '_> {
     }
 }
 
-/// The captures of one query match, by name.
+/// The captures of one pattern match, by name.
 pub struct Captures<'m, 'a> {
-    query: &'m Query,
-    captures: &'m [QueryCapture<'a>],
+    patterns: &'m Patterns,
+    bound: &'m Bound<'a>,
 }
 
 impl<'a> Captures<'_, 'a> {
     pub fn get(&self, name: &str) -> Option<Node<'a>> {
-        let index = self.query.capture_index_for_name(name)?;
-        self.captures
+        let index = self.patterns.capture_index(name)?;
+        self.bound
             .iter()
-            .find(|c| c.index == index)
-            .map(|c| c.node)
+            .find(|(i, _)| *i == index)
+            .map(|(_, node)| *node)
     }
 }
 
@@ -188,21 +190,22 @@ pub fn by_code(code: &str) -> Option<&'static Rule> {
         .find(|r| r.meta.code.eq_ignore_ascii_case(code))
 }
 
-/// Every rule's patterns compiled into two queries, so that one pass over a statement finds the
-/// candidates of all rules. Patterns that can only matter inside a loop (a query file that says
-/// `; within: loops`: its rule is silent anywhere but in the body of a `for` statement or a
-/// comprehension) go into `loop_query`, which runs only over the outermost loops the first pass
-/// found. Those are the patterns that match almost every attribute read of a file.
+/// Every rule's patterns compiled into two sets (`patterns.rs`), so that one pass over a
+/// statement finds the candidates of all rules. Patterns that can only matter inside a loop (a
+/// query file that says `; within: loops`: its rule is silent anywhere but in the body of a `for`
+/// statement or a comprehension) go into `loop_patterns`, which run only over the outermost
+/// loops the first pass found. Those are the patterns that match almost every attribute read of
+/// a file.
 pub struct Registry {
     pub rules: Vec<&'static Rule>,
-    pub query: Query,
-    pub loop_query: Query,
-    /// Which rule each pattern of `query` belongs to; `None` for the pattern that finds loops.
+    pub patterns: Patterns,
+    pub loop_patterns: Patterns,
+    /// Which rule each of `patterns` belongs to; `None` for the pattern that finds loops.
     owner: Vec<Option<usize>>,
     loop_owner: Vec<usize>,
 }
 
-/// The directive in a rule's query file that puts its patterns in `Registry::loop_query`.
+/// The directive in a rule's query file that puts its patterns in `Registry::loop_patterns`.
 const WITHIN_LOOPS: &str = "; within: loops";
 
 /// The first pass's own pattern: the loops whose ranges the second pass searches.
@@ -210,20 +213,13 @@ const LOOPS: &str = "[(for_statement) (list_comprehension) (set_comprehension) (
 
 impl Registry {
     pub fn new(rules: &[&'static Rule]) -> Self {
-        let (mut file_rules, mut loop_rules) = (Vec::new(), Vec::new());
-        for (i, rule) in rules.iter().enumerate() {
-            if rule.query.lines().any(|l| l.trim() == WITHIN_LOOPS) {
-                loop_rules.push(i);
-            } else {
-                file_rules.push(i);
-            }
-        }
-        let (query, owner) = compile(rules, &file_rules, LOOPS);
-        let (loop_query, loop_owner) = compile(rules, &loop_rules, "");
+        let [file_source, loop_source] = sources(rules);
+        let (patterns, owner) = compile(rules, &file_source);
+        let (loop_patterns, loop_owner) = compile(rules, &loop_source);
         Self {
             rules: rules.to_vec(),
-            query,
-            loop_query,
+            patterns,
+            loop_patterns,
             owner,
             loop_owner: loop_owner
                 .into_iter()
@@ -232,7 +228,7 @@ impl Registry {
         }
     }
 
-    /// The rule a match of `query` belongs to, `None` for a loop.
+    /// The rule a match of `patterns` belongs to, `None` for a loop.
     pub fn rule_for_pattern(&self, pattern: usize) -> Option<&'static Rule> {
         self.owner[pattern].map(|i| self.rules[i])
     }
@@ -243,37 +239,45 @@ impl Registry {
 
     pub fn captures<'m, 'a>(
         &'m self,
-        query: &'m Query,
-        captures: &'m [QueryCapture<'a>],
+        patterns: &'m Patterns,
+        bound: &'m Bound<'a>,
     ) -> Captures<'m, 'a> {
-        Captures { query, captures }
+        Captures { patterns, bound }
     }
 }
 
-/// `prelude` and the queries of `rules[chosen]` as one query, and the rule each pattern came
-/// from (`None` for the prelude's). Compiled once: a query's analysis is the slow part.
-fn compile(
-    rules: &[&'static Rule],
-    chosen: &[usize],
-    prelude: &str,
-) -> (Query, Vec<Option<usize>>) {
-    let language = tree_sitter_python::LANGUAGE.into();
-    let mut source = String::from(prelude);
-    let mut starts = vec![(0, None)];
-    for &i in chosen {
+/// The source of a set of patterns, and where each rule's part of it starts (`None`: the
+/// loop finder's).
+type Source = (String, Vec<(usize, Option<usize>)>);
+
+/// The two sets' sources: the loop finder and the patterns of rules that may match anywhere;
+/// the patterns of rules silent outside loops.
+fn sources(rules: &[&'static Rule]) -> [Source; 2] {
+    let mut sets = [
+        (String::from(LOOPS), vec![(0, None)]),
+        (String::new(), vec![]),
+    ];
+    for (i, rule) in rules.iter().enumerate() {
+        let within_loops = rule.query.lines().any(|l| l.trim() == WITHIN_LOOPS);
+        let (source, starts) = &mut sets[usize::from(within_loops)];
         starts.push((source.len(), Some(i)));
-        source.push_str(rules[i].query);
+        source.push_str(rule.query);
         source.push('\n');
     }
+    sets
+}
+
+/// A set's patterns, and the rule each pattern came from.
+fn compile(rules: &[&'static Rule], (source, starts): &Source) -> (Patterns, Vec<Option<usize>>) {
     let rule_at = |offset: usize| starts[starts.partition_point(|(s, _)| *s <= offset) - 1].1;
-    let query = Query::new(&language, &source).unwrap_or_else(|e| {
-        let code = rule_at(e.offset).map_or("the loop finder", |i| rules[i].meta.code);
-        panic!("query of {code} does not compile: {e}")
+    let patterns = Patterns::new(source).unwrap_or_else(|refused| {
+        let code = rule_at(refused.at).map_or("the loop finder", |i| rules[i].meta.code);
+        panic!("the patterns of {code}: {}", refused.what)
     });
-    let owner = (0..query.pattern_count())
-        .map(|p| rule_at(query.start_byte_for_pattern(p)))
+    let owner = (0..patterns.pattern_count())
+        .map(|p| rule_at(patterns.start_byte(p)))
         .collect();
-    (query, owner)
+    (patterns, owner)
 }
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));
@@ -281,6 +285,102 @@ pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(ALL));
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tree_sitter::{Query, QueryCursor, StreamingIterator, Tree};
+
+    /// Each match as (pattern, its captures by name and node), sorted: the order of matches is
+    /// not part of what a pattern means.
+    type Listed = Vec<(usize, Vec<(String, usize)>)>;
+
+    fn tree_sitters_matches(query: &Query, tree: &Tree, source: &str) -> Listed {
+        let mut cursor = QueryCursor::new();
+        let mut matches = cursor.matches(query, tree.root_node(), source.as_bytes());
+        let mut listed = Vec::new();
+        while let Some(m) = matches.next() {
+            let mut captures: Vec<(String, usize)> = m
+                .captures
+                .iter()
+                .map(|c| {
+                    (
+                        query.capture_names()[c.index as usize].to_string(),
+                        c.node.id(),
+                    )
+                })
+                .collect();
+            captures.sort();
+            listed.push((m.pattern_index, captures));
+        }
+        listed.sort();
+        listed
+    }
+
+    fn our_matches(patterns: &Patterns, tree: &Tree, source: &str) -> Listed {
+        let mut listed = Vec::new();
+        patterns.for_each_match(tree.root_node(), source, None, |pattern, bound| {
+            let mut captures: Vec<(String, usize)> = bound
+                .iter()
+                .map(|(i, node)| (patterns.capture_name(*i).to_string(), node.id()))
+                .collect();
+            captures.sort();
+            listed.push((pattern, captures));
+        });
+        listed.sort();
+        listed
+    }
+
+    /// The rules' patterns are matched by `patterns.rs`, not by tree-sitter; they must match
+    /// exactly what tree-sitter would, on every fixture, whole and cut short at a few places
+    /// (cut text leaves error nodes and missing ones, as typing does).
+    #[test]
+    fn patterns_match_what_tree_sitter_matches() {
+        let language = tree_sitter_python::LANGUAGE.into();
+        let sets: Vec<(Query, Patterns)> = sources(ALL)
+            .iter()
+            .map(|(source, _)| {
+                (
+                    Query::new(&language, source).expect("tree-sitter compiles the patterns"),
+                    Patterns::new(source).expect("the patterns are in the subset"),
+                )
+            })
+            .collect();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let mut files = vec![fixtures];
+        let (mut compared, mut matched) = (0, 0);
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "py") {
+                continue;
+            }
+            let whole = std::fs::read_to_string(&path).unwrap();
+            let cuts = [
+                whole.len(),
+                whole.len() / 3,
+                whole.len() / 2 + 7,
+                whole.len() * 4 / 5,
+            ];
+            for cut in cuts {
+                let source = &whole[..whole.floor_char_boundary(cut)];
+                let tree = crate::store::parse_python(source).unwrap();
+                for (query, patterns) in &sets {
+                    let expected = tree_sitters_matches(query, &tree, source);
+                    assert_eq!(
+                        our_matches(patterns, &tree, source),
+                        expected,
+                        "{} cut at byte {cut}",
+                        path.display()
+                    );
+                    compared += 1;
+                    matched += expected.len();
+                }
+            }
+        }
+        assert!(
+            compared > 100 && matched > 1000,
+            "{compared} trees, {matched} matches"
+        );
+    }
 
     /// A warning means a query per row; a rule that changes its default severity changes
     /// what `migrations = "per-row"` reports too, so both are decided together here.
