@@ -88,8 +88,15 @@ impl Fix {
         self.applicability == Applicability::Safe
     }
 
-    fn shifted(&self, delta: isize) -> Self {
-        let shift = |b: usize| b.wrapping_add_signed(delta);
+    /// The fix with every offset from `at` on moved by `delta` bytes.
+    fn shifted_from(&self, at: usize, delta: isize) -> Self {
+        let shift = |b: usize| {
+            if b >= at {
+                b.wrapping_add_signed(delta)
+            } else {
+                b
+            }
+        };
         Self {
             title: self.title.clone(),
             applicability: self.applicability,
@@ -173,13 +180,25 @@ impl Diagnostic {
 
     /// The same diagnostic moved by `delta` bytes (used when a cached statement moved).
     pub(crate) fn shifted(&self, delta: isize) -> Self {
-        let shift = |b: usize| b.wrapping_add_signed(delta);
+        self.shifted_from(0, delta)
+    }
+
+    /// The diagnostic with every offset from `at` on moved by `delta` bytes: text was inserted
+    /// or removed just before `at`.
+    pub(crate) fn shifted_from(&self, at: usize, delta: isize) -> Self {
+        let shift = |b: usize| {
+            if b >= at {
+                b.wrapping_add_signed(delta)
+            } else {
+                b
+            }
+        };
         Self {
             rule: self.rule,
             range: shift(self.range.start)..shift(self.range.end),
             message: self.message.clone(),
             severity: self.severity,
-            fix: self.fix.as_ref().map(|f| f.shifted(delta)),
+            fix: self.fix.as_ref().map(|f| f.shifted_from(at, delta)),
             related: self.related.clone(),
         }
     }

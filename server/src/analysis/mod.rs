@@ -130,19 +130,42 @@ impl<'r> Linter<'r> {
 
     fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
         let before = cache.as_deref().and_then(|c| c.linted.as_ref());
+        let context = self.context_key();
+        if let Some(found) = before.and_then(|b| b.findings_if_same_outside(source, tree, context))
+        {
+            return found;
+        }
         let repaired = repair::repaired(source, tree, before);
         let (linted, linted_tree) = match &repaired {
             Some(repaired) => (repaired.source.as_str(), &repaired.tree),
             None => (source, tree),
         };
-        let found = self.run_parsed(linted, linted_tree, cache.as_deref_mut());
+        let mut found = self.run_parsed(linted, linted_tree, cache.as_deref_mut());
+        if let Some(repaired) = &repaired {
+            found = repaired.keep_outside(found);
+        }
         if let Some(cache) = cache {
-            cache.linted = Some(repair::Linted::new(linted, linted_tree));
+            cache.linted = Some(repair::Linted::new(
+                linted,
+                linted_tree,
+                repaired.as_ref(),
+                context,
+                &found,
+            ));
         }
-        match repaired {
-            Some(repaired) => repaired.keep_outside(found),
-            None => found,
-        }
+        found
+    }
+
+    /// What a lint reads besides the file's text: the settings, the model index, the other
+    /// modules and where this one sits among them.
+    fn context_key(&self) -> u64 {
+        let mut hasher = FxHasher::default();
+        self.settings.fingerprint().hash(&mut hasher);
+        self.file.index.fingerprint().hash(&mut hasher);
+        self.file.program.fingerprint().hash(&mut hasher);
+        self.file.module.hash(&mut hasher);
+        self.file.is_package.hash(&mut hasher);
+        hasher.finish()
     }
 
     fn run_parsed(

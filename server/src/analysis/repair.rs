@@ -29,18 +29,65 @@ pub struct Repaired {
 }
 
 /// What the last lint of a document read (after its repair, if it had one): a text that
-/// parses, whose tree the next repair reparses from.
+/// parses, whose tree the next repair reparses from; and what it left out and found, under
+/// which context (`Linter::context_key`).
 pub struct Linted {
     source: String,
     tree: Tree,
+    left_out: Vec<Range<usize>>,
+    context: u64,
+    findings: Vec<Diagnostic>,
 }
 
 impl Linted {
-    pub fn new(source: &str, tree: &Tree) -> Self {
+    pub fn new(
+        source: &str,
+        tree: &Tree,
+        repaired: Option<&Repaired>,
+        context: u64,
+        findings: &[Diagnostic],
+    ) -> Self {
         Self {
             source: source.to_string(),
             tree: tree.clone(),
+            left_out: repaired.map(|r| r.left_out.clone()).unwrap_or_default(),
+            context,
+            findings: findings.to_vec(),
         }
+    }
+
+    /// The last lint's findings, moved, when `source` differs from what it read only inside
+    /// the one definition it left out, which still holds the first error and still swallows
+    /// the rest: a repair would read the same code around it again and find the same. Typing
+    /// inside an open bracket keeps a module in that state for many keystrokes, and the repair's
+    /// reparse costs tens of milliseconds on a large module (tree-sitter reparses the
+    /// definitions after the edit), where this costs a comparison of the texts.
+    pub fn findings_if_same_outside(
+        &self,
+        source: &str,
+        tree: &Tree,
+        context: u64,
+    ) -> Option<Vec<Diagnostic>> {
+        let [before] = self.left_out.as_slice() else {
+            return None;
+        };
+        if context != self.context {
+            return None;
+        }
+        let now = collapsed(source, tree.root_node())?;
+        let same_outside = now.start == before.start
+            && source.get(..now.start) == self.source.get(..before.start)
+            && source.get(now.end..) == self.source.get(before.end..);
+        if !same_outside {
+            return None;
+        }
+        let delta = now.end as isize - before.end as isize;
+        Some(
+            self.findings
+                .iter()
+                .map(|d| d.shifted_from(before.end, delta))
+                .collect(),
+        )
     }
 }
 
@@ -313,5 +360,28 @@ mod tests {
         assert_eq!(whole.len(), 4);
         let typing = lines(&views("found = Entry.objects.filter(title='"));
         assert_eq!(typing, [whole[0], whole[2], whole[3]]);
+    }
+
+    /// Typing on inside an open bracket keeps the module collapsed: each keystroke answers with
+    /// the last findings, moved, and they must be what a whole lint of that text finds.
+    #[test]
+    fn typing_inside_the_left_out_definition_moves_the_last_findings() {
+        use crate::analysis::{index, lint, lint_incremental, FileContext, LintCache};
+        let models = "from django.db import models\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=9)\n";
+        let tree = crate::store::parse_python(models).unwrap();
+        let facts = std::sync::Arc::new(index::extract(models, &tree, "blog.models", false));
+        let index = std::sync::Arc::new(index::ModelIndex::build(vec![facts]));
+        let file = FileContext::new(index, "blog.views", false);
+        let settings = crate::settings::Settings::default();
+        let mut cache = LintCache::default();
+        let typed = "found = Entry.objects.filter(title='a b\n        c";
+        for end in 0..=typed.len() {
+            let source = views(&typed[..end]);
+            let tree = crate::store::parse_python(&source).unwrap();
+            let incremental = lint_incremental(&source, &tree, &settings, &file, &mut cache);
+            let whole = lint(&source, &tree, &settings, &file);
+            assert_eq!(incremental, whole, "{}", &typed[..end]);
+            assert!(whole.iter().filter(|d| d.code() == "ORM101").count() >= 3);
+        }
     }
 }
