@@ -338,14 +338,20 @@ mod tests {
         assert_eq!(with_decorators(source, 0), 0);
     }
 
-    #[test]
-    fn findings_and_fixes_in_what_was_left_out_are_dropped() {
-        use crate::analysis::{index, lint, FileContext};
-        let models = "from django.db import models\n\nclass Entry(models.Model):\n    rating = models.IntegerField()\n";
+    /// `views`' module, with the `Entry` model it reads.
+    fn views_context() -> crate::analysis::FileContext {
+        use crate::analysis::{index, FileContext};
+        let models = "from django.db import models\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=9)\n";
         let tree = crate::store::parse_python(models).unwrap();
         let facts = std::sync::Arc::new(index::extract(models, &tree, "blog.models", false));
         let index = std::sync::Arc::new(index::ModelIndex::build(vec![facts]));
-        let file = FileContext::new(index, "blog.views", false);
+        FileContext::new(index, "blog.views", false)
+    }
+
+    #[test]
+    fn findings_and_fixes_in_what_was_left_out_are_dropped() {
+        use crate::analysis::lint;
+        let file = views_context();
         let settings = crate::settings::Settings::default();
         let lines = |source: &str| -> Vec<usize> {
             let tree = crate::store::parse_python(source).unwrap();
@@ -366,12 +372,8 @@ mod tests {
     /// the last findings, moved, and they must be what a whole lint of that text finds.
     #[test]
     fn typing_inside_the_left_out_definition_moves_the_last_findings() {
-        use crate::analysis::{index, lint, lint_incremental, FileContext, LintCache};
-        let models = "from django.db import models\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=9)\n";
-        let tree = crate::store::parse_python(models).unwrap();
-        let facts = std::sync::Arc::new(index::extract(models, &tree, "blog.models", false));
-        let index = std::sync::Arc::new(index::ModelIndex::build(vec![facts]));
-        let file = FileContext::new(index, "blog.views", false);
+        use crate::analysis::{lint, lint_incremental, LintCache};
+        let file = views_context();
         let settings = crate::settings::Settings::default();
         let mut cache = LintCache::default();
         let typed = "found = Entry.objects.filter(title='a b\n        c";
