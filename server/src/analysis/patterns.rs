@@ -71,6 +71,7 @@ struct Child {
     step: Step,
 }
 
+#[derive(Clone)]
 enum TextTest {
     Eq(String),
     AnyOf(Vec<String>),
@@ -364,16 +365,6 @@ fn attach(step: &mut Step, capture: u32, test: &TextTest) -> bool {
         found |= attach(inner, capture, test);
     }
     found
-}
-
-impl Clone for TextTest {
-    fn clone(&self) -> Self {
-        match self {
-            TextTest::Eq(text) => TextTest::Eq(text.clone()),
-            TextTest::AnyOf(choices) => TextTest::AnyOf(choices.clone()),
-            TextTest::Match(regex) => TextTest::Match(regex.clone()),
-        }
-    }
 }
 
 /// Reads the query subset, one token at a time.
