@@ -9,11 +9,10 @@
 //! model, since no other class has `objects`. Anything else is `Unknown`, and rules stay silent.
 
 use std::cell::RefCell;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHashMap;
 use tree_sitter::{Node, Tree};
 
 use super::index::{
@@ -272,14 +271,6 @@ impl FileContext {
     ) -> FileFacts {
         super::index::extract_memoised(source, tree, &self.module, self.is_package, memo)
     }
-}
-
-/// Everything outside a statement that its analysis reads: the index and the file's own facts.
-pub fn context_fingerprint(index: &ModelIndex, facts: &FileFacts) -> u64 {
-    let mut hasher = FxHasher::default();
-    index.fingerprint().hash(&mut hasher);
-    facts.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// Type inference over one file, caching each scope's name index.

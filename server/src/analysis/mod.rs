@@ -38,7 +38,7 @@ pub(crate) use fix_all::count_errors;
 pub use fix_all::{fix_all, fix_all_with, fix_region, loop_around, FixMode, Fixed};
 use index::FileFacts;
 pub use infer::FileContext;
-use infer::{context_fingerprint, Semantics};
+use infer::Semantics;
 use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::settings::Settings;
@@ -131,16 +131,20 @@ impl<'r> Linter<'r> {
     fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
         let before = cache.as_deref().and_then(|c| c.linted.as_ref());
         let context = self.context_key();
-        if let Some(found) = before.and_then(|b| b.findings_if_same_outside(source, tree, context))
+        let collapsed = repair::collapsed(source, tree.root_node());
+        if let Some(found) = collapsed
+            .as_ref()
+            .zip(before)
+            .and_then(|(now, before)| before.findings_if_same_outside(source, now, context))
         {
             return found;
         }
-        let repaired = repair::repaired(source, tree, before);
+        let repaired = collapsed.and_then(|region| repair::repaired(source, tree, region, before));
         let (linted, linted_tree) = match &repaired {
             Some(repaired) => (repaired.source.as_str(), &repaired.tree),
             None => (source, tree),
         };
-        let mut found = self.run_parsed(linted, linted_tree, cache.as_deref_mut());
+        let mut found = self.run_parsed(linted, linted_tree, context, cache.as_deref_mut());
         if let Some(repaired) = &repaired {
             found = repaired.keep_outside(found);
         }
@@ -172,6 +176,7 @@ impl<'r> Linter<'r> {
         &self,
         source: &str,
         tree: &Tree,
+        context: u64,
         cache: Option<&mut LintCache>,
     ) -> Vec<Diagnostic> {
         // A whole-file lint is an incremental one from an empty cache: the same statements,
@@ -188,7 +193,7 @@ impl<'r> Linter<'r> {
             .named_children(&mut cursor)
             .filter(|n| n.kind() != "comment")
             .collect();
-        let context = self.module_context(source, &units, &facts, cache);
+        let context = self.module_context(source, &units, &facts, context, cache);
         let sem =
             Semantics::new(source, root, &self.file.index, &facts).with_program(&self.file.program);
         let mut diagnostics = self.lint_statements(&sem, units, keyed.then_some(context), cache);
@@ -284,8 +289,8 @@ impl<'r> Linter<'r> {
         diagnostics
     }
 
-    /// What every statement's analysis may depend on besides its own text: the settings, the
-    /// model index, the file's facts (its classes and imports), the module's top-level code
+    /// What every statement's analysis may depend on besides its own text: the lint's
+    /// `context` (`context_key`), the file's facts (its classes and imports), the module's top-level code
     /// other than functions and classes, and what its functions return (callers are typed from
     /// it).
     fn module_context(
@@ -293,12 +298,12 @@ impl<'r> Linter<'r> {
         source: &str,
         units: &[Node],
         facts: &FileFacts,
+        context: u64,
         cache: &mut LintCache,
     ) -> u64 {
         let mut hasher = FxHasher::default();
-        self.settings.fingerprint().hash(&mut hasher);
-        context_fingerprint(&self.file.index, facts).hash(&mut hasher);
-        self.file.program.fingerprint().hash(&mut hasher);
+        context.hash(&mut hasher);
+        facts.hash(&mut hasher);
         for unit in units {
             match unit.kind() {
                 "class_definition" => {}

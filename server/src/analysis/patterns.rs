@@ -169,10 +169,13 @@ impl Patterns {
         let mut depth = 0;
         loop {
             let current = cursor.node();
-            if current.is_named() {
-                let kind = usize::from(current.kind_id());
+            let rooted = match current.is_named() {
+                true => self.rooted_at.get(usize::from(current.kind_id())),
+                false => None,
+            };
+            if let Some(rooted) = rooted.filter(|r| !r.is_empty()) {
                 matcher.forget_listed();
-                for &p in self.rooted_at.get(kind).into_iter().flatten() {
+                for &p in rooted {
                     matcher.step(&self.patterns[p].root, current, &mut bound, &mut |bound| {
                         if !matches.iter().any(|m| m == bound) {
                             matches.push(bound.clone());

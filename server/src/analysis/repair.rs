@@ -58,14 +58,14 @@ impl Linted {
 
     /// The last lint's findings, moved, when `source` differs from what it read only inside
     /// the one definition it left out, which still holds the first error and still swallows
-    /// the rest: a repair would read the same code around it again and find the same. Typing
+    /// the rest (`now`, `collapsed` of `source`): a repair would read the same code around it again and find the same. Typing
     /// inside an open bracket keeps a module in that state for many keystrokes, and the repair's
     /// reparse costs tens of milliseconds on a large module (tree-sitter reparses the
     /// definitions after the edit), where this costs a comparison of the texts.
     pub fn findings_if_same_outside(
         &self,
         source: &str,
-        tree: &Tree,
+        now: &Range<usize>,
         context: u64,
     ) -> Option<Vec<Diagnostic>> {
         let [before] = self.left_out.as_slice() else {
@@ -74,7 +74,6 @@ impl Linted {
         if context != self.context {
             return None;
         }
-        let now = collapsed(source, tree.root_node())?;
         let same_outside = now.start == before.start
             && source.get(..now.start) == self.source.get(..before.start)
             && source.get(now.end..) == self.source.get(before.end..);
@@ -91,11 +90,15 @@ impl Linted {
     }
 }
 
-/// `source` with the definitions holding its syntax errors left out, when its tree has a
-/// top-level error that swallowed other definitions and leaving them out gives a tree without
-/// one; `None` when it parses well enough as it is. `before` is the last lint's, if any.
-pub fn repaired(source: &str, tree: &Tree, before: Option<&Linted>) -> Option<Repaired> {
-    let mut region = collapsed(source, tree.root_node())?;
+/// `source` with the definitions holding its syntax errors left out, starting with `region`
+/// (`collapsed` of its tree), when leaving them out gives a tree without a collapse; `None` when
+/// it does not. `before` is the last lint's, if any.
+pub fn repaired(
+    source: &str,
+    tree: &Tree,
+    mut region: Range<usize>,
+    before: Option<&Linted>,
+) -> Option<Repaired> {
     let mut text = source.to_string();
     let mut left_out = Vec::new();
     blank(&mut text, region.clone());
@@ -174,7 +177,7 @@ impl Repaired {
 /// The top-level definition holding the first syntax error (with the decorators above it),
 /// when a top-level statement holding an error spans more than one definition's start:
 /// recovery swallowed the definitions after it.
-fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
+pub fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
     if !root.has_error() {
         return None;
     }
@@ -303,13 +306,18 @@ mod tests {
         out
     }
 
+    /// What the lint reads instead of `source`, if anything, with no lint before it.
+    fn repair(source: &str, tree: &Tree) -> Option<Repaired> {
+        repaired(source, tree, collapsed(source, tree.root_node())?, None)
+    }
+
     #[test]
     fn an_open_quote_leaves_out_only_the_definition_being_typed() {
         let source = views("found = Entry.objects.filter(title='");
         let tree = crate::store::parse_python(&source).unwrap();
         // Recovery folds the whole module, imports included, into one error.
         assert_eq!(tree.root_node().child_count(), 1);
-        let repaired = repaired(&source, &tree, None).unwrap();
+        let repaired = repair(&source, &tree).unwrap();
         assert!(!repaired.tree.root_node().has_error());
         assert_eq!(repaired.source.len(), source.len());
         assert_eq!(repaired.source.lines().count(), source.lines().count());
@@ -326,7 +334,7 @@ mod tests {
         for typed in ["found = Entry", "found = Entry."] {
             let source = views(typed);
             let tree = crate::store::parse_python(&source).unwrap();
-            assert!(repaired(&source, &tree, None).is_none(), "{typed}");
+            assert!(repair(&source, &tree).is_none(), "{typed}");
         }
     }
 
