@@ -1,5 +1,5 @@
 //! The server's model index end to end: indexing a workspace with progress, cross-file findings,
-//! hover, and re-indexing when a models file changes in the editor or on disk.
+//! hover, code lenses, and re-indexing when a models file changes in the editor or on disk.
 
 mod common;
 
@@ -93,6 +93,19 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
     assert_eq!(
         hover["contents"]["value"],
         "```text\nblog.Blog\n```\n*django-orm-lsp*"
+    );
+
+    // The loop's lens counts its SELECT and the blog each row loads.
+    let lenses = client.call(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": views}}),
+    );
+    assert_eq!(
+        lenses,
+        json!([{
+            "range": {"start": {"line": 4, "character": 4}, "end": {"line": 4, "character": 4}},
+            "command": {"title": "1 + N queries", "command": ""},
+        }])
     );
 
     // Editing the models document re-indexes: with `to_field`, `blog_id` is no longer the id, so

@@ -17,6 +17,7 @@ pub mod loops;
 pub mod noqa;
 pub mod patterns;
 pub mod program;
+pub mod query_counts;
 mod repair;
 mod returns;
 pub mod rules;

@@ -132,6 +132,10 @@ impl LanguageServer for Backend {
         handlers::hover::hover(&self.session, params).await
     }
 
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        handlers::code_lens::code_lens(&self.session, params).await
+    }
+
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         handlers::did_change_configuration::did_change_configuration(
             &self.client,

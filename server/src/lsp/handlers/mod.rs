@@ -2,6 +2,7 @@
 
 pub mod code_action;
 pub mod code_action_resolve;
+pub mod code_lens;
 pub mod diagnostic;
 pub mod did_change;
 pub mod did_change_configuration;

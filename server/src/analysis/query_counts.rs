@@ -1,0 +1,983 @@
+//! How many queries a loop over a QuerySet runs, as `a + bN` (the code lens on the loop's line):
+//! `a` before the first row (the loop's SELECT and one query per prefetched relation), `b` each
+//! row runs (a relation read the QuerySet did not join, a query method, a `save()`).
+//!
+//! A count is a claim, so it is made only where every part of the loop is understood: the
+//! iterable is a QuerySet built in plain sight from `Model.objects` and evaluated by the loop,
+//! and everything the body does is known to run no query or a known number of them. A call
+//! the analyzer cannot see into, an object whose `__str__` may query, a query under a condition
+//! or behind a `break`, a nullable key (no query when it is NULL), a write that cascades: the
+//! loop gets no count.
+//!
+//! The counts assume rows have the relations they read (a prefetch whose parents have no
+//! related rows skips the next level's query); `tests/query_counts.rs` holds them to what
+//! Django's `CaptureQueriesContext` counts at two row counts.
+
+use std::ops::Range;
+
+use rustc_hash::FxHashSet;
+use tree_sitter::{Node, Tree};
+
+use super::index::{string_value, FieldKind, ModelId};
+use super::infer::{FileContext, ModelRef, Semantics, Ty};
+use super::loops::covers;
+use super::scope::BindingKind;
+use super::syntax::{enclosing_scope, strip_parens, walk};
+
+/// The queries of one loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryCount {
+    /// The `for` statement or comprehension.
+    pub range: Range<usize>,
+    /// Queries before the first row: the loop's SELECT and its prefetches.
+    pub before: u32,
+    /// Queries each row runs.
+    pub per_row: u32,
+}
+
+impl QueryCount {
+    /// `1 query`, `2 queries`, `1 + N queries`, `1 + 2N queries`.
+    pub fn title(&self) -> String {
+        let a = self.before;
+        match self.per_row {
+            0 if a == 1 => "1 query".to_string(),
+            0 => format!("{a} queries"),
+            1 => format!("{a} + N queries"),
+            b => format!("{a} + {b}N queries"),
+        }
+    }
+}
+
+/// Every loop of a file whose queries the analyzer can count, in source order.
+pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryCount> {
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    counted_loops(&sem, tree.root_node())
+}
+
+/// Every loop of the tree under `root` whose queries the analyzer can count, in source order.
+fn counted_loops<'a>(sem: &Semantics<'a>, root: Node<'a>) -> Vec<QueryCount> {
+    let mut counted = Vec::new();
+    walk(root, |node| {
+        if let Some(count) = count_loop(sem, node) {
+            counted.push(count);
+        }
+        true
+    });
+    counted
+}
+
+fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
+    let (target, iterable, body, rest) = match node.kind() {
+        "for_statement" => {
+            if node.child_by_field_name("alternative").is_some() {
+                return None;
+            }
+            (
+                node.child_by_field_name("left")?,
+                node.child_by_field_name("right")?,
+                node.child_by_field_name("body")?,
+                Vec::new(),
+            )
+        }
+        "list_comprehension" | "set_comprehension" | "dictionary_comprehension" => {
+            let (clause, rest) = only_clause(node)?;
+            (
+                clause.child_by_field_name("left")?,
+                clause.child_by_field_name("right")?,
+                node.child_by_field_name("body")?,
+                rest,
+            )
+        }
+        _ => return None,
+    };
+    if target.kind() != "identifier" || !rest.is_empty() {
+        return None;
+    }
+    let rows = fresh_rows(sem, iterable)?;
+    let row_name = sem.text(target);
+    if rebinds(sem, body, row_name) {
+        return None;
+    }
+    let mut counter = RowCounter {
+        sem,
+        rows: &rows,
+        paths: vec![(row_name, String::new())],
+        loaded: FxHashSet::default(),
+        per_row: 0,
+    };
+    counter.visit(body, Context::default())?;
+    Some(QueryCount {
+        range: node.byte_range(),
+        before: rows.before,
+        per_row: counter.per_row,
+    })
+}
+
+/// The one `for` clause of a comprehension, and its other clauses (`if`, more `for`s).
+fn only_clause(comprehension: Node) -> Option<(Node, Vec<Node>)> {
+    let mut cursor = comprehension.walk();
+    let mut clauses = comprehension
+        .named_children(&mut cursor)
+        .filter(|c| matches!(c.kind(), "for_in_clause" | "if_clause"));
+    let first = clauses.next().filter(|c| c.kind() == "for_in_clause")?;
+    Some((first, clauses.collect()))
+}
+
+/// Whether `name` is assigned anywhere in `body`: the row's name no longer holds the row.
+fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
+    let mut found = false;
+    walk(body, |n| {
+        let target = match n.kind() {
+            "assignment" | "augmented_assignment" => n.child_by_field_name("left"),
+            "for_statement" | "for_in_clause" => n.child_by_field_name("left"),
+            "named_expression" => n.child_by_field_name("name"),
+            _ => None,
+        };
+        if let Some(target) = target {
+            // `row.x = ...` and `d[row] = ...` bind no name.
+            walk(target, |t| {
+                found |= t.kind() == "identifier" && sem.text(t) == name;
+                !matches!(t.kind(), "attribute" | "subscript")
+            });
+        }
+        !found
+    });
+    found
+}
+
+/// `x` in `obj.x`: a name that binds nothing.
+fn is_attribute_name(identifier: Node) -> bool {
+    identifier.parent().is_some_and(|p| {
+        p.kind() == "attribute"
+            && p.child_by_field_name("attribute")
+                .is_some_and(|a| a.id() == identifier.id())
+    })
+}
+
+/// The rows a loop iterates, when evaluating its iterable runs a query the analyzer can count.
+struct Rows {
+    /// Lookups joined with `select_related`.
+    joined: Vec<String>,
+    /// Lookups prefetched with `prefetch_related` (a `Prefetch`'s own lookups below its own).
+    prefetched: Vec<String>,
+    before: u32,
+}
+
+/// The rows of `iterable` when the loop is what evaluates it: a chain from `Model.objects`, or
+/// a name that one assignment binds to such a chain and that nothing else reads (an earlier
+/// read may have evaluated it, and the loop would then run no query).
+fn fresh_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Rows> {
+    let iterable = strip_parens(iterable);
+    let Ty::QuerySet(queryset) = sem.ty(iterable) else {
+        return None;
+    };
+    let Some(ModelRef::Indexed(model)) = queryset.model else {
+        return None;
+    };
+    if queryset.empty || queryset.locks {
+        return None;
+    }
+    let chain = match iterable.kind() {
+        "identifier" => only_binding_read_once(sem, iterable)?,
+        _ => iterable,
+    };
+    let mut joined = Vec::new();
+    let mut prefetched = Vec::new();
+    let built_from = loaded_by_chain(sem, chain, "", &mut joined, &mut prefetched)?;
+    if built_from != model {
+        return None;
+    }
+    let prefetches = prefetch_queries(sem, model, &joined, &prefetched)?;
+    Some(Rows {
+        joined,
+        prefetched,
+        before: 1 + prefetches,
+    })
+}
+
+/// The value of the one assignment of `name`, when `name` is read nowhere else in its scope.
+fn only_binding_read_once<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
+    let scope = sem.scope_of(name);
+    let text = sem.text(name);
+    let reaching = scope.reaching(text, name, &sem.parents);
+    let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
+        return None;
+    };
+    let BindingKind::Assign { value, .. } = binding.kind else {
+        return None;
+    };
+    if scope.bindings(text).len() != 1 {
+        return None;
+    }
+    let mut reads = 0;
+    walk(enclosing_scope(name, &sem.parents), |n| {
+        if n.kind() == "identifier" && sem.text(n) == text && !is_attribute_name(n) {
+            reads += 1;
+        }
+        true
+    });
+    // The assignment's target and the loop's iterable.
+    (reads == 2).then(|| strip_parens(value))
+}
+
+/// QuerySet methods that neither run a query nor change how many queries evaluating it runs.
+const CHAINABLE: &[&str] = &[
+    "all",
+    "filter",
+    "exclude",
+    "order_by",
+    "distinct",
+    "reverse",
+    "values",
+    "values_list",
+    "annotate",
+];
+
+/// Walks a chain from `Model.objects` outwards, collecting what it joins and prefetches (with
+/// `prefix` before each lookup, for a `Prefetch`'s own QuerySet); returns the model. `None` for
+/// anything else: another manager, a method that changes the queries (`only()`, `iterator()`),
+/// a lookup not written as a literal.
+fn loaded_by_chain<'a>(
+    sem: &Semantics<'a>,
+    chain: Node<'a>,
+    prefix: &str,
+    joined: &mut Vec<String>,
+    prefetched: &mut Vec<String>,
+) -> Option<ModelId> {
+    let mut node = strip_parens(chain);
+    loop {
+        match node.kind() {
+            "call" => {
+                let function = node.child_by_field_name("function")?;
+                let arguments = node.child_by_field_name("arguments")?;
+                if function.kind() != "attribute" {
+                    return None;
+                }
+                let method = sem.text(function.child_by_field_name("attribute")?);
+                match method {
+                    "select_related" => {
+                        let lookups = literal_arguments(sem, arguments)?;
+                        if lookups.is_empty() {
+                            // A bare `select_related()` joins only the non-null keys.
+                            return None;
+                        }
+                        joined.extend(lookups.into_iter().map(|l| format!("{prefix}{l}")));
+                    }
+                    "prefetch_related" => {
+                        prefetches_of(sem, arguments, prefix, joined, prefetched)?
+                    }
+                    _ if CHAINABLE.contains(&method) => {}
+                    _ => return None,
+                }
+                node = strip_parens(function.child_by_field_name("object")?);
+            }
+            "subscript" => node = strip_parens(node.child_by_field_name("value")?),
+            "attribute" => return default_manager_model(sem, node),
+            _ => return None,
+        }
+    }
+}
+
+/// The model of `Model.objects` when `objects` is Django's own manager: a custom one may
+/// join, prefetch or filter in `get_queryset()`.
+fn default_manager_model<'a>(sem: &Semantics<'a>, manager: Node<'a>) -> Option<ModelId> {
+    let object = manager.child_by_field_name("object")?;
+    let name = manager.child_by_field_name("attribute")?;
+    let Ty::ModelClass(ModelRef::Indexed(model)) = sem.ty(object) else {
+        return None;
+    };
+    let custom = sem
+        .index()
+        .model(model)
+        .manager("objects")
+        .is_some_and(|m| !m.classes.is_empty() || !m.queryset_methods.is_empty());
+    (sem.text(name) == "objects" && !custom).then_some(model)
+}
+
+/// The arguments of a call when all are string literals.
+fn literal_arguments(sem: &Semantics, arguments: Node) -> Option<Vec<String>> {
+    let mut cursor = arguments.walk();
+    arguments
+        .named_children(&mut cursor)
+        .filter(|a| a.kind() != "comment")
+        .map(|a| string_value(a, sem.source))
+        .collect()
+}
+
+/// The lookups of `prefetch_related(...)`'s arguments: literals, and `Prefetch("rel",
+/// queryset=...)` with what its own QuerySet joins and prefetches below `rel`.
+fn prefetches_of<'a>(
+    sem: &Semantics<'a>,
+    arguments: Node<'a>,
+    prefix: &str,
+    joined: &mut Vec<String>,
+    prefetched: &mut Vec<String>,
+) -> Option<()> {
+    let mut cursor = arguments.walk();
+    for argument in arguments.named_children(&mut cursor) {
+        if let Some(lookup) = string_value(argument, sem.source) {
+            prefetched.push(format!("{prefix}{lookup}"));
+            continue;
+        }
+        let function = argument.child_by_field_name("function")?;
+        if argument.kind() != "call" || !sem.text(function).ends_with("Prefetch") {
+            return None;
+        }
+        let parts = argument.child_by_field_name("arguments")?;
+        let mut inner = parts.walk();
+        let parts: Vec<Node> = parts.named_children(&mut inner).collect();
+        let (lookup, queryset) = match parts.as_slice() {
+            [lookup] => (*lookup, None),
+            [lookup, queryset] if queryset.kind() == "keyword_argument" => {
+                let name = queryset.child_by_field_name("name")?;
+                if sem.text(name) != "queryset" {
+                    // `to_attr=` keeps the rows under another name.
+                    return None;
+                }
+                (*lookup, queryset.child_by_field_name("value"))
+            }
+            _ => return None,
+        };
+        let lookup = format!("{prefix}{}", string_value(lookup, sem.source)?);
+        if let Some(queryset) = queryset {
+            loaded_by_chain(sem, queryset, &format!("{lookup}__"), joined, prefetched)?;
+        }
+        prefetched.push(lookup);
+    }
+    Some(())
+}
+
+/// One query per relation a prefetch loads: every level of every lookup, once, except the
+/// levels `select_related` joined already. `None` when a level is not a relation the index
+/// knows, or is a nullable key (whose prefetch runs no query when every row's key is NULL).
+fn prefetch_queries(
+    sem: &Semantics,
+    model: ModelId,
+    joined: &[String],
+    prefetched: &[String],
+) -> Option<u32> {
+    let mut levels = FxHashSet::default();
+    for lookup in prefetched {
+        let mut current = model;
+        let mut path = String::new();
+        for segment in lookup.split("__") {
+            if !path.is_empty() {
+                path.push_str("__");
+            }
+            path.push_str(segment);
+            let (target, nullable) = relation(sem, current, segment)?;
+            if nullable {
+                return None;
+            }
+            current = target;
+            if !joined.contains(&path) {
+                levels.insert(path.clone());
+            }
+        }
+    }
+    Some(levels.len() as u32)
+}
+
+/// The model a relation of `model` leads to, and whether it is a nullable key.
+fn relation(sem: &Semantics, model: ModelId, name: &str) -> Option<(ModelId, bool)> {
+    let model = sem.index().model(model);
+    if let Some(field) = model.field(name) {
+        return match field.kind {
+            FieldKind::ForeignKey | FieldKind::OneToOne => Some((field.target?, field.may_be_null)),
+            FieldKind::ManyToMany => Some((field.target?, false)),
+            _ => None,
+        };
+    }
+    model.reverse(name).map(|r| (r.source, false))
+}
+
+/// Where the walk of a loop's body is.
+#[derive(Clone, Copy, Default)]
+struct Context {
+    /// Under a condition: runs on some rows only.
+    conditional: bool,
+    /// Inside an inner loop: runs a number of times per row the analyzer does not know.
+    repeated: bool,
+}
+
+impl Context {
+    fn conditional(self) -> Self {
+        Self {
+            conditional: true,
+            ..self
+        }
+    }
+
+    fn repeated(self) -> Self {
+        Self {
+            repeated: true,
+            ..self
+        }
+    }
+}
+
+/// Counts the queries one row of a loop runs, walking its body; every method returns `None`
+/// when the body does something it cannot count.
+struct RowCounter<'s, 'a> {
+    sem: &'s Semantics<'a>,
+    rows: &'s Rows,
+    /// Names bound to the row or to rows reached from it, with their relation path from it.
+    paths: Vec<(&'a str, String)>,
+    /// Relations read already on this row: Django caches a loaded relation on the instance.
+    loaded: FxHashSet<String>,
+    per_row: u32,
+}
+
+/// Functions that run no query unless handed a QuerySet or an instance (whose `__str__` may).
+const BUILTINS: &[&str] = &[
+    "print",
+    "len",
+    "str",
+    "repr",
+    "int",
+    "float",
+    "bool",
+    "abs",
+    "round",
+    "min",
+    "max",
+    "sum",
+    "sorted",
+    "list",
+    "tuple",
+    "set",
+    "dict",
+    "range",
+    "enumerate",
+    "zip",
+    "isinstance",
+];
+
+/// The builtins above that evaluate a QuerySet handed to them, running its one query.
+const EVALUATING: &[&str] = &["len", "list", "tuple", "set", "sorted", "bool"];
+
+/// Query methods that run exactly one query.
+const ONE_QUERY: &[&str] = &[
+    "get",
+    "first",
+    "last",
+    "exists",
+    "count",
+    "aggregate",
+    "earliest",
+    "latest",
+    "update",
+];
+
+impl<'a> RowCounter<'_, 'a> {
+    fn count(&mut self, queries: u32, cx: Context) -> Option<()> {
+        if queries > 0 && (cx.conditional || cx.repeated) {
+            return None;
+        }
+        self.per_row += queries;
+        Some(())
+    }
+
+    fn visit(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
+        match node.kind() {
+            "function_definition"
+            | "class_definition"
+            | "decorated_definition"
+            | "lambda"
+            | "return_statement"
+            | "break_statement"
+            | "continue_statement"
+            | "raise_statement"
+            | "yield"
+            | "await"
+            | "global_statement"
+            | "nonlocal_statement"
+            | "delete_statement"
+            | "match_statement"
+            | "while_statement"
+            | "generator_expression"
+            | "named_expression" => None,
+            "if_statement" => {
+                let condition = node.child_by_field_name("condition")?;
+                self.visit(condition, cx)?;
+                self.children_except(node, condition, cx.conditional())
+            }
+            "conditional_expression" => {
+                // `a if condition else b`
+                let condition = node.named_child(1)?;
+                self.visit(condition, cx)?;
+                self.children_except(node, condition, cx.conditional())
+            }
+            "boolean_operator" => {
+                self.visit(node.child_by_field_name("left")?, cx)?;
+                self.visit(node.child_by_field_name("right")?, cx.conditional())
+            }
+            "except_clause" => self.children(node, cx.conditional()),
+            "for_statement" => self.inner_loop(node, cx),
+            "list_comprehension" | "set_comprehension" | "dictionary_comprehension" => {
+                self.inner_loop(node, cx)
+            }
+            "call" => self.call(node, cx),
+            "attribute" => self.attribute(node, cx),
+            "assignment" | "augmented_assignment" => {
+                let left = node.child_by_field_name("left")?;
+                if left.kind() == "attribute" {
+                    // Setting a field or relation runs no query; reading the object may.
+                    self.visit(left.child_by_field_name("object")?, cx)?;
+                } else {
+                    self.visit(left, cx)?;
+                }
+                match node.child_by_field_name("right") {
+                    Some(right) => self.visit(right, cx),
+                    None => Some(()),
+                }
+            }
+            "interpolation" => {
+                let expression = node.child_by_field_name("expression")?;
+                if matches!(self.sem.ty(expression), Ty::Instance(_)) {
+                    return None;
+                }
+                self.children(node, cx)
+            }
+            "binary_operator" => {
+                let formats_an_instance = node
+                    .child_by_field_name("operator")
+                    .is_some_and(|o| o.kind() == "%")
+                    && matches!(
+                        self.sem.ty(node.child_by_field_name("right")?),
+                        Ty::Instance(_) | Ty::Tuple(_)
+                    );
+                if formats_an_instance {
+                    return None;
+                }
+                self.children(node, cx)
+            }
+            _ => self.children(node, cx),
+        }
+    }
+
+    fn children(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
+        let mut cursor = node.walk();
+        let children: Vec<Node<'a>> = node.named_children(&mut cursor).collect();
+        children.into_iter().try_for_each(|c| self.visit(c, cx))
+    }
+
+    fn children_except(&mut self, node: Node<'a>, skipped: Node<'a>, cx: Context) -> Option<()> {
+        let mut cursor = node.walk();
+        let children: Vec<Node<'a>> = node
+            .named_children(&mut cursor)
+            .filter(|c| c.id() != skipped.id())
+            .collect();
+        children.into_iter().try_for_each(|c| self.visit(c, cx))
+    }
+
+    /// A loop inside the row's loop: its iterable runs once per row, its body a number of times
+    /// the analyzer does not know, so any query there is not counted.
+    fn inner_loop(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
+        let (target, iterable, body, rest) = match node.kind() {
+            "for_statement" => {
+                if node.child_by_field_name("alternative").is_some() {
+                    return None;
+                }
+                (
+                    node.child_by_field_name("left")?,
+                    node.child_by_field_name("right")?,
+                    node.child_by_field_name("body")?,
+                    Vec::new(),
+                )
+            }
+            _ => {
+                let (clause, rest) = only_clause(node)?;
+                (
+                    clause.child_by_field_name("left")?,
+                    clause.child_by_field_name("right")?,
+                    node.child_by_field_name("body")?,
+                    rest,
+                )
+            }
+        };
+        if rest.iter().any(|c| c.kind() != "if_clause") {
+            return None;
+        }
+        let iterable = strip_parens(iterable);
+        let inner_rows_path = match self.sem.ty(iterable) {
+            Ty::QuerySet(_) => self.evaluated(iterable, cx)?,
+            _ => {
+                self.visit(iterable, cx)?;
+                None
+            }
+        };
+        let mut bound = Vec::new();
+        walk(target, |t| {
+            if t.kind() == "identifier" {
+                bound.push(self.sem.text(t));
+            }
+            true
+        });
+        if bound
+            .iter()
+            .any(|name| self.paths.iter().any(|(p, _)| p == name))
+        {
+            return None;
+        }
+        let pushed = match (target.kind(), inner_rows_path) {
+            ("identifier", Some(path)) => {
+                self.paths.push((self.sem.text(target), path));
+                true
+            }
+            _ => false,
+        };
+        let inner = cx.repeated();
+        let mut result = rest
+            .iter()
+            .try_for_each(|clause| self.children(*clause, inner));
+        if result.is_some() {
+            let body_cx = if rest.is_empty() {
+                inner
+            } else {
+                inner.conditional()
+            };
+            result = self.visit(body, body_cx);
+        }
+        if pushed {
+            self.paths.pop();
+        }
+        result
+    }
+
+    /// A QuerySet evaluated here (iterated, or handed to `list()`): one query, or none when it
+    /// is `row.relation.all()` and the row's QuerySet prefetched the relation. Returns the
+    /// relation path of its rows from the loop's row, when they are a prefetched relation's.
+    fn evaluated(&mut self, queryset: Node<'a>, cx: Context) -> Option<Option<String>> {
+        let chain = self.per_row_chain(queryset, cx)?;
+        if chain.prefetches {
+            return None;
+        }
+        match chain.relation_path {
+            Some(path) if chain.methods == ["all"] && covers(&self.rows.prefetched, &path) => {
+                Some(Some(path))
+            }
+            _ => {
+                self.count(1, cx)?;
+                Some(None)
+            }
+        }
+    }
+
+    /// Walks a QuerySet chain built in the row's loop (`Tag.objects.filter(...)`,
+    /// `row.tags.all()`), visiting its arguments.
+    fn per_row_chain(&mut self, queryset: Node<'a>, cx: Context) -> Option<PerRowChain<'a>> {
+        let mut node = strip_parens(queryset);
+        let mut methods = Vec::new();
+        let mut prefetches = false;
+        loop {
+            match node.kind() {
+                "call" => {
+                    let function = node.child_by_field_name("function")?;
+                    if function.kind() != "attribute" {
+                        return None;
+                    }
+                    let method = self.sem.text(function.child_by_field_name("attribute")?);
+                    match method {
+                        "select_related" => {}
+                        "prefetch_related" => prefetches = true,
+                        _ if CHAINABLE.contains(&method) => {}
+                        _ => return None,
+                    }
+                    methods.push(method);
+                    self.visit(node.child_by_field_name("arguments")?, cx)?;
+                    node = strip_parens(function.child_by_field_name("object")?);
+                }
+                "attribute" => {
+                    let object = node.child_by_field_name("object")?;
+                    let name = self.sem.text(node.child_by_field_name("attribute")?);
+                    methods.reverse();
+                    if default_manager_model(self.sem, node).is_some() {
+                        return Some(PerRowChain {
+                            methods,
+                            prefetches,
+                            relation_path: None,
+                        });
+                    }
+                    let Ty::Instance(ModelRef::Indexed(model)) = self.sem.ty(object) else {
+                        return None;
+                    };
+                    super::loops::to_many_target(self.sem, model, name)?;
+                    // Whose relation it is decides whether a prefetch covers it.
+                    let path = self.path_of(object)?;
+                    self.visit(object, cx)?;
+                    return Some(PerRowChain {
+                        methods,
+                        prefetches,
+                        relation_path: Some(join(&path, name)),
+                    });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn call(&mut self, call: Node<'a>, cx: Context) -> Option<()> {
+        let function = call.child_by_field_name("function")?;
+        let arguments = call.child_by_field_name("arguments")?;
+        match function.kind() {
+            "attribute" => {
+                let receiver = strip_parens(function.child_by_field_name("object")?);
+                let method = self.sem.text(function.child_by_field_name("attribute")?);
+                match self.sem.ty(receiver) {
+                    Ty::QuerySet(_) | Ty::Manager(_) => {
+                        if method == "create" {
+                            let model = default_manager_model(self.sem, receiver)?;
+                            if !self.plain_save(model) {
+                                return None;
+                            }
+                            self.count(1, cx)?;
+                        } else if ONE_QUERY.contains(&method) {
+                            let chain = self.per_row_chain(receiver, cx)?;
+                            // A prefetched relation answers some of these from its cache.
+                            if chain.prefetches
+                                || chain
+                                    .relation_path
+                                    .is_some_and(|p| covers(&self.rows.prefetched, &p))
+                            {
+                                return None;
+                            }
+                            self.count(1, cx)?;
+                        } else {
+                            return None;
+                        }
+                        self.visit(arguments, cx)
+                    }
+                    Ty::Instance(ModelRef::Indexed(model)) if method == "save" => {
+                        if arguments.named_child_count() > 0 || !self.plain_save(model) {
+                            return None;
+                        }
+                        self.visit(receiver, cx)?;
+                        self.count(1, cx)
+                    }
+                    _ if self.holds_a_plain_value(receiver) => {
+                        self.visit(receiver, cx)?;
+                        self.arguments(arguments, false, cx)
+                    }
+                    _ => None,
+                }
+            }
+            "identifier" => {
+                let name = self.sem.text(function);
+                if matches!(self.sem.ty(function), Ty::ModelClass(_)) {
+                    // `Tag(name=...)` builds an instance; saving it is another call.
+                    return self.arguments(arguments, false, cx);
+                }
+                if !BUILTINS.contains(&name) || self.bound_here(function) {
+                    return None;
+                }
+                if matches!(name, "str" | "repr" | "print") && self.hands_an_instance(arguments) {
+                    return None;
+                }
+                self.arguments(arguments, EVALUATING.contains(&name), cx)
+            }
+            _ => None,
+        }
+    }
+
+    /// Visits a call's arguments; a QuerySet among them is evaluated when `evaluates`, and
+    /// otherwise hands it to code the analyzer does not follow.
+    fn arguments(&mut self, arguments: Node<'a>, evaluates: bool, cx: Context) -> Option<()> {
+        let mut cursor = arguments.walk();
+        let arguments: Vec<Node<'a>> = arguments.named_children(&mut cursor).collect();
+        for argument in arguments {
+            let argument = strip_parens(argument);
+            match self.sem.ty(argument) {
+                Ty::QuerySet(_) if evaluates => {
+                    self.evaluated(argument, cx)?;
+                }
+                // Its rows go where the analyzer does not follow them.
+                Ty::QuerySet(_) | Ty::Manager(_) | Ty::Paginator(_) => return None,
+                _ => self.visit(argument, cx)?,
+            }
+        }
+        Some(())
+    }
+
+    fn hands_an_instance(&self, arguments: Node<'a>) -> bool {
+        let mut cursor = arguments.walk();
+        let found = arguments
+            .named_children(&mut cursor)
+            .any(|a| matches!(self.sem.ty(a), Ty::Instance(_)));
+        found
+    }
+
+    /// Whether `model`'s `save()` runs exactly one query: no override, no signal receiver, no
+    /// parent table (multi-table inheritance saves each).
+    fn plain_save(&self, model: ModelId) -> bool {
+        let model = self.sem.index().model(model);
+        !model.overrides_save && model.signals.is_empty() && model.concrete_parents.is_empty()
+    }
+
+    /// Whether a name is bound in its scope or the module: not the builtin it spells.
+    fn bound_here(&self, name: Node<'a>) -> bool {
+        let scope = self.sem.scope_of(name);
+        let text = self.sem.text(name);
+        !scope.bindings(text).is_empty()
+            || !self
+                .sem
+                .scope_of(self.sem.parents.root())
+                .bindings(text)
+                .is_empty()
+    }
+
+    /// Whether calling a method of `receiver` runs no query: a string, a name bound only to a
+    /// list, dict or set built in plain sight, or a plain field's value of an instance.
+    fn holds_a_plain_value(&self, receiver: Node<'a>) -> bool {
+        match receiver.kind() {
+            "string" | "integer" | "float" => true,
+            "identifier" => {
+                let scope = self.sem.scope_of(receiver);
+                let bindings = scope.bindings(self.sem.text(receiver));
+                !bindings.is_empty()
+                    && bindings.iter().all(|b| match b.kind {
+                        BindingKind::Assign { value, .. } => self.is_plain_container(value),
+                        _ => false,
+                    })
+            }
+            "subscript" => receiver
+                .child_by_field_name("value")
+                .is_some_and(|v| self.holds_a_plain_value(strip_parens(v))),
+            "attribute" => {
+                let (Some(object), Some(name)) = (
+                    receiver.child_by_field_name("object"),
+                    receiver.child_by_field_name("attribute"),
+                ) else {
+                    return false;
+                };
+                let Ty::Instance(ModelRef::Indexed(model)) = self.sem.ty(object) else {
+                    return false;
+                };
+                self.sem
+                    .index()
+                    .model(model)
+                    .field(self.sem.text(name))
+                    .is_some_and(|f| f.kind == FieldKind::Concrete && f.plain_value)
+            }
+            _ => false,
+        }
+    }
+
+    fn is_plain_container(&self, value: Node<'a>) -> bool {
+        let value = strip_parens(value);
+        match value.kind() {
+            "list" | "dictionary" | "set" | "string" => true,
+            "call" => value.child_by_field_name("function").is_some_and(|f| {
+                matches!(
+                    self.sem.text(f),
+                    "list" | "dict" | "set" | "defaultdict" | "Counter" | "OrderedDict"
+                )
+            }),
+            _ => false,
+        }
+    }
+
+    /// An attribute read (not a method call, not an assignment's target).
+    fn attribute(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
+        let object = strip_parens(node.child_by_field_name("object")?);
+        let name = self.sem.text(node.child_by_field_name("attribute")?);
+        let model = match self.sem.ty(object) {
+            Ty::Instance(ModelRef::Indexed(model)) => model,
+            Ty::Instance(_) => return None,
+            _ => return self.visit(object, cx),
+        };
+        let model = self.sem.index().model(model);
+        let automatic_id = name == "id" && !model.fields.iter().any(|f| f.primary_key);
+        if name == "pk" || automatic_id {
+            return self.visit(object, cx);
+        }
+        if let Some(field) = model.field(name) {
+            return match field.kind {
+                FieldKind::Concrete => self.visit(object, cx),
+                FieldKind::ForeignKey | FieldKind::OneToOne if !field.may_be_null => {
+                    self.relation_read(object, name, cx)
+                }
+                // A nullable key runs no query on the rows where it is NULL; a bare manager
+                // goes where the analyzer does not follow it.
+                _ => None,
+            };
+        }
+        if let Some(key) = name.strip_suffix("_id").and_then(|n| model.field(n)) {
+            return matches!(key.kind, FieldKind::ForeignKey | FieldKind::OneToOne)
+                .then(|| self.visit(object, cx))
+                .flatten();
+        }
+        match model.reverse(name) {
+            Some(reverse) if !reverse.many => self.relation_read(object, name, cx),
+            // A property or method may run queries.
+            _ => None,
+        }
+    }
+
+    /// `object.name`, a relation to one row: a query the first time on each row, unless the
+    /// row's QuerySet joined or prefetched it.
+    fn relation_read(&mut self, object: Node<'a>, name: &str, cx: Context) -> Option<()> {
+        let path = join(&self.path_of(object)?, name);
+        self.visit(object, cx)?;
+        if covers(&self.rows.joined, &path)
+            || covers(&self.rows.prefetched, &path)
+            || self.loaded.contains(&path)
+        {
+            return Some(());
+        }
+        self.count(1, cx)?;
+        self.loaded.insert(path);
+        Some(())
+    }
+
+    /// The relation path from the loop's row to the instance `expr` holds: `""` for the row,
+    /// `author__publisher` for `row.author.publisher`. `None` for an instance from elsewhere.
+    fn path_of(&self, expr: Node<'a>) -> Option<String> {
+        let expr = strip_parens(expr);
+        match expr.kind() {
+            "identifier" => {
+                let name = self.sem.text(expr);
+                self.paths
+                    .iter()
+                    .rev()
+                    .find(|(bound, _)| *bound == name)
+                    .map(|(_, path)| path.clone())
+            }
+            "attribute" => {
+                let object = expr.child_by_field_name("object")?;
+                let name = self.sem.text(expr.child_by_field_name("attribute")?);
+                let Ty::Instance(ModelRef::Indexed(model)) = self.sem.ty(object) else {
+                    return None;
+                };
+                let model = self.sem.index().model(model);
+                let to_one = match model.field(name) {
+                    Some(f) => matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne),
+                    None => model.reverse(name).is_some_and(|r| !r.many),
+                };
+                if !to_one {
+                    return None;
+                }
+                Some(join(&self.path_of(object)?, name))
+            }
+            _ => None,
+        }
+    }
+}
+
+struct PerRowChain<'a> {
+    /// Its methods, from the manager outwards.
+    methods: Vec<&'a str>,
+    prefetches: bool,
+    /// For a chain from a relation of an instance reached from the row, its path.
+    relation_path: Option<String>,
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}__{name}")
+    }
+}
