@@ -17,6 +17,9 @@ use serde_json::json;
 /// The demo project's first finding: `len()` on line 21 of blog/views.py, fixed to `.count()`.
 const DEMO_FILE: &str = "blog/views.py";
 const DEMO_LINE: usize = 21;
+/// The demo project's first code lens: a loop over entries reading each one's author.
+const DEMO_LENS_LINE: usize = 180;
+const DEMO_LENS: &str = "1 + N queries";
 const DEMO_COLUMN: usize = 35;
 const FIXED_LINE: &str =
     r#"    return JsonResponse({"count": Entry.objects.filter(status="published").count()})"#;
@@ -117,6 +120,10 @@ fn neovim_applies_a_quick_fix_with_the_shipped_config() {
         "the menu offers the server's actions: {log}"
     );
     assert_eq!(line_of(&file, DEMO_LINE), FIXED_LINE);
+    assert!(
+        log.contains(&format!("{DEMO_LENS_LINE}: {DEMO_LENS}")),
+        "Neovim shows the loop's code lens: {log}"
+    );
 }
 
 /// A generated Django project of a few thousand files, whose index takes a while: `shop/views.py`
@@ -323,6 +330,7 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         // for ORM101 to leave the Problems panel.
         .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
         .arg("ORM101")
+        .arg(DEMO_LENS_LINE.to_string())
         .output()
         .unwrap();
     let log = text(&output);
@@ -354,6 +362,14 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
     assert!(
         !after.contains(&"ORM101") && after.contains(&"ORM102"),
         "{log}"
+    );
+    let lenses = log
+        .lines()
+        .find_map(|l| l.strip_prefix("[drive] lenses: "))
+        .unwrap_or_else(|| panic!("no lenses in {log}"));
+    assert!(
+        lenses.split(" | ").any(|l| l == DEMO_LENS),
+        "the loop's code lens shows: {log}"
     );
 }
 

@@ -65,7 +65,10 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
             "rootUri": format!("file://{}", project.0.display()),
             "capabilities": {
                 "window": {"workDoneProgress": true},
-                "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
+                "workspace": {
+                    "didChangeWatchedFiles": {"dynamicRegistration": true},
+                    "codeLens": {"refreshSupport": true},
+                },
                 "textDocument": {"publishDiagnostics": {"versionSupport": true}},
             },
         }),
@@ -95,7 +98,9 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
         "```text\nblog.Blog\n```\n*django-orm-lsp*"
     );
 
-    // The loop's lens counts its SELECT and the blog each row loads.
+    // The loop's lens counts its SELECT and the blog each row loads. The server asked for
+    // lenses again once the index was built: the count needs the models.
+    client.notification("workspace/codeLens/refresh", |_| true);
     let lenses = client.call(
         "textDocument/codeLens",
         json!({"textDocument": {"uri": views}}),

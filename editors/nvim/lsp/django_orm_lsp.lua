@@ -9,4 +9,18 @@ return {
   filetypes = { 'python', 'htmldjango' },
   -- manage.py first: in a monorepo the Django project, not the repository, is the workspace.
   root_markers = { 'manage.py', 'pyproject.toml', '.git' },
+  -- The queries each loop runs (`1 + N queries`) as code lenses, which Neovim fetches only when
+  -- asked: on entering the buffer, leaving insert mode, saving and resting the cursor.
+  on_attach = function(client, bufnr)
+    if not client:supports_method('textDocument/codeLens') then
+      return
+    end
+    vim.lsp.codelens.refresh({ bufnr = bufnr })
+    vim.api.nvim_create_autocmd({ 'BufEnter', 'InsertLeave', 'BufWritePost', 'CursorHold' }, {
+      buffer = bufnr,
+      callback = function()
+        vim.lsp.codelens.refresh({ bufnr = bufnr })
+      end,
+    })
+  end,
 }

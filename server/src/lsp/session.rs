@@ -170,6 +170,9 @@ pub struct Session {
     pub shutdown_requested: AtomicBool,
     pub client_shows_progress: AtomicBool,
     pub client_watches_files: AtomicBool,
+    /// The client accepts `workspace/codeLens/refresh`: asked to fetch lenses again after the
+    /// model index or the settings change.
+    pub client_refreshes_lenses: AtomicBool,
     /// The client resolves a code action's `edit` lazily (`codeAction/resolve`).
     pub client_resolves_edits: AtomicBool,
     /// The client can ask the user to confirm an annotated edit (a refactor preview).

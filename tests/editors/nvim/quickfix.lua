@@ -1,6 +1,7 @@
 -- Driven by tests/editors.rs: nvim --headless --clean -l quickfix.lua RUNTIME BIN FILE LINE
 -- Loads the shipped config from RUNTIME/lsp/, opens FILE, waits for django-orm-lsp's diagnostic
--- on LINE (1-based), applies its quick fix through the code-action menu and prints the line.
+-- on LINE (1-based), applies its quick fix through the code-action menu and prints the line,
+-- then the code lenses saving it refreshed.
 local runtime, bin, file, line = arg[1], arg[2], arg[3], tonumber(arg[4])
 
 vim.opt.runtimepath:prepend(runtime)
@@ -55,3 +56,16 @@ end)
 print('offered: ' .. table.concat(offered, ' | '))
 print('line: ' .. vim.api.nvim_buf_get_lines(buf, line - 1, line, false)[1])
 vim.cmd.write()
+
+-- Saving refreshed the code lenses (the shipped config asks for them on BufWritePost).
+local titles
+wait_for('code lenses', function()
+  titles = {}
+  for _, lens in ipairs(vim.lsp.codelens.get(buf)) do
+    if lens.command and lens.command.title:match('quer') then
+      table.insert(titles, (lens.range.start.line + 1) .. ': ' .. lens.command.title)
+    end
+  end
+  return #titles > 0
+end)
+print('lenses: ' .. table.concat(titles, ' | '))

@@ -1,9 +1,10 @@
 // Driven by tests/editors.rs. Installs the packaged extension into a fresh code-server (the VS
 // Code workbench in a browser), opens FOLDER in Chromium, opens FILE, waits for django-orm-lsp's
 // diagnostic in the Problems panel, applies its quick fix from the Ctrl+. menu, saves, and
-// prints what the user saw. The caller asserts on the file on disk.
+// prints what the user saw, then the code lenses shown above LENS_LINE. The caller asserts on
+// the file on disk.
 //
-// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE
+// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE LENS_LINE
 //
 // SETTINGS: a JSON object of user settings added to the ones the driver needs; LATER: settings
 // added in settings.json after the fix is saved, after which the driver waits for the rule code
@@ -11,8 +12,20 @@
 
 import { chord as press, log, openFile, openWorkbench } from "./workbench.mjs";
 
-const [codeServer, vsix, serverBinary, folder, file, line, column, screenshot, settings, later, gone] =
-  process.argv.slice(2);
+const [
+  codeServer,
+  vsix,
+  serverBinary,
+  folder,
+  file,
+  line,
+  column,
+  screenshot,
+  settings,
+  later,
+  gone,
+  lensLine,
+] = process.argv.slice(2);
 
 let page;
 let close;
@@ -100,6 +113,20 @@ try {
     gone,
   );
   log(`codes after the settings change: ${await after.jsonValue()}`);
+
+  // The code lens above the loop on LENS_LINE, as the editor draws it (the screenshot shows it).
+  await openFile(page, file);
+  await chord(["Control"], "g");
+  await page.waitForSelector(".quick-input-widget input");
+  await page.keyboard.type(`${lensLine}`);
+  await page.keyboard.press("Enter");
+  const lenses = await page.waitForFunction(() => {
+    const shown = [...document.querySelectorAll(".codelens-decoration")]
+      .map((lens) => lens.textContent.trim())
+      .filter((title) => /quer(y|ies)$/.test(title));
+    return shown.length > 0 && shown;
+  });
+  log(`lenses: ${(await lenses.jsonValue()).join(" | ")}`);
 } finally {
   await close?.();
 }

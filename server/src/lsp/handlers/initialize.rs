@@ -47,6 +47,17 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
     *session.workspace.write().unwrap_or_else(|e| e.into_inner()) =
         Workspace::unscanned(workspace_roots(&params));
 
+    // The lenses count queries with the model index: asked again once it is built or changes.
+    let refreshes_lenses = capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.code_lens.as_ref())
+        .and_then(|c| c.refresh_support)
+        .unwrap_or(false);
+    session
+        .client_refreshes_lenses
+        .store(refreshes_lenses, Ordering::Relaxed);
+
     let text_document = capabilities.text_document.as_ref();
     let resolves_edits = text_document
         .and_then(|t| t.code_action.as_ref())

@@ -1,5 +1,6 @@
 //! Push diagnostics: lint a snapshot off the async runtime, publish if still current.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Semaphore;
@@ -109,8 +110,16 @@ pub fn release_memory_when_idle() {
 }
 
 /// After something every document depends on changed (the model index, the settings): pushes fresh diagnostics
-/// for every open document, or asks a pulling client to pull again.
+/// for every open document, or asks a pulling client to pull again; asks for lenses again.
 pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
+    if session.client_refreshes_lenses.load(Ordering::Relaxed) {
+        // Not awaited: the diagnostics need not wait for the client's answer. An error changes
+        // nothing: the client asks for lenses again on its next edit.
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _ = client.code_lens_refresh().await;
+        });
+    }
     if session.pulls() {
         // An error here changes nothing: the client gets the new findings on its next pull.
         let _ = client.workspace_diagnostic_refresh().await;
