@@ -98,20 +98,24 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
         "```text\nblog.Blog\n```\n*django-orm-lsp*"
     );
 
-    // The loop's lens counts its SELECT and the blog each row loads. The server asked for
+    // The loop's lens counts its SELECT and the blog each row loads; so does the function's. The server asked for
     // lenses again once the index was built: the count needs the models.
     client.notification("workspace/codeLens/refresh", |_| true);
     let lenses = client.call(
         "textDocument/codeLens",
         json!({"textDocument": {"uri": views}}),
     );
-    assert_eq!(
-        lenses,
-        json!([{
-            "range": {"start": {"line": 4, "character": 4}, "end": {"line": 4, "character": 4}},
+    let lens = |line: u32, character: u32| {
+        json!({
+            "range": {
+                "start": {"line": line, "character": character},
+                "end": {"line": line, "character": character},
+            },
             "command": {"title": "1 + N queries", "command": ""},
-        }])
-    );
+        })
+    };
+    // The function's, on its `def` line, and the loop's.
+    assert_eq!(lenses, json!([lens(3, 0), lens(4, 4)]));
 
     // Editing the models document re-indexes: with `to_field`, `blog_id` is no longer the id, so
     // `entry.blog.id` loads each blog (ORM402) instead of reading a column (ORM401).

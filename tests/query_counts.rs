@@ -1,9 +1,10 @@
-//! Query counts on loops (the code lens `a + bN queries`), compared with real Django: every
-//! public function of `tests/fixtures/query_counts/shelf/loops.py` holds one loop and runs
-//! nothing else. Django runs each at 2 and at 5 rows (`tests/query_counts/count_queries.py`,
-//! `CaptureQueriesContext` on SQLite); the lens on the function's outermost loop must give the
-//! same number at both. The functions the module's `NO_LENS` names must get no lens: the
-//! analyzer cannot count their queries (a condition, a helper, `__str__`, a cascade ...).
+//! Query counts (the code lens `a + bN queries`), compared with real Django: every public
+//! function of `tests/fixtures/query_counts/shelf/loops.py` holds one loop. Django runs each at 2
+//! and at 5 rows (`tests/query_counts/count_queries.py`, `CaptureQueriesContext` on SQLite); the
+//! function's lens, and its outermost loop's where nothing else in it runs queries, must give
+//! the same number at both. The functions the module's `NO_LENS` names must get no lens, nor
+//! their loops: the analyzer cannot count their queries (a condition, a helper, `__str__`, a
+//! cascade ...).
 //!
 //! Django comes from the virtual environments `tests/execution.rs` caches under
 //! `.cache/execution/`; without python3 or PyPI the comparison prints `skipped: <reason>`, and
@@ -23,9 +24,22 @@ fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/query_counts")
 }
 
-/// The lens of each top-level function's outermost counted loop (`None`: no lens), and the
-/// functions `NO_LENS` names.
-fn lenses() -> (BTreeMap<String, Option<QueryCount>>, Vec<String>) {
+/// Each top-level function's lenses: its own (on its `def` line) and its outermost loop's.
+#[derive(Default)]
+struct Lenses {
+    function: Option<QueryCount>,
+    outermost_loop: Option<QueryCount>,
+}
+
+/// What `loops.py` says of its functions.
+struct Expected {
+    declined: Vec<String>,
+    no_function_lens: Vec<String>,
+    beside: Vec<String>,
+}
+
+/// The lenses of each top-level function of `loops.py`, and what its lists say.
+fn lenses() -> (BTreeMap<String, Lenses>, Expected) {
     let root = project();
     let workspace = Workspace::scan(&root, |_, _| {});
     let path = root.join("shelf/loops.py");
@@ -40,35 +54,61 @@ fn lenses() -> (BTreeMap<String, Option<QueryCount>>, Vec<String>) {
         }
         let name = definition.child_by_field_name("name").unwrap();
         let range = definition.byte_range();
-        let outermost = counts
-            .iter()
-            .find(|c| range.start <= c.range.start && c.range.end <= range.end)
-            .cloned();
-        by_function.insert(source[name.byte_range()].to_string(), outermost);
+        let inside = |c: &&QueryCount| range.start <= c.range.start && c.range.end <= range.end;
+        let lenses = Lenses {
+            function: counts.iter().find(|c| c.range == range).cloned(),
+            outermost_loop: counts
+                .iter()
+                .filter(inside)
+                .find(|c| c.range != range)
+                .cloned(),
+        };
+        by_function.insert(source[name.byte_range()].to_string(), lenses);
     }
-    let declined = source
-        .lines()
-        .skip_while(|l| !l.starts_with("NO_LENS"))
-        .take_while(|l| *l != "}")
-        .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
-        .map(str::to_string)
-        .collect();
-    (by_function, declined)
+    let listed = |start: &str, end: &str| -> Vec<String> {
+        let from = &source[source.find(start).unwrap()..];
+        from[..from.find(end).unwrap()]
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| !s.contains(' '))
+            .map(str::to_string)
+            .collect()
+    };
+    let expected = Expected {
+        declined: listed("NO_LENS = {", "\n}"),
+        no_function_lens: listed("NO_FUNCTION_LENS = {", "\n}"),
+        beside: listed("QUERIES_BESIDE_THE_LOOP = [", "]"),
+    };
+    (by_function, expected)
+}
+
+fn shown(lens: &Option<QueryCount>) -> String {
+    lens.as_ref().map_or("no lens".into(), QueryCount::title)
 }
 
 #[test]
 fn loops_the_analyzer_cannot_count_get_no_lens() {
-    let (lenses, declined) = lenses();
-    assert!(declined.len() >= 10, "NO_LENS is read: {declined:?}");
+    let (lenses, expected) = lenses();
+    assert!(expected.declined.len() >= 10, "NO_LENS is read");
+    assert_eq!(
+        expected.no_function_lens.len(),
+        2,
+        "NO_FUNCTION_LENS is read"
+    );
+    assert_eq!(expected.beside.len(), 2, "QUERIES_BESIDE_THE_LOOP is read");
     let wrong: Vec<String> = lenses
         .iter()
-        .filter(|(function, lens)| {
-            let expected = !declined.contains(function) && *function != "describe";
-            lens.is_some() != expected
+        .filter(|(function, lenses)| {
+            if expected.no_function_lens.contains(function) {
+                return lenses.function.is_some();
+            }
+            let due = !expected.declined.contains(function) && *function != "describe";
+            lenses.function.is_some() != due || lenses.outermost_loop.is_some() != due
         })
-        .map(|(function, lens)| {
-            let shown = lens.as_ref().map_or("no lens".into(), QueryCount::title);
-            format!("{function}: {shown}")
+        .map(|(function, lenses)| {
+            let (own, inner) = (shown(&lenses.function), shown(&lenses.outermost_loop));
+            format!("{function}: {own} (its loop: {inner})")
         })
         .collect();
     assert!(
@@ -99,30 +139,38 @@ fn lenses_equal_the_queries_django_runs() {
     let Some(installed) = common::django_env::installed() else {
         return;
     };
-    let (lenses, _) = lenses();
+    let (lenses, expected) = lenses();
     for django in installed {
         let counted = counted(&django.interpreter);
         let mut compared = 0;
-        for (function, lens) in &lenses {
-            let Some(lens) = lens else { continue };
-            let queries = counted
-                .get(function)
-                .and_then(|c| serde_json::from_value::<[u32; 2]>(c.clone()).ok())
-                .unwrap_or_else(|| {
-                    panic!("{function}: Django counted {:?}", counted.get(function))
-                });
-            let predicted = [2, 5].map(|rows| lens.before + lens.per_row * rows);
-            assert_eq!(
-                predicted,
-                queries,
-                "{function} on Django {}: the lens says `{}`",
-                django.label,
-                lens.title()
-            );
-            compared += 1;
+        for (function, lenses) in &lenses {
+            let mut held = vec![&lenses.function];
+            let alone = !expected.beside.contains(function)
+                && !expected.no_function_lens.contains(function);
+            if alone {
+                held.push(&lenses.outermost_loop);
+            }
+            for lens in held.into_iter().flatten() {
+                let queries = counted
+                    .get(function)
+                    .and_then(|c| serde_json::from_value::<[u32; 2]>(c.clone()).ok())
+                    .unwrap_or_else(|| {
+                        panic!("{function}: Django counted {:?}", counted.get(function))
+                    });
+                let predicted = [2, 5].map(|rows| lens.before + lens.per_row * rows);
+                assert_eq!(
+                    predicted,
+                    queries,
+                    "{function} on Django {}: the lens says `{}`",
+                    django.label,
+                    lens.title()
+                );
+                compared += 1;
+            }
         }
         println!(
-            "Django {}: {compared} lenses equal to the queries counted at 2 and 5 rows",
+            "Django {}: {compared} lenses (of functions and of loops) equal to the queries \
+             counted at 2 and 5 rows",
             django.label
         );
     }

@@ -1,6 +1,7 @@
 //! How many queries a loop over a QuerySet runs, as `a + bN` (the code lens on the loop's line):
 //! `a` before the first row (the loop's SELECT and one query per prefetched relation), `b` each
-//! row runs (a relation read the QuerySet did not join, a query method, a `save()`).
+//! row runs (a relation read the QuerySet did not join, a query method, a `save()`). A function
+//! gets the same count for its whole body (its queries, its one loop with queries per row).
 //!
 //! A count is a claim, so it is made only where every part of the loop is understood: the
 //! iterable is a QuerySet built in plain sight from `Model.objects` and evaluated by the loop,
@@ -24,10 +25,10 @@ use super::loops::covers;
 use super::scope::BindingKind;
 use super::syntax::{enclosing_scope, strip_parens, walk};
 
-/// The queries of one loop.
+/// The queries of one loop or function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryCount {
-    /// The `for` statement or comprehension.
+    /// The `for` statement, comprehension or function definition.
     pub range: Range<usize>,
     /// Queries before the first row: the loop's SELECT and its prefetches.
     pub before: u32,
@@ -56,16 +57,69 @@ pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryC
     counted_loops(&sem, tree.root_node())
 }
 
-/// Every loop of the tree under `root` whose queries the analyzer can count, in source order.
+/// Every loop and function of the tree under `root` whose queries the analyzer can count, in
+/// source order.
 fn counted_loops<'a>(sem: &Semantics<'a>, root: Node<'a>) -> Vec<QueryCount> {
     let mut counted = Vec::new();
     walk(root, |node| {
-        if let Some(count) = count_loop(sem, node) {
-            counted.push(count);
-        }
+        let count = match node.kind() {
+            "function_definition" => count_function(sem, node),
+            _ => count_loop(sem, node),
+        };
+        counted.extend(count);
         true
     });
     counted
+}
+
+/// A function's queries, in the same form as a loop's: what its statements run, with at most
+/// one loop whose rows run queries (two such loops would make `N` mean two things). `None`
+/// when it runs none, or returns a QuerySet (its caller runs that one).
+fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCount> {
+    let body = function.child_by_field_name("body")?;
+    let mut counter = RowCounter {
+        sem,
+        rows: &Rows::default(),
+        paths: Vec::new(),
+        loaded: FxHashSet::default(),
+        per_row: 0,
+        loops_per_row: Some(Vec::new()),
+    };
+    let mut cursor = body.walk();
+    let statements: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
+    for (i, statement) in statements.iter().enumerate() {
+        let docstring = i == 0
+            && statement.kind() == "expression_statement"
+            && statement
+                .named_child(0)
+                .is_some_and(|e| e.kind() == "string");
+        if docstring {
+            continue;
+        }
+        if statement.kind() == "return_statement" && i + 1 == statements.len() {
+            if let Some(value) = statement.named_child(0) {
+                if matches!(sem.ty(value), Ty::QuerySet(_) | Ty::Manager(_)) {
+                    return None;
+                }
+                counter.visit(value, Context::default())?;
+            }
+            continue;
+        }
+        counter.visit(*statement, Context::default())?;
+    }
+    let per_row = match counter.loops_per_row?.as_slice() {
+        [] => 0,
+        [per_row] => *per_row,
+        _ => return None,
+    };
+    if counter.per_row == 0 && per_row == 0 {
+        return None;
+    }
+    Some(QueryCount {
+        range: function.byte_range(),
+        before: counter.per_row,
+        per_row,
+    })
 }
 
 fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
@@ -106,6 +160,7 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
         paths: vec![(row_name, String::new())],
         loaded: FxHashSet::default(),
         per_row: 0,
+        loops_per_row: None,
     };
     counter.visit(body, Context::default())?;
     Some(QueryCount {
@@ -157,6 +212,7 @@ fn is_attribute_name(identifier: Node) -> bool {
 }
 
 /// The rows a loop iterates, when evaluating its iterable runs a query the analyzer can count.
+#[derive(Default)]
 struct Rows {
     /// Lookups joined with `select_related`.
     joined: Vec<String>,
@@ -427,7 +483,10 @@ struct RowCounter<'s, 'a> {
     paths: Vec<(&'a str, String)>,
     /// Relations read already on this row: Django caches a loaded relation on the instance.
     loaded: FxHashSet<String>,
+    /// The queries counted: each row's, or for a function, what its statements run once.
     per_row: u32,
+    /// For a function: what each row runs of each of its loops whose rows run queries.
+    loops_per_row: Option<Vec<u32>>,
 }
 
 /// Functions that run no query unless handed a QuerySet or an instance (whose `__str__` may).
@@ -454,6 +513,9 @@ const BUILTINS: &[&str] = &[
     "zip",
     "isinstance",
 ];
+
+/// `collections`' containers, which run no query either.
+const PLAIN_CONTAINERS: &[&str] = &["defaultdict", "Counter", "OrderedDict"];
 
 /// The builtins above that evaluate a QuerySet handed to them, running its one query.
 const EVALUATING: &[&str] = &["len", "list", "tuple", "set", "sorted", "bool"];
@@ -521,6 +583,11 @@ impl<'a> RowCounter<'_, 'a> {
             }
             "call" => self.call(node, cx),
             "attribute" => self.attribute(node, cx),
+            "assignment" if self.keeps_a_queryset_for_a_loop(node) => {
+                // Evaluated, and counted, by the loop.
+                self.per_row_chain(node.child_by_field_name("right")?, cx)
+                    .map(|_| ())
+            }
             "assignment" | "augmented_assignment" => {
                 let left = node.child_by_field_name("left")?;
                 if left.kind() == "attribute" {
@@ -558,6 +625,36 @@ impl<'a> RowCounter<'_, 'a> {
         }
     }
 
+    /// `rows = Model.objects...` whose name is read once, by a loop that iterates it.
+    fn keeps_a_queryset_for_a_loop(&self, assignment: Node<'a>) -> bool {
+        let (Some(left), Some(right)) = (
+            assignment.child_by_field_name("left"),
+            assignment.child_by_field_name("right"),
+        ) else {
+            return false;
+        };
+        if left.kind() != "identifier" || !matches!(self.sem.ty(right), Ty::QuerySet(_)) {
+            return false;
+        }
+        let name = self.sem.text(left);
+        let mut reads = Vec::new();
+        walk(enclosing_scope(left, &self.sem.parents), |n| {
+            if n.kind() == "identifier" && self.sem.text(n) == name && !is_attribute_name(n) {
+                reads.push(n);
+            }
+            true
+        });
+        let [target, read] = reads.as_slice() else {
+            return false;
+        };
+        target.id() == left.id()
+            && self.sem.parents.of(*read).is_some_and(|p| {
+                matches!(p.kind(), "for_statement" | "for_in_clause")
+                    && p.child_by_field_name("right")
+                        .is_some_and(|r| r.id() == read.id())
+            })
+    }
+
     fn children(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
         let mut cursor = node.walk();
         let children: Vec<Node<'a>> = node.named_children(&mut cursor).collect();
@@ -576,6 +673,20 @@ impl<'a> RowCounter<'_, 'a> {
     /// A loop inside the row's loop: its iterable runs once per row, its body a number of times
     /// the analyzer does not know, so any query there is not counted.
     fn inner_loop(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
+        if let Some(inner) = count_loop(self.sem, node) {
+            self.count(inner.before, cx)?;
+            if inner.per_row == 0 {
+                return Some(());
+            }
+            // A loop with queries per row: `N` of a function's count, once.
+            return match &mut self.loops_per_row {
+                Some(loops) if !cx.conditional && !cx.repeated => {
+                    loops.push(inner.per_row);
+                    Some(())
+                }
+                _ => None,
+            };
+        }
         let (target, iterable, body, rest) = match node.kind() {
             "for_statement" => {
                 if node.child_by_field_name("alternative").is_some() {
@@ -770,6 +881,9 @@ impl<'a> RowCounter<'_, 'a> {
                     // `Tag(name=...)` builds an instance; saving it is another call.
                     return self.arguments(arguments, false, cx);
                 }
+                if PLAIN_CONTAINERS.contains(&name) {
+                    return self.arguments(arguments, false, cx);
+                }
                 if !BUILTINS.contains(&name) || self.bound_here(function) {
                     return None;
                 }
@@ -870,10 +984,8 @@ impl<'a> RowCounter<'_, 'a> {
         match value.kind() {
             "list" | "dictionary" | "set" | "string" => true,
             "call" => value.child_by_field_name("function").is_some_and(|f| {
-                matches!(
-                    self.sem.text(f),
-                    "list" | "dict" | "set" | "defaultdict" | "Counter" | "OrderedDict"
-                )
+                let name = self.sem.text(f);
+                matches!(name, "list" | "dict" | "set") || PLAIN_CONTAINERS.contains(&name)
             }),
             _ => false,
         }
