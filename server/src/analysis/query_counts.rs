@@ -77,6 +77,9 @@ fn counted_loops<'a>(sem: &Semantics<'a>, root: Node<'a>) -> Vec<QueryCount> {
 /// when it runs none, or returns a QuerySet (its caller runs that one).
 fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCount> {
     let body = function.child_by_field_name("body")?;
+    if !may_count(sem, body) {
+        return None;
+    }
     let mut counter = RowCounter {
         sem,
         rows: &Rows::default(),
@@ -168,6 +171,70 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
         before: rows.before,
         per_row: counter.per_row,
     })
+}
+
+/// A look at a function's calls before any inference, which most functions would spend in vain:
+/// whether it may run a query the count would show (a loop, a query method), and calls nothing
+/// the count gives up on anyway (a function that is not a builtin or a class, a method of `self`
+/// or of what a call returns).
+fn may_count(sem: &Semantics, body: Node) -> bool {
+    let (mut queries, mut hopeless) = (false, false);
+    walk(body, |node| {
+        match node.kind() {
+            "for_statement"
+            | "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension" => queries = true,
+            "function_definition" | "class_definition" | "lambda" => hopeless = true,
+            "call" => match node.child_by_field_name("function") {
+                Some(function) if function.kind() == "identifier" => {
+                    let name = sem.text(function);
+                    hopeless |= !(BUILTINS.contains(&name)
+                        || PLAIN_CONTAINERS.contains(&name)
+                        || name.starts_with(|c: char| c.is_ascii_uppercase()));
+                }
+                Some(function) if function.kind() == "attribute" => {
+                    let method = function
+                        .child_by_field_name("attribute")
+                        .map_or("", |m| sem.text(m));
+                    if ONE_QUERY.contains(&method) || matches!(method, "create" | "save") {
+                        queries = true;
+                    } else if !CHAINABLE.contains(&method) {
+                        let receiver = function.child_by_field_name("object");
+                        hopeless |= receiver.is_none_or(|r| !plain_receiver_shape(sem, r));
+                    }
+                }
+                _ => hopeless = true,
+            },
+            _ => {}
+        }
+        !hopeless
+    });
+    queries && !hopeless
+}
+
+/// A receiver that may hold a plain value (`names`, `by_author[key]`, `row.title`), not `self`,
+/// `cls` or what a call returns.
+fn plain_receiver_shape(sem: &Semantics, receiver: Node) -> bool {
+    let mut base = strip_parens(receiver);
+    loop {
+        match base.kind() {
+            "identifier" => return !matches!(sem.text(base), "self" | "cls"),
+            "attribute" | "subscript" => {
+                let field = if base.kind() == "attribute" {
+                    "object"
+                } else {
+                    "value"
+                };
+                match base.child_by_field_name(field) {
+                    Some(inner) => base = strip_parens(inner),
+                    None => return false,
+                }
+            }
+            "string" => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// The one `for` clause of a comprehension, and its other clauses (`if`, more `for`s).
