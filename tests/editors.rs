@@ -20,6 +20,8 @@ const DEMO_LINE: usize = 21;
 /// The demo project's first code lens: a loop over entries reading each one's author.
 const DEMO_LENS_LINE: usize = 180;
 const DEMO_LENS: &str = "1 + N queries";
+/// `filter` in the QuerySet that loop iterates, where hover shows its SQL.
+const DEMO_HOVER: &str = "178:29";
 const DEMO_COLUMN: usize = 35;
 const FIXED_LINE: &str =
     r#"    return JsonResponse({"count": Entry.objects.filter(status="published").count()})"#;
@@ -331,6 +333,7 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
         .arg(json!({"django-orm-lsp.ignore": ["ORM101"]}).to_string())
         .arg("ORM101")
         .arg(DEMO_LENS_LINE.to_string())
+        .arg(DEMO_HOVER)
         .output()
         .unwrap();
     let log = text(&output);
@@ -370,6 +373,13 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
     assert!(
         lenses.split(" | ").any(|l| l == DEMO_LENS),
         "the loop's code lens shows: {log}"
+    );
+    // The demo's settings name SQLite's ENGINE.
+    assert!(
+        log.lines().any(|l| l.starts_with("[drive] hover: QuerySet[blog.Entry]")
+            && l.contains("SELECT \"blog_entry\".\"id\"")
+            && l.contains("WHERE \"blog_entry\".\"status\" = published")),
+        "hover shows the QuerySet's SQL: {log}"
     );
 }
 

@@ -1,10 +1,10 @@
 // Driven by tests/editors.rs. Installs the packaged extension into a fresh code-server (the VS
 // Code workbench in a browser), opens FOLDER in Chromium, opens FILE, waits for django-orm-lsp's
 // diagnostic in the Problems panel, applies its quick fix from the Ctrl+. menu, saves, and
-// prints what the user saw, then the code lenses shown above LENS_LINE. The caller asserts on
-// the file on disk.
+// prints what the user saw, then the code lenses shown above LENS_LINE and the hover at
+// HOVER_AT (`line:column`), left open for the screenshot. The caller asserts on the file on disk.
 //
-// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE LENS_LINE
+// node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE LENS_LINE HOVER_AT
 //
 // SETTINGS: a JSON object of user settings added to the ones the driver needs; LATER: settings
 // added in settings.json after the fix is saved, after which the driver waits for the rule code
@@ -25,6 +25,7 @@ const [
   later,
   gone,
   lensLine,
+  hoverAt,
 ] = process.argv.slice(2);
 
 let page;
@@ -127,6 +128,19 @@ try {
     return shown.length > 0 && shown;
   });
   log(`lenses: ${(await lenses.jsonValue()).join(" | ")}`);
+
+  // Hover on the QuerySet the loop iterates, two lines up: its type and SQL (in the screenshot).
+  await chord(["Control"], "g");
+  await page.waitForSelector(".quick-input-widget input");
+  await page.keyboard.type(hoverAt);
+  await page.keyboard.press("Enter");
+  await chord(["Control"], "k");
+  await chord(["Control"], "i");
+  const hover = await page.waitForFunction(() => {
+    const shown = document.querySelector(".monaco-hover-content")?.textContent ?? "";
+    return shown.includes("SELECT") && shown;
+  });
+  log(`hover: ${(await hover.jsonValue()).replace(/\s+/g, " ")}`);
 } finally {
   await close?.();
 }
