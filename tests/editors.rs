@@ -376,9 +376,10 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
     );
     // The demo's settings name SQLite's ENGINE.
     assert!(
-        log.lines().any(|l| l.starts_with("[drive] hover: QuerySet[blog.Entry]")
-            && l.contains("SELECT \"blog_entry\".\"id\"")
-            && l.contains("WHERE \"blog_entry\".\"status\" = published")),
+        log.lines()
+            .any(|l| l.starts_with("[drive] hover: QuerySet[blog.Entry]")
+                && l.contains("SELECT \"blog_entry\".\"id\"")
+                && l.contains("WHERE \"blog_entry\".\"status\" = published")),
         "hover shows the QuerySet's SQL: {log}"
     );
 }

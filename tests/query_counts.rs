@@ -115,6 +115,27 @@ fn loops_the_analyzer_cannot_count_get_no_lens() {
         wrong.is_empty(),
         "lens where none is due, or none where one is: {wrong:#?}"
     );
+    // What a lens lists (clicking it shows them) adds up to its count.
+    for (function, lenses) in &lenses {
+        for lens in [&lenses.function, &lenses.outermost_loop]
+            .into_iter()
+            .flatten()
+        {
+            let sum = |per_row: bool| -> u32 {
+                lens.queries
+                    .iter()
+                    .filter(|q| q.per_row == per_row)
+                    .map(|q| q.count)
+                    .sum()
+            };
+            assert_eq!(
+                (sum(false), sum(true)),
+                (lens.before, lens.per_row),
+                "{function}: {:?}",
+                lens.queries
+            );
+        }
+    }
 }
 
 /// What Django counts for each function: `[at 2 rows, at 5 rows]`.

@@ -34,6 +34,31 @@ pub struct QueryCount {
     pub before: u32,
     /// Queries each row runs.
     pub per_row: u32,
+    /// What runs them, in source order within each part (once, then per row).
+    pub queries: Vec<CountedQuery>,
+}
+
+/// Queries a count includes, and the expression that runs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedQuery {
+    pub range: Range<usize>,
+    pub runs: Runs,
+    pub count: u32,
+    /// On every row of the loop (else once).
+    pub per_row: bool,
+}
+
+/// What kind of expression runs a counted query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// A QuerySet evaluated: its rows.
+    Rows,
+    /// The prefetches of the QuerySet evaluated there, one query per level.
+    Prefetches,
+    /// `row.key`: the related row, loaded by its key.
+    Relation,
+    /// A query method (`count()`, `get()` ...), `create()` or `save()`.
+    Call,
 }
 
 impl QueryCount {
@@ -87,6 +112,7 @@ fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCo
         loaded: FxHashSet::default(),
         per_row: 0,
         loops_per_row: Some(Vec::new()),
+        queries: Vec::new(),
     };
     let mut cursor = body.walk();
     let statements: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
@@ -122,6 +148,7 @@ fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCo
         range: function.byte_range(),
         before: counter.per_row,
         per_row,
+        queries: counter.queries,
     })
 }
 
@@ -153,6 +180,7 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
         return None;
     }
     let rows = fresh_rows(sem, iterable)?;
+    let iterable = strip_parens(iterable);
     let row_name = sem.text(target);
     if rebinds(sem, body, row_name) {
         return None;
@@ -164,12 +192,25 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
         loaded: FxHashSet::default(),
         per_row: 0,
         loops_per_row: None,
+        queries: Vec::new(),
     };
     counter.visit(body, Context::default())?;
+    let once = |runs, count| CountedQuery {
+        range: iterable.byte_range(),
+        runs,
+        count,
+        per_row: false,
+    };
+    let mut queries = vec![once(Runs::Rows, 1)];
+    if rows.before > 1 {
+        queries.push(once(Runs::Prefetches, rows.before - 1));
+    }
+    queries.extend(counter.queries);
     Some(QueryCount {
         range: node.byte_range(),
         before: rows.before,
         per_row: counter.per_row,
+        queries,
     })
 }
 
@@ -554,6 +595,8 @@ struct RowCounter<'s, 'a> {
     per_row: u32,
     /// For a function: what each row runs of each of its loops whose rows run queries.
     loops_per_row: Option<Vec<u32>>,
+    /// What runs the queries counted.
+    queries: Vec<CountedQuery>,
 }
 
 /// Functions that run no query unless handed a QuerySet or an instance (whose `__str__` may).
@@ -601,11 +644,21 @@ const ONE_QUERY: &[&str] = &[
 ];
 
 impl<'a> RowCounter<'_, 'a> {
-    fn count(&mut self, queries: u32, cx: Context) -> Option<()> {
-        if queries > 0 && (cx.conditional || cx.repeated) {
+    fn count(&mut self, queries: u32, at: Node<'a>, runs: Runs, cx: Context) -> Option<()> {
+        if queries == 0 {
+            return Some(());
+        }
+        if cx.conditional || cx.repeated {
             return None;
         }
         self.per_row += queries;
+        self.queries.push(CountedQuery {
+            range: at.byte_range(),
+            runs,
+            count: queries,
+            // A loop's counter counts each row's queries; a function's, its own.
+            per_row: self.loops_per_row.is_none(),
+        });
         Some(())
     }
 
@@ -741,18 +794,26 @@ impl<'a> RowCounter<'_, 'a> {
     /// the analyzer does not know, so any query there is not counted.
     fn inner_loop(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
         if let Some(inner) = count_loop(self.sem, node) {
-            self.count(inner.before, cx)?;
-            if inner.per_row == 0 {
-                return Some(());
-            }
-            // A loop with queries per row: `N` of a function's count, once.
-            return match &mut self.loops_per_row {
-                Some(loops) if !cx.conditional && !cx.repeated => {
-                    loops.push(inner.per_row);
-                    Some(())
+            let (before, per_row): (Vec<_>, Vec<_>) =
+                inner.queries.into_iter().partition(|q| !q.per_row);
+            if inner.per_row > 0 {
+                // A loop with queries per row: `N` of a function's count, once.
+                match &mut self.loops_per_row {
+                    Some(loops) if !cx.conditional && !cx.repeated => loops.push(inner.per_row),
+                    _ => return None,
                 }
-                _ => None,
-            };
+                self.queries.extend(per_row);
+            }
+            // Its SELECT and prefetches run each time the loop starts.
+            for query in &before {
+                let at = self
+                    .sem
+                    .parents
+                    .root()
+                    .descendant_for_byte_range(query.range.start, query.range.end)?;
+                self.count(query.count, at, query.runs, cx)?;
+            }
+            return Some(());
         }
         let (target, iterable, body, rest) = match node.kind() {
             "for_statement" => {
@@ -838,7 +899,7 @@ impl<'a> RowCounter<'_, 'a> {
                 Some(Some(path))
             }
             _ => {
-                self.count(1, cx)?;
+                self.count(1, queryset, Runs::Rows, cx)?;
                 Some(None)
             }
         }
@@ -911,7 +972,7 @@ impl<'a> RowCounter<'_, 'a> {
                             if !self.plain_save(model) {
                                 return None;
                             }
-                            self.count(1, cx)?;
+                            self.count(1, call, Runs::Call, cx)?;
                         } else if ONE_QUERY.contains(&method) {
                             let chain = self.per_row_chain(receiver, cx)?;
                             // A prefetched relation answers some of these from its cache.
@@ -922,7 +983,7 @@ impl<'a> RowCounter<'_, 'a> {
                             {
                                 return None;
                             }
-                            self.count(1, cx)?;
+                            self.count(1, call, Runs::Call, cx)?;
                         } else {
                             return None;
                         }
@@ -933,7 +994,7 @@ impl<'a> RowCounter<'_, 'a> {
                             return None;
                         }
                         self.visit(receiver, cx)?;
-                        self.count(1, cx)
+                        self.count(1, call, Runs::Call, cx)
                     }
                     _ if self.holds_a_plain_value(receiver) => {
                         self.visit(receiver, cx)?;
@@ -944,7 +1005,7 @@ impl<'a> RowCounter<'_, 'a> {
             }
             "identifier" => {
                 let name = self.sem.text(function);
-                if matches!(self.sem.ty(function), Ty::ModelClass(_)) {
+                if matches!(self.sem.ty(function), Ty::ModelClass(ModelRef::Indexed(_))) {
                     // `Tag(name=...)` builds an instance; saving it is another call.
                     return self.arguments(arguments, false, cx);
                 }
@@ -1076,7 +1137,7 @@ impl<'a> RowCounter<'_, 'a> {
             return match field.kind {
                 FieldKind::Concrete => self.visit(object, cx),
                 FieldKind::ForeignKey | FieldKind::OneToOne if !field.may_be_null => {
-                    self.relation_read(object, name, cx)
+                    self.relation_read(node, name, cx)
                 }
                 // A nullable key runs no query on the rows where it is NULL; a bare manager
                 // goes where the analyzer does not follow it.
@@ -1089,7 +1150,7 @@ impl<'a> RowCounter<'_, 'a> {
                 .flatten();
         }
         match model.reverse(name) {
-            Some(reverse) if !reverse.many => self.relation_read(object, name, cx),
+            Some(reverse) if !reverse.many => self.relation_read(node, name, cx),
             // A property or method may run queries.
             _ => None,
         }
@@ -1097,7 +1158,8 @@ impl<'a> RowCounter<'_, 'a> {
 
     /// `object.name`, a relation to one row: a query the first time on each row, unless the
     /// row's QuerySet joined or prefetched it.
-    fn relation_read(&mut self, object: Node<'a>, name: &str, cx: Context) -> Option<()> {
+    fn relation_read(&mut self, read: Node<'a>, name: &str, cx: Context) -> Option<()> {
+        let object = strip_parens(read.child_by_field_name("object")?);
         let path = join(&self.path_of(object)?, name);
         self.visit(object, cx)?;
         if covers(&self.rows.joined, &path)
@@ -1106,7 +1168,7 @@ impl<'a> RowCounter<'_, 'a> {
         {
             return Some(());
         }
-        self.count(1, cx)?;
+        self.count(1, read, Runs::Relation, cx)?;
         self.loaded.insert(path);
         Some(())
     }
