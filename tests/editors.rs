@@ -126,6 +126,12 @@ fn neovim_applies_a_quick_fix_with_the_shipped_config() {
         log.contains(&format!("{DEMO_LENS_LINE}: {DEMO_LENS}")),
         "Neovim shows the loop's code lens: {log}"
     );
+    assert!(
+        log.lines().any(|l| l.starts_with("queries: -- The ")
+            && l.contains(&format!("runs {DEMO_LENS}"))
+            && l.contains("SELECT \"blog_entry\".\"id\"")),
+        "running the lens opens its queries: {log}"
+    );
 }
 
 /// A generated Django project of a few thousand files, whose index takes a while: `shop/views.py`
@@ -373,6 +379,13 @@ fn vscode_extension_applies_a_quick_fix_in_code_server() {
     assert!(
         lenses.split(" | ").any(|l| l == DEMO_LENS),
         "the loop's code lens shows: {log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("[drive] queries: -- The loop on line ")
+                && l.contains(&format!("runs {DEMO_LENS}"))
+                && l.contains("SELECT \"blog_entry\".\"id\"")),
+        "clicking the lens opens its queries: {log}"
     );
     // The demo's settings name SQLite's ENGINE.
     assert!(

@@ -64,7 +64,7 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
             "processId": null,
             "rootUri": format!("file://{}", project.0.display()),
             "capabilities": {
-                "window": {"workDoneProgress": true},
+                "window": {"workDoneProgress": true, "showDocument": {"support": true}},
                 "workspace": {
                     "didChangeWatchedFiles": {"dynamicRegistration": true},
                     "codeLens": {"refreshSupport": true},
@@ -106,16 +106,39 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
         json!({"textDocument": {"uri": views}}),
     );
     let lens = |line: u32, character: u32| {
+        let start = json!({"line": line, "character": character});
         json!({
-            "range": {
-                "start": {"line": line, "character": character},
-                "end": {"line": line, "character": character},
+            "range": {"start": start, "end": start},
+            "command": {
+                "title": "1 + N queries",
+                "command": "django-orm-lsp.showQueries",
+                "arguments": [views, start],
             },
-            "command": {"title": "1 + N queries", "command": ""},
         })
     };
     // The function's, on its `def` line, and the loop's.
     assert_eq!(lenses, json!([lens(3, 0), lens(4, 4)]));
+
+    // Clicking the loop's lens opens its queries in a tab: the SQL of the rows, then what each
+    // row runs.
+    client.call("workspace/executeCommand", lenses[1]["command"].clone());
+    let shown = client.notification("window/showDocument", |_| true);
+    let path = shown["uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("file://")
+        .unwrap();
+    assert!(path.ends_with("views-5.sql"), "{shown}");
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "-- The loop on line 5 runs 1 + N queries.\n\n\
+         -- Once:\n\
+         -- `Entry.objects.all()` (line 5): its rows\n\
+         SELECT \"blog_entry\".\"id\", \"blog_entry\".\"blog_id\" FROM \"blog_entry\";\n\n\
+         -- On each row:\n\
+         -- `entry.blog` (line 6): loads the related row by its key\n\
+         -- SQL not shown: a related row's query is not rendered yet\n"
+    );
 
     // Editing the models document re-indexes: with `to_field`, `blog_id` is no longer the id, so
     // `entry.blog.id` loads each blog (ORM402) instead of reading a column (ORM401).

@@ -19,6 +19,7 @@ use std::ops::Range;
 use rustc_hash::FxHashSet;
 use tree_sitter::{Node, Tree};
 
+use super::hover::sql::{self, Target};
 use super::index::{string_value, FieldKind, ModelId};
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::loops::covers;
@@ -80,6 +81,92 @@ pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryC
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     counted_loops(&sem, tree.root_node())
+}
+
+/// What clicking the lens of the loop or function starting at byte `start` shows: its queries,
+/// as a SQL document, each under a comment naming the code that runs it and its line, with the
+/// SQL where hover renders it (in `target`'s dialect) and why not elsewhere. `None` when no
+/// count starts there.
+pub fn queries_shown(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    start: usize,
+    target: Target,
+) -> Option<String> {
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    let counted = counted_loops(&sem, tree.root_node());
+    let count = counted.iter().find(|c| c.range.start == start)?;
+    let line = |offset: usize| source[..offset].matches('\n').count() + 1;
+    let what = if tree
+        .root_node()
+        .descendant_for_byte_range(count.range.start, count.range.end)
+        .is_some_and(|n| n.kind() == "function_definition")
+    {
+        "function"
+    } else {
+        "loop"
+    };
+    let mut shown = format!(
+        "-- The {what} on line {} runs {}.\n",
+        line(start),
+        count.title()
+    );
+    for per_row in [false, true] {
+        let part: Vec<&CountedQuery> = count
+            .queries
+            .iter()
+            .filter(|q| q.per_row == per_row)
+            .collect();
+        if part.is_empty() {
+            continue;
+        }
+        shown.push_str(if per_row {
+            "\n-- On each row:\n"
+        } else {
+            "\n-- Once:\n"
+        });
+        for query in part {
+            let node = tree
+                .root_node()
+                .descendant_for_byte_range(query.range.start, query.range.end)?;
+            let code = source[query.range.clone()]
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            let times = match query.count {
+                1 => String::new(),
+                n => format!(", {n} queries"),
+            };
+            let (label, sql) = match query.runs {
+                Runs::Rows => ("its rows", sql::sql_of(&sem, node, target)),
+                Runs::Prefetches => (
+                    "its prefetches, one query per level",
+                    Some(Err("prefetch queries are not rendered yet".to_string())),
+                ),
+                Runs::Relation => (
+                    "loads the related row by its key",
+                    Some(Err("a related row's query is not rendered yet".to_string())),
+                ),
+                Runs::Call => (
+                    "runs a query",
+                    Some(Err("a query method's SQL is not rendered yet".to_string())),
+                ),
+            };
+            shown.push_str(&format!(
+                "-- `{}` (line {}): {label}{times}\n",
+                code.join(" "),
+                line(query.range.start)
+            ));
+            match sql {
+                Some(Ok(sql)) => shown.push_str(&format!("{sql};\n")),
+                Some(Err(reason)) => shown.push_str(&format!("-- SQL not shown: {reason}\n")),
+                None => shown.push_str("-- SQL not shown: not a QuerySet of a known model\n"),
+            }
+        }
+    }
+    Some(shown)
 }
 
 /// Every loop and function of the tree under `root` whose queries the analyzer can count, in

@@ -136,6 +136,10 @@ impl LanguageServer for Backend {
         handlers::code_lens::code_lens(&self.session, params).await
     }
 
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        handlers::execute_command::execute_command(&self.client, &self.session, params).await
+    }
+
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         handlers::did_change_configuration::did_change_configuration(
             &self.client,

@@ -173,6 +173,8 @@ pub struct Session {
     /// The client accepts `workspace/codeLens/refresh`: asked to fetch lenses again after the
     /// model index or the settings change.
     pub client_refreshes_lenses: AtomicBool,
+    /// The client opens a document the server names (`window/showDocument`).
+    pub client_shows_documents: AtomicBool,
     /// The client resolves a code action's `edit` lazily (`codeAction/resolve`).
     pub client_resolves_edits: AtomicBool,
     /// The client can ask the user to confirm an annotated edit (a refactor preview).

@@ -1,7 +1,7 @@
 -- Driven by tests/editors.rs: nvim --headless --clean -l quickfix.lua RUNTIME BIN FILE LINE
 -- Loads the shipped config from RUNTIME/lsp/, opens FILE, waits for django-orm-lsp's diagnostic
 -- on LINE (1-based), applies its quick fix through the code-action menu and prints the line,
--- then the code lenses saving it refreshed.
+-- then the code lenses saving it refreshed and the queries the first N+1 lens shows when run.
 local runtime, bin, file, line = arg[1], arg[2], arg[3], tonumber(arg[4])
 
 vim.opt.runtimepath:prepend(runtime)
@@ -69,3 +69,19 @@ wait_for('code lenses', function()
   return #titles > 0
 end)
 print('lenses: ' .. table.concat(titles, ' | '))
+
+-- Running the first loop's lens (as `:lua vim.lsp.codelens.run()` on its line does) opens the
+-- queries it counts in a buffer of their own.
+local lens_line = tonumber(titles[1]:match('^(%d+):'))
+for _, title in ipairs(titles) do
+  if title:match(': %d+ %+ ') then
+    lens_line = tonumber(title:match('^(%d+):'))
+    break
+  end
+end
+vim.api.nvim_win_set_cursor(0, { lens_line, 0 })
+vim.lsp.codelens.run()
+wait_for('the queries of the lens on line ' .. lens_line, function()
+  return vim.api.nvim_buf_get_name(0):match('%.sql$') ~= nil
+end)
+print('queries: ' .. table.concat(vim.api.nvim_buf_get_lines(0, 0, 5, false), ' / '))

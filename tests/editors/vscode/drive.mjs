@@ -1,8 +1,8 @@
 // Driven by tests/editors.rs. Installs the packaged extension into a fresh code-server (the VS
 // Code workbench in a browser), opens FOLDER in Chromium, opens FILE, waits for django-orm-lsp's
 // diagnostic in the Problems panel, applies its quick fix from the Ctrl+. menu, saves, and
-// prints what the user saw, then the code lenses shown above LENS_LINE and the hover at
-// HOVER_AT (`line:column`), left open for the screenshot. The caller asserts on the file on disk.
+// prints what the user saw, then the code lenses shown above LENS_LINE, the queries clicking
+// the N+1 one shows, and the hover at HOVER_AT (`line:column`), left open for the screenshot. The caller asserts on the file on disk.
 //
 // node drive.mjs CODE_SERVER VSIX SERVER_BINARY FOLDER FILE LINE COLUMN SCREENSHOT SETTINGS LATER GONE LENS_LINE HOVER_AT
 //
@@ -128,6 +128,20 @@ try {
     return shown.length > 0 && shown;
   });
   log(`lenses: ${(await lenses.jsonValue()).join(" | ")}`);
+
+  // Clicking the N+1 lens opens the queries it counts in a tab of their own.
+  await page.evaluate(() => {
+    const links = [...document.querySelectorAll(".codelens-decoration a")];
+    links.find((link) => / \+ /.test(link.textContent))?.click();
+  });
+  await page.waitForFunction(() => document.querySelector(".tab.active")?.textContent.includes(".sql"));
+  const queries = await page.waitForFunction(() => {
+    const editor = document.activeElement?.closest(".monaco-editor");
+    const text = editor?.querySelector(".view-lines")?.innerText ?? "";
+    return text.includes("SELECT") && text;
+  });
+  log(`queries: ${(await queries.jsonValue()).replace(/\s+/g, " ")}`);
+  await openFile(page, file);
 
   // Hover on the QuerySet the loop iterates, two lines up: its type and SQL (in the screenshot).
   await chord(["Control"], "g");

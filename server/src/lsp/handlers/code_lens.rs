@@ -1,11 +1,13 @@
-//! Code lenses: `1 + 2N queries` above each loop over a QuerySet whose queries the analysis
-//! counts (`analysis::query_counts`). A lens is a label: it runs no command.
+//! Code lenses: `1 + 2N queries` above each loop over a QuerySet (and function) whose queries
+//! the analysis counts (`analysis::query_counts`). Clicking one runs `SHOW_QUERIES`
+//! (`execute_command.rs`) with the document and the lens's position.
 
 use std::sync::Arc;
 
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
+use super::execute_command::SHOW_QUERIES;
 use crate::analysis::query_counts::query_counts;
 use crate::lsp::convert;
 use crate::lsp::session::Session;
@@ -26,13 +28,17 @@ pub async fn code_lens(
             .into_iter()
             .map(|count| {
                 let start = count.range.start;
+                let range = convert::range(rope, &(start..start), snapshot.encoding);
                 CodeLens {
-                    range: convert::range(rope, &(start..start), snapshot.encoding),
-                    // An empty command id: editors show the title as text, not a link.
+                    range,
+                    // Clicked, it asks the server to show the queries it counts.
                     command: Some(Command {
                         title: count.title(),
-                        command: String::new(),
-                        arguments: None,
+                        command: SHOW_QUERIES.to_string(),
+                        arguments: Some(vec![
+                            serde_json::json!(snapshot.uri.as_str()),
+                            serde_json::json!(range.start),
+                        ]),
                     }),
                     data: None,
                 }

@@ -2,6 +2,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::*;
 
+use super::execute_command::SHOW_QUERIES;
 use crate::lsp::configuration::Configuration;
 use crate::lsp::session::{path_of, Session};
 use crate::store::PositionEncoding;
@@ -58,6 +59,16 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
         .client_refreshes_lenses
         .store(refreshes_lenses, Ordering::Relaxed);
 
+    // A clicked lens opens its queries in a tab.
+    let shows_documents = capabilities
+        .window
+        .as_ref()
+        .and_then(|w| w.show_document.as_ref())
+        .is_some_and(|s| s.support);
+    session
+        .client_shows_documents
+        .store(shows_documents, Ordering::Relaxed);
+
     let text_document = capabilities.text_document.as_ref();
     let resolves_edits = text_document
         .and_then(|t| t.code_action.as_ref())
@@ -108,6 +119,10 @@ pub fn initialize(session: &Session, params: InitializeParams) -> InitializeResu
             hover_provider: Some(HoverProviderCapability::Simple(true)),
             code_lens_provider: Some(CodeLensOptions {
                 resolve_provider: Some(false),
+            }),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![SHOW_QUERIES.to_string()],
+                ..ExecuteCommandOptions::default()
             }),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
                 code_action_kinds: Some(vec![
