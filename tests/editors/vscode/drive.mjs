@@ -130,10 +130,13 @@ try {
   log(`lenses: ${(await lenses.jsonValue()).join(" | ")}`);
 
   // Clicking the N+1 lens opens the queries it counts in a tab of their own.
-  await page.evaluate(() => {
-    const links = [...document.querySelectorAll(".codelens-decoration a")];
-    links.find((link) => / \+ /.test(link.textContent))?.click();
-  });
+  // A real mouse click: the editor takes lens clicks from its mouse-down handler.
+  for (const link of await page.$$(".codelens-decoration a")) {
+    if (/ \+ /.test(await link.evaluate((node) => node.textContent))) {
+      await link.click();
+      break;
+    }
+  }
   await page.waitForFunction(() => document.querySelector(".tab.active")?.textContent.includes(".sql"));
   const queries = await page.waitForFunction(() => {
     const editor = document.activeElement?.closest(".monaco-editor");
