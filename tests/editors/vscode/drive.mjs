@@ -10,6 +10,8 @@
 // added in settings.json after the fix is saved, after which the driver waits for the rule code
 // GONE to leave the Problems panel and prints the codes left.
 
+import path from "node:path";
+
 import { chord as press, log, openFile, openWorkbench } from "./workbench.mjs";
 
 const [
@@ -116,7 +118,7 @@ try {
   log(`codes after the settings change: ${await after.jsonValue()}`);
 
   // The code lens above the loop on LENS_LINE, as the editor draws it (the screenshot shows it).
-  await openFile(page, file);
+  await showTab(path.basename(file));
   await chord(["Control"], "g");
   await page.waitForSelector(".quick-input-widget input");
   await page.keyboard.type(`${lensLine}`);
@@ -144,7 +146,7 @@ try {
     return text.includes("SELECT") && text;
   });
   log(`queries: ${(await queries.jsonValue()).replace(/\s+/g, " ")}`);
-  await openFile(page, file);
+  await showTab(path.basename(file));
 
   // Hover on the QuerySet the loop iterates, two lines up: its type and SQL (in the screenshot).
   await chord(["Control"], "g");
@@ -160,6 +162,21 @@ try {
   log(`hover: ${(await hover.jsonValue()).replace(/\s+/g, " ")}`);
 } finally {
   await close?.();
+}
+
+// Brings the open editor tab NAME to the front with a click on it, as a user would.
+async function showTab(name) {
+  const tab = await page.waitForFunction(
+    (name) => [...document.querySelectorAll(".tab")].find((tab) => tab.textContent.includes(name)),
+    {},
+    name,
+  );
+  await tab.asElement().click();
+  await page.waitForFunction(
+    (name) => document.querySelector(".tab.active")?.textContent.includes(name),
+    {},
+    name,
+  );
 }
 
 // Typed into the settings.json editor, as a user would: code-server does not notice the file
