@@ -132,13 +132,14 @@ try {
   log(`lenses: ${(await lenses.jsonValue()).join(" | ")}`);
 
   // Clicking the N+1 lens opens the queries it counts in a tab of their own.
-  // A real mouse click: the editor takes lens clicks from its mouse-down handler.
-  for (const link of await page.$$(".codelens-decoration a")) {
-    if (/ \+ /.test(await link.evaluate((node) => node.textContent))) {
-      await link.click();
-      break;
-    }
-  }
+  // The lenses drawn first may be the editor's cached copies, labels without their command: wait
+  // for the server's, whose titles are links. A real mouse click: the editor takes lens clicks
+  // from its mouse-down handler.
+  const link = await page.waitForFunction(() =>
+    [...document.querySelectorAll(".codelens-decoration a")].find((a) => / \+ /.test(a.textContent)),
+  );
+  const box = await link.asElement().boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForFunction(() => document.querySelector(".tab.active")?.textContent.includes(".sql"));
   const queries = await page.waitForFunction(() => {
     const editor = document.activeElement?.closest(".monaco-editor");
