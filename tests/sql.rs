@@ -207,12 +207,12 @@ fn hover_shows_sql_below_the_type_or_why_not() {
         (
             "Q(title",
             "filter",
-            "`Q` objects and other positional conditions are not rendered yet",
+            "`Q` objects combined with `^` are not rendered yet",
         ),
         (
-            "author__name",
-            "filter",
-            "lookups across relations are not rendered yet",
+            "tags__label",
+            "exclude",
+            "`exclude()` across a to-many relation is not rendered yet",
         ),
         (
             "pages__regex",

@@ -1,10 +1,12 @@
 //! The SQL a QuerySet expression runs, as Django's `str(qs.query)` prints it (hover shows it).
 //!
-//! The inferred type knows the model; the lookups, orderings and slices are read from the call
-//! chain itself, from `Model.objects` outwards. Only what renders exactly is rendered: anything
-//! else (a lookup across a relation, a `Q`, a custom manager, a chain built elsewhere) gives
-//! the reason instead, so that hover never shows SQL Django would not run. Values that are not
-//! literals show as `%s`; `str()` prints parameters unquoted, and so does this.
+//! The inferred type knows the model; the lookups, `Q` objects, orderings and slices are read
+//! from the call chain itself, from `Model.objects` outwards, and replayed the way Django's
+//! `Query` builds them (the joins they need in `joins`). Only what renders exactly is rendered:
+//! anything else (an `exclude()` across a to-many relation, a custom manager, a chain built
+//! elsewhere) gives the reason instead, so that hover never shows SQL Django would not run.
+//! Values that are not literals show as `%s`; `str()` prints parameters unquoted, and so does
+//! this.
 
 use tree_sitter::Node;
 
@@ -12,6 +14,10 @@ use crate::analysis::index::{string_value, Field, FieldKind, Model, ModelId, Mod
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
+
+mod joins;
+
+use joins::{Alias, JoinPromoter, JoinType, Joins};
 
 /// The compiler whose `str(qs.query)` is reproduced. They differ only in the `LIKE` lookups
 /// and in an OFFSET without a LIMIT, among the constructs rendered here.
@@ -76,21 +82,18 @@ fn render<'a>(
     target: Target,
 ) -> Result<String, String> {
     let steps = chain(sem, expr, model)?;
-    let index = sem.index();
-    let table = Table::of(index, model)?;
-    let mut query = Query::default();
+    let table = Table::of(sem.index(), model)?;
+    let mut query = Query::new(sem, &table, target.dialect);
     for step in steps {
         if query.limit.is_some() {
             return Err("steps after a slice are not rendered".into());
         }
         match step {
             Step::Slice(slice) => query.limit = Some(limits(slice, sem.source)?),
-            Step::Call(method, arguments) => {
-                query.apply(&table, method, arguments, sem.source, target.dialect)?
-            }
+            Step::Call(method, arguments) => query.apply(method, arguments)?,
         }
     }
-    query.sql(index, &table, target)
+    query.sql(target)
 }
 
 /// The calls from `Model.objects` (the default manager) to `expr`.
@@ -182,7 +185,7 @@ fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
 
 /// A model's table and the columns Django selects for it, in field order.
 struct Table<'i> {
-    index: &'i ModelIndex,
+    id: ModelId,
     model: &'i Model,
     name: String,
     /// (field name, column), the primary key first when Django adds `id` itself.
@@ -229,7 +232,7 @@ impl<'i> Table<'i> {
             }
         };
         Ok(Table {
-            index,
+            id,
             model,
             name,
             columns,
@@ -280,10 +283,198 @@ fn column(field: &Field) -> String {
     }
 }
 
+/// A WHERE clause as Django's `WhereNode` holds it: conditions under AND or OR, maybe negated.
+/// How nodes squash into one another decides where Django prints parentheses.
 #[derive(Default)]
-struct Query {
-    /// The WHERE clause's conjuncts, ANDed.
-    conditions: Vec<String>,
+struct WhereNode {
+    or: bool,
+    negated: bool,
+    children: Vec<Clause>,
+}
+
+enum Clause {
+    Condition(String),
+    Node(WhereNode),
+}
+
+impl WhereNode {
+    /// Adds `clause` under this node's connector (`tree.Node.add`): a node that is not negated
+    /// and has the same connector, or a single child, gives its children instead.
+    fn add(&mut self, clause: WhereNode) {
+        if clause.children.is_empty() {
+            return;
+        }
+        if !clause.negated && (clause.or == self.or || clause.children.len() == 1) {
+            self.children.extend(clause.children);
+        } else {
+            self.children.push(Clause::Node(clause));
+        }
+    }
+
+    /// `WhereNode.as_sql`: parentheses around several conditions, `NOT (...)` when negated.
+    fn sql(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .children
+            .iter()
+            .filter_map(|child| match child {
+                Clause::Condition(sql) => Some(sql.clone()),
+                Clause::Node(node) => node.sql(),
+            })
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        let joined = parts.join(if self.or { " OR " } else { " AND " });
+        Some(if self.negated {
+            format!("NOT ({joined})")
+        } else if parts.len() > 1 {
+            format!("({joined})")
+        } else {
+            joined
+        })
+    }
+}
+
+/// A `Q` object as written (`Q(a=1) | ~Q(b=2)`), combined the way `Q.__and__`, `__or__` and
+/// `__invert__` combine them.
+struct QNode<'a> {
+    or: bool,
+    negated: bool,
+    children: Vec<QChild<'a>>,
+}
+
+enum QChild<'a> {
+    /// `name__lookup=value`
+    Lookup(&'a str, Node<'a>),
+    Q(QNode<'a>),
+}
+
+impl<'a> QNode<'a> {
+    /// `Q(*args, **kwargs)`: the positional `Q`s, then the lookups sorted by name.
+    fn of_arguments(arguments: Node<'a>, source: &'a str) -> Result<Self, String> {
+        let mut children = Vec::new();
+        let mut lookups = Vec::new();
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            match argument.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(key), Some(value)) = (
+                        argument.child_by_field_name("name"),
+                        argument.child_by_field_name("value"),
+                    ) else {
+                        return Err("an argument is not readable".into());
+                    };
+                    let key = text(key, source);
+                    if key.starts_with('_') {
+                        return Err(format!("`{key}=` is not rendered yet"));
+                    }
+                    lookups.push((key, value));
+                }
+                _ => children.push(QChild::Q(QNode::of_expression(argument, source)?)),
+            }
+        }
+        lookups.sort_by_key(|(key, _)| *key);
+        children.extend(lookups.into_iter().map(|(k, v)| QChild::Lookup(k, v)));
+        Ok(QNode {
+            or: false,
+            negated: false,
+            children,
+        })
+    }
+
+    fn of_expression(expression: Node<'a>, source: &'a str) -> Result<Self, String> {
+        let expression = strip_parens(expression);
+        let declined = || "conditions other than `Q` objects are not rendered yet".to_string();
+        match expression.kind() {
+            "call" => {
+                let function = expression
+                    .child_by_field_name("function")
+                    .ok_or_else(declined)?;
+                let name = text(function, source);
+                if name != "Q" && !name.ends_with(".Q") {
+                    return Err(declined());
+                }
+                let arguments = expression
+                    .child_by_field_name("arguments")
+                    .ok_or_else(declined)?;
+                QNode::of_arguments(arguments, source)
+            }
+            "binary_operator" => {
+                let operator = expression
+                    .child_by_field_name("operator")
+                    .ok_or_else(declined)?;
+                let or = match text(operator, source) {
+                    "&" => false,
+                    "|" => true,
+                    other => {
+                        return Err(format!(
+                            "`Q` objects combined with `{other}` are not rendered yet"
+                        ))
+                    }
+                };
+                let (Some(left), Some(right)) = (
+                    expression.child_by_field_name("left"),
+                    expression.child_by_field_name("right"),
+                ) else {
+                    return Err(declined());
+                };
+                let (left, right) = (
+                    QNode::of_expression(left, source)?,
+                    QNode::of_expression(right, source)?,
+                );
+                // `Q._combine`: an empty side gives the other.
+                if left.children.is_empty() {
+                    return Ok(right);
+                }
+                if right.children.is_empty() {
+                    return Ok(left);
+                }
+                let mut combined = QNode {
+                    or,
+                    negated: false,
+                    children: Vec::new(),
+                };
+                combined.add(left);
+                combined.add(right);
+                Ok(combined)
+            }
+            "unary_operator" => {
+                let operator = expression
+                    .child_by_field_name("operator")
+                    .ok_or_else(declined)?;
+                let operand = expression
+                    .child_by_field_name("argument")
+                    .ok_or_else(declined)?;
+                if text(operator, source) != "~" {
+                    return Err(declined());
+                }
+                let mut negated = QNode::of_expression(operand, source)?;
+                negated.negated = !negated.negated;
+                Ok(negated)
+            }
+            _ => Err(declined()),
+        }
+    }
+
+    /// `tree.Node.add` under this node's connector, as for `WhereNode`.
+    fn add(&mut self, node: QNode<'a>) {
+        if !node.negated && (node.or == self.or || node.children.len() == 1) {
+            self.children.extend(node.children);
+        } else {
+            self.children.push(QChild::Q(node));
+        }
+    }
+}
+
+/// What the chain has built so far, kept as Django's `Query` keeps it.
+struct Query<'s, 'a> {
+    sem: &'s Semantics<'a>,
+    table: &'s Table<'a>,
+    dialect: Dialect,
+    joins: Joins,
+    /// The WHERE clause: what each `filter()`/`exclude()` added, ANDed.
+    conditions: WhereNode,
     /// `order_by(...)` as called (`Some(empty)` clears `Meta.ordering`).
     order_by: Option<Vec<String>>,
     /// (offset, limit).
@@ -295,27 +486,39 @@ struct Query {
     distinct: bool,
 }
 
-impl Query {
-    fn apply(
-        &mut self,
-        table: &Table,
-        method: &str,
-        arguments: Node,
-        source: &str,
-        dialect: Dialect,
-    ) -> Result<(), String> {
+/// Orderings through `Meta.ordering` of related models, at most this deep (Django refuses
+/// cycles; this stops them).
+const MAX_ORDERING_DEPTH: usize = 4;
+
+/// Django's lookups on a relation (`RelatedExact`, `RelatedIn`, ...).
+const RELATED_LOOKUPS: [&str; 7] = ["exact", "in", "gt", "gte", "lt", "lte", "isnull"];
+
+impl<'s, 'a> Query<'s, 'a> {
+    fn new(sem: &'s Semantics<'a>, table: &'s Table<'a>, dialect: Dialect) -> Self {
+        Query {
+            sem,
+            table,
+            dialect,
+            joins: Joins::new(&table.name),
+            conditions: WhereNode::default(),
+            order_by: None,
+            limit: None,
+            values: None,
+            only: None,
+            defer: Vec::new(),
+            select_related: Vec::new(),
+            distinct: false,
+        }
+    }
+
+    fn apply(&mut self, method: &str, arguments: Node<'a>) -> Result<(), String> {
+        let source = self.sem.source;
         match method {
             "all" if arguments.named_child_count() == 0 => {}
-            "filter" => {
-                let conditions = conditions(table, arguments, source, dialect, false)?;
-                self.conditions.extend(conditions);
-            }
-            "exclude" => {
-                let conditions = conditions(table, arguments, source, dialect, true)?;
-                if !conditions.is_empty() {
-                    self.conditions
-                        .push(format!("NOT ({})", conditions.join(" AND ")));
-                }
+            "filter" | "exclude" => {
+                let mut q = QNode::of_arguments(arguments, source)?;
+                q.negated = method == "exclude";
+                self.add_q(&q)?;
             }
             "order_by" => self.order_by = Some(names(arguments, source)?),
             "values" => self.values = Some(names(arguments, source)?),
@@ -354,43 +557,177 @@ impl Query {
         Ok(())
     }
 
-    /// The ORDER BY terms, (qualified column, direction): `order_by()`'s, else
-    /// `Meta.ordering`'s.
-    fn order_by(&self, table: &Table) -> Result<Vec<(String, &'static str)>, String> {
+    /// `Query.add_q`: one `filter()`/`exclude()` call. Joins INNER before it stay INNER.
+    fn add_q(&mut self, q: &QNode<'a>) -> Result<(), String> {
+        let inner = self.joins.inner();
+        // The joins this call made, which its own to-many lookups share.
+        let mut reusable = Vec::new();
+        let (clause, _) = self.add_q_node(q, &mut reusable, false, false)?;
+        self.conditions.add(clause);
+        self.joins.demote(&inner);
+        Ok(())
+    }
+
+    /// `Query._add_q`: the clause of a `Q` and the joins it needs a row of.
+    fn add_q_node(
+        &mut self,
+        q: &QNode<'a>,
+        reusable: &mut Vec<Alias>,
+        branch_negated: bool,
+        negated: bool,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let negated = negated != q.negated;
+        let branch_negated = branch_negated || q.negated;
+        let mut clause = WhereNode {
+            or: q.or,
+            negated: q.negated,
+            children: Vec::new(),
+        };
+        let mut promoter = JoinPromoter::new(q.or, q.children.len(), negated);
+        for child in &q.children {
+            let (child_clause, needed) = match child {
+                QChild::Lookup(key, value) => {
+                    self.build_filter(key, *value, reusable, branch_negated, negated)?
+                }
+                QChild::Q(node) => self.add_q_node(node, reusable, branch_negated, negated)?,
+            };
+            promoter.vote(&needed);
+            clause.add(child_clause);
+        }
+        let needed = promoter.update(&mut self.joins);
+        Ok((clause, needed))
+    }
+
+    /// `Query.build_filter` of one lookup: its condition (and, negated on a column that may be
+    /// NULL, `IS NOT NULL` as Django adds), and the joins it needs a row of.
+    fn build_filter(
+        &mut self,
+        key: &str,
+        value: Node<'a>,
+        reusable: &mut Vec<Alias>,
+        branch_negated: bool,
+        negated: bool,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let source = self.sem.source;
+        let names: Vec<&str> = key.split("__").collect();
+        let path = joins::resolve(self.sem, self.table.id, &names)?;
+        let lookup = match path.rest.as_slice() {
+            [] => "exact",
+            [lookup] => lookup.as_str(),
+            [..] => return Err(format!("the transforms of `{key}` are not rendered yet")),
+        };
+        let known = if path.ends_on_relation {
+            RELATED_LOOKUPS.contains(&lookup)
+        } else {
+            LOOKUPS.contains(&lookup)
+        };
+        if !known {
+            return Err(format!("the lookup `{lookup}` is not rendered yet"));
+        }
+        if branch_negated && path.hops.iter().any(|h| h.multi_valued) {
+            return Err("`exclude()` across a to-many relation is not rendered yet".into());
+        }
+        let used = self.joins.setup(0, &path.hops, Some(reusable));
+        let (target, alias, kept) = self.joins.trim(&path.hops, path.target, used.clone());
+        reusable.extend(kept.iter().copied());
+        let column = self.joins.column(alias, &target.column);
+        let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
+        let written = text(value, source);
+        let is_null = (lookup == "isnull" && written == "True")
+            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        let mut clause = WhereNode {
+            or: false,
+            negated: false,
+            children: vec![Clause::Condition(condition)],
+        };
+        // Django's `require_outer`: a row may be missing where the column IS NULL, or where a
+        // negated condition holds; such a condition does not vote its joins INNER.
+        let require_outer = if negated { !is_null } else { is_null };
+        let last = *kept.last().expect("the start alias");
+        let outer = self.joins.kind(last) == Some(JoinType::LeftOuter);
+        if negated && !is_null && lookup != "isnull" && (target.nullable || outer) {
+            clause
+                .children
+                .push(Clause::Condition(format!("{column} IS NOT NULL")));
+        }
+        Ok((clause, if require_outer { Vec::new() } else { used }))
+    }
+
+    /// The ORDER BY terms, (column, descending): `order_by()`'s, else `Meta.ordering`'s, each
+    /// column once.
+    fn order_by(&mut self) -> Result<Vec<(String, bool)>, String> {
         let ordering = match &self.order_by {
             Some(order) => order.iter().cloned().map(Some).collect(),
-            None => table.model.ordering.clone().unwrap_or_default(),
+            None => self.table.model.ordering.clone().unwrap_or_default(),
         };
-        let mut terms = Vec::new();
+        let mut terms: Vec<(String, bool)> = Vec::new();
         for name in ordering {
             let name = name.ok_or("`Meta.ordering` holds an expression")?;
-            let (descending, name) = match name.strip_prefix('-') {
-                Some(name) => (true, name),
-                None => (false, name.as_str()),
-            };
-            if name == "?" || name.contains("__") {
-                return Err(format!("ordering by `{name}` is not rendered yet"));
+            for term in self.ordering(&name, self.table.id, 0, false, 0)? {
+                if !terms.iter().any(|(column, _)| *column == term.0) {
+                    terms.push(term);
+                }
             }
-            let (column, field) = table.column_of(name)?;
-            if field.is_some_and(|f| f.kind != FieldKind::Concrete) && !name.ends_with("_id") {
-                return Err("ordering by a relation is not rendered yet".into());
-            }
-            let direction = if descending { "DESC" } else { "ASC" };
-            terms.push((table.qualified(&column), direction));
         }
         Ok(terms)
     }
 
-    fn sql(&self, index: &ModelIndex, table: &Table, target: Target) -> Result<String, String> {
+    /// `SQLCompiler.find_ordering_name`: a key orders by its model's `Meta.ordering`, joined.
+    fn ordering(
+        &mut self,
+        name: &str,
+        model: ModelId,
+        alias: Alias,
+        descending: bool,
+        depth: usize,
+    ) -> Result<Vec<(String, bool)>, String> {
+        let (descending, name) = match name.strip_prefix('-') {
+            Some(name) => (!descending, name),
+            None => (descending, name),
+        };
+        if name == "?" || name.contains('.') {
+            return Err(format!("ordering by `{name}` is not rendered yet"));
+        }
+        let names: Vec<&str> = name.split("__").collect();
+        let path = joins::resolve(self.sem, model, &names)?;
+        if !path.rest.is_empty() {
+            return Err(format!("ordering by `{name}` is not rendered yet"));
+        }
+        let aliases = self.joins.setup(alias, &path.hops, None);
+        let related = path.ends_on_key.map(|m| self.sem.index().model(m));
+        if let Some(ordering) = related
+            .and_then(|m| m.ordering.clone())
+            .filter(|o| !o.is_empty())
+        {
+            if depth == MAX_ORDERING_DEPTH {
+                return Err("orderings through more relations are not rendered".into());
+            }
+            let joined = *aliases.last().expect("the start alias");
+            let related = path.ends_on_key.expect("a key");
+            let mut terms = Vec::new();
+            for item in ordering {
+                let item = item.ok_or("`Meta.ordering` holds an expression")?;
+                terms.extend(self.ordering(&item, related, joined, descending, depth + 1)?);
+            }
+            return Ok(terms);
+        }
+        let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+        Ok(vec![(self.joins.column(alias, &target.column), descending)])
+    }
+
+    fn sql(mut self, target: Target) -> Result<String, String> {
+        let table = self.table;
         let mut select = Vec::new();
         // Columns named in `values()`, which a 5.2 ORDER BY refers to by position.
         let mut named = Vec::new();
-        let mut joins = String::new();
         if let Some(values) = &self.values {
             if values.is_empty() {
                 select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
             }
             for name in values {
+                if name.contains("__") {
+                    return Err("`values()` across relations is not rendered yet".into());
+                }
                 let column = table.qualified(&table.column_of(name)?.0);
                 select.push(match target.release {
                     Release::Before5_2 => column.clone(),
@@ -419,18 +756,9 @@ impl Query {
                     "`select_related()` with `only()`/`defer()` is not rendered yet".into(),
                 );
             }
-            let mut joined = Vec::new();
-            for name in &self.select_related {
-                let (join, columns) = join(index, table, name)?;
-                if joined.contains(&columns) {
-                    return Err("two joins of one table are not rendered yet".into());
-                }
-                joined.push(columns.clone());
-                joins.push_str(&join);
-                select.extend(columns);
-            }
+            select.extend(self.select_related()?);
         }
-        let order_by = self.order_by(table)?;
+        let order_by = self.order_by()?;
         if self.distinct {
             // DISTINCT rows are ordered by columns they select: Django adds those missing.
             for (column, _) in &order_by {
@@ -440,27 +768,27 @@ impl Query {
             }
         }
         let mut sql = format!(
-            "SELECT {}{} FROM \"{}\"{joins}",
+            "SELECT {}{} FROM \"{}\"{}",
             if self.distinct { "DISTINCT " } else { "" },
             select.join(", "),
-            table.name
+            table.name,
+            self.joins.sql()
         );
-        match self.conditions.as_slice() {
-            [] => {}
-            [only] => sql.push_str(&format!(" WHERE {only}")),
-            all => sql.push_str(&format!(" WHERE ({})", all.join(" AND "))),
+        if let Some(conditions) = self.conditions.sql() {
+            sql.push_str(&format!(" WHERE {conditions}"));
         }
         if !order_by.is_empty() {
             let terms: Vec<String> = order_by
                 .iter()
-                .map(
-                    |(column, direction)| match named.iter().position(|n| n == column) {
+                .map(|(column, descending)| {
+                    let direction = if *descending { "DESC" } else { "ASC" };
+                    match named.iter().position(|n| n == column) {
                         Some(i) if target.release == Release::Since5_2 => {
                             format!("{} {direction}", i + 1)
                         }
                         _ => format!("{column} {direction}"),
-                    },
-                )
+                    }
+                })
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
         }
@@ -477,41 +805,41 @@ impl Query {
         }
         Ok(sql)
     }
-}
 
-/// The JOIN `select_related(name)` adds and the columns it selects.
-fn join(index: &ModelIndex, table: &Table, name: &str) -> Result<(String, Vec<String>), String> {
-    let field = table.model.field(name).filter(|f| {
-        matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne) && !name.contains("__")
-    });
-    let Some(field) = field else {
-        return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
-    };
-    let target = Table::of(index, field.target.ok_or("the related model is not known")?)?;
-    if target.name == table.name {
-        return Err("a join of a table to itself is not rendered yet".into());
+    /// The joins `select_related()` adds, in the model's field order as Django walks them, and
+    /// the columns they select.
+    fn select_related(&mut self) -> Result<Vec<String>, String> {
+        let table = self.table;
+        for name in &self.select_related {
+            let key = table
+                .model
+                .field(name)
+                .filter(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
+            if key.is_none() || name.contains("__") {
+                return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
+            }
+        }
+        let mut columns = Vec::new();
+        for field in &table.model.fields {
+            if !self.select_related.contains(&field.name) {
+                continue;
+            }
+            let path = joins::resolve(self.sem, table.id, &[field.name.as_str()])?;
+            let aliases = self.joins.setup(0, &path.hops, None);
+            let alias = *aliases.last().expect("the joined table");
+            let related = Table::of(
+                self.sem.index(),
+                field.target.ok_or("the related model is not known")?,
+            )?;
+            columns.extend(
+                related
+                    .columns
+                    .iter()
+                    .map(|(_, c)| self.joins.column(alias, c)),
+            );
+        }
+        Ok(columns)
     }
-    let target_column = match &field.to_field {
-        Some(to_field) => target.column_of(to_field)?.0,
-        None => target.pk.clone(),
-    };
-    let kind = if field.may_be_null {
-        "LEFT OUTER JOIN"
-    } else {
-        "INNER JOIN"
-    };
-    let join = format!(
-        " {kind} \"{}\" ON ({} = {})",
-        target.name,
-        table.qualified(&column(field)),
-        target.qualified(&target_column)
-    );
-    let columns = target
-        .columns
-        .iter()
-        .map(|(_, c)| target.qualified(c))
-        .collect();
-    Ok((join, columns))
 }
 
 /// The string arguments of `order_by("a", "-b")`, `values("a")`, ...
@@ -552,59 +880,6 @@ fn names_and_options<'a>(
     Ok((names, options))
 }
 
-/// The conditions of `filter(**lookups)` (sorted by name, as `Q` sorts them). Negated ones
-/// (`exclude`) on a column that may be NULL also require it not to be, as Django adds.
-fn conditions(
-    table: &Table,
-    arguments: Node,
-    source: &str,
-    dialect: Dialect,
-    negated: bool,
-) -> Result<Vec<String>, String> {
-    let (names, mut lookups) = names_and_options(arguments, source)
-        .map_err(|_| "`Q` objects and other positional conditions are not rendered yet")?;
-    if !names.is_empty() {
-        return Err("`Q` objects and other positional conditions are not rendered yet".into());
-    }
-    lookups.sort_by_key(|(key, _)| *key);
-    let mut conditions = Vec::new();
-    for (key, value) in lookups {
-        let (name, lookup) = match key.rsplit_once("__") {
-            Some((name, lookup)) => (name, lookup),
-            None => (key, "exact"),
-        };
-        if name.contains("__") {
-            return Err("lookups across relations are not rendered yet".into());
-        }
-        let (column, field) = table.column_of(name).map_err(|_| {
-            if lookup == "exact" || LOOKUPS.contains(&lookup) {
-                format!(
-                    "`{key}` is not a lookup on a column of {}",
-                    table.model.name
-                )
-            } else {
-                "lookups across relations are not rendered yet".to_string()
-            }
-        })?;
-        let relation = field.is_some_and(|f| f.kind != FieldKind::Concrete);
-        if relation && !LOOKUPS.contains(&lookup) {
-            return Err("lookups across relations are not rendered yet".into());
-        }
-        let column = table.qualified(&column);
-        let family = family(table.index, field);
-        let condition = condition(&column, lookup, value, family, source, dialect)?;
-        let null_too = negated
-            && lookup != "isnull"
-            && field.is_some_and(|f| f.may_be_null)
-            && text(value, source) != "None";
-        conditions.push(condition);
-        if null_too {
-            conditions.push(format!("{column} IS NOT NULL"));
-        }
-    }
-    Ok(conditions)
-}
-
 const LOOKUPS: [&str; 15] = [
     "exact",
     "iexact",
@@ -624,7 +899,7 @@ const LOOKUPS: [&str; 15] = [
 ];
 
 /// What kind of values a column holds, as far as printing them goes.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Family {
     Text,
     Integer,

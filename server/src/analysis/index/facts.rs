@@ -116,6 +116,9 @@ pub struct FieldFacts {
     /// `db_column="..."`: the column's name when it is not the field's (SQL on hover); empty
     /// when the index cannot read it, so that nobody guesses it.
     pub db_column: Option<String>,
+    /// `db_table="..."` of a many-to-many: its join table's name when it is not Django's
+    /// (SQL on hover); empty when the index cannot read it.
+    pub db_table: Option<String>,
     /// `primary_key=True`: the model has no implicit `id`.
     pub primary_key: bool,
 }
@@ -706,6 +709,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         custom_through: keyword("through").is_some(),
         may_be_null: keyword("null").is_some_and(|v| text(v, source) != "False"),
         db_column: keyword("db_column").map(|n| string_value(n, source).unwrap_or_default()),
+        db_table: keyword("db_table").map(|n| string_value(n, source).unwrap_or_default()),
         primary_key: keyword("primary_key").is_some_and(|v| text(v, source) == "True"),
     });
 }

@@ -61,6 +61,8 @@ pub struct Field {
     pub may_be_null: bool,
     /// `db_column="..."` as written (empty when the index cannot read it).
     pub db_column: Option<String>,
+    /// `db_table="..."` of a many-to-many as written (empty when the index cannot read it).
+    pub db_table: Option<String>,
     /// `primary_key=True`.
     pub primary_key: bool,
 }
@@ -617,6 +619,7 @@ impl ModelIndex {
                 related_query_name: field.related_query_name.clone(),
                 may_be_null: field.may_be_null,
                 db_column: field.db_column.clone(),
+                db_table: field.db_table.clone(),
                 primary_key: field.primary_key,
             });
         }
