@@ -224,7 +224,11 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "filter",
             "a pattern with `%`, `_` or `\\` is not rendered yet",
         ),
-        ("annotate", "annotate", "`annotate()` is not rendered yet"),
+        (
+            "annotate",
+            "annotate",
+            "`Count(filter=...)` is not rendered yet",
+        ),
         (
             "icontains=rating",
             "exclude",

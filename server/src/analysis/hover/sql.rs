@@ -293,8 +293,15 @@ struct WhereNode {
 }
 
 enum Clause {
-    Condition(String),
+    Condition(Condition),
     Node(WhereNode),
+}
+
+struct Condition {
+    sql: String,
+    /// The column it tests, which a HAVING adds to the GROUP BY; `None` for an aggregate,
+    /// which makes the condition go to HAVING.
+    column: Option<Column>,
 }
 
 impl WhereNode {
@@ -311,13 +318,64 @@ impl WhereNode {
         }
     }
 
+    fn contains_aggregate(&self) -> bool {
+        self.children.iter().any(|child| match child {
+            Clause::Condition(condition) => condition.column.is_none(),
+            Clause::Node(node) => node.contains_aggregate(),
+        })
+    }
+
+    /// `WhereNode.split_having_qualify`: the parts for WHERE and those for HAVING. An OR (or a
+    /// negated AND) that tests an aggregate goes to HAVING whole.
+    fn split(self, negated: bool) -> (Option<WhereNode>, Option<WhereNode>) {
+        if !self.contains_aggregate() {
+            return (Some(self), None);
+        }
+        let in_negated = negated != self.negated;
+        if in_negated != self.or {
+            return (None, Some(self));
+        }
+        let (mut wheres, mut havings) = (Vec::new(), Vec::new());
+        for child in self.children {
+            match child {
+                Clause::Node(node) => {
+                    let (where_part, having_part) = node.split(in_negated);
+                    wheres.extend(where_part.map(Clause::Node));
+                    havings.extend(having_part.map(Clause::Node));
+                }
+                Clause::Condition(c) if c.column.is_none() => havings.push(Clause::Condition(c)),
+                condition => wheres.push(condition),
+            }
+        }
+        let part = |children: Vec<Clause>| {
+            (!children.is_empty()).then_some(WhereNode {
+                or: self.or,
+                negated: self.negated,
+                children,
+            })
+        };
+        (part(wheres), part(havings))
+    }
+
+    /// The columns its conditions test.
+    fn columns(&self) -> Vec<Column> {
+        let mut columns = Vec::new();
+        for child in &self.children {
+            match child {
+                Clause::Condition(condition) => columns.extend(condition.column.clone()),
+                Clause::Node(node) => columns.extend(node.columns()),
+            }
+        }
+        columns
+    }
+
     /// `WhereNode.as_sql`: parentheses around several conditions, `NOT (...)` when negated.
     fn sql(&self) -> Option<String> {
         let parts: Vec<String> = self
             .children
             .iter()
             .filter_map(|child| match child {
-                Clause::Condition(sql) => Some(sql.clone()),
+                Clause::Condition(condition) => Some(condition.sql.clone()),
                 Clause::Node(node) => node.sql(),
             })
             .collect();
@@ -484,11 +542,38 @@ struct Query<'s, 'a> {
     defer: Vec<String>,
     select_related: Vec<String>,
     distinct: bool,
+    /// `annotate()`'s aggregates, in the order Django adds them: they make a GROUP BY.
+    annotations: Vec<Annotation>,
+}
+
+struct Annotation {
+    name: String,
+    /// `COUNT("library_book"."id")`
+    sql: String,
+    family: Family,
+}
+
+/// A column of the SELECT, ORDER BY or GROUP BY list, and what PostgreSQL's compiler needs to
+/// shorten a GROUP BY: the table alias, and whether it is that table's primary key.
+#[derive(Clone)]
+struct Column {
+    sql: String,
+    alias: Alias,
+    pk: bool,
+}
+
+/// An ORDER BY term: a column, or (by its position in the SELECT list) an annotation.
+enum Order {
+    Column(Column, bool),
+    Annotation(usize, bool),
 }
 
 /// Orderings through `Meta.ordering` of related models, at most this deep (Django refuses
 /// cycles; this stops them).
 const MAX_ORDERING_DEPTH: usize = 4;
+
+/// The lookups rendered on an aggregate (`annotate(n=Count(...)).filter(n__gt=2)`).
+const AGGREGATE_LOOKUPS: [&str; 7] = ["exact", "in", "gt", "gte", "lt", "lte", "range"];
 
 /// Django's lookups on a relation (`RelatedExact`, `RelatedIn`, ...).
 const RELATED_LOOKUPS: [&str; 7] = ["exact", "in", "gt", "gte", "lt", "lte", "isnull"];
@@ -508,6 +593,7 @@ impl<'s, 'a> Query<'s, 'a> {
             defer: Vec::new(),
             select_related: Vec::new(),
             distinct: false,
+            annotations: Vec::new(),
         }
     }
 
@@ -552,6 +638,7 @@ impl<'s, 'a> Query<'s, 'a> {
                 self.select_related.extend(names);
             }
             "distinct" if arguments.named_child_count() == 0 => self.distinct = true,
+            "annotate" => self.annotate(arguments)?,
             _ => return Err(format!("`{method}()` is not rendered yet")),
         }
         Ok(())
@@ -610,6 +697,25 @@ impl<'s, 'a> Query<'s, 'a> {
     ) -> Result<(WhereNode, Vec<Alias>), String> {
         let source = self.sem.source;
         let names: Vec<&str> = key.split("__").collect();
+        if let Some(annotation) = self.annotations.iter().find(|a| a.name == names[0]) {
+            // Django tests the aggregate itself, with no joins and no NULL handling.
+            let lookup = match names[1..] {
+                [] => "exact",
+                [lookup] if AGGREGATE_LOOKUPS.contains(&lookup) => lookup,
+                _ => return Err(format!("the lookup `{key}` is not rendered yet")),
+            };
+            let (sql, family) = (annotation.sql.clone(), annotation.family);
+            let condition = condition(&sql, lookup, value, family, source, self.dialect)?;
+            let clause = WhereNode {
+                or: false,
+                negated: false,
+                children: vec![Clause::Condition(Condition {
+                    sql: condition,
+                    column: None,
+                })],
+            };
+            return Ok((clause, Vec::new()));
+        }
         let path = joins::resolve(self.sem, self.table.id, &names)?;
         let lookup = match path.rest.as_slice() {
             [] => "exact",
@@ -632,13 +738,21 @@ impl<'s, 'a> Query<'s, 'a> {
         reusable.extend(kept.iter().copied());
         let column = self.joins.column(alias, &target.column);
         let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
+        let tested = Column {
+            sql: column.clone(),
+            alias,
+            pk: target.pk,
+        };
         let written = text(value, source);
         let is_null = (lookup == "isnull" && written == "True")
             || (matches!(lookup, "exact" | "iexact") && written == "None");
         let mut clause = WhereNode {
             or: false,
             negated: false,
-            children: vec![Clause::Condition(condition)],
+            children: vec![Clause::Condition(Condition {
+                sql: condition,
+                column: Some(tested.clone()),
+            })],
         };
         // Django's `require_outer`: a row may be missing where the column IS NULL, or where a
         // negated condition holds; such a condition does not vote its joins INNER.
@@ -646,26 +760,123 @@ impl<'s, 'a> Query<'s, 'a> {
         let last = *kept.last().expect("the start alias");
         let outer = self.joins.kind(last) == Some(JoinType::LeftOuter);
         if negated && !is_null && lookup != "isnull" && (target.nullable || outer) {
-            clause
-                .children
-                .push(Clause::Condition(format!("{column} IS NOT NULL")));
+            clause.children.push(Clause::Condition(Condition {
+                sql: format!("{column} IS NOT NULL"),
+                column: Some(tested),
+            }));
         }
         Ok((clause, if require_outer { Vec::new() } else { used }))
     }
 
-    /// The ORDER BY terms, (column, descending): `order_by()`'s, else `Meta.ordering`'s, each
-    /// column once.
-    fn order_by(&mut self) -> Result<Vec<(String, bool)>, String> {
+    /// `annotate(n=Count("books"), ...)`: positional aggregates first (named by Django's
+    /// default alias, `books__count`), then the named ones as written.
+    fn annotate(&mut self, arguments: Node<'a>) -> Result<(), String> {
+        let source = self.sem.source;
+        let mut positional = Vec::new();
+        let mut named = Vec::new();
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            match argument.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(key), Some(value)) = (
+                        argument.child_by_field_name("name"),
+                        argument.child_by_field_name("value"),
+                    ) else {
+                        return Err("an argument is not readable".into());
+                    };
+                    named.push((Some(text(key, source)), value));
+                }
+                _ => positional.push((None, argument)),
+            }
+        }
+        for (name, value) in positional.into_iter().chain(named) {
+            let (function, path, distinct) = aggregate(value, source)?;
+            let name = match name {
+                Some(name) => name.to_string(),
+                None if path == "*" => {
+                    return Err("`Count(\"*\")` needs a name to be rendered".into())
+                }
+                None => format!("{path}__{}", function.to_lowercase()),
+            };
+            let taken = self.annotations.iter().any(|a| a.name == name)
+                || self.table.model.field(&name).is_some()
+                || name == "pk";
+            if taken {
+                return Err(format!("the annotation `{name}` shadows another name"));
+            }
+            let (column, family) = if path == "*" {
+                ("*".to_string(), Family::Integer)
+            } else {
+                let names: Vec<&str> = path.split("__").collect();
+                let path = joins::resolve(self.sem, self.table.id, &names)?;
+                if !path.rest.is_empty() {
+                    return Err(format!(
+                        "aggregating `{}` is not rendered yet",
+                        names.join("__")
+                    ));
+                }
+                let aliases = self.joins.setup(0, &path.hops, None);
+                let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+                (self.joins.column(alias, &target.column), target.family)
+            };
+            let family = match function {
+                "Count" => Family::Integer,
+                // An average is a float; SQLite casts aggregates of decimals.
+                "Avg" => Family::Other,
+                _ if matches!(family, Family::Integer | Family::Text) => family,
+                _ => return Err(format!("`{function}()` of this column is not rendered yet")),
+            };
+            let distinct = if distinct { "DISTINCT " } else { "" };
+            self.annotations.push(Annotation {
+                name,
+                sql: format!("{}({distinct}{column})", function.to_uppercase()),
+                family,
+            });
+        }
+        Ok(())
+    }
+
+    /// The ORDER BY terms: `order_by()`'s, else `Meta.ordering`'s (which a GROUP BY drops),
+    /// each once.
+    fn order_by(&mut self, grouped: bool) -> Result<Vec<Order>, String> {
         let ordering = match &self.order_by {
             Some(order) => order.iter().cloned().map(Some).collect(),
+            None if grouped => {
+                // Django still makes the joins of a `Meta.ordering` it drops.
+                for name in self.table.model.ordering.iter().flatten() {
+                    let name = name
+                        .as_deref()
+                        .ok_or("`Meta.ordering` holds an expression")?;
+                    let names: Vec<&str> = name.trim_start_matches('-').split("__").collect();
+                    if !joins::resolve(self.sem, self.table.id, &names)?
+                        .hops
+                        .is_empty()
+                    {
+                        return Err("a `Meta.ordering` across relations with `annotate()` is not rendered yet".into());
+                    }
+                }
+                Vec::new()
+            }
             None => self.table.model.ordering.clone().unwrap_or_default(),
         };
-        let mut terms: Vec<(String, bool)> = Vec::new();
+        let mut terms: Vec<Order> = Vec::new();
         for name in ordering {
             let name = name.ok_or("`Meta.ordering` holds an expression")?;
-            for term in self.ordering(&name, self.table.id, 0, false, 0)? {
-                if !terms.iter().any(|(column, _)| *column == term.0) {
-                    terms.push(term);
+            let (descending, bare) = match name.strip_prefix('-') {
+                Some(bare) => (true, bare),
+                None => (false, name.as_str()),
+            };
+            if let Some(i) = self.annotations.iter().position(|a| a.name == bare) {
+                terms.push(Order::Annotation(i, descending));
+                continue;
+            }
+            for (column, descending) in self.ordering(&name, self.table.id, 0, false, 0)? {
+                let seen = terms
+                    .iter()
+                    .any(|t| matches!(t, Order::Column(c, _) if c.sql == column.sql));
+                if !seen {
+                    terms.push(Order::Column(column, descending));
                 }
             }
         }
@@ -680,7 +891,7 @@ impl<'s, 'a> Query<'s, 'a> {
         alias: Alias,
         descending: bool,
         depth: usize,
-    ) -> Result<Vec<(String, bool)>, String> {
+    ) -> Result<Vec<(Column, bool)>, String> {
         let (descending, name) = match name.strip_prefix('-') {
             Some(name) => (!descending, name),
             None => (descending, name),
@@ -712,15 +923,27 @@ impl<'s, 'a> Query<'s, 'a> {
             return Ok(terms);
         }
         let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
-        Ok(vec![(self.joins.column(alias, &target.column), descending)])
+        let column = Column {
+            sql: self.joins.column(alias, &target.column),
+            alias,
+            pk: target.pk,
+        };
+        Ok(vec![(column, descending)])
     }
 
     fn sql(mut self, target: Target) -> Result<String, String> {
         let table = self.table;
+        let grouped = !self.annotations.is_empty();
         let mut select = Vec::new();
         // Columns named in `values()`, which a 5.2 ORDER BY refers to by position.
         let mut named = Vec::new();
+        // The columns of the model's rows a GROUP BY lists.
+        let mut selected: Vec<Column> = Vec::new();
+        let mut first_annotation = 0;
         if let Some(values) = &self.values {
+            if grouped {
+                return Err("`values()` with `annotate()` is not rendered yet".into());
+            }
             if values.is_empty() {
                 select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
             }
@@ -746,9 +969,16 @@ impl<'s, 'a> Query<'s, 'a> {
                 }
                 table.column_of(name)?;
             }
+            if grouped && (self.only.is_some() || !self.defer.is_empty()) {
+                return Err("`only()`/`defer()` with `annotate()` is not rendered yet".into());
+            }
             for (name, column) in &table.columns {
                 if column == &table.pk || loaded(name) {
-                    select.push(table.qualified(column));
+                    selected.push(Column {
+                        sql: table.qualified(column),
+                        alias: 0,
+                        pk: column == &table.pk && !table.model.unmanaged,
+                    });
                 }
             }
             if !self.select_related.is_empty() && (self.only.is_some() || !self.defer.is_empty()) {
@@ -756,14 +986,25 @@ impl<'s, 'a> Query<'s, 'a> {
                     "`select_related()` with `only()`/`defer()` is not rendered yet".into(),
                 );
             }
-            select.extend(self.select_related()?);
+            select.extend(selected.iter().map(|c| c.sql.clone()));
+            first_annotation = select.len();
+            select.extend(
+                self.annotations
+                    .iter()
+                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+            );
+            let related = self.select_related()?;
+            select.extend(related.iter().map(|c| c.sql.clone()));
+            selected.extend(related);
         }
-        let order_by = self.order_by()?;
+        let order_by = self.order_by(grouped)?;
         if self.distinct {
             // DISTINCT rows are ordered by columns they select: Django adds those missing.
-            for (column, _) in &order_by {
-                if !select.contains(column) && !named.contains(column) {
-                    select.push(column.clone());
+            for term in &order_by {
+                if let Order::Column(column, _) = term {
+                    if !select.contains(&column.sql) && !named.contains(&column.sql) {
+                        select.push(column.sql.clone());
+                    }
                 }
             }
         }
@@ -774,15 +1015,37 @@ impl<'s, 'a> Query<'s, 'a> {
             table.name,
             self.joins.sql()
         );
-        if let Some(conditions) = self.conditions.sql() {
+        let (conditions, having) = std::mem::take(&mut self.conditions).split(false);
+        if let Some(conditions) = conditions.and_then(|c| c.sql()) {
             sql.push_str(&format!(" WHERE {conditions}"));
+        }
+        if grouped {
+            let mut group_by = selected;
+            group_by.extend(order_by.iter().filter_map(|term| match term {
+                Order::Column(column, _) => Some(column.clone()),
+                Order::Annotation(..) => None,
+            }));
+            let tested = having.as_ref().map(WhereNode::columns).unwrap_or_default();
+            group_by.extend(tested.iter().cloned());
+            let list = group_by_list(group_by, &tested, target.dialect);
+            sql.push_str(&format!(" GROUP BY {list}"));
+        }
+        if let Some(having) = having.and_then(|h| h.sql()) {
+            sql.push_str(&format!(" HAVING {having}"));
         }
         if !order_by.is_empty() {
             let terms: Vec<String> = order_by
                 .iter()
-                .map(|(column, descending)| {
-                    let direction = if *descending { "DESC" } else { "ASC" };
-                    match named.iter().position(|n| n == column) {
+                .map(|term| {
+                    let (column, descending) = match term {
+                        Order::Column(column, descending) => (column.sql.clone(), *descending),
+                        // Django orders by an annotation's position in the SELECT list.
+                        Order::Annotation(i, descending) => {
+                            ((first_annotation + i + 1).to_string(), *descending)
+                        }
+                    };
+                    let direction = if descending { "DESC" } else { "ASC" };
+                    match named.iter().position(|n| *n == column) {
                         Some(i) if target.release == Release::Since5_2 => {
                             format!("{} {direction}", i + 1)
                         }
@@ -808,7 +1071,7 @@ impl<'s, 'a> Query<'s, 'a> {
 
     /// The joins `select_related()` adds, in the model's field order as Django walks them, and
     /// the columns they select.
-    fn select_related(&mut self) -> Result<Vec<String>, String> {
+    fn select_related(&mut self) -> Result<Vec<Column>, String> {
         let table = self.table;
         for name in &self.select_related {
             let key = table
@@ -831,15 +1094,67 @@ impl<'s, 'a> Query<'s, 'a> {
                 self.sem.index(),
                 field.target.ok_or("the related model is not known")?,
             )?;
-            columns.extend(
-                related
-                    .columns
-                    .iter()
-                    .map(|(_, c)| self.joins.column(alias, c)),
-            );
+            columns.extend(related.columns.iter().map(|(_, c)| Column {
+                sql: self.joins.column(alias, c),
+                alias,
+                pk: *c == related.pk && !related.model.unmanaged,
+            }));
         }
         Ok(columns)
     }
+}
+
+/// `Count("books", distinct=True)` as (function, path, distinct).
+fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, bool), String> {
+    let declined =
+        || "annotations other than Count/Sum/Max/Min/Avg of a field are not rendered yet";
+    let function = value
+        .child_by_field_name("function")
+        .filter(|_| value.kind() == "call")
+        .ok_or_else(declined)?;
+    let name = text(function, source);
+    let name = name.rsplit('.').next().unwrap_or(name);
+    let name = ["Count", "Sum", "Max", "Min", "Avg"]
+        .into_iter()
+        .find(|f| *f == name)
+        .ok_or_else(declined)?;
+    let arguments = value
+        .child_by_field_name("arguments")
+        .ok_or_else(declined)?;
+    let (paths, options) = names_and_options(arguments, source)?;
+    let [path] = paths.as_slice() else {
+        return Err(declined().into());
+    };
+    let mut distinct = false;
+    for (key, value) in options {
+        match (key, text(value, source)) {
+            ("distinct", "True") if name == "Count" => distinct = true,
+            ("distinct", "False") => {}
+            _ => return Err(format!("`{name}({key}=...)` is not rendered yet")),
+        }
+    }
+    if path == "*" && name != "Count" {
+        return Err(declined().into());
+    }
+    Ok((name, path.clone(), distinct))
+}
+
+/// The GROUP BY list: each column once; PostgreSQL's compiler keeps of a table whose primary
+/// key is listed only that key (`allows_group_by_selected_pks`) and the columns HAVING tests,
+/// SQLite's keeps every column.
+fn group_by_list(columns: Vec<Column>, having: &[Column], dialect: Dialect) -> String {
+    let keyed: Vec<Alias> = columns.iter().filter(|c| c.pk).map(|c| c.alias).collect();
+    let mut list: Vec<String> = Vec::new();
+    for column in columns {
+        let kept = dialect == Dialect::Sqlite
+            || column.pk
+            || !keyed.contains(&column.alias)
+            || having.iter().any(|h| h.sql == column.sql);
+        if kept && !list.contains(&column.sql) {
+            list.push(column.sql);
+        }
+    }
+    list.join(", ")
 }
 
 /// The string arguments of `order_by("a", "-b")`, `values("a")`, ...

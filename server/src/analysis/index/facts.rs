@@ -168,6 +168,9 @@ pub struct MetaFacts {
     /// `ordering = [...]`: the default ORDER BY; an entry the index cannot read (an
     /// expression, a constant) is kept as `None` so that nobody guesses it.
     pub ordering: Option<Vec<Option<String>>>,
+    /// `managed = ` anything but `True`: Django creates no table for it, and PostgreSQL's
+    /// compiler does not shorten a GROUP BY to its primary key (SQL on hover).
+    pub unmanaged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -895,6 +898,7 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
         match text(left, source) {
             "abstract" => facts.is_abstract = text(right, source) == "True",
             "proxy" => facts.proxy = text(right, source) == "True",
+            "managed" => facts.unmanaged = text(right, source) != "True",
             "app_label" => facts.app_label = string_value(right, source),
             "default_related_name" => facts.default_related_name = string_value(right, source),
             "db_table" => facts.db_table = Some(string_value(right, source).unwrap_or_default()),

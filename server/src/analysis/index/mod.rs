@@ -107,6 +107,8 @@ pub struct Model {
     pub db_table: Option<String>,
     /// `Meta.ordering` as written in the class itself (`None` for an entry it cannot read).
     pub ordering: Option<Vec<Option<String>>>,
+    /// `Meta.managed` written and not `True`.
+    pub unmanaged: bool,
     /// Whether the class derives from another model of the project (abstract or not), whose
     /// `Meta` it may inherit.
     pub has_model_bases: bool,
@@ -529,6 +531,7 @@ impl ModelIndex {
                     signals: Vec::new(),
                     db_table: class.meta.db_table.clone(),
                     ordering: class.meta.ordering.clone(),
+                    unmanaged: class.meta.unmanaged,
                     has_model_bases: false,
                 });
             }

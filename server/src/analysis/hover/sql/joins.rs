@@ -41,6 +41,8 @@ pub struct Target {
     pub column: String,
     pub nullable: bool,
     pub family: Family,
+    /// The primary key of a managed model's table, to which PostgreSQL shortens a GROUP BY.
+    pub pk: bool,
 }
 
 /// A lookup's names (`author__name__icontains`) resolved against the models.
@@ -81,6 +83,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
                 return Ok(Path {
                     hops,
                     target: Target {
+                        pk: column == table.pk && !table.model.unmanaged,
                         column,
                         nullable: field.is_some_and(|f| f.may_be_null),
                         family: family(index, field),
@@ -104,6 +107,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
                     relation: format!("{}.{}", table.model.label(), field.name),
                 });
                 target = Some(Target {
+                    pk: key_column == joined.pk && !joined.model.unmanaged,
                     column: key_column,
                     nullable: key.is_some_and(|k| k.may_be_null),
                     family: family(index, Some(field)),
@@ -266,6 +270,7 @@ fn pk_target(sem: &Semantics, table: &Table) -> Target {
         column: table.pk.clone(),
         nullable: false,
         family: family(sem.index(), field),
+        pk: !table.model.unmanaged,
     }
 }
 
@@ -274,13 +279,19 @@ fn through_table(owner: &Table, field: &Field) -> Result<String, String> {
     if field.custom_through {
         return Err("a many-to-many with its own `through` model is not rendered yet".into());
     }
-    if field.db_table.is_some() {
-        return Err("a many-to-many with its own `db_table` is not rendered yet".into());
-    }
     if field.target == Some(owner.id) {
         return Err("a many-to-many to its own model is not rendered yet".into());
     }
-    let name = format!("{}_{}", owner.name, field.name);
+    let name = match field.db_table.as_deref() {
+        Some("") => {
+            return Err(format!(
+                "`db_table` of `{}` is not a string literal",
+                field.name
+            ))
+        }
+        Some(name) => return Ok(name.to_string()),
+        None => format!("{}_{}", owner.name, field.name),
+    };
     // Longer names are shortened with a hash by PostgreSQL's backend (63 characters).
     if name.len() > 63 {
         return Err("a join table name Django shortens is not rendered yet".into());
@@ -413,6 +424,7 @@ impl Joins {
             }
             target.column = hop.parent_column.clone();
             target.nullable = hop.nullable;
+            target.pk = false;
             let alias = aliases.pop().expect("more than one alias");
             self.joins[alias].uses -= 1;
         }
