@@ -210,9 +210,9 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "`Q` objects combined with `^` are not rendered yet",
         ),
         (
-            "tags__label",
+            "editor__books",
             "exclude",
-            "`exclude()` across a to-many relation is not rendered yet",
+            "`exclude()` through a nullable key to a to-many relation is not rendered yet",
         ),
         (
             "pages__regex",

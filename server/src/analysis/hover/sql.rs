@@ -299,8 +299,9 @@ enum Clause {
 
 struct Condition {
     sql: String,
-    /// The column it tests, which a HAVING adds to the GROUP BY; `None` for an aggregate,
-    /// which makes the condition go to HAVING.
+    /// It tests an aggregate, which makes it go to HAVING.
+    aggregate: bool,
+    /// The column it tests, which a HAVING adds to the GROUP BY.
     column: Option<Column>,
 }
 
@@ -320,7 +321,7 @@ impl WhereNode {
 
     fn contains_aggregate(&self) -> bool {
         self.children.iter().any(|child| match child {
-            Clause::Condition(condition) => condition.column.is_none(),
+            Clause::Condition(condition) => condition.aggregate,
             Clause::Node(node) => node.contains_aggregate(),
         })
     }
@@ -343,7 +344,7 @@ impl WhereNode {
                     wheres.extend(where_part.map(Clause::Node));
                     havings.extend(having_part.map(Clause::Node));
                 }
-                Clause::Condition(c) if c.column.is_none() => havings.push(Clause::Condition(c)),
+                Clause::Condition(c) if c.aggregate => havings.push(Clause::Condition(c)),
                 condition => wheres.push(condition),
             }
         }
@@ -711,6 +712,7 @@ impl<'s, 'a> Query<'s, 'a> {
                 negated: false,
                 children: vec![Clause::Condition(Condition {
                     sql: condition,
+                    aggregate: true,
                     column: None,
                 })],
             };
@@ -731,7 +733,8 @@ impl<'s, 'a> Query<'s, 'a> {
             return Err(format!("the lookup `{lookup}` is not rendered yet"));
         }
         if branch_negated && path.hops.iter().any(|h| h.multi_valued) {
-            return Err("`exclude()` across a to-many relation is not rendered yet".into());
+            let lookup = lookup.to_string();
+            return self.split_exclude(path, &lookup, value, reusable);
         }
         let used = self.joins.setup(0, &path.hops, Some(reusable));
         let (target, alias, kept) = self.joins.trim(&path.hops, path.target, used.clone());
@@ -751,6 +754,7 @@ impl<'s, 'a> Query<'s, 'a> {
             negated: false,
             children: vec![Clause::Condition(Condition {
                 sql: condition,
+                aggregate: false,
                 column: Some(tested.clone()),
             })],
         };
@@ -762,6 +766,7 @@ impl<'s, 'a> Query<'s, 'a> {
         if negated && !is_null && lookup != "isnull" && (target.nullable || outer) {
             clause.children.push(Clause::Condition(Condition {
                 sql: format!("{column} IS NOT NULL"),
+                aggregate: false,
                 column: Some(tested),
             }));
         }
@@ -835,6 +840,89 @@ impl<'s, 'a> Query<'s, 'a> {
             });
         }
         Ok(())
+    }
+
+    /// `Query.split_exclude`: a negated lookup across a to-many relation tests that no related
+    /// row matches, with a correlated `EXISTS` subquery. The subquery is the lookup filtered on
+    /// the model's own table, its leading joins up to the to-many one dropped (`trim_start`),
+    /// and its aliases renamed `U<n>` (`bump_prefix`).
+    fn split_exclude(
+        &mut self,
+        path: joins::Path,
+        lookup: &str,
+        value: Node<'a>,
+        reusable: &mut Vec<Alias>,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let source = self.sem.source;
+        let mut inner = Joins::new(&self.table.name);
+        let used = inner.setup(0, &path.hops, Some(&[]));
+        let (target, alias, _) = inner.trim(&path.hops, path.target.clone(), used.clone());
+        let written = text(value, source);
+        let is_null = (lookup == "isnull" && written == "True")
+            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        if !is_null {
+            inner.demote(&used);
+        }
+        let many = path
+            .hops
+            .iter()
+            .position(|h| h.multi_valued)
+            .expect("a to-many hop");
+        for i in 0..many {
+            if inner.kind(used[i + 1]) == Some(JoinType::LeftOuter) {
+                return Err(
+                    "`exclude()` through a nullable key to a to-many relation is not rendered yet"
+                        .into(),
+                );
+            }
+            inner.unref(used[i]);
+        }
+        let hop = &path.hops[many];
+        let (selected, selected_column) = if inner.kind(used[many + 1]) == Some(JoinType::LeftOuter)
+        {
+            (used[many], hop.parent_column())
+        } else {
+            inner.unref(used[many]);
+            (used[many + 1], hop.column())
+        };
+        // The outer row's column the subquery is correlated with, reached through the joins
+        // the subquery dropped (Django resolves it as an outer reference).
+        let outer_hops = &path.hops[..many];
+        let outer_aliases = self.joins.setup(0, outer_hops, Some(reusable));
+        let reference = joins::Target {
+            column: hop.parent_column().to_string(),
+            nullable: false,
+            family: Family::Other,
+            pk: false,
+        };
+        let (reference, reference_alias, kept) =
+            self.joins.trim(outer_hops, reference, outer_aliases);
+        if reusable
+            .iter()
+            .any(|&a| self.joins.name(a) == inner.name(selected))
+        {
+            return Err("this `exclude()` across a to-many relation is not rendered yet".into());
+        }
+        reusable.extend(kept);
+        inner.bump('U');
+        let column = inner.column(alias, &target.column);
+        let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
+        let exists = format!(
+            "EXISTS(SELECT 1 AS \"a\" FROM {} WHERE ({condition} AND {} = ({})) LIMIT 1)",
+            inner.from(),
+            inner.column(selected, selected_column),
+            self.joins.column(reference_alias, &reference.column)
+        );
+        let clause = WhereNode {
+            or: false,
+            negated: false,
+            children: vec![Clause::Condition(Condition {
+                sql: exists,
+                aggregate: false,
+                column: None,
+            })],
+        };
+        Ok((clause, Vec::new()))
     }
 
     /// The ORDER BY terms: `order_by()`'s, else `Meta.ordering`'s (which a GROUP BY drops),
@@ -1009,11 +1097,10 @@ impl<'s, 'a> Query<'s, 'a> {
             }
         }
         let mut sql = format!(
-            "SELECT {}{} FROM \"{}\"{}",
+            "SELECT {}{} FROM {}",
             if self.distinct { "DISTINCT " } else { "" },
             select.join(", "),
-            table.name,
-            self.joins.sql()
+            self.joins.from()
         );
         let (conditions, having) = std::mem::take(&mut self.conditions).split(false);
         if let Some(conditions) = conditions.and_then(|c| c.sql()) {

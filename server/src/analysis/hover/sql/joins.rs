@@ -35,6 +35,18 @@ pub struct Hop {
     relation: String,
 }
 
+impl Hop {
+    /// The column joined on the side before the hop.
+    pub fn parent_column(&self) -> &str {
+        &self.parent_column
+    }
+
+    /// The column joined on the hop's table.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+}
+
 /// The column a lookup or an ordering ends on.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -469,13 +481,36 @@ impl Joins {
         }
     }
 
-    /// ` INNER JOIN "t" ON (...)` for each join in use, in the order they were made.
-    pub fn sql(&self) -> String {
+    pub fn name(&self, alias: Alias) -> &str {
+        &self.joins[alias].alias
+    }
+
+    pub fn unref(&mut self, alias: Alias) {
+        self.joins[alias].uses -= 1;
+    }
+
+    /// Renames every alias `<prefix><position>`, as Django does to a subquery's.
+    pub fn bump(&mut self, prefix: char) {
+        for (position, join) in self.joins.iter_mut().enumerate() {
+            join.alias = format!("{prefix}{position}");
+        }
+    }
+
+    /// What follows `FROM`: the first table in use, then ` INNER JOIN "t" ON (...)` for each
+    /// other join in use, in the order they were made.
+    pub fn from(&self) -> String {
         let mut sql = String::new();
-        for (alias, join) in self.joins.iter().enumerate().skip(1) {
-            if join.uses == 0 {
-                continue;
-            }
+        let mut used = (0..self.joins.len()).filter(|&a| self.joins[a].uses > 0);
+        let Some(first) = used.next() else {
+            return sql;
+        };
+        let first = &self.joins[first];
+        sql.push_str(&format!("\"{}\"", first.table));
+        if first.alias != first.table {
+            sql.push_str(&format!(" {}", first.alias));
+        }
+        for alias in used {
+            let join = &self.joins[alias];
             let kind = match join.kind {
                 Some(JoinType::LeftOuter) => "LEFT OUTER JOIN",
                 _ => "INNER JOIN",
