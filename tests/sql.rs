@@ -20,6 +20,7 @@ use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
 use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
+use serde_json::json;
 
 use common::django_env::Installed;
 
@@ -188,7 +189,8 @@ fn hover_on(fragment: &str, method: &str) -> String {
         + source[line..]
             .find(method)
             .expect("the method is on the line");
-    hover_at(&source, &tree, &file, offset).map_or_else(String::new, |(_, shown)| shown)
+    hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
+        .map_or_else(String::new, |(_, shown)| shown)
 }
 
 #[test]
@@ -270,4 +272,104 @@ fn hover_shows_sql_below_the_type_or_why_not() {
         "```text\ntype[library.Book]\n```",
         "no SQL for a model class"
     );
+}
+
+const MODELS: &str = "from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=200)\n";
+const VIEWS: &str =
+    "from shop.models import Book\n\nBook.objects.filter(title__icontains=\"war\")\n";
+
+/// What hover shows on `filter` in `VIEWS`, in a project holding `settings` files (path,
+/// content), with `dialect` as the `sql-dialect` setting.
+fn hover_in_project(settings: &[(&str, &str)], dialect: Dialect) -> String {
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("shop/models.py", MODELS.as_bytes()),
+        ("shop/views.py", VIEWS.as_bytes()),
+    ];
+    files.extend(settings.iter().map(|(path, text)| (*path, text.as_bytes())));
+    let project = common::temp::project(&files);
+    let workspace = Workspace::scan(project.path(), |_, _| {});
+    let tree = parse_python(VIEWS).unwrap();
+    let file = workspace.context_for(&project.path().join("shop/views.py"));
+    let offset = VIEWS.find("filter").unwrap();
+    hover_at(VIEWS, &tree, &file, offset, dialect).map_or_else(String::new, |(_, shown)| shown)
+}
+
+const SQLITE_ICONTAINS: &str = "WHERE \"shop_book\".\"title\" LIKE %war% ESCAPE '\\'\n```\n\
+                                *SQL as Django 5.2 prints it for SQLite*";
+const POSTGRESQL_ICONTAINS: &str =
+    "WHERE UPPER(\"shop_book\".\"title\"::text) LIKE UPPER(%war%)\n```\n\
+                                    *SQL as Django 5.2 prints it for PostgreSQL*";
+
+fn databases(engine: &str) -> String {
+    format!("DATABASES = {{\"default\": {{\"ENGINE\": \"{engine}\", \"NAME\": \"db\"}}}}\n")
+}
+
+#[test]
+fn the_settings_engine_chooses_the_dialect_else_the_setting() {
+    let sqlite = databases("django.db.backends.sqlite3");
+    let shown = hover_in_project(&[("proj/settings.py", &sqlite)], Dialect::Postgresql);
+    assert!(shown.ends_with(SQLITE_ICONTAINS), "sqlite3 ENGINE: {shown}");
+    let postgresql = databases("django.db.backends.postgresql");
+    let shown = hover_in_project(&[("proj/settings/base.py", &postgresql)], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(POSTGRESQL_ICONTAINS),
+        "postgresql ENGINE: {shown}"
+    );
+
+    let shown = hover_in_project(&[], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "no settings, the setting: {shown}"
+    );
+    let disagreeing = [
+        ("proj/settings/test.py", sqlite.as_str()),
+        ("proj/settings/prod.py", postgresql.as_str()),
+    ];
+    let shown = hover_in_project(&disagreeing, Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "two engines, the setting: {shown}"
+    );
+    let from_environment = format!("{postgresql}DATABASES = dj_database_url.config()\n");
+    let shown = hover_in_project(&[("proj/settings.py", &from_environment)], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "an engine not static, the setting: {shown}"
+    );
+
+    let mysql = databases("django.db.backends.mysql");
+    let shown = hover_in_project(&[("proj/settings.py", &mysql)], Dialect::Postgresql);
+    assert!(
+        shown.ends_with("\n*SQL not shown: MySQL is not rendered*"),
+        "mysql ENGINE: {shown}"
+    );
+}
+
+#[test]
+fn the_sql_dialect_setting_reaches_hover_over_lsp() {
+    let project = common::temp::project(&[
+        ("shop/models.py", MODELS.as_bytes()),
+        ("shop/views.py", VIEWS.as_bytes()),
+    ]);
+    let mut client = common::lsp_client::Client::spawn();
+    client.initialize_with(json!({
+        "processId": null,
+        "rootUri": format!("file://{}", project.path().display()),
+        "capabilities": {"window": {"workDoneProgress": true}},
+        "initializationOptions": {"sqlDialect": "sqlite"},
+    }));
+    client.notify("initialized", json!({}));
+    client.notification("$/progress", |p| p["value"]["kind"] == "end");
+    let views = format!("file://{}", project.path().join("shop/views.py").display());
+    client.open(&views, VIEWS, 1);
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": views}, "position": {"line": 2, "character": 14}}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        shown.ends_with(&format!("{SQLITE_ICONTAINS}\n*django-orm-lsp*")),
+        "hover with `sqlDialect: sqlite`: {shown}"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
 }

@@ -19,9 +19,9 @@ mod joins;
 
 use joins::{Alias, JoinPromoter, JoinType, Joins};
 
-/// The compiler whose `str(qs.query)` is reproduced. They differ only in the `LIKE` lookups
-/// and in an OFFSET without a LIMIT, among the constructs rendered here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The compiler whose `str(qs.query)` is reproduced. They differ in the `LIKE` lookups, in an
+/// OFFSET without a LIMIT and in the GROUP BY, among the constructs rendered here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
     Postgresql,
@@ -49,6 +49,77 @@ impl Dialect {
             Dialect::Postgresql => "PostgreSQL",
         }
     }
+
+    /// The value of the `sql-dialect` setting.
+    pub fn parse(setting: &str) -> Option<Self> {
+        match setting {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgresql" => Some(Dialect::Postgresql),
+            _ => None,
+        }
+    }
+
+    /// The dialect of a database `ENGINE`; `Err` names a backend whose SQL is not rendered.
+    pub fn of_engine(engine: &str) -> Result<Self, String> {
+        match engine {
+            "django.db.backends.sqlite3" => Ok(Dialect::Sqlite),
+            "django.db.backends.postgresql" | "django.db.backends.postgresql_psycopg2" => {
+                Ok(Dialect::Postgresql)
+            }
+            "django.db.backends.mysql" => Err("MySQL is not rendered".into()),
+            "django.db.backends.oracle" => Err("Oracle is not rendered".into()),
+            other => Err(format!("the database backend `{other}` is not rendered")),
+        }
+    }
+}
+
+/// The `ENGINE` of `DATABASES["default"]` that each assignment of `DATABASES` in a settings
+/// module names: `Some` for a literal (`DATABASES = {"default": {"ENGINE": "..."}}` at module
+/// level), `None` for any other (built by a function, changed by key, under a condition), which
+/// leaves the engine unknown.
+pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
+    let mut engines = Vec::new();
+    crate::analysis::syntax::walk(root, |node| {
+        if !matches!(node.kind(), "assignment" | "augmented_assignment") {
+            return true;
+        }
+        let Some(left) = node.child_by_field_name("left") else {
+            return true;
+        };
+        let written = text(left, source);
+        if written != "DATABASES" && !written.starts_with("DATABASES[") {
+            return true;
+        }
+        let at_module_level = node
+            .parent()
+            .and_then(|statement| statement.parent())
+            .is_some_and(|parent| parent.kind() == "module");
+        let literal = node
+            .child_by_field_name("right")
+            .filter(|_| written == "DATABASES" && at_module_level && node.kind() == "assignment")
+            .and_then(|databases| dictionary_entry(databases, source, "default"))
+            .and_then(|default| dictionary_entry(default, source, "ENGINE"))
+            .and_then(|engine| string_value(engine, source));
+        engines.push(literal);
+        false
+    });
+    engines
+}
+
+/// The value of `key` in a dictionary literal.
+fn dictionary_entry<'a>(dictionary: Node<'a>, source: &str, key: &str) -> Option<Node<'a>> {
+    if dictionary.kind() != "dictionary" {
+        return None;
+    }
+    let mut cursor = dictionary.walk();
+    let pair = dictionary.named_children(&mut cursor).find(|pair| {
+        pair.kind() == "pair"
+            && pair
+                .child_by_field_name("key")
+                .and_then(|k| string_value(k, source))
+                .is_some_and(|k| k == key)
+    });
+    pair.and_then(|p| p.child_by_field_name("value"))
 }
 
 /// The SQL of the QuerySet `expr` evaluates to: `None` when it is not a QuerySet (or manager)

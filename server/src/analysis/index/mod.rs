@@ -184,6 +184,9 @@ pub struct ModelIndex {
     prefetches: Option<WorkspacePrefetches>,
     /// `AUTH_USER_MODEL`'s model, settled once the models are known (see `find_user_model`).
     user_model: Option<ModelId>,
+    /// `DATABASES["default"]["ENGINE"]`, when the settings modules say it statically (SQL on
+    /// hover renders that backend's SQL).
+    database_engine: Option<String>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -282,6 +285,16 @@ impl ModelIndex {
         self.fingerprint = hasher.finish();
         self.templates = templates;
         self
+    }
+
+    /// The index with the engine the workspace's settings modules name, if they agree.
+    pub fn with_database_engine(mut self, engine: Option<String>) -> Self {
+        self.database_engine = engine;
+        self
+    }
+
+    pub fn database_engine(&self) -> Option<&str> {
+        self.database_engine.as_deref()
     }
 
     pub fn templates(&self) -> &crate::analysis::templates::TemplateIndex {
