@@ -237,6 +237,16 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "a pattern not known statically is not rendered yet",
         ),
         (
+            "F(\"rating\")",
+            "filter",
+            "the expression `F(\"rating\")` is not rendered yet",
+        ),
+        (
+            "[rating, 3]",
+            "filter",
+            "`in` a list of values not known statically",
+        ),
+        (
             "ordered = books",
             "order_by",
             "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",

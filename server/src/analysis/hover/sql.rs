@@ -1432,8 +1432,13 @@ fn condition(
             }
             let mut cursor = value.walk();
             let mut items = Vec::new();
-            for item in value.named_children(&mut cursor) {
-                let item = literal(item, family, source)?;
+            let written: Vec<Node> = value.named_children(&mut cursor).collect();
+            for item in &written {
+                let item = literal(*item, family, source)?;
+                if item == "%s" && written.len() > 1 {
+                    // Django drops repeated values, which only literals tell.
+                    return Err("`in` a list of values not known statically".into());
+                }
                 if !items.contains(&item) {
                     items.push(item);
                 }
@@ -1514,6 +1519,10 @@ fn condition(
 /// analyzer does not know.
 fn literal(value: Node, family: Family, source: &str) -> Result<String, String> {
     let written = text(value, source);
+    if value.kind() == "call" && builds_expression(value, source) {
+        // `F("x")`, `Value(...)`, `Lower(...)`: SQL of its own, not a parameter.
+        return Err(format!("the expression `{written}` is not rendered yet"));
+    }
     match (value.kind(), family) {
         ("identifier" | "attribute" | "call" | "subscript", _) if written != "None" => {
             Ok("%s".into())
@@ -1532,6 +1541,17 @@ fn literal(value: Node, family: Family, source: &str) -> Result<String, String> 
         }
         _ => Err(format!("the value `{written}` is not rendered yet")),
     }
+}
+
+/// Whether a call may build a query expression rather than a value: a class other than the
+/// value types a lookup commonly compares with (Django's expressions are all classes).
+fn builds_expression(call: Node, source: &str) -> bool {
+    let Some(function) = call.child_by_field_name("function") else {
+        return true;
+    };
+    let name = text(function, source);
+    let name = name.rsplit('.').next().unwrap_or(name);
+    name.starts_with(|c: char| c.is_ascii_uppercase()) && !matches!(name, "Decimal" | "UUID")
 }
 
 /// `[a:b]` as (offset, limit).
