@@ -679,6 +679,11 @@ impl<'s, 'a> Query<'s, 'a> {
                 self.add_q(&q)?;
             }
             "order_by" => self.order_by = Some(names(arguments, source)?),
+            "values" | "values_list" if !self.annotations.is_empty() => {
+                return Err(format!(
+                    "`{method}()` after `annotate()` is not rendered yet"
+                ))
+            }
             "values" => self.values = Some(names(arguments, source)?),
             "values_list" => {
                 let (names, options) = names_and_options(arguments, source)?;
@@ -1098,25 +1103,40 @@ impl<'s, 'a> Query<'s, 'a> {
         let mut named = Vec::new();
         // The columns of the model's rows a GROUP BY lists.
         let mut selected: Vec<Column> = Vec::new();
-        let mut first_annotation = 0;
+        let first_annotation;
         if let Some(values) = &self.values {
-            if grouped {
-                return Err("`values()` with `annotate()` is not rendered yet".into());
-            }
             if values.is_empty() {
+                if grouped {
+                    return Err(
+                        "`values()` of every column with `annotate()` is not rendered yet".into(),
+                    );
+                }
                 select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
             }
             for name in values {
                 if name.contains("__") {
                     return Err("`values()` across relations is not rendered yet".into());
                 }
-                let column = table.qualified(&table.column_of(name)?.0);
+                let column = table.column_of(name)?.0;
+                // `values()` before `annotate()` groups by the columns it names.
+                selected.push(Column {
+                    sql: table.qualified(&column),
+                    alias: 0,
+                    pk: column == table.pk && !table.model.unmanaged,
+                });
+                let column = table.qualified(&column);
                 select.push(match target.release {
                     Release::Before5_2 => column.clone(),
                     Release::Since5_2 => format!("{column} AS \"{name}\""),
                 });
                 named.push(column);
             }
+            first_annotation = select.len();
+            select.extend(
+                self.annotations
+                    .iter()
+                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+            );
         } else {
             let loaded = |name: &str| match &self.only {
                 Some(only) => name == "id" || only.iter().any(|o| o == name),
@@ -1185,7 +1205,12 @@ impl<'s, 'a> Query<'s, 'a> {
             }));
             let tested = having.as_ref().map(WhereNode::columns).unwrap_or_default();
             group_by.extend(tested.iter().cloned());
-            let list = group_by_list(group_by, &tested, target.dialect);
+            // Since 5.2 a column `values()` names is grouped by its position.
+            let named = match target.release {
+                Release::Since5_2 => named.as_slice(),
+                Release::Before5_2 => &[],
+            };
+            let list = group_by_list(group_by, &tested, named, target.dialect);
             sql.push_str(&format!(" GROUP BY {list}"));
         }
         if let Some(having) = having.and_then(|h| h.sql()) {
@@ -1300,7 +1325,12 @@ fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, b
 /// The GROUP BY list: each column once; PostgreSQL's compiler keeps of a table whose primary
 /// key is listed only that key (`allows_group_by_selected_pks`) and the columns HAVING tests,
 /// SQLite's keeps every column.
-fn group_by_list(columns: Vec<Column>, having: &[Column], dialect: Dialect) -> String {
+fn group_by_list(
+    columns: Vec<Column>,
+    having: &[Column],
+    named: &[String],
+    dialect: Dialect,
+) -> String {
     let keyed: Vec<Alias> = columns.iter().filter(|c| c.pk).map(|c| c.alias).collect();
     let mut list: Vec<String> = Vec::new();
     for column in columns {
@@ -1308,8 +1338,12 @@ fn group_by_list(columns: Vec<Column>, having: &[Column], dialect: Dialect) -> S
             || column.pk
             || !keyed.contains(&column.alias)
             || having.iter().any(|h| h.sql == column.sql);
-        if kept && !list.contains(&column.sql) {
-            list.push(column.sql);
+        let sql = match named.iter().position(|n| *n == column.sql) {
+            Some(i) => (i + 1).to_string(),
+            None => column.sql,
+        };
+        if kept && !list.contains(&sql) {
+            list.push(sql);
         }
     }
     list.join(", ")
