@@ -247,6 +247,11 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "`in` a list of values not known statically",
         ),
         (
+            "order_by(\"tags\")",
+            "order_by",
+            "ordering by `tags` is not rendered yet",
+        ),
+        (
             "ordered = books",
             "order_by",
             "the QuerySet is not built by one assignment in this scope (SQL is shown on its chain)",

@@ -1065,7 +1065,9 @@ impl<'s, 'a> Query<'s, 'a> {
         }
         let names: Vec<&str> = name.split("__").collect();
         let path = joins::resolve(self.sem, model, &names)?;
-        if !path.rest.is_empty() {
+        // A reverse or many-to-many relation orders by its model's `Meta.ordering` too, which
+        // is not followed here.
+        if !path.rest.is_empty() || path.ends_on_many {
             return Err(format!("ordering by `{name}` is not rendered yet"));
         }
         let aliases = self.joins.setup(alias, &path.hops, None);

@@ -69,6 +69,8 @@ pub struct Path {
     /// The path ends on a relation (a key or a reverse or many-to-many), whose lookups are
     /// Django's related lookups only.
     pub ends_on_relation: bool,
+    /// The path ends on a reverse relation or a many-to-many.
+    pub ends_on_many: bool,
 }
 
 /// Resolves `names` from `model`: the relations crossed, then the column reached.
@@ -78,6 +80,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
     let mut hops = Vec::new();
     let mut target: Option<Target> = None;
     let mut ends_on_key = None;
+    let mut ends_on_many = false;
     let mut consumed = 0;
     for (i, name) in names.iter().enumerate() {
         let table = Table::of(index, current)?;
@@ -89,6 +92,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
         };
         consumed = i + 1;
         ends_on_key = None;
+        ends_on_many = matches!(member, Member::ManyToMany(_) | Member::Reverse(..));
         match member {
             Member::Column(column, field) => {
                 // A column ends the path: what follows are lookups.
@@ -103,6 +107,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
                     rest: rest(names, consumed),
                     ends_on_key: None,
                     ends_on_relation: false,
+                    ends_on_many: false,
                 });
             }
             Member::Key(field, by_attname) => {
@@ -197,6 +202,7 @@ pub fn resolve(sem: &Semantics, model: ModelId, names: &[&str]) -> Result<Path, 
         rest: rest(names, consumed),
         ends_on_key,
         ends_on_relation: true,
+        ends_on_many,
     })
 }
 
