@@ -1004,38 +1004,24 @@ impl<'s, 'a> Query<'s, 'a> {
     /// The ORDER BY terms: `order_by()`'s, else `Meta.ordering`'s (which a GROUP BY drops),
     /// each once.
     fn order_by(&mut self, grouped: bool) -> Result<Vec<Order>, String> {
-        let ordering = match &self.order_by {
-            Some(order) => order.iter().cloned().map(Some).collect(),
-            None if grouped => {
-                // Django still makes the joins of a `Meta.ordering` it drops.
-                for name in self.table.model.ordering.iter().flatten() {
-                    let name = name
-                        .as_deref()
-                        .ok_or("`Meta.ordering` holds an expression")?;
-                    let names: Vec<&str> = name.trim_start_matches('-').split("__").collect();
-                    if !joins::resolve(self.sem, self.table.id, &names)?
-                        .hops
-                        .is_empty()
-                    {
-                        return Err("a `Meta.ordering` across relations with `annotate()` is not rendered yet".into());
-                    }
-                }
-                Vec::new()
-            }
-            None => self.table.model.ordering.clone().unwrap_or_default(),
+        let (ordering, from_meta) = match &self.order_by {
+            Some(order) => (order.iter().cloned().map(Some).collect(), false),
+            None => (self.table.model.ordering.clone().unwrap_or_default(), true),
         };
         let mut terms: Vec<Order> = Vec::new();
-        for name in ordering {
-            let name = name.ok_or("`Meta.ordering` holds an expression")?;
+        for name in &ordering {
+            let name = name
+                .as_deref()
+                .ok_or("`Meta.ordering` holds an expression")?;
             let (descending, bare) = match name.strip_prefix('-') {
                 Some(bare) => (true, bare),
-                None => (false, name.as_str()),
+                None => (false, name),
             };
             if let Some(i) = self.annotations.iter().position(|a| a.name == bare) {
                 terms.push(Order::Annotation(i, descending));
                 continue;
             }
-            for (column, descending) in self.ordering(&name, self.table.id, 0, false, 0)? {
+            for (column, descending) in self.ordering(name, self.table.id, 0, false, 0)? {
                 let seen = terms
                     .iter()
                     .any(|t| matches!(t, Order::Column(c, _) if c.sql == column.sql));
@@ -1043,6 +1029,10 @@ impl<'s, 'a> Query<'s, 'a> {
                     terms.push(Order::Column(column, descending));
                 }
             }
+        }
+        if grouped && from_meta {
+            // Django drops a `Meta.ordering` under a GROUP BY, after making its joins.
+            terms.clear();
         }
         Ok(terms)
     }
