@@ -609,7 +609,8 @@ struct Query<'s, 'a> {
     order_by: Option<Vec<String>>,
     /// (offset, limit).
     limit: Option<(u64, Option<u64>)>,
-    values: Option<Vec<String>>,
+    /// `values()`'s names and the columns they select, joined when `values()` is called.
+    values: Option<Vec<(String, Column)>>,
     only: Option<Vec<String>>,
     defer: Vec<String>,
     select_related: Vec<String>,
@@ -684,7 +685,10 @@ impl<'s, 'a> Query<'s, 'a> {
                     "`{method}()` after `annotate()` is not rendered yet"
                 ))
             }
-            "values" => self.values = Some(names(arguments, source)?),
+            "values" | "values_list" if self.values.is_some() => {
+                return Err(format!("`{method}()` after `values()` is not rendered yet"))
+            }
+            "values" => self.values(names(arguments, source)?)?,
             "values_list" => {
                 let (names, options) = names_and_options(arguments, source)?;
                 if options
@@ -693,7 +697,7 @@ impl<'s, 'a> Query<'s, 'a> {
                 {
                     return Err("`values_list()` options other than flat/named".into());
                 }
-                self.values = Some(names);
+                self.values(names)?;
             }
             "only" => {
                 if !self.defer.is_empty() {
@@ -718,6 +722,32 @@ impl<'s, 'a> Query<'s, 'a> {
             "annotate" => self.annotate(arguments)?,
             _ => return Err(format!("`{method}()` is not rendered yet")),
         }
+        Ok(())
+    }
+
+    /// `values("title", "author__name")`: each name's column, joined now (`add_fields`), so
+    /// that later filters reuse the joins.
+    fn values(&mut self, names: Vec<String>) -> Result<(), String> {
+        let mut values = Vec::new();
+        for name in names {
+            let path = joins::resolve(
+                self.sem,
+                self.table.id,
+                &name.split("__").collect::<Vec<_>>(),
+            )?;
+            if !path.rest.is_empty() {
+                return Err(format!("`values(\"{name}\")` is not rendered yet"));
+            }
+            let aliases = self.joins.setup(0, &path.hops, None);
+            let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+            let column = Column {
+                sql: self.joins.column(alias, &target.column),
+                alias,
+                pk: target.pk,
+            };
+            values.push((name, column));
+        }
+        self.values = Some(values);
         Ok(())
     }
 
@@ -1105,23 +1135,14 @@ impl<'s, 'a> Query<'s, 'a> {
                 }
                 select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
             }
-            for name in values {
-                if name.contains("__") {
-                    return Err("`values()` across relations is not rendered yet".into());
-                }
-                let column = table.column_of(name)?.0;
+            for (name, column) in values {
                 // `values()` before `annotate()` groups by the columns it names.
-                selected.push(Column {
-                    sql: table.qualified(&column),
-                    alias: 0,
-                    pk: column == table.pk && !table.model.unmanaged,
-                });
-                let column = table.qualified(&column);
+                selected.push(column.clone());
                 select.push(match target.release {
-                    Release::Before5_2 => column.clone(),
-                    Release::Since5_2 => format!("{column} AS \"{name}\""),
+                    Release::Before5_2 => column.sql.clone(),
+                    Release::Since5_2 => format!("{} AS \"{name}\"", column.sql),
                 });
-                named.push(column);
+                named.push(column.sql.clone());
             }
             first_annotation = select.len();
             select.extend(
