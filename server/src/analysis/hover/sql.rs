@@ -315,32 +315,21 @@ impl<'i> Table<'i> {
         format!("\"{}\".\"{}\"", self.name, column)
     }
 
-    /// The column a name in a lookup or a field list stands for: a field, its `_id`
-    /// attribute, or `pk`.
-    fn column_of(&self, name: &str) -> Result<(String, Option<&'i Field>), String> {
-        if name == "pk" {
-            let field = self.model.fields.iter().find(|f| f.primary_key);
-            return Ok((self.pk.clone(), field));
-        }
-        if name == "id" && self.pk == "id" {
-            return Ok(("id".into(), None));
+    /// Whether `only()`/`defer()` may name `name`: a column of the table (a field, its `_id`
+    /// attribute, or `pk`).
+    fn check_column(&self, name: &str) -> Result<(), String> {
+        if name == "pk" || (name == "id" && self.pk == "id") {
+            return Ok(());
         }
         let field = self.model.field(name).or_else(|| {
             let relation = self.model.field(name.strip_suffix("_id")?)?;
             matches!(relation.kind, FieldKind::ForeignKey | FieldKind::OneToOne).then_some(relation)
         });
-        match field {
-            Some(field)
-                if matches!(
-                    field.kind,
-                    FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown
-                ) =>
-            {
-                Err(format!(
-                    "`{name}` is not a column; joins are not rendered yet"
-                ))
+        match field.map(|f| f.kind) {
+            Some(FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown) => {
+                Err(format!("`{name}` is not a column of {}", self.model.name))
             }
-            Some(field) => Ok((column(field), Some(field))),
+            Some(_) => Ok(()),
             None => Err(format!("`{name}` is not a field of {}", self.model.name)),
         }
     }
@@ -1159,7 +1148,7 @@ impl<'s, 'a> Query<'s, 'a> {
                 if name.contains("__") {
                     return Err("deferring across relations is not rendered yet".into());
                 }
-                table.column_of(name)?;
+                table.check_column(name)?;
             }
             if grouped && (self.only.is_some() || !self.defer.is_empty()) {
                 return Err("`only()`/`defer()` with `annotate()` is not rendered yet".into());
