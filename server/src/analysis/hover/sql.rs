@@ -602,11 +602,23 @@ struct Query<'s, 'a> {
     values: Option<Vec<(String, Column)>>,
     only: Option<Vec<String>>,
     defer: Vec<String>,
-    select_related: Vec<String>,
+    select_related: SelectRelated,
     distinct: bool,
     /// `annotate()`'s aggregates, in the order Django adds them: they make a GROUP BY.
     annotations: Vec<Annotation>,
 }
+
+/// What `select_related()` follows.
+enum SelectRelated {
+    Nothing,
+    /// `select_related()`: every key that cannot be NULL, and theirs, five deep.
+    Keys,
+    /// `select_related("author", "mentor__author")`
+    Named(Vec<String>),
+}
+
+/// How deep `select_related()` follows keys (`Query.max_depth`).
+const SELECT_RELATED_DEPTH: usize = 5;
 
 struct Annotation {
     name: String,
@@ -653,7 +665,7 @@ impl<'s, 'a> Query<'s, 'a> {
             values: None,
             only: None,
             defer: Vec::new(),
-            select_related: Vec::new(),
+            select_related: SelectRelated::Nothing,
             distinct: false,
             annotations: Vec::new(),
         }
@@ -702,10 +714,15 @@ impl<'s, 'a> Query<'s, 'a> {
             }
             "select_related" => {
                 let names = names(arguments, source)?;
-                if names.is_empty() {
-                    return Err("`select_related()` without names is not rendered yet".into());
-                }
-                self.select_related.extend(names);
+                let before = std::mem::replace(&mut self.select_related, SelectRelated::Nothing);
+                self.select_related = match (names.is_empty(), before) {
+                    (true, _) => SelectRelated::Keys,
+                    (false, SelectRelated::Named(mut before)) => {
+                        before.extend(names);
+                        SelectRelated::Named(before)
+                    }
+                    (false, _) => SelectRelated::Named(names),
+                };
             }
             "distinct" if arguments.named_child_count() == 0 => self.distinct = true,
             "annotate" => self.annotate(arguments)?,
@@ -1162,7 +1179,8 @@ impl<'s, 'a> Query<'s, 'a> {
                     });
                 }
             }
-            if !self.select_related.is_empty() && (self.only.is_some() || !self.defer.is_empty()) {
+            let related = !matches!(self.select_related, SelectRelated::Nothing);
+            if related && (self.only.is_some() || !self.defer.is_empty()) {
                 return Err(
                     "`select_related()` with `only()`/`defer()` is not rendered yet".into(),
                 );
@@ -1254,36 +1272,78 @@ impl<'s, 'a> Query<'s, 'a> {
         Ok(sql)
     }
 
-    /// The joins `select_related()` adds, in the model's field order as Django walks them, and
-    /// the columns they select.
+    /// The joins `select_related()` adds and the columns they select.
     fn select_related(&mut self) -> Result<Vec<Column>, String> {
-        let table = self.table;
-        for name in &self.select_related {
-            let key = table
+        let requested = match &self.select_related {
+            SelectRelated::Nothing => return Ok(Vec::new()),
+            SelectRelated::Keys => None,
+            SelectRelated::Named(names) => Some(names.clone()),
+        };
+        self.related_selections(self.table.id, 0, requested, 1)
+    }
+
+    /// `SQLCompiler.get_related_selections`: the keys of `model` (at `alias`) to follow, in
+    /// field order, each joined and its columns selected before the keys below it. `requested`
+    /// holds the names below this model, `None` for every key that cannot be NULL.
+    fn related_selections(
+        &mut self,
+        model: ModelId,
+        alias: Alias,
+        requested: Option<Vec<String>>,
+        depth: usize,
+    ) -> Result<Vec<Column>, String> {
+        let index = self.sem.index();
+        let table = Table::of(index, model)?;
+        let is_key = |name: &str| {
+            table
                 .model
                 .field(name)
-                .filter(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
-            if key.is_none() || name.contains("__") {
+                .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne))
+        };
+        for name in requested.iter().flatten() {
+            let key = name.split("__").next().unwrap_or(name);
+            if !is_key(key) {
                 return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
             }
         }
+        if requested.is_none() && depth > SELECT_RELATED_DEPTH {
+            return Ok(Vec::new());
+        }
         let mut columns = Vec::new();
         for field in &table.model.fields {
-            if !self.select_related.contains(&field.name) {
+            if !matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne) {
                 continue;
             }
-            let path = joins::resolve(self.sem, table.id, &[field.name.as_str()])?;
-            let aliases = self.joins.setup(0, &path.hops, None);
-            let alias = *aliases.last().expect("the joined table");
-            let related = Table::of(
-                self.sem.index(),
-                field.target.ok_or("the related model is not known")?,
-            )?;
-            columns.extend(related.columns.iter().map(|(_, c)| Column {
-                sql: self.joins.column(alias, c),
-                alias,
-                pk: *c == related.pk && !related.model.unmanaged,
+            let below = match &requested {
+                Some(names) => {
+                    let prefix = format!("{}__", field.name);
+                    if !names
+                        .iter()
+                        .any(|n| *n == field.name || n.starts_with(&prefix))
+                    {
+                        continue;
+                    }
+                    Some(
+                        names
+                            .iter()
+                            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+                            .collect(),
+                    )
+                }
+                None if field.may_be_null => continue,
+                None => None,
+            };
+            let path = joins::resolve(self.sem, model, &[field.name.as_str()])?;
+            let aliases = self.joins.setup(alias, &path.hops, None);
+            let joined = *aliases.last().expect("the joined table");
+            let related = field.target.ok_or("the related model is not known")?;
+            let related_table = Table::of(index, related)?;
+            columns.extend(related_table.columns.iter().map(|(_, c)| Column {
+                sql: self.joins.column(joined, c),
+                alias: joined,
+                pk: *c == related_table.pk && !related_table.model.unmanaged,
             }));
+            columns.extend(self.related_selections(related, joined, below, depth + 1)?);
         }
         Ok(columns)
     }
