@@ -916,9 +916,9 @@ impl<'s, 'a> Query<'s, 'a> {
                 }
                 None => format!("{path}__{}", function.to_lowercase()),
             };
-            let taken = self.annotations.iter().any(|a| a.name == name)
-                || self.table.model.field(&name).is_some()
-                || name == "pk";
+            // Django refuses a field's name, except after `values()`, whose rows have no fields.
+            let field = self.values.is_none() && self.table.model.field(&name).is_some();
+            let taken = self.annotations.iter().any(|a| a.name == name) || field || name == "pk";
             if taken {
                 return Err(format!("the annotation `{name}` shadows another name"));
             }
