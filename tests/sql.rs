@@ -1,7 +1,8 @@
 //! SQL on hover, compared with real Django: every expression statement of the corpus module
 //! `tests/fixtures/sql/library/corpus.py` is a QuerySet over the fixture models (custom
-//! `db_table` and `db_column`, an explicit primary key, nullable keys, a many-to-many,
-//! `Meta.ordering`). For each, the SQL the analysis renders is compared with what Django's
+//! `db_table` and `db_column`, an explicit primary key, nullable keys, many-to-manys (one with
+//! its own `db_table`), a one-to-one to a non-primary key, a key to its own model, an unmanaged
+//! model, `Meta.ordering` across a relation). For each, the SQL the analysis renders is compared with what Django's
 //! `str(qs.query)` prints (`tests/sql/print_sql.py`), on the oldest supported LTS and the newest
 //! release, with SQLite's compiler and, where the `psycopg` driver installs, PostgreSQL's
 //! (`str()` needs no server). The test prints the share equal and every difference, and fails
@@ -9,6 +10,8 @@
 //!
 //! Django comes from the virtual environments `tests/execution.rs` caches under
 //! `.cache/execution/`; without python3 or PyPI the test prints `skipped: <reason>` and passes.
+//! The dialect hover renders for (the settings' `ENGINE`, else the `sql-dialect` setting) is
+//! checked on scratch projects, and over LSP.
 
 mod common;
 
