@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
-use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
+use django_orm_lsp::analysis::hover::{hover_at, sql_of_ranges};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 use serde_json::json;
@@ -42,18 +42,25 @@ fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
     let source = std::fs::read_to_string(&path).unwrap();
     let tree = parse_python(&source).unwrap();
     let file = workspace.context_for(&path);
-    let mut out = BTreeMap::new();
     let mut cursor = tree.root_node().walk();
-    for statement in tree.root_node().named_children(&mut cursor) {
-        if statement.kind() != "expression_statement" {
-            continue;
-        }
-        let expression = statement.named_child(0).unwrap();
-        let sql = sql_of_range(&source, &tree, &file, expression.byte_range(), target)
-            .unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
-        out.insert(statement.start_position().row + 1, sql);
-    }
-    out
+    let statements: Vec<_> = tree
+        .root_node()
+        .named_children(&mut cursor)
+        .filter(|s| s.kind() == "expression_statement")
+        .collect();
+    let ranges: Vec<_> = statements
+        .iter()
+        .map(|s| s.named_child(0).unwrap().byte_range())
+        .collect();
+    let sqls = sql_of_ranges(&source, &tree, &file, &ranges, target);
+    statements
+        .iter()
+        .zip(sqls)
+        .map(|(statement, sql)| {
+            let sql = sql.unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
+            (statement.start_position().row + 1, sql)
+        })
+        .collect()
 }
 
 /// What Django prints for each expression statement, by line; `Err` when Django cannot run

@@ -23,19 +23,28 @@ pub fn type_of_range(
     })
 }
 
-/// The SQL the QuerySet spanning exactly `range` runs, as `sql::sql_of` gives it (the SQL
-/// corpus test compares it with Django's).
-pub fn sql_of_range(
+/// The SQL each QuerySet spanning exactly one of `ranges` runs, as `sql::sql_of` gives it (the
+/// SQL corpus test compares it with Django's), read with one analysis of the file.
+pub fn sql_of_ranges(
     source: &str,
     tree: &Tree,
     file: &FileContext,
-    range: Range<usize>,
+    ranges: &[Range<usize>],
     target: sql::Target,
-) -> Option<Result<String, String>> {
-    at_exact_range(source, tree, file, range, |sem, node| {
-        sql::sql_of(sem, node, target)
-    })
-    .flatten()
+) -> Vec<Option<Result<String, String>>> {
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    ranges
+        .iter()
+        .map(|range| {
+            let node = tree
+                .root_node()
+                .descendant_for_byte_range(range.start, range.end)
+                .filter(|node| node.byte_range() == *range)?;
+            sql::sql_of(&sem, node, target)
+        })
+        .collect()
 }
 
 /// `read` of the expression spanning exactly `range`; `None` when no expression spans it.
