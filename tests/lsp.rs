@@ -477,7 +477,7 @@ target-djangoo = "4.2"
     assert_eq!(
         shown["message"],
         format!(
-            "django-orm-lsp: {}: ignored invalid setting `target-djangoo`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations)",
+            "django-orm-lsp: {}: ignored invalid setting `target-djangoo`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations, sql-dialect)",
             root.join("pyproject.toml").display()
         )
     );

@@ -1,7 +1,8 @@
 //! SQL on hover, compared with real Django: every expression statement of the corpus module
 //! `tests/fixtures/sql/library/corpus.py` is a QuerySet over the fixture models (custom
-//! `db_table` and `db_column`, an explicit primary key, nullable keys, a many-to-many,
-//! `Meta.ordering`). For each, the SQL the analysis renders is compared with what Django's
+//! `db_table` and `db_column`, an explicit primary key, nullable keys, many-to-manys (one with
+//! its own `db_table`), a one-to-one to a non-primary key, a key to its own model, an unmanaged
+//! model, `Meta.ordering` across a relation). For each, the SQL the analysis renders is compared with what Django's
 //! `str(qs.query)` prints (`tests/sql/print_sql.py`), on the oldest supported LTS and the newest
 //! release, with SQLite's compiler and, where the `psycopg` driver installs, PostgreSQL's
 //! (`str()` needs no server). The test prints the share equal and every difference, and fails
@@ -9,6 +10,8 @@
 //!
 //! Django comes from the virtual environments `tests/execution.rs` caches under
 //! `.cache/execution/`; without python3 or PyPI the test prints `skipped: <reason>` and passes.
+//! The dialect hover renders for (the settings' `ENGINE`, else the `sql-dialect` setting) is
+//! checked on scratch projects, and over LSP.
 
 mod common;
 
@@ -17,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
-use django_orm_lsp::analysis::hover::{hover_at, sql_of_range};
+use django_orm_lsp::analysis::hover::{hover_at, sql_of_ranges};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
+use serde_json::json;
 
 use common::django_env::Installed;
 
@@ -38,18 +42,25 @@ fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
     let source = std::fs::read_to_string(&path).unwrap();
     let tree = parse_python(&source).unwrap();
     let file = workspace.context_for(&path);
-    let mut out = BTreeMap::new();
     let mut cursor = tree.root_node().walk();
-    for statement in tree.root_node().named_children(&mut cursor) {
-        if statement.kind() != "expression_statement" {
-            continue;
-        }
-        let expression = statement.named_child(0).unwrap();
-        let sql = sql_of_range(&source, &tree, &file, expression.byte_range(), target)
-            .unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
-        out.insert(statement.start_position().row + 1, sql);
-    }
-    out
+    let statements: Vec<_> = tree
+        .root_node()
+        .named_children(&mut cursor)
+        .filter(|s| s.kind() == "expression_statement")
+        .collect();
+    let ranges: Vec<_> = statements
+        .iter()
+        .map(|s| s.named_child(0).unwrap().byte_range())
+        .collect();
+    let sqls = sql_of_ranges(&source, &tree, &file, &ranges, target);
+    statements
+        .iter()
+        .zip(sqls)
+        .map(|(statement, sql)| {
+            let sql = sql.unwrap_or_else(|| Err("not a QuerySet of a known model".into()));
+            (statement.start_position().row + 1, sql)
+        })
+        .collect()
 }
 
 /// What Django prints for each expression statement, by line; `Err` when Django cannot run
@@ -188,7 +199,8 @@ fn hover_on(fragment: &str, method: &str) -> String {
         + source[line..]
             .find(method)
             .expect("the method is on the line");
-    hover_at(&source, &tree, &file, offset).map_or_else(String::new, |(_, shown)| shown)
+    hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
+        .map_or_else(String::new, |(_, shown)| shown)
 }
 
 #[test]
@@ -207,12 +219,12 @@ fn hover_shows_sql_below_the_type_or_why_not() {
         (
             "Q(title",
             "filter",
-            "`Q` objects and other positional conditions are not rendered yet",
+            "`Q` objects combined with `^` are not rendered yet",
         ),
         (
-            "author__name",
-            "filter",
-            "lookups across relations are not rendered yet",
+            "editor__books",
+            "exclude",
+            "`exclude()` through a nullable key to a to-many relation is not rendered yet",
         ),
         (
             "pages__regex",
@@ -224,11 +236,30 @@ fn hover_shows_sql_below_the_type_or_why_not() {
             "filter",
             "a pattern with `%`, `_` or `\\` is not rendered yet",
         ),
-        ("annotate", "annotate", "`annotate()` is not rendered yet"),
+        (
+            "annotate",
+            "annotate",
+            "`Count(filter=...)` is not rendered yet",
+        ),
         (
             "icontains=rating",
             "exclude",
             "a pattern not known statically is not rendered yet",
+        ),
+        (
+            "F(\"rating\")",
+            "filter",
+            "the expression `F(\"rating\")` is not rendered yet",
+        ),
+        (
+            "[rating, 3]",
+            "filter",
+            "`in` a list of values not known statically",
+        ),
+        (
+            "order_by(\"tags\")",
+            "order_by",
+            "ordering by `tags` is not rendered yet",
         ),
         (
             "ordered = books",
@@ -266,4 +297,104 @@ fn hover_shows_sql_below_the_type_or_why_not() {
         "```text\ntype[library.Book]\n```",
         "no SQL for a model class"
     );
+}
+
+const MODELS: &str = "from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=200)\n";
+const VIEWS: &str =
+    "from shop.models import Book\n\nBook.objects.filter(title__icontains=\"war\")\n";
+
+/// What hover shows on `filter` in `VIEWS`, in a project holding `settings` files (path,
+/// content), with `dialect` as the `sql-dialect` setting.
+fn hover_in_project(settings: &[(&str, &str)], dialect: Dialect) -> String {
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("shop/models.py", MODELS.as_bytes()),
+        ("shop/views.py", VIEWS.as_bytes()),
+    ];
+    files.extend(settings.iter().map(|(path, text)| (*path, text.as_bytes())));
+    let project = common::temp::project(&files);
+    let workspace = Workspace::scan(project.path(), |_, _| {});
+    let tree = parse_python(VIEWS).unwrap();
+    let file = workspace.context_for(&project.path().join("shop/views.py"));
+    let offset = VIEWS.find("filter").unwrap();
+    hover_at(VIEWS, &tree, &file, offset, dialect).map_or_else(String::new, |(_, shown)| shown)
+}
+
+const SQLITE_ICONTAINS: &str = "WHERE \"shop_book\".\"title\" LIKE %war% ESCAPE '\\'\n```\n\
+                                *SQL as Django 5.2 prints it for SQLite*";
+const POSTGRESQL_ICONTAINS: &str =
+    "WHERE UPPER(\"shop_book\".\"title\"::text) LIKE UPPER(%war%)\n```\n\
+                                    *SQL as Django 5.2 prints it for PostgreSQL*";
+
+fn databases(engine: &str) -> String {
+    format!("DATABASES = {{\"default\": {{\"ENGINE\": \"{engine}\", \"NAME\": \"db\"}}}}\n")
+}
+
+#[test]
+fn the_settings_engine_chooses_the_dialect_else_the_setting() {
+    let sqlite = databases("django.db.backends.sqlite3");
+    let shown = hover_in_project(&[("proj/settings.py", &sqlite)], Dialect::Postgresql);
+    assert!(shown.ends_with(SQLITE_ICONTAINS), "sqlite3 ENGINE: {shown}");
+    let postgresql = databases("django.db.backends.postgresql");
+    let shown = hover_in_project(&[("proj/settings/base.py", &postgresql)], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(POSTGRESQL_ICONTAINS),
+        "postgresql ENGINE: {shown}"
+    );
+
+    let shown = hover_in_project(&[], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "no settings, the setting: {shown}"
+    );
+    let disagreeing = [
+        ("proj/settings/test.py", sqlite.as_str()),
+        ("proj/settings/prod.py", postgresql.as_str()),
+    ];
+    let shown = hover_in_project(&disagreeing, Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "two engines, the setting: {shown}"
+    );
+    let from_environment = format!("{postgresql}DATABASES = dj_database_url.config()\n");
+    let shown = hover_in_project(&[("proj/settings.py", &from_environment)], Dialect::Sqlite);
+    assert!(
+        shown.ends_with(SQLITE_ICONTAINS),
+        "an engine not static, the setting: {shown}"
+    );
+
+    let mysql = databases("django.db.backends.mysql");
+    let shown = hover_in_project(&[("proj/settings.py", &mysql)], Dialect::Postgresql);
+    assert!(
+        shown.ends_with("\n*SQL not shown: MySQL is not rendered*"),
+        "mysql ENGINE: {shown}"
+    );
+}
+
+#[test]
+fn the_sql_dialect_setting_reaches_hover_over_lsp() {
+    let project = common::temp::project(&[
+        ("shop/models.py", MODELS.as_bytes()),
+        ("shop/views.py", VIEWS.as_bytes()),
+    ]);
+    let mut client = common::lsp_client::Client::spawn();
+    client.initialize_with(json!({
+        "processId": null,
+        "rootUri": format!("file://{}", project.path().display()),
+        "capabilities": {"window": {"workDoneProgress": true}},
+        "initializationOptions": {"sqlDialect": "sqlite"},
+    }));
+    client.notify("initialized", json!({}));
+    client.notification("$/progress", |p| p["value"]["kind"] == "end");
+    let views = format!("file://{}", project.path().join("shop/views.py").display());
+    client.open(&views, VIEWS, 1);
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": views}, "position": {"line": 2, "character": 14}}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        shown.ends_with(&format!("{SQLITE_ICONTAINS}\n*django-orm-lsp*")),
+        "hover with `sqlDialect: sqlite`: {shown}"
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
 }

@@ -44,6 +44,9 @@ pub struct Workspace {
     templates: FxHashMap<PathBuf, (String, Arc<TemplateFacts>)>,
     /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
     template_dirs: Vec<String>,
+    /// The `ENGINE` of `DATABASES["default"]` each assignment of `DATABASES` in the settings
+    /// names (`None`: one not written as a literal).
+    database_engines: Vec<Option<String>>,
     index: Arc<ModelIndex>,
     /// Every Python module's file, by dotted name: where calls into other modules are read.
     module_paths: Arc<FxHashMap<String, PathBuf>>,
@@ -64,6 +67,7 @@ impl Default for Workspace {
             files: FxHashMap::default(),
             templates: FxHashMap::default(),
             template_dirs: Vec::new(),
+            database_engines: Vec::new(),
             program: Arc::new(Program::standalone(index.clone())),
             index,
             module_paths: Arc::default(),
@@ -135,6 +139,16 @@ impl Workspace {
             .collect();
         self.template_dirs.sort();
         self.template_dirs.dedup();
+        self.database_engines = python_paths
+            .iter()
+            .filter(|p| is_settings(p))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|source| {
+                parse_python(&source).map_or_else(Vec::new, |tree| {
+                    crate::analysis::hover::sql::database_engines(&source, tree.root_node())
+                })
+            })
+            .collect();
         let read: Vec<(PathBuf, (String, Arc<TemplateFacts>))> = candidates
             .par_iter()
             .filter_map(|path| {
@@ -390,7 +404,17 @@ impl Workspace {
                 .iter()
                 .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
         );
-        self.index = Arc::new(index.with_templates(Arc::new(templates), hasher.finish()));
+        // One engine when every assignment of `DATABASES` names it; else none known.
+        let engine = match self.database_engines.split_first() {
+            Some((Some(first), rest)) if rest.iter().all(|e| e.as_ref() == Some(first)) => {
+                Some(first.clone())
+            }
+            _ => None,
+        };
+        let index = index
+            .with_templates(Arc::new(templates), hasher.finish())
+            .with_database_engine(engine);
+        self.index = Arc::new(index);
         self.program = Arc::new(self.new_program());
     }
 }

@@ -23,19 +23,28 @@ pub fn type_of_range(
     })
 }
 
-/// The SQL the QuerySet spanning exactly `range` runs, as `sql::sql_of` gives it (the SQL
-/// corpus test compares it with Django's).
-pub fn sql_of_range(
+/// The SQL each QuerySet spanning exactly one of `ranges` runs, as `sql::sql_of` gives it (the
+/// SQL corpus test compares it with Django's), read with one analysis of the file.
+pub fn sql_of_ranges(
     source: &str,
     tree: &Tree,
     file: &FileContext,
-    range: Range<usize>,
+    ranges: &[Range<usize>],
     target: sql::Target,
-) -> Option<Result<String, String>> {
-    at_exact_range(source, tree, file, range, |sem, node| {
-        sql::sql_of(sem, node, target)
-    })
-    .flatten()
+) -> Vec<Option<Result<String, String>>> {
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    ranges
+        .iter()
+        .map(|range| {
+            let node = tree
+                .root_node()
+                .descendant_for_byte_range(range.start, range.end)
+                .filter(|node| node.byte_range() == *range)?;
+            sql::sql_of(&sem, node, target)
+        })
+        .collect()
 }
 
 /// `read` of the expression spanning exactly `range`; `None` when no expression spans it.
@@ -58,21 +67,30 @@ fn at_exact_range<T>(
     Some(read(&sem, node))
 }
 
-/// What hover renders SQL for until the settings' `ENGINE` and the installed Django are read:
-/// PostgreSQL (the issue's default) on the newest release.
-const HOVER_TARGET: sql::Target = sql::Target {
-    dialect: sql::Dialect::Postgresql,
-    release: sql::Release::Since5_2,
-};
+/// Whose SQL hover (and a code lens's list of queries) shows: the dialect of the `ENGINE` the
+/// settings modules name, else `setting` (the `sql-dialect` setting), as the newest release
+/// prints it (the installed Django is not read yet). `Err` names a backend that is not rendered.
+pub fn sql_target(file: &FileContext, setting: sql::Dialect) -> Result<sql::Target, String> {
+    let dialect = match file.index.database_engine() {
+        Some(engine) => sql::Dialect::of_engine(engine)?,
+        None => setting,
+    };
+    Ok(sql::Target {
+        dialect,
+        release: sql::Release::Since5_2,
+    })
+}
 
 /// What hover shows at byte `offset`: the expression the cursor is on (`Entry`,
 /// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and, as Markdown, its type if
-/// known and, for a QuerySet, the SQL it runs (or why that is not shown).
+/// known and, for a QuerySet, the SQL it runs (or why that is not shown) in the dialect of the
+/// settings' `ENGINE`, else `dialect`.
 pub fn hover_at(
     source: &str,
     tree: &Tree,
     file: &FileContext,
     offset: usize,
+    dialect: sql::Dialect,
 ) -> Option<(Range<usize>, String)> {
     let leaf = tree.root_node().descendant_for_byte_range(offset, offset)?;
     if leaf.kind() != "identifier" {
@@ -84,10 +102,20 @@ pub fn hover_at(
     let node = hovered_expression(leaf, &sem);
     let shown = sem.display(&sem.ty(node))?;
     let mut markdown = format!("```text\n{shown}\n```");
-    match sql::sql_of(&sem, node, HOVER_TARGET) {
+    let target = sql_target(file, dialect);
+    let any = sql::Target {
+        dialect,
+        release: sql::Release::Since5_2,
+    };
+    let sql = match &target {
+        Ok(target) => sql::sql_of(&sem, node, *target),
+        // Whether there is a QuerySet to say it of.
+        Err(reason) => sql::sql_of(&sem, node, any).map(|_| Err(reason.clone())),
+    };
+    match sql {
         Some(Ok(sql)) => markdown.push_str(&format!(
             "\n```sql\n{sql}\n```\n*SQL as Django 5.2 prints it for {}*",
-            HOVER_TARGET.dialect.name()
+            target.map_or("", |t| t.dialect.name())
         )),
         Some(Err(reason)) => markdown.push_str(&format!("\n*SQL not shown: {reason}*")),
         None => {}

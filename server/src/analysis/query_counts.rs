@@ -19,7 +19,8 @@ use std::ops::Range;
 use rustc_hash::FxHashSet;
 use tree_sitter::{Node, Tree};
 
-use super::hover::sql::{self, Target};
+use super::hover::sql::{self, Dialect};
+use super::hover::sql_target;
 use super::index::{string_value, FieldKind, ModelId};
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::loops::covers;
@@ -85,15 +86,16 @@ pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryC
 
 /// What clicking the lens of the loop or function starting at byte `start` shows: its queries,
 /// as a SQL document, each under a comment naming the code that runs it and its line, with the
-/// SQL where hover renders it (in `target`'s dialect) and why not elsewhere. `None` when no
-/// count starts there.
+/// SQL where hover renders it (in hover's dialect: the settings' `ENGINE`, else `dialect`) and
+/// why not elsewhere. `None` when no count starts there.
 pub fn queries_shown(
     source: &str,
     tree: &Tree,
     file: &FileContext,
     start: usize,
-    target: Target,
+    dialect: Dialect,
 ) -> Option<String> {
+    let target = sql_target(file, dialect);
     let facts = file.facts(source, tree);
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
@@ -140,7 +142,13 @@ pub fn queries_shown(
                 n => format!(", {n} queries"),
             };
             let (label, sql) = match query.runs {
-                Runs::Rows => ("its rows", sql::sql_of(&sem, node, target)),
+                Runs::Rows => (
+                    "its rows",
+                    match &target {
+                        Ok(target) => sql::sql_of(&sem, node, *target),
+                        Err(reason) => Some(Err(reason.clone())),
+                    },
+                ),
                 Runs::Prefetches => (
                     "its prefetches, one query per level",
                     Some(Err("prefetch queries are not rendered yet".to_string())),

@@ -14,6 +14,7 @@ use std::path::Path;
 pub use file_kind::FileKind;
 pub use options::{KeyStyle, MigrationRules, Options, Problem};
 
+use crate::analysis::hover::sql::Dialect;
 use crate::analysis::rules::{self, PER_ROW};
 use crate::analysis::Severity;
 use options::{PathPatterns, PerFileIgnores};
@@ -30,6 +31,8 @@ pub struct Settings {
     pub target_django: (u32, u32),
     /// How many objects a suggested `bulk_create`/`bulk_update` writes per query.
     pub bulk_batch_size: NonZeroUsize,
+    /// Whose SQL hover shows when the settings module does not name the database's `ENGINE`.
+    pub sql_dialect: Dialect,
 }
 
 impl Default for Settings {
@@ -40,6 +43,7 @@ impl Default for Settings {
             severity: Vec::new(),
             target_django: (5, 2),
             bulk_batch_size: NonZeroUsize::new(500).unwrap(),
+            sql_dialect: Dialect::Postgresql,
         }
     }
 }

@@ -10,6 +10,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::{Map, Value};
 
 use super::Settings;
+use crate::analysis::hover::sql::Dialect;
 use crate::analysis::Severity;
 
 #[derive(Clone, Debug, Default)]
@@ -24,6 +25,7 @@ pub struct Options {
     pub bulk_batch_size: Option<NonZeroUsize>,
     pub include_tests: Option<bool>,
     pub migrations: Option<MigrationRules>,
+    pub sql_dialect: Option<Dialect>,
 }
 
 /// Which rules report in data migrations (`migrations/*.py`): they run once, at deploy time,
@@ -76,6 +78,7 @@ const KEYS: &[(&str, &str)] = &[
     ("bulk-batch-size", "bulkBatchSize"),
     ("include-tests", "includeTests"),
     ("migrations", "migrations"),
+    ("sql-dialect", "sqlDialect"),
 ];
 
 /// A key that could not be used, and why.
@@ -143,6 +146,7 @@ impl Options {
             Some("bulk-batch-size") => self.bulk_batch_size = Some(batch_size(value)?),
             Some("include-tests") => self.include_tests = Some(boolean(value)?),
             Some("migrations") => self.migrations = Some(migration_rules(value)?),
+            Some("sql-dialect") => self.sql_dialect = Some(sql_dialect(value)?),
             _ => {
                 let known: Vec<&str> = KEYS.iter().map(|(kebab, _)| *kebab).collect();
                 return Err(format!("unknown key (known keys: {})", known.join(", ")));
@@ -164,6 +168,7 @@ impl Options {
             bulk_batch_size: later.bulk_batch_size.or(self.bulk_batch_size),
             include_tests: later.include_tests.or(self.include_tests),
             migrations: later.migrations.or(self.migrations),
+            sql_dialect: later.sql_dialect.or(self.sql_dialect),
         }
     }
 
@@ -180,6 +185,7 @@ impl Options {
             severity: self.severity.clone().unwrap_or_default(),
             target_django: self.target_django.unwrap_or(defaults.target_django),
             bulk_batch_size: self.bulk_batch_size.unwrap_or(defaults.bulk_batch_size),
+            sql_dialect: self.sql_dialect.unwrap_or(defaults.sql_dialect),
         }
     }
 }
@@ -293,6 +299,13 @@ fn migration_rules(value: &Value) -> Result<MigrationRules, String> {
         .ok_or_else(|| format!("expected \"per-row\", \"all\" or \"none\", got {value}"))
 }
 
+fn sql_dialect(value: &Value) -> Result<Dialect, String> {
+    value
+        .as_str()
+        .and_then(Dialect::parse)
+        .ok_or_else(|| format!("expected \"sqlite\" or \"postgresql\", got {value}"))
+}
+
 /// `--migrations` on the command line: the same values as the key.
 pub fn migration_rules_argument(text: &str) -> Result<MigrationRules, String> {
     migration_rules(&Value::from(text))
@@ -389,7 +402,8 @@ mod tests {
                 "select": ["orm1"], "ignore": ["ORM102"], "extend-select": ["ORM2"],
                 "severity": {"ORM101": "error"}, "exclude": ["legacy/**"],
                 "per-file-ignores": {"tests/**": ["ORM101"]}, "target-django": "4.2",
-                "bulk-batch-size": 100, "include-tests": true, "migrations": "all"
+                "bulk-batch-size": 100, "include-tests": true, "migrations": "all",
+                "sql-dialect": "sqlite"
             }),
             KeyStyle::Kebab,
         );
@@ -400,6 +414,7 @@ mod tests {
         assert_eq!(settings.severity, [("ORM101".into(), Severity::Error)]);
         assert_eq!(settings.target_django, (4, 2));
         assert_eq!(settings.bulk_batch_size.get(), 100);
+        assert_eq!(settings.sql_dialect, Dialect::Sqlite);
         assert_eq!(options.include_tests, Some(true));
         assert_eq!(options.migrations, Some(MigrationRules::All));
         assert!(options.exclude.unwrap().is_match(Path::new("legacy/a.py")));
@@ -437,6 +452,7 @@ mod tests {
                 "per-file-ignores": {"tests/**": ["len"]},
                 "include-tests": "yes",
                 "migrations": "writes",
+                "sql-dialect": "mysql",
                 "colour": true
             }),
             KeyStyle::Kebab,
@@ -446,13 +462,14 @@ mod tests {
             messages,
             [
                 "`bulk-batch-size`: expected a positive integer, got 0",
-                "`colour`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations)",
+                "`colour`: unknown key (known keys: select, ignore, extend-select, severity, exclude, per-file-ignores, target-django, bulk-batch-size, include-tests, migrations, sql-dialect)",
                 "`exclude`: invalid glob \"legacy/[a\": unclosed character class; missing ']'",
                 "`include-tests`: expected true or false, got \"yes\"",
                 "`migrations`: expected \"per-row\", \"all\" or \"none\", got \"writes\"",
                 "`per-file-ignores`: \"tests/**\": \"len\" is not a rule code or prefix (like ORM101, ORM1 or ALL)",
                 "`select`: expected a list of strings, got a string",
                 "`severity`: \"loud\" for ORM101 is not a severity (use \"error\", \"warning\", \"info\" or \"hint\")",
+                "`sql-dialect`: expected \"sqlite\" or \"postgresql\", got \"mysql\"",
                 "`target-django`: expected a Django version as a string like \"4.2\", got 4.2",
             ]
         );

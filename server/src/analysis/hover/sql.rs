@@ -1,10 +1,12 @@
 //! The SQL a QuerySet expression runs, as Django's `str(qs.query)` prints it (hover shows it).
 //!
-//! The inferred type knows the model; the lookups, orderings and slices are read from the call
-//! chain itself, from `Model.objects` outwards. Only what renders exactly is rendered: anything
-//! else (a lookup across a relation, a `Q`, a custom manager, a chain built elsewhere) gives
-//! the reason instead, so that hover never shows SQL Django would not run. Values that are not
-//! literals show as `%s`; `str()` prints parameters unquoted, and so does this.
+//! The inferred type knows the model; the lookups, `Q` objects, orderings and slices are read
+//! from the call chain itself, from `Model.objects` outwards, and replayed the way Django's
+//! `Query` builds them (the joins they need in `joins`). Only what renders exactly is rendered:
+//! anything else (an `exclude()` across a to-many relation, a custom manager, a chain built
+//! elsewhere) gives the reason instead, so that hover never shows SQL Django would not run.
+//! Values that are not literals show as `%s`; `str()` prints parameters unquoted, and so does
+//! this.
 
 use tree_sitter::Node;
 
@@ -13,9 +15,13 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
 
-/// The compiler whose `str(qs.query)` is reproduced. They differ only in the `LIKE` lookups
-/// and in an OFFSET without a LIMIT, among the constructs rendered here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+mod joins;
+
+use joins::{Alias, JoinPromoter, JoinType, Joins};
+
+/// The compiler whose `str(qs.query)` is reproduced. They differ in the `LIKE` lookups, in an
+/// OFFSET without a LIMIT and in the GROUP BY, among the constructs rendered here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
     Postgresql,
@@ -43,6 +49,77 @@ impl Dialect {
             Dialect::Postgresql => "PostgreSQL",
         }
     }
+
+    /// The value of the `sql-dialect` setting.
+    pub fn parse(setting: &str) -> Option<Self> {
+        match setting {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgresql" => Some(Dialect::Postgresql),
+            _ => None,
+        }
+    }
+
+    /// The dialect of a database `ENGINE`; `Err` names a backend whose SQL is not rendered.
+    pub fn of_engine(engine: &str) -> Result<Self, String> {
+        match engine {
+            "django.db.backends.sqlite3" => Ok(Dialect::Sqlite),
+            "django.db.backends.postgresql" | "django.db.backends.postgresql_psycopg2" => {
+                Ok(Dialect::Postgresql)
+            }
+            "django.db.backends.mysql" => Err("MySQL is not rendered".into()),
+            "django.db.backends.oracle" => Err("Oracle is not rendered".into()),
+            other => Err(format!("the database backend `{other}` is not rendered")),
+        }
+    }
+}
+
+/// The `ENGINE` of `DATABASES["default"]` that each assignment of `DATABASES` in a settings
+/// module names: `Some` for a literal (`DATABASES = {"default": {"ENGINE": "..."}}` at module
+/// level), `None` for any other (built by a function, changed by key, under a condition), which
+/// leaves the engine unknown.
+pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
+    let mut engines = Vec::new();
+    crate::analysis::syntax::walk(root, |node| {
+        if !matches!(node.kind(), "assignment" | "augmented_assignment") {
+            return true;
+        }
+        let Some(left) = node.child_by_field_name("left") else {
+            return true;
+        };
+        let written = text(left, source);
+        if written != "DATABASES" && !written.starts_with("DATABASES[") {
+            return true;
+        }
+        let at_module_level = node
+            .parent()
+            .and_then(|statement| statement.parent())
+            .is_some_and(|parent| parent.kind() == "module");
+        let literal = node
+            .child_by_field_name("right")
+            .filter(|_| written == "DATABASES" && at_module_level && node.kind() == "assignment")
+            .and_then(|databases| dictionary_entry(databases, source, "default"))
+            .and_then(|default| dictionary_entry(default, source, "ENGINE"))
+            .and_then(|engine| string_value(engine, source));
+        engines.push(literal);
+        false
+    });
+    engines
+}
+
+/// The value of `key` in a dictionary literal.
+fn dictionary_entry<'a>(dictionary: Node<'a>, source: &str, key: &str) -> Option<Node<'a>> {
+    if dictionary.kind() != "dictionary" {
+        return None;
+    }
+    let mut cursor = dictionary.walk();
+    let pair = dictionary.named_children(&mut cursor).find(|pair| {
+        pair.kind() == "pair"
+            && pair
+                .child_by_field_name("key")
+                .and_then(|k| string_value(k, source))
+                .is_some_and(|k| k == key)
+    });
+    pair.and_then(|p| p.child_by_field_name("value"))
 }
 
 /// The SQL of the QuerySet `expr` evaluates to: `None` when it is not a QuerySet (or manager)
@@ -76,21 +153,18 @@ fn render<'a>(
     target: Target,
 ) -> Result<String, String> {
     let steps = chain(sem, expr, model)?;
-    let index = sem.index();
-    let table = Table::of(index, model)?;
-    let mut query = Query::default();
+    let table = Table::of(sem.index(), model)?;
+    let mut query = Query::new(sem, &table, target.dialect);
     for step in steps {
         if query.limit.is_some() {
             return Err("steps after a slice are not rendered".into());
         }
         match step {
             Step::Slice(slice) => query.limit = Some(limits(slice, sem.source)?),
-            Step::Call(method, arguments) => {
-                query.apply(&table, method, arguments, sem.source, target.dialect)?
-            }
+            Step::Call(method, arguments) => query.apply(method, arguments)?,
         }
     }
-    query.sql(index, &table, target)
+    query.sql(target)
 }
 
 /// The calls from `Model.objects` (the default manager) to `expr`.
@@ -182,7 +256,7 @@ fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
 
 /// A model's table and the columns Django selects for it, in field order.
 struct Table<'i> {
-    index: &'i ModelIndex,
+    id: ModelId,
     model: &'i Model,
     name: String,
     /// (field name, column), the primary key first when Django adds `id` itself.
@@ -229,7 +303,7 @@ impl<'i> Table<'i> {
             }
         };
         Ok(Table {
-            index,
+            id,
             model,
             name,
             columns,
@@ -241,32 +315,21 @@ impl<'i> Table<'i> {
         format!("\"{}\".\"{}\"", self.name, column)
     }
 
-    /// The column a name in a lookup or a field list stands for: a field, its `_id`
-    /// attribute, or `pk`.
-    fn column_of(&self, name: &str) -> Result<(String, Option<&'i Field>), String> {
-        if name == "pk" {
-            let field = self.model.fields.iter().find(|f| f.primary_key);
-            return Ok((self.pk.clone(), field));
-        }
-        if name == "id" && self.pk == "id" {
-            return Ok(("id".into(), None));
+    /// Whether `only()`/`defer()` may name `name`: a column of the table (a field, its `_id`
+    /// attribute, or `pk`).
+    fn check_column(&self, name: &str) -> Result<(), String> {
+        if name == "pk" || (name == "id" && self.pk == "id") {
+            return Ok(());
         }
         let field = self.model.field(name).or_else(|| {
             let relation = self.model.field(name.strip_suffix("_id")?)?;
             matches!(relation.kind, FieldKind::ForeignKey | FieldKind::OneToOne).then_some(relation)
         });
-        match field {
-            Some(field)
-                if matches!(
-                    field.kind,
-                    FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown
-                ) =>
-            {
-                Err(format!(
-                    "`{name}` is not a column; joins are not rendered yet"
-                ))
+        match field.map(|f| f.kind) {
+            Some(FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown) => {
+                Err(format!("`{name}` is not a column of {}", self.model.name))
             }
-            Some(field) => Ok((column(field), Some(field))),
+            Some(_) => Ok(()),
             None => Err(format!("`{name}` is not a field of {}", self.model.name)),
         }
     }
@@ -280,45 +343,353 @@ fn column(field: &Field) -> String {
     }
 }
 
+/// A WHERE clause as Django's `WhereNode` holds it: conditions under AND or OR, maybe negated.
+/// How nodes squash into one another decides where Django prints parentheses.
 #[derive(Default)]
-struct Query {
-    /// The WHERE clause's conjuncts, ANDed.
-    conditions: Vec<String>,
+struct WhereNode {
+    or: bool,
+    negated: bool,
+    children: Vec<Clause>,
+}
+
+enum Clause {
+    Condition(Condition),
+    Node(WhereNode),
+}
+
+struct Condition {
+    sql: String,
+    /// It tests an aggregate, which makes it go to HAVING.
+    aggregate: bool,
+    /// The column it tests, which a HAVING adds to the GROUP BY.
+    column: Option<Column>,
+}
+
+impl WhereNode {
+    /// Adds `clause` under this node's connector (`tree.Node.add`): a node that is not negated
+    /// and has the same connector, or a single child, gives its children instead.
+    fn add(&mut self, clause: WhereNode) {
+        if clause.children.is_empty() {
+            return;
+        }
+        if !clause.negated && (clause.or == self.or || clause.children.len() == 1) {
+            self.children.extend(clause.children);
+        } else {
+            self.children.push(Clause::Node(clause));
+        }
+    }
+
+    fn contains_aggregate(&self) -> bool {
+        self.children.iter().any(|child| match child {
+            Clause::Condition(condition) => condition.aggregate,
+            Clause::Node(node) => node.contains_aggregate(),
+        })
+    }
+
+    /// `WhereNode.split_having_qualify`: the parts for WHERE and those for HAVING. An OR (or a
+    /// negated AND) that tests an aggregate goes to HAVING whole.
+    fn split(self, negated: bool) -> (Option<WhereNode>, Option<WhereNode>) {
+        if !self.contains_aggregate() {
+            return (Some(self), None);
+        }
+        let in_negated = negated != self.negated;
+        if in_negated != self.or {
+            return (None, Some(self));
+        }
+        let (mut wheres, mut havings) = (Vec::new(), Vec::new());
+        for child in self.children {
+            match child {
+                Clause::Node(node) => {
+                    let (where_part, having_part) = node.split(in_negated);
+                    wheres.extend(where_part.map(Clause::Node));
+                    havings.extend(having_part.map(Clause::Node));
+                }
+                Clause::Condition(c) if c.aggregate => havings.push(Clause::Condition(c)),
+                condition => wheres.push(condition),
+            }
+        }
+        let part = |children: Vec<Clause>| {
+            (!children.is_empty()).then_some(WhereNode {
+                or: self.or,
+                negated: self.negated,
+                children,
+            })
+        };
+        (part(wheres), part(havings))
+    }
+
+    /// The columns its conditions test.
+    fn columns(&self) -> Vec<Column> {
+        let mut columns = Vec::new();
+        for child in &self.children {
+            match child {
+                Clause::Condition(condition) => columns.extend(condition.column.clone()),
+                Clause::Node(node) => columns.extend(node.columns()),
+            }
+        }
+        columns
+    }
+
+    /// `WhereNode.as_sql`: parentheses around several conditions, `NOT (...)` when negated.
+    fn sql(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .children
+            .iter()
+            .filter_map(|child| match child {
+                Clause::Condition(condition) => Some(condition.sql.clone()),
+                Clause::Node(node) => node.sql(),
+            })
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        let joined = parts.join(if self.or { " OR " } else { " AND " });
+        Some(if self.negated {
+            format!("NOT ({joined})")
+        } else if parts.len() > 1 {
+            format!("({joined})")
+        } else {
+            joined
+        })
+    }
+}
+
+/// A `Q` object as written (`Q(a=1) | ~Q(b=2)`), combined the way `Q.__and__`, `__or__` and
+/// `__invert__` combine them.
+struct QNode<'a> {
+    or: bool,
+    negated: bool,
+    children: Vec<QChild<'a>>,
+}
+
+enum QChild<'a> {
+    /// `name__lookup=value`
+    Lookup(&'a str, Node<'a>),
+    Q(QNode<'a>),
+}
+
+impl<'a> QNode<'a> {
+    /// `Q(*args, **kwargs)`: the positional `Q`s, then the lookups sorted by name.
+    fn of_arguments(arguments: Node<'a>, source: &'a str) -> Result<Self, String> {
+        let mut children = Vec::new();
+        let mut lookups = Vec::new();
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            match argument.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(key), Some(value)) = (
+                        argument.child_by_field_name("name"),
+                        argument.child_by_field_name("value"),
+                    ) else {
+                        return Err("an argument is not readable".into());
+                    };
+                    let key = text(key, source);
+                    if key.starts_with('_') {
+                        return Err(format!("`{key}=` is not rendered yet"));
+                    }
+                    lookups.push((key, value));
+                }
+                _ => children.push(QChild::Q(QNode::of_expression(argument, source)?)),
+            }
+        }
+        lookups.sort_by_key(|(key, _)| *key);
+        children.extend(lookups.into_iter().map(|(k, v)| QChild::Lookup(k, v)));
+        Ok(QNode {
+            or: false,
+            negated: false,
+            children,
+        })
+    }
+
+    fn of_expression(expression: Node<'a>, source: &'a str) -> Result<Self, String> {
+        let expression = strip_parens(expression);
+        let declined = || "conditions other than `Q` objects are not rendered yet".to_string();
+        match expression.kind() {
+            "call" => {
+                let function = expression
+                    .child_by_field_name("function")
+                    .ok_or_else(declined)?;
+                let name = text(function, source);
+                if name != "Q" && !name.ends_with(".Q") {
+                    return Err(declined());
+                }
+                let arguments = expression
+                    .child_by_field_name("arguments")
+                    .ok_or_else(declined)?;
+                QNode::of_arguments(arguments, source)
+            }
+            "binary_operator" => {
+                let operator = expression
+                    .child_by_field_name("operator")
+                    .ok_or_else(declined)?;
+                let or = match text(operator, source) {
+                    "&" => false,
+                    "|" => true,
+                    other => {
+                        return Err(format!(
+                            "`Q` objects combined with `{other}` are not rendered yet"
+                        ))
+                    }
+                };
+                let (Some(left), Some(right)) = (
+                    expression.child_by_field_name("left"),
+                    expression.child_by_field_name("right"),
+                ) else {
+                    return Err(declined());
+                };
+                let (left, right) = (
+                    QNode::of_expression(left, source)?,
+                    QNode::of_expression(right, source)?,
+                );
+                // `Q._combine`: an empty side gives the other.
+                if left.children.is_empty() {
+                    return Ok(right);
+                }
+                if right.children.is_empty() {
+                    return Ok(left);
+                }
+                let mut combined = QNode {
+                    or,
+                    negated: false,
+                    children: Vec::new(),
+                };
+                combined.add(left);
+                combined.add(right);
+                Ok(combined)
+            }
+            "unary_operator" => {
+                let operator = expression
+                    .child_by_field_name("operator")
+                    .ok_or_else(declined)?;
+                let operand = expression
+                    .child_by_field_name("argument")
+                    .ok_or_else(declined)?;
+                if text(operator, source) != "~" {
+                    return Err(declined());
+                }
+                let mut negated = QNode::of_expression(operand, source)?;
+                negated.negated = !negated.negated;
+                Ok(negated)
+            }
+            _ => Err(declined()),
+        }
+    }
+
+    /// `tree.Node.add` under this node's connector, as for `WhereNode`.
+    fn add(&mut self, node: QNode<'a>) {
+        if !node.negated && (node.or == self.or || node.children.len() == 1) {
+            self.children.extend(node.children);
+        } else {
+            self.children.push(QChild::Q(node));
+        }
+    }
+}
+
+/// What the chain has built so far, kept as Django's `Query` keeps it.
+struct Query<'s, 'a> {
+    sem: &'s Semantics<'a>,
+    table: &'s Table<'a>,
+    dialect: Dialect,
+    joins: Joins,
+    /// The WHERE clause: what each `filter()`/`exclude()` added, ANDed.
+    conditions: WhereNode,
     /// `order_by(...)` as called (`Some(empty)` clears `Meta.ordering`).
     order_by: Option<Vec<String>>,
     /// (offset, limit).
     limit: Option<(u64, Option<u64>)>,
-    values: Option<Vec<String>>,
+    /// `values()`'s names and the columns they select, joined when `values()` is called.
+    values: Option<Vec<(String, Column)>>,
     only: Option<Vec<String>>,
     defer: Vec<String>,
-    select_related: Vec<String>,
+    select_related: SelectRelated,
     distinct: bool,
+    /// `annotate()`'s aggregates, in the order Django adds them: they make a GROUP BY.
+    annotations: Vec<Annotation>,
 }
 
-impl Query {
-    fn apply(
-        &mut self,
-        table: &Table,
-        method: &str,
-        arguments: Node,
-        source: &str,
-        dialect: Dialect,
-    ) -> Result<(), String> {
+/// What `select_related()` follows.
+enum SelectRelated {
+    Nothing,
+    /// `select_related()`: every key that cannot be NULL, and theirs, five deep.
+    Keys,
+    /// `select_related("author", "mentor__author")`
+    Named(Vec<String>),
+}
+
+/// How deep `select_related()` follows keys (`Query.max_depth`).
+const SELECT_RELATED_DEPTH: usize = 5;
+
+struct Annotation {
+    name: String,
+    /// `COUNT("library_book"."id")`
+    sql: String,
+    family: Family,
+}
+
+/// A column of the SELECT, ORDER BY or GROUP BY list, and what PostgreSQL's compiler needs to
+/// shorten a GROUP BY: the table alias, and whether it is that table's primary key.
+#[derive(Clone)]
+struct Column {
+    sql: String,
+    alias: Alias,
+    pk: bool,
+}
+
+/// An ORDER BY term: a column, or (by its position in the SELECT list) an annotation.
+enum Order {
+    Column(Column, bool),
+    Annotation(usize, bool),
+}
+
+/// Orderings through `Meta.ordering` of related models, at most this deep (Django refuses
+/// cycles; this stops them).
+const MAX_ORDERING_DEPTH: usize = 4;
+
+/// The lookups rendered on an aggregate (`annotate(n=Count(...)).filter(n__gt=2)`).
+const AGGREGATE_LOOKUPS: [&str; 7] = ["exact", "in", "gt", "gte", "lt", "lte", "range"];
+
+/// Django's lookups on a relation (`RelatedExact`, `RelatedIn`, ...).
+const RELATED_LOOKUPS: [&str; 7] = ["exact", "in", "gt", "gte", "lt", "lte", "isnull"];
+
+impl<'s, 'a> Query<'s, 'a> {
+    fn new(sem: &'s Semantics<'a>, table: &'s Table<'a>, dialect: Dialect) -> Self {
+        Query {
+            sem,
+            table,
+            dialect,
+            joins: Joins::new(&table.name),
+            conditions: WhereNode::default(),
+            order_by: None,
+            limit: None,
+            values: None,
+            only: None,
+            defer: Vec::new(),
+            select_related: SelectRelated::Nothing,
+            distinct: false,
+            annotations: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, method: &str, arguments: Node<'a>) -> Result<(), String> {
+        let source = self.sem.source;
         match method {
             "all" if arguments.named_child_count() == 0 => {}
-            "filter" => {
-                let conditions = conditions(table, arguments, source, dialect, false)?;
-                self.conditions.extend(conditions);
-            }
-            "exclude" => {
-                let conditions = conditions(table, arguments, source, dialect, true)?;
-                if !conditions.is_empty() {
-                    self.conditions
-                        .push(format!("NOT ({})", conditions.join(" AND ")));
-                }
+            "filter" | "exclude" => {
+                let mut q = QNode::of_arguments(arguments, source)?;
+                q.negated = method == "exclude";
+                self.add_q(&q)?;
             }
             "order_by" => self.order_by = Some(names(arguments, source)?),
-            "values" => self.values = Some(names(arguments, source)?),
+            "values" | "values_list" if !self.annotations.is_empty() => {
+                return Err(format!(
+                    "`{method}()` after `annotate()` is not rendered yet"
+                ))
+            }
+            "values" | "values_list" if self.values.is_some() => {
+                return Err(format!("`{method}()` after `values()` is not rendered yet"))
+            }
+            "values" => self.values(names(arguments, source)?)?,
             "values_list" => {
                 let (names, options) = names_and_options(arguments, source)?;
                 if options
@@ -327,7 +698,7 @@ impl Query {
                 {
                     return Err("`values_list()` options other than flat/named".into());
                 }
-                self.values = Some(names);
+                self.values(names)?;
             }
             "only" => {
                 if !self.defer.is_empty() {
@@ -343,61 +714,448 @@ impl Query {
             }
             "select_related" => {
                 let names = names(arguments, source)?;
-                if names.is_empty() {
-                    return Err("`select_related()` without names is not rendered yet".into());
-                }
-                self.select_related.extend(names);
+                let before = std::mem::replace(&mut self.select_related, SelectRelated::Nothing);
+                self.select_related = match (names.is_empty(), before) {
+                    (true, _) => SelectRelated::Keys,
+                    (false, SelectRelated::Named(mut before)) => {
+                        before.extend(names);
+                        SelectRelated::Named(before)
+                    }
+                    (false, _) => SelectRelated::Named(names),
+                };
             }
             "distinct" if arguments.named_child_count() == 0 => self.distinct = true,
+            "annotate" => self.annotate(arguments)?,
             _ => return Err(format!("`{method}()` is not rendered yet")),
         }
         Ok(())
     }
 
-    /// The ORDER BY terms, (qualified column, direction): `order_by()`'s, else
-    /// `Meta.ordering`'s.
-    fn order_by(&self, table: &Table) -> Result<Vec<(String, &'static str)>, String> {
-        let ordering = match &self.order_by {
-            Some(order) => order.iter().cloned().map(Some).collect(),
-            None => table.model.ordering.clone().unwrap_or_default(),
-        };
-        let mut terms = Vec::new();
-        for name in ordering {
-            let name = name.ok_or("`Meta.ordering` holds an expression")?;
-            let (descending, name) = match name.strip_prefix('-') {
-                Some(name) => (true, name),
-                None => (false, name.as_str()),
+    /// `values("title", "author__name")`: each name's column, joined now (`add_fields`), so
+    /// that later filters reuse the joins.
+    fn values(&mut self, names: Vec<String>) -> Result<(), String> {
+        let mut values = Vec::new();
+        for name in names {
+            let path = joins::resolve(
+                self.sem,
+                self.table.id,
+                &name.split("__").collect::<Vec<_>>(),
+            )?;
+            if !path.rest.is_empty() {
+                return Err(format!("`values(\"{name}\")` is not rendered yet"));
+            }
+            let aliases = self.joins.setup(0, &path.hops, None);
+            let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+            let column = Column {
+                sql: self.joins.column(alias, &target.column),
+                alias,
+                pk: target.pk,
             };
-            if name == "?" || name.contains("__") {
-                return Err(format!("ordering by `{name}` is not rendered yet"));
+            values.push((name, column));
+        }
+        self.values = Some(values);
+        Ok(())
+    }
+
+    /// `Query.add_q`: one `filter()`/`exclude()` call. Joins INNER before it stay INNER.
+    fn add_q(&mut self, q: &QNode<'a>) -> Result<(), String> {
+        let inner = self.joins.inner();
+        // The joins this call made, which its own to-many lookups share.
+        let mut reusable = Vec::new();
+        let (clause, _) = self.add_q_node(q, &mut reusable, false, false)?;
+        self.conditions.add(clause);
+        self.joins.demote(&inner);
+        Ok(())
+    }
+
+    /// `Query._add_q`: the clause of a `Q` and the joins it needs a row of.
+    fn add_q_node(
+        &mut self,
+        q: &QNode<'a>,
+        reusable: &mut Vec<Alias>,
+        branch_negated: bool,
+        negated: bool,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let negated = negated != q.negated;
+        let branch_negated = branch_negated || q.negated;
+        let mut clause = WhereNode {
+            or: q.or,
+            negated: q.negated,
+            children: Vec::new(),
+        };
+        let mut promoter = JoinPromoter::new(q.or, q.children.len(), negated);
+        for child in &q.children {
+            let (child_clause, needed) = match child {
+                QChild::Lookup(key, value) => {
+                    self.build_filter(key, *value, reusable, branch_negated, negated)?
+                }
+                QChild::Q(node) => self.add_q_node(node, reusable, branch_negated, negated)?,
+            };
+            promoter.vote(&needed);
+            clause.add(child_clause);
+        }
+        let needed = promoter.update(&mut self.joins);
+        Ok((clause, needed))
+    }
+
+    /// `Query.build_filter` of one lookup: its condition (and, negated on a column that may be
+    /// NULL, `IS NOT NULL` as Django adds), and the joins it needs a row of.
+    fn build_filter(
+        &mut self,
+        key: &str,
+        value: Node<'a>,
+        reusable: &mut Vec<Alias>,
+        branch_negated: bool,
+        negated: bool,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let source = self.sem.source;
+        let names: Vec<&str> = key.split("__").collect();
+        if let Some(annotation) = self.annotations.iter().find(|a| a.name == names[0]) {
+            // Django tests the aggregate itself, with no joins and no NULL handling.
+            let lookup = match names[1..] {
+                [] => "exact",
+                [lookup] if AGGREGATE_LOOKUPS.contains(&lookup) => lookup,
+                _ => return Err(format!("the lookup `{key}` is not rendered yet")),
+            };
+            let (sql, family) = (annotation.sql.clone(), annotation.family);
+            let condition = condition(&sql, lookup, value, family, source, self.dialect)?;
+            let clause = WhereNode {
+                or: false,
+                negated: false,
+                children: vec![Clause::Condition(Condition {
+                    sql: condition,
+                    aggregate: true,
+                    column: None,
+                })],
+            };
+            return Ok((clause, Vec::new()));
+        }
+        let path = joins::resolve(self.sem, self.table.id, &names)?;
+        let lookup = match path.rest.as_slice() {
+            [] => "exact",
+            [lookup] => lookup.as_str(),
+            [..] => return Err(format!("the transforms of `{key}` are not rendered yet")),
+        };
+        let known = if path.ends_on_relation {
+            RELATED_LOOKUPS.contains(&lookup)
+        } else {
+            LOOKUPS.contains(&lookup)
+        };
+        if !known {
+            return Err(format!("the lookup `{lookup}` is not rendered yet"));
+        }
+        if branch_negated && path.hops.iter().any(|h| h.multi_valued) {
+            let lookup = lookup.to_string();
+            return self.split_exclude(path, &lookup, value, reusable);
+        }
+        let used = self.joins.setup(0, &path.hops, Some(reusable));
+        let (target, alias, kept) = self.joins.trim(&path.hops, path.target, used.clone());
+        reusable.extend(kept.iter().copied());
+        let column = self.joins.column(alias, &target.column);
+        let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
+        let tested = Column {
+            sql: column.clone(),
+            alias,
+            pk: target.pk,
+        };
+        let written = text(value, source);
+        let is_null = (lookup == "isnull" && written == "True")
+            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        let mut clause = WhereNode {
+            or: false,
+            negated: false,
+            children: vec![Clause::Condition(Condition {
+                sql: condition,
+                aggregate: false,
+                column: Some(tested.clone()),
+            })],
+        };
+        // Django's `require_outer`: a row may be missing where the column IS NULL, or where a
+        // negated condition holds; such a condition does not vote its joins INNER.
+        let require_outer = if negated { !is_null } else { is_null };
+        let last = *kept.last().expect("the start alias");
+        let outer = self.joins.kind(last) == Some(JoinType::LeftOuter);
+        if negated && !is_null && lookup != "isnull" && (target.nullable || outer) {
+            clause.children.push(Clause::Condition(Condition {
+                sql: format!("{column} IS NOT NULL"),
+                aggregate: false,
+                column: Some(tested),
+            }));
+        }
+        Ok((clause, if require_outer { Vec::new() } else { used }))
+    }
+
+    /// `annotate(n=Count("books"), ...)`: positional aggregates first (named by Django's
+    /// default alias, `books__count`), then the named ones as written.
+    fn annotate(&mut self, arguments: Node<'a>) -> Result<(), String> {
+        let source = self.sem.source;
+        let mut positional = Vec::new();
+        let mut named = Vec::new();
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            match argument.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(key), Some(value)) = (
+                        argument.child_by_field_name("name"),
+                        argument.child_by_field_name("value"),
+                    ) else {
+                        return Err("an argument is not readable".into());
+                    };
+                    named.push((Some(text(key, source)), value));
+                }
+                _ => positional.push((None, argument)),
             }
-            let (column, field) = table.column_of(name)?;
-            if field.is_some_and(|f| f.kind != FieldKind::Concrete) && !name.ends_with("_id") {
-                return Err("ordering by a relation is not rendered yet".into());
+        }
+        for (name, value) in positional.into_iter().chain(named) {
+            let (function, path, distinct) = aggregate(value, source)?;
+            let name = match name {
+                Some(name) => name.to_string(),
+                None if path == "*" => {
+                    return Err("`Count(\"*\")` needs a name to be rendered".into())
+                }
+                None => format!("{path}__{}", function.to_lowercase()),
+            };
+            // Django refuses a field's name, except after `values()`, whose rows have no fields.
+            let field = self.values.is_none() && self.table.model.field(&name).is_some();
+            let taken = self.annotations.iter().any(|a| a.name == name) || field || name == "pk";
+            if taken {
+                return Err(format!("the annotation `{name}` shadows another name"));
             }
-            let direction = if descending { "DESC" } else { "ASC" };
-            terms.push((table.qualified(&column), direction));
+            let (column, family) = if path == "*" {
+                ("*".to_string(), Family::Integer)
+            } else {
+                let names: Vec<&str> = path.split("__").collect();
+                let path = joins::resolve(self.sem, self.table.id, &names)?;
+                if !path.rest.is_empty() {
+                    return Err(format!(
+                        "aggregating `{}` is not rendered yet",
+                        names.join("__")
+                    ));
+                }
+                let aliases = self.joins.setup(0, &path.hops, None);
+                let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+                (self.joins.column(alias, &target.column), target.family)
+            };
+            let family = match function {
+                "Count" => Family::Integer,
+                // An average is a float; SQLite casts aggregates of decimals.
+                "Avg" => Family::Other,
+                _ if matches!(family, Family::Integer | Family::Text) => family,
+                _ => return Err(format!("`{function}()` of this column is not rendered yet")),
+            };
+            let distinct = if distinct { "DISTINCT " } else { "" };
+            self.annotations.push(Annotation {
+                name,
+                sql: format!("{}({distinct}{column})", function.to_uppercase()),
+                family,
+            });
+        }
+        Ok(())
+    }
+
+    /// `Query.split_exclude`: a negated lookup across a to-many relation tests that no related
+    /// row matches, with a correlated `EXISTS` subquery. The subquery is the lookup filtered on
+    /// the model's own table, its leading joins up to the to-many one dropped (`trim_start`),
+    /// and its aliases renamed `U<n>` (`bump_prefix`).
+    fn split_exclude(
+        &mut self,
+        path: joins::Path,
+        lookup: &str,
+        value: Node<'a>,
+        reusable: &mut Vec<Alias>,
+    ) -> Result<(WhereNode, Vec<Alias>), String> {
+        let source = self.sem.source;
+        let mut inner = Joins::new(&self.table.name);
+        let used = inner.setup(0, &path.hops, Some(&[]));
+        let (target, alias, _) = inner.trim(&path.hops, path.target.clone(), used.clone());
+        let written = text(value, source);
+        let is_null = (lookup == "isnull" && written == "True")
+            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        if !is_null {
+            inner.demote(&used);
+        }
+        let many = path
+            .hops
+            .iter()
+            .position(|h| h.multi_valued)
+            .expect("a to-many hop");
+        for i in 0..many {
+            if inner.kind(used[i + 1]) == Some(JoinType::LeftOuter) {
+                return Err(
+                    "`exclude()` through a nullable key to a to-many relation is not rendered yet"
+                        .into(),
+                );
+            }
+            inner.unref(used[i]);
+        }
+        let hop = &path.hops[many];
+        let (selected, selected_column) = if inner.kind(used[many + 1]) == Some(JoinType::LeftOuter)
+        {
+            (used[many], hop.parent_column())
+        } else {
+            inner.unref(used[many]);
+            (used[many + 1], hop.column())
+        };
+        // The outer row's column the subquery is correlated with, reached through the joins
+        // the subquery dropped (Django resolves it as an outer reference).
+        let outer_hops = &path.hops[..many];
+        let outer_aliases = self.joins.setup(0, outer_hops, Some(reusable));
+        let reference = joins::Target {
+            column: hop.parent_column().to_string(),
+            nullable: false,
+            family: Family::Other,
+            pk: false,
+        };
+        let (reference, reference_alias, kept) =
+            self.joins.trim(outer_hops, reference, outer_aliases);
+        if reusable
+            .iter()
+            .any(|&a| self.joins.name(a) == inner.name(selected))
+        {
+            return Err("this `exclude()` across a to-many relation is not rendered yet".into());
+        }
+        reusable.extend(kept);
+        inner.bump('U');
+        let column = inner.column(alias, &target.column);
+        let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
+        let exists = format!(
+            "EXISTS(SELECT 1 AS \"a\" FROM {} WHERE ({condition} AND {} = ({})) LIMIT 1)",
+            inner.from(),
+            inner.column(selected, selected_column),
+            self.joins.column(reference_alias, &reference.column)
+        );
+        let clause = WhereNode {
+            or: false,
+            negated: false,
+            children: vec![Clause::Condition(Condition {
+                sql: exists,
+                aggregate: false,
+                column: None,
+            })],
+        };
+        Ok((clause, Vec::new()))
+    }
+
+    /// The ORDER BY terms: `order_by()`'s, else `Meta.ordering`'s (which a GROUP BY drops),
+    /// each once.
+    fn order_by(&mut self, grouped: bool) -> Result<Vec<Order>, String> {
+        let (ordering, from_meta) = match &self.order_by {
+            Some(order) => (order.iter().cloned().map(Some).collect(), false),
+            None => (self.table.model.ordering.clone().unwrap_or_default(), true),
+        };
+        let mut terms: Vec<Order> = Vec::new();
+        for name in &ordering {
+            let name = name
+                .as_deref()
+                .ok_or("`Meta.ordering` holds an expression")?;
+            let (descending, bare) = match name.strip_prefix('-') {
+                Some(bare) => (true, bare),
+                None => (false, name),
+            };
+            if let Some(i) = self.annotations.iter().position(|a| a.name == bare) {
+                terms.push(Order::Annotation(i, descending));
+                continue;
+            }
+            for (column, descending) in self.ordering(name, self.table.id, 0, false, 0)? {
+                let seen = terms
+                    .iter()
+                    .any(|t| matches!(t, Order::Column(c, _) if c.sql == column.sql));
+                if !seen {
+                    terms.push(Order::Column(column, descending));
+                }
+            }
+        }
+        if grouped && from_meta {
+            // Django drops a `Meta.ordering` under a GROUP BY, after making its joins.
+            terms.clear();
         }
         Ok(terms)
     }
 
-    fn sql(&self, index: &ModelIndex, table: &Table, target: Target) -> Result<String, String> {
+    /// `SQLCompiler.find_ordering_name`: a key orders by its model's `Meta.ordering`, joined.
+    fn ordering(
+        &mut self,
+        name: &str,
+        model: ModelId,
+        alias: Alias,
+        descending: bool,
+        depth: usize,
+    ) -> Result<Vec<(Column, bool)>, String> {
+        let (descending, name) = match name.strip_prefix('-') {
+            Some(name) => (!descending, name),
+            None => (descending, name),
+        };
+        if name == "?" || name.contains('.') {
+            return Err(format!("ordering by `{name}` is not rendered yet"));
+        }
+        let names: Vec<&str> = name.split("__").collect();
+        let path = joins::resolve(self.sem, model, &names)?;
+        // A reverse or many-to-many relation orders by its model's `Meta.ordering` too, which
+        // is not followed here.
+        if !path.rest.is_empty() || path.ends_on_many {
+            return Err(format!("ordering by `{name}` is not rendered yet"));
+        }
+        let aliases = self.joins.setup(alias, &path.hops, None);
+        let related = path.ends_on_key.map(|m| self.sem.index().model(m));
+        if let Some(ordering) = related
+            .and_then(|m| m.ordering.clone())
+            .filter(|o| !o.is_empty())
+        {
+            if depth == MAX_ORDERING_DEPTH {
+                return Err("orderings through more relations are not rendered".into());
+            }
+            let joined = *aliases.last().expect("the start alias");
+            let related = path.ends_on_key.expect("a key");
+            let mut terms = Vec::new();
+            for item in ordering {
+                let item = item.ok_or("`Meta.ordering` holds an expression")?;
+                terms.extend(self.ordering(&item, related, joined, descending, depth + 1)?);
+            }
+            return Ok(terms);
+        }
+        let (target, alias, _) = self.joins.trim(&path.hops, path.target, aliases);
+        let column = Column {
+            sql: self.joins.column(alias, &target.column),
+            alias,
+            pk: target.pk,
+        };
+        Ok(vec![(column, descending)])
+    }
+
+    fn sql(mut self, target: Target) -> Result<String, String> {
+        let table = self.table;
+        let grouped = !self.annotations.is_empty();
         let mut select = Vec::new();
         // Columns named in `values()`, which a 5.2 ORDER BY refers to by position.
         let mut named = Vec::new();
-        let mut joins = String::new();
+        // The columns of the model's rows a GROUP BY lists.
+        let mut selected: Vec<Column> = Vec::new();
+        let first_annotation;
         if let Some(values) = &self.values {
             if values.is_empty() {
+                if grouped {
+                    return Err(
+                        "`values()` of every column with `annotate()` is not rendered yet".into(),
+                    );
+                }
                 select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
             }
-            for name in values {
-                let column = table.qualified(&table.column_of(name)?.0);
+            for (name, column) in values {
+                // `values()` before `annotate()` groups by the columns it names.
+                selected.push(column.clone());
                 select.push(match target.release {
-                    Release::Before5_2 => column.clone(),
-                    Release::Since5_2 => format!("{column} AS \"{name}\""),
+                    Release::Before5_2 => column.sql.clone(),
+                    Release::Since5_2 => format!("{} AS \"{name}\"", column.sql),
                 });
-                named.push(column);
+                named.push(column.sql.clone());
             }
+            first_annotation = select.len();
+            select.extend(
+                self.annotations
+                    .iter()
+                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+            );
         } else {
             let loaded = |name: &str| match &self.only {
                 Some(only) => name == "id" || only.iter().any(|o| o == name),
@@ -407,60 +1165,96 @@ impl Query {
                 if name.contains("__") {
                     return Err("deferring across relations is not rendered yet".into());
                 }
-                table.column_of(name)?;
+                table.check_column(name)?;
+            }
+            if grouped && (self.only.is_some() || !self.defer.is_empty()) {
+                return Err("`only()`/`defer()` with `annotate()` is not rendered yet".into());
             }
             for (name, column) in &table.columns {
                 if column == &table.pk || loaded(name) {
-                    select.push(table.qualified(column));
+                    selected.push(Column {
+                        sql: table.qualified(column),
+                        alias: 0,
+                        pk: column == &table.pk && !table.model.unmanaged,
+                    });
                 }
             }
-            if !self.select_related.is_empty() && (self.only.is_some() || !self.defer.is_empty()) {
+            let related = !matches!(self.select_related, SelectRelated::Nothing);
+            if related && (self.only.is_some() || !self.defer.is_empty()) {
                 return Err(
                     "`select_related()` with `only()`/`defer()` is not rendered yet".into(),
                 );
             }
-            let mut joined = Vec::new();
-            for name in &self.select_related {
-                let (join, columns) = join(index, table, name)?;
-                if joined.contains(&columns) {
-                    return Err("two joins of one table are not rendered yet".into());
-                }
-                joined.push(columns.clone());
-                joins.push_str(&join);
-                select.extend(columns);
-            }
+            select.extend(selected.iter().map(|c| c.sql.clone()));
+            first_annotation = select.len();
+            select.extend(
+                self.annotations
+                    .iter()
+                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+            );
+            let related = self.select_related()?;
+            select.extend(related.iter().map(|c| c.sql.clone()));
+            selected.extend(related);
         }
-        let order_by = self.order_by(table)?;
+        let order_by = self.order_by(grouped)?;
         if self.distinct {
             // DISTINCT rows are ordered by columns they select: Django adds those missing.
-            for (column, _) in &order_by {
-                if !select.contains(column) && !named.contains(column) {
-                    select.push(column.clone());
+            for term in &order_by {
+                if let Order::Column(column, _) = term {
+                    if !select.contains(&column.sql) && !named.contains(&column.sql) {
+                        select.push(column.sql.clone());
+                    }
                 }
             }
         }
         let mut sql = format!(
-            "SELECT {}{} FROM \"{}\"{joins}",
+            "SELECT {}{} FROM {}",
             if self.distinct { "DISTINCT " } else { "" },
             select.join(", "),
-            table.name
+            self.joins.from()
         );
-        match self.conditions.as_slice() {
-            [] => {}
-            [only] => sql.push_str(&format!(" WHERE {only}")),
-            all => sql.push_str(&format!(" WHERE ({})", all.join(" AND "))),
+        let (conditions, having) = std::mem::take(&mut self.conditions).split(false);
+        if let Some(conditions) = conditions.and_then(|c| c.sql()) {
+            sql.push_str(&format!(" WHERE {conditions}"));
+        }
+        if grouped {
+            let mut group_by = selected;
+            group_by.extend(order_by.iter().filter_map(|term| match term {
+                Order::Column(column, _) => Some(column.clone()),
+                Order::Annotation(..) => None,
+            }));
+            let tested = having.as_ref().map(WhereNode::columns).unwrap_or_default();
+            group_by.extend(tested.iter().cloned());
+            // Since 5.2 a column `values()` names is grouped by its position.
+            let named = match target.release {
+                Release::Since5_2 => named.as_slice(),
+                Release::Before5_2 => &[],
+            };
+            let list = group_by_list(group_by, &tested, named, target.dialect);
+            sql.push_str(&format!(" GROUP BY {list}"));
+        }
+        if let Some(having) = having.and_then(|h| h.sql()) {
+            sql.push_str(&format!(" HAVING {having}"));
         }
         if !order_by.is_empty() {
             let terms: Vec<String> = order_by
                 .iter()
-                .map(
-                    |(column, direction)| match named.iter().position(|n| n == column) {
+                .map(|term| {
+                    let (column, descending) = match term {
+                        Order::Column(column, descending) => (column.sql.clone(), *descending),
+                        // Django orders by an annotation's position in the SELECT list.
+                        Order::Annotation(i, descending) => {
+                            ((first_annotation + i + 1).to_string(), *descending)
+                        }
+                    };
+                    let direction = if descending { "DESC" } else { "ASC" };
+                    match named.iter().position(|n| *n == column) {
                         Some(i) if target.release == Release::Since5_2 => {
                             format!("{} {direction}", i + 1)
                         }
                         _ => format!("{column} {direction}"),
-                    },
-                )
+                    }
+                })
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
         }
@@ -477,41 +1271,144 @@ impl Query {
         }
         Ok(sql)
     }
+
+    /// The joins `select_related()` adds and the columns they select.
+    fn select_related(&mut self) -> Result<Vec<Column>, String> {
+        let requested = match &self.select_related {
+            SelectRelated::Nothing => return Ok(Vec::new()),
+            SelectRelated::Keys => None,
+            SelectRelated::Named(names) => Some(names.clone()),
+        };
+        self.related_selections(self.table.id, 0, requested, 1)
+    }
+
+    /// `SQLCompiler.get_related_selections`: the keys of `model` (at `alias`) to follow, in
+    /// field order, each joined and its columns selected before the keys below it. `requested`
+    /// holds the names below this model, `None` for every key that cannot be NULL.
+    fn related_selections(
+        &mut self,
+        model: ModelId,
+        alias: Alias,
+        requested: Option<Vec<String>>,
+        depth: usize,
+    ) -> Result<Vec<Column>, String> {
+        let index = self.sem.index();
+        let table = Table::of(index, model)?;
+        let is_key = |name: &str| {
+            table
+                .model
+                .field(name)
+                .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne))
+        };
+        for name in requested.iter().flatten() {
+            let key = name.split("__").next().unwrap_or(name);
+            if !is_key(key) {
+                return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
+            }
+        }
+        if requested.is_none() && depth > SELECT_RELATED_DEPTH {
+            return Ok(Vec::new());
+        }
+        let mut columns = Vec::new();
+        for field in &table.model.fields {
+            if !matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne) {
+                continue;
+            }
+            let below = match &requested {
+                Some(names) => {
+                    let prefix = format!("{}__", field.name);
+                    if !names
+                        .iter()
+                        .any(|n| *n == field.name || n.starts_with(&prefix))
+                    {
+                        continue;
+                    }
+                    Some(
+                        names
+                            .iter()
+                            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+                            .collect(),
+                    )
+                }
+                None if field.may_be_null => continue,
+                None => None,
+            };
+            let path = joins::resolve(self.sem, model, &[field.name.as_str()])?;
+            let aliases = self.joins.setup(alias, &path.hops, None);
+            let joined = *aliases.last().expect("the joined table");
+            let related = field.target.ok_or("the related model is not known")?;
+            let related_table = Table::of(index, related)?;
+            columns.extend(related_table.columns.iter().map(|(_, c)| Column {
+                sql: self.joins.column(joined, c),
+                alias: joined,
+                pk: *c == related_table.pk && !related_table.model.unmanaged,
+            }));
+            columns.extend(self.related_selections(related, joined, below, depth + 1)?);
+        }
+        Ok(columns)
+    }
 }
 
-/// The JOIN `select_related(name)` adds and the columns it selects.
-fn join(index: &ModelIndex, table: &Table, name: &str) -> Result<(String, Vec<String>), String> {
-    let field = table.model.field(name).filter(|f| {
-        matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne) && !name.contains("__")
-    });
-    let Some(field) = field else {
-        return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
+/// `Count("books", distinct=True)` as (function, path, distinct).
+fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, bool), String> {
+    let declined =
+        || "annotations other than Count/Sum/Max/Min/Avg of a field are not rendered yet";
+    let function = value
+        .child_by_field_name("function")
+        .filter(|_| value.kind() == "call")
+        .ok_or_else(declined)?;
+    let name = text(function, source);
+    let name = name.rsplit('.').next().unwrap_or(name);
+    let name = ["Count", "Sum", "Max", "Min", "Avg"]
+        .into_iter()
+        .find(|f| *f == name)
+        .ok_or_else(declined)?;
+    let arguments = value
+        .child_by_field_name("arguments")
+        .ok_or_else(declined)?;
+    let (paths, options) = names_and_options(arguments, source)?;
+    let [path] = paths.as_slice() else {
+        return Err(declined().into());
     };
-    let target = Table::of(index, field.target.ok_or("the related model is not known")?)?;
-    if target.name == table.name {
-        return Err("a join of a table to itself is not rendered yet".into());
+    let mut distinct = false;
+    for (key, value) in options {
+        match (key, text(value, source)) {
+            ("distinct", "True") if name == "Count" => distinct = true,
+            ("distinct", "False") => {}
+            _ => return Err(format!("`{name}({key}=...)` is not rendered yet")),
+        }
     }
-    let target_column = match &field.to_field {
-        Some(to_field) => target.column_of(to_field)?.0,
-        None => target.pk.clone(),
-    };
-    let kind = if field.may_be_null {
-        "LEFT OUTER JOIN"
-    } else {
-        "INNER JOIN"
-    };
-    let join = format!(
-        " {kind} \"{}\" ON ({} = {})",
-        target.name,
-        table.qualified(&column(field)),
-        target.qualified(&target_column)
-    );
-    let columns = target
-        .columns
-        .iter()
-        .map(|(_, c)| target.qualified(c))
-        .collect();
-    Ok((join, columns))
+    if path == "*" && name != "Count" {
+        return Err(declined().into());
+    }
+    Ok((name, path.clone(), distinct))
+}
+
+/// The GROUP BY list: each column once; PostgreSQL's compiler keeps of a table whose primary
+/// key is listed only that key (`allows_group_by_selected_pks`) and the columns HAVING tests,
+/// SQLite's keeps every column.
+fn group_by_list(
+    columns: Vec<Column>,
+    having: &[Column],
+    named: &[String],
+    dialect: Dialect,
+) -> String {
+    let keyed: Vec<Alias> = columns.iter().filter(|c| c.pk).map(|c| c.alias).collect();
+    let mut list: Vec<String> = Vec::new();
+    for column in columns {
+        let kept = dialect == Dialect::Sqlite
+            || column.pk
+            || !keyed.contains(&column.alias)
+            || having.iter().any(|h| h.sql == column.sql);
+        let sql = match named.iter().position(|n| *n == column.sql) {
+            Some(i) => (i + 1).to_string(),
+            None => column.sql,
+        };
+        if kept && !list.contains(&sql) {
+            list.push(sql);
+        }
+    }
+    list.join(", ")
 }
 
 /// The string arguments of `order_by("a", "-b")`, `values("a")`, ...
@@ -552,59 +1449,6 @@ fn names_and_options<'a>(
     Ok((names, options))
 }
 
-/// The conditions of `filter(**lookups)` (sorted by name, as `Q` sorts them). Negated ones
-/// (`exclude`) on a column that may be NULL also require it not to be, as Django adds.
-fn conditions(
-    table: &Table,
-    arguments: Node,
-    source: &str,
-    dialect: Dialect,
-    negated: bool,
-) -> Result<Vec<String>, String> {
-    let (names, mut lookups) = names_and_options(arguments, source)
-        .map_err(|_| "`Q` objects and other positional conditions are not rendered yet")?;
-    if !names.is_empty() {
-        return Err("`Q` objects and other positional conditions are not rendered yet".into());
-    }
-    lookups.sort_by_key(|(key, _)| *key);
-    let mut conditions = Vec::new();
-    for (key, value) in lookups {
-        let (name, lookup) = match key.rsplit_once("__") {
-            Some((name, lookup)) => (name, lookup),
-            None => (key, "exact"),
-        };
-        if name.contains("__") {
-            return Err("lookups across relations are not rendered yet".into());
-        }
-        let (column, field) = table.column_of(name).map_err(|_| {
-            if lookup == "exact" || LOOKUPS.contains(&lookup) {
-                format!(
-                    "`{key}` is not a lookup on a column of {}",
-                    table.model.name
-                )
-            } else {
-                "lookups across relations are not rendered yet".to_string()
-            }
-        })?;
-        let relation = field.is_some_and(|f| f.kind != FieldKind::Concrete);
-        if relation && !LOOKUPS.contains(&lookup) {
-            return Err("lookups across relations are not rendered yet".into());
-        }
-        let column = table.qualified(&column);
-        let family = family(table.index, field);
-        let condition = condition(&column, lookup, value, family, source, dialect)?;
-        let null_too = negated
-            && lookup != "isnull"
-            && field.is_some_and(|f| f.may_be_null)
-            && text(value, source) != "None";
-        conditions.push(condition);
-        if null_too {
-            conditions.push(format!("{column} IS NOT NULL"));
-        }
-    }
-    Ok(conditions)
-}
-
 const LOOKUPS: [&str; 15] = [
     "exact",
     "iexact",
@@ -624,7 +1468,7 @@ const LOOKUPS: [&str; 15] = [
 ];
 
 /// What kind of values a column holds, as far as printing them goes.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Family {
     Text,
     Integer,
@@ -684,8 +1528,13 @@ fn condition(
             }
             let mut cursor = value.walk();
             let mut items = Vec::new();
-            for item in value.named_children(&mut cursor) {
-                let item = literal(item, family, source)?;
+            let written: Vec<Node> = value.named_children(&mut cursor).collect();
+            for item in &written {
+                let item = literal(*item, family, source)?;
+                if item == "%s" && written.len() > 1 {
+                    // Django drops repeated values, which only literals tell.
+                    return Err("`in` a list of values not known statically".into());
+                }
                 if !items.contains(&item) {
                     items.push(item);
                 }
@@ -766,6 +1615,10 @@ fn condition(
 /// analyzer does not know.
 fn literal(value: Node, family: Family, source: &str) -> Result<String, String> {
     let written = text(value, source);
+    if value.kind() == "call" && builds_expression(value, source) {
+        // `F("x")`, `Value(...)`, `Lower(...)`: SQL of its own, not a parameter.
+        return Err(format!("the expression `{written}` is not rendered yet"));
+    }
     match (value.kind(), family) {
         ("identifier" | "attribute" | "call" | "subscript", _) if written != "None" => {
             Ok("%s".into())
@@ -784,6 +1637,17 @@ fn literal(value: Node, family: Family, source: &str) -> Result<String, String> 
         }
         _ => Err(format!("the value `{written}` is not rendered yet")),
     }
+}
+
+/// Whether a call may build a query expression rather than a value: a class other than the
+/// value types a lookup commonly compares with (Django's expressions are all classes).
+fn builds_expression(call: Node, source: &str) -> bool {
+    let Some(function) = call.child_by_field_name("function") else {
+        return true;
+    };
+    let name = text(function, source);
+    let name = name.rsplit('.').next().unwrap_or(name);
+    name.starts_with(|c: char| c.is_ascii_uppercase()) && !matches!(name, "Decimal" | "UUID")
 }
 
 /// `[a:b]` as (offset, limit).

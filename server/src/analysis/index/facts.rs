@@ -116,6 +116,9 @@ pub struct FieldFacts {
     /// `db_column="..."`: the column's name when it is not the field's (SQL on hover); empty
     /// when the index cannot read it, so that nobody guesses it.
     pub db_column: Option<String>,
+    /// `db_table="..."` of a many-to-many: its join table's name when it is not Django's
+    /// (SQL on hover); empty when the index cannot read it.
+    pub db_table: Option<String>,
     /// `primary_key=True`: the model has no implicit `id`.
     pub primary_key: bool,
 }
@@ -165,6 +168,9 @@ pub struct MetaFacts {
     /// `ordering = [...]`: the default ORDER BY; an entry the index cannot read (an
     /// expression, a constant) is kept as `None` so that nobody guesses it.
     pub ordering: Option<Vec<Option<String>>>,
+    /// `managed = ` anything but `True`: Django creates no table for it, and PostgreSQL's
+    /// compiler does not shorten a GROUP BY to its primary key (SQL on hover).
+    pub unmanaged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -706,6 +712,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         custom_through: keyword("through").is_some(),
         may_be_null: keyword("null").is_some_and(|v| text(v, source) != "False"),
         db_column: keyword("db_column").map(|n| string_value(n, source).unwrap_or_default()),
+        db_table: keyword("db_table").map(|n| string_value(n, source).unwrap_or_default()),
         primary_key: keyword("primary_key").is_some_and(|v| text(v, source) == "True"),
     });
 }
@@ -891,6 +898,7 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
         match text(left, source) {
             "abstract" => facts.is_abstract = text(right, source) == "True",
             "proxy" => facts.proxy = text(right, source) == "True",
+            "managed" => facts.unmanaged = text(right, source) != "True",
             "app_label" => facts.app_label = string_value(right, source),
             "default_related_name" => facts.default_related_name = string_value(right, source),
             "db_table" => facts.db_table = Some(string_value(right, source).unwrap_or_default()),

@@ -61,6 +61,8 @@ pub struct Field {
     pub may_be_null: bool,
     /// `db_column="..."` as written (empty when the index cannot read it).
     pub db_column: Option<String>,
+    /// `db_table="..."` of a many-to-many as written (empty when the index cannot read it).
+    pub db_table: Option<String>,
     /// `primary_key=True`.
     pub primary_key: bool,
 }
@@ -105,6 +107,8 @@ pub struct Model {
     pub db_table: Option<String>,
     /// `Meta.ordering` as written in the class itself (`None` for an entry it cannot read).
     pub ordering: Option<Vec<Option<String>>>,
+    /// `Meta.managed` written and not `True`.
+    pub unmanaged: bool,
     /// Whether the class derives from another model of the project (abstract or not), whose
     /// `Meta` it may inherit.
     pub has_model_bases: bool,
@@ -180,6 +184,9 @@ pub struct ModelIndex {
     prefetches: Option<WorkspacePrefetches>,
     /// `AUTH_USER_MODEL`'s model, settled once the models are known (see `find_user_model`).
     user_model: Option<ModelId>,
+    /// `DATABASES["default"]["ENGINE"]`, when the settings modules say it statically (SQL on
+    /// hover renders that backend's SQL).
+    database_engine: Option<String>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -278,6 +285,16 @@ impl ModelIndex {
         self.fingerprint = hasher.finish();
         self.templates = templates;
         self
+    }
+
+    /// The index with the engine the workspace's settings modules name, if they agree.
+    pub fn with_database_engine(mut self, engine: Option<String>) -> Self {
+        self.database_engine = engine;
+        self
+    }
+
+    pub fn database_engine(&self) -> Option<&str> {
+        self.database_engine.as_deref()
     }
 
     pub fn templates(&self) -> &crate::analysis::templates::TemplateIndex {
@@ -527,6 +544,7 @@ impl ModelIndex {
                     signals: Vec::new(),
                     db_table: class.meta.db_table.clone(),
                     ordering: class.meta.ordering.clone(),
+                    unmanaged: class.meta.unmanaged,
                     has_model_bases: false,
                 });
             }
@@ -617,6 +635,7 @@ impl ModelIndex {
                 related_query_name: field.related_query_name.clone(),
                 may_be_null: field.may_be_null,
                 db_column: field.db_column.clone(),
+                db_table: field.db_table.clone(),
                 primary_key: field.primary_key,
             });
         }

@@ -11,10 +11,10 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
 
-use crate::analysis::hover::sql;
 use crate::analysis::query_counts::queries_shown;
 use crate::lsp::convert;
 use crate::lsp::session::Session;
+use crate::settings::Settings;
 
 pub const SHOW_QUERIES: &str = "django-orm-lsp.showQueries";
 
@@ -51,17 +51,12 @@ pub async fn execute_command(
     let shown = tokio::task::spawn_blocking(move || {
         let tree = snapshot.document.tree()?;
         let offset = convert::offset(&snapshot.document.rope, position, snapshot.encoding);
-        let target = sql::Target {
-            dialect: sql::Dialect::Postgresql,
-            release: sql::Release::Since5_2,
-        };
-        queries_shown(
-            snapshot.document.text(),
-            tree,
-            &snapshot.file,
-            offset,
-            target,
-        )
+        let dialect = snapshot
+            .settings
+            .as_ref()
+            .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
+        let text = snapshot.document.text();
+        queries_shown(text, tree, &snapshot.file, offset, dialect)
     })
     .await
     .map_err(|_| Error::internal_error())?;

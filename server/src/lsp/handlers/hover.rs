@@ -10,6 +10,7 @@ use tower_lsp_server::ls_types::*;
 use crate::analysis::hover::hover_at;
 use crate::lsp::convert;
 use crate::lsp::session::Session;
+use crate::settings::Settings;
 
 pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option<Hover>> {
     let position = params.text_document_position_params;
@@ -21,7 +22,12 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
         let tree = snapshot.document.tree()?;
         let rope = &snapshot.document.rope;
         let offset = convert::offset(rope, position.position, snapshot.encoding);
-        let (range, shown) = hover_at(snapshot.document.text(), tree, &snapshot.file, offset)?;
+        let dialect = snapshot
+            .settings
+            .as_ref()
+            .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
+        let text = snapshot.document.text();
+        let (range, shown) = hover_at(text, tree, &snapshot.file, offset, dialect)?;
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
