@@ -137,7 +137,8 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
          SELECT \"blog_entry\".\"id\", \"blog_entry\".\"blog_id\" FROM \"blog_entry\";\n\n\
          -- On each row:\n\
          -- `entry.blog` (line 6): loads the related row by its key\n\
-         -- SQL not shown: a related row's query is not rendered yet\n"
+         SELECT \"blog_blog\".\"id\", \"blog_blog\".\"code\" FROM \"blog_blog\" \
+         WHERE \"blog_blog\".\"id\" = %s LIMIT 21;\n"
     );
 
     // Editing the models document re-indexes: with `to_field`, `blog_id` is no longer the id, so

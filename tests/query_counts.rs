@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use django_orm_lsp::analysis::query_counts::{query_counts, QueryCount};
+use django_orm_lsp::analysis::hover::sql::Dialect;
+use django_orm_lsp::analysis::query_counts::{queries_shown, query_counts, QueryCount};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 
@@ -138,8 +139,9 @@ fn loops_the_analyzer_cannot_count_get_no_lens() {
     }
 }
 
-/// What Django counts for each function: `[at 2 rows, at 5 rows]`.
-fn counted(interpreter: &Path) -> BTreeMap<String, serde_json::Value> {
+/// What Django counts for each function (`"counts"`: `[at 2 rows, at 5 rows]`) and the SQL it
+/// ran (`"sql"`).
+fn counted(interpreter: &Path) -> serde_json::Value {
     let output = Command::new(interpreter)
         .arg(project().join("../../query_counts/count_queries.py"))
         .arg(project())
@@ -162,7 +164,8 @@ fn lenses_equal_the_queries_django_runs() {
     };
     let (lenses, expected) = lenses();
     for django in installed {
-        let counted = counted(&django.interpreter);
+        let ran = counted(&django.interpreter);
+        let counted = ran["counts"].as_object().unwrap();
         let mut compared = 0;
         for (function, lenses) in &lenses {
             let mut held = vec![&lenses.function];
@@ -194,5 +197,49 @@ fn lenses_equal_the_queries_django_runs() {
              counted at 2 and 5 rows",
             django.label
         );
+        let shown = sql_shown_and_ran(&lenses, &ran["sql"]);
+        println!(
+            "Django {}: {shown} statements that clicking a lens shows, each one Django ran",
+            django.label
+        );
     }
+}
+
+/// Every SQL statement clicking a lens shows is one Django ran in that function (`%s` standing
+/// for a parameter, which Django's SQLite log writes in); returns how many were compared.
+fn sql_shown_and_ran(lenses: &BTreeMap<String, Lenses>, ran: &serde_json::Value) -> usize {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("shelf/loops.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let mut compared = 0;
+    for (function, lenses) in lenses {
+        let Some(lens) = &lenses.function else {
+            continue;
+        };
+        let shown = queries_shown(&source, &tree, &file, lens.range.start, Dialect::Sqlite)
+            .expect("a lens shows its queries");
+        let ran: Vec<&str> = ran[function]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q.as_str().unwrap())
+            .collect();
+        for statement in shown
+            .lines()
+            .filter(|l| !l.starts_with("--") && !l.is_empty())
+        {
+            let statement = statement.strip_suffix(';').unwrap();
+            let pattern = format!("^{}$", regex::escape(statement).replace("%s", "[^ ]+"));
+            let pattern = regex::Regex::new(&pattern).unwrap();
+            assert!(
+                ran.iter().any(|sql| pattern.is_match(sql)),
+                "{function}: shown `{statement}`, which Django did not run: {ran:#?}"
+            );
+            compared += 1;
+        }
+    }
+    compared
 }

@@ -1,6 +1,6 @@
 """Prints, as JSON, the queries each loop function of the fixture app's `loops` module runs
-with 2 and with 5 rows seeded: {function: [queries at 2, queries at 5]} (a string where the
-function raised). Each function runs inside a transaction rolled back afterwards, on a database
+with 2 and with 5 rows seeded: {"counts": {function: [queries at 2, queries at 5]} (a string
+where the function raised), "sql": {function: [the SQL it ran at 5 rows, parameters in]}}. Each function runs inside a transaction rolled back afterwards, on a database
 seeded by the app's `seeds.seed(n)`; Django's `CaptureQueriesContext` counts the queries.
 
 Usage: python count_queries.py PROJECT_DIR APP
@@ -42,6 +42,7 @@ functions = [
     and not inspect.signature(function).parameters
 ]
 counts = {name: [] for name, _ in functions}
+sql = {name: [] for name, _ in functions}
 for rows in (2, 5):
     for name, function in functions:
         with transaction.atomic():
@@ -51,7 +52,8 @@ for rows in (2, 5):
                     with CaptureQueriesContext(connection) as captured:
                         function()
                 counts[name].append(len(captured))
+                sql[name] = [query["sql"] for query in captured.captured_queries]
             except Exception as error:
                 counts[name] = f"{type(error).__name__}: {error}"
             transaction.set_rollback(True)
-print(json.dumps(counts))
+print(json.dumps({"counts": counts, "sql": sql}))

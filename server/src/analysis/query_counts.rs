@@ -153,10 +153,7 @@ pub fn queries_shown(
                     "its prefetches, one query per level",
                     Some(Err("prefetch queries are not rendered yet".to_string())),
                 ),
-                Runs::Relation => (
-                    "loads the related row by its key",
-                    Some(Err("a related row's query is not rendered yet".to_string())),
-                ),
+                Runs::Relation => ("loads the related row by its key", related_row(&sem, node)),
                 Runs::Call => (
                     "runs a query",
                     Some(Err("a query method's SQL is not rendered yet".to_string())),
@@ -175,6 +172,16 @@ pub fn queries_shown(
         }
     }
     Some(shown)
+}
+
+/// The query `row.relation` runs on its first read.
+fn related_row<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<Result<String, String>> {
+    let object = read.child_by_field_name("object")?;
+    let relation = sem.text(read.child_by_field_name("attribute")?);
+    let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
+        return None;
+    };
+    sql::sql_of_related_row(sem.index(), model, relation)
 }
 
 /// Every loop and function of the tree under `root` whose queries the analyzer can count, in

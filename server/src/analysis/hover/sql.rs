@@ -254,6 +254,55 @@ fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
     }
 }
 
+/// The query Django runs to load the row a relation to one row leads to (`entry.author`,
+/// `author.profile`), on the first read of it from an instance of `model`:
+/// `SELECT ... FROM target WHERE target.key = %s LIMIT 21` (`get()` by the key, ordering
+/// cleared). `None` when `relation` is not a key or reverse one-to-one of `model`.
+pub fn sql_of_related_row(
+    index: &ModelIndex,
+    model: ModelId,
+    relation: &str,
+) -> Option<Result<String, String>> {
+    let source = index.model(model);
+    let (target, key) = match source.field(relation) {
+        Some(field) if matches!(field.kind, FieldKind::ForeignKey | FieldKind::OneToOne) => {
+            let target = field.target?;
+            let key = match &field.to_field {
+                Some(name) => match index.model(target).field(name) {
+                    Some(to_field) => Ok(column(to_field)),
+                    None => Err(format!("`to_field` `{name}` is not a field of the target")),
+                },
+                None => Table::of(index, target).map(|t| t.pk),
+            };
+            (target, key)
+        }
+        Some(_) => return None,
+        None => {
+            let reverse = source.reverse(relation).filter(|r| !r.many)?;
+            let key = index
+                .model(reverse.source)
+                .field(&reverse.field)
+                .map(column)
+                .ok_or_else(|| format!("the key `{}` is not known", reverse.field));
+            (reverse.source, key)
+        }
+    };
+    Some(key.and_then(|key| {
+        let table = Table::of(index, target)?;
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|(_, column)| table.qualified(column))
+            .collect();
+        Ok(format!(
+            "SELECT {} FROM \"{}\" WHERE {} = %s LIMIT 21",
+            columns.join(", "),
+            table.name,
+            table.qualified(&key)
+        ))
+    }))
+}
+
 /// A model's table and the columns Django selects for it, in field order.
 struct Table<'i> {
     id: ModelId,
