@@ -5,8 +5,10 @@
 //!
 //!     cargo bench --bench phases [-- FOLDER]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "common/corpus.rs"]
+mod corpus;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use django_orm_lsp::analysis::rules::REGISTRY;
@@ -16,24 +18,12 @@ use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 
-fn corpus() -> Option<PathBuf> {
-    if let Some(folder) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
-        return Some(PathBuf::from(folder));
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(repo.join("scripts/corpus")).output().ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|folder| folder.contains("/django-5"))
-        .map(PathBuf::from)
-}
-
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
 fn main() {
-    let Some(corpus) = corpus() else {
+    let Some(corpus) = corpus::corpus() else {
         println!("skipped: scripts/corpus did not provide Django's sdist");
         return;
     };

@@ -23,6 +23,7 @@ use super::hover::sql::{self, Dialect};
 use super::hover::sql_target;
 use super::index::{string_value, FieldKind, ModelId};
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
+use super::loop_queries::QUERY_METHODS;
 use super::loops::covers;
 use super::scope::BindingKind;
 use super::syntax::{enclosing_scope, strip_parens, walk};
@@ -254,30 +255,43 @@ fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCo
     })
 }
 
-fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
-    let (target, iterable, body, rest) = match node.kind() {
-        "for_statement" => {
-            if node.child_by_field_name("alternative").is_some() {
-                return None;
-            }
-            (
-                node.child_by_field_name("left")?,
-                node.child_by_field_name("right")?,
-                node.child_by_field_name("body")?,
-                Vec::new(),
-            )
-        }
+/// A `for` statement (without `else:`) or comprehension taken apart: its target, iterable and
+/// body, and for a comprehension its clauses after the first `for` (`if`s, more `for`s).
+struct LoopParts<'a> {
+    target: Node<'a>,
+    iterable: Node<'a>,
+    body: Node<'a>,
+    rest: Vec<Node<'a>>,
+}
+
+fn loop_parts(node: Node) -> Option<LoopParts> {
+    match node.kind() {
+        "for_statement" if node.child_by_field_name("alternative").is_none() => Some(LoopParts {
+            target: node.child_by_field_name("left")?,
+            iterable: node.child_by_field_name("right")?,
+            body: node.child_by_field_name("body")?,
+            rest: Vec::new(),
+        }),
         "list_comprehension" | "set_comprehension" | "dictionary_comprehension" => {
             let (clause, rest) = only_clause(node)?;
-            (
-                clause.child_by_field_name("left")?,
-                clause.child_by_field_name("right")?,
-                node.child_by_field_name("body")?,
+            Some(LoopParts {
+                target: clause.child_by_field_name("left")?,
+                iterable: clause.child_by_field_name("right")?,
+                body: node.child_by_field_name("body")?,
                 rest,
-            )
+            })
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
+    let LoopParts {
+        target,
+        iterable,
+        body,
+        rest,
+    } = loop_parts(node)?;
     if target.kind() != "identifier" || !rest.is_empty() {
         return None;
     }
@@ -340,7 +354,7 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
                     let method = function
                         .child_by_field_name("attribute")
                         .map_or("", |m| sem.text(m));
-                    if ONE_QUERY.contains(&method) || matches!(method, "create" | "save") {
+                    if runs_one_query(method) || matches!(method, "create" | "save") {
                         queries = true;
                     } else if !CHAINABLE.contains(&method) {
                         let receiver = function.child_by_field_name("object");
@@ -732,18 +746,11 @@ const PLAIN_CONTAINERS: &[&str] = &["defaultdict", "Counter", "OrderedDict"];
 /// The builtins above that evaluate a QuerySet handed to them, running its one query.
 const EVALUATING: &[&str] = &["len", "list", "tuple", "set", "sorted", "bool"];
 
-/// Query methods that run exactly one query.
-const ONE_QUERY: &[&str] = &[
-    "get",
-    "first",
-    "last",
-    "exists",
-    "count",
-    "aggregate",
-    "earliest",
-    "latest",
-    "update",
-];
+/// Whether a QuerySet method runs exactly one query: the query methods the loop rules know but
+/// `in_bulk()` (none for an empty list of keys), and `update()`.
+fn runs_one_query(method: &str) -> bool {
+    (QUERY_METHODS.contains(&method) && method != "in_bulk") || method == "update"
+}
 
 impl<'a> RowCounter<'_, 'a> {
     fn count(&mut self, queries: u32, at: Node<'a>, runs: Runs, cx: Context) -> Option<()> {
@@ -917,28 +924,12 @@ impl<'a> RowCounter<'_, 'a> {
             }
             return Some(());
         }
-        let (target, iterable, body, rest) = match node.kind() {
-            "for_statement" => {
-                if node.child_by_field_name("alternative").is_some() {
-                    return None;
-                }
-                (
-                    node.child_by_field_name("left")?,
-                    node.child_by_field_name("right")?,
-                    node.child_by_field_name("body")?,
-                    Vec::new(),
-                )
-            }
-            _ => {
-                let (clause, rest) = only_clause(node)?;
-                (
-                    clause.child_by_field_name("left")?,
-                    clause.child_by_field_name("right")?,
-                    node.child_by_field_name("body")?,
-                    rest,
-                )
-            }
-        };
+        let LoopParts {
+            target,
+            iterable,
+            body,
+            rest,
+        } = loop_parts(node)?;
         if rest.iter().any(|c| c.kind() != "if_clause") {
             return None;
         }
@@ -1075,7 +1066,7 @@ impl<'a> RowCounter<'_, 'a> {
                                 return None;
                             }
                             self.count(1, call, Runs::Call, cx)?;
-                        } else if ONE_QUERY.contains(&method) {
+                        } else if runs_one_query(method) {
                             let chain = self.per_row_chain(receiver, cx)?;
                             // A prefetched relation answers some of these from its cache.
                             if chain.prefetches
