@@ -77,7 +77,7 @@ impl QueryCount {
     }
 }
 
-/// Every loop of a file whose queries the analyzer can count, in source order.
+/// Every loop and function of a file whose queries the analyzer can count, in source order.
 pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryCount> {
     let facts = file.facts(source, tree);
     let sem =
