@@ -153,6 +153,25 @@ fn indexes_the_workspace_with_progress_and_finds_cross_file_issues() {
     // As below: an earlier push may come first; the client must be left with the new finding.
     let after = diagnostics_where(&mut client, &views, |d| codes(d) == ["ORM402"]);
     assert_eq!(codes(&after), ["ORM402"]);
+
+    // Hover on the finding adds the SQL before its fix (the rows, then each row's blog, by its
+    // `to_field`) and after it (one SELECT joining the blogs).
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": views}, "position": {"line": 5, "character": 21}}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        shown.starts_with("```text\nblog.Blog\n```\n\n**Before the fix**\n")
+            && shown.contains(
+                "then on each row\n```sql\nSELECT \"blog_blog\".\"id\", \"blog_blog\".\"code\" \
+                 FROM \"blog_blog\" WHERE \"blog_blog\".\"code\" = %s LIMIT 21\n```"
+            )
+            && shown.contains(
+                "INNER JOIN \"blog_blog\" ON (\"blog_entry\".\"blog_id\" = \"blog_blog\".\"code\")"
+            ),
+        "{shown}"
+    );
     assert_eq!(client.shutdown_and_exit(), 0);
 }
 

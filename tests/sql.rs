@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
-use django_orm_lsp::analysis::hover::{hover_at, sql_of_ranges};
+use django_orm_lsp::analysis::hover::{fix_sql, hover_at, sql_of_ranges};
+use django_orm_lsp::analysis::lint;
+use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 use serde_json::json;
@@ -397,4 +399,40 @@ fn the_sql_dialect_setting_reaches_hover_over_lsp() {
         "hover with `sqlDialect: sqlite`: {shown}"
     );
     assert_eq!(client.shutdown_and_exit(), 0);
+}
+
+/// Hover on an N+1 finding: the SQL before its fix (the loop's SELECT, then the query each row
+/// runs) and after it (one SELECT with the join).
+#[test]
+fn hover_on_a_finding_shows_the_sql_before_and_after_its_fix() {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("library/hovers.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let findings = lint(&source, &tree, &Settings::default(), &file);
+    let finding = findings
+        .iter()
+        .find(|f| f.code() == "ORM402" && source[f.range.clone()] == *"book.author")
+        .expect("the loop's N+1 is found");
+    let shown = fix_sql(&source, &tree, &file, finding, Dialect::Sqlite).expect("a fix to show");
+    let columns = "\"library_book\".\"id\", \"library_book\".\"title\", \
+                   \"library_book\".\"author_id\", \"library_book\".\"editor_id\", \
+                   \"library_book\".\"press\", \"library_book\".\"pages\", \
+                   \"library_book\".\"rating\", \"library_book\".\"in_print\"";
+    let filtered = "WHERE \"library_book\".\"rating\" = 5 \
+                    ORDER BY \"library_book\".\"rating\" DESC, \"library_book\".\"title\" ASC";
+    assert_eq!(
+        shown,
+        format!(
+            "**Before the fix**\n```sql\nSELECT {columns} FROM \"library_book\" {filtered}\n```\n\
+             then on each row\n```sql\nSELECT \"people\".\"id\", \"people\".\"name\", \
+             \"people\".\"email_address\" FROM \"people\" WHERE \"people\".\"id\" = %s LIMIT 21\n```\n\
+             **After it**\n```sql\nSELECT {columns}, \"people\".\"id\", \"people\".\"name\", \
+             \"people\".\"email_address\" FROM \"library_book\" INNER JOIN \"people\" ON \
+             (\"library_book\".\"author_id\" = \"people\".\"id\") {filtered}\n```\n\
+             *SQL as Django 5.2 prints it for SQLite*"
+        )
+    );
 }

@@ -7,7 +7,8 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
-use super::infer::{FileContext, Semantics};
+use super::infer::{FileContext, ModelRef, Semantics, Ty};
+use super::Diagnostic;
 
 /// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when
 /// no expression spans it, `Some("Unknown")` when the analyzer does not know.
@@ -121,6 +122,76 @@ pub fn hover_at(
         None => {}
     }
     Some((node.byte_range(), markdown))
+}
+
+/// What hover adds on a finding whose fix rewrites a QuerySet (`select_related(...)` added where
+/// the loop's QuerySet is built): the SQL before the fix, with the query each row runs when the
+/// finding is a relation read, and after it. `None` when the fix changes no QuerySet whose SQL
+/// renders both ways, so hover says nothing it cannot show.
+pub fn fix_sql(
+    source: &str,
+    tree: &Tree,
+    file: &FileContext,
+    finding: &Diagnostic,
+    dialect: sql::Dialect,
+) -> Option<String> {
+    let fix = finding.fix.as_ref()?;
+    let [edit] = fix.edits.as_slice() else {
+        return None;
+    };
+    let target = sql_target(file, dialect).ok()?;
+    let facts = file.facts(source, tree);
+    let sem =
+        Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
+    // The QuerySet the edit extends: the innermost one ending where the edit ends or after.
+    let start = edit.range.start.saturating_sub(1);
+    let mut node = tree.root_node().descendant_for_byte_range(start, start)?;
+    let queryset = loop {
+        if node.end_byte() >= edit.range.end && sem.ty(node).is_queryset() {
+            break node;
+        }
+        node = sem.parents.of(node)?;
+    };
+    let before = sql::sql_of(&sem, queryset, target)?.ok()?;
+
+    let fixed = super::apply_edits(source, std::slice::from_ref(edit))?;
+    let fixed_tree = crate::store::parse_python(&fixed)?;
+    let fixed_facts = file.facts(&fixed, &fixed_tree);
+    let fixed_sem = Semantics::new(&fixed, fixed_tree.root_node(), &file.index, &fixed_facts)
+        .with_program(&file.program);
+    let grown = edit.content.len() as isize - edit.range.len() as isize;
+    let end = queryset.end_byte().checked_add_signed(grown)?;
+    let fixed_queryset = fixed_tree
+        .root_node()
+        .descendant_for_byte_range(queryset.start_byte(), end)?;
+    if fixed_queryset.byte_range() != (queryset.start_byte()..end) {
+        return None;
+    }
+    let after = sql::sql_of(&fixed_sem, fixed_queryset, target)?.ok()?;
+    if after == before {
+        return None;
+    }
+    let per_row = tree
+        .root_node()
+        .descendant_for_byte_range(finding.range.start, finding.range.end)
+        .filter(|read| read.kind() == "attribute")
+        .and_then(|read| {
+            let object = read.child_by_field_name("object")?;
+            let relation = sem.text(read.child_by_field_name("attribute")?);
+            let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
+                return None;
+            };
+            sql::sql_of_related_row(sem.index(), model, relation)?.ok()
+        });
+    let mut shown = format!("**Before the fix**\n```sql\n{before}\n```\n");
+    if let Some(per_row) = per_row {
+        shown.push_str(&format!("then on each row\n```sql\n{per_row}\n```\n"));
+    }
+    shown.push_str(&format!(
+        "**After it**\n```sql\n{after}\n```\n*SQL as Django 5.2 prints it for {}*",
+        target.dialect.name()
+    ));
+    Some(shown)
 }
 
 /// An attribute name stands for the attribute access; a method name for the call.

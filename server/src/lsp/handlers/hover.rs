@@ -1,13 +1,14 @@
 //! Hover: the inferred type of the expression under the cursor, e.g.
 //! `QuerySet[blog.Entry] · select_related: author`, and a QuerySet's SQL, as
-//! `analysis::hover` writes them.
+//! `analysis::hover` writes them; on a finding whose fix rewrites a QuerySet, its SQL before
+//! and after the fix.
 
 use std::sync::Arc;
 
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
-use crate::analysis::hover::hover_at;
+use crate::analysis::hover::{fix_sql, hover_at};
 use crate::lsp::convert;
 use crate::lsp::session::Session;
 use crate::settings::Settings;
@@ -27,7 +28,24 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
             .as_ref()
             .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
         let text = snapshot.document.text();
-        let (range, shown) = hover_at(text, tree, &snapshot.file, offset, dialect)?;
+        let inferred = hover_at(text, tree, &snapshot.file, offset, dialect);
+        // On a finding whose fix rewrites a QuerySet: its SQL before and after the fix.
+        let findings = snapshot.diagnostics();
+        let fixed = findings
+            .iter()
+            .filter(|f| f.range.contains(&offset))
+            .find_map(|f| {
+                Some((
+                    f.range.clone(),
+                    fix_sql(text, tree, &snapshot.file, f, dialect)?,
+                ))
+            });
+        let (range, shown) = match (inferred, fixed) {
+            (Some((range, shown)), Some((_, fix))) => (range, format!("{shown}\n\n{fix}")),
+            (Some(inferred), None) => inferred,
+            (None, Some(fixed)) => fixed,
+            (None, None) => return None,
+        };
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
