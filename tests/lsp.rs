@@ -813,3 +813,32 @@ fn a_burst_of_edits_costs_one_parse_and_one_lint_after_it() {
     assert_ne!(fresh, before, "the edits changed the findings");
     assert_eq!(client.shutdown_and_exit(), 0);
 }
+
+#[test]
+fn a_bad_command_gets_an_invalid_params_error_and_the_server_goes_on() {
+    let mut client = push_client();
+    client.open(URI, VIEWS, 1);
+    client.diagnostics(URI, 1);
+    let bad = [
+        json!({"command": "django-orm-lsp.unknown", "arguments": []}),
+        json!({"command": "django-orm-lsp.showQueries", "arguments": ["not a uri"]}),
+        json!({"command": "django-orm-lsp.showQueries", "arguments": ["file:///closed.py", {"line": 0, "character": 0}]}),
+    ];
+    for params in bad {
+        let id = client.request("workspace/executeCommand", params.clone());
+        let response = client.response(id);
+        assert_eq!(response["error"]["code"], -32602, "{params}: {response}");
+    }
+    // A position where no lens starts: a message says so, the request succeeds.
+    let result = client.call(
+        "workspace/executeCommand",
+        json!({"command": "django-orm-lsp.showQueries", "arguments": [URI, {"line": 0, "character": 0}]}),
+    );
+    assert_eq!(result, Value::Null);
+    let message = client.notification("window/showMessage", |_| true);
+    assert_eq!(
+        message["message"],
+        "The loop changed: no count to show there now."
+    );
+    assert_eq!(client.shutdown_and_exit(), 0);
+}
