@@ -21,11 +21,12 @@ use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
 use django_orm_lsp::analysis::hover::{fix_sql, hover_at, sql_of_ranges};
-use django_orm_lsp::analysis::lint;
+use django_orm_lsp::analysis::{lint, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 use serde_json::json;
+use tree_sitter::Tree;
 
 use common::django_env::Installed;
 
@@ -36,14 +37,19 @@ fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sql")
 }
 
-/// What hover renders for each expression statement of the corpus, by 1-based line.
-fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
+/// A module of the fixture project, parsed, with its place in the scanned project.
+fn analysed(name: &str) -> (String, Tree, FileContext) {
     let root = project();
     let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("library/corpus.py");
+    let path = root.join("library").join(name);
     let source = std::fs::read_to_string(&path).unwrap();
     let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    (source, tree, workspace.context_for(&path))
+}
+
+/// What hover renders for each expression statement of the corpus, by 1-based line.
+fn rendered(target: Target) -> BTreeMap<usize, Result<String, String>> {
+    let (source, tree, file) = analysed("corpus.py");
     let mut cursor = tree.root_node().walk();
     let statements: Vec<_> = tree
         .root_node()
@@ -189,12 +195,7 @@ fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
 /// What hover shows (type, then SQL or why not) on the name of `method` in the first line of
 /// `library/hovers.py` that holds `fragment`.
 fn hover_on(fragment: &str, method: &str) -> String {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("library/hovers.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    let (source, tree, file) = analysed("hovers.py");
     let line = source.find(fragment).expect("the fragment is in hovers.py");
     let line = source[..line].rfind('\n').map_or(0, |n| n + 1);
     let offset = line
@@ -405,12 +406,7 @@ fn the_sql_dialect_setting_reaches_hover_over_lsp() {
 /// runs) and after it (one SELECT with the join).
 #[test]
 fn hover_on_a_finding_shows_the_sql_before_and_after_its_fix() {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("library/hovers.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    let (source, tree, file) = analysed("hovers.py");
     let findings = lint(&source, &tree, &Settings::default(), &file);
     let finding = findings
         .iter()

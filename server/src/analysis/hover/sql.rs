@@ -520,28 +520,14 @@ enum QChild<'a> {
 impl<'a> QNode<'a> {
     /// `Q(*args, **kwargs)`: the positional `Q`s, then the lookups sorted by name.
     fn of_arguments(arguments: Node<'a>, source: &'a str) -> Result<Self, String> {
-        let mut children = Vec::new();
-        let mut lookups = Vec::new();
-        let mut cursor = arguments.walk();
-        for argument in arguments.named_children(&mut cursor) {
-            match argument.kind() {
-                "comment" => {}
-                "keyword_argument" => {
-                    let (Some(key), Some(value)) = (
-                        argument.child_by_field_name("name"),
-                        argument.child_by_field_name("value"),
-                    ) else {
-                        return Err("an argument is not readable".into());
-                    };
-                    let key = text(key, source);
-                    if key.starts_with('_') {
-                        return Err(format!("`{key}=` is not rendered yet"));
-                    }
-                    lookups.push((key, value));
-                }
-                _ => children.push(QChild::Q(QNode::of_expression(argument, source)?)),
-            }
+        let (positional, mut lookups) = split_arguments(arguments, source)?;
+        if let Some((key, _)) = lookups.iter().find(|(key, _)| key.starts_with('_')) {
+            return Err(format!("`{key}=` is not rendered yet"));
         }
+        let mut children = positional
+            .into_iter()
+            .map(|argument| Ok(QChild::Q(QNode::of_expression(argument, source)?)))
+            .collect::<Result<Vec<_>, String>>()?;
         lookups.sort_by_key(|(key, _)| *key);
         children.extend(lookups.into_iter().map(|(k, v)| QChild::Lookup(k, v)));
         Ok(QNode {
@@ -938,25 +924,10 @@ impl<'s, 'a> Query<'s, 'a> {
     /// default alias, `books__count`), then the named ones as written.
     fn annotate(&mut self, arguments: Node<'a>) -> Result<(), String> {
         let source = self.sem.source;
-        let mut positional = Vec::new();
-        let mut named = Vec::new();
-        let mut cursor = arguments.walk();
-        for argument in arguments.named_children(&mut cursor) {
-            match argument.kind() {
-                "comment" => {}
-                "keyword_argument" => {
-                    let (Some(key), Some(value)) = (
-                        argument.child_by_field_name("name"),
-                        argument.child_by_field_name("value"),
-                    ) else {
-                        return Err("an argument is not readable".into());
-                    };
-                    named.push((Some(text(key, source)), value));
-                }
-                _ => positional.push((None, argument)),
-            }
-        }
-        for (name, value) in positional.into_iter().chain(named) {
+        let (positional, named) = split_arguments(arguments, source)?;
+        let positional = positional.into_iter().map(|value| (None, value));
+        let named = named.into_iter().map(|(name, value)| (Some(name), value));
+        for (name, value) in positional.chain(named) {
             let (function, path, distinct) = aggregate(value, source)?;
             let name = match name {
                 Some(name) => name.to_string(),
@@ -1475,7 +1446,23 @@ fn names_and_options<'a>(
     arguments: Node<'a>,
     source: &'a str,
 ) -> Result<(Vec<String>, Options<'a>), String> {
-    let (mut names, mut options) = (Vec::new(), Vec::new());
+    let (positional, options) = split_arguments(arguments, source)?;
+    let names = positional
+        .into_iter()
+        .map(|argument| {
+            string_value(argument, source)
+                .ok_or_else(|| "arguments other than string literals are not rendered yet".into())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((names, options))
+}
+
+/// A call's positional arguments and its keyword arguments (name, value), comments left out.
+fn split_arguments<'a>(
+    arguments: Node<'a>,
+    source: &'a str,
+) -> Result<(Vec<Node<'a>>, Options<'a>), String> {
+    let (mut positional, mut keywords) = (Vec::new(), Vec::new());
     let mut cursor = arguments.walk();
     for argument in arguments.named_children(&mut cursor) {
         match argument.kind() {
@@ -1487,15 +1474,12 @@ fn names_and_options<'a>(
                 ) else {
                     return Err("an argument is not readable".into());
                 };
-                options.push((text(key, source), value));
+                keywords.push((text(key, source), value));
             }
-            _ => names.push(
-                string_value(argument, source)
-                    .ok_or("arguments other than string literals are not rendered yet")?,
-            ),
+            _ => positional.push(argument),
         }
     }
-    Ok((names, options))
+    Ok((positional, keywords))
 }
 
 const LOOKUPS: [&str; 15] = [
