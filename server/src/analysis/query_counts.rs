@@ -100,17 +100,21 @@ pub fn queries_shown(
     let facts = file.facts(source, tree);
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
-    let counted = counted_loops(&sem, tree.root_node());
-    let count = counted.iter().find(|c| c.range.start == start)?;
+    // Only the loop or function the lens is on, among the nodes that start at `start`.
+    let mut node = tree.root_node().descendant_for_byte_range(start, start)?;
+    let count = loop {
+        if node.start_byte() != start {
+            return None;
+        }
+        if let Some(count) = count_of(&sem, node) {
+            break count;
+        }
+        node = sem.parents.of(node)?;
+    };
     let line = |offset: usize| source[..offset].matches('\n').count() + 1;
-    let what = if tree
-        .root_node()
-        .descendant_for_byte_range(count.range.start, count.range.end)
-        .is_some_and(|n| n.kind() == "function_definition")
-    {
-        "function"
-    } else {
-        "loop"
+    let what = match node.kind() {
+        "function_definition" => "function",
+        _ => "loop",
     };
     let mut shown = format!(
         "-- The {what} on line {} runs {}.\n",
@@ -190,14 +194,18 @@ fn related_row<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<Result<String,
 fn counted_loops<'a>(sem: &Semantics<'a>, root: Node<'a>) -> Vec<QueryCount> {
     let mut counted = Vec::new();
     walk(root, |node| {
-        let count = match node.kind() {
-            "function_definition" => count_function(sem, node),
-            _ => count_loop(sem, node),
-        };
-        counted.extend(count);
+        counted.extend(count_of(sem, node));
         true
     });
     counted
+}
+
+/// The count of `node` when it is a loop or function the analyzer can count.
+fn count_of<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
+    match node.kind() {
+        "function_definition" => count_function(sem, node),
+        _ => count_loop(sem, node),
+    }
 }
 
 /// A function's queries, in the same form as a loop's: what its statements run, with at most
@@ -753,7 +761,7 @@ fn runs_one_query(method: &str) -> bool {
 }
 
 impl<'a> RowCounter<'_, 'a> {
-    fn count(&mut self, queries: u32, at: Node<'a>, runs: Runs, cx: Context) -> Option<()> {
+    fn count(&mut self, queries: u32, at: Range<usize>, runs: Runs, cx: Context) -> Option<()> {
         if queries == 0 {
             return Some(());
         }
@@ -762,7 +770,7 @@ impl<'a> RowCounter<'_, 'a> {
         }
         self.per_row += queries;
         self.queries.push(CountedQuery {
-            range: at.byte_range(),
+            range: at,
             runs,
             count: queries,
             // A loop's counter counts each row's queries; a function's, its own.
@@ -914,13 +922,8 @@ impl<'a> RowCounter<'_, 'a> {
                 self.queries.extend(per_row);
             }
             // Its SELECT and prefetches run each time the loop starts.
-            for query in &before {
-                let at = self
-                    .sem
-                    .parents
-                    .root()
-                    .descendant_for_byte_range(query.range.start, query.range.end)?;
-                self.count(query.count, at, query.runs, cx)?;
+            for query in before {
+                self.count(query.count, query.range, query.runs, cx)?;
             }
             return Some(());
         }
@@ -992,7 +995,7 @@ impl<'a> RowCounter<'_, 'a> {
                 Some(Some(path))
             }
             _ => {
-                self.count(1, queryset, Runs::Rows, cx)?;
+                self.count(1, queryset.byte_range(), Runs::Rows, cx)?;
                 Some(None)
             }
         }
@@ -1065,7 +1068,7 @@ impl<'a> RowCounter<'_, 'a> {
                             if !self.plain_save(model) {
                                 return None;
                             }
-                            self.count(1, call, Runs::Call, cx)?;
+                            self.count(1, call.byte_range(), Runs::Call, cx)?;
                         } else if runs_one_query(method) {
                             let chain = self.per_row_chain(receiver, cx)?;
                             // A prefetched relation answers some of these from its cache.
@@ -1076,7 +1079,7 @@ impl<'a> RowCounter<'_, 'a> {
                             {
                                 return None;
                             }
-                            self.count(1, call, Runs::Call, cx)?;
+                            self.count(1, call.byte_range(), Runs::Call, cx)?;
                         } else {
                             return None;
                         }
@@ -1087,7 +1090,7 @@ impl<'a> RowCounter<'_, 'a> {
                             return None;
                         }
                         self.visit(receiver, cx)?;
-                        self.count(1, call, Runs::Call, cx)
+                        self.count(1, call.byte_range(), Runs::Call, cx)
                     }
                     _ if self.holds_a_plain_value(receiver) => {
                         self.visit(receiver, cx)?;
@@ -1261,7 +1264,7 @@ impl<'a> RowCounter<'_, 'a> {
         {
             return Some(());
         }
-        self.count(1, read, Runs::Relation, cx)?;
+        self.count(1, read.byte_range(), Runs::Relation, cx)?;
         self.loaded.insert(path);
         Some(())
     }
