@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use django_orm_lsp::analysis::hover::sql::Dialect;
+use django_orm_lsp::analysis::hover::hover_at;
+use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
 use django_orm_lsp::analysis::query_counts::{queries_shown, query_counts, QueryCount};
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
@@ -197,7 +198,11 @@ fn lenses_equal_the_queries_django_runs() {
              counted at 2 and 5 rows",
             django.label
         );
-        let shown = sql_shown_and_ran(&lenses, &ran["sql"]);
+        let release = match django.label {
+            "4.2" => Release::Before5_2,
+            _ => Release::Since5_2,
+        };
+        let shown = sql_shown_and_ran(&lenses, &ran["sql"], release);
         println!(
             "Django {}: {shown} statements that clicking a lens shows, each one Django ran",
             django.label
@@ -205,9 +210,14 @@ fn lenses_equal_the_queries_django_runs() {
     }
 }
 
-/// Every SQL statement clicking a lens shows is one Django ran in that function (`%s` standing
-/// for a parameter, which Django's SQLite log writes in); returns how many were compared.
-fn sql_shown_and_ran(lenses: &BTreeMap<String, Lenses>, ran: &serde_json::Value) -> usize {
+/// Every SQL statement clicking a lens shows, as `release` prints it, is one Django ran in that
+/// function (`%s` standing for one parameter, which Django's SQLite log writes in, and `...` for
+/// more of the same); returns how many were compared.
+fn sql_shown_and_ran(
+    lenses: &BTreeMap<String, Lenses>,
+    ran: &serde_json::Value,
+    release: Release,
+) -> usize {
     let root = project();
     let workspace = Workspace::scan(&root, |_, _| {});
     let path = root.join("shelf/loops.py");
@@ -215,24 +225,35 @@ fn sql_shown_and_ran(lenses: &BTreeMap<String, Lenses>, ran: &serde_json::Value)
     let tree = parse_python(&source).unwrap();
     let file = workspace.context_for(&path);
     let mut compared = 0;
+    // The log quotes text parameters; `str(qs.query)`, which the SQL shown follows, not: quotes
+    // are left out of both.
+    let quoted = regex::Regex::new("'([^']*)'").unwrap();
     for (function, lenses) in lenses {
         let Some(lens) = &lenses.function else {
             continue;
         };
-        let shown = queries_shown(&source, &tree, &file, lens.range.start, Dialect::Sqlite)
+        let target = Target {
+            dialect: Dialect::Sqlite,
+            release,
+        };
+        let shown = queries_shown(&source, &tree, &file, lens.range.start, Ok(target))
             .expect("a lens shows its queries");
-        let ran: Vec<&str> = ran[function]
+        let ran: Vec<String> = ran[function]
             .as_array()
             .unwrap()
             .iter()
-            .map(|q| q.as_str().unwrap())
+            .map(|q| quoted.replace_all(q.as_str().unwrap(), "$1").into_owned())
             .collect();
         for statement in shown
             .lines()
             .filter(|l| !l.starts_with("--") && !l.is_empty())
         {
             let statement = statement.strip_suffix(';').unwrap();
-            let pattern = format!("^{}$", regex::escape(statement).replace("%s", "[^ ]+"));
+            let statement = quoted.replace_all(statement, "$1");
+            let pattern = regex::escape(&statement)
+                .replace("%s", "[^,()]+")
+                .replace(r"\.\.\.", ".+");
+            let pattern = format!("^{pattern}$");
             let pattern = regex::Regex::new(&pattern).unwrap();
             assert!(
                 ran.iter().any(|sql| pattern.is_match(sql)),
@@ -242,4 +263,62 @@ fn sql_shown_and_ran(lenses: &BTreeMap<String, Lenses>, ran: &serde_json::Value)
         }
     }
     compared
+}
+
+/// What hover shows on the name `method` in the first line of `loops.py` holding `fragment`.
+fn hover_on(fragment: &str, method: &str) -> String {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("shelf/loops.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let line = source.find(fragment).expect("the fragment is in loops.py");
+    let offset = line + source[line..].find(method).expect("the method is there");
+    hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
+        .map_or_else(String::new, |(_, shown)| shown)
+}
+
+#[test]
+fn hover_shows_the_queries_of_prefetches_and_query_methods() {
+    let prefetched = hover_on(
+        "Author.objects.prefetch_related(\"books__tags\")",
+        "prefetch",
+    );
+    let expected = [
+        "```text\nQuerySet[shelf.Author] · prefetch_related: books__tags\n```\n```sql\nSELECT \"shelf_author\".\"id\", \
+         \"shelf_author\".\"name\", \"shelf_author\".\"publisher_id\", \"shelf_author\".\"mentor_id\" \
+         FROM \"shelf_author\"",
+        "-- prefetch_related(\"books\"): one more query, for all the rows above\nSELECT \
+         \"shelf_book\".\"id\", \"shelf_book\".\"title\", \"shelf_book\".\"author_id\", \
+         \"shelf_book\".\"pages\" FROM \"shelf_book\" WHERE \"shelf_book\".\"author_id\" IN (%s, ...)",
+        "-- prefetch_related(\"books__tags\"): one more query, for all the rows above\nSELECT \
+         (\"shelf_book_tags\".\"book_id\") AS \"_prefetch_related_val_book_id\", \"shelf_tag\".\"id\", \
+         \"shelf_tag\".\"name\" FROM \"shelf_tag\" INNER JOIN \"shelf_book_tags\" ON \
+         (\"shelf_tag\".\"id\" = \"shelf_book_tags\".\"tag_id\") WHERE \
+         \"shelf_book_tags\".\"book_id\" IN (%s, ...) ORDER BY \"shelf_tag\".\"name\" DESC\n```",
+    ];
+    assert_eq!(
+        prefetched,
+        expected.join("\n\n") + "\n*SQL as Django 5.2 prints it for PostgreSQL*"
+    );
+
+    // Since 5.2 a key's rows are selected by a tuple lookup, unordered.
+    assert!(
+        hover_on("Author.objects.prefetch_related(\"publisher\")", "prefetch").contains(
+            "SELECT \"shelf_publisher\".\"id\", \"shelf_publisher\".\"name\" FROM \
+             \"shelf_publisher\" WHERE (\"shelf_publisher\".\"id\") IN ((%s), ...)\n```"
+        )
+    );
+
+    assert_eq!(
+        hover_on("author.books.filter(pages__gte=1).count()", "count"),
+        "```sql\nSELECT COUNT(*) AS \"__count\" FROM \"shelf_book\" WHERE \
+         (\"shelf_book\".\"author_id\" = %s AND \"shelf_book\".\"pages\" >= 1)\n```\n\
+         *SQL as Django 5.2 prints it for PostgreSQL*"
+    );
+    assert!(hover_on("author.books.first()", "first").contains(
+        "FROM \"shelf_book\" WHERE \"shelf_book\".\"author_id\" = %s ORDER BY \
+         \"shelf_book\".\"id\" ASC LIMIT 1\n```"
+    ));
 }

@@ -101,26 +101,35 @@ pub fn hover_at(
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     let node = hovered_expression(leaf, &sem);
-    let shown = sem.display(&sem.ty(node))?;
-    let mut markdown = format!("```text\n{shown}\n```");
+    let shown = sem.display(&sem.ty(node));
     let target = sql_target(file, dialect);
     let any = sql::Target {
         dialect,
         release: sql::Release::Since5_2,
     };
     let sql = match &target {
-        Ok(target) => sql::sql_of(&sem, node, *target),
-        // Whether there is a QuerySet to say it of.
-        Err(reason) => sql::sql_of(&sem, node, any).map(|_| Err(reason.clone())),
+        Ok(target) => {
+            sql_with_prefetches(&sem, node, *target).or_else(|| method_sql(&sem, node, *target))
+        }
+        // Whether there is a query to say it of.
+        Err(reason) => sql::sql_of(&sem, node, any)
+            .or_else(|| method_sql(&sem, node, any))
+            .map(|_| Err(reason.clone())),
     };
+    let mut parts = Vec::new();
+    parts.extend(shown.map(|shown| format!("```text\n{shown}\n```")));
     match sql {
-        Some(Ok(sql)) => markdown.push_str(&format!(
-            "\n```sql\n{sql}\n```\n*SQL as Django 5.2 prints it for {}*",
+        Some(Ok(sql)) => parts.push(format!(
+            "```sql\n{sql}\n```\n*SQL as Django 5.2 prints it for {}*",
             target.map_or("", |t| t.dialect.name())
         )),
-        Some(Err(reason)) => markdown.push_str(&format!("\n*SQL not shown: {reason}*")),
+        Some(Err(reason)) => parts.push(format!("*SQL not shown: {reason}*")),
         None => {}
     }
+    if parts.is_empty() {
+        return None;
+    }
+    let markdown = parts.join("\n");
     Some((node.byte_range(), markdown))
 }
 
@@ -152,7 +161,7 @@ pub fn fix_sql(
         }
         node = sem.parents.of(node)?;
     };
-    let before = sql::sql_of(&sem, queryset, target)?.ok()?;
+    let before = sql_with_prefetches(&sem, queryset, target)?.ok()?;
 
     let fixed = super::apply_edits(source, std::slice::from_ref(edit))?;
     let fixed_tree = crate::store::parse_python(&fixed)?;
@@ -167,7 +176,7 @@ pub fn fix_sql(
     if fixed_queryset.byte_range() != (queryset.start_byte()..end) {
         return None;
     }
-    let after = sql::sql_of(&fixed_sem, fixed_queryset, target)?.ok()?;
+    let after = sql_with_prefetches(&fixed_sem, fixed_queryset, target)?.ok()?;
     if after == before {
         return None;
     }
@@ -192,6 +201,50 @@ pub fn fix_sql(
         target.dialect.name()
     ));
     Some(shown)
+}
+
+/// The SQL a call of a QuerySet method that runs a query (`count()`, `get()`, ...) runs.
+fn method_sql<'a>(
+    sem: &Semantics<'a>,
+    call: Node<'a>,
+    target: sql::Target,
+) -> Option<Result<String, String>> {
+    let method = call
+        .child_by_field_name("function")?
+        .child_by_field_name("attribute")?;
+    if !super::loop_queries::QUERY_METHODS.contains(&sem.text(method)) {
+        return None;
+    }
+    sql::sql_of_call(sem, call, target)
+}
+
+/// The SQL of the QuerySet `node` and below it each query its prefetches run, under a comment
+/// naming the level (or why it is not shown).
+fn sql_with_prefetches<'a>(
+    sem: &Semantics<'a>,
+    node: Node<'a>,
+    target: sql::Target,
+) -> Option<Result<String, String>> {
+    let mut shown = match sql::sql_of(sem, node, target)? {
+        Ok(sql) => sql,
+        Err(reason) => return Some(Err(reason)),
+    };
+    match sql::prefetch_queries_of(sem, node, target)? {
+        Ok(prefetches) => {
+            for prefetch in prefetches {
+                shown.push_str(&format!(
+                    "\n\n-- prefetch_related(\"{}\"): one more query, for all the rows above\n",
+                    prefetch.lookup
+                ));
+                match prefetch.sql {
+                    Ok(sql) => shown.push_str(&sql),
+                    Err(reason) => shown.push_str(&format!("-- SQL not shown: {reason}")),
+                }
+            }
+        }
+        Err(reason) => shown.push_str(&format!("\n\n-- prefetches not shown: {reason}")),
+    }
+    Some(Ok(shown))
 }
 
 /// An attribute name stands for the attribute access; a method name for the call.

@@ -19,8 +19,7 @@ use std::ops::Range;
 use rustc_hash::FxHashSet;
 use tree_sitter::{Node, Tree};
 
-use super::hover::sql::{self, Dialect};
-use super::hover::sql_target;
+use super::hover::sql;
 use super::index::{string_value, FieldKind, ModelId};
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::loop_queries::QUERY_METHODS;
@@ -87,16 +86,15 @@ pub fn query_counts(source: &str, tree: &Tree, file: &FileContext) -> Vec<QueryC
 
 /// What clicking the lens of the loop or function starting at byte `start` shows: its queries,
 /// as a SQL document, each under a comment naming the code that runs it and its line, with the
-/// SQL where hover renders it (in hover's dialect: the settings' `ENGINE`, else `dialect`) and
-/// why not elsewhere. `None` when no count starts there.
+/// SQL where hover renders it (for `target`, which `hover::sql_target` gives) and why not
+/// elsewhere. `None` when no count starts there.
 pub fn queries_shown(
     source: &str,
     tree: &Tree,
     file: &FileContext,
     start: usize,
-    dialect: Dialect,
+    target: Result<sql::Target, String>,
 ) -> Option<String> {
-    let target = sql_target(file, dialect);
     let facts = file.facts(source, tree);
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
@@ -146,37 +144,72 @@ pub fn queries_shown(
                 1 => String::new(),
                 n => format!(", {n} queries"),
             };
-            let (label, sql) = match query.runs {
-                Runs::Rows => (
-                    "its rows",
-                    match &target {
-                        Ok(target) => sql::sql_of(&sem, node, *target),
-                        Err(reason) => Some(Err(reason.clone())),
-                    },
-                ),
-                Runs::Prefetches => (
-                    "its prefetches, one query per level",
-                    Some(Err("prefetch queries are not rendered yet".to_string())),
-                ),
-                Runs::Relation => ("loads the related row by its key", related_row(&sem, node)),
-                Runs::Call => (
-                    "runs a query",
-                    Some(Err("a query method's SQL is not rendered yet".to_string())),
-                ),
+            let rows_sql = |node| match &target {
+                Ok(target) => sql::sql_of(&sem, node, *target),
+                Err(reason) => Some(Err(reason.clone())),
             };
-            shown.push_str(&format!(
-                "-- `{}` (line {}): {label}{times}\n",
-                code.join(" "),
-                line(query.range.start)
-            ));
-            match sql {
-                Some(Ok(sql)) => shown.push_str(&format!("{sql};\n")),
-                Some(Err(reason)) => shown.push_str(&format!("-- SQL not shown: {reason}\n")),
-                None => shown.push_str("-- SQL not shown: not a QuerySet of a known model\n"),
+            let shows: Vec<(String, Option<Result<String, String>>)> = match query.runs {
+                Runs::Rows => vec![(format!("its rows{times}"), rows_sql(node))],
+                Runs::Prefetches => prefetches_shown(&sem, node, &target, query.count),
+                Runs::Relation => vec![(
+                    format!("loads the related row by its key{times}"),
+                    related_row(&sem, node),
+                )],
+                Runs::Call => {
+                    // A QuerySet method's call, or `row.save()`.
+                    let sql = match &target {
+                        Ok(target) => sql::sql_of_call(&sem, node, *target)
+                            .or_else(|| sql::sql_of_save(&sem, node, *target)),
+                        Err(reason) => Some(Err(reason.clone())),
+                    };
+                    vec![(format!("runs a query{times}"), sql)]
+                }
+            };
+            for (label, sql) in shows {
+                shown.push_str(&format!(
+                    "-- `{}` (line {}): {label}\n",
+                    code.join(" "),
+                    line(query.range.start)
+                ));
+                match sql {
+                    Some(Ok(sql)) => shown.push_str(&format!("{sql};\n")),
+                    Some(Err(reason)) => shown.push_str(&format!("-- SQL not shown: {reason}\n")),
+                    None => shown.push_str("-- SQL not shown: not a QuerySet of a known model\n"),
+                }
             }
         }
     }
     Some(shown)
+}
+
+/// Each query the prefetches of the QuerySet `node` run, labelled with its level; one entry
+/// saying why when they are not shown, or when what renders is not the `counted` queries.
+fn prefetches_shown<'a>(
+    sem: &Semantics<'a>,
+    node: Node<'a>,
+    target: &Result<sql::Target, String>,
+    counted: u32,
+) -> Vec<(String, Option<Result<String, String>>)> {
+    let label = match counted {
+        1 => "its prefetch, one query".to_string(),
+        n => format!("its prefetches, {n} queries, one per level"),
+    };
+    let prefetches = match target {
+        Ok(target) => sql::prefetch_queries_of(sem, node, *target),
+        Err(reason) => Some(Err(reason.clone())),
+    };
+    match prefetches {
+        Some(Ok(queries)) if queries.len() == counted as usize => queries
+            .into_iter()
+            .map(|q| (format!("its prefetch of `{}`", q.lookup), Some(q.sql)))
+            .collect(),
+        Some(Ok(_)) => vec![(
+            label,
+            Some(Err("the prefetch queries are not all known".into())),
+        )],
+        Some(Err(reason)) => vec![(label, Some(Err(reason)))],
+        None => vec![(label, None)],
+    }
 }
 
 /// The query `row.relation` runs on its first read.

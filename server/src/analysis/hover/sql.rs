@@ -16,8 +16,12 @@ use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
 
 mod joins;
+mod methods;
+mod prefetch;
 
 use joins::{Alias, JoinPromoter, JoinType, Joins};
+pub use methods::{sql_of_call, sql_of_save};
+pub use prefetch::{prefetch_queries_of, PrefetchQuery};
 
 /// The compiler whose `str(qs.query)` is reproduced. They differ in the `LIKE` lookups, in an
 /// OFFSET without a LIMIT and in the GROUP BY, among the constructs rendered here.
@@ -140,8 +144,10 @@ pub fn sql_of<'a>(
     Some(render(sem, expr, model, target))
 }
 
-/// One call (or slice) of the chain, innermost first.
+/// One step of the chain, innermost first.
 enum Step<'a> {
+    /// `row.books`: the related manager of an instance of the model, by the relation's name.
+    Related(ModelId, &'a str),
     Call(&'a str, Node<'a>),
     Slice(Node<'a>),
 }
@@ -152,22 +158,33 @@ fn render<'a>(
     model: ModelId,
     target: Target,
 ) -> Result<String, String> {
-    let steps = chain(sem, expr, model)?;
     let table = Table::of(sem.index(), model)?;
-    let mut query = Query::new(sem, &table, target.dialect);
-    for step in steps {
+    build(sem, expr, &table, target)?.sql(target)
+}
+
+/// The query the chain `expr` builds on `table`'s model.
+fn build<'s, 'a>(
+    sem: &'s Semantics<'a>,
+    expr: Node<'a>,
+    table: &'s Table<'a>,
+    target: Target,
+) -> Result<Query<'s, 'a>, String> {
+    let mut query = Query::new(sem, table, target.dialect);
+    for step in chain(sem, expr, table.id)? {
         if query.limit.is_some() {
             return Err("steps after a slice are not rendered".into());
         }
         match step {
+            Step::Related(owner, name) => query.related_manager(owner, name)?,
             Step::Slice(slice) => query.limit = Some(limits(slice, sem.source)?),
             Step::Call(method, arguments) => query.apply(method, arguments)?,
         }
     }
-    query.sql(target)
+    Ok(query)
 }
 
-/// The calls from `Model.objects` (the default manager) to `expr`.
+/// The calls from `Model.objects` (the default manager), or from a related manager
+/// (`row.books`), to `expr`.
 fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<Step<'a>>, String> {
     let mut steps = Vec::new();
     let mut node = strip_parens(expr);
@@ -201,6 +218,14 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
             }
             "attribute" => {
                 let manager = node.child_by_field_name("attribute");
+                let object = node.child_by_field_name("object");
+                if let (Some(object), Some(manager)) = (object, manager) {
+                    if let Ty::Instance(ModelRef::Indexed(owner)) = sem.ty(object) {
+                        steps.push(Step::Related(owner, text(manager, sem.source)));
+                        steps.reverse();
+                        return Ok(steps);
+                    }
+                }
                 let on_class = node
                     .child_by_field_name("object")
                     .is_some_and(|o| matches!(sem.ty(o), Ty::ModelClass(_)));
@@ -641,6 +666,15 @@ struct Query<'s, 'a> {
     distinct: bool,
     /// `annotate()`'s aggregates, in the order Django adds them: they make a GROUP BY.
     annotations: Vec<Annotation>,
+    /// `prefetch_related()`'s lookups, which run queries of their own after this one.
+    prefetches: Vec<prefetch::Lookup<'a>>,
+    /// A column `extra(select=...)` puts first (a prefetch through a many-to-many table).
+    extra_select: Option<String>,
+    /// The lookup of a many-to-many manager's own filter, whose joins Django's "sticky"
+    /// filter lets the next `filter()` reuse.
+    sticky: Option<String>,
+    /// What `count()` and `exists()` select instead of rows.
+    select_only: Option<String>,
 }
 
 /// What `select_related()` follows.
@@ -703,7 +737,26 @@ impl<'s, 'a> Query<'s, 'a> {
             select_related: SelectRelated::Nothing,
             distinct: false,
             annotations: Vec::new(),
+            prefetches: Vec::new(),
+            extra_select: None,
+            sticky: None,
+            select_only: None,
         }
+    }
+
+    /// `row.books`: the rows of a to-many relation of one row, filtered as Django's related
+    /// manager filters them (`core_filters`).
+    fn related_manager(&mut self, owner: ModelId, name: &str) -> Result<(), String> {
+        let relation = prefetch::Relation::of(self.sem, owner, name)?;
+        if relation.rows != self.table.id || !relation.to_many {
+            return Err(format!("`{name}` is not a related manager of this model"));
+        }
+        relation.check_manager(self.table)?;
+        self.filter_on_rows(&relation.back, prefetch::RowsOf::One)?;
+        if relation.many_to_many {
+            self.sticky = Some(relation.back);
+        }
+        Ok(())
     }
 
     fn apply(&mut self, method: &str, arguments: Node<'a>) -> Result<(), String> {
@@ -711,6 +764,14 @@ impl<'s, 'a> Query<'s, 'a> {
         match method {
             "all" if arguments.named_child_count() == 0 => {}
             "filter" | "exclude" => {
+                if let Some(back) = self.sticky.as_deref() {
+                    if text(arguments, source).contains(back) {
+                        return Err(format!(
+                            "a filter on `{back}` after its many-to-many manager is not rendered \
+                             yet"
+                        ));
+                    }
+                }
                 let mut q = QNode::of_arguments(arguments, source)?;
                 q.negated = method == "exclude";
                 self.add_q(&q)?;
@@ -761,6 +822,7 @@ impl<'s, 'a> Query<'s, 'a> {
             }
             "distinct" if arguments.named_child_count() == 0 => self.distinct = true,
             "annotate" => self.annotate(arguments)?,
+            "prefetch_related" => prefetch::add_lookups(&mut self.prefetches, arguments, source)?,
             _ => return Err(format!("`{method}()` is not rendered yet")),
         }
         Ok(())
@@ -1152,7 +1214,10 @@ impl<'s, 'a> Query<'s, 'a> {
         // The columns of the model's rows a GROUP BY lists.
         let mut selected: Vec<Column> = Vec::new();
         let first_annotation;
-        if let Some(values) = &self.values {
+        if let Some(only) = &self.select_only {
+            select.push(only.clone());
+            first_annotation = select.len();
+        } else if let Some(values) = &self.values {
             if values.is_empty() {
                 if grouped {
                     return Err(
@@ -1199,6 +1264,7 @@ impl<'s, 'a> Query<'s, 'a> {
                     });
                 }
             }
+            select.extend(self.extra_select.clone());
             let related = !matches!(self.select_related, SelectRelated::Nothing);
             if related && (self.only.is_some() || !self.defer.is_empty()) {
                 return Err(

@@ -11,6 +11,7 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
 
+use crate::analysis::hover::sql_target;
 use crate::analysis::query_counts::queries_shown;
 use crate::lsp::convert;
 use crate::lsp::session::Session;
@@ -56,7 +57,8 @@ pub async fn execute_command(
             .as_ref()
             .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
         let text = snapshot.document.text();
-        queries_shown(text, tree, &snapshot.file, offset, dialect)
+        let target = sql_target(&snapshot.file, dialect);
+        queries_shown(text, tree, &snapshot.file, offset, target)
     })
     .await
     .map_err(|_| Error::internal_error())?;

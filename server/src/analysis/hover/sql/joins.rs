@@ -366,6 +366,11 @@ impl Joins {
         }
     }
 
+    /// Whether any table is joined to the model's.
+    pub fn joined(&self) -> bool {
+        self.joins.len() > 1
+    }
+
     pub fn kind(&self, alias: Alias) -> Option<JoinType> {
         self.joins[alias].kind
     }

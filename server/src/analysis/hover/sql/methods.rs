@@ -1,0 +1,374 @@
+//! The query a QuerySet method that runs one runs (`count()`, `exists()`, `get()`,
+//! `first()`, `last()`, `update()`, `create()`), as Django builds it from the QuerySet's own
+//! query, and the one `row.save()` runs.
+
+use tree_sitter::Node;
+
+use super::{build, builds_expression, family, literal, split_arguments, Family};
+use super::{Dialect, SelectRelated, Table, Target};
+use crate::analysis::index::{FieldKind, ModelId};
+use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::{strip_parens, text};
+
+/// `get()` fetches at most this many rows, to say how many matched (`MAX_GET_RESULTS`).
+const MAX_GET_RESULTS: u64 = 21;
+
+/// The SQL the call `call` runs: `None` when it is not a call of a QuerySet method on a
+/// QuerySet (or manager) of a known model, `Some(Err(reason))` when its SQL cannot be shown
+/// exactly.
+pub fn sql_of_call<'a>(
+    sem: &Semantics<'a>,
+    call: Node<'a>,
+    target: Target,
+) -> Option<Result<String, String>> {
+    let function = call.child_by_field_name("function")?;
+    let arguments = call.child_by_field_name("arguments")?;
+    if call.kind() != "call" || function.kind() != "attribute" {
+        return None;
+    }
+    let receiver = strip_parens(function.child_by_field_name("object")?);
+    let method = text(function.child_by_field_name("attribute")?, sem.source);
+    let model = match sem.ty(receiver) {
+        Ty::QuerySet(q) => q.model,
+        Ty::Manager(m) => m.model,
+        _ => return None,
+    };
+    let Some(ModelRef::Indexed(model)) = model else {
+        return Some(Err("the model is not known".into()));
+    };
+    let table = match Table::of(sem.index(), model) {
+        Ok(table) => table,
+        Err(reason) => return Some(Err(reason)),
+    };
+    Some(render(sem, receiver, method, arguments, &table, target))
+}
+
+fn render<'a>(
+    sem: &Semantics<'a>,
+    receiver: Node<'a>,
+    method: &str,
+    arguments: Node<'a>,
+    table: &Table<'a>,
+    target: Target,
+) -> Result<String, String> {
+    if method == "create" {
+        return insert(sem, receiver, arguments, table, target);
+    }
+    let mut query = build(sem, receiver, table, target)?;
+    if !query.prefetches.is_empty() {
+        return Err(format!("`{method}()` with prefetches runs more queries"));
+    }
+    let takes_arguments = matches!(method, "get" | "update");
+    if !takes_arguments && arguments.named_child_count() > 0 {
+        return Err(format!("`{method}()` with arguments is not rendered yet"));
+    }
+    if query.limit.is_some() {
+        return Err(format!("`{method}()` of a slice is not rendered yet"));
+    }
+    match method {
+        "count" | "exists" => {
+            if query.distinct || query.values.is_some() || !query.annotations.is_empty() {
+                return Err(format!("`{method}()` of this QuerySet runs a subquery"));
+            }
+            // Both clear the SELECT list, `select_related()` and the ordering.
+            query.select_related = SelectRelated::Nothing;
+            query.order_by = Some(Vec::new());
+            if method == "count" {
+                query.select_only = Some("COUNT(*) AS \"__count\"".into());
+            } else {
+                query.select_only = Some("1 AS \"a\"".into());
+                query.limit = Some((0, Some(1)));
+            }
+        }
+        "get" => {
+            query.apply("filter", arguments)?;
+            query.order_by = Some(Vec::new());
+            query.limit = Some((0, Some(MAX_GET_RESULTS)));
+        }
+        "first" | "last" => {
+            let ordering = match &query.order_by {
+                Some(names) if !names.is_empty() => names.clone(),
+                // `order_by()` leaves no ordering, not even `Meta.ordering`.
+                Some(_) => Vec::new(),
+                None => table
+                    .model
+                    .ordering
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or("`Meta.ordering` holds an expression")?,
+            };
+            // An unordered QuerySet is ordered by its primary key first.
+            let ordering = if ordering.is_empty() || !query.annotations.is_empty() {
+                if !query.annotations.is_empty() {
+                    return Err(format!(
+                        "`{method}()` after `annotate()` is not rendered yet"
+                    ));
+                }
+                vec!["pk".to_string()]
+            } else {
+                ordering
+            };
+            query.order_by = Some(if method == "last" {
+                ordering.iter().map(|name| reversed(name)).collect()
+            } else {
+                ordering
+            });
+            query.limit = Some((0, Some(1)));
+        }
+        "update" => {
+            if query.joins.joined() {
+                return Err("`update()` filtered across relations runs a subquery".into());
+            }
+            let assignments = assignments(sem, arguments, table, target)?;
+            let conditions = std::mem::take(&mut query.conditions).sql();
+            let mut sql = format!("UPDATE \"{}\" SET {}", table.name, assignments.join(", "));
+            if let Some(conditions) = conditions {
+                sql.push_str(&format!(" WHERE {conditions}"));
+            }
+            return Ok(sql);
+        }
+        _ => return Err(format!("the SQL of `{method}()` is not rendered yet")),
+    }
+    query.sql(target)
+}
+
+/// `SET "column" = value` of each keyword argument of `update()`, in the order written.
+fn assignments(
+    sem: &Semantics,
+    arguments: Node,
+    table: &Table,
+    target: Target,
+) -> Result<Vec<String>, String> {
+    let (positional, keywords) = split_arguments(arguments, sem.source)?;
+    if !positional.is_empty() || keywords.is_empty() {
+        return Err("`update()` takes keyword arguments".into());
+    }
+    keywords
+        .into_iter()
+        .map(|(name, value)| {
+            let (column, family) = assigned_column(sem, table, name)?;
+            let value = value_sql(value, family, sem.source, target)?;
+            Ok(format!("\"{column}\" = {value}"))
+        })
+        .collect()
+}
+
+/// The column a keyword of `update()` or `create()` sets: a field, or a key by its attribute.
+fn assigned_column(sem: &Semantics, table: &Table, name: &str) -> Result<(String, Family), String> {
+    let by_attname = name
+        .strip_suffix("_id")
+        .and_then(|n| table.model.field(n))
+        .filter(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne));
+    let field = table.model.field(name).or(by_attname);
+    match field {
+        Some(field)
+            if !matches!(
+                field.kind,
+                FieldKind::ManyToMany | FieldKind::GenericForeignKey | FieldKind::Unknown
+            ) =>
+        {
+            Ok((super::column(field), family(sem.index(), Some(field))))
+        }
+        _ if name == "id" && table.pk == "id" => Ok(("id".into(), Family::Integer)),
+        _ => Err(format!(
+            "`{name}=` does not name a column of {}",
+            table.model.name
+        )),
+    }
+}
+
+/// A value written to a column: a literal as `str()` prints it, `NULL`, or `%s` for a value
+/// Python computes (`row.pages + 1`); an expression Django compiles (`F("pages") + 1`) is not
+/// rendered.
+fn value_sql(value: Node, family: Family, source: &str, target: Target) -> Result<String, String> {
+    let value = strip_parens(value);
+    if text(value, source) == "None" {
+        return Ok("NULL".into());
+    }
+    if matches!(value.kind(), "binary_operator" | "unary_operator") {
+        let mut calls_expression = false;
+        crate::analysis::syntax::walk(value, |node| {
+            calls_expression |= node.kind() == "call" && builds_expression(node, source);
+            !calls_expression
+        });
+        if calls_expression || !matches!(target.dialect, Dialect::Sqlite | Dialect::Postgresql) {
+            return Err(format!(
+                "the value `{}` is not rendered yet",
+                text(value, source)
+            ));
+        }
+        return Ok("%s".into());
+    }
+    literal(value, family, source)
+}
+
+/// `Model.objects.create(...)`: one INSERT of every column but an automatic primary key,
+/// returning that key. Columns not given hold their default, a parameter too.
+fn insert<'a>(
+    sem: &Semantics<'a>,
+    manager: Node<'a>,
+    arguments: Node<'a>,
+    table: &Table<'a>,
+    target: Target,
+) -> Result<String, String> {
+    let is_default_manager = manager.kind() == "attribute"
+        && manager
+            .child_by_field_name("attribute")
+            .is_some_and(|a| text(a, sem.source) == "objects")
+        && build(sem, manager, table, target).is_ok();
+    if !is_default_manager {
+        return Err("only `Model.objects.create()` is rendered".into());
+    }
+    let (positional, keywords) = split_arguments(arguments, sem.source)?;
+    if !positional.is_empty() {
+        return Err("`create()` takes keyword arguments".into());
+    }
+    let mut given = Vec::new();
+    for (name, value) in keywords {
+        let (column, family) = assigned_column(sem, table, name)?;
+        given.push((column, value_sql(value, family, sem.source, target)?));
+    }
+    insert_sql(sem, table.id, table, given, target)
+}
+
+/// The INSERT of a new row of `model`, `given` holding the values known.
+fn insert_sql(
+    sem: &Semantics,
+    model: ModelId,
+    table: &Table,
+    mut given: Vec<(String, String)>,
+    target: Target,
+) -> Result<String, String> {
+    if !matches!(target.dialect, Dialect::Sqlite | Dialect::Postgresql) {
+        return Err("an INSERT is rendered for SQLite and PostgreSQL only".into());
+    }
+    let pk = sem
+        .index()
+        .model(model)
+        .fields
+        .iter()
+        .find(|f| f.primary_key);
+    // Django leaves an automatic key to the database and reads it back.
+    let automatic = pk.is_none_or(|f| f.class.ends_with("AutoField"));
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (_, column) in &table.columns {
+        if automatic && *column == table.pk {
+            continue;
+        }
+        let value = match given.iter().position(|(c, _)| c == column) {
+            Some(i) => given.remove(i).1,
+            None => "%s".to_string(),
+        };
+        columns.push(format!("\"{column}\""));
+        values.push(value);
+    }
+    if let Some((column, _)) = given.first() {
+        return Err(format!("`{column}` is set twice or is not a column"));
+    }
+    let mut sql = format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        table.name,
+        columns.join(", "),
+        values.join(", ")
+    );
+    if automatic {
+        sql.push_str(&format!(" RETURNING {}", table.qualified(&table.pk)));
+    }
+    Ok(sql)
+}
+
+/// The query `row.save()` runs (a model without a `save()` override or signals, as the caller
+/// checks): an UPDATE of every column by the primary key for a row a loop over a QuerySet
+/// fetched whole, an INSERT for an instance built in place (`Stamp(book=book).save()`).
+pub fn sql_of_save<'a>(
+    sem: &Semantics<'a>,
+    call: Node<'a>,
+    target: Target,
+) -> Option<Result<String, String>> {
+    let function = call.child_by_field_name("function")?;
+    let instance = strip_parens(function.child_by_field_name("object")?);
+    let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(instance) else {
+        return None;
+    };
+    let arguments = call.child_by_field_name("arguments")?;
+    if arguments.named_child_count() > 0 {
+        return Some(Err("`save()` with arguments is not rendered yet".into()));
+    }
+    let table = match Table::of(sem.index(), model) {
+        Ok(table) => table,
+        Err(reason) => return Some(Err(reason)),
+    };
+    Some(match instance.kind() {
+        "call" => built_here(sem, instance, &table, target),
+        "identifier" => fetched_row(sem, instance, &table, target),
+        _ => Err("a save of this instance is not rendered yet".into()),
+    })
+}
+
+/// `Model(field=value, ...)`: the INSERT its first save runs.
+fn built_here(
+    sem: &Semantics,
+    built: Node,
+    table: &Table,
+    target: Target,
+) -> Result<String, String> {
+    let arguments = built
+        .child_by_field_name("arguments")
+        .ok_or("the instance is not readable")?;
+    let (positional, keywords) = split_arguments(arguments, sem.source)?;
+    if !positional.is_empty() {
+        return Err("a model built with positional arguments is not rendered yet".into());
+    }
+    let mut given = Vec::new();
+    for (name, value) in keywords {
+        let (column, family) = assigned_column(sem, table, name)?;
+        given.push((column, value_sql(value, family, sem.source, target)?));
+    }
+    insert_sql(sem, table.id, table, given, target)
+}
+
+/// A row of `for row in <QuerySet>`: the UPDATE of its every column but the key.
+fn fetched_row<'a>(
+    sem: &Semantics<'a>,
+    row: Node<'a>,
+    table: &Table<'a>,
+    target: Target,
+) -> Result<String, String> {
+    let scope = sem.scope_of(row);
+    let reaching = scope.reaching(text(row, sem.source), row, &sem.parents);
+    let iterable = match reaching.bindings.as_slice() {
+        [binding] if reaching.complete => match binding.kind {
+            BindingKind::ForTarget { iterable, .. } => iterable,
+            _ => return Err("a save of an instance not fetched by the loop".into()),
+        },
+        _ => return Err("a save of an instance not fetched by the loop".into()),
+    };
+    let rows = build(sem, iterable, table, target)?;
+    if rows.only.is_some() || !rows.defer.is_empty() || rows.values.is_some() {
+        return Err("a save of a row fetched with `only()`/`defer()` is not rendered yet".into());
+    }
+    let assignments: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|(_, column)| *column != table.pk)
+        .map(|(_, column)| format!("\"{column}\" = %s"))
+        .collect();
+    Ok(format!(
+        "UPDATE \"{}\" SET {} WHERE {} = %s",
+        table.name,
+        assignments.join(", "),
+        table.qualified(&table.pk)
+    ))
+}
+
+/// An ordering term the other way round (`reverse()`).
+fn reversed(name: &str) -> String {
+    match name.strip_prefix('-') {
+        Some(ascending) => ascending.to_string(),
+        None => format!("-{name}"),
+    }
+}
