@@ -512,3 +512,44 @@ fn a_template_rendered_only_by_test_code_shows_its_findings_only_with_include_te
     assert_eq!(params["diagnostics"], json!([]));
     assert_eq!(client.shutdown_and_exit(), 0);
 }
+
+#[test]
+fn hover_renders_sql_as_the_installed_django_prints_it() {
+    let project = Project::new("release");
+    let django = project.0.join(".venv/lib/python3.11/site-packages/django");
+    std::fs::create_dir_all(&django).unwrap();
+    std::fs::write(
+        django.join("__init__.py"),
+        "from django.utils.version import get_version\n\nVERSION = (4, 2, 30, \"final\", 0)\n",
+    )
+    .unwrap();
+    let mut client = Client::spawn();
+    client.call(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", project.0.display()),
+            "capabilities": {"window": {"workDoneProgress": true}},
+        }),
+    );
+    client.notify("initialized", json!({}));
+    client.notification("$/progress", |p| p["value"]["kind"] == "end");
+    let views = project.uri("blog/views.py");
+    client.open(
+        &views,
+        "from .models import Entry\n\ncodes = Entry.objects.values(\"blog__code\")\n",
+        1,
+    );
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": views}, "position": {"line": 2, "character": 24}}),
+    );
+    // Before 5.2 a `values()` column carries no `AS` name.
+    assert_eq!(
+        hover["contents"]["value"],
+        "```text\nQuerySet[blog.Entry] · values\n```\n```sql\nSELECT \"blog_blog\".\"code\" FROM \
+         \"blog_entry\" INNER JOIN \"blog_blog\" ON (\"blog_entry\".\"blog_id\" = \
+         \"blog_blog\".\"id\")\n```\n*SQL as Django 4.2 prints it for PostgreSQL*\n\
+         *django-orm-lsp*"
+    );
+}

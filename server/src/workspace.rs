@@ -47,6 +47,8 @@ pub struct Workspace {
     /// The `ENGINE` of `DATABASES["default"]` each assignment of `DATABASES` in the settings
     /// names (`None`: one not written as a literal).
     database_engines: Vec<Option<String>>,
+    /// The Django release installed in the project's virtualenv (see `installed_django`).
+    django_version: Option<(u32, u32)>,
     index: Arc<ModelIndex>,
     /// Every Python module's file, by dotted name: where calls into other modules are read.
     module_paths: Arc<FxHashMap<String, PathBuf>>,
@@ -68,6 +70,7 @@ impl Default for Workspace {
             templates: FxHashMap::default(),
             template_dirs: Vec::new(),
             database_engines: Vec::new(),
+            django_version: None,
             program: Arc::new(Program::standalone(index.clone())),
             index,
             module_paths: Arc::default(),
@@ -90,6 +93,33 @@ fn is_settings(path: &Path) -> bool {
             .parent()
             .and_then(Path::file_name)
             .is_some_and(|n| n == "settings")
+}
+
+/// The (major, minor) release of Django installed in the project's virtualenv, one in a root
+/// (`.venv`, `venv`, `env`), read from `django/__init__.py`'s `VERSION = (5, 2, ...)`. Not
+/// `VIRTUAL_ENV`: what the server shows must not depend on the shell that started it.
+fn installed_django(roots: &[PathBuf]) -> Option<(u32, u32)> {
+    let mut venvs = roots
+        .iter()
+        .flat_map(|root| [".venv", "venv", "env"].map(|name| root.join(name)));
+    venvs.find_map(|venv| {
+        // `lib/python3.X/site-packages` on Unix, `Lib/site-packages` on Windows.
+        let mut site_packages = vec![venv.join("Lib").join("site-packages")];
+        if let Ok(entries) = std::fs::read_dir(venv.join("lib")) {
+            site_packages.extend(entries.flatten().map(|e| e.path().join("site-packages")));
+        }
+        site_packages.iter().find_map(|dir| {
+            let init = std::fs::read_to_string(dir.join("django").join("__init__.py")).ok()?;
+            django_version(&init)
+        })
+    })
+}
+
+/// `VERSION = (5, 2, 0, "final", 0)` in Django's `__init__.py`.
+fn django_version(init: &str) -> Option<(u32, u32)> {
+    let line = init.lines().find_map(|l| l.strip_prefix("VERSION = ("))?;
+    let mut parts = line.split(',').map(|p| p.trim().parse::<u32>());
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
 }
 
 /// A file the index holds: its path relative to its root, and its facts (`None`: a file that
@@ -149,6 +179,7 @@ impl Workspace {
                 })
             })
             .collect();
+        self.django_version = installed_django(&self.roots);
         let read: Vec<(PathBuf, (String, Arc<TemplateFacts>))> = candidates
             .par_iter()
             .filter_map(|path| {
@@ -413,7 +444,8 @@ impl Workspace {
         };
         let index = index
             .with_templates(Arc::new(templates), hasher.finish())
-            .with_database_engine(engine);
+            .with_database_engine(engine)
+            .with_django_version(self.django_version);
         self.index = Arc::new(index);
         self.program = Arc::new(self.new_program());
     }

@@ -69,17 +69,37 @@ fn at_exact_range<T>(
 }
 
 /// Whose SQL hover (and a code lens's list of queries) shows: the dialect of the `ENGINE` the
-/// settings modules name, else `setting` (the `sql-dialect` setting), as the newest release
-/// prints it (the installed Django is not read yet). `Err` names a backend that is not rendered.
+/// settings modules name, else `setting` (the `sql-dialect` setting), as the Django installed
+/// in the project's virtualenv prints it, else as the newest release rendered (5.2). `Err`
+/// names a backend or release that is not rendered.
 pub fn sql_target(file: &FileContext, setting: sql::Dialect) -> Result<sql::Target, String> {
     let dialect = match file.index.database_engine() {
         Some(engine) => sql::Dialect::of_engine(engine)?,
         None => setting,
     };
-    Ok(sql::Target {
-        dialect,
-        release: sql::Release::Since5_2,
-    })
+    let release = match file.index.django_version() {
+        Some((major, minor)) if (major, minor) < (4, 2) => {
+            return Err(format!(
+                "SQL is rendered as Django 4.2 and later print it, not {major}.{minor}"
+            ))
+        }
+        Some(version) if version < (5, 2) => sql::Release::Before5_2,
+        _ => sql::Release::Since5_2,
+    };
+    Ok(sql::Target { dialect, release })
+}
+
+/// The footnote under SQL shown: the release it is rendered as (the installed one, else 5.2,
+/// the newest rendered) and the dialect.
+fn printed_by(file: &FileContext, target: sql::Target) -> String {
+    let release = match file.index.django_version() {
+        Some((major, minor)) if (major, minor) <= (5, 2) => format!("{major}.{minor}"),
+        _ => "5.2".to_string(),
+    };
+    format!(
+        "*SQL as Django {release} prints it for {}*",
+        target.dialect.name()
+    )
 }
 
 /// What hover shows at byte `offset`: the expression the cursor is on (`Entry`,
@@ -119,10 +139,10 @@ pub fn hover_at(
     let mut parts = Vec::new();
     parts.extend(shown.map(|shown| format!("```text\n{shown}\n```")));
     match sql {
-        Some(Ok(sql)) => parts.push(format!(
-            "```sql\n{sql}\n```\n*SQL as Django 5.2 prints it for {}*",
-            target.map_or("", |t| t.dialect.name())
-        )),
+        Some(Ok(sql)) => {
+            let footnote = target.map_or_else(|_| String::new(), |t| printed_by(file, t));
+            parts.push(format!("```sql\n{sql}\n```\n{footnote}"))
+        }
         Some(Err(reason)) => parts.push(format!("*SQL not shown: {reason}*")),
         None => {}
     }
@@ -197,8 +217,8 @@ pub fn fix_sql(
         shown.push_str(&format!("then on each row\n```sql\n{per_row}\n```\n"));
     }
     shown.push_str(&format!(
-        "**After it**\n```sql\n{after}\n```\n*SQL as Django 5.2 prints it for {}*",
-        target.dialect.name()
+        "**After it**\n```sql\n{after}\n```\n{}",
+        printed_by(file, target)
     ));
     Some(shown)
 }

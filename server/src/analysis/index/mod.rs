@@ -187,6 +187,9 @@ pub struct ModelIndex {
     /// `DATABASES["default"]["ENGINE"]`, when the settings modules say it statically (SQL on
     /// hover renders that backend's SQL).
     database_engine: Option<String>,
+    /// The (major, minor) release of the Django installed in the project's virtualenv, when
+    /// one is found (SQL on hover renders as that release prints it).
+    django_version: Option<(u32, u32)>,
 }
 
 static BUILTIN: LazyLock<Vec<Arc<FileFacts>>> = LazyLock::new(|| {
@@ -295,6 +298,16 @@ impl ModelIndex {
 
     pub fn database_engine(&self) -> Option<&str> {
         self.database_engine.as_deref()
+    }
+
+    /// The index with the Django release the workspace's virtualenv holds, if found.
+    pub fn with_django_version(mut self, version: Option<(u32, u32)>) -> Self {
+        self.django_version = version;
+        self
+    }
+
+    pub fn django_version(&self) -> Option<(u32, u32)> {
+        self.django_version
     }
 
     pub fn templates(&self) -> &crate::analysis::templates::TemplateIndex {
