@@ -16,9 +16,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use django_orm_lsp::analysis::hover::hover_at;
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
+use django_orm_lsp::analysis::hover::{fix_sql, hover_at};
+use django_orm_lsp::analysis::lint;
 use django_orm_lsp::analysis::query_counts::{queries_shown, query_counts, QueryCount};
+use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 
@@ -321,4 +323,36 @@ fn hover_shows_the_queries_of_prefetches_and_query_methods() {
         "FROM \"shelf_book\" WHERE \"shelf_book\".\"author_id\" = %s ORDER BY \
          \"shelf_book\".\"id\" ASC LIMIT 1\n```"
     ));
+}
+
+#[test]
+fn hover_on_a_prefetch_finding_shows_the_query_per_row_and_the_prefetch_after_its_fix() {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("shelf/loops.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    let findings = lint(&source, &tree, &Settings::default(), &file);
+    let finding = findings
+        .iter()
+        .find(|f| f.code() == "ORM403" && source[f.range.clone()] == *"book.tags.all()")
+        .expect("the tags read per row are found");
+    let books =
+        "SELECT \"shelf_book\".\"id\", \"shelf_book\".\"title\", \"shelf_book\".\"author_id\", \
+                 \"shelf_book\".\"pages\" FROM \"shelf_book\"";
+    let tags = "\"shelf_tag\".\"id\", \"shelf_tag\".\"name\" FROM \"shelf_tag\" INNER JOIN \
+                \"shelf_book_tags\" ON (\"shelf_tag\".\"id\" = \"shelf_book_tags\".\"tag_id\")";
+    assert_eq!(
+        fix_sql(&source, &tree, &file, finding, Dialect::Sqlite).expect("a fix to show"),
+        format!(
+            "**Before the fix**\n```sql\n{books}\n```\nthen on each row\n```sql\nSELECT {tags} \
+             WHERE \"shelf_book_tags\".\"book_id\" = %s ORDER BY \"shelf_tag\".\"name\" DESC\n```\n\
+             **After it**\n```sql\n{books}\n\n-- prefetch_related(\"tags\"): one more query, for \
+             all the rows above\nSELECT (\"shelf_book_tags\".\"book_id\") AS \
+             \"_prefetch_related_val_book_id\", {tags} WHERE \"shelf_book_tags\".\"book_id\" IN \
+             (%s, ...) ORDER BY \"shelf_tag\".\"name\" DESC\n```\n\
+             *SQL as Django 5.2 prints it for SQLite*"
+        )
+    );
 }

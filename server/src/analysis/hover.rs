@@ -153,9 +153,10 @@ pub fn hover_at(
     Some((node.byte_range(), markdown))
 }
 
-/// What hover adds on a finding whose fix rewrites a QuerySet (`select_related(...)` added where
-/// the loop's QuerySet is built): the SQL before the fix, with the query each row runs when the
-/// finding is a relation read, and after it. `None` when the fix changes no QuerySet whose SQL
+/// What hover adds on a finding whose fix rewrites a QuerySet (`select_related(...)` or
+/// `prefetch_related(...)` added where the loop's QuerySet is built): the SQL before the fix,
+/// with the query each row runs (loading the related row a read needs, or the rows of a related
+/// manager), and after it, with its prefetch queries. `None` when the fix changes no QuerySet whose SQL
 /// renders both ways, so hover says nothing it cannot show.
 pub fn fix_sql(
     source: &str,
@@ -200,17 +201,20 @@ pub fn fix_sql(
     if after == before {
         return None;
     }
+    // A read of a relation to one row loads it; `row.tags.all()` runs its related manager's.
     let per_row = tree
         .root_node()
         .descendant_for_byte_range(finding.range.start, finding.range.end)
-        .filter(|read| read.kind() == "attribute")
-        .and_then(|read| {
-            let object = read.child_by_field_name("object")?;
-            let relation = sem.text(read.child_by_field_name("attribute")?);
-            let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
-                return None;
-            };
-            sql::sql_of_related_row(sem.index(), model, relation)?.ok()
+        .and_then(|read| match read.kind() {
+            "attribute" => {
+                let object = read.child_by_field_name("object")?;
+                let relation = sem.text(read.child_by_field_name("attribute")?);
+                let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
+                    return None;
+                };
+                sql::sql_of_related_row(sem.index(), model, relation)?.ok()
+            }
+            _ => sql::sql_of(&sem, read, target)?.ok(),
         });
     let mut shown = format!("**Before the fix**\n```sql\n{before}\n```\n");
     if let Some(per_row) = per_row {
