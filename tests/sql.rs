@@ -416,36 +416,56 @@ fn the_settings_engine_chooses_the_dialect_else_the_setting() {
     );
 }
 
-/// Oracle cuts a name longer than 30 characters and appends a hash of it, which hover does not
-/// reproduce: it says so rather than show a name Oracle would not use.
-#[test]
-fn oracle_names_longer_than_thirty_characters_are_declined() {
-    let models = "from django.db import models\n\n\nclass Book(models.Model):\n    \
-                  title = models.CharField(max_length=200)\n\n    class Meta:\n        \
-                  db_table = \"bookshop_books_in_print_and_out_of_print\"\n";
+/// What hover shows on `filter` in `views`, with `models` as `shop/models.py`, in `dialect`.
+fn hover_on_filter(models: &str, views: &str, dialect: Dialect) -> String {
     let project = common::temp::project(&[
         ("shop/models.py", models.as_bytes()),
-        ("shop/views.py", VIEWS.as_bytes()),
+        ("shop/views.py", views.as_bytes()),
     ]);
     let workspace = Workspace::scan(project.path(), |_, _| {});
-    let tree = parse_python(VIEWS).unwrap();
+    let tree = parse_python(views).unwrap();
     let file = workspace.context_for(&project.path().join("shop/views.py"));
-    let offset = VIEWS.find("filter").unwrap();
-    let hover = |dialect| {
-        hover_at(VIEWS, &tree, &file, offset, dialect).map_or_else(String::new, |(_, s)| s)
-    };
+    let offset = views.find("filter").unwrap();
+    hover_at(views, &tree, &file, offset, dialect).map_or_else(String::new, |(_, s)| s)
+}
+
+/// Where Django rewrites what Oracle takes, hover says so rather than show other SQL: a name
+/// longer than 30 characters, which Django cuts and appends a hash of, and an `IN` list longer
+/// than 1000 values, which it splits.
+#[test]
+fn oracle_declines_what_django_rewrites_for_it() {
+    let long_table = format!(
+        "{MODELS}\n    class Meta:\n        db_table = \"bookshop_books_in_print_and_out_of_print\"\n"
+    );
+    let shown = hover_on_filter(&long_table, VIEWS, Dialect::Oracle);
     assert!(
-        hover(Dialect::Oracle).ends_with(
+        shown.ends_with(
             "\n*SQL not shown: a name Oracle shortens (over 30 characters) or escapes (`%`) is \
              not rendered*"
         ),
-        "{}",
-        hover(Dialect::Oracle)
+        "a long table name on Oracle: {shown}"
     );
+    let shown = hover_on_filter(&long_table, VIEWS, Dialect::Mysql);
     assert!(
-        hover(Dialect::Mysql).contains("FROM `bookshop_books_in_print_and_out_of_print` WHERE"),
-        "other dialects keep the name whole: {}",
-        hover(Dialect::Mysql)
+        shown.contains("FROM `bookshop_books_in_print_and_out_of_print` WHERE"),
+        "other dialects keep the name whole: {shown}"
+    );
+
+    let ids: Vec<String> = (0..=1000).map(|i| i.to_string()).collect();
+    let views = format!(
+        "from shop.models import Book\n\nBook.objects.filter(id__in=[{}])\n",
+        ids.join(", ")
+    );
+    let shown = hover_on_filter(MODELS, &views, Dialect::Oracle);
+    assert!(
+        shown
+            .ends_with("\n*SQL not shown: `in` a list Oracle splits into several is not rendered*"),
+        "1001 values on Oracle: {shown}"
+    );
+    let shown = hover_on_filter(MODELS, &views, Dialect::Postgresql);
+    assert!(
+        shown.contains(", 999, 1000)\n```"),
+        "1001 values elsewhere: {shown}"
     );
 }
 

@@ -414,6 +414,11 @@ mod tests {
         assert_eq!(settings.target_django, (4, 2));
         assert_eq!(settings.bulk_batch_size.get(), 100);
         assert_eq!(settings.sql_dialect, Dialect::Sqlite);
+        for (setting, dialect) in [("mysql", Dialect::Mysql), ("oracle", Dialect::Oracle)] {
+            let (options, problems) = parse(json!({ "sql-dialect": setting }), KeyStyle::Kebab);
+            assert_eq!(problems, []);
+            assert_eq!(options.base_settings().sql_dialect, dialect);
+        }
         assert_eq!(options.include_tests, Some(true));
         assert_eq!(options.migrations, Some(MigrationRules::All));
         assert!(options.exclude.unwrap().is_match(Path::new("legacy/a.py")));

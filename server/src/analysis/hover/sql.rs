@@ -99,6 +99,10 @@ impl Dialect {
 /// The longest name Oracle's `quote_name` leaves whole (`max_name_length`).
 const ORACLE_NAME_LENGTH: usize = 30;
 
+/// The most values Oracle takes in one `IN (...)` (`max_in_list_size`): Django ORs longer lists
+/// as several.
+const ORACLE_IN_LIST_SIZE: usize = 1000;
+
 /// Marks a name `Dialect::quote` cannot print as Django would (a character no name from a
 /// model's source holds).
 const UNQUOTABLE: char = '\u{0}';
@@ -1657,6 +1661,9 @@ fn condition(
             }
             if items.is_empty() {
                 return Err("`in` an empty list runs no query".into());
+            }
+            if dialect == Dialect::Oracle && items.len() > ORACLE_IN_LIST_SIZE {
+                return Err("`in` a list Oracle splits into several is not rendered".into());
             }
             return Ok(format!("{column} IN ({})", items.join(", ")));
         }
