@@ -4,9 +4,12 @@
 //! its own `db_table`), a one-to-one to a non-primary key, a key to its own model, an unmanaged
 //! model, `Meta.ordering` across a relation). For each, the SQL the analysis renders is compared with what Django's
 //! `str(qs.query)` prints (`tests/sql/print_sql.py`), on the oldest supported LTS and the newest
-//! release, with SQLite's compiler and, where the `psycopg` driver installs, PostgreSQL's
-//! (`str()` needs no server). The test prints the share equal and every difference, and fails
-//! below `THRESHOLD`. An expression the analysis declines to render counts as a difference.
+//! release, with SQLite's compiler and, where their drivers install, PostgreSQL's (`psycopg`),
+//! MySQL's (`pymysql`, standing in for `mysqlclient`) and Oracle's (`oracledb`). `str()` needs no
+//! server: what the MySQL and Oracle backends would ask one is stated by the script instead
+//! (MySQL 8.0.36 in its default SQL mode, Oracle 19 and the LIKE operators it accepts). The test
+//! prints the share equal and every difference per dialect, and fails below `THRESHOLD`. An
+//! expression the analysis declines to render counts as a difference.
 //!
 //! Django comes from the virtual environments `tests/execution.rs` caches under
 //! `.cache/execution/`; without python3 or PyPI the test prints `skipped: <reason>` and passes.
@@ -140,12 +143,13 @@ fn hover_sql_equals_djangos() {
             Dialect::Sqlite,
             compare(label, Dialect::Sqlite, &sqlite),
         ));
-        match postgresql_driver(&interpreter).and_then(|()| printed(&interpreter, "postgresql")) {
-            Ok(postgresql) => {
-                let share = compare(label, Dialect::Postgresql, &postgresql);
-                shares.push((label, Dialect::Postgresql, share));
+        for (dialect, setting, module, requirement) in DRIVEN {
+            match driver(&interpreter, module, requirement)
+                .and_then(|()| printed(&interpreter, setting))
+            {
+                Ok(django) => shares.push((label, dialect, compare(label, dialect, &django))),
+                Err(reason) => println!("skipped {} on Django {label}: {reason}", dialect.name()),
             }
-            Err(reason) => println!("skipped PostgreSQL on Django {label}: {reason}"),
         }
     }
     for (label, dialect, share) in shares {
@@ -159,12 +163,25 @@ fn hover_sql_equals_djangos() {
     }
 }
 
-/// PostgreSQL's compiler imports its driver: `psycopg`, installed into the cached environment
-/// when missing (the execution harness, which runs on SQLite, does not mind it).
-fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
+/// The dialects whose compiler imports a driver: (dialect, `print_sql.py`'s name for it, the
+/// module imported, the requirement that installs it).
+const DRIVEN: [(Dialect, &str, &str, &str); 3] = [
+    (
+        Dialect::Postgresql,
+        "postgresql",
+        "psycopg",
+        "psycopg[binary]",
+    ),
+    (Dialect::Mysql, "mysql", "pymysql", "pymysql"),
+    (Dialect::Oracle, "oracle", "oracledb", "oracledb"),
+];
+
+/// A backend's driver (`module`), installed from `requirement` into the cached environment when
+/// missing (the execution harness, which runs on SQLite, does not mind it).
+fn driver(interpreter: &Path, module: &str, requirement: &str) -> Result<(), String> {
     let imports = |interpreter: &Path| {
         Command::new(interpreter)
-            .args(["-c", "import psycopg"])
+            .args(["-c", &format!("import {module}")])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -179,14 +196,14 @@ fn postgresql_driver(interpreter: &Path) -> Result<(), String> {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .arg("psycopg[binary]")
+        .arg(requirement)
         .output()
         .map_err(|e| e.to_string())?;
     if output.status.success() && imports(interpreter) {
         Ok(())
     } else {
         Err(format!(
-            "the psycopg driver does not install: {}",
+            "the {module} driver does not install: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ))
     }
@@ -368,8 +385,87 @@ fn the_settings_engine_chooses_the_dialect_else_the_setting() {
     let mysql = databases("django.db.backends.mysql");
     let shown = hover_in_project(&[("proj/settings.py", &mysql)], Dialect::Postgresql);
     assert!(
-        shown.ends_with("\n*SQL not shown: MySQL is not rendered*"),
+        shown.ends_with(
+            "FROM `shop_book` WHERE `shop_book`.`title` LIKE %war%\n```\n\
+             *SQL as Django 5.2 prints it for MySQL*"
+        ),
         "mysql ENGINE: {shown}"
+    );
+    let oracle = databases("django.db.backends.oracle");
+    let shown = hover_in_project(&[("proj/settings.py", &oracle)], Dialect::Postgresql);
+    assert!(
+        shown.ends_with(
+            "FROM \"SHOP_BOOK\" WHERE UPPER(\"SHOP_BOOK\".\"TITLE\") LIKE \
+             UPPER(TRANSLATE(%war% USING NCHAR_CS)) ESCAPE TRANSLATE('\\' USING NCHAR_CS)\n```\n\
+             *SQL as Django 5.2 prints it for Oracle*"
+        ),
+        "oracle ENGINE: {shown}"
+    );
+    let shown = hover_in_project(&[], Dialect::Mysql);
+    assert!(
+        shown.ends_with("*SQL as Django 5.2 prints it for MySQL*"),
+        "no settings, the setting `mysql`: {shown}"
+    );
+    let other = databases("django_cockroachdb");
+    let shown = hover_in_project(&[("proj/settings.py", &other)], Dialect::Postgresql);
+    assert!(
+        shown.ends_with(
+            "\n*SQL not shown: the database backend `django_cockroachdb` is not rendered*"
+        ),
+        "a third-party ENGINE: {shown}"
+    );
+}
+
+/// What hover shows on `filter` in `views`, with `models` as `shop/models.py`, in `dialect`.
+fn hover_on_filter(models: &str, views: &str, dialect: Dialect) -> String {
+    let project = common::temp::project(&[
+        ("shop/models.py", models.as_bytes()),
+        ("shop/views.py", views.as_bytes()),
+    ]);
+    let workspace = Workspace::scan(project.path(), |_, _| {});
+    let tree = parse_python(views).unwrap();
+    let file = workspace.context_for(&project.path().join("shop/views.py"));
+    let offset = views.find("filter").unwrap();
+    hover_at(views, &tree, &file, offset, dialect).map_or_else(String::new, |(_, s)| s)
+}
+
+/// Where Django rewrites what Oracle takes, hover says so rather than show other SQL: a name
+/// longer than 30 characters, which Django cuts and appends a hash of, and an `IN` list longer
+/// than 1000 values, which it splits.
+#[test]
+fn oracle_declines_what_django_rewrites_for_it() {
+    let long_table = format!(
+        "{MODELS}\n    class Meta:\n        db_table = \"bookshop_books_in_print_and_out_of_print\"\n"
+    );
+    let shown = hover_on_filter(&long_table, VIEWS, Dialect::Oracle);
+    assert!(
+        shown.ends_with(
+            "\n*SQL not shown: a name Oracle shortens (over 30 characters) or escapes (`%`) is \
+             not rendered*"
+        ),
+        "a long table name on Oracle: {shown}"
+    );
+    let shown = hover_on_filter(&long_table, VIEWS, Dialect::Mysql);
+    assert!(
+        shown.contains("FROM `bookshop_books_in_print_and_out_of_print` WHERE"),
+        "other dialects keep the name whole: {shown}"
+    );
+
+    let ids: Vec<String> = (0..=1000).map(|i| i.to_string()).collect();
+    let views = format!(
+        "from shop.models import Book\n\nBook.objects.filter(id__in=[{}])\n",
+        ids.join(", ")
+    );
+    let shown = hover_on_filter(MODELS, &views, Dialect::Oracle);
+    assert!(
+        shown
+            .ends_with("\n*SQL not shown: `in` a list Oracle splits into several is not rendered*"),
+        "1001 values on Oracle: {shown}"
+    );
+    let shown = hover_on_filter(MODELS, &views, Dialect::Postgresql);
+    assert!(
+        shown.contains(", 999, 1000)\n```"),
+        "1001 values elsewhere: {shown}"
     );
 }
 

@@ -212,7 +212,7 @@ pub fn fix_sql(
                 let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
                     return None;
                 };
-                sql::sql_of_related_row(sem.index(), model, relation)?.ok()
+                sql::sql_of_related_row(sem.index(), model, relation, target.dialect)?.ok()
             }
             _ => sql::sql_of(&sem, read, target)?.ok(),
         });

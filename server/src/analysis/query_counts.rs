@@ -153,7 +153,7 @@ pub fn queries_shown(
                 Runs::Prefetches => prefetches_shown(&sem, node, &target, query.count),
                 Runs::Relation => vec![(
                     format!("loads the related row by its key{times}"),
-                    related_row(&sem, node),
+                    related_row(&sem, node, &target),
                 )],
                 Runs::Call => {
                     // A QuerySet method's call, or `row.save()`.
@@ -213,13 +213,20 @@ fn prefetches_shown<'a>(
 }
 
 /// The query `row.relation` runs on its first read.
-fn related_row<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<Result<String, String>> {
+fn related_row<'a>(
+    sem: &Semantics<'a>,
+    read: Node<'a>,
+    target: &Result<sql::Target, String>,
+) -> Option<Result<String, String>> {
     let object = read.child_by_field_name("object")?;
     let relation = sem.text(read.child_by_field_name("attribute")?);
     let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
         return None;
     };
-    sql::sql_of_related_row(sem.index(), model, relation)
+    match target {
+        Ok(target) => sql::sql_of_related_row(sem.index(), model, relation, target.dialect),
+        Err(reason) => Some(Err(reason.clone())),
+    }
 }
 
 /// Every loop and function of the tree under `root` whose queries the analyzer can count, in

@@ -300,10 +300,9 @@ fn migration_rules(value: &Value) -> Result<MigrationRules, String> {
 }
 
 fn sql_dialect(value: &Value) -> Result<Dialect, String> {
-    value
-        .as_str()
-        .and_then(Dialect::parse)
-        .ok_or_else(|| format!("expected \"sqlite\" or \"postgresql\", got {value}"))
+    value.as_str().and_then(Dialect::parse).ok_or_else(|| {
+        format!("expected \"sqlite\", \"postgresql\", \"mysql\" or \"oracle\", got {value}")
+    })
 }
 
 /// `--migrations` on the command line: the same values as the key.
@@ -415,6 +414,11 @@ mod tests {
         assert_eq!(settings.target_django, (4, 2));
         assert_eq!(settings.bulk_batch_size.get(), 100);
         assert_eq!(settings.sql_dialect, Dialect::Sqlite);
+        for (setting, dialect) in [("mysql", Dialect::Mysql), ("oracle", Dialect::Oracle)] {
+            let (options, problems) = parse(json!({ "sql-dialect": setting }), KeyStyle::Kebab);
+            assert_eq!(problems, []);
+            assert_eq!(options.base_settings().sql_dialect, dialect);
+        }
         assert_eq!(options.include_tests, Some(true));
         assert_eq!(options.migrations, Some(MigrationRules::All));
         assert!(options.exclude.unwrap().is_match(Path::new("legacy/a.py")));
@@ -452,7 +456,7 @@ mod tests {
                 "per-file-ignores": {"tests/**": ["len"]},
                 "include-tests": "yes",
                 "migrations": "writes",
-                "sql-dialect": "mysql",
+                "sql-dialect": "mssql",
                 "colour": true
             }),
             KeyStyle::Kebab,
@@ -469,7 +473,7 @@ mod tests {
                 "`per-file-ignores`: \"tests/**\": \"len\" is not a rule code or prefix (like ORM101, ORM1 or ALL)",
                 "`select`: expected a list of strings, got a string",
                 "`severity`: \"loud\" for ORM101 is not a severity (use \"error\", \"warning\", \"info\" or \"hint\")",
-                "`sql-dialect`: expected \"sqlite\" or \"postgresql\", got \"mysql\"",
+                "`sql-dialect`: expected \"sqlite\", \"postgresql\", \"mysql\" or \"oracle\", got \"mssql\"",
                 "`target-django`: expected a Django version as a string like \"4.2\", got 4.2",
             ]
         );

@@ -23,12 +23,17 @@ use joins::{Alias, JoinPromoter, JoinType, Joins};
 pub use methods::{sql_of_call, sql_of_save};
 pub use prefetch::{prefetch_queries_of, PrefetchQuery};
 
-/// The compiler whose `str(qs.query)` is reproduced. They differ in the `LIKE` lookups, in an
-/// OFFSET without a LIMIT and in the GROUP BY, among the constructs rendered here.
+/// The compiler whose `str(qs.query)` is reproduced. They differ in quoting, in the `LIKE`
+/// lookups, in booleans, in LIMIT and OFFSET and in the GROUP BY, among the constructs rendered
+/// here; Oracle also treats `''` as NULL and compares a `TextField` (a LOB) through
+/// `DBMS_LOB.SUBSTR`. MySQL is rendered as Django prints it for MySQL 8 (not MariaDB), Oracle
+/// for Oracle 19 (a version before 23 has no boolean expressions in a WHERE clause).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
     Postgresql,
+    Mysql,
+    Oracle,
 }
 
 /// Django releases print `values()` differently: since 5.2 each named column carries its name
@@ -51,6 +56,8 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "SQLite",
             Dialect::Postgresql => "PostgreSQL",
+            Dialect::Mysql => "MySQL",
+            Dialect::Oracle => "Oracle",
         }
     }
 
@@ -59,7 +66,23 @@ impl Dialect {
         match setting {
             "sqlite" => Some(Dialect::Sqlite),
             "postgresql" => Some(Dialect::Postgresql),
+            "mysql" => Some(Dialect::Mysql),
+            "oracle" => Some(Dialect::Oracle),
             _ => None,
+        }
+    }
+
+    /// A table, column or alias name as the backend's `quote_name` prints it. Oracle's is
+    /// upper-cased, and one longer than 30 characters is cut and given a hash, which is not
+    /// reproduced: such a name is marked with `UNQUOTABLE`, and `render` declines its SQL.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Dialect::Sqlite | Dialect::Postgresql => format!("\"{name}\""),
+            Dialect::Mysql => format!("`{name}`"),
+            Dialect::Oracle if name.chars().count() > ORACLE_NAME_LENGTH || name.contains('%') => {
+                format!("\"{UNQUOTABLE}{}\"", name.to_uppercase())
+            }
+            Dialect::Oracle => format!("\"{}\"", name.to_uppercase()),
         }
     }
 
@@ -70,12 +93,23 @@ impl Dialect {
             "django.db.backends.postgresql" | "django.db.backends.postgresql_psycopg2" => {
                 Ok(Dialect::Postgresql)
             }
-            "django.db.backends.mysql" => Err("MySQL is not rendered".into()),
-            "django.db.backends.oracle" => Err("Oracle is not rendered".into()),
+            "django.db.backends.mysql" => Ok(Dialect::Mysql),
+            "django.db.backends.oracle" => Ok(Dialect::Oracle),
             other => Err(format!("the database backend `{other}` is not rendered")),
         }
     }
 }
+
+/// The longest name Oracle's `quote_name` leaves whole (`max_name_length`).
+const ORACLE_NAME_LENGTH: usize = 30;
+
+/// The most values Oracle takes in one `IN (...)` (`max_in_list_size`): Django ORs longer lists
+/// as several.
+const ORACLE_IN_LIST_SIZE: usize = 1000;
+
+/// Marks a name `Dialect::quote` cannot print as Django would (a character no name from a
+/// model's source holds).
+const UNQUOTABLE: char = '\u{0}';
 
 /// The `ENGINE` of `DATABASES["default"]` that each assignment of `DATABASES` in a settings
 /// module names: `Some` for a literal (`DATABASES = {"default": {"ENGINE": "..."}}` at module
@@ -282,11 +316,13 @@ fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
 /// The query Django runs to load the row a relation to one row leads to (`entry.author`,
 /// `author.profile`), on the first read of it from an instance of `model`:
 /// `SELECT ... FROM target WHERE target.key = %s LIMIT 21` (`get()` by the key, ordering
-/// cleared). `None` when `relation` is not a key or reverse one-to-one of `model`.
+/// cleared), as SQLite and PostgreSQL print it (its callers pass no dialect yet). `None` when
+/// `relation` is not a key or reverse one-to-one of `model`.
 pub fn sql_of_related_row(
     index: &ModelIndex,
     model: ModelId,
     relation: &str,
+    dialect: Dialect,
 ) -> Option<Result<String, String>> {
     let source = index.model(model);
     let (target, key) = match source.field(relation) {
@@ -317,14 +353,19 @@ pub fn sql_of_related_row(
         let columns: Vec<String> = table
             .columns
             .iter()
-            .map(|(_, column)| table.qualified(column))
+            .map(|(_, column)| table.qualified(column, dialect))
             .collect();
-        Ok(format!(
-            "SELECT {} FROM \"{}\" WHERE {} = %s LIMIT 21",
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = %s{}",
             columns.join(", "),
-            table.name,
-            table.qualified(&key)
-        ))
+            dialect.quote(&table.name),
+            table.qualified(&key, dialect),
+            limit_clause((0, Some(21)), dialect)
+        );
+        if sql.contains(UNQUOTABLE) {
+            return Err("a name Oracle shortens (over 30 characters) is not rendered".into());
+        }
+        Ok(sql)
     }))
 }
 
@@ -385,8 +426,8 @@ impl<'i> Table<'i> {
         })
     }
 
-    fn qualified(&self, column: &str) -> String {
-        format!("\"{}\".\"{}\"", self.name, column)
+    fn qualified(&self, column: &str, dialect: Dialect) -> String {
+        format!("{}.{}", dialect.quote(&self.name), dialect.quote(column))
     }
 
     /// Whether `only()`/`defer()` may name `name`: a column of the table (a field, its `_id`
@@ -727,7 +768,7 @@ impl<'s, 'a> Query<'s, 'a> {
             sem,
             table,
             dialect,
-            joins: Joins::new(&table.name),
+            joins: Joins::new(&table.name, dialect),
             conditions: WhereNode::default(),
             order_by: None,
             limit: None,
@@ -955,9 +996,7 @@ impl<'s, 'a> Query<'s, 'a> {
             alias,
             pk: target.pk,
         };
-        let written = text(value, source);
-        let is_null = (lookup == "isnull" && written == "True")
-            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        let is_null = tests_null(lookup, value, source, self.dialect);
         let mut clause = WhereNode {
             or: false,
             negated: false,
@@ -972,7 +1011,14 @@ impl<'s, 'a> Query<'s, 'a> {
         let require_outer = if negated { !is_null } else { is_null };
         let last = *kept.last().expect("the start alias");
         let outer = self.joins.kind(last) == Some(JoinType::LeftOuter);
-        if negated && !is_null && lookup != "isnull" && (target.nullable || outer) {
+        // Oracle stores `''` as NULL, so Django takes a text column as nullable (`is_nullable`);
+        // a trimmed path ends on a key, which holds no text of its own.
+        let trimmed = kept.len() < used.len();
+        let nullable = target.nullable
+            || (self.dialect == Dialect::Oracle
+                && !trimmed
+                && matches!(target.family, Family::Text | Family::LongText));
+        if negated && !is_null && lookup != "isnull" && (nullable || outer) {
             clause.children.push(Clause::Condition(Condition {
                 sql: format!("{column} IS NOT NULL"),
                 aggregate: false,
@@ -1023,7 +1069,7 @@ impl<'s, 'a> Query<'s, 'a> {
                 "Count" => Family::Integer,
                 // An average is a float; SQLite casts aggregates of decimals.
                 "Avg" => Family::Other,
-                _ if matches!(family, Family::Integer | Family::Text) => family,
+                _ if matches!(family, Family::Integer | Family::Text | Family::LongText) => family,
                 _ => return Err(format!("`{function}()` of this column is not rendered yet")),
             };
             let distinct = if distinct { "DISTINCT " } else { "" };
@@ -1048,12 +1094,10 @@ impl<'s, 'a> Query<'s, 'a> {
         reusable: &mut Vec<Alias>,
     ) -> Result<(WhereNode, Vec<Alias>), String> {
         let source = self.sem.source;
-        let mut inner = Joins::new(&self.table.name);
+        let mut inner = Joins::new(&self.table.name, self.dialect);
         let used = inner.setup(0, &path.hops, Some(&[]));
         let (target, alias, _) = inner.trim(&path.hops, path.target.clone(), used.clone());
-        let written = text(value, source);
-        let is_null = (lookup == "isnull" && written == "True")
-            || (matches!(lookup, "exact" | "iexact") && written == "None");
+        let is_null = tests_null(lookup, value, source, self.dialect);
         if !is_null {
             inner.demote(&used);
         }
@@ -1102,11 +1146,18 @@ impl<'s, 'a> Query<'s, 'a> {
         let column = inner.column(alias, &target.column);
         let condition = condition(&column, lookup, value, target.family, source, self.dialect)?;
         let exists = format!(
-            "EXISTS(SELECT 1 AS \"a\" FROM {} WHERE ({condition} AND {} = ({})) LIMIT 1)",
+            "EXISTS(SELECT 1 AS {} FROM {} WHERE ({condition} AND {} = ({})){})",
+            self.dialect.quote("a"),
             inner.from(),
             inner.column(selected, selected_column),
-            self.joins.column(reference_alias, &reference.column)
+            self.joins.column(reference_alias, &reference.column),
+            limit_clause((0, Some(1)), self.dialect)
         );
+        let exists = match self.dialect {
+            // A backend with no boolean expressions in WHERE compares the EXISTS with true.
+            Dialect::Oracle => format!("CASE WHEN {exists} THEN True ELSE False END = True"),
+            _ => exists,
+        };
         let clause = WhereNode {
             or: false,
             negated: false,
@@ -1224,14 +1275,21 @@ impl<'s, 'a> Query<'s, 'a> {
                         "`values()` of every column with `annotate()` is not rendered yet".into(),
                     );
                 }
-                select.extend(table.columns.iter().map(|(_, c)| table.qualified(c)));
+                select.extend(
+                    table
+                        .columns
+                        .iter()
+                        .map(|(_, c)| table.qualified(c, target.dialect)),
+                );
             }
             for (name, column) in values {
                 // `values()` before `annotate()` groups by the columns it names.
                 selected.push(column.clone());
                 select.push(match target.release {
                     Release::Before5_2 => column.sql.clone(),
-                    Release::Since5_2 => format!("{} AS \"{name}\"", column.sql),
+                    Release::Since5_2 => {
+                        format!("{} AS {}", column.sql, target.dialect.quote(name))
+                    }
                 });
                 named.push(column.sql.clone());
             }
@@ -1239,7 +1297,7 @@ impl<'s, 'a> Query<'s, 'a> {
             select.extend(
                 self.annotations
                     .iter()
-                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+                    .map(|a| format!("{} AS {}", a.sql, target.dialect.quote(&a.name))),
             );
         } else {
             let loaded = |name: &str| match &self.only {
@@ -1258,7 +1316,7 @@ impl<'s, 'a> Query<'s, 'a> {
             for (name, column) in &table.columns {
                 if column == &table.pk || loaded(name) {
                     selected.push(Column {
-                        sql: table.qualified(column),
+                        sql: table.qualified(column, target.dialect),
                         alias: 0,
                         pk: column == &table.pk && !table.model.unmanaged,
                     });
@@ -1276,7 +1334,7 @@ impl<'s, 'a> Query<'s, 'a> {
             select.extend(
                 self.annotations
                     .iter()
-                    .map(|a| format!("{} AS \"{}\"", a.sql, a.name)),
+                    .map(|a| format!("{} AS {}", a.sql, target.dialect.quote(&a.name))),
             );
             let related = self.select_related()?;
             select.extend(related.iter().map(|c| c.sql.clone()));
@@ -1311,16 +1369,24 @@ impl<'s, 'a> Query<'s, 'a> {
             }));
             let tested = having.as_ref().map(WhereNode::columns).unwrap_or_default();
             group_by.extend(tested.iter().cloned());
-            // Since 5.2 a column `values()` names is grouped by its position.
-            let named = match target.release {
-                Release::Since5_2 => named.as_slice(),
-                Release::Before5_2 => &[],
+            // Since 5.2 a column `values()` names is grouped by its position, except by Oracle's
+            // compiler (`allows_group_by_select_index`).
+            let named = match (target.release, target.dialect) {
+                (Release::Since5_2, Dialect::Oracle) | (Release::Before5_2, _) => &[],
+                (Release::Since5_2, _) => named.as_slice(),
             };
             let list = group_by_list(group_by, &tested, named, target.dialect);
             sql.push_str(&format!(" GROUP BY {list}"));
         }
         if let Some(having) = having.and_then(|h| h.sql()) {
             sql.push_str(&format!(" HAVING {having}"));
+        }
+        let meta_ordered =
+            self.order_by.is_none() && table.model.ordering.as_ref().is_some_and(|o| !o.is_empty());
+        if grouped && order_by.is_empty() && !meta_ordered && target.dialect == Dialect::Mysql {
+            // MySQL's compiler asks a GROUP BY not to sort (`force_no_ordering`), unless the
+            // ordering it dropped was `Meta.ordering`.
+            sql.push_str(" ORDER BY NULL");
         }
         if !order_by.is_empty() {
             let terms: Vec<String> = order_by
@@ -1344,16 +1410,14 @@ impl<'s, 'a> Query<'s, 'a> {
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
         }
-        match self.limit {
-            None | Some((0, None)) => {}
-            Some((0, Some(limit))) => sql.push_str(&format!(" LIMIT {limit}")),
-            Some((offset, Some(limit))) => {
-                sql.push_str(&format!(" LIMIT {} OFFSET {offset}", limit - offset))
-            }
-            Some((offset, None)) if target.dialect == Dialect::Sqlite => {
-                sql.push_str(&format!(" LIMIT -1 OFFSET {offset}"))
-            }
-            Some((offset, None)) => sql.push_str(&format!(" OFFSET {offset}")),
+        if let Some(limit) = self.limit {
+            sql.push_str(&limit_clause(limit, target.dialect));
+        }
+        if sql.contains(UNQUOTABLE) {
+            return Err(
+                "a name Oracle shortens (over 30 characters) or escapes (`%`) is not rendered"
+                    .into(),
+            );
         }
         Ok(sql)
     }
@@ -1470,9 +1534,9 @@ fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, b
     Ok((name, path.clone(), distinct))
 }
 
-/// The GROUP BY list: each column once; PostgreSQL's compiler keeps of a table whose primary
-/// key is listed only that key (`allows_group_by_selected_pks`) and the columns HAVING tests,
-/// SQLite's keeps every column.
+/// The GROUP BY list: each column once; PostgreSQL's and MySQL's compilers keep of a table whose
+/// primary key is listed only that key (`allows_group_by_selected_pks`) and the columns HAVING
+/// tests, SQLite's and Oracle's keep every column.
 fn group_by_list(
     columns: Vec<Column>,
     having: &[Column],
@@ -1482,7 +1546,7 @@ fn group_by_list(
     let keyed: Vec<Alias> = columns.iter().filter(|c| c.pk).map(|c| c.alias).collect();
     let mut list: Vec<String> = Vec::new();
     for column in columns {
-        let kept = dialect == Dialect::Sqlite
+        let kept = matches!(dialect, Dialect::Sqlite | Dialect::Oracle)
             || column.pk
             || !keyed.contains(&column.alias)
             || having.iter().any(|h| h.sql == column.sql);
@@ -1570,6 +1634,8 @@ const LOOKUPS: [&str; 15] = [
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Family {
     Text,
+    /// A `TextField`: text Oracle keeps in a LOB.
+    LongText,
     Integer,
     Boolean,
     Other,
@@ -1596,11 +1662,23 @@ fn family(index: &ModelIndex, field: Option<&Field>) -> Family {
     }
     let class = field.class.rsplit('.').next().unwrap_or_default();
     match class {
-        "CharField" | "TextField" | "SlugField" | "EmailField" | "URLField" => Family::Text,
+        "CharField" | "SlugField" | "EmailField" | "URLField" => Family::Text,
+        "TextField" => Family::LongText,
         "BooleanField" => Family::Boolean,
         _ if class.ends_with("IntegerField") || class.ends_with("AutoField") => Family::Integer,
         _ => Family::Other,
     }
+}
+
+/// Whether a lookup tests for NULL: `isnull=True`, `=None`, and on Oracle `=''`, which Django
+/// turns into `isnull=True` there (Oracle stores `''` as NULL).
+fn tests_null(lookup: &str, value: Node, source: &str, dialect: Dialect) -> bool {
+    let written = text(value, source);
+    (lookup == "isnull" && written == "True")
+        || (matches!(lookup, "exact" | "iexact") && written == "None")
+        || (dialect == Dialect::Oracle
+            && lookup == "exact"
+            && string_value(value, source).is_some_and(|s| s.is_empty()))
 }
 
 fn condition(
@@ -1611,9 +1689,24 @@ fn condition(
     source: &str,
     dialect: Dialect,
 ) -> Result<String, String> {
-    let is_none = text(value, source) == "None";
+    if lookup == "exact" && tests_null(lookup, value, source, dialect) {
+        return Ok(format!("{column} IS NULL"));
+    }
+    // Oracle compares a LOB through a substring of it, and folds case with UPPER() instead
+    // (Django's `lookup_cast`).
+    let substring;
+    let column = if dialect == Dialect::Oracle
+        && family == Family::LongText
+        && !matches!(
+            lookup,
+            "isnull" | "iexact" | "icontains" | "istartswith" | "iendswith"
+        ) {
+        substring = format!("DBMS_LOB.SUBSTR({column})");
+        &substring
+    } else {
+        column
+    };
     let operator = match lookup {
-        "exact" if is_none => return Ok(format!("{column} IS NULL")),
         "isnull" => {
             return match text(value, source) {
                 "True" => Ok(format!("{column} IS NULL")),
@@ -1640,6 +1733,9 @@ fn condition(
             }
             if items.is_empty() {
                 return Err("`in` an empty list runs no query".into());
+            }
+            if dialect == Dialect::Oracle && items.len() > ORACLE_IN_LIST_SIZE {
+                return Err("`in` a list Oracle splits into several is not rendered".into());
             }
             return Ok(format!("{column} IN ({})", items.join(", ")));
         }
@@ -1682,7 +1778,9 @@ fn condition(
                 _ => format!("%{pattern}%"),
             };
             // Django's operators: SQLite matches all of these with LIKE (case-insensitive for
-            // ASCII); PostgreSQL casts to text, and folds case with UPPER() for the `i` ones.
+            // ASCII); PostgreSQL casts to text, and folds case with UPPER() for the `i` ones;
+            // MySQL's LIKE folds case unless BINARY; Oracle's compares in the national
+            // character set, folding case with UPPER().
             return Ok(match (dialect, lookup) {
                 (Dialect::Sqlite, _) => format!("{column} LIKE {pattern} ESCAPE '\\'"),
                 (Dialect::Postgresql, "iexact") => {
@@ -1692,16 +1790,39 @@ fn condition(
                     format!("UPPER({column}::text) LIKE UPPER({pattern})")
                 }
                 (Dialect::Postgresql, _) => format!("{column}::text LIKE {pattern}"),
+                (Dialect::Mysql, "contains" | "startswith" | "endswith") => {
+                    format!("{column} LIKE BINARY {pattern}")
+                }
+                (Dialect::Mysql, _) => format!("{column} LIKE {pattern}"),
+                (Dialect::Oracle, "iexact") => format!("UPPER({column}) = UPPER({pattern})"),
+                (Dialect::Oracle, "icontains" | "istartswith" | "iendswith") => format!(
+                    "UPPER({column}) LIKE UPPER(TRANSLATE({pattern} USING NCHAR_CS)) \
+                     ESCAPE TRANSLATE('\\' USING NCHAR_CS)"
+                ),
+                (Dialect::Oracle, _) => format!(
+                    "{column} LIKE TRANSLATE({pattern} USING NCHAR_CS) \
+                     ESCAPE TRANSLATE('\\' USING NCHAR_CS)"
+                ),
             });
         }
         _ => return Err(format!("the lookup `{lookup}` is not rendered yet")),
     };
     if family == Family::Boolean && operator == "=" {
-        // Django tests a boolean column itself rather than compare it with a literal.
-        return match text(value, source) {
-            "True" => Ok(column.to_string()),
-            "False" => Ok(format!("NOT {column}")),
-            _ => Err("a BooleanField compared with a value not literal".into()),
+        // Django tests a boolean column itself rather than compare it with a literal, where
+        // the backend takes a column as a condition: MySQL and Oracle compare it.
+        let written = text(value, source);
+        return match (dialect, written) {
+            (Dialect::Sqlite | Dialect::Postgresql, "True") => Ok(column.to_string()),
+            (Dialect::Sqlite | Dialect::Postgresql, "False") => Ok(format!("NOT {column}")),
+            (Dialect::Sqlite | Dialect::Postgresql, _) => {
+                Err("a BooleanField compared with a value not literal".into())
+            }
+            (Dialect::Mysql | Dialect::Oracle, "True" | "False") => {
+                Ok(format!("{column} = {written}"))
+            }
+            (Dialect::Mysql | Dialect::Oracle, _) => {
+                Ok(format!("{column} = {}", literal(value, family, source)?))
+            }
         };
     }
     Ok(format!(
@@ -1722,7 +1843,7 @@ fn literal(value: Node, family: Family, source: &str) -> Result<String, String> 
         ("identifier" | "attribute" | "call" | "subscript", _) if written != "None" => {
             Ok("%s".into())
         }
-        ("string", Family::Text) => string_value(value, source)
+        ("string", Family::Text | Family::LongText) => string_value(value, source)
             .ok_or_else(|| "an f-string or escaped string is not rendered yet".into()),
         ("integer", Family::Integer) if written.chars().all(|c| c.is_ascii_digit()) => Ok(written
             .trim_start_matches('0')
@@ -1747,6 +1868,26 @@ fn builds_expression(call: Node, source: &str) -> bool {
     let name = text(function, source);
     let name = name.rsplit('.').next().unwrap_or(name);
     name.starts_with(|c: char| c.is_ascii_uppercase()) && !matches!(name, "Decimal" | "UUID")
+}
+
+/// The clause of a slice (offset, stop), with its leading space: `LIMIT`/`OFFSET`, or Oracle's
+/// `OFFSET n ROWS FETCH FIRST m ROWS ONLY`. An OFFSET alone is one no LIMIT bounds: SQLite's
+/// `LIMIT -1`, MySQL's largest unsigned number.
+fn limit_clause((offset, stop): (u64, Option<u64>), dialect: Dialect) -> String {
+    let limit = stop.map(|stop| stop - offset);
+    match (dialect, offset, limit) {
+        (_, 0, None) => String::new(),
+        (Dialect::Oracle, 0, Some(limit)) => format!(" FETCH FIRST {limit} ROWS ONLY"),
+        (Dialect::Oracle, offset, Some(limit)) => {
+            format!(" OFFSET {offset} ROWS FETCH FIRST {limit} ROWS ONLY")
+        }
+        (Dialect::Oracle, offset, None) => format!(" OFFSET {offset} ROWS"),
+        (_, 0, Some(limit)) => format!(" LIMIT {limit}"),
+        (_, offset, Some(limit)) => format!(" LIMIT {limit} OFFSET {offset}"),
+        (Dialect::Sqlite, offset, None) => format!(" LIMIT -1 OFFSET {offset}"),
+        (Dialect::Mysql, offset, None) => format!(" LIMIT {} OFFSET {offset}", u64::MAX),
+        (Dialect::Postgresql, offset, None) => format!(" OFFSET {offset}"),
+    }
 }
 
 /// `[a:b]` as (offset, limit).

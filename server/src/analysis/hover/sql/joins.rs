@@ -10,7 +10,7 @@ use crate::analysis::index::{Field, FieldKind, ModelId};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::reverse_query_name;
 
-use super::{column, family, Family, Table};
+use super::{column, family, Dialect, Family, Table};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinType {
@@ -333,6 +333,7 @@ struct Join {
 
 /// The tables of a query: the model's, then each join in the order it was made.
 pub struct Joins {
+    dialect: Dialect,
     joins: Vec<Join>,
 }
 
@@ -340,8 +341,9 @@ pub struct Joins {
 pub type Alias = usize;
 
 impl Joins {
-    pub fn new(table: &str) -> Self {
+    pub fn new(table: &str, dialect: Dialect) -> Self {
         Joins {
+            dialect,
             joins: vec![Join {
                 table: table.to_string(),
                 alias: table.to_string(),
@@ -359,10 +361,11 @@ impl Joins {
     /// `alias.column` as Django quotes it: a table's name quoted, a `T<n>` alias not.
     pub fn column(&self, alias: Alias, column: &str) -> String {
         let join = &self.joins[alias];
+        let column = self.dialect.quote(column);
         if join.alias == join.table {
-            format!("\"{}\".\"{column}\"", join.alias)
+            format!("{}.{column}", self.dialect.quote(&join.alias))
         } else {
-            format!("{}.\"{column}\"", join.alias)
+            format!("{}.{column}", join.alias)
         }
     }
 
@@ -516,7 +519,7 @@ impl Joins {
             return sql;
         };
         let first = &self.joins[first];
-        sql.push_str(&format!("\"{}\"", first.table));
+        sql.push_str(&self.dialect.quote(&first.table));
         if first.alias != first.table {
             sql.push_str(&format!(" {}", first.alias));
         }
@@ -532,8 +535,8 @@ impl Joins {
                 format!(" {}", join.alias)
             };
             sql.push_str(&format!(
-                " {kind} \"{}\"{aliased} ON ({} = {})",
-                join.table,
+                " {kind} {}{aliased} ON ({} = {})",
+                self.dialect.quote(&join.table),
                 self.column(join.parent, &join.parent_column),
                 self.column(alias, &join.column)
             ));

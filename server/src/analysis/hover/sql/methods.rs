@@ -11,6 +11,19 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
 
+/// The dialects whose queries of methods (and of prefetches, `prefetch.rs`) are checked against
+/// what Django runs: SQLite's by `tests/query_counts.rs`, PostgreSQL's differing only where its
+/// compiler prints the main query differently.
+pub(super) fn rendered_in(dialect: Dialect) -> Result<(), String> {
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgresql => Ok(()),
+        Dialect::Mysql | Dialect::Oracle => Err(format!(
+            "this query is not rendered for {} yet",
+            dialect.name()
+        )),
+    }
+}
+
 /// `get()` fetches at most this many rows, to say how many matched (`MAX_GET_RESULTS`).
 const MAX_GET_RESULTS: u64 = 21;
 
@@ -37,6 +50,9 @@ pub fn sql_of_call<'a>(
     let Some(ModelRef::Indexed(model)) = model else {
         return Some(Err("the model is not known".into()));
     };
+    if let Err(reason) = rendered_in(target.dialect) {
+        return Some(Err(reason));
+    }
     let table = match Table::of(sem.index(), model) {
         Ok(table) => table,
         Err(reason) => return Some(Err(reason)),
@@ -75,9 +91,10 @@ fn render<'a>(
             query.select_related = SelectRelated::Nothing;
             query.order_by = Some(Vec::new());
             if method == "count" {
-                query.select_only = Some("COUNT(*) AS \"__count\"".into());
+                query.select_only =
+                    Some(format!("COUNT(*) AS {}", target.dialect.quote("__count")));
             } else {
-                query.select_only = Some("1 AS \"a\"".into());
+                query.select_only = Some(format!("1 AS {}", target.dialect.quote("a")));
                 query.limit = Some((0, Some(1)));
             }
         }
@@ -124,7 +141,11 @@ fn render<'a>(
             }
             let assignments = assignments(sem, arguments, table, target)?;
             let conditions = std::mem::take(&mut query.conditions).sql();
-            let mut sql = format!("UPDATE \"{}\" SET {}", table.name, assignments.join(", "));
+            let mut sql = format!(
+                "UPDATE {} SET {}",
+                target.dialect.quote(&table.name),
+                assignments.join(", ")
+            );
             if let Some(conditions) = conditions {
                 sql.push_str(&format!(" WHERE {conditions}"));
             }
@@ -150,8 +171,8 @@ fn assignments(
         .into_iter()
         .map(|(name, value)| {
             let (column, family) = assigned_column(sem, table, name)?;
-            let value = value_sql(value, family, sem.source, target)?;
-            Ok(format!("\"{column}\" = {value}"))
+            let value = value_sql(value, family, sem.source)?;
+            Ok(format!("{} = {value}", target.dialect.quote(&column)))
         })
         .collect()
 }
@@ -183,7 +204,7 @@ fn assigned_column(sem: &Semantics, table: &Table, name: &str) -> Result<(String
 /// A value written to a column: a literal as `str()` prints it, `NULL`, or `%s` for a value
 /// Python computes (`row.pages + 1`); an expression Django compiles (`F("pages") + 1`) is not
 /// rendered.
-fn value_sql(value: Node, family: Family, source: &str, target: Target) -> Result<String, String> {
+fn value_sql(value: Node, family: Family, source: &str) -> Result<String, String> {
     let value = strip_parens(value);
     if text(value, source) == "None" {
         return Ok("NULL".into());
@@ -194,7 +215,7 @@ fn value_sql(value: Node, family: Family, source: &str, target: Target) -> Resul
             calls_expression |= node.kind() == "call" && builds_expression(node, source);
             !calls_expression
         });
-        if calls_expression || !matches!(target.dialect, Dialect::Sqlite | Dialect::Postgresql) {
+        if calls_expression {
             return Err(format!(
                 "the value `{}` is not rendered yet",
                 text(value, source)
@@ -229,7 +250,7 @@ fn insert<'a>(
     let mut given = Vec::new();
     for (name, value) in keywords {
         let (column, family) = assigned_column(sem, table, name)?;
-        given.push((column, value_sql(value, family, sem.source, target)?));
+        given.push((column, value_sql(value, family, sem.source)?));
     }
     insert_sql(sem, table.id, table, given, target)
 }
@@ -242,9 +263,6 @@ fn insert_sql(
     mut given: Vec<(String, String)>,
     target: Target,
 ) -> Result<String, String> {
-    if !matches!(target.dialect, Dialect::Sqlite | Dialect::Postgresql) {
-        return Err("an INSERT is rendered for SQLite and PostgreSQL only".into());
-    }
     let pk = sem
         .index()
         .model(model)
@@ -263,20 +281,23 @@ fn insert_sql(
             Some(i) => given.remove(i).1,
             None => "%s".to_string(),
         };
-        columns.push(format!("\"{column}\""));
+        columns.push(target.dialect.quote(column));
         values.push(value);
     }
     if let Some((column, _)) = given.first() {
         return Err(format!("`{column}` is set twice or is not a column"));
     }
     let mut sql = format!(
-        "INSERT INTO \"{}\" ({}) VALUES ({})",
-        table.name,
+        "INSERT INTO {} ({}) VALUES ({})",
+        target.dialect.quote(&table.name),
         columns.join(", "),
         values.join(", ")
     );
     if automatic {
-        sql.push_str(&format!(" RETURNING {}", table.qualified(&table.pk)));
+        sql.push_str(&format!(
+            " RETURNING {}",
+            table.qualified(&table.pk, target.dialect)
+        ));
     }
     Ok(sql)
 }
@@ -297,6 +318,9 @@ pub fn sql_of_save<'a>(
     let arguments = call.child_by_field_name("arguments")?;
     if arguments.named_child_count() > 0 {
         return Some(Err("`save()` with arguments is not rendered yet".into()));
+    }
+    if let Err(reason) = rendered_in(target.dialect) {
+        return Some(Err(reason));
     }
     let table = match Table::of(sem.index(), model) {
         Ok(table) => table,
@@ -326,7 +350,7 @@ fn built_here(
     let mut given = Vec::new();
     for (name, value) in keywords {
         let (column, family) = assigned_column(sem, table, name)?;
-        given.push((column, value_sql(value, family, sem.source, target)?));
+        given.push((column, value_sql(value, family, sem.source)?));
     }
     insert_sql(sem, table.id, table, given, target)
 }
@@ -355,13 +379,13 @@ fn fetched_row<'a>(
         .columns
         .iter()
         .filter(|(_, column)| *column != table.pk)
-        .map(|(_, column)| format!("\"{column}\" = %s"))
+        .map(|(_, column)| format!("{} = %s", target.dialect.quote(column)))
         .collect();
     Ok(format!(
-        "UPDATE \"{}\" SET {} WHERE {} = %s",
-        table.name,
+        "UPDATE {} SET {} WHERE {} = %s",
+        target.dialect.quote(&table.name),
         assignments.join(", "),
-        table.qualified(&table.pk)
+        table.qualified(&table.pk, target.dialect)
     ))
 }
 

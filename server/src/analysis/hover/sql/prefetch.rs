@@ -124,10 +124,13 @@ fn prefetch_queries<'a>(
 ) -> Result<Vec<PrefetchQuery>, String> {
     let table = Table::of(sem.index(), model)?;
     let mut query = build(sem, expr, &table, target)?;
+    if query.prefetches.is_empty() {
+        return Ok(Vec::new());
+    }
+    super::methods::rendered_in(target.dialect)?;
     let joined = match &query.select_related {
         SelectRelated::Nothing => Vec::new(),
         SelectRelated::Named(names) => names.clone(),
-        SelectRelated::Keys if query.prefetches.is_empty() => Vec::new(),
         SelectRelated::Keys => {
             return Err("prefetches after a bare `select_related()` are not rendered yet".into())
         }
@@ -324,7 +327,10 @@ impl Relation {
                 .next()
                 .unwrap_or_default()
                 .trim_matches('"');
-            query.extra_select = Some(format!("({column}) AS \"_prefetch_related_val_{attname}\""));
+            let alias = target
+                .dialect
+                .quote(&format!("_prefetch_related_val_{attname}"));
+            query.extra_select = Some(format!("({column}) AS {alias}"));
         }
         let below = std::mem::take(&mut query.prefetches);
         Ok((query.sql(target)?, below))
@@ -358,8 +364,10 @@ impl<'s, 'a> Query<'s, 'a> {
         let sql = match (rows, self.dialect) {
             (RowsOf::One, _) => format!("{column} = %s"),
             (RowsOf::Each, _) => format!("{column} IN (%s, ...)"),
-            // SQLite compares no tuples: Django's fallback tests each key in turn.
-            (RowsOf::EachAsTuples, Dialect::Sqlite) => format!("({column} = %s OR ...)"),
+            // SQLite and Oracle compare no tuples: Django's fallback tests each key in turn.
+            (RowsOf::EachAsTuples, Dialect::Sqlite | Dialect::Oracle) => {
+                format!("({column} = %s OR ...)")
+            }
             (RowsOf::EachAsTuples, _) => format!("({column}) IN ((%s), ...)"),
         };
         self.conditions.add(WhereNode {
