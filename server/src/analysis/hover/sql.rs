@@ -1450,10 +1450,29 @@ impl<'s, 'a> Query<'s, 'a> {
                 .field(name)
                 .is_some_and(|f| matches!(f.kind, FieldKind::ForeignKey | FieldKind::OneToOne))
         };
+        // A reverse one-to-one, by its query name (`profile`): joined after the keys. Django
+        // orders several by the app registry, which is not followed here.
+        let mut reverse: Option<(&str, ModelId)> = None;
         for name in requested.iter().flatten() {
-            let key = name.split("__").next().unwrap_or(name);
-            if !is_key(key) {
-                return Err(format!("`select_related(\"{name}\")` is not rendered yet"));
+            let first = name.split("__").next().unwrap_or(name);
+            if is_key(first) {
+                continue;
+            }
+            let reverse_one = table.model.reverse.iter().find(|r| {
+                !r.many
+                    && crate::analysis::loops::reverse_query_name(self.sem, r).as_deref()
+                        == Some(first)
+            });
+            match (reverse, reverse_one) {
+                (_, None) => {
+                    return Err(format!("`select_related(\"{name}\")` is not rendered yet"))
+                }
+                (Some((other, _)), Some(_)) if other != first => {
+                    return Err(
+                        "`select_related()` of two reverse one-to-ones is not rendered yet".into(),
+                    )
+                }
+                (_, Some(found)) => reverse = Some((first, found.source)),
             }
         }
         if requested.is_none() && depth > SELECT_RELATED_DEPTH {
@@ -1494,6 +1513,24 @@ impl<'s, 'a> Query<'s, 'a> {
                 pk: *c == related_table.pk && !related_table.model.unmanaged,
             }));
             columns.extend(self.related_selections(related, joined, below, depth + 1)?);
+        }
+        if let Some((name, source)) = reverse {
+            let prefix = format!("{name}__");
+            let below: Vec<String> = requested
+                .iter()
+                .flatten()
+                .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            let path = joins::resolve(self.sem, model, &[name])?;
+            let aliases = self.joins.setup(alias, &path.hops, None);
+            let joined = *aliases.last().expect("the joined table");
+            let related_table = Table::of(index, source)?;
+            columns.extend(related_table.columns.iter().map(|(_, c)| Column {
+                sql: self.joins.column(joined, c),
+                alias: joined,
+                pk: *c == related_table.pk && !related_table.model.unmanaged,
+            }));
+            columns.extend(self.related_selections(source, joined, Some(below), depth + 1)?);
         }
         Ok(columns)
     }
