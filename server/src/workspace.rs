@@ -44,9 +44,9 @@ pub struct Workspace {
     templates: FxHashMap<PathBuf, (String, Arc<TemplateFacts>)>,
     /// Template folders named in the settings' `DIRS`, besides every `templates` folder.
     template_dirs: Vec<String>,
-    /// The `ENGINE` of `DATABASES["default"]` each assignment of `DATABASES` in the settings
-    /// names (`None`: one not written as a literal).
-    database_engines: Vec<Option<String>>,
+    /// Per settings module, the `ENGINE` of `DATABASES["default"]` each assignment of
+    /// `DATABASES` in it names (`None`: one not written as a literal).
+    database_engines: FxHashMap<PathBuf, Vec<Option<String>>>,
     /// The Django release installed in the project's virtualenv (see `installed_django`).
     django_version: Option<(u32, u32)>,
     index: Arc<ModelIndex>,
@@ -69,7 +69,7 @@ impl Default for Workspace {
             files: FxHashMap::default(),
             templates: FxHashMap::default(),
             template_dirs: Vec::new(),
-            database_engines: Vec::new(),
+            database_engines: FxHashMap::default(),
             django_version: None,
             program: Arc::new(Program::standalone(index.clone())),
             index,
@@ -93,6 +93,11 @@ fn is_settings(path: &Path) -> bool {
             .parent()
             .and_then(Path::file_name)
             .is_some_and(|n| n == "settings")
+}
+
+/// The `ENGINE` each assignment of `DATABASES` in a settings module names.
+fn engines_named(source: &str, tree: &Tree) -> Vec<Option<String>> {
+    crate::analysis::hover::sql::database_engines(source, tree.root_node())
 }
 
 /// The (major, minor) release of Django installed in the project's virtualenv, one in a root
@@ -172,11 +177,10 @@ impl Workspace {
         self.database_engines = python_paths
             .iter()
             .filter(|p| is_settings(p))
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .flat_map(|source| {
-                parse_python(&source).map_or_else(Vec::new, |tree| {
-                    crate::analysis::hover::sql::database_engines(&source, tree.root_node())
-                })
+            .filter_map(|p| {
+                let source = std::fs::read_to_string(p).ok()?;
+                let tree = parse_python(&source)?;
+                Some((p.clone(), engines_named(&source, &tree)))
             })
             .collect();
         self.django_version = installed_django(&self.roots);
@@ -350,10 +354,20 @@ impl Workspace {
     /// Takes a file's new text into the index. Returns whether the index changed (then every
     /// open document's findings may change).
     pub fn update(&mut self, path: &Path, source: &str, tree: &Tree) -> bool {
-        match self.facts_for(path, source, tree) {
+        let engines_changed = is_settings(path) && {
+            let engines = engines_named(source, tree);
+            self.database_engines
+                .insert(path.to_path_buf(), engines.clone())
+                != Some(engines)
+        };
+        let applied = match self.facts_for(path, source, tree) {
             Some((relative, facts)) => self.apply(relative, facts),
             None => false,
+        };
+        if engines_changed && !applied {
+            self.rebuild();
         }
+        engines_changed || applied
     }
 
     /// What the index would hold for `path` with this text (its path relative to the root and
@@ -412,7 +426,8 @@ impl Workspace {
                 None => false,
             },
             None => {
-                let removed = self.files.remove(&self.relative(path)).is_some();
+                let removed = self.files.remove(&self.relative(path)).is_some()
+                    | self.database_engines.remove(path).is_some();
                 if removed {
                     self.rebuild();
                 }
@@ -436,7 +451,8 @@ impl Workspace {
                 .map(|(path, (name, facts))| (name.clone(), path.clone(), facts.clone())),
         );
         // One engine when every assignment of `DATABASES` names it; else none known.
-        let engine = match self.database_engines.split_first() {
+        let engines: Vec<&Option<String>> = self.database_engines.values().flatten().collect();
+        let engine = match engines.split_first() {
             Some((Some(first), rest)) if rest.iter().all(|e| e.as_ref() == Some(first)) => {
                 Some(first.clone())
             }
@@ -647,5 +663,38 @@ def groups(users):
         scanned.update(path, source, &tree);
         assert_eq!(scanned.index().prefetched_below("groups"), ["permissions"]);
         assert!(scanned.index().prefetched_below("permissions").is_empty());
+    }
+
+    #[test]
+    fn a_changed_settings_module_changes_the_engine_and_an_installed_django_is_read() {
+        let root = std::env::temp_dir().join(format!("dol-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let django = root.join("venv/lib/python3.12/site-packages/django");
+        std::fs::create_dir_all(&django).unwrap();
+        std::fs::create_dir_all(root.join("proj")).unwrap();
+        std::fs::write(
+            django.join("__init__.py"),
+            "VERSION = (5, 1, 4, \"final\", 0)\n",
+        )
+        .unwrap();
+        let settings = root.join("proj/settings.py");
+        let engine = |name: &str| {
+            format!("DATABASES = {{\"default\": {{\"ENGINE\": \"django.db.backends.{name}\"}}}}\n")
+        };
+        std::fs::write(&settings, engine("sqlite3")).unwrap();
+        let mut workspace = Workspace::scan(&root, |_, _| {});
+        let index = workspace.index();
+        assert_eq!(index.database_engine(), Some("django.db.backends.sqlite3"));
+        assert_eq!(index.django_version(), Some((5, 1)));
+
+        std::fs::write(&settings, engine("postgresql")).unwrap();
+        assert!(workspace.reload(&settings), "the engine changed");
+        let engine_now = workspace.index().database_engine().map(str::to_string);
+        assert_eq!(engine_now.as_deref(), Some("django.db.backends.postgresql"));
+        assert!(!workspace.reload(&settings), "nothing changed");
+        std::fs::remove_file(&settings).unwrap();
+        assert!(workspace.reload(&settings), "the settings are gone");
+        assert_eq!(workspace.index().database_engine(), None);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
