@@ -402,9 +402,12 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
                     let method = function
                         .child_by_field_name("attribute")
                         .map_or("", |m| sem.text(m));
+                    // Joining and prefetching build the QuerySet too (the loop counts them).
+                    let builds = CHAINABLE.contains(&method)
+                        || matches!(method, "select_related" | "prefetch_related");
                     if runs_one_query(method) || matches!(method, "create" | "save") {
                         queries = true;
-                    } else if !CHAINABLE.contains(&method) {
+                    } else if !builds {
                         let receiver = function.child_by_field_name("object");
                         hopeless |= receiver.is_none_or(|r| !plain_receiver_shape(sem, r));
                     }
@@ -591,7 +594,7 @@ fn loaded_by_chain<'a>(
                             // A bare `select_related()` joins only the non-null keys.
                             return None;
                         }
-                        joined.extend(lookups.into_iter().map(|l| format!("{prefix}{l}")));
+                        joined.extend(lookups.iter().flat_map(|l| joined_by(prefix, l)));
                     }
                     "prefetch_related" => {
                         prefetches_of(sem, arguments, prefix, joined, prefetched)?
@@ -706,6 +709,15 @@ fn prefetch_queries(
         }
     }
     Some(levels.len() as u32)
+}
+
+/// The relations `select_related(lookup)` joins, below `prefix` (a `Prefetch`'s level):
+/// `author__publisher` joins `author` on the way.
+pub(crate) fn joined_by(prefix: &str, lookup: &str) -> Vec<String> {
+    let segments: Vec<&str> = lookup.split("__").collect();
+    (1..=segments.len())
+        .map(|n| format!("{prefix}{}", segments[..n].join("__")))
+        .collect()
 }
 
 /// The model a relation of `model` leads to, and whether it is a nullable key.

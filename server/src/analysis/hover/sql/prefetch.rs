@@ -10,6 +10,7 @@ use super::{Dialect, Release, Step, Table, Target, WhereNode};
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::reverse_query_name;
+use crate::analysis::query_counts::joined_by;
 use crate::analysis::syntax::text;
 
 /// A lookup `prefetch_related()` names: `"books__tags"`, or `Prefetch("books", queryset=...)`.
@@ -130,7 +131,7 @@ fn prefetch_queries<'a>(
     super::methods::rendered_in(target.dialect)?;
     let joined = match &query.select_related {
         SelectRelated::Nothing => Vec::new(),
-        SelectRelated::Named(names) => names.clone(),
+        SelectRelated::Named(names) => names.iter().flat_map(|n| joined_by("", n)).collect(),
         SelectRelated::Keys => {
             return Err("prefetches after a bare `select_related()` are not rendered yet".into())
         }
