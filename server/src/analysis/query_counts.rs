@@ -340,19 +340,31 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
         body,
         rest,
     } = loop_parts(node)?;
-    if target.kind() != "identifier" || !rest.is_empty() {
+    if !rest.is_empty() {
         return None;
     }
     let rows = fresh_rows(sem, iterable)?;
     let iterable = strip_parens(iterable);
-    let row_name = sem.text(target);
-    if rebinds(sem, body, row_name) {
+    // A row, or the names a `values_list()` row unpacks to (no instances: no relation reads).
+    let names: Vec<&str> = match target.kind() {
+        "identifier" => vec![sem.text(target)],
+        "pattern_list" | "tuple_pattern" if rows.values => {
+            let mut cursor = target.walk();
+            let parts: Vec<Node> = target.named_children(&mut cursor).collect();
+            if parts.iter().any(|p| p.kind() != "identifier") {
+                return None;
+            }
+            parts.iter().map(|p| sem.text(*p)).collect()
+        }
+        _ => return None,
+    };
+    if names.iter().any(|name| rebinds(sem, body, name)) {
         return None;
     }
     let mut counter = RowCounter {
         sem,
         rows: &rows,
-        paths: vec![(row_name, String::new())],
+        paths: names.iter().map(|name| (*name, String::new())).collect(),
         loaded: FxHashSet::default(),
         per_row: 0,
         loops_per_row: None,
@@ -493,6 +505,10 @@ struct Rows {
     joined: Vec<String>,
     /// Lookups prefetched with `prefetch_related` (a `Prefetch`'s own lookups below its own).
     prefetched: Vec<String>,
+    /// The names `annotate(name=...)` gives the rows: values on each row, no query.
+    annotations: Vec<String>,
+    /// Built with `values()`/`values_list()`: the rows are dictionaries or tuples.
+    values: bool,
     before: u32,
 }
 
@@ -524,8 +540,41 @@ fn fresh_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Rows> {
     Some(Rows {
         joined,
         prefetched,
+        annotations: annotations_of(sem, chain),
+        values: queryset.values,
         before: 1 + prefetches,
     })
+}
+
+/// The names the `annotate()` calls of a chain give its rows.
+fn annotations_of<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut node = strip_parens(chain);
+    while node.kind() == "call" {
+        let Some(function) = node.child_by_field_name("function") else {
+            break;
+        };
+        let method = function
+            .child_by_field_name("attribute")
+            .map(|m| sem.text(m));
+        if method == Some("annotate") {
+            let arguments = node.child_by_field_name("arguments");
+            let mut cursor = arguments.map(|a| a.walk());
+            if let (Some(arguments), Some(cursor)) = (arguments, cursor.as_mut()) {
+                for argument in arguments.named_children(cursor) {
+                    let name = argument.child_by_field_name("name");
+                    if let Some(name) = name.filter(|_| argument.kind() == "keyword_argument") {
+                        names.push(sem.text(name).to_string());
+                    }
+                }
+            }
+        }
+        match function.child_by_field_name("object") {
+            Some(object) => node = strip_parens(object),
+            None => break,
+        }
+    }
+    names
 }
 
 /// The value of the one assignment of `name`, when `name` is read nowhere else in its scope.
@@ -1299,6 +1348,12 @@ impl<'a> RowCounter<'_, 'a> {
         }
         match model.reverse(name) {
             Some(reverse) if !reverse.many => self.relation_read(node, name, cx),
+            // What `annotate()` computed, on the loop's own row.
+            None if self.rows.annotations.iter().any(|a| a == name)
+                && self.path_of(object).is_some_and(|p| p.is_empty()) =>
+            {
+                self.visit(object, cx)
+            }
             // A property or method may run queries.
             _ => None,
         }
