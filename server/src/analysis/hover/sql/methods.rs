@@ -6,7 +6,7 @@ use tree_sitter::Node;
 
 use super::{build, builds_expression, family, literal, split_arguments, Family};
 use super::{Dialect, SelectRelated, Table, Target};
-use crate::analysis::index::{FieldKind, ModelId};
+use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{strip_parens, text};
@@ -104,6 +104,11 @@ fn render<'a>(
             query.limit = Some((0, Some(MAX_GET_RESULTS)));
         }
         "first" | "last" => {
+            if !query.annotations.is_empty() {
+                return Err(format!(
+                    "`{method}()` after `annotate()` is not rendered yet"
+                ));
+            }
             let ordering = match &query.order_by {
                 Some(names) if !names.is_empty() => names.clone(),
                 // `order_by()` leaves no ordering, not even `Meta.ordering`.
@@ -118,12 +123,7 @@ fn render<'a>(
                     .ok_or("`Meta.ordering` holds an expression")?,
             };
             // An unordered QuerySet is ordered by its primary key first.
-            let ordering = if ordering.is_empty() || !query.annotations.is_empty() {
-                if !query.annotations.is_empty() {
-                    return Err(format!(
-                        "`{method}()` after `annotate()` is not rendered yet"
-                    ));
-                }
+            let ordering = if ordering.is_empty() {
                 vec!["pk".to_string()]
             } else {
                 ordering
@@ -243,32 +243,35 @@ fn insert<'a>(
     if !is_default_manager {
         return Err("only `Model.objects.create()` is rendered".into());
     }
-    let (positional, keywords) = split_arguments(arguments, sem.source)?;
-    if !positional.is_empty() {
-        return Err("`create()` takes keyword arguments".into());
-    }
-    let mut given = Vec::new();
-    for (name, value) in keywords {
-        let (column, family) = assigned_column(sem, table, name)?;
-        given.push((column, value_sql(value, family, sem.source)?));
-    }
-    insert_sql(sem, table.id, table, given, target)
+    insert_sql(table, given_values(sem, table, arguments)?, target)
 }
 
-/// The INSERT of a new row of `model`, `given` holding the values known.
-fn insert_sql(
+/// The (column, value) of each keyword argument building a row (`create(...)`, `Model(...)`).
+fn given_values(
     sem: &Semantics,
-    model: ModelId,
+    table: &Table,
+    arguments: Node,
+) -> Result<Vec<(String, String)>, String> {
+    let (positional, keywords) = split_arguments(arguments, sem.source)?;
+    if !positional.is_empty() {
+        return Err("a row built with positional arguments is not rendered yet".into());
+    }
+    keywords
+        .into_iter()
+        .map(|(name, value)| {
+            let (column, family) = assigned_column(sem, table, name)?;
+            Ok((column, value_sql(value, family, sem.source)?))
+        })
+        .collect()
+}
+
+/// The INSERT of a new row of `table`'s model, `given` holding the values known.
+fn insert_sql(
     table: &Table,
     mut given: Vec<(String, String)>,
     target: Target,
 ) -> Result<String, String> {
-    let pk = sem
-        .index()
-        .model(model)
-        .fields
-        .iter()
-        .find(|f| f.primary_key);
+    let pk = table.model.fields.iter().find(|f| f.primary_key);
     // Django leaves an automatic key to the database and reads it back.
     let automatic = pk.is_none_or(|f| f.class.ends_with("AutoField"));
     let mut columns = Vec::new();
@@ -343,16 +346,7 @@ fn built_here(
     let arguments = built
         .child_by_field_name("arguments")
         .ok_or("the instance is not readable")?;
-    let (positional, keywords) = split_arguments(arguments, sem.source)?;
-    if !positional.is_empty() {
-        return Err("a model built with positional arguments is not rendered yet".into());
-    }
-    let mut given = Vec::new();
-    for (name, value) in keywords {
-        let (column, family) = assigned_column(sem, table, name)?;
-        given.push((column, value_sql(value, family, sem.source)?));
-    }
-    insert_sql(sem, table.id, table, given, target)
+    insert_sql(table, given_values(sem, table, arguments)?, target)
 }
 
 /// A row of `for row in <QuerySet>`: the UPDATE of its every column but the key.
