@@ -18,14 +18,26 @@ use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
 use django_orm_lsp::analysis::hover::{fix_sql, hover_at};
-use django_orm_lsp::analysis::lint;
 use django_orm_lsp::analysis::query_counts::{queries_shown, query_counts, QueryCount};
+use django_orm_lsp::analysis::{lint, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
+use tree_sitter::Tree;
 
 fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/query_counts")
+}
+
+/// `loops.py` as the analyzer sees it in its project: text, tree and context.
+fn loops_analysed() -> (String, Tree, FileContext) {
+    let root = project();
+    let workspace = Workspace::scan(&root, |_, _| {});
+    let path = root.join("shelf/loops.py");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let tree = parse_python(&source).unwrap();
+    let file = workspace.context_for(&path);
+    (source, tree, file)
 }
 
 /// Each top-level function's lenses: its own (on its `def` line) and its outermost loop's.
@@ -44,12 +56,8 @@ struct Expected {
 
 /// The lenses of each top-level function of `loops.py`, and what its lists say.
 fn lenses() -> (BTreeMap<String, Lenses>, Expected) {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("shelf/loops.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let counts = query_counts(&source, &tree, &workspace.context_for(&path));
+    let (source, tree, file) = loops_analysed();
+    let counts = query_counts(&source, &tree, &file);
     let mut by_function = BTreeMap::new();
     let mut cursor = tree.root_node().walk();
     for definition in tree.root_node().named_children(&mut cursor) {
@@ -220,12 +228,7 @@ fn sql_shown_and_ran(
     ran: &serde_json::Value,
     release: Release,
 ) -> usize {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("shelf/loops.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    let (source, tree, file) = loops_analysed();
     let mut compared = 0;
     // The log quotes text parameters; `str(qs.query)`, which the SQL shown follows, not: quotes
     // are left out of both.
@@ -269,12 +272,7 @@ fn sql_shown_and_ran(
 
 /// What hover shows on the name `method` in the first line of `loops.py` holding `fragment`.
 fn hover_on(fragment: &str, method: &str) -> String {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("shelf/loops.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    let (source, tree, file) = loops_analysed();
     let line = source.find(fragment).expect("the fragment is in loops.py");
     let offset = line + source[line..].find(method).expect("the method is there");
     hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
@@ -327,12 +325,7 @@ fn hover_shows_the_queries_of_prefetches_and_query_methods() {
 
 #[test]
 fn hover_on_a_prefetch_finding_shows_the_query_per_row_and_the_prefetch_after_its_fix() {
-    let root = project();
-    let workspace = Workspace::scan(&root, |_, _| {});
-    let path = root.join("shelf/loops.py");
-    let source = std::fs::read_to_string(&path).unwrap();
-    let tree = parse_python(&source).unwrap();
-    let file = workspace.context_for(&path);
+    let (source, tree, file) = loops_analysed();
     let findings = lint(&source, &tree, &Settings::default(), &file);
     let finding = findings
         .iter()

@@ -167,15 +167,21 @@ pub fn sql_of<'a>(
     expr: Node<'a>,
     target: Target,
 ) -> Option<Result<String, String>> {
+    Some(model_of_queryset(sem, expr)?.and_then(|model| render(sem, expr, model, target)))
+}
+
+/// The model of the QuerySet (or manager) `expr`: `None` when it is none, `Some(Err(...))`
+/// when its model is not one the index knows.
+fn model_of_queryset<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<Result<ModelId, String>> {
     let model = match sem.ty(expr) {
         Ty::QuerySet(q) => q.model,
         Ty::Manager(m) => m.model,
         _ => return None,
     };
-    let Some(ModelRef::Indexed(model)) = model else {
-        return Some(Err("the model is not known".into()));
-    };
-    Some(render(sem, expr, model, target))
+    Some(match model {
+        Some(ModelRef::Indexed(model)) => Ok(model),
+        _ => Err("the model is not known".into()),
+    })
 }
 
 /// One step of the chain, innermost first.

@@ -42,22 +42,12 @@ pub fn sql_of_call<'a>(
     }
     let receiver = strip_parens(function.child_by_field_name("object")?);
     let method = text(function.child_by_field_name("attribute")?, sem.source);
-    let model = match sem.ty(receiver) {
-        Ty::QuerySet(q) => q.model,
-        Ty::Manager(m) => m.model,
-        _ => return None,
-    };
-    let Some(ModelRef::Indexed(model)) = model else {
-        return Some(Err("the model is not known".into()));
-    };
-    if let Err(reason) = rendered_in(target.dialect) {
-        return Some(Err(reason));
-    }
-    let table = match Table::of(sem.index(), model) {
-        Ok(table) => table,
-        Err(reason) => return Some(Err(reason)),
-    };
-    Some(render(sem, receiver, method, arguments, &table, target))
+    let model = super::model_of_queryset(sem, receiver)?;
+    Some(model.and_then(|model| {
+        rendered_in(target.dialect)?;
+        let table = Table::of(sem.index(), model)?;
+        render(sem, receiver, method, arguments, &table, target)
+    }))
 }
 
 fn render<'a>(
@@ -322,18 +312,14 @@ pub fn sql_of_save<'a>(
     if arguments.named_child_count() > 0 {
         return Some(Err("`save()` with arguments is not rendered yet".into()));
     }
-    if let Err(reason) = rendered_in(target.dialect) {
-        return Some(Err(reason));
-    }
-    let table = match Table::of(sem.index(), model) {
-        Ok(table) => table,
-        Err(reason) => return Some(Err(reason)),
-    };
-    Some(match instance.kind() {
-        "call" => built_here(sem, instance, &table, target),
-        "identifier" => fetched_row(sem, instance, &table, target),
-        _ => Err("a save of this instance is not rendered yet".into()),
-    })
+    Some(rendered_in(target.dialect).and_then(|()| {
+        let table = Table::of(sem.index(), model)?;
+        match instance.kind() {
+            "call" => built_here(sem, instance, &table, target),
+            "identifier" => fetched_row(sem, instance, &table, target),
+            _ => Err("a save of this instance is not rendered yet".into()),
+        }
+    }))
 }
 
 /// `Model(field=value, ...)`: the INSERT its first save runs.

@@ -106,15 +106,8 @@ pub fn prefetch_queries_of<'a>(
     expr: Node<'a>,
     target: Target,
 ) -> Option<Result<Vec<PrefetchQuery>, String>> {
-    let model = match sem.ty(expr) {
-        Ty::QuerySet(q) => q.model,
-        Ty::Manager(m) => m.model,
-        _ => return None,
-    };
-    let Some(ModelRef::Indexed(model)) = model else {
-        return Some(Err("the model is not known".into()));
-    };
-    Some(prefetch_queries(sem, expr, model, target))
+    let model = super::model_of_queryset(sem, expr)?;
+    Some(model.and_then(|model| prefetch_queries(sem, expr, model, target)))
 }
 
 fn prefetch_queries<'a>(
