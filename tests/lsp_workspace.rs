@@ -552,4 +552,5 @@ fn hover_renders_sql_as_the_installed_django_prints_it() {
          \"blog_blog\".\"id\")\n```\n*SQL as Django 4.2 prints it for PostgreSQL*\n\
          *django-orm-lsp*"
     );
+    assert_eq!(client.shutdown_and_exit(), 0);
 }
