@@ -54,15 +54,18 @@ const READING_FRAGMENTS: &[&str] = &[
 ];
 
 /// Applies each edit (line, character, length replaced, text) to `text` in turn, linting
-/// incrementally with one cache after each: the findings must be the whole-file lint's.
+/// incrementally with one cache after each, the way the editor does (`prelint` first, which
+/// says which tree the document is best parsed from): the findings must be the whole-file
+/// lint's, of a fresh parse.
 fn edit_and_compare(
     text: &str,
     file: &django_orm_lsp::analysis::FileContext,
     edits: Vec<(u32, u32, u32, &str)>,
 ) -> Result<(), TestCaseError> {
+    use django_orm_lsp::analysis::{lint, lint_incremental, prelint, LintCache, Prelint};
     let settings = django_orm_lsp::settings::Settings::default();
     let mut document = Document::new(text, 0);
-    let mut cache = django_orm_lsp::analysis::LintCache::default();
+    let mut cache = LintCache::default();
     for (version, (line, character, len, text)) in edits.into_iter().enumerate() {
         let start = TextPosition::new(line, character);
         let end = TextPosition::new(line, character + len);
@@ -71,11 +74,26 @@ fn edit_and_compare(
             text: text.to_string(),
         };
         document.apply_changes(&[change], version as i32 + 1, PositionEncoding::Utf8);
-        let text = document.rope().to_string();
-        let tree = document.tree().unwrap();
-        let incremental =
-            django_orm_lsp::analysis::lint_incremental(&text, tree, &settings, file, &mut cache);
-        let full = django_orm_lsp::analysis::lint(&text, tree, &settings, file);
+        let snapshot = document.snapshot();
+        let text = snapshot.text();
+        let incremental = match prelint(text, &settings, file, &mut cache) {
+            Prelint::Mended => lint_incremental(
+                text,
+                snapshot.tree_mended().unwrap(),
+                &settings,
+                file,
+                &mut cache,
+            ),
+            Prelint::Parse => {
+                lint_incremental(text, snapshot.tree().unwrap(), &settings, file, &mut cache)
+            }
+        };
+        let full = lint(
+            text,
+            &django_orm_lsp::store::parse_python(text).unwrap(),
+            &settings,
+            file,
+        );
         prop_assert_eq!(incremental, full);
     }
     Ok(())

@@ -40,6 +40,7 @@ pub use fix_all::{fix_all, fix_all_with, fix_region, loop_around, FixMode, Fixed
 use index::FileFacts;
 pub use infer::FileContext;
 use infer::Semantics;
+pub use repair::Prelint;
 use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::settings::Settings;
@@ -66,6 +67,22 @@ pub fn lint_incremental(
     cache: &mut LintCache,
 ) -> Vec<Diagnostic> {
     Linter::new(&REGISTRY, settings, file).run(source, tree, Some(cache))
+}
+
+/// What the next `lint_incremental` with `cache` can tell from `source` alone, before the
+/// document is parsed: whether the definition the last lint left out parses again (see
+/// `repair::Linted::prelint`).
+pub fn prelint(
+    source: &str,
+    settings: &Settings,
+    file: &FileContext,
+    cache: &mut LintCache,
+) -> Prelint {
+    let context = Linter::new(&REGISTRY, settings, file).context_key();
+    match cache.linted.as_mut() {
+        Some(linted) => linted.prelint(source, context),
+        None => Prelint::Parse,
+    }
 }
 
 /// Findings per top-level statement (or method of a large class), relative to its start, keyed

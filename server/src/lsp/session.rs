@@ -8,7 +8,7 @@ use tower_lsp_server::ls_types::Uri;
 
 use super::configuration::Configuration;
 use crate::analysis::index::FileFacts;
-use crate::analysis::{lint_incremental, Diagnostic, FileContext, LintCache};
+use crate::analysis::{lint_incremental, prelint, Diagnostic, FileContext, LintCache, Prelint};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
 use crate::workspace::Workspace;
@@ -101,19 +101,21 @@ impl Snapshot {
                 return found.clone();
             }
         }
+        if !self.document.parses() {
+            return Arc::from([]);
+        }
+        let text = self.document.text();
         // Asked only now: a document whose tree was dropped parses one here, and a memoised
         // result needs none.
-        let Some(tree) = self.document.tree() else {
+        let tree = match prelint(text, settings, &self.file, &mut analysis.cache) {
+            Prelint::Mended => self.document.tree_mended(),
+            Prelint::Parse => self.document.tree(),
+        };
+        let Some(tree) = tree else {
             return Arc::from([]);
         };
-        let found: Arc<[Diagnostic]> = lint_incremental(
-            self.document.text(),
-            tree,
-            settings,
-            &self.file,
-            &mut analysis.cache,
-        )
-        .into();
+        let found: Arc<[Diagnostic]> =
+            lint_incremental(text, tree, settings, &self.file, &mut analysis.cache).into();
         if analysis
             .latest
             .as_ref()

@@ -43,16 +43,20 @@ enum Syntax {
     /// (shared by every snapshot of this text: one parse); until then `base` is what parsing
     /// starts from: the last parsed tree, `edit`ed to match this text, or `None` to parse in
     /// full (a whole-text replacement, or a document that had dropped its tree).
+    /// `before_errors`: while the last parsed tree has syntax errors, the last one parsed
+    /// without, edited likewise (see `DocumentSnapshot::tree_mended`).
     Kept {
         base: Option<Tree>,
+        before_errors: Option<Tree>,
         parsed: Arc<OnceLock<Option<Tree>>>,
     },
 }
 
 impl Syntax {
-    fn parse_from(base: Option<Tree>) -> Self {
+    fn parse_from(base: Option<Tree>, before_errors: Option<Tree>) -> Self {
         Syntax::Kept {
             base,
+            before_errors,
             parsed: Arc::default(),
         }
     }
@@ -60,19 +64,38 @@ impl Syntax {
     fn parsed(tree: Option<Tree>) -> Self {
         Syntax::Kept {
             base: None,
+            before_errors: None,
             parsed: Arc::new(OnceLock::from(tree)),
         }
     }
 
-    /// The latest tree to continue from: this text's if parsed, else the edited base.
-    fn latest(&self) -> Option<Tree> {
-        match self {
-            Syntax::None => None,
-            Syntax::Kept { base, parsed } => match parsed.get() {
-                Some(tree) => tree.clone(),
-                None => base.clone(),
-            },
-        }
+    /// The trees to continue from: the latest (this text's if parsed, else the edited base)
+    /// and, if that one has syntax errors, the last one without.
+    fn latest(&self) -> (Option<Tree>, Option<Tree>) {
+        let Syntax::Kept {
+            base,
+            before_errors,
+            parsed,
+        } = self
+        else {
+            return (None, None);
+        };
+        let latest = match parsed.get() {
+            Some(tree) => tree.clone(),
+            None => base.clone(),
+        };
+        let has_errors = |tree: &Tree| tree.root_node().has_error();
+        let before_errors = match &latest {
+            None => None,
+            Some(latest) if !has_errors(latest) => None,
+            // This text was parsed, with errors, from `base`: `base` is the last tree without
+            // if it has none (`Tree::edit` leaves a tree's errors as they were parsed).
+            Some(_) if parsed.get().is_some() => before_errors
+                .clone()
+                .or_else(|| base.clone().filter(|b| !has_errors(b))),
+            Some(_) => before_errors.clone(),
+        };
+        (latest, before_errors)
     }
 }
 
@@ -96,6 +119,7 @@ pub struct DocumentSnapshot {
     tree: Arc<OnceLock<Option<Tree>>>,
     /// What parsing starts from (see `Syntax::Kept`).
     base: Option<Tree>,
+    before_errors: Option<Tree>,
     /// The text is Python that may be parsed (not a template, nor too large or binary).
     parses: bool,
     /// The document keeps no tree: one parsed here is this snapshot's alone.
@@ -113,13 +137,33 @@ impl DocumentSnapshot {
     /// use if no snapshot of it has yet: incrementally from the edited earlier tree, or in full
     /// if the document had dropped its tree (the same tree a fresh open gives).
     pub fn tree(&self) -> Option<&Tree> {
+        self.tree_from(self.base.as_ref())
+    }
+
+    /// The syntax tree as `tree()` gives it, for when the caller expects the syntax error of
+    /// the last parsed trees to be gone from this text: parsed (if no snapshot has yet) from the
+    /// last tree without syntax errors, edited, rather than from the last tree. Where an open
+    /// bracket or quote made tree-sitter's error recovery fold the rest of the module into an
+    /// error, a reparse from that tree redoes the rest of the module (tens of milliseconds on
+    /// a large one); from the tree before the error, it redoes what was typed since.
+    pub fn tree_mended(&self) -> Option<&Tree> {
+        self.tree_from(self.before_errors.as_ref().or(self.base.as_ref()))
+    }
+
+    fn tree_from(&self, base: Option<&Tree>) -> Option<&Tree> {
         self.tree
             .get_or_init(|| {
                 self.parses
-                    .then(|| reparse_rope(&self.rope, self.base.as_ref()))
+                    .then(|| reparse_rope(&self.rope, base))
                     .flatten()
             })
             .as_ref()
+    }
+
+    /// Whether this is Python text that may be parsed (not a template, nor too large or
+    /// binary once parsed).
+    pub fn parses(&self) -> bool {
+        self.parses && !matches!(self.tree.get(), Some(None))
     }
 
     /// Unique to the text (see `Document::revision`): equal revisions mean equal text.
@@ -185,7 +229,7 @@ impl Document {
     pub fn tree(&self) -> Option<&Tree> {
         match &self.syntax {
             Syntax::None => None,
-            Syntax::Kept { base, parsed } => parsed
+            Syntax::Kept { base, parsed, .. } => parsed
                 .get_or_init(|| {
                     self.unparsed_reason()
                         .is_none()
@@ -245,9 +289,13 @@ impl Document {
     }
 
     pub fn snapshot(&self) -> DocumentSnapshot {
-        let (tree, base, transient) = match &self.syntax {
-            Syntax::Kept { base, parsed } => (parsed.clone(), base.clone(), false),
-            Syntax::None => (Arc::default(), None, true),
+        let (tree, base, before_errors, transient) = match &self.syntax {
+            Syntax::Kept {
+                base,
+                before_errors,
+                parsed,
+            } => (parsed.clone(), base.clone(), before_errors.clone(), false),
+            Syntax::None => (Arc::default(), None, None, true),
         };
         DocumentSnapshot {
             rope: self.rope.clone(),
@@ -256,6 +304,7 @@ impl Document {
             revision: self.revision,
             tree,
             base,
+            before_errors,
             parses: !self.template && self.unparsed_reason().is_none(),
             transient,
             text: Arc::default(),
@@ -273,16 +322,17 @@ impl Document {
         // A document that had dropped its tree is being edited: it keeps one again (parsed in
         // full when first needed). Text too large to parse never has one (binary text is found
         // out when parsed: checking costs a scan of the text, on every edit).
-        let mut base = self.syntax.latest();
+        let (mut base, mut before_errors) = self.syntax.latest();
         for change in changes {
             match change.range {
                 None => {
                     self.rope = Rope::from_str(&change.text);
                     base = None;
+                    before_errors = None;
                 }
                 Some((start, end)) => {
                     let edit = self.apply_range_change(start, end, &change.text, encoding);
-                    if let Some(tree) = base.as_mut() {
+                    for tree in base.iter_mut().chain(before_errors.iter_mut()) {
                         tree.edit(&edit);
                     }
                 }
@@ -293,7 +343,7 @@ impl Document {
         self.syntax = if self.template || self.rope.len_bytes() > MAX_PARSED_BYTES {
             Syntax::None
         } else {
-            Syntax::parse_from(base)
+            Syntax::parse_from(base, before_errors)
         };
     }
 
@@ -375,7 +425,7 @@ mod tests {
             );
         }
         // Nothing parsed yet: the tree kept is the first text's, edited three times.
-        let Syntax::Kept { parsed, base } = &doc.syntax else {
+        let Syntax::Kept { parsed, base, .. } = &doc.syntax else {
             panic!("the document keeps a tree");
         };
         assert!(parsed.get().is_none() && base.is_some());
@@ -391,6 +441,45 @@ mod tests {
             sexp(&doc),
             sexp(&Document::new("def f():\n    return x\n", 0))
         );
+    }
+
+    /// While edits leave the text broken, the last tree without errors is kept and edited
+    /// along; once they mend it, parsing from that tree gives the tree of a fresh parse.
+    #[test]
+    fn the_tree_before_an_error_is_kept_for_when_the_error_is_mended() {
+        let mut doc = Document::new("def f():\n    x = g\n\n\ndef h():\n    return 1\n", 1);
+        let typing = ["(", "'", "b", "'"];
+        for (i, typed) in typing.into_iter().enumerate() {
+            let at = 9 + i as u32;
+            doc.apply_changes(
+                &[change(1, at, 1, at, typed)],
+                i as i32 + 2,
+                PositionEncoding::Utf8,
+            );
+            // Only the opening bracket's text is parsed: it has errors.
+            if i == 0 {
+                assert!(doc.snapshot().tree().unwrap().root_node().has_error());
+            }
+        }
+        let Syntax::Kept { before_errors, .. } = &doc.syntax else {
+            panic!("the document keeps a tree");
+        };
+        assert!(before_errors.is_some());
+        doc.apply_changes(&[change(1, 13, 1, 13, ")")], 9, PositionEncoding::Utf8);
+        let text = doc.rope().to_string();
+        assert_eq!(
+            text,
+            "def f():\n    x = g('b')\n\n\ndef h():\n    return 1\n"
+        );
+        let snapshot = doc.snapshot();
+        let mended = snapshot.tree_mended().unwrap().root_node().to_sexp();
+        assert_eq!(mended, sexp(&Document::new(&text, 0)));
+        // A tree without errors needs no other kept.
+        doc.apply_changes(&[change(1, 12, 1, 12, "c")], 10, PositionEncoding::Utf8);
+        let Syntax::Kept { before_errors, .. } = &doc.syntax else {
+            panic!("the document keeps a tree");
+        };
+        assert!(before_errors.is_none());
     }
 
     #[test]
