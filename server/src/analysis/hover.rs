@@ -104,8 +104,9 @@ fn printed_by(file: &FileContext, target: sql::Target) -> String {
 
 /// What hover shows at byte `offset`: the expression the cursor is on (`Entry`,
 /// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and, as Markdown, its type if
-/// known and, for a QuerySet, the SQL it runs (or why that is not shown) in the dialect of the
-/// settings' `ENGINE`, else `dialect`.
+/// known and, for a QuerySet, the SQL it runs with its prefetches' (for a call of `count()`,
+/// `get()` and the like, the query the call runs), or why that is not shown, in the dialect of
+/// the settings' `ENGINE`, else `dialect`.
 pub fn hover_at(
     source: &str,
     tree: &Tree,
@@ -156,8 +157,8 @@ pub fn hover_at(
 /// What hover adds on a finding whose fix rewrites a QuerySet (`select_related(...)` or
 /// `prefetch_related(...)` added where the loop's QuerySet is built): the SQL before the fix,
 /// with the query each row runs (loading the related row a read needs, or the rows of a related
-/// manager), and after it, with its prefetch queries. `None` when the fix changes no QuerySet whose SQL
-/// renders both ways, so hover says nothing it cannot show.
+/// manager), and after it, with its prefetch queries. `None` when the fix changes no QuerySet
+/// whose SQL renders both ways, so hover says nothing it cannot show.
 pub fn fix_sql(
     source: &str,
     tree: &Tree,
