@@ -557,15 +557,13 @@ fn annotations_of<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Vec<String> {
         let method = function
             .child_by_field_name("attribute")
             .map(|m| sem.text(m));
-        if method == Some("annotate") {
-            let arguments = node.child_by_field_name("arguments");
-            let mut cursor = arguments.map(|a| a.walk());
-            if let (Some(arguments), Some(cursor)) = (arguments, cursor.as_mut()) {
-                for argument in arguments.named_children(cursor) {
-                    let name = argument.child_by_field_name("name");
-                    if let Some(name) = name.filter(|_| argument.kind() == "keyword_argument") {
-                        names.push(sem.text(name).to_string());
-                    }
+        let arguments = node.child_by_field_name("arguments");
+        if let Some(arguments) = arguments.filter(|_| method == Some("annotate")) {
+            let mut cursor = arguments.walk();
+            for argument in arguments.named_children(&mut cursor) {
+                let name = argument.child_by_field_name("name");
+                if let Some(name) = name.filter(|_| argument.kind() == "keyword_argument") {
+                    names.push(sem.text(name).to_string());
                 }
             }
         }
