@@ -275,8 +275,14 @@ fn hover_on(fragment: &str, method: &str) -> String {
     let (source, tree, file) = loops_analysed();
     let line = source.find(fragment).expect("the fragment is in loops.py");
     let offset = line + source[line..].find(method).expect("the method is there");
-    hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
-        .map_or_else(String::new, |(_, shown)| shown)
+    hover_at(
+        &source,
+        &tree,
+        &file,
+        offset,
+        &in_dialect(Dialect::Postgresql),
+    )
+    .map_or_else(String::new, |(_, shown)| shown)
 }
 
 #[test]
@@ -317,6 +323,21 @@ fn hover_shows_the_queries_of_prefetches_and_query_methods() {
          (\"shelf_book\".\"author_id\" = %s AND \"shelf_book\".\"pages\" >= 1)\n```\n\
          *SQL as Django 5.2 prints it for PostgreSQL*"
     );
+    // No virtualenv here: the `target-django` setting names the release printed.
+    let (source, tree, file) = loops_analysed();
+    let offset = source.find("values_list(\"title\"").unwrap();
+    let on_4_2 = Settings {
+        target_django: (4, 2),
+        ..in_dialect(Dialect::Postgresql)
+    };
+    let (_, shown) = hover_at(&source, &tree, &file, offset, &on_4_2).unwrap();
+    assert!(
+        shown.ends_with(
+            "SELECT \"shelf_book\".\"title\", \"shelf_book\".\"pages\" FROM \"shelf_book\"\n```\n\
+             *SQL as Django 4.2 prints it for PostgreSQL*"
+        ),
+        "{shown}"
+    );
     assert!(hover_on("author.books.first()", "first").contains(
         "FROM \"shelf_book\" WHERE \"shelf_book\".\"author_id\" = %s ORDER BY \
          \"shelf_book\".\"id\" ASC LIMIT 1\n```"
@@ -337,7 +358,8 @@ fn hover_on_a_prefetch_finding_shows_the_query_per_row_and_the_prefetch_after_it
     let tags = "\"shelf_tag\".\"id\", \"shelf_tag\".\"name\" FROM \"shelf_tag\" INNER JOIN \
                 \"shelf_book_tags\" ON (\"shelf_tag\".\"id\" = \"shelf_book_tags\".\"tag_id\")";
     assert_eq!(
-        fix_sql(&source, &tree, &file, finding, Dialect::Sqlite).expect("a fix to show"),
+        fix_sql(&source, &tree, &file, finding, &in_dialect(Dialect::Sqlite))
+            .expect("a fix to show"),
         format!(
             "**Before the fix**\n```sql\n{books}\n```\nthen on each row\n```sql\nSELECT {tags} \
              WHERE \"shelf_book_tags\".\"book_id\" = %s ORDER BY \"shelf_tag\".\"name\" DESC\n```\n\
@@ -348,4 +370,12 @@ fn hover_on_a_prefetch_finding_shows_the_query_per_row_and_the_prefetch_after_it
              *SQL as Django 5.2 prints it for SQLite*"
         )
     );
+}
+
+/// Default settings, with `sql-dialect` set to `dialect`.
+fn in_dialect(dialect: Dialect) -> Settings {
+    Settings {
+        sql_dialect: dialect,
+        ..Settings::default()
+    }
 }

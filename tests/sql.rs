@@ -219,8 +219,14 @@ fn hover_on(fragment: &str, method: &str) -> String {
         + source[line..]
             .find(method)
             .expect("the method is on the line");
-    hover_at(&source, &tree, &file, offset, Dialect::Postgresql)
-        .map_or_else(String::new, |(_, shown)| shown)
+    hover_at(
+        &source,
+        &tree,
+        &file,
+        offset,
+        &in_dialect(Dialect::Postgresql),
+    )
+    .map_or_else(String::new, |(_, shown)| shown)
 }
 
 #[test]
@@ -336,7 +342,8 @@ fn hover_in_project(settings: &[(&str, &str)], dialect: Dialect) -> String {
     let tree = parse_python(VIEWS).unwrap();
     let file = workspace.context_for(&project.path().join("shop/views.py"));
     let offset = VIEWS.find("filter").unwrap();
-    hover_at(VIEWS, &tree, &file, offset, dialect).map_or_else(String::new, |(_, shown)| shown)
+    hover_at(VIEWS, &tree, &file, offset, &in_dialect(dialect))
+        .map_or_else(String::new, |(_, shown)| shown)
 }
 
 const SQLITE_ICONTAINS: &str = "WHERE \"shop_book\".\"title\" LIKE %war% ESCAPE '\\'\n```\n\
@@ -426,7 +433,7 @@ fn hover_on_filter(models: &str, views: &str, dialect: Dialect) -> String {
     let tree = parse_python(views).unwrap();
     let file = workspace.context_for(&project.path().join("shop/views.py"));
     let offset = views.find("filter").unwrap();
-    hover_at(views, &tree, &file, offset, dialect).map_or_else(String::new, |(_, s)| s)
+    hover_at(views, &tree, &file, offset, &in_dialect(dialect)).map_or_else(String::new, |(_, s)| s)
 }
 
 /// Where Django rewrites what Oracle takes, hover says so rather than show other SQL: a name
@@ -508,7 +515,8 @@ fn hover_on_a_finding_shows_the_sql_before_and_after_its_fix() {
         .iter()
         .find(|f| f.code() == "ORM402" && source[f.range.clone()] == *"book.author")
         .expect("the loop's N+1 is found");
-    let shown = fix_sql(&source, &tree, &file, finding, Dialect::Sqlite).expect("a fix to show");
+    let shown = fix_sql(&source, &tree, &file, finding, &in_dialect(Dialect::Sqlite))
+        .expect("a fix to show");
     let columns = "\"library_book\".\"id\", \"library_book\".\"title\", \
                    \"library_book\".\"author_id\", \"library_book\".\"editor_id\", \
                    \"library_book\".\"press\", \"library_book\".\"pages\", \
@@ -527,4 +535,12 @@ fn hover_on_a_finding_shows_the_sql_before_and_after_its_fix() {
              *SQL as Django 5.2 prints it for SQLite*"
         )
     );
+}
+
+/// Default settings, with `sql-dialect` set to `dialect`.
+fn in_dialect(dialect: Dialect) -> Settings {
+    Settings {
+        sql_dialect: dialect,
+        ..Settings::default()
+    }
 }

@@ -73,7 +73,7 @@ fn main() {
     let mut with_sql = 0;
     for (offset, _) in source.match_indices(".objects") {
         let started = Instant::now();
-        let shown = hover_at(source, &tree, &file, offset + 1, settings.sql_dialect);
+        let shown = hover_at(source, &tree, &file, offset + 1, &settings);
         hover_times.push(started.elapsed());
         with_sql += shown.is_some_and(|(_, text)| text.contains("```sql")) as usize;
     }

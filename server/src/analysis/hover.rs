@@ -9,6 +9,7 @@ use tree_sitter::{Node, Tree};
 
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::Diagnostic;
+use crate::settings::Settings;
 
 /// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when
 /// no expression spans it, `Some("Unknown")` when the analyzer does not know.
@@ -69,35 +70,39 @@ fn at_exact_range<T>(
 }
 
 /// Whose SQL hover (and a code lens's list of queries) shows: the dialect of the `ENGINE` the
-/// settings modules name, else `setting` (the `sql-dialect` setting), as the Django installed
-/// in the project's virtualenv prints it, else as the newest release rendered (5.2). `Err`
-/// names a backend or release that is not rendered.
-pub fn sql_target(file: &FileContext, setting: sql::Dialect) -> Result<sql::Target, String> {
+/// settings modules name, else the `sql-dialect` setting, as the Django release of
+/// `django_release` prints it. `Err` names a backend or release that is not rendered.
+pub fn sql_target(file: &FileContext, settings: &Settings) -> Result<sql::Target, String> {
     let dialect = match file.index.database_engine() {
         Some(engine) => sql::Dialect::of_engine(engine)?,
-        None => setting,
+        None => settings.sql_dialect,
     };
-    let release = match file.index.django_version() {
-        Some((major, minor)) if (major, minor) < (4, 2) => {
+    let release = match django_release(file, settings) {
+        (major, minor) if (major, minor) < (4, 2) => {
             return Err(format!(
                 "SQL is rendered as Django 4.2 and later print it, not {major}.{minor}"
             ))
         }
-        Some(version) if version < (5, 2) => sql::Release::Before5_2,
+        version if version < (5, 2) => sql::Release::Before5_2,
         _ => sql::Release::Since5_2,
     };
     Ok(sql::Target { dialect, release })
 }
 
-/// The footnote under SQL shown: the release it is rendered as (the installed one, else 5.2,
-/// the newest rendered) and the dialect.
-fn printed_by(file: &FileContext, target: sql::Target) -> String {
-    let release = match file.index.django_version() {
-        Some((major, minor)) if (major, minor) <= (5, 2) => format!("{major}.{minor}"),
-        _ => "5.2".to_string(),
-    };
+/// The Django release SQL is rendered for: the one installed in the project's virtualenv, else
+/// the one the `target-django` setting names.
+fn django_release(file: &FileContext, settings: &Settings) -> (u32, u32) {
+    file.index
+        .django_version()
+        .unwrap_or(settings.target_django)
+}
+
+/// The footnote under SQL shown: the release it is rendered as (5.2 for a newer one, the
+/// newest rendered) and the dialect.
+fn printed_by(file: &FileContext, settings: &Settings, target: sql::Target) -> String {
+    let (major, minor) = django_release(file, settings).min((5, 2));
     format!(
-        "*SQL as Django {release} prints it for {}*",
+        "*SQL as Django {major}.{minor} prints it for {}*",
         target.dialect.name()
     )
 }
@@ -106,13 +111,13 @@ fn printed_by(file: &FileContext, target: sql::Target) -> String {
 /// `Entry.objects`, `Entry.objects.filter(...)` when on `filter`) and, as Markdown, its type if
 /// known and, for a QuerySet, the SQL it runs with its prefetches' (for a call of `count()`,
 /// `get()` and the like, the query the call runs), or why that is not shown, in the dialect of
-/// the settings' `ENGINE`, else `dialect`.
+/// the settings' `ENGINE`, else `settings`' `sql-dialect`.
 pub fn hover_at(
     source: &str,
     tree: &Tree,
     file: &FileContext,
     offset: usize,
-    dialect: sql::Dialect,
+    settings: &Settings,
 ) -> Option<(Range<usize>, String)> {
     let leaf = tree.root_node().descendant_for_byte_range(offset, offset)?;
     if leaf.kind() != "identifier" {
@@ -123,9 +128,9 @@ pub fn hover_at(
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
     let node = hovered_expression(leaf, &sem);
     let shown = sem.display(&sem.ty(node));
-    let target = sql_target(file, dialect);
+    let target = sql_target(file, settings);
     let any = sql::Target {
-        dialect,
+        dialect: settings.sql_dialect,
         release: sql::Release::Since5_2,
     };
     let sql = match &target {
@@ -141,7 +146,7 @@ pub fn hover_at(
     parts.extend(shown.map(|shown| format!("```text\n{shown}\n```")));
     match sql {
         Some(Ok(sql)) => {
-            let footnote = target.map_or_else(|_| String::new(), |t| printed_by(file, t));
+            let footnote = target.map_or_else(|_| String::new(), |t| printed_by(file, settings, t));
             parts.push(format!("```sql\n{sql}\n```\n{footnote}"))
         }
         Some(Err(reason)) => parts.push(format!("*SQL not shown: {reason}*")),
@@ -164,13 +169,13 @@ pub fn fix_sql(
     tree: &Tree,
     file: &FileContext,
     finding: &Diagnostic,
-    dialect: sql::Dialect,
+    settings: &Settings,
 ) -> Option<String> {
     let fix = finding.fix.as_ref()?;
     let [edit] = fix.edits.as_slice() else {
         return None;
     };
-    let target = sql_target(file, dialect).ok()?;
+    let target = sql_target(file, settings).ok()?;
     let facts = file.facts(source, tree);
     let sem =
         Semantics::new(source, tree.root_node(), &file.index, &facts).with_program(&file.program);
@@ -223,7 +228,7 @@ pub fn fix_sql(
     }
     shown.push_str(&format!(
         "**After it**\n```sql\n{after}\n```\n{}",
-        printed_by(file, target)
+        printed_by(file, settings, target)
     ));
     Some(shown)
 }

@@ -52,12 +52,10 @@ pub async fn execute_command(
     let shown = tokio::task::spawn_blocking(move || {
         let tree = snapshot.document.tree()?;
         let offset = convert::offset(&snapshot.document.rope, position, snapshot.encoding);
-        let dialect = snapshot
-            .settings
-            .as_ref()
-            .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
+        let default = Settings::default();
+        let settings = snapshot.settings.as_ref().unwrap_or(&default);
         let text = snapshot.document.text();
-        let target = sql_target(&snapshot.file, dialect);
+        let target = sql_target(&snapshot.file, settings);
         queries_shown(text, tree, &snapshot.file, offset, target)
     })
     .await

@@ -23,12 +23,10 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
         let tree = snapshot.document.tree()?;
         let rope = &snapshot.document.rope;
         let offset = convert::offset(rope, position.position, snapshot.encoding);
-        let dialect = snapshot
-            .settings
-            .as_ref()
-            .map_or(Settings::default().sql_dialect, |s| s.sql_dialect);
+        let default = Settings::default();
+        let settings = snapshot.settings.as_ref().unwrap_or(&default);
         let text = snapshot.document.text();
-        let inferred = hover_at(text, tree, &snapshot.file, offset, dialect);
+        let inferred = hover_at(text, tree, &snapshot.file, offset, settings);
         // On a finding whose fix rewrites a QuerySet: its SQL before and after the fix.
         let findings = snapshot.diagnostics();
         let fixed = findings
@@ -37,7 +35,7 @@ pub async fn hover(session: &Arc<Session>, params: HoverParams) -> Result<Option
             .find_map(|f| {
                 Some((
                     f.range.clone(),
-                    fix_sql(text, tree, &snapshot.file, f, dialect)?,
+                    fix_sql(text, tree, &snapshot.file, f, settings)?,
                 ))
             });
         let (range, shown) = match (inferred, fixed) {
