@@ -78,9 +78,11 @@ pub fn prelint(
     file: &FileContext,
     cache: &mut LintCache,
 ) -> Prelint {
-    let context = Linter::new(&REGISTRY, settings, file).context_key();
+    // Most keystrokes follow a lint that left nothing out: the context is not hashed for them.
     match cache.linted.as_mut() {
-        Some(linted) => linted.prelint(source, context),
+        Some(linted) => linted.prelint(source, || {
+            Linter::new(&REGISTRY, settings, file).context_key()
+        }),
         None => Prelint::Parse,
     }
 }

@@ -76,12 +76,12 @@ impl Linted {
     /// tree: a few milliseconds for a class of 20 KB, where reparsing the module from its broken
     /// tree costs tens of milliseconds on a large one. The definition is a top-level one: no
     /// indentation to take off.
-    pub fn prelint(&mut self, source: &str, context: u64) -> Prelint {
+    pub fn prelint(&mut self, source: &str, context: impl FnOnce() -> u64) -> Prelint {
         let [before] = self.left_out.as_slice() else {
             return Prelint::Parse;
         };
         let before = before.clone();
-        if context != self.context {
+        if context() != self.context {
             return Prelint::Parse;
         }
         let Some(end) = (before.end + source.len()).checked_sub(self.source.len()) else {
