@@ -10,6 +10,12 @@
 //! Findings inside the left-out definition are dropped (its code is half typed: they come back
 //! when it parses), and so are fixes that would edit it. The editor and `check` both lint this
 //! way, so they agree on broken text too.
+//!
+//! Inside a class, recovery more often keeps the class and lets the method being typed swallow
+//! the methods after it (or cuts the class short there). Then that method alone is left out,
+//! and keeps its name (`def name(self): ...`): a large class's other methods are cached under
+//! the names beside them (`Linter::lint_large_class`), so they keep their findings instead of
+//! being re-linted on every keystroke that opens a bracket.
 
 use std::ops::Range;
 
@@ -74,8 +80,7 @@ impl Linted {
     /// it is unchanged. The document is then best parsed from its tree before the error. That
     /// costs a reparse of the definition (with the one after it) on its own, from its last
     /// tree: a few milliseconds for a class of 20 KB, where reparsing the module from its broken
-    /// tree costs tens of milliseconds on a large one. The definition is a top-level one: no
-    /// indentation to take off.
+    /// tree costs tens of milliseconds on a large one.
     pub fn prelint(&mut self, source: &str, context: impl FnOnce() -> u64) -> Prelint {
         let [before] = self.left_out.as_slice() else {
             return Prelint::Parse;
@@ -91,22 +96,34 @@ impl Linted {
         let same_outside = now.start <= now.end
             && source.get(..now.start) == self.source.get(..before.start)
             && source.get(now.end..) == self.source.get(before.end..);
-        // The region must still be one definition, as `collapsed` would find it.
+        // The region must still be one definition, as `collapsed` would find it: a top-level
+        // one, or a method at the indentation of its first line.
+        let indent = indentation(source, now.start);
         let one_definition = same_outside && {
-            let mut starts = definition_starts(source, now.clone());
+            let mut starts = definition_starts(source, indent, now.clone());
             starts
                 .next()
-                .is_some_and(|def| with_decorators(source, def) == now.start)
+                .is_some_and(|def| with_decorators(source, indent, def) == now.start)
                 && starts.next().is_none()
         };
         if !one_definition {
             return Prelint::Parse;
         }
-        // With the definition after it, if any: the error may have been in how the two met.
-        let next_end = definition_starts(source, now.end..source.len())
+        // With the definition after it, if any (a method: in its class): the error may have
+        // been in how the two met.
+        let end = match indent {
+            "" => source.len(),
+            _ => class_end(source, now.end.saturating_sub(1)),
+        };
+        let next_end = definition_starts(source, indent, now.end..end)
             .nth(1)
-            .map_or(source.len(), |at| with_decorators(source, at));
-        let typed = &source[now.start..next_end];
+            .map_or(end, |at| with_decorators(source, indent, at));
+        // A method parses on its own inside a class.
+        let typed = match indent {
+            "" => source[now.start..next_end].to_string(),
+            _ => format!("class _:\n{}", &source[now.start..next_end]),
+        };
+        let typed = typed.as_str();
         let tree = match self.typed.take() {
             Some((old_text, old_tree)) => reparse(&old_text, &old_tree, typed),
             None => crate::store::parse_python(typed),
@@ -163,12 +180,27 @@ impl Linted {
 pub fn repaired(
     source: &str,
     tree: &Tree,
+    region: Range<usize>,
+    before: Option<&Linted>,
+) -> Option<Repaired> {
+    // A method left out may not be all that broke its class: then the class is.
+    repaired_from(source, tree, region.clone(), before).or_else(|| {
+        let definition = top_level_definition_at(source, region.start);
+        (definition != region)
+            .then(|| repaired_from(source, tree, definition, before))
+            .flatten()
+    })
+}
+
+fn repaired_from(
+    source: &str,
+    tree: &Tree,
     mut region: Range<usize>,
     before: Option<&Linted>,
 ) -> Option<Repaired> {
     let mut text = source.to_string();
     let mut left_out = Vec::new();
-    blank(&mut text, region.clone());
+    leave_out(&mut text, region.clone());
     left_out.push(region);
     // Reparsed from the text linted before this keystroke (it parsed, and the definition left
     // out is about all that differs from it), which costs a few milliseconds; else from the
@@ -187,7 +219,7 @@ pub fn repaired(
         };
         region = next;
         let broken = text.clone();
-        blank(&mut text, region.clone());
+        leave_out(&mut text, region.clone());
         left_out.push(region);
         tree = reparse(&broken, &tree, &text)?;
     }
@@ -241,9 +273,13 @@ impl Repaired {
     }
 }
 
-/// The top-level definition holding the first syntax error (with the decorators above it),
-/// when a top-level statement holding an error spans more than one definition's start:
-/// recovery swallowed the definitions after it.
+/// The definition the lint leaves out of `source`, if any: the one holding the first syntax
+/// error of a top-level statement that spans more than one top-level definition's start
+/// (recovery swallowed the definitions after it), or the first error of all when it lies
+/// outside the method holding it (the method swallowed the ones after it, or the class was cut
+/// short there and they fell to the top level). Inside a top-level class that definition is
+/// the method holding the error (`method_at`), else the top-level definition with the
+/// decorators above it.
 pub fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
     if !root.has_error() {
         return None;
@@ -251,27 +287,114 @@ pub fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
     let mut cursor = root.walk();
     let swallowing = root.children(&mut cursor).find(|child| {
         child.has_error()
-            && definition_starts(source, child.byte_range())
+            && definition_starts(source, "", child.byte_range())
                 .nth(1)
                 .is_some()
-    })?;
-    let error = first_error(swallowing);
-    let starts: Vec<usize> = definition_starts(source, 0..source.len())
-        .map(|at| with_decorators(source, at))
-        .collect();
-    let next = starts.partition_point(|s| *s <= error);
-    let start = next
-        .checked_sub(1)
-        .map_or_else(|| line_start(source, error), |k| starts[k]);
-    let end = starts.get(next).copied().unwrap_or(source.len());
-    Some(start..end)
+    });
+    let error = first_error(swallowing.unwrap_or(root));
+    match (swallowing, method_at(source, error)) {
+        (_, Some(method)) if swallowing.is_some() || error_outside(root, &method) => Some(method),
+        (Some(_), _) => Some(top_level_definition_at(source, error)),
+        _ => None,
+    }
 }
 
-/// The start of the decorators written right above the definition starting at `at`.
-fn with_decorators(source: &str, mut at: usize) -> usize {
+fn top_level_definition_at(source: &str, at: usize) -> Range<usize> {
+    definition_at(source, "", 0..source.len(), at)
+}
+
+/// The definition starting with `indent` in `range` that holds offset `at`: from its
+/// decorators to the next one's (or to the end of `range`). Before the first one, from the
+/// line of `at`.
+fn definition_at(source: &str, indent: &str, range: Range<usize>, at: usize) -> Range<usize> {
+    let starts: Vec<usize> = definition_starts(source, indent, range.clone())
+        .map(|def| with_decorators(source, indent, def))
+        .collect();
+    let next = starts.partition_point(|s| *s <= at);
+    let start = next
+        .checked_sub(1)
+        .map_or_else(|| line_start(source, at), |k| starts[k]);
+    let end = starts.get(next).copied().unwrap_or(range.end);
+    start..end
+}
+
+/// The method (or other member definition) of a top-level class that holds offset `at`.
+fn method_at(source: &str, at: usize) -> Option<Range<usize>> {
+    let definition = top_level_definition_at(source, at);
+    let class = definition_starts(source, "", definition)
+        .next()
+        .filter(|start| source[*start..].starts_with("class "))?;
+    let class = class..class_end(source, class);
+    let indent = member_indent(source, class.clone())?;
+    let first_member = definition_starts(source, indent, class.clone()).next()?;
+    if at < with_decorators(source, indent, first_member) || at >= class.end {
+        return None;
+    }
+    Some(definition_at(source, indent, class, at))
+}
+
+/// The indentation of the line starting at `at`.
+fn indentation(source: &str, at: usize) -> &str {
+    let line = &source[at..];
+    &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
+}
+
+/// Where the top-level statement holding offset `at` ends: the first line after `at` that
+/// starts at the first column with code (not a comment, nor the bracket closing a header).
+fn class_end(source: &str, at: usize) -> usize {
+    source[at..]
+        .match_indices('\n')
+        .map(|(i, _)| at + i + 1)
+        .find(|line| {
+            source.as_bytes()[*line..]
+                .first()
+                .is_some_and(|b| !b" \t\r\n#)".contains(b))
+        })
+        .unwrap_or(source.len())
+}
+
+/// The indentation of a class's member definitions: the shallowest one of a line in `class`
+/// that starts a definition or a decorator.
+fn member_indent(source: &str, class: Range<usize>) -> Option<&str> {
+    source[class.clone()]
+        .match_indices('\n')
+        .map(|(i, _)| &source[class.start + i + 1..class.end])
+        .filter_map(|line| {
+            let code = line.trim_start_matches([' ', '\t']);
+            let indent = &line[..line.len() - code.len()];
+            let starts = ["def ", "async def ", "class ", "@"]
+                .iter()
+                .any(|keyword| code.starts_with(keyword));
+            (starts && !indent.is_empty()).then_some(indent)
+        })
+        .min_by_key(|indent| indent.len())
+}
+
+/// Whether a syntax error under `node` lies outside `range`.
+fn error_outside(node: Node, range: &Range<usize>) -> bool {
+    if range.start <= node.start_byte() && node.end_byte() <= range.end {
+        return false;
+    }
+    if node.is_error() || node.is_missing() {
+        return true;
+    }
+    let mut cursor = node.walk();
+    let outside = node
+        .children(&mut cursor)
+        .filter(|child| child.has_error() || child.is_missing())
+        .any(|child| error_outside(child, range));
+    outside
+}
+
+/// The start of the decorators written right above the definition starting at `at`, at its
+/// indentation `indent`.
+fn with_decorators(source: &str, indent: &str, mut at: usize) -> usize {
     while at > 0 {
         let above = line_start(source, at - 1);
-        if !source[above..].starts_with('@') {
+        if !source[above..]
+            .strip_prefix(indent)
+            .is_some_and(|line| line.starts_with('@'))
+        {
             break;
         }
         at = above;
@@ -298,9 +421,13 @@ fn first_error(node: Node) -> usize {
     }
 }
 
-/// The offsets of the lines in `range` that start a top-level definition: `def`, `async def`
-/// or `class` at the first column.
-fn definition_starts(source: &str, range: Range<usize>) -> impl Iterator<Item = usize> + '_ {
+/// The offsets of the lines in `range` that start a definition at indentation `indent` (a
+/// top-level one for `""`): `def`, `async def` or `class`.
+fn definition_starts<'s>(
+    source: &'s str,
+    indent: &'s str,
+    range: Range<usize>,
+) -> impl Iterator<Item = usize> + 's {
     let first = (line_start(source, range.start) == range.start).then_some(range.start);
     let end = range.end;
     first
@@ -311,8 +438,10 @@ fn definition_starts(source: &str, range: Range<usize>) -> impl Iterator<Item = 
                 .map(move |(i, _)| range.start + i + 1),
         )
         .filter(move |at| *at < end)
-        .filter(|at| {
-            let line = &source.as_bytes()[*at..];
+        .filter(move |at| {
+            let Some(line) = source.as_bytes()[*at..].strip_prefix(indent.as_bytes()) else {
+                return false;
+            };
             [&b"def "[..], b"async def ", b"class "]
                 .iter()
                 .any(|keyword| line.starts_with(keyword))
@@ -334,6 +463,33 @@ fn line_start(source: &str, at: usize) -> usize {
         .iter()
         .rposition(|b| *b == b'\n')
         .map_or(0, |i| i + 1)
+}
+
+/// `range` of `text` left out: blanked, and a method keeps its name where its `def` line was
+/// (`def name(self): ...`), so that the class around it keeps its shape.
+fn leave_out(text: &mut String, range: Range<usize>) {
+    let indent = indentation(text, range.start);
+    let stand_in = (!indent.is_empty())
+        .then(|| definition_starts(text, indent, range.clone()).next())
+        .flatten()
+        .filter(|def| with_decorators(text, indent, *def) == range.start)
+        .and_then(|def| {
+            let line = &text[def + indent.len()..];
+            let keyword = ["def ", "async def "]
+                .into_iter()
+                .find(|k| line.starts_with(k))?;
+            let name: String = line[keyword.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let stand_in = format!("{indent}{keyword}{name}(self): ...");
+            // Its last line end stays: what follows keeps its line.
+            (!name.is_empty() && def + stand_in.len() < range.end).then_some((def, stand_in))
+        });
+    blank(text, range);
+    if let Some((at, stand_in)) = stand_in {
+        text.replace_range(at..at + stand_in.len(), &stand_in);
+    }
 }
 
 /// Every byte of `range` but line ends becomes a space: the text keeps its length, its lines
@@ -373,6 +529,24 @@ mod tests {
         out
     }
 
+    /// A class of four methods; `typed` is a line being typed into the second.
+    fn methods(typed: &str) -> String {
+        let mut out = String::from("from blog.models import Entry\n\n\nclass Report:\n");
+        for i in 0..4 {
+            out.push_str(&format!(
+                "    @property\n    def view_{i}(self):\n        entries = Entry.objects.filter(rating={i})\n"
+            ));
+            if i == 1 {
+                out.push_str(&format!("        {typed}\n"));
+            }
+            out.push_str(
+                "        if len(Entry.objects.all()) > 3:\n            return None\n        return entries\n\n",
+            );
+        }
+        out.push_str("\nclass Other:\n    pass\n");
+        out
+    }
+
     /// What the lint reads instead of `source`, if anything, with no lint before it.
     fn repair(source: &str, tree: &Tree) -> Option<Repaired> {
         repaired(source, tree, collapsed(source, tree.root_node())?, None)
@@ -397,6 +571,28 @@ mod tests {
     }
 
     #[test]
+    fn an_open_quote_in_a_method_leaves_out_only_that_method_and_keeps_its_name() {
+        // An open bracket alone breaks only its line here; the quote swallows the rest.
+        for typed in ["found = Entry.objects.filter(title='", "found = ['"] {
+            let source = methods(typed);
+            let tree = crate::store::parse_python(&source).unwrap();
+            let repaired = repair(&source, &tree).expect(typed);
+            assert!(!repaired.tree.root_node().has_error(), "{typed}");
+            assert_eq!(repaired.source.len(), source.len());
+            let start = source.find("    @property\n    def view_1").unwrap();
+            let end = source.find("    @property\n    def view_2").unwrap();
+            assert_eq!(repaired.left_out, vec![start..end], "{typed}");
+            assert_eq!(repaired.source[..start], source[..start]);
+            assert_eq!(repaired.source[end..], source[end..]);
+            assert_eq!(
+                repaired.source[start..end].trim(),
+                "def view_1(self): ...",
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
     fn text_that_parses_or_breaks_in_one_place_is_linted_as_it_is() {
         for typed in ["found = Entry", "found = Entry."] {
             let source = views(typed);
@@ -409,8 +605,11 @@ mod tests {
     fn decorators_go_with_their_definition() {
         let source = "x = 1\n\n@login_required\n@cache\ndef view(request):\n    pass\n";
         let def = source.find("def view").unwrap();
-        assert_eq!(with_decorators(source, def), source.find("@login").unwrap());
-        assert_eq!(with_decorators(source, 0), 0);
+        assert_eq!(
+            with_decorators(source, "", def),
+            source.find("@login").unwrap()
+        );
+        assert_eq!(with_decorators(source, "", 0), 0);
     }
 
     /// `views`' module, with the `Entry` model it reads.
@@ -447,13 +646,18 @@ mod tests {
     /// the last findings, moved, and they must be what a whole lint of that text finds.
     #[test]
     fn typing_inside_the_left_out_definition_moves_the_last_findings() {
+        typing_inside_moves_the_last_findings(views);
+        typing_inside_moves_the_last_findings(methods);
+    }
+
+    fn typing_inside_moves_the_last_findings(layout: fn(&str) -> String) {
         use crate::analysis::{lint, lint_incremental, LintCache};
         let file = views_context();
         let settings = crate::settings::Settings::default();
         let mut cache = LintCache::default();
         let typed = "found = Entry.objects.filter(title='a b\n        c";
         for end in 0..=typed.len() {
-            let source = views(&typed[..end]);
+            let source = layout(&typed[..end]);
             let tree = crate::store::parse_python(&source).unwrap();
             let incremental = lint_incremental(&source, &tree, &settings, &file, &mut cache);
             let whole = lint(&source, &tree, &settings, &file);
@@ -467,6 +671,11 @@ mod tests {
     /// is what a whole lint of that text finds.
     #[test]
     fn the_keystroke_that_closes_the_bracket_is_told_apart_before_parsing() {
+        closing_the_bracket_is_told_apart(views);
+        closing_the_bracket_is_told_apart(methods);
+    }
+
+    fn closing_the_bracket_is_told_apart(layout: fn(&str) -> String) {
         use crate::analysis::{lint, lint_incremental, prelint, LintCache, Prelint};
         let file = views_context();
         let settings = crate::settings::Settings::default();
@@ -474,7 +683,7 @@ mod tests {
         let typed = "found = Entry.objects.filter(title='a', rating=1).count()";
         let mut mended = Vec::new();
         for end in 0..=typed.len() {
-            let source = views(&typed[..end]);
+            let source = layout(&typed[..end]);
             let tree = crate::store::parse_python(&source).unwrap();
             if let Prelint::Mended = prelint(&source, &settings, &file, &mut cache) {
                 mended.push(&typed[..end]);
