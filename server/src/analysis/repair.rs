@@ -96,10 +96,13 @@ impl Linted {
         let same_outside = now.start <= now.end
             && source.get(..now.start) == self.source.get(..before.start)
             && source.get(now.end..) == self.source.get(before.end..);
+        if !same_outside {
+            return Prelint::Parse;
+        }
         // The region must still be one definition, as `collapsed` would find it: a top-level
         // one, or a method at the indentation of its first line.
         let indent = indentation(source, now.start);
-        let one_definition = same_outside && {
+        let one_definition = {
             let mut starts = definition_starts(source, indent, now.clone());
             starts
                 .next()
