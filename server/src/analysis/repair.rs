@@ -669,6 +669,32 @@ mod tests {
         }
     }
 
+    /// A keystroke that replaces the text (select all, paste) can leave the left-out method's
+    /// old range past the new end: told apart, not sliced.
+    #[test]
+    fn a_paste_over_the_left_out_definition_is_parsed() {
+        use crate::analysis::{lint_incremental, prelint, LintCache, Prelint};
+        let file = views_context();
+        let settings = crate::settings::Settings::default();
+        let mut cache = LintCache::default();
+        let source = "class Report:\n    def first(self):\n        return 1\n\n    def typed(self):\n        found = ['\n\n\ndef after():\n    pass\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        lint_incremental(source, &tree, &settings, &file, &mut cache);
+        let left_out = cache
+            .linted
+            .as_ref()
+            .map(|l| l.left_out.clone())
+            .unwrap_or_default();
+        let typed = source.find("    def typed").unwrap();
+        let after = source.find("def after").unwrap();
+        assert_eq!(left_out.len(), 1);
+        assert_eq!(left_out[0], typed..after);
+        // Longer than what followed the method, shorter than what came before it.
+        let pasted = "x = 1\n".repeat(6);
+        let answer = prelint(&pasted, &settings, &file, &mut cache);
+        assert!(matches!(answer, Prelint::Parse));
+    }
+
     /// Typing through an open bracket: the keystroke that closes it is told apart before
     /// parsing (the document is then parsed from its tree before the bracket), and every lint
     /// is what a whole lint of that text finds.
