@@ -538,19 +538,25 @@ pub fn relation_method_call<'t>(
 /// What tells the bytes `range` of `node` from others for their analysis, for the caches
 /// keyed by a statement's text: the text, and, where it holds a syntax error, the shape of its
 /// tree. Error recovery reads the text around a statement: the same broken text can be a call
-/// in one file and an error in another.
+/// in one file and an error in another. An error elsewhere in `node` (in a method, for the
+/// header of the class holding it) changes nothing here.
 pub fn parse_hash(node: Node, range: Range<usize>, source: &str) -> u64 {
     let mut hasher = FxHasher::default();
     source[range.clone()].hash(&mut hasher);
     if node.has_error() {
-        hash_shape(node, &range, &mut hasher);
+        let mut shape = FxHasher::default();
+        if hash_shape(node, &range, &mut shape) {
+            shape.finish().hash(&mut hasher);
+        }
     }
     hasher.finish()
 }
 
 /// The kinds and places (from `range.start`) of the nodes of `node`'s tree within `range`,
-/// down to those without errors (their shape follows from their text).
-fn hash_shape(node: Node, range: &Range<usize>, hasher: &mut FxHasher) {
+/// down to those without errors (their shape follows from their text). Returns whether one of
+/// them holds an error.
+fn hash_shape(node: Node, range: &Range<usize>, hasher: &mut FxHasher) -> bool {
+    let mut holds_error = false;
     let mut pending = vec![node];
     while let Some(node) = pending.pop() {
         let mut cursor = node.walk();
@@ -562,8 +568,37 @@ fn hash_shape(node: Node, range: &Range<usize>, hasher: &mut FxHasher) {
             child.start_byte().wrapping_sub(range.start).hash(hasher);
             child.end_byte().wrapping_sub(range.start).hash(hasher);
             if child.has_error() {
+                holds_error = true;
                 pending.push(child);
             }
         }
+    }
+    holds_error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large class's header is a cache key of its methods: a half-typed line in one method
+    /// must not change it, or every method is linted again.
+    #[test]
+    fn an_error_outside_the_range_leaves_its_hash_alone() {
+        let class = |typed: &str| {
+            format!("class Report(Base):\n    def a(self):\n        x = 1 {typed}\n\n    def b(self):\n        return 2\n")
+        };
+        let hashes = |source: &str| {
+            let tree = crate::store::parse_python(source).unwrap();
+            let class = tree.root_node().named_child(0).unwrap();
+            let body = class.child_by_field_name("body").unwrap();
+            let header = parse_hash(class, class.start_byte()..body.start_byte(), source);
+            let whole = parse_hash(class, class.byte_range(), source);
+            (tree.root_node().has_error(), header, whole)
+        };
+        let (clean_error, clean_header, clean_whole) = hashes(&class(""));
+        let (broken_error, broken_header, broken_whole) = hashes(&class(">"));
+        assert!(!clean_error && broken_error);
+        assert_eq!(clean_header, broken_header);
+        assert_ne!(clean_whole, broken_whole);
     }
 }
