@@ -25,6 +25,8 @@ use django_orm_lsp::store::parse_python;
 use django_orm_lsp::workspace::Workspace;
 use tree_sitter::Tree;
 
+use common::hover::{in_dialect, shown_at};
+
 fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/query_counts")
 }
@@ -275,14 +277,7 @@ fn hover_on(fragment: &str, method: &str) -> String {
     let (source, tree, file) = loops_analysed();
     let line = source.find(fragment).expect("the fragment is in loops.py");
     let offset = line + source[line..].find(method).expect("the method is there");
-    hover_at(
-        &source,
-        &tree,
-        &file,
-        offset,
-        &in_dialect(Dialect::Postgresql),
-    )
-    .map_or_else(String::new, |(_, shown)| shown)
+    shown_at(&source, &tree, &file, offset, Dialect::Postgresql)
 }
 
 #[test]
@@ -370,12 +365,4 @@ fn hover_on_a_prefetch_finding_shows_the_query_per_row_and_the_prefetch_after_it
              *SQL as Django 5.2 prints it for SQLite*"
         )
     );
-}
-
-/// Default settings, with `sql-dialect` set to `dialect`.
-fn in_dialect(dialect: Dialect) -> Settings {
-    Settings {
-        sql_dialect: dialect,
-        ..Settings::default()
-    }
 }

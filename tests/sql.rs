@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use django_orm_lsp::analysis::hover::sql::{Dialect, Release, Target};
-use django_orm_lsp::analysis::hover::{fix_sql, hover_at, sql_of_ranges};
+use django_orm_lsp::analysis::hover::{fix_sql, sql_of_ranges};
 use django_orm_lsp::analysis::{lint, FileContext};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::parse_python;
@@ -32,6 +32,7 @@ use serde_json::json;
 use tree_sitter::Tree;
 
 use common::django_env::Installed;
+use common::hover::{in_dialect, shown_at};
 
 /// The share of the corpus whose SQL must equal Django's, per Django version and dialect.
 const THRESHOLD: f64 = 0.95;
@@ -219,14 +220,7 @@ fn hover_on(fragment: &str, method: &str) -> String {
         + source[line..]
             .find(method)
             .expect("the method is on the line");
-    hover_at(
-        &source,
-        &tree,
-        &file,
-        offset,
-        &in_dialect(Dialect::Postgresql),
-    )
-    .map_or_else(String::new, |(_, shown)| shown)
+    shown_at(&source, &tree, &file, offset, Dialect::Postgresql)
 }
 
 #[test]
@@ -342,8 +336,7 @@ fn hover_in_project(settings: &[(&str, &str)], dialect: Dialect) -> String {
     let tree = parse_python(VIEWS).unwrap();
     let file = workspace.context_for(&project.path().join("shop/views.py"));
     let offset = VIEWS.find("filter").unwrap();
-    hover_at(VIEWS, &tree, &file, offset, &in_dialect(dialect))
-        .map_or_else(String::new, |(_, shown)| shown)
+    shown_at(VIEWS, &tree, &file, offset, dialect)
 }
 
 const SQLITE_ICONTAINS: &str = "WHERE \"shop_book\".\"title\" LIKE %war% ESCAPE '\\'\n```\n\
@@ -433,7 +426,7 @@ fn hover_on_filter(models: &str, views: &str, dialect: Dialect) -> String {
     let tree = parse_python(views).unwrap();
     let file = workspace.context_for(&project.path().join("shop/views.py"));
     let offset = views.find("filter").unwrap();
-    hover_at(views, &tree, &file, offset, &in_dialect(dialect)).map_or_else(String::new, |(_, s)| s)
+    shown_at(views, &tree, &file, offset, dialect)
 }
 
 /// Where Django rewrites what Oracle takes, hover says so rather than show other SQL: a name
@@ -535,12 +528,4 @@ fn hover_on_a_finding_shows_the_sql_before_and_after_its_fix() {
              *SQL as Django 5.2 prints it for SQLite*"
         )
     );
-}
-
-/// Default settings, with `sql-dialect` set to `dialect`.
-fn in_dialect(dialect: Dialect) -> Settings {
-    Settings {
-        sql_dialect: dialect,
-        ..Settings::default()
-    }
 }

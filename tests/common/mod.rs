@@ -3,6 +3,7 @@
 
 pub mod django_env;
 pub mod fixes;
+pub mod hover;
 pub mod lsp_client;
 pub mod synthetic;
 pub mod temp;
