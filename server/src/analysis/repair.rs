@@ -294,7 +294,7 @@ pub fn collapsed(source: &str, root: Node) -> Option<Range<usize>> {
                 .nth(1)
                 .is_some()
     });
-    let error = first_error(swallowing.unwrap_or(root));
+    let error = break_before(source, first_error(swallowing.unwrap_or(root)));
     match (swallowing, method_at(source, error)) {
         (_, Some(method)) if swallowing.is_some() || error_outside(root, &method) => Some(method),
         (Some(_), _) => Some(top_level_definition_at(source, error)),
@@ -389,30 +389,56 @@ fn error_outside(node: Node, range: &Range<usize>) -> bool {
     outside
 }
 
+/// Where the break an error at `error` shows lies. An error at the first word of a definition
+/// (or of its decorators) shows that definition whole and what came before it unfinished: an
+/// open bracket ran on into its `def`, which recovery could not take as an argument. The break
+/// is then just before that definition.
+fn break_before(source: &str, error: usize) -> usize {
+    let line = line_start(source, error);
+    let indent = indentation(source, line);
+    let code = &source[line + indent.len()..];
+    let at_definition = line + indent.len() == error
+        && ["def ", "async def ", "class ", "@"]
+            .iter()
+            .any(|keyword| code.starts_with(keyword));
+    match with_decorators(source, indent, line) {
+        start if at_definition && start > 0 => start - 1,
+        _ => error,
+    }
+}
+
 /// The start of the decorators written right above the definition starting at `at`, at its
-/// indentation `indent`.
-fn with_decorators(source: &str, indent: &str, mut at: usize) -> usize {
-    while at > 0 {
-        let above = line_start(source, at - 1);
-        if !source[above..]
-            .strip_prefix(indent)
-            .is_some_and(|line| line.starts_with('@'))
-        {
+/// indentation `indent`, also those whose arguments run over several lines
+/// (`@override_settings(\n    DEBUG=True,\n)`).
+fn with_decorators(source: &str, indent: &str, at: usize) -> usize {
+    let mut start = at;
+    let mut line = at;
+    while line > 0 {
+        line = line_start(source, line - 1);
+        let Some(code) = source[line..].strip_prefix(indent) else {
+            break;
+        };
+        if code.starts_with('@') {
+            start = line;
+        } else if !code.starts_with([' ', '\t', ')', ']', '}']) {
+            // Not inside a decorator's brackets (deeper lines, or the bracket closing them).
             break;
         }
-        at = above;
     }
-    at
+    start
 }
 
 /// Where the first error under `node` starts: its first descendant that is an error node or
-/// a missing token (or the start of the innermost node holding one, if none is found).
+/// a missing token (or the start of the innermost node holding one, if none is found). An
+/// error node that wraps whole statements, the last of them holding the error, is looked into:
+/// recovery wraps so the statements before a break (a module's only class cut short by the
+/// method being typed, or the methods before that one), and the break is inside.
 fn first_error(node: Node) -> usize {
     let mut node = node;
     'descend: loop {
         let mut cursor = node.walk();
         for child in node.children(&mut cursor) {
-            if child.is_error() || child.is_missing() {
+            if child.is_missing() || (child.is_error() && !wraps_statements(child)) {
                 return child.start_byte();
             }
             if child.has_error() {
@@ -422,6 +448,20 @@ fn first_error(node: Node) -> usize {
         }
         return node.start_byte();
     }
+}
+
+/// Whether an error node holds whole statements up to one holding an error.
+fn wraps_statements(error: Node) -> bool {
+    let is_statement = |node: Node| {
+        let kind = node.kind();
+        node.is_named()
+            && (kind.ends_with("_statement") || kind.ends_with("_definition") || kind == "comment")
+    };
+    let mut cursor = error.walk();
+    let mut children = error.children(&mut cursor);
+    children
+        .find(|child| child.has_error() || !is_statement(*child))
+        .is_some_and(|child| child.has_error() && !child.is_error() && is_statement(child))
 }
 
 /// The offsets of the lines in `range` that start a definition at indentation `indent` (a
@@ -595,6 +635,48 @@ mod tests {
         }
     }
 
+    /// Recovery can wrap a module's only class in an error node when the method being typed
+    /// cuts it short: that method is left out, and the class's other methods are linted.
+    #[test]
+    fn a_class_cut_short_and_wrapped_in_an_error_leaves_out_only_the_method_being_typed() {
+        use crate::analysis::lint;
+        let source = "from blog.models import Entry\n\n\nclass Report:\n    def first(self):\n        found = Entry.objects.filter(\n        with open(\"f\") as f:\n            (f.name, f.mode),\n\n    def second(self):\n        return len(Entry.objects.all())\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        let wrapper = tree.root_node().child(0).unwrap();
+        assert!(wrapper.is_error() && wrapper.end_byte() + 1 >= source.len());
+        let repaired = repair(source, &tree).unwrap();
+        let first = source.find("    def first").unwrap();
+        let second = source.find("    def second").unwrap();
+        assert_eq!(repaired.left_out, vec![first..second]);
+        assert!(!repaired.tree.root_node().has_error());
+        let found = lint(source, &tree, &Default::default(), &views_context());
+        let codes: Vec<_> = found
+            .iter()
+            .map(|d| (d.code(), d.range.start > second))
+            .collect();
+        assert_eq!(codes, [("ORM101", true)]);
+    }
+
+    /// An open bracket can run on into the next method's `def`, which recovery then takes for
+    /// a broken argument: the break is in the method before it, which is left out, and the
+    /// methods after it are linted.
+    #[test]
+    fn a_bracket_running_into_the_next_def_leaves_out_the_method_before_it() {
+        use crate::analysis::lint;
+        let source = "from blog.models import Entry\n\n\nclass Report:\n    def first(self):\n        for e in Entry.objects.all(\n        print(len(Entry.objects.all()))\n\n    def second(self):\n        return len(Entry.objects.all())\n\n    def third(self):\n        return len(Entry.objects.all())\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        let first = source.find("    def first").unwrap();
+        let second = source.find("    def second").unwrap();
+        let repaired = repair(source, &tree).unwrap();
+        assert_eq!(repaired.left_out, vec![first..second]);
+        let found = lint(source, &tree, &Default::default(), &views_context());
+        let after: Vec<_> = found
+            .iter()
+            .map(|d| (d.code(), d.range.start > second))
+            .collect();
+        assert_eq!(after, [("ORM101", true), ("ORM101", true)]);
+    }
+
     #[test]
     fn text_that_parses_or_breaks_in_one_place_is_linted_as_it_is() {
         for typed in ["found = Entry", "found = Entry."] {
@@ -613,6 +695,14 @@ mod tests {
             source.find("@login").unwrap()
         );
         assert_eq!(with_decorators(source, "", 0), 0);
+        let source = "class T:\n    x = f(\n        1,\n    )\n\n    @override_settings(\n        DEBUG=True,\n    )\n    @tag\n    def test(self):\n        pass\n";
+        let def = source.find("    def test").unwrap();
+        let decorated = source.find("    @override").unwrap();
+        assert_eq!(with_decorators(source, "    ", def), decorated);
+        // What comes above without a decorator is not taken.
+        let source = "class T:\n    x = f(\n        1,\n    )\n    def test(self):\n        pass\n";
+        let def = source.find("    def test").unwrap();
+        assert_eq!(with_decorators(source, "    ", def), def);
     }
 
     /// `views`' module, with the `Entry` model it reads.
