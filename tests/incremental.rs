@@ -54,15 +54,18 @@ const READING_FRAGMENTS: &[&str] = &[
 ];
 
 /// Applies each edit (line, character, length replaced, text) to `text` in turn, linting
-/// incrementally with one cache after each, the way the editor does (`prelint` first, which
-/// says which tree the document is best parsed from): the findings must be the whole-file
-/// lint's, of a fresh parse.
+/// incrementally with one cache after each, the way the editor does (`lint_typed`: what the
+/// text alone tells first, which may spare the parse or say which tree to parse from; findings
+/// made without parsing are checked against the tree, and linted again if the check fails):
+/// the findings must be the whole-file lint's, of a fresh parse.
 fn edit_and_compare(
     text: &str,
     file: &django_orm_lsp::analysis::FileContext,
     edits: Vec<(u32, u32, u32, &str)>,
 ) -> Result<(), TestCaseError> {
-    use django_orm_lsp::analysis::{lint, lint_incremental, prelint, LintCache, Prelint};
+    use django_orm_lsp::analysis::{
+        lint, lint_incremental, lint_typed, prediction_holds, LintCache, WantedTree,
+    };
     let settings = django_orm_lsp::settings::Settings::default();
     let mut document = Document::new(text, 0);
     let mut cache = LintCache::default();
@@ -76,17 +79,16 @@ fn edit_and_compare(
         document.apply_changes(&[change], version as i32 + 1, PositionEncoding::Utf8);
         let snapshot = document.snapshot();
         let text = snapshot.text();
-        let incremental = match prelint(text, &settings, file, &mut cache) {
-            Prelint::Mended => lint_incremental(
-                text,
-                snapshot.tree_mended().unwrap(),
-                &settings,
-                file,
-                &mut cache,
-            ),
-            Prelint::Parse => {
+        let typed = lint_typed(text, &settings, file, &mut cache, |wanted| match wanted {
+            WantedTree::Current => snapshot.tree(),
+            WantedTree::Mended => snapshot.tree_mended(),
+        })
+        .unwrap();
+        let incremental = match &typed.predicted {
+            Some(region) if !prediction_holds(text, snapshot.tree().unwrap(), region) => {
                 lint_incremental(text, snapshot.tree().unwrap(), &settings, file, &mut cache)
             }
+            _ => typed.found,
         };
         let full = lint(
             text,

@@ -1,12 +1,14 @@
 //! Where a keystroke's time goes while a statement is typed into code, in-process: the same
 //! typing as `../shared/tools/lsp_latency.py --typing code` (a new line in the function nearest
 //! the middle of the file, then `found = Device.objects.filter(site__name='x').count() > 0`
-//! a character at a time), done the way the editor does it (`Document::apply_changes`,
-//! `prelint`, the tree it asks for, `lint_incremental`), on `django/db/models/query.py` and
+//! a character at a time), done the way the editor does it (`Document::apply_changes`, then
+//! `lint_typed`, which parses only if the text alone does not tell), on `django/db/models/query.py` and
 //! `tests/admin_views/tests.py` of Django's sdist (or the files given, under a corpus folder).
 //! The workspace is the file's folder, as that script opens it. Prints each phase's mean and
 //! the keystrokes over 10 ms with their phases: which keystrokes make the tail, and whether
-//! tree-sitter or the lint pays for them. Asserts nothing.
+//! tree-sitter or the lint pays for them; and how many keystrokes were answered without
+//! parsing, and how many of those answers a parse then proved wrong (the server publishes
+//! those again once typing pauses). Asserts nothing.
 //!
 //!     cargo bench --bench typing [-- FOLDER [FILE...]]
 
@@ -16,7 +18,7 @@ mod corpus;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use django_orm_lsp::analysis::{lint_incremental, prelint, FileContext, LintCache, Prelint};
+use django_orm_lsp::analysis::{lint_typed, prediction_holds, FileContext, LintCache, WantedTree};
 use django_orm_lsp::settings::Settings;
 use django_orm_lsp::store::{Document, PositionEncoding, TextChange, TextPosition};
 use django_orm_lsp::workspace::Workspace;
@@ -25,19 +27,20 @@ const STATEMENT: &str = "found = Device.objects.filter(site__name='x').count() >
 const KEYSTROKES: usize = 200;
 const WARMUP: usize = 10;
 
-/// One keystroke's phases: applying the edit, `prelint`, parsing (the tree it asks for), the
-/// lint.
+/// One keystroke's phases: applying the edit, parsing (the tree the lint asks for, if any),
+/// the lint (with what it tells from the text alone); and whether it was answered without
+/// parsing, and if so whether the answer held.
 #[derive(Clone, Copy, Default)]
 struct Phases {
     apply: Duration,
-    prelint: Duration,
     parse: Duration,
     lint: Duration,
+    predicted: Option<bool>,
 }
 
 impl Phases {
     fn total(&self) -> Duration {
-        self.apply + self.prelint + self.parse + self.lint
+        self.apply + self.parse + self.lint
     }
 }
 
@@ -62,29 +65,35 @@ impl Editor<'_> {
             .apply_changes(&[change], version, PositionEncoding::Utf8);
         let snapshot = self.document.snapshot();
         let applied = Instant::now();
-        let answer = prelint(snapshot.text(), self.settings, self.file, &mut self.cache);
-        let prelinted = Instant::now();
-        let tree = match answer {
-            Prelint::Mended => snapshot.tree_mended(),
-            Prelint::Parse => snapshot.tree(),
-        };
-        let parsed = Instant::now();
-        if let Some(tree) = tree {
-            lint_incremental(
-                snapshot.text(),
-                tree,
-                self.settings,
-                self.file,
-                &mut self.cache,
-            );
-        }
+        let mut parse = Duration::ZERO;
+        let typed = lint_typed(
+            snapshot.text(),
+            self.settings,
+            self.file,
+            &mut self.cache,
+            |wanted| {
+                let asked = Instant::now();
+                let tree = match wanted {
+                    WantedTree::Current => snapshot.tree(),
+                    WantedTree::Mended => snapshot.tree_mended(),
+                };
+                parse = asked.elapsed();
+                tree
+            },
+        );
+        let linted = Instant::now();
+        // Checked off the clock, on a fresh parse (the server checks once typing pauses).
+        let predicted = typed.and_then(|t| t.predicted).map(|region| {
+            let tree = django_orm_lsp::store::parse_python(snapshot.text());
+            tree.is_some_and(|tree| prediction_holds(snapshot.text(), &tree, &region))
+        });
         // The document keeps the tree its snapshot parsed, as the server's does.
         self.document.keep_tree_of(&snapshot);
         Phases {
             apply: applied - started,
-            prelint: prelinted - applied,
-            parse: parsed - prelinted,
-            lint: parsed.elapsed(),
+            parse,
+            lint: linted - applied - parse,
+            predicted,
         }
     }
 }
@@ -164,22 +173,26 @@ fn replay(path: &Path) {
         samples.iter().map(|(p, _)| ms(phase(p))).sum::<f64>() / samples.len() as f64
     };
     println!(
-        "{} ({} lines): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; mean apply {:.2}, prelint {:.2}, parse {:.2}, lint {:.2} ms",
+        "{} ({} lines): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; mean apply {:.2}, parse {:.2}, lint {:.2} ms; {} of {} answered without parsing, {} of them wrong",
         path.display(),
         lines.len(),
         at(0.5),
         at(0.95),
         at(1.0),
         mean(|p| p.apply),
-        mean(|p| p.prelint),
         mean(|p| p.parse),
         mean(|p| p.lint),
+        samples.iter().filter(|(p, _)| p.predicted.is_some()).count(),
+        samples.len(),
+        samples
+            .iter()
+            .filter(|(p, _)| p.predicted == Some(false))
+            .count(),
     );
     for (phases, typed) in samples.iter().filter(|(p, _)| ms(p.total()) > 10.0) {
         println!(
-            "  {:6.1} ms = prelint {:5.1} + parse {:5.1} + lint {:5.1}  after `{typed}`",
+            "  {:6.1} ms = parse {:5.1} + lint {:5.1}  after `{typed}`",
             ms(phases.total()),
-            ms(phases.prelint),
             ms(phases.parse),
             ms(phases.lint),
         );

@@ -28,6 +28,7 @@ pub mod templates;
 pub mod writes;
 
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +41,7 @@ pub use fix_all::{fix_all, fix_all_with, fix_region, loop_around, FixMode, Fixed
 use index::FileFacts;
 pub use infer::FileContext;
 use infer::Semantics;
-pub use repair::Prelint;
+use repair::Prelint;
 use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::settings::Settings;
@@ -69,22 +70,70 @@ pub fn lint_incremental(
     Linter::new(&REGISTRY, settings, file).run(source, tree, Some(cache))
 }
 
-/// What the next `lint_incremental` with `cache` can tell from `source` alone, before the
-/// document is parsed: whether the definition the last lint left out parses again (see
-/// `repair::Linted::prelint`).
-pub fn prelint(
+/// The tree `lint_typed` asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WantedTree {
+    /// The document's, parsed from its last tree with every edit since.
+    Current,
+    /// The definition the last lint left out parses again, and nothing else changed: the
+    /// document is best parsed from its last tree without errors
+    /// (`DocumentSnapshot::tree_mended`), not from the broken one.
+    Mended,
+}
+
+/// A document's findings as the editor lints them.
+pub struct Typed {
+    pub found: Vec<Diagnostic>,
+    /// The range the document's tree was predicted to collapse around (`repair::Prelint`),
+    /// when the findings were made without parsing the document: they hold once
+    /// `prediction_holds` for its tree.
+    pub predicted: Option<Range<usize>>,
+}
+
+/// Lints a document's text the way the editor does: `lint_incremental`, but what the text
+/// alone tells comes first (`repair::Linted::prelint`). While typing goes on inside an open
+/// bracket or quote of one definition, the document is not parsed (its tree is predicted to
+/// collapse around that definition); when that definition parses again, the tree asked for is
+/// the one parsed from before the error. `None` when `tree` has none to give.
+pub fn lint_typed<'t>(
     source: &str,
     settings: &Settings,
     file: &FileContext,
     cache: &mut LintCache,
-) -> Prelint {
-    // Most keystrokes follow a lint that left nothing out: the context is not hashed for them.
-    match cache.linted.as_mut() {
-        Some(linted) => linted.prelint(source, || {
-            Linter::new(&REGISTRY, settings, file).context_key()
-        }),
+    tree: impl FnOnce(WantedTree) -> Option<&'t Tree>,
+) -> Option<Typed> {
+    let linter = Linter::new(&REGISTRY, settings, file);
+    // Most keystrokes follow a lint that left nothing out and bring no bracket: the context is
+    // not hashed for them.
+    let answer = match cache.linted.as_mut() {
+        Some(linted) => linted.prelint(source, || linter.context_key()),
         None => Prelint::Parse,
-    }
+    };
+    let wanted = match answer {
+        Prelint::Collapsed(region) => {
+            let found = linter.run_collapsed(source, None, Some(region.clone()), Some(cache));
+            if let Some(found) = found {
+                return Some(Typed {
+                    found,
+                    predicted: Some(region),
+                });
+            }
+            WantedTree::Current
+        }
+        Prelint::Mended => WantedTree::Mended,
+        Prelint::Parse => WantedTree::Current,
+    };
+    let found = linter.run(source, tree(wanted)?, Some(cache));
+    Some(Typed {
+        found,
+        predicted: None,
+    })
+}
+
+/// Whether `tree`, parsed from `source`, collapses around `predicted` (`Typed::predicted`):
+/// then the findings made without it are those a lint with it makes.
+pub fn prediction_holds(source: &str, tree: &Tree, predicted: &Range<usize>) -> bool {
+    repair::collapsed(source, tree.root_node()).as_ref() == Some(predicted)
 }
 
 /// Findings per top-level statement (or method of a large class), relative to its start, keyed
@@ -148,21 +197,36 @@ impl<'r> Linter<'r> {
         }
     }
 
-    fn run(&self, source: &str, tree: &Tree, mut cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+    fn run(&self, source: &str, tree: &Tree, cache: Option<&mut LintCache>) -> Vec<Diagnostic> {
+        let collapsed = repair::collapsed(source, tree.root_node());
+        // With its tree, a text is always linted.
+        self.run_collapsed(source, Some(tree), collapsed, cache)
+            .unwrap_or_default()
+    }
+
+    /// The lint of `source`, whose tree collapses around `collapsed` (`repair::collapsed`).
+    /// `tree` is `None` when the collapse is predicted and the document not parsed: then `None`
+    /// if the lint needs the tree after all (leaving the region out does not mend the text).
+    fn run_collapsed(
+        &self,
+        source: &str,
+        tree: Option<&Tree>,
+        collapsed: Option<Range<usize>>,
+        mut cache: Option<&mut LintCache>,
+    ) -> Option<Vec<Diagnostic>> {
         let before = cache.as_deref().and_then(|c| c.linted.as_ref());
         let context = self.context_key();
-        let collapsed = repair::collapsed(source, tree.root_node());
         if let Some(found) = collapsed
             .as_ref()
             .zip(before)
             .and_then(|(now, before)| before.findings_if_same_outside(source, now, context))
         {
-            return found;
+            return Some(found);
         }
         let repaired = collapsed.and_then(|region| repair::repaired(source, tree, region, before));
         let (linted, linted_tree) = match &repaired {
             Some(repaired) => (repaired.source.as_str(), &repaired.tree),
-            None => (source, tree),
+            None => (source, tree?),
         };
         let mut found = self.run_parsed(linted, linted_tree, context, cache.as_deref_mut());
         if let Some(repaired) = &repaired {
@@ -177,7 +241,7 @@ impl<'r> Linter<'r> {
                 &found,
             ));
         }
-        found
+        Some(found)
     }
 
     /// What a lint reads besides the file's text: the settings, the model index, the other

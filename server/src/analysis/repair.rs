@@ -50,6 +50,13 @@ pub struct Linted {
 
 /// What the lint of a document's new text can tell before the document is parsed.
 pub enum Prelint {
+    /// Typing went into one definition, which on its own holds an error that swallows the
+    /// definition after it: the document's tree is taken to collapse around it (`collapsed`
+    /// would give this range), and the text is linted with it left out without parsing the
+    /// document. Whether tree-sitter's recovery folds the module is decided by the whole
+    /// text, so this is a prediction, to be checked against the document's tree once it is
+    /// parsed (`crate::analysis::prediction_holds`).
+    Collapsed(Range<usize>),
     /// The definition the last lint left out parses again, and nothing else changed: the
     /// document is best parsed from its tree before the error (`DocumentSnapshot::tree_mended`).
     Mended,
@@ -75,28 +82,28 @@ impl Linted {
         }
     }
 
-    /// What the lint of `source` can tell from its text alone: whether the one definition the
-    /// last lint left out (the module collapsed around it) parses again while the text outside
-    /// it is unchanged. The document is then best parsed from its tree before the error. That
-    /// costs a reparse of the definition (with the one after it) on its own, from its last
-    /// tree: a few milliseconds for a class of 20 KB, where reparsing the module from its broken
-    /// tree costs tens of milliseconds on a large one.
+    /// What the lint of `source` can tell from its text alone, when it differs from what the
+    /// last lint read only inside one definition: the one that lint left out (the module
+    /// collapsed around it), or, after a lint that left nothing out, the one an edit bringing a
+    /// bracket or quote went into. That definition is reparsed on its own, with the one after
+    /// it (the error may be in how the two meet, and whether recovery swallows the next one is
+    /// what makes the collapse): a few milliseconds for a class of 20 KB, from its last tree,
+    /// where reparsing the module costs tens of milliseconds on a large one when the keystroke
+    /// opens a bracket or quote (tree-sitter redoes its recovery over the rest of the module).
+    /// - It parses, after a lint that left it out: `Mended`, the document is best parsed from
+    ///   its tree before the error.
+    /// - Its error swallows the next definition: `Collapsed`, the module is taken to collapse
+    ///   around it (a prediction, see `Prelint::Collapsed`).
     pub fn prelint(&mut self, source: &str, context: impl FnOnce() -> u64) -> Prelint {
-        let [before] = self.left_out.as_slice() else {
+        let typing = match self.left_out.as_slice() {
+            [] => self.opened(source),
+            [before] => self.typed_inside(before.clone(), source),
+            _ => None,
+        };
+        let Some(now) = typing else {
             return Prelint::Parse;
         };
-        let before = before.clone();
         if context() != self.context {
-            return Prelint::Parse;
-        }
-        let Some(end) = (before.end + source.len()).checked_sub(self.source.len()) else {
-            return Prelint::Parse;
-        };
-        let now = before.start..end;
-        let same_outside = now.start <= now.end
-            && source.get(..now.start) == self.source.get(..before.start)
-            && source.get(now.end..) == self.source.get(before.end..);
-        if !same_outside {
             return Prelint::Parse;
         }
         // The region must still be one definition, as `collapsed` would find it: a top-level
@@ -112,8 +119,7 @@ impl Linted {
         if !one_definition {
             return Prelint::Parse;
         }
-        // With the definition after it, if any (a method: in its class): the error may have
-        // been in how the two met.
+        // With the definition after it, if any (a method: in its class).
         let end = match indent {
             "" => source.len(),
             _ => class_end(source, now.end.saturating_sub(1)),
@@ -122,25 +128,79 @@ impl Linted {
             .nth(1)
             .map_or(end, |at| with_decorators(source, indent, at));
         // A method parses on its own inside a class.
-        let typed = match indent {
-            "" => source[now.start..next_end].to_string(),
-            _ => format!("class _:\n{}", &source[now.start..next_end]),
+        let header = match indent {
+            "" => "",
+            _ => "class _:\n",
         };
-        let typed = typed.as_str();
+        let typed = format!("{header}{}", &source[now.start..next_end]);
         let tree = match self.typed.take() {
-            Some((old_text, old_tree)) => reparse(&old_text, &old_tree, typed),
-            None => crate::store::parse_python(typed),
+            Some((old_text, old_tree)) => reparse(&old_text, &old_tree, &typed),
+            None => crate::store::parse_python(&typed),
         };
         let Some(tree) = tree else {
             return Prelint::Parse;
         };
-        let answer = if tree.root_node().has_error() {
-            Prelint::Parse
-        } else {
+        let root = tree.root_node();
+        let alone = header.len()..header.len() + now.len();
+        let answer = if !root.has_error() && !self.left_out.is_empty() {
             Prelint::Mended
+        } else if root.has_error()
+            && error_outside(root, &alone)
+            && parses_alone(&format!("{header}{}", &source[now.end..next_end]))
+        {
+            // The definition after it parses on its own: the error reaching it comes from the
+            // one being typed, not from where the text was cut (a string of the next method
+            // with lines at the first column ends the class early for `class_end`).
+            Prelint::Collapsed(now)
+        } else {
+            Prelint::Parse
         };
-        self.typed = Some((typed.to_string(), tree));
+        self.typed = Some((typed, tree));
         answer
+    }
+
+    /// The range of `source` of the definition the last lint left out (`before` in what it
+    /// read), when `source` differs from that only inside it.
+    fn typed_inside(&self, before: Range<usize>, source: &str) -> Option<Range<usize>> {
+        let end = (before.end + source.len()).checked_sub(self.source.len())?;
+        let now = before.start..end;
+        let same_outside = now.start <= now.end
+            && source.get(..now.start) == self.source.get(..before.start)
+            && source.get(now.end..) == self.source.get(before.end..);
+        same_outside.then_some(now)
+    }
+
+    /// The definition of `source` (a method of a top-level class, else a top-level one) that
+    /// holds all that differs from what the last lint read, when what differs holds a bracket
+    /// or quote: the edits that can open one. Other edits are left to the parse, which is
+    /// cheap for them, rather than paying a reparse of the definition on every keystroke.
+    fn opened(&self, source: &str) -> Option<Range<usize>> {
+        let old = self.source.as_bytes();
+        let new = source.as_bytes();
+        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let suffix = old[prefix..]
+            .iter()
+            .rev()
+            .zip(new[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let brackets = |changed: &[u8]| changed.iter().any(|b| b"()[]{}'\"".contains(b));
+        if !brackets(&old[prefix..old.len() - suffix])
+            && !brackets(&new[prefix..new.len() - suffix])
+        {
+            return None;
+        }
+        let changed = prefix..new.len() - suffix;
+        // A class whose method the text does not tell (a string at the first column ends it
+        // early for `class_end`) is not taken whole: it can be most of the module.
+        let definition = method_at(source, changed.start).or_else(|| {
+            let definition = top_level_definition_at(source, changed.start);
+            definition_starts(source, "", definition.clone())
+                .next()
+                .is_some_and(|def| !source[def..].starts_with("class "))
+                .then_some(definition)
+        })?;
+        (definition.start <= changed.start && changed.end < definition.end).then_some(definition)
     }
 
     /// The last lint's findings, moved, when `source` differs from what it read only inside
@@ -179,10 +239,11 @@ impl Linted {
 
 /// `source` with the definitions holding its syntax errors left out, starting with `region`
 /// (`collapsed` of its tree), when leaving them out gives a tree without a collapse; `None` when
-/// it does not. `before` is the last lint's, if any.
+/// it does not. `before` is the last lint's, if any: the text is reparsed from it, else from
+/// `tree`, the tree of `source` (`None` when it is not parsed: then `before` is needed).
 pub fn repaired(
     source: &str,
-    tree: &Tree,
+    tree: Option<&Tree>,
     region: Range<usize>,
     before: Option<&Linted>,
 ) -> Option<Repaired> {
@@ -197,7 +258,7 @@ pub fn repaired(
 
 fn repaired_from(
     source: &str,
-    tree: &Tree,
+    tree: Option<&Tree>,
     mut region: Range<usize>,
     before: Option<&Linted>,
 ) -> Option<Repaired> {
@@ -210,7 +271,7 @@ fn repaired_from(
     // broken tree, whose statements after the error mostly parse anew.
     let mut tree = match before {
         Some(before) => reparse(&before.source, &before.tree, &text)?,
-        None => reparse(source, tree, &text)?,
+        None => reparse(source, tree?, &text)?,
     };
     for _ in 1..MAX_LEFT_OUT {
         let Some(next) = collapsed(&text, tree.root_node()) else {
@@ -227,6 +288,10 @@ fn repaired_from(
         tree = reparse(&broken, &tree, &text)?;
     }
     None
+}
+
+fn parses_alone(text: &str) -> bool {
+    crate::store::parse_python(text).is_some_and(|tree| !tree.root_node().has_error())
 }
 
 /// `text` parsed from `old`, the tree of `old_text`.
@@ -592,7 +657,12 @@ mod tests {
 
     /// What the lint reads instead of `source`, if anything, with no lint before it.
     fn repair(source: &str, tree: &Tree) -> Option<Repaired> {
-        repaired(source, tree, collapsed(source, tree.root_node())?, None)
+        repaired(
+            source,
+            Some(tree),
+            collapsed(source, tree.root_node())?,
+            None,
+        )
     }
 
     #[test]
@@ -763,7 +833,7 @@ mod tests {
     /// old range past the new end: told apart, not sliced.
     #[test]
     fn a_paste_over_the_left_out_definition_is_parsed() {
-        use crate::analysis::{lint_incremental, prelint, LintCache, Prelint};
+        use crate::analysis::{lint_incremental, lint_typed, LintCache, WantedTree};
         let file = views_context();
         let settings = crate::settings::Settings::default();
         let mut cache = LintCache::default();
@@ -781,41 +851,83 @@ mod tests {
         assert_eq!(left_out[0], typed..after);
         // Longer than what followed the method, shorter than what came before it.
         let pasted = "x = 1\n".repeat(6);
-        let answer = prelint(&pasted, &settings, &file, &mut cache);
-        assert!(matches!(answer, Prelint::Parse));
+        let pasted_tree = crate::store::parse_python(&pasted).unwrap();
+        let mut asked = None;
+        lint_typed(&pasted, &settings, &file, &mut cache, |wanted| {
+            asked = Some(wanted);
+            Some(&pasted_tree)
+        });
+        assert_eq!(asked, Some(WantedTree::Current));
     }
+
+    /// What the editor does with each keystroke of `typed`, typed into the second definition
+    /// of `layout`: the tree the lint asked for (`None`: answered without parsing), and its
+    /// findings, checked against a whole lint of a fresh parse (a prediction first against
+    /// that tree).
+    fn type_through(layout: fn(&str) -> String, typed: &str) -> Vec<Option<WantedTreeAsked>> {
+        use crate::analysis::{lint, lint_typed, prediction_holds, LintCache};
+        let file = views_context();
+        let settings = crate::settings::Settings::default();
+        let mut cache = LintCache::default();
+        let mut asked_for = Vec::new();
+        for end in 0..=typed.len() {
+            let source = layout(&typed[..end]);
+            let tree = crate::store::parse_python(&source).unwrap();
+            let whole = lint(&source, &tree, &settings, &file);
+            let mut asked = None;
+            let linted = lint_typed(&source, &settings, &file, &mut cache, |wanted| {
+                asked = Some(wanted);
+                Some(&tree)
+            })
+            .unwrap();
+            if let Some(region) = &linted.predicted {
+                assert!(asked.is_none());
+                assert!(
+                    prediction_holds(&source, &tree, region),
+                    "{}",
+                    &typed[..end]
+                );
+            }
+            assert_eq!(linted.found, whole, "{}", &typed[..end]);
+            // The definition being typed has its finding back once it parses.
+            let other_findings = whole.iter().filter(|d| d.code() == "ORM101").count();
+            assert!(other_findings >= 3, "{}", &typed[..end]);
+            asked_for.push(asked);
+        }
+        asked_for
+    }
+
+    type WantedTreeAsked = crate::analysis::WantedTree;
 
     /// Typing through an open bracket: the keystroke that closes it is told apart before
     /// parsing (the document is then parsed from its tree before the bracket), and every lint
     /// is what a whole lint of that text finds.
     #[test]
     fn the_keystroke_that_closes_the_bracket_is_told_apart_before_parsing() {
-        closing_the_bracket_is_told_apart(views);
-        closing_the_bracket_is_told_apart(methods);
+        use crate::analysis::WantedTree;
+        let typed = "found = Entry.objects.filter(title='a', rating=1).count()";
+        for layout in [views, methods] {
+            let asked = type_through(layout, typed);
+            let close = typed.find(')').unwrap();
+            assert_eq!(asked[close + 1], Some(WantedTree::Mended));
+        }
     }
 
-    fn closing_the_bracket_is_told_apart(layout: fn(&str) -> String) {
-        use crate::analysis::{lint, lint_incremental, prelint, LintCache, Prelint};
-        let file = views_context();
-        let settings = crate::settings::Settings::default();
-        let mut cache = LintCache::default();
+    /// The keystrokes that open a bracket or quote swallowing the definitions after the one
+    /// being typed, and those typed inside it, are answered without parsing the document.
+    #[test]
+    fn typing_inside_an_open_bracket_is_answered_without_parsing() {
         let typed = "found = Entry.objects.filter(title='a', rating=1).count()";
-        let mut mended = Vec::new();
-        for end in 0..=typed.len() {
-            let source = layout(&typed[..end]);
-            let tree = crate::store::parse_python(&source).unwrap();
-            if let Prelint::Mended = prelint(&source, &settings, &file, &mut cache) {
-                mended.push(&typed[..end]);
+        for layout in [views, methods] {
+            let asked = type_through(layout, typed);
+            let (open, close) = (typed.find('(').unwrap(), typed.find(')').unwrap());
+            // `asked[end]` answers `typed[..end]`: from the one that opens the quote to the
+            // one before the closing bracket (in `views` the bracket alone swallows too).
+            let quote = typed.find('\'').unwrap();
+            for end in quote + 1..=close {
+                assert_eq!(asked[end], None, "{}", &typed[..end]);
             }
-            let incremental = lint_incremental(&source, &tree, &settings, &file, &mut cache);
-            assert_eq!(
-                incremental,
-                lint(&source, &tree, &settings, &file),
-                "{}",
-                &typed[..end]
-            );
+            assert!(asked[open].is_some());
         }
-        let close = typed.find(')').unwrap();
-        assert!(mended.contains(&&typed[..=close]), "{mended:?}");
     }
 }

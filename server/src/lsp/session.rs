@@ -1,5 +1,6 @@
 //! The server's state: open documents, what was negotiated at `initialize`, and the settings.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -8,7 +9,9 @@ use tower_lsp_server::ls_types::Uri;
 
 use super::configuration::Configuration;
 use crate::analysis::index::FileFacts;
-use crate::analysis::{lint_incremental, prelint, Diagnostic, FileContext, LintCache, Prelint};
+use crate::analysis::{
+    lint_incremental, lint_typed, prediction_holds, Diagnostic, FileContext, LintCache, WantedTree,
+};
 use crate::settings::Settings;
 use crate::store::{Document, DocumentSnapshot, PositionEncoding};
 use crate::workspace::Workspace;
@@ -60,8 +63,18 @@ const TREE_BUDGET_DOCUMENTS: usize = 8;
 #[derive(Default)]
 pub struct DocumentAnalysis {
     cache: LintCache,
-    /// (document version, fingerprint of the model index and settings used, findings).
-    latest: Option<(i32, u64, Arc<[Diagnostic]>)>,
+    latest: Option<Latest>,
+}
+
+/// The findings of the last version linted.
+struct Latest {
+    version: i32,
+    /// The fingerprint of the model index and settings used.
+    used: u64,
+    found: Arc<[Diagnostic]>,
+    /// The collapse the findings were predicted under, until the document's tree confirms it
+    /// (`Snapshot::confirm_prediction`).
+    predicted: Option<Range<usize>>,
 }
 
 /// What a background task needs to analyse a document version.
@@ -91,39 +104,113 @@ impl Snapshot {
         let Some(settings) = &self.settings else {
             return Arc::from([]);
         };
-        let key = (
-            self.document.version,
-            self.file.index.fingerprint() ^ settings.fingerprint(),
-        );
+        let key = self.memo_key(settings);
         let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((version, used, found)) = &analysis.latest {
-            if (*version, *used) == key {
-                return found.clone();
-            }
+        if let Some(latest) = analysis
+            .latest
+            .as_ref()
+            .filter(|l| (l.version, l.used) == key)
+        {
+            return latest.found.clone();
         }
         if !self.document.parses() {
             return Arc::from([]);
         }
-        let text = self.document.text();
-        // Asked only now: a document whose tree was dropped parses one here, and a memoised
-        // result needs none.
-        let tree = match prelint(text, settings, &self.file, &mut analysis.cache) {
-            Prelint::Mended => self.document.tree_mended(),
-            Prelint::Parse => self.document.tree(),
-        };
-        let Some(tree) = tree else {
+        // The tree is asked for only now, and only if the text alone does not tell: a document
+        // whose tree was dropped parses one here, and a memoised result needs none.
+        let linted = lint_typed(
+            self.document.text(),
+            settings,
+            &self.file,
+            &mut analysis.cache,
+            |wanted| match wanted {
+                WantedTree::Current => self.document.tree(),
+                WantedTree::Mended => self.document.tree_mended(),
+            },
+        );
+        let Some(linted) = linted else {
             return Arc::from([]);
         };
+        let found: Arc<[Diagnostic]> = linted.found.into();
+        analysis.remember(key, found.clone(), linted.predicted);
+        found
+    }
+
+    /// Checks findings made without parsing this version (`Typed::predicted`) against its
+    /// tree, parsing it if need be, and lints it again if the prediction fails. Whether the
+    /// findings changed: then they must be published again. Called once typing pauses (with
+    /// the indexing of the text, which parses it anyway).
+    pub fn confirm_prediction(&self) -> bool {
+        let Some(settings) = &self.settings else {
+            return false;
+        };
+        // Linted first if the push of this version has not run yet (or the client pulls).
+        self.diagnostics();
+        let key = self.memo_key(settings);
+        let predicted = {
+            let analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
+            analysis
+                .latest
+                .as_ref()
+                .filter(|l| (l.version, l.used) == key)
+                .and_then(|l| l.predicted.clone())
+        };
+        let Some(predicted) = predicted else {
+            return false;
+        };
+        // Parsed without the lock: the next keystroke's lint need not wait for it.
+        let Some(tree) = self.document.tree() else {
+            return false;
+        };
+        let text = self.document.text();
+        let holds = prediction_holds(text, tree, &predicted);
+        let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(latest) = analysis
+            .latest
+            .as_mut()
+            .filter(|l| (l.version, l.used) == key)
+        else {
+            return false;
+        };
+        latest.predicted = None;
+        if holds {
+            return false;
+        }
+        let before = latest.found.clone();
         let found: Arc<[Diagnostic]> =
             lint_incremental(text, tree, settings, &self.file, &mut analysis.cache).into();
-        if analysis
-            .latest
-            .as_ref()
-            .is_none_or(|(version, _, _)| *version <= key.0)
-        {
-            analysis.latest = Some((key.0, key.1, found.clone()));
+        analysis.remember(key, found.clone(), None);
+        found != before
+    }
+}
+
+impl Snapshot {
+    /// What a Python document's findings are memoised under: its version, and the
+    /// fingerprint of the model index and settings used.
+    fn memo_key(&self, settings: &Settings) -> (i32, u64) {
+        (
+            self.document.version,
+            self.file.index.fingerprint() ^ settings.fingerprint(),
+        )
+    }
+}
+
+impl DocumentAnalysis {
+    /// Memoises the findings of a version, unless a later one is memoised already.
+    fn remember(
+        &mut self,
+        (version, used): (i32, u64),
+        found: Arc<[Diagnostic]>,
+        predicted: Option<Range<usize>>,
+    ) {
+        if self.latest.as_ref().is_none_or(|l| l.version <= version) {
+            self.latest = Some(Latest {
+                version,
+                used,
+                found,
+                predicted,
+            });
         }
-        found
     }
 }
 
@@ -142,10 +229,12 @@ impl Snapshot {
                 ^ u64::from(template.include_tests),
         );
         let mut analysis = self.analysis.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((version, used, found)) = &analysis.latest {
-            if (*version, *used) == key {
-                return found.clone();
-            }
+        if let Some(latest) = analysis
+            .latest
+            .as_ref()
+            .filter(|l| (l.version, l.used) == key)
+        {
+            return latest.found.clone();
         }
         let found: Arc<[Diagnostic]> = super::template_documents::diagnostics(
             &path_of(&self.uri),
@@ -155,7 +244,12 @@ impl Snapshot {
             settings,
         )
         .into();
-        analysis.latest = Some((key.0, key.1, found.clone()));
+        analysis.latest = Some(Latest {
+            version: key.0,
+            used: key.1,
+            found: found.clone(),
+            predicted: None,
+        });
         found
     }
 }
@@ -459,6 +553,94 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// Typing inside an open bracket that swallows the definitions after it: those keystrokes
+    /// are answered without parsing the document, the one that closes it parses it, every
+    /// answer is what a whole lint of the text finds, and the parse once typing pauses
+    /// confirms the last prediction.
+    #[test]
+    fn a_keystroke_inside_an_open_bracket_is_answered_without_parsing_the_document() {
+        use crate::store::{TextChange, TextPosition};
+        let mut text = String::from("from django.db import models\n\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=9)\n");
+        for i in 0..4 {
+            text.push_str(&format!(
+                "\n\ndef view_{i}(request):\n    \n    return len(Entry.objects.all())\n"
+            ));
+        }
+        let session = Session::default();
+        open(&session, "views", &text);
+        session.index_document(&uri("views"));
+        let line = text
+            .lines()
+            .position(|l| l == "def view_1(request):")
+            .unwrap() as u32
+            + 1;
+        let typed = "x = Entry.objects.filter(title='a')";
+        let mut unparsed = Vec::new();
+        for (at, character) in typed.char_indices() {
+            let position = TextPosition::new(line, 4 + at as u32);
+            let change = TextChange {
+                range: Some((position, position)),
+                text: character.to_string(),
+            };
+            session
+                .documents
+                .get_mut(&uri("views"))
+                .unwrap()
+                .document
+                .apply_changes(&[change], at as i32 + 2, PositionEncoding::Utf8);
+            let snapshot = session.snapshot(&uri("views")).unwrap();
+            let found = snapshot.diagnostics();
+            if !snapshot.document.is_parsed() {
+                unparsed.push(&typed[..=at]);
+            }
+            let text = snapshot.document.text();
+            let settings = snapshot.settings.as_ref().unwrap();
+            let tree = crate::store::parse_python(text).unwrap();
+            let whole = crate::analysis::lint(text, &tree, settings, &snapshot.file);
+            assert_eq!(*found, *whole, "{}", &typed[..=at]);
+            // The other views keep their findings; the one typed has its own back once it parses.
+            assert!(found.len() >= 3, "{}", &typed[..=at]);
+            if at + 1 == typed.len() - 1 {
+                // Before the closing bracket: confirmed by the tree, nothing to publish again.
+                assert!(!snapshot.confirm_prediction());
+                assert!(snapshot.document.is_parsed());
+            }
+        }
+        let quote = typed.find('\'').unwrap();
+        assert!(unparsed.contains(&&typed[..=quote]), "{unparsed:?}");
+        assert!(
+            unparsed.contains(&"x = Entry.objects.filter(title='a'"),
+            "{unparsed:?}"
+        );
+        assert!(!unparsed.contains(&typed), "{unparsed:?}");
+    }
+
+    /// Findings made under a collapse the tree does not show are made again from the tree:
+    /// what `confirm_prediction` reports, so that they are published again.
+    #[test]
+    fn a_prediction_the_tree_does_not_confirm_is_linted_again() {
+        let text = "from django.db import models\n\n\nclass Entry(models.Model):\n    title = models.CharField(max_length=9)\n\n\ndef view(request):\n    return len(Entry.objects.all())\n";
+        let session = Session::default();
+        open(&session, "views", text);
+        session.index_document(&uri("views"));
+        let snapshot = session.snapshot(&uri("views")).unwrap();
+        let found = snapshot.diagnostics();
+        assert_eq!(found.len(), 1);
+        // As if this version's findings had been predicted, wrongly: the module does not
+        // collapse around the view, and its finding was dropped.
+        {
+            let mut analysis = snapshot.analysis.lock().unwrap();
+            let latest = analysis.latest.as_mut().unwrap();
+            latest.predicted = Some(text.find("def view").unwrap()..text.len());
+            latest.found = Arc::from([]);
+        }
+        assert!(snapshot.diagnostics().is_empty());
+        assert!(snapshot.confirm_prediction());
+        assert_eq!(*snapshot.diagnostics(), *found);
+        // Confirmed once: nothing more to do for this version.
+        assert!(!snapshot.confirm_prediction());
     }
 
     #[test]

@@ -166,6 +166,12 @@ impl DocumentSnapshot {
         self.parses && !matches!(self.tree.get(), Some(None))
     }
 
+    /// Whether this text has been parsed (by this snapshot or another of the same text).
+    #[cfg(test)]
+    pub(crate) fn is_parsed(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
     /// Unique to the text (see `Document::revision`): equal revisions mean equal text.
     pub fn revision(&self) -> u64 {
         self.revision

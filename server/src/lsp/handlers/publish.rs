@@ -134,13 +134,26 @@ pub async fn refresh_all(client: &Client, session: &Arc<Session>) {
     }
 }
 
+/// A document's findings changed for the same version (a prediction failed): pushed again, or
+/// a pulling client is asked to pull again.
+async fn findings_corrected(client: &Client, session: &Arc<Session>, uri: Uri) {
+    if session.pulls() {
+        // An error here changes nothing: the client gets the findings on its next pull.
+        let _ = client.workspace_diagnostic_refresh().await;
+        return;
+    }
+    publish_diagnostics(client, session, uri);
+}
+
 /// How long a burst of keystrokes may go on before the edited text is taken into the model
 /// index. Indexing a 5,000-line file per keystroke measurably slowed the diagnostics of the next
 /// keystroke on two cores; a model edit reaching other documents a moment later costs nothing.
 const INDEX_DELAY: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// A document's text changed: publish its diagnostics, then, once typing pauses, take the text
-/// into the model index; if that changes the index, every open document is re-checked.
+/// into the model index; if that changes the index, every open document is re-checked. Else
+/// findings made without parsing the document (inside an open bracket) are checked against its
+/// tree, which indexing parsed, and published again if they were wrong.
 pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
     publish_diagnostics(client, session, uri.clone());
     // One pending indexing per document covers every edit made before it runs.
@@ -157,10 +170,20 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         let Some(turn) = lint_turn().await else {
             return;
         };
-        let changed = tokio::task::spawn_blocking(move || indexing.index_document(&uri)).await;
+        let checked = tokio::task::spawn_blocking(move || {
+            let index_changed = indexing.index_document(&uri);
+            let findings_changed = !index_changed
+                && indexing
+                    .snapshot(&uri)
+                    .is_some_and(|snapshot| snapshot.confirm_prediction());
+            (uri, index_changed, findings_changed)
+        })
+        .await;
         drop(turn);
-        if changed.unwrap_or(false) {
-            refresh_all(&client, &session).await;
+        match checked {
+            Ok((_, true, _)) => refresh_all(&client, &session).await,
+            Ok((uri, false, true)) => findings_corrected(&client, &session, uri).await,
+            _ => {}
         }
     });
 }
