@@ -175,15 +175,8 @@ impl Linted {
     /// or quote: the edits that can open one. Other edits are left to the parse, which is
     /// cheap for them, rather than paying a reparse of the definition on every keystroke.
     fn opened(&self, source: &str) -> Option<Range<usize>> {
-        let old = self.source.as_bytes();
-        let new = source.as_bytes();
-        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-        let suffix = old[prefix..]
-            .iter()
-            .rev()
-            .zip(new[prefix..].iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let (prefix, suffix) = common_ends(&self.source, source);
+        let (old, new) = (self.source.as_bytes(), source.as_bytes());
         let brackets = |changed: &[u8]| changed.iter().any(|b| b"()[]{}'\"".contains(b));
         if !brackets(&old[prefix..old.len() - suffix])
             && !brackets(&new[prefix..new.len() - suffix])
@@ -296,17 +289,7 @@ fn parses_alone(text: &str) -> bool {
 
 /// `text` parsed from `old`, the tree of `old_text`.
 fn reparse(old_text: &str, old: &Tree, text: &str) -> Option<Tree> {
-    let prefix = old_text
-        .bytes()
-        .zip(text.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = old_text.as_bytes()[prefix..]
-        .iter()
-        .rev()
-        .zip(text.as_bytes()[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let (prefix, suffix) = common_ends(old_text, text);
     let mut tree = old.clone();
     tree.edit(&InputEdit {
         start_byte: prefix,
@@ -317,6 +300,20 @@ fn reparse(old_text: &str, old: &Tree, text: &str) -> Option<Tree> {
         new_end_position: point_at(text, text.len() - suffix),
     });
     crate::store::reparse_python(text, &tree)
+}
+
+/// How many bytes `old` and `new` share at their start, and then at their end: what lies
+/// between differs.
+fn common_ends(old: &str, new: &str) -> (usize, usize) {
+    let (old, new) = (old.as_bytes(), new.as_bytes());
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    (prefix, suffix)
 }
 
 impl Repaired {

@@ -173,9 +173,11 @@ pub fn document_changed(client: &Client, session: &Arc<Session>, uri: Uri) {
         let checked = tokio::task::spawn_blocking(move || {
             let index_changed = indexing.index_document(&uri);
             let findings_changed = !index_changed
-                && indexing
-                    .snapshot(&uri)
-                    .is_some_and(|snapshot| snapshot.confirm_prediction());
+                && indexing.snapshot(&uri).is_some_and(|snapshot| {
+                    let changed = snapshot.confirm_prediction();
+                    memory::release_transient_tree(&snapshot.document);
+                    changed
+                });
             (uri, index_changed, findings_changed)
         })
         .await;
