@@ -2,8 +2,9 @@
 //! typing as `../shared/tools/lsp_latency.py --typing code` (a new line in the function nearest
 //! the middle of the file, then `found = Device.objects.filter(site__name='x').count() > 0`
 //! a character at a time), done the way the editor does it (`Document::apply_changes`, then
-//! `lint_typed`, which parses only if the text alone does not tell), on `django/db/models/query.py` and
-//! `tests/admin_views/tests.py` of Django's sdist (or the files given, under a corpus folder).
+//! `lint_typed`, which parses only if the text alone does not tell), on
+//! `django/db/models/query.py` and `tests/admin_views/tests.py` of Django's sdist (or the files
+//! given, under a corpus folder).
 //! The workspace is the file's folder, as that script opens it. Prints each phase's mean and
 //! the keystrokes over 10 ms with their phases: which keystrokes make the tail, and whether
 //! tree-sitter or the lint pays for them; and how many keystrokes were answered without
