@@ -46,6 +46,8 @@ const READING_FRAGMENTS: &[&str] = &[
     "        self.helper(Entry.objects.select_related('blog'))\n",
     "        self.helper(rows=[])\n",
     "        return Entry.objects.select_related('blog')\n",
+    "    chosen = export\n",
+    "        chosen = self.helper\n",
     "export",
     "(",
     ")",

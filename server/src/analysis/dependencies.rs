@@ -19,7 +19,9 @@
 //! counts as a mention, and a `self.x` that is not plainly read counts as an assignment. One
 //! mention settles the first: a use of the name that is not a call the analysis follows (`qs.filter`
 //! for a method `filter`, a function passed as a value) leaves every parameter unknown, so
-//! then only the statement holding that mention counts, not all of them.
+//! then no caller's text counts, only that some mention still leaves them unknown (typing
+//! `Entry.objects.filter(` into one method must not re-lint the methods that reach a method
+//! `filter` of the same class).
 
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
@@ -53,9 +55,12 @@ pub struct Callee<'s> {
 pub struct Dependencies<'s> {
     pieces: Vec<Piece<'s>>,
     hashes: Vec<u64>,
-    /// The pieces whose text holds each callee's name as a word; only the one holding the
-    /// first mention that leaves its parameters unknown, when there is one.
+    /// The pieces whose text holds each callee's name as a word, for the callees no mention
+    /// leaves with unknown parameters.
     mentions: FxHashMap<Callee<'s>, Vec<usize>>,
+    /// The callees some mention leaves with unknown parameters: what any caller passes them is
+    /// not read, so the callers' text is not part of their key, only that they stay unknown.
+    settled: FxHashSet<Callee<'s>>,
     /// The pieces defining each callee.
     definitions: FxHashMap<Callee<'s>, Vec<usize>>,
     /// The callees each piece calls the way the analysis follows (`f(...)`, `self.f(...)`).
@@ -133,12 +138,13 @@ impl<'s> Dependencies<'s> {
                 if settled.contains(callee) {
                     continue;
                 }
-                let found = mentions.entry(*callee).or_default();
                 if kind == Mention::LeavesParametersUnknown {
-                    // Module-level code is in every statement's key already.
-                    *found = holder.into_iter().collect();
+                    mentions.remove(callee);
                     settled.insert(*callee);
-                } else if let Some(holder) = holder.filter(|h| found.last() != Some(h)) {
+                    continue;
+                }
+                let found = mentions.entry(*callee).or_default();
+                if let Some(holder) = holder.filter(|h| found.last() != Some(h)) {
                     found.push(holder);
                 }
             }
@@ -170,6 +176,7 @@ impl<'s> Dependencies<'s> {
             named,
             reads,
             assigners,
+            settled,
         }
     }
 
@@ -190,9 +197,14 @@ impl<'s> Dependencies<'s> {
         for callee in &self.named[i] {
             reached.extend(self.definitions.get(callee).into_iter().flatten());
         }
+        let mut settled = Vec::new();
         let mut pending = vec![i];
         while let Some(at) = pending.pop() {
             for callee in &self.pieces[at].defines {
+                if self.settled.contains(callee) {
+                    settled.push(*callee);
+                    continue;
+                }
                 for &other in self.mentions.get(callee).map_or(&[][..], Vec::as_slice) {
                     if reached.insert(other) {
                         pending.push(other);
@@ -212,6 +224,8 @@ impl<'s> Dependencies<'s> {
         for other in others {
             self.hashes[other].hash(&mut hasher);
         }
+        settled.sort_unstable_by_key(|c| (c.name, c.method));
+        settled.hash(&mut hasher);
         hasher.finish()
     }
 

@@ -954,6 +954,28 @@ mod tests {
     }
 
     #[test]
+    fn a_function_whose_parameters_stay_unknown_is_not_linted_again_when_its_mentions_change() {
+        // `chosen = export` leaves `rows` unknown whatever calls pass: typing in `pick` (or
+        // in `view`'s call) re-lints only the statement typed in.
+        let before = "from blog.models import Entry\n\ndef export(rows):\n    for row in rows:\n        print(row.blog.name)\n\ndef pick():\n    chosen = export\n\ndef view():\n    export(Entry.objects.all())\n";
+        let file = blog_views();
+        let settings = Settings::default();
+        let mut cache = LintCache::default();
+        let mut cached_after = |text: &str| {
+            let tree = crate::store::parse_python(text).unwrap();
+            let incremental = lint_incremental(text, &tree, &settings, &file, &mut cache);
+            assert_eq!(incremental, lint(text, &tree, &settings, &file));
+            cache.units.len()
+        };
+        let cached = cached_after(before);
+        assert_eq!(cached, 3);
+        let picked_twice = before.replace("chosen = export", "chosen = export\n    again = export");
+        assert_eq!(cached_after(&picked_twice), cached + 1);
+        let called_otherwise = picked_twice.replace("objects.all()", "objects.none()");
+        assert_eq!(cached_after(&called_otherwise), cached + 2);
+    }
+
+    #[test]
     fn a_caller_whose_broken_text_parses_otherwise_is_read_again() {
         // `use`'s text is the same in both versions, but a `)` typed further down makes error
         // recovery read its `export(...)` as an error rather than a call: `rows` is unknown
