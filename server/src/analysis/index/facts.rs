@@ -2,6 +2,7 @@
 //! bases, fields, managers, methods and `Meta`; imports; signal receivers; `AUTH_USER_MODEL`.
 //! Names stay unresolved text here; `ModelIndex` resolves them across files.
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::{Node, Tree};
 
 use crate::analysis::syntax::{text, undecorated};
@@ -205,8 +206,14 @@ pub fn module_name(relative_path: &std::path::Path) -> (String, bool) {
 }
 
 pub fn extract(source: &str, tree: &Tree, module: &str, is_package: bool) -> FileFacts {
+    // Each method is read once, for the class's facts and for its prefetches.
+    let mut read: FxHashMap<usize, MethodPart> = FxHashMap::default();
     extract_with(tree, module, is_package, &mut |statement, facts| {
-        extract_top_level(source, statement, facts)
+        extract_top_level(source, statement, facts, &mut |method| {
+            read.entry(method.id())
+                .or_insert_with(|| method_part(source, method))
+                .clone()
+        })
     })
 }
 
@@ -219,23 +226,38 @@ pub fn extract_memoised(
     is_package: bool,
     memo: &mut FactsMemo,
 ) -> FileFacts {
-    let mut seen = Vec::new();
+    let mut seen = FxHashSet::default();
+    let mut seen_methods = FxHashSet::default();
+    let FactsMemo {
+        statements,
+        methods,
+    } = memo;
+    let mut read_method = |method: Node| {
+        let key = crate::analysis::syntax::parse_hash(method, method.byte_range(), source);
+        seen_methods.insert(key);
+        methods
+            .entry(key)
+            .or_insert_with(|| method_part(source, method))
+            .clone()
+    };
     let facts = extract_with(tree, module, is_package, &mut |statement, facts| {
         if !matches!(
             statement.kind(),
             "class_definition" | "decorated_definition" | "function_definition"
         ) {
-            return extract_top_level(source, statement, facts);
+            return extract_top_level(source, statement, facts, &mut read_method);
         }
         let key = crate::analysis::syntax::parse_hash(statement, statement.byte_range(), source);
         let line = statement.start_position().row;
-        seen.push(key);
-        let known = memo.get(&key).filter(|m| m.line == line || !m.has_lines);
+        seen.insert(key);
+        let known = statements
+            .get(&key)
+            .filter(|m| m.line == line || !m.has_lines);
         if known.is_none() {
             let mut part = FileFacts::default();
-            extract_top_level(source, statement, &mut part);
+            extract_top_level(source, statement, &mut part, &mut read_method);
             let has_lines = !part.serializers.is_empty();
-            memo.insert(
+            statements.insert(
                 key,
                 Memoised {
                     line,
@@ -244,14 +266,49 @@ pub fn extract_memoised(
                 },
             );
         }
-        facts.absorb(&memo[&key].part);
+        facts.absorb(&statements[&key].part);
     });
-    memo.retain(|key, _| seen.contains(key));
+    statements.retain(|key, _| seen.contains(key));
+    methods.retain(|key, _| seen_methods.contains(key));
     facts
 }
 
-/// Facts of single definitions, by `syntax::parse_hash` of their text.
-pub type FactsMemo = rustc_hash::FxHashMap<u64, Memoised>;
+/// Facts of single definitions, by `syntax::parse_hash` of their text: top-level statements,
+/// and the methods of the classes among them, so that a keystroke in a class of thousands of
+/// lines reads again only the method it is in.
+#[derive(Default)]
+pub struct FactsMemo {
+    statements: FxHashMap<u64, Memoised>,
+    methods: FxHashMap<u64, MethodPart>,
+}
+
+/// What a method of a class tells, read from its text alone: its facts (but `self_reads`,
+/// which only a model's methods have) and the lookups its prefetches may load.
+#[derive(Clone)]
+struct MethodPart {
+    facts: MethodFacts,
+    prefetch_lookups: Vec<String>,
+}
+
+/// `method`: a member of a class body that is a function, decorated or not.
+fn method_part(source: &str, method: Node) -> MethodPart {
+    let function = undecorated(method);
+    MethodPart {
+        facts: MethodFacts {
+            name: function
+                .child_by_field_name("name")
+                .map_or("", |n| text(n, source))
+                .to_string(),
+            returns_queryset: returns_queryset(source, function),
+            self_reads: Vec::new(),
+            calls_select_related: text(function, source).contains("select_related"),
+        },
+        prefetch_lookups: super::prefetches::extract(source, method),
+    }
+}
+
+/// Reads a class's methods (`method_part`), memoised or not.
+type ReadMethod<'r, 't> = dyn FnMut(Node<'t>) -> MethodPart + 'r;
 
 pub struct Memoised {
     /// Where the definition started.
@@ -306,18 +363,45 @@ impl FileFacts {
 }
 
 /// The facts of a top-level statement: what it declares, and the prefetches anywhere inside.
-fn extract_top_level(source: &str, statement: Node, facts: &mut FileFacts) {
-    extract_statement(source, statement, facts);
-    facts
-        .prefetch_lookups
-        .extend(super::prefetches::extract(source, statement));
+fn extract_top_level<'t>(
+    source: &str,
+    statement: Node<'t>,
+    facts: &mut FileFacts,
+    read_method: &mut ReadMethod<'_, 't>,
+) {
+    extract_statement(source, statement, facts, read_method);
+    // A class's prefetches are its members', a method's read with its other facts.
+    let class = undecorated(statement);
+    let body = (class.kind() == "class_definition")
+        .then(|| class.child_by_field_name("body"))
+        .flatten();
+    let Some(body) = body.filter(|_| super::prefetches::mentions_prefetch(text(statement, source)))
+    else {
+        facts
+            .prefetch_lookups
+            .extend(super::prefetches::extract(source, statement));
+        return;
+    };
+    let mut cursor = body.walk();
+    for member in body.named_children(&mut cursor) {
+        let lookups = match undecorated(member).kind() {
+            "function_definition" => read_method(member).prefetch_lookups,
+            _ => super::prefetches::extract(source, member),
+        };
+        facts.prefetch_lookups.extend(lookups);
+    }
 }
 
-fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
+fn extract_statement<'t>(
+    source: &str,
+    statement: Node<'t>,
+    facts: &mut FileFacts,
+    read_method: &mut ReadMethod<'_, 't>,
+) {
     match statement.kind() {
         "import_statement" | "import_from_statement" => extract_import(source, statement, facts),
         "class_definition" => {
-            let class = extract_class(source, statement);
+            let class = extract_class(source, statement, read_method);
             if class.bases.iter().any(|b| b.ends_with("AppConfig")) {
                 facts
                     .app_configs
@@ -342,7 +426,7 @@ fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
                     .inclusion_tags
                     .extend(inclusion_tag(source, decorator, definition));
             }
-            extract_statement(source, definition, facts);
+            extract_statement(source, definition, facts, read_method);
         }
         "expression_statement" => {
             let Some(expr) = statement.named_child(0) else {
@@ -381,7 +465,7 @@ fn extract_statement(source: &str, statement: Node, facts: &mut FileFacts) {
                 let mut cursor = block.walk();
                 let inner: Vec<Node> = block.named_children(&mut cursor).collect();
                 for statement in inner {
-                    extract_statement(source, statement, facts);
+                    extract_statement(source, statement, facts, read_method);
                 }
             }
         }
@@ -500,7 +584,11 @@ fn extract_app_config(source: &str, class: Node) -> AppConfigFacts {
     config
 }
 
-fn extract_class(source: &str, class: Node) -> ClassFacts {
+fn extract_class<'t>(
+    source: &str,
+    class: Node<'t>,
+    read_method: &mut ReadMethod<'_, 't>,
+) -> ClassFacts {
     let mut facts = ClassFacts {
         name: class
             .child_by_field_name("name")
@@ -536,8 +624,8 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
     };
     let mut cursor = body.walk();
     let mut methods = Vec::new();
-    for statement in body.named_children(&mut cursor) {
-        let statement = undecorated(statement);
+    for member in body.named_children(&mut cursor) {
+        let statement = undecorated(member);
         match statement.kind() {
             "expression_statement" => {
                 let Some(assignment) = statement
@@ -551,15 +639,7 @@ fn extract_class(source: &str, class: Node) -> ClassFacts {
             }
             "function_definition" => {
                 methods.push(statement);
-                facts.methods.push(MethodFacts {
-                    name: statement
-                        .child_by_field_name("name")
-                        .map_or("", |n| text(n, source))
-                        .to_string(),
-                    returns_queryset: returns_queryset(source, statement),
-                    self_reads: Vec::new(),
-                    calls_select_related: text(statement, source).contains("select_related"),
-                })
+                facts.methods.push(read_method(member).facts);
             }
             "class_definition"
                 if statement
@@ -1091,12 +1171,19 @@ mod tests {
 
     #[test]
     fn memoised_facts_equal_fresh_ones_across_edits() {
-        let first = "from django.db import models\nfrom django.dispatch import receiver\n\nclass A(models.Model):\n    x = models.IntegerField()\n\n@receiver(models.signals.post_save)\ndef on_save(sender, **kw):\n    pass\n\nAUTH_USER_MODEL = 'a.A'\n";
+        let first = "from django.db import models\nfrom django.dispatch import receiver\n\nclass A(models.Model):\n    x = models.IntegerField()\n\n    def __str__(self):\n        return self.b.name\n\n@receiver(models.signals.post_save)\ndef on_save(sender, **kw):\n    pass\n\nAUTH_USER_MODEL = 'a.A'\n\nclass Rows(models.QuerySet):\n    def live(self):\n        return self.filter(live=True)\n\n    @property\n    def loaded(self):\n        return self.prefetch_related('tags')\n\n    rows = Entry.objects.prefetch_related('blog')\n";
         let edits = [
             first.to_string(),
             first.replace("x = models.IntegerField()", "y = models.CharField()"),
             first.replace("'a.A'", "'b.B'"),
             first.replace("@receiver(models.signals.post_save)\n", ""),
+            // A method changes, or moves into another class.
+            first.replace("self.b.name", "self.b.title"),
+            first.replace("return self.filter(live=True)", "return [1]"),
+            first.replace("'tags'", "'tags__owner'"),
+            first.replace("    @property\n", ""),
+            first.replace("    rows = Entry.objects.prefetch_related('blog')\n", ""),
+            first.replace("'a.A'\n\nclass Rows(models.QuerySet):\n", "'a.A'\n"),
         ];
         let mut memo = FactsMemo::default();
         for source in &edits {
