@@ -72,15 +72,15 @@ pub struct Dependencies<'s> {
 }
 
 impl<'s> Dependencies<'s> {
-    /// `pieces` in the order of the text; `root` the file's tree; `classes` the names of the
-    /// module's top-level classes; `memo` what earlier calls found of the mentions in pieces
-    /// of the same text.
+    /// `pieces` in the order of the text, none overlapping another; `root` the file's tree;
+    /// `classes` the names of the module's top-level classes; `memo` what earlier calls read
+    /// of pieces of the same text.
     pub fn new(
         source: &'s str,
         root: Node,
         classes: &[&str],
         pieces: Vec<Piece<'s>>,
-        memo: &mut MentionMemo,
+        memo: &mut DependencyMemo,
     ) -> Self {
         let hashes: Vec<u64> = pieces.iter().map(|p| p.hash).collect();
         let classes_hash = {
@@ -88,12 +88,13 @@ impl<'s> Dependencies<'s> {
             classes.hash(&mut hasher);
             hasher.finish()
         };
-        memo.retain(|(piece, _), _| hashes.contains(piece));
+        memo.forget_all_but(&hashes);
         let callees: FxHashSet<Callee> = pieces.iter().flat_map(|p| p.defines.clone()).collect();
         let mut by_name: FxHashMap<&str, Vec<Callee>> = FxHashMap::default();
         for callee in callees {
             by_name.entry(callee.name).or_default().push(callee);
         }
+        let named_words = memo.named_words(source, &pieces, &hashes, &by_name);
         let mut definitions: FxHashMap<Callee, Vec<usize>> = FxHashMap::default();
         for (i, piece) in pieces.iter().enumerate() {
             for callee in &piece.defines {
@@ -104,7 +105,7 @@ impl<'s> Dependencies<'s> {
         let mut mentions: FxHashMap<Callee, Vec<usize>> = FxHashMap::default();
         let mut settled: FxHashSet<Callee> = FxHashSet::default();
         let mut piece = 0;
-        for (at, word) in words(source) {
+        for (at, word) in named_words {
             let Some(callees) = by_name.get(word) else {
                 continue;
             };
@@ -123,6 +124,7 @@ impl<'s> Dependencies<'s> {
                 }
                 let kind = match holder {
                     Some(h) => *memo
+                        .mentions
                         .entry((hashes[h], classes_hash))
                         .or_default()
                         .entry(((at - pieces[h].range.start) as u32, callee.method))
@@ -155,9 +157,20 @@ impl<'s> Dependencies<'s> {
             let Some(class) = piece.class else { continue };
             let text = &source[piece.range.clone()];
             let mut read = Vec::new();
-            for (end, name) in self_attributes(text) {
+            let found = memo.self_attributes.entry(hashes[i]).or_insert_with(|| {
+                self_attributes(text)
+                    .map(|(end, name)| SelfAttribute {
+                        end: end as u32,
+                        len: name.len() as u32,
+                        may_assign: may_assign(text, end),
+                    })
+                    .collect()
+            });
+            for attribute in found.iter() {
+                let end = attribute.end as usize;
+                let name = &text[end - attribute.len as usize..end];
                 read.push(name);
-                if may_assign(text, end) {
+                if attribute.may_assign {
                     let found = assigners.entry((class, name)).or_default();
                     if found.last() != Some(&i) {
                         found.push(i);
@@ -247,11 +260,88 @@ impl<'s> Dependencies<'s> {
     }
 }
 
-/// What the mentions in a piece are, by the piece's text and the module's classes (which
-/// receivers are classes of the module), then by the mention's offset in the piece and whether
-/// a method's or a function's: the same text reads the same way, and classifying each of a
-/// common name's hundreds of mentions on every keystroke cost a millisecond.
-pub type MentionMemo = FxHashMap<(u64, u64), FxHashMap<(u32, bool), Mention>>;
+/// What `Dependencies::new` read of pieces, by their text (`Piece::hash`): the same text reads
+/// the same way, and reading every piece of a large file on each keystroke cost milliseconds.
+#[derive(Default)]
+pub struct DependencyMemo {
+    /// What the mentions in a piece are, by the piece's text and the module's classes (which
+    /// receivers are classes of the module), then by the mention's offset in the piece and
+    /// whether a method's or a function's.
+    mentions: FxHashMap<(u64, u64), FxHashMap<(u32, bool), Mention>>,
+    /// Where a piece's words that name a callee are (offset in the piece, length), by the
+    /// piece's text and the callees' names.
+    named_words: FxHashMap<(u64, u64), Vec<(u32, u32)>>,
+    /// The `self.<name>`s of a member of a large class.
+    self_attributes: FxHashMap<u64, Vec<SelfAttribute>>,
+}
+
+struct SelfAttribute {
+    /// The offset in the piece just past the name.
+    end: u32,
+    len: u32,
+    may_assign: bool,
+}
+
+impl DependencyMemo {
+    /// Keeps only what was read of the pieces `hashes` has.
+    fn forget_all_but(&mut self, hashes: &[u64]) {
+        let kept: FxHashSet<u64> = hashes.iter().copied().collect();
+        self.mentions.retain(|(piece, _), _| kept.contains(piece));
+        self.named_words
+            .retain(|(piece, _), _| kept.contains(piece));
+        self.self_attributes.retain(|piece, _| kept.contains(piece));
+    }
+
+    /// The words of `source` that `by_name` has, with their offsets, in the order of the text:
+    /// a piece's from the memo when its text and the names are unchanged.
+    fn named_words<'s>(
+        &mut self,
+        source: &'s str,
+        pieces: &[Piece],
+        hashes: &[u64],
+        by_name: &FxHashMap<&str, Vec<Callee>>,
+    ) -> Vec<(usize, &'s str)> {
+        let names_hash = {
+            let mut names: Vec<&&str> = by_name.keys().collect();
+            names.sort_unstable();
+            let mut hasher = FxHasher::default();
+            names.hash(&mut hasher);
+            hasher.finish()
+        };
+        let mut found = Vec::new();
+        let scan = |range: Range<usize>, found: &mut Vec<(usize, &'s str)>| {
+            let text = &source[range.clone()];
+            found.extend(
+                words(text)
+                    .filter(|(_, word)| by_name.contains_key(word))
+                    .map(|(at, word)| (range.start + at, word)),
+            );
+        };
+        let mut scanned = 0;
+        for (piece, hash) in pieces.iter().zip(hashes) {
+            scan(scanned..piece.range.start, &mut found);
+            let start = piece.range.start;
+            let words = self
+                .named_words
+                .entry((*hash, names_hash))
+                .or_insert_with(|| {
+                    let mut words = Vec::new();
+                    scan(piece.range.clone(), &mut words);
+                    words
+                        .into_iter()
+                        .map(|(at, word)| ((at - start) as u32, word.len() as u32))
+                        .collect()
+                });
+            found.extend(words.iter().map(|&(at, len)| {
+                let at = start + at as usize;
+                (at, &source[at..at + len as usize])
+            }));
+            scanned = piece.range.end;
+        }
+        scan(scanned..source.len(), &mut found);
+        found
+    }
+}
 
 /// What `Semantics::calls_in_file` makes of a mention of a function's name.
 #[derive(Clone, Copy, PartialEq)]
@@ -419,6 +509,55 @@ fn assigns_later_in_statement(rest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memoised_named_words_are_those_a_scan_of_the_whole_text_finds() {
+        // Each `def` is a piece; what lies between (module-level code) is scanned each time.
+        let pieces_of = |source: &str| -> Vec<Piece<'static>> {
+            let starts: Vec<usize> = source.match_indices("def ").map(|(at, _)| at).collect();
+            starts
+                .iter()
+                .enumerate()
+                .map(|(i, &start)| {
+                    let end = starts.get(i + 1).map_or(source.len(), |next| next - 1);
+                    let mut hasher = FxHasher::default();
+                    source[start..end].hash(&mut hasher);
+                    Piece {
+                        range: start..end,
+                        hash: hasher.finish(),
+                        cached: true,
+                        defines: Vec::new(),
+                        class: None,
+                    }
+                })
+                .collect()
+        };
+        let first = "x = export\ndef export(rows):\n    return rows\nexport(1)\ndef view():\n    export(rows=2)\n";
+        let versions = [
+            first.to_string(),
+            first.replace("export(rows=2)", "export(rows=2, also=export)"),
+            first.replace("export(1)", "export(1); export(2)"),
+            format!("export\n{first}"),
+        ];
+        let mut memo = DependencyMemo::default();
+        for names in [&["export"][..], &["export", "rows"][..]] {
+            let by_name: FxHashMap<&str, Vec<Callee>> =
+                names.iter().map(|n| (*n, Vec::new())).collect();
+            for source in &versions {
+                let pieces = pieces_of(source);
+                let hashes: Vec<u64> = pieces.iter().map(|p| p.hash).collect();
+                memo.forget_all_but(&hashes);
+                let scanned: Vec<(usize, &str)> = words(source)
+                    .filter(|(_, w)| by_name.contains_key(w))
+                    .collect();
+                assert_eq!(
+                    memo.named_words(source, &pieces, &hashes, &by_name),
+                    scanned,
+                    "{names:?} in {source:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn assignments_are_told_from_reads() {

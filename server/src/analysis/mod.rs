@@ -147,7 +147,7 @@ pub struct LintCache {
     returns_keys: FxHashMap<u64, Option<u64>>,
     returns_keys_seen: FxHashSet<u64>,
     units: FxHashMap<u64, CachedUnit>,
-    mentions: dependencies::MentionMemo,
+    dependencies: dependencies::DependencyMemo,
     /// The text and tree the last lint read, which a repair of the next reparses from.
     linted: Option<repair::Linted>,
     /// How many lints this cache has served.
@@ -342,7 +342,7 @@ impl<'r> Linter<'r> {
                     root,
                     &classes,
                     pieces,
-                    &mut cache.mentions,
+                    &mut cache.dependencies,
                 ),
                 next: 0,
                 context,
