@@ -185,7 +185,7 @@ impl<'s> Dependencies<'s> {
             classes.hash(&mut hasher);
             hasher.finish()
         };
-        memo.forget_all_but(&hashes);
+        memo.forget_all_but(&hashes, classes_hash);
         let callees: FxHashSet<Callee> = pieces.iter().flat_map(|p| p.defines.clone()).collect();
         let mut by_name: FxHashMap<&str, Vec<Callee>> = FxHashMap::default();
         for callee in callees {
@@ -301,7 +301,8 @@ impl<'s> Dependencies<'s> {
 
     /// The text of every other piece that piece `i`'s analysis may read, hashed: the pieces
     /// defining what it calls; the pieces naming what it defines, those that may assign a
-    /// `self.x` it reads, and, through them, theirs.
+    /// `self.x` it reads, and, through them, theirs; and which of what those define some
+    /// mention leaves with unknown parameters.
     pub fn key(&self, i: usize) -> u64 {
         let through = self.read_through.get_or_init(|| self.read_through());
         let mut reached = through.of(i).to_vec();
@@ -392,10 +393,13 @@ struct SelfAttribute {
 }
 
 impl DependencyMemo {
-    /// Keeps only what was read of the pieces `hashes` has.
-    fn forget_all_but(&mut self, hashes: &[u64]) {
+    /// Keeps only what was read of the pieces `hashes` has, and of their mentions only what
+    /// was read with the module's current classes (other sets of them would pile up while a
+    /// class name is typed).
+    fn forget_all_but(&mut self, hashes: &[u64], classes_hash: u64) {
         let kept: FxHashSet<u64> = hashes.iter().copied().collect();
-        self.mentions.retain(|(piece, _), _| kept.contains(piece));
+        self.mentions
+            .retain(|(piece, classes), _| kept.contains(piece) && *classes == classes_hash);
         self.named_words
             .retain(|(piece, _), _| kept.contains(piece));
         self.self_attributes.retain(|piece, _| kept.contains(piece));
@@ -417,6 +421,9 @@ impl DependencyMemo {
             names.hash(&mut hasher);
             hasher.finish()
         };
+        // Words read for other names go, or typing a method's name would pile them up.
+        self.named_words
+            .retain(|(_, names), _| *names == names_hash);
         let mut found = Vec::new();
         let scan = |range: Range<usize>, found: &mut Vec<(usize, &'s str)>| {
             let text = &source[range.clone()];
@@ -691,7 +698,7 @@ mod tests {
             for source in &versions {
                 let pieces = pieces_of(source);
                 let hashes: Vec<u64> = pieces.iter().map(|p| p.hash).collect();
-                memo.forget_all_but(&hashes);
+                memo.forget_all_but(&hashes, 0);
                 let scanned: Vec<(usize, &str)> = words(source)
                     .filter(|(_, w)| by_name.contains_key(w))
                     .collect();
@@ -700,6 +707,8 @@ mod tests {
                     scanned,
                     "{names:?} in {source:?}"
                 );
+                // Nothing read for other names or other text is kept.
+                assert!(memo.named_words.len() <= pieces.len());
             }
         }
     }
