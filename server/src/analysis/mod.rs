@@ -976,6 +976,16 @@ mod tests {
     }
 
     #[test]
+    fn findings_are_kept_while_typing_in_a_left_out_region_only_if_the_rest_parsed() {
+        // The `(` left open at `qs =(` runs on into the rest of the module: leaving out the
+        // `if` after it mends the module, but not once a line is typed into that `if`.
+        let before = "from blog.models import Entry\n\nqs =( Entry.objects.all()\nif qs:\n    pass\n\n\ndef count(blog):\n    entries = Entry.objects.filter(blog=blog)\n    return len(entries)\n\n\ndef show(blog):\n    for e in Entry.objects.all():\n        print(e)\n    return 1\n";
+        let after = before.replace("if qs:", "if    return list(qs)\n qs:");
+        let found = lint_in_turn(&FileContext::standalone(), &[before.to_string(), after]);
+        assert_eq!(found, [vec![], vec!["ORM104"]]);
+    }
+
+    #[test]
     fn a_caller_whose_broken_text_parses_otherwise_is_read_again() {
         // `use`'s text is the same in both versions, but a `)` typed further down makes error
         // recovery read its `export(...)` as an error rather than a call: `rows` is unknown

@@ -230,6 +230,12 @@ impl Linted {
         if context != self.context {
             return None;
         }
+        // What was linted outside the region must have parsed: text in a bracket left open
+        // before the region parses otherwise when the region's blank stand-in grows a line (a
+        // repair that held then fails now, and the broken tree is linted).
+        if self.tree.root_node().has_error() {
+            return None;
+        }
         let same_outside = now.start == before.start
             && source.get(..now.start) == self.source.get(..before.start)
             && source.get(now.end..) == self.source.get(before.end..);
