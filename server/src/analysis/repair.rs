@@ -236,10 +236,7 @@ impl Linted {
         if self.tree.root_node().has_error() {
             return None;
         }
-        let same_outside = now.start == before.start
-            && source.get(..now.start) == self.source.get(..before.start)
-            && source.get(now.end..) == self.source.get(before.end..);
-        if !same_outside {
+        if self.typed_inside(before.clone(), source).as_ref() != Some(now) {
             return None;
         }
         let delta = now.end as isize - before.end as isize;
