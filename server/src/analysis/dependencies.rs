@@ -159,12 +159,18 @@ impl ReadThrough {
     }
 }
 
-/// The nodes a bit set holds, in order.
+/// The nodes a bit set holds, in order: only the set bits are visited (every piece's key
+/// reads its set on every keystroke).
 fn pieces_in(set: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    set.iter().enumerate().flat_map(|(word, bits)| {
-        (0..64)
-            .filter(move |bit| bits & (1 << bit) != 0)
-            .map(move |bit| word * 64 + bit)
+    set.iter().enumerate().flat_map(|(word, &bits)| {
+        let mut left = bits;
+        std::iter::from_fn(move || {
+            (left != 0).then(|| {
+                let bit = left.trailing_zeros() as usize;
+                left &= left - 1;
+                word * 64 + bit
+            })
+        })
     })
 }
 
