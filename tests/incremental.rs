@@ -55,6 +55,14 @@ const READING_FRAGMENTS: &[&str] = &[
     "",
 ];
 
+/// Findings around comments: a note above a function and in one, a comment after a finding,
+/// one that silences a finding, one in a loop a fix rewrites.
+const COMMENTED: &str = "from blog.models import Entry\n# a note about the module\n\n\ndef count(blog):\n    qs = Entry.objects.all()\n    other = qs.filter(blog=blog)\n    n = len(qs)  # counted\n    m = len(other)  # noqa: ORM101\n    # a note in a function\n    for e in qs:  # each\n        e.blog = blog\n        e.save()\n    return n + m  # no\n";
+
+/// Keystrokes into (and out of) comments: letters, a suppression typed whole or a letter at a
+/// time, a `#`, a line break, deletions.
+const COMMENT_FRAGMENTS: &[&str] = &["x", "y", "z", "q", "noqa", "noq", "a", "#", " ", "\n", "", ""];
+
 /// Applies each edit (line, character, length replaced, text) to `text` in turn, linting
 /// incrementally with one cache after each, the way the editor does (`lint_typed`: what the
 /// text alone tells first, which may spare the parse or say which tree to parse from; findings
@@ -118,6 +126,20 @@ proptest! {
         let workspace = django_orm_lsp::workspace::Workspace::scan(project.path(), |_, _| {});
         let file = workspace.context_for(&project.path().join("blog/views.py"));
         edit_and_compare(&views, &file, edits)?;
+    }
+
+    /// The same while typing goes into comments (on the lines that have one), which the
+    /// editor answers from the last lint without parsing where a comment cannot change what
+    /// it found.
+    #[test]
+    fn typing_in_comments_gives_the_whole_lint(
+        edits in proptest::collection::vec((proptest::sample::select(&[1u32, 7, 8, 9, 10, 13][..]), 20u32..60, 0u32..4, proptest::sample::select(COMMENT_FRAGMENTS)), 1..12),
+    ) {
+        let models = "from django.db import models\n\nclass Blog(models.Model):\n    name = models.CharField(max_length=10)\n\nclass Entry(models.Model):\n    blog = models.ForeignKey(Blog, on_delete=models.CASCADE)\n";
+        let project = common::temp::project(&[("blog/models.py", models.as_bytes()), ("blog/views.py", COMMENTED.as_bytes())]);
+        let workspace = django_orm_lsp::workspace::Workspace::scan(project.path(), |_, _| {});
+        let file = workspace.context_for(&project.path().join("blog/views.py"));
+        edit_and_compare(COMMENTED, &file, edits)?;
     }
 
     /// Re-linting only the changed statements gives the findings of linting the whole file.

@@ -103,6 +103,14 @@ pub fn lint_typed<'t>(
     tree: impl FnOnce(WantedTree) -> Option<&'t Tree>,
 ) -> Option<Typed> {
     let linter = Linter::new(&REGISTRY, settings, file);
+    if let Some(found) = (cache.linted.as_ref()).and_then(|linted| {
+        linted.findings_if_only_a_comment_changed(source, || linter.context_key())
+    }) {
+        return Some(Typed {
+            found,
+            predicted: None,
+        });
+    }
     // Most keystrokes follow a lint that left nothing out and bring no bracket: the context is
     // not hashed for them.
     let answer = match cache.linted.as_mut() {
@@ -973,6 +981,58 @@ mod tests {
         assert_eq!(cached_after(&picked_twice), cached + 1);
         let called_otherwise = picked_twice.replace("objects.all()", "objects.none()");
         assert_eq!(cached_after(&called_otherwise), cached + 2);
+    }
+
+    /// Lints each version in turn with one cache, as the editor does (`lint_typed`), checking
+    /// each against a whole lint: for each, its codes and whether the lint asked for the tree.
+    fn typed_in_turn(versions: &[String]) -> Vec<(Vec<&'static str>, bool)> {
+        let (settings, file) = (Settings::default(), blog_views());
+        let mut cache = LintCache::default();
+        versions
+            .iter()
+            .map(|text| {
+                let tree = crate::store::parse_python(text).unwrap();
+                let mut parsed = false;
+                let typed = lint_typed(text, &settings, &file, &mut cache, |_| {
+                    parsed = true;
+                    Some(&tree)
+                })
+                .unwrap();
+                assert_eq!(typed.found, lint(text, &tree, &settings, &file), "{text}");
+                (typed.found.iter().map(|d| d.code()).collect(), parsed)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn typing_in_a_comment_is_answered_without_parsing_unless_it_may_matter() {
+        let text = |note: &str, noted: &str| {
+            format!("from blog.models import Entry\n\n{note}\ndef count():\n    entries = Entry.objects.all()\n    for e in entries:\n        e.rating = 0\n        e.save()\n    if Entry.objects.filter({noted}\n        blog=None).count() > 0:\n        return len(entries)\n")
+        };
+        let versions = [
+            text("# a note", ""),
+            // Typing into a comment above the findings, then deleting from it: moved.
+            text("# a longer note", ""),
+            text("# a note", ""),
+            // Typing `noqa` (a suppression may begin) and the `#` of a new comment: parsed.
+            text("# a noqa", ""),
+            text("# a note", ""),
+            text("# a note", "  #"),
+            // Inside the `filter(...)` whose `.count() > 0` ORM103 rewrites, its fix quoting the
+            // comment: parsed.
+            text("# a note", "  # x"),
+            // A line break ends the comment: parsed.
+            text("# a\nnote", "  # x"),
+        ];
+        let found = typed_in_turn(&versions);
+        let parsed: Vec<bool> = found.iter().map(|(_, parsed)| *parsed).collect();
+        assert_eq!(parsed, [true, false, false, true, true, true, true, true]);
+        let codes = &found[0].0;
+        assert!(
+            codes.contains(&"ORM103") && codes.contains(&"ORM302"),
+            "{codes:?}"
+        );
+        assert!(found.iter().all(|(c, _)| c == codes));
     }
 
     #[test]

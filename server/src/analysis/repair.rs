@@ -247,6 +247,88 @@ impl Linted {
                 .collect(),
         )
     }
+
+    /// The last lint's findings, moved, when `source` is the text it read or differs from it
+    /// only inside one comment, after its `#`, by text without line breaks, and neither the comment
+    /// before nor after says `noqa`. No token but the comment changes, and a comment is read
+    /// for `noqa` only, so a lint would find the same, further on by what the comment grew.
+    /// Typing a comment (or in one) then costs a comparison of the texts, not a parse and a
+    /// lint of the definition around it. Only after a lint that left nothing out and parsed
+    /// without error, and only when no finding (its range, its fix's edits, anything between)
+    /// reaches the comment, and none quotes a `#` in its message or fix: a fix rewriting code
+    /// around the comment carries its old text.
+    pub fn findings_if_only_a_comment_changed(
+        &self,
+        source: &str,
+        context: impl FnOnce() -> u64,
+    ) -> Option<Vec<Diagnostic>> {
+        if !self.left_out.is_empty() || self.tree.root_node().has_error() {
+            return None;
+        }
+        let (prefix, suffix) = common_ends(&self.source, source);
+        let (old, new) = (self.source.as_bytes(), source.as_bytes());
+        let old_end = old.len() - suffix;
+        let new_end = new.len() - suffix;
+        let (removed, inserted) = (&old[prefix..old_end], &new[prefix..new_end]);
+        // A line break ends the comment; other control characters are left to the parser.
+        let plain = |bytes: &[u8]| bytes.iter().all(|b| !b.is_ascii_control() || *b == b'\t');
+        if !plain(removed) || !plain(inserted) {
+            return None;
+        }
+        if removed.is_empty() && inserted.is_empty() {
+            return (context() == self.context).then(|| self.findings.clone());
+        }
+        let comment = self
+            .tree
+            .root_node()
+            .descendant_for_byte_range(prefix.saturating_sub(1), old_end.max(prefix))?;
+        if comment.kind() != "comment"
+            || comment.start_byte() >= prefix
+            || comment.end_byte() < old_end
+        {
+            return None;
+        }
+        let delta = new.len() as isize - old.len() as isize;
+        let new_comment_end = comment.end_byte().checked_add_signed(delta)?;
+        let says_noqa = |text: &[u8]| (text.windows(4)).any(|w| w.eq_ignore_ascii_case(b"noqa"));
+        if says_noqa(&old[comment.byte_range()])
+            || says_noqa(&new[comment.start_byte()..new_comment_end])
+        {
+            return None;
+        }
+        let reaches = |d: &Diagnostic| {
+            let edits = d.fix.iter().flat_map(|f| f.edits.iter());
+            let start = edits
+                .clone()
+                .map(|e| e.range.start)
+                .fold(d.range.start, usize::min);
+            let end = edits.map(|e| e.range.end).fold(d.range.end, usize::max);
+            start <= old_end && prefix <= end
+        };
+        let quotes_a_comment = |d: &Diagnostic| {
+            d.message.contains('#')
+                || d.related.iter().any(|r| r.message.contains('#'))
+                || d.fix.as_ref().is_some_and(|f| {
+                    f.title.contains('#') || f.edits.iter().any(|e| e.content.contains('#'))
+                })
+        };
+        if self
+            .findings
+            .iter()
+            .any(|d| reaches(d) || quotes_a_comment(d))
+        {
+            return None;
+        }
+        if context() != self.context {
+            return None;
+        }
+        Some(
+            self.findings
+                .iter()
+                .map(|d| d.shifted_from(old_end, delta))
+                .collect(),
+        )
+    }
 }
 
 /// `source` with the definitions holding its syntax errors left out, starting with `region`
