@@ -61,7 +61,9 @@ const COMMENTED: &str = "from blog.models import Entry\n# a note about the modul
 
 /// Keystrokes into (and out of) comments: letters, a suppression typed whole or a letter at a
 /// time, a `#`, a line break, deletions.
-const COMMENT_FRAGMENTS: &[&str] = &["x", "y", "z", "q", "noqa", "noq", "a", "#", " ", "\n", "", ""];
+const COMMENT_FRAGMENTS: &[&str] = &[
+    "x", "y", "z", "q", "noqa", "noq", "a", "#", " ", "\n", "", "",
+];
 
 /// Applies each edit (line, character, length replaced, text) to `text` in turn, linting
 /// incrementally with one cache after each, the way the editor does (`lint_typed`: what the
