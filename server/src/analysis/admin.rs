@@ -18,6 +18,7 @@ use super::infer::{ModelRef, Semantics};
 use super::loops::covers;
 use super::serializers::{parameter_chains, ChainRead};
 use super::syntax::{method_call, simple_assignment, strip_parens, undecorated, walk};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::settings::Settings;
 
 /// Django lets `list_display` name `x__y` lookups since 5.1 (before, the admin's checks refuse
@@ -37,7 +38,7 @@ const DJANGO_MODEL_ADMINS: &[&str] = &[
 /// class's `list_display`), so that the cached lint of the function changes with them.
 pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> bool {
     let Some(object) = attribute
-        .child_by_field_name("object")
+        .field(&field::OBJECT)
         .filter(|o| o.kind() == "identifier")
     else {
         return false;
@@ -49,7 +50,7 @@ pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> boo
             None => return false,
         }
     }
-    let Some(name) = function.child_by_field_name("name").map(|n| sem.text(n)) else {
+    let Some(name) = function.field(&field::NAME).map(|n| sem.text(n)) else {
         return false;
     };
     let class = function
@@ -62,7 +63,7 @@ pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> boo
         .filter(|c| c.kind() == "class_definition");
     let module = &sem.file_facts().module;
     let is_model = |class: Node| {
-        let class_name = class.child_by_field_name("name").map(|n| sem.text(n));
+        let class_name = class.field(&field::NAME).map(|n| sem.text(n));
         sem.index()
             .models()
             .iter()
@@ -75,7 +76,7 @@ pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> boo
         Some(class) => (
             usize::from(!is_static(sem, function)),
             format!("{name:?}"),
-            class.child_by_field_name("name").map(|n| sem.text(n)),
+            class.field(&field::NAME).map(|n| sem.text(n)),
         ),
     };
     if parameter_name(sem, function, position) != Some(sem.text(object)) {
@@ -224,7 +225,7 @@ impl<'a> Changelist<'a> {
             ModelRef::Indexed(model) => model,
             ModelRef::Named(_) => return None,
         };
-        let body = class.child_by_field_name("body")?;
+        let body = class.field(&field::BODY)?;
         // Hooks that change what the changelist shows or loads in ways not read here.
         if method(sem, body, "get_list_display").is_some() || default_manager_customized(sem, model)
         {
@@ -240,7 +241,7 @@ impl<'a> Changelist<'a> {
             Some(function) => read_get_queryset(sem, function)?,
             None => Customized::default(),
         };
-        let admin_name = sem.text(class.child_by_field_name("name")?);
+        let admin_name = sem.text(class.field(&field::NAME)?);
         let mut entries = Vec::new();
         let mut lists_a_key = false;
         let mut fully_read = !changed_in_body(sem, body, "list_display");
@@ -515,14 +516,11 @@ fn entry<'a>(
         };
     }
     let in_admin = classes.iter().find_map(|c| {
-        let function = method(sem, c.child_by_field_name("body")?, &name)?;
+        let function = method(sem, c.field(&field::BODY)?, &name)?;
         Some((*c, function))
     });
     if let Some((declaring, function)) = in_admin {
-        let what = format!(
-            "{}.{name}",
-            sem.text(declaring.child_by_field_name("name")?)
-        );
+        let what = format!("{}.{name}", sem.text(declaring.field(&field::NAME)?));
         let position = if is_static(sem, function) { 0 } else { 1 };
         return callable(sem, what, function, position);
     }
@@ -537,7 +535,7 @@ fn entry<'a>(
         });
     }
     let model_class = module_class(class, sem, &declared.name)?;
-    let function = method(sem, model_class.child_by_field_name("body")?, &name)?;
+    let function = method(sem, model_class.field(&field::BODY)?, &name)?;
     callable(sem, format!("{}.{name}", declared.name), function, 0)
 }
 
@@ -640,7 +638,7 @@ fn admin_classes<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<Vec<Node<'a
     let mut pending = vec![(class, 0)];
     let mut reaches_django = false;
     while let Some((current, depth)) = pending.pop() {
-        let Some(bases) = current.child_by_field_name("superclasses") else {
+        let Some(bases) = current.field(&field::SUPERCLASSES) else {
             continue;
         };
         let mut cursor = bases.walk();
@@ -658,7 +656,7 @@ fn admin_classes<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<Vec<Node<'a
                     if module == sem.file_facts().module && depth < 6 =>
                 {
                     let base = module_class(class, sem, &name)?;
-                    let body = base.child_by_field_name("body")?;
+                    let body = base.field(&field::BODY)?;
                     let loads = LOADING_HOOKS.iter().any(|hook| {
                         method(sem, body, hook).is_some() || attribute(sem, body, hook).is_some()
                     });
@@ -686,15 +684,15 @@ const LOADING_HOOKS: &[&str] = &[
 
 /// `admin.site.register(Model, ThisAdmin)` at the top level of the module.
 fn registered_model<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<ModelRef> {
-    let name = sem.text(class.child_by_field_name("name")?);
+    let name = sem.text(class.field(&field::NAME)?);
     let root = top(class);
     let mut found = None;
     walk(root, |n| {
         if n.kind() == "call" {
             let registers = n
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f).ends_with("site.register"));
-            let arguments = n.child_by_field_name("arguments");
+            let arguments = n.field(&field::ARGUMENTS);
             if let (true, Some(arguments)) = (registers, arguments) {
                 let second = arguments.named_child(1);
                 if second.is_some_and(|s| sem.text(s) == name) {
@@ -743,9 +741,7 @@ fn module_class<'a>(anywhere: Node<'a>, sem: &Semantics<'a>, name: &str) -> Opti
     let root = top(anywhere);
     let mut cursor = root.walk();
     let found = root.named_children(&mut cursor).map(undecorated).find(|c| {
-        c.kind() == "class_definition"
-            && c.child_by_field_name("name")
-                .is_some_and(|n| sem.text(n) == name)
+        c.kind() == "class_definition" && c.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
     });
     found
 }
@@ -755,8 +751,7 @@ fn module_function<'a>(anywhere: Node<'a>, sem: &Semantics<'a>, name: &str) -> O
     let mut cursor = root.walk();
     let found = root.named_children(&mut cursor).map(undecorated).find(|f| {
         f.kind() == "function_definition"
-            && f.child_by_field_name("name")
-                .is_some_and(|n| sem.text(n) == name)
+            && f.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
     });
     found
 }
@@ -769,8 +764,7 @@ fn method<'a>(sem: &Semantics<'a>, body: Node<'a>, name: &str) -> Option<Node<'a
         .map(undecorated)
         .filter(|f| {
             f.kind() == "function_definition"
-                && f.child_by_field_name("name")
-                    .is_some_and(|n| sem.text(n) == name)
+                && f.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
         })
         .last();
     found
@@ -802,7 +796,7 @@ fn changed_in_body(sem: &Semantics, body: Node, name: &str) -> bool {
         };
         match expression.kind() {
             "augmented_assignment" => expression
-                .child_by_field_name("left")
+                .field(&field::LEFT)
                 .is_some_and(|l| sem.text(l) == name),
             "call" => method_call(expression, sem.source)
                 .is_some_and(|(receiver, _)| sem.text(receiver) == name),
@@ -813,9 +807,7 @@ fn changed_in_body(sem: &Semantics, body: Node, name: &str) -> bool {
 }
 
 fn parameter_name<'a>(sem: &Semantics<'a>, function: Node<'a>, position: usize) -> Option<&'a str> {
-    let parameter = function
-        .child_by_field_name("parameters")?
-        .named_child(position)?;
+    let parameter = function.field(&field::PARAMETERS)?.named_child(position)?;
     let parameter = match parameter.kind() {
         "identifier" => parameter,
         "typed_parameter" => parameter.named_child(0)?,
@@ -935,7 +927,7 @@ fn manager_class_joins(sem: &Semantics, module: &str, name: &str, depth: usize) 
 /// directly or through a name assigned in order at the top of its body. `None` when it is
 /// written some other way.
 fn read_get_queryset<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<Customized<'a>> {
-    let body = function.child_by_field_name("body")?;
+    let body = function.field(&field::BODY)?;
     let mut customized = Customized::default();
     let mut name: Option<&'a str> = None;
     let mut cursor = body.walk();
@@ -991,7 +983,7 @@ fn read_chain<'a>(
         if method == "get_queryset"
             && strip_parens(receiver).kind() == "call"
             && strip_parens(receiver)
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f) == "super")
         {
             break;
@@ -1000,7 +992,7 @@ fn read_chain<'a>(
         node = strip_parens(receiver);
     }
     for (call, method) in calls.into_iter().rev() {
-        let arguments = call.child_by_field_name("arguments")?;
+        let arguments = call.field(&field::ARGUMENTS)?;
         let mut cursor = arguments.walk();
         let args: Vec<Node> = arguments
             .named_children(&mut cursor)
@@ -1027,7 +1019,7 @@ fn read_chain<'a>(
                         Some(lookup) => lookup,
                         // `Prefetch("rel", queryset=...)`
                         None => arg
-                            .child_by_field_name("arguments")
+                            .field(&field::ARGUMENTS)
                             .and_then(|a| a.named_child(0))
                             .and_then(|a| string_value(a, sem.source))?,
                     };
@@ -1039,7 +1031,7 @@ fn read_chain<'a>(
                     if arg.kind() != "keyword_argument" {
                         return None;
                     }
-                    let key = arg.child_by_field_name("name")?;
+                    let key = arg.field(&field::NAME)?;
                     customized.annotated.push(sem.text(key).to_string());
                 }
             }

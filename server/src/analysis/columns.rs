@@ -8,6 +8,7 @@ use super::index::{FieldKind, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
 use super::syntax::strip_parens;
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,
 /// `author__name`), or `None` when it is not a plain column of a model the index knows
@@ -22,8 +23,8 @@ pub fn column_lookup<'a>(
     let mut names = Vec::new();
     let mut node = expr;
     while node.kind() == "attribute" {
-        names.push(sem.text(node.child_by_field_name("attribute")?));
-        node = node.child_by_field_name("object")?;
+        names.push(sem.text(node.field(&field::ATTRIBUTE)?));
+        node = node.field(&field::OBJECT)?;
     }
     if node.id() != instance.id() || names.is_empty() {
         return None;
@@ -77,7 +78,7 @@ pub fn queryset_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Mode
 
 fn innermost_object(mut node: Node) -> Node {
     while node.kind() == "attribute" {
-        match node.child_by_field_name("object") {
+        match node.field(&field::OBJECT) {
             Some(object) => node = object,
             None => break,
         }
@@ -95,14 +96,14 @@ pub fn single_clause_parts(comprehension: Node) -> Option<(Node, Node, Node)> {
     if !is_single_clause(comprehension) {
         return None;
     }
-    let element = comprehension.child_by_field_name("body")?;
+    let element = comprehension.field(&field::BODY)?;
     let clause = comprehension
         .named_child(1)
         .filter(|c| c.kind() == "for_in_clause")?;
     let target = clause
-        .child_by_field_name("left")
+        .field(&field::LEFT)
         .filter(|t| t.kind() == "identifier")?;
-    Some((element, target, clause.child_by_field_name("right")?))
+    Some((element, target, clause.field(&field::RIGHT)?))
 }
 
 fn lookup_of(index: &ModelIndex, model: ModelId, names: &[&str]) -> Option<String> {
@@ -155,11 +156,11 @@ pub fn nullable_read<'a>(
     let mut names = Vec::new();
     let mut node = element;
     while node.kind() == "attribute" {
-        let Some(name) = node.child_by_field_name("attribute") else {
+        let Some(name) = node.field(&field::ATTRIBUTE) else {
             return read;
         };
         names.push(sem.text(name));
-        let Some(object) = node.child_by_field_name("object") else {
+        let Some(object) = node.field(&field::OBJECT) else {
             return read;
         };
         node = object;

@@ -26,6 +26,7 @@
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
+use crate::analysis::syntax::field::{self, FieldOf};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::Node;
 
@@ -498,29 +499,26 @@ fn mention(root: Node, source: &str, at: usize, callee: Callee, classes: &[&str]
     if node.kind() != "identifier" || node.byte_range() != (at..at + word.len()) {
         return Mention::Skipped;
     }
-    let is_field = |field: &str| {
-        parent
-            .child_by_field_name(field)
-            .is_some_and(|n| n.id() == node.id())
-    };
-    if matches!(parent.kind(), "function_definition" | "class_definition") && is_field("name") {
+    let is_field = |field: &field::Field| parent.field(field).is_some_and(|n| n.id() == node.id());
+    if matches!(parent.kind(), "function_definition" | "class_definition") && is_field(&field::NAME)
+    {
         return Mention::Skipped;
     }
     let called = if callee.method {
         let called = parent.kind() == "attribute"
-            && is_field("attribute")
+            && is_field(&field::ATTRIBUTE)
             && grandparent.kind() == "call"
             && grandparent
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| f.id() == parent.id());
-        let on_known_receiver = parent.child_by_field_name("object").is_some_and(|object| {
+        let on_known_receiver = parent.field(&field::OBJECT).is_some_and(|object| {
             let receiver = &source[object.byte_range()];
             object.kind() == "identifier"
                 && (receiver == "self" || receiver == "cls" || classes.contains(&receiver))
         });
         called && on_known_receiver
     } else {
-        parent.kind() == "call" && is_field("function")
+        parent.kind() == "call" && is_field(&field::FUNCTION)
     };
     if called {
         Mention::Call

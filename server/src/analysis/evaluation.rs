@@ -12,6 +12,7 @@ use super::syntax::{
     contains, enclosing_loops, enclosing_statement, first_iterable, method_call, normalized,
     single_argument_call, text, Parents,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// Attributes of a QuerySet whose use does not load all its rows.
 const CACHE_BLIND: &[&str] = &[
@@ -132,13 +133,13 @@ fn is_cache_blind<'a>(reference: Node<'a>, source: &str, p: &Parents<'a>) -> boo
     };
     if parent.kind() != "attribute"
         || parent
-            .child_by_field_name("object")
+            .field(&field::OBJECT)
             .is_none_or(|o| o.id() != reference.id())
     {
         return false;
     }
     let attribute = parent
-        .child_by_field_name("attribute")
+        .field(&field::ATTRIBUTE)
         .map_or("", |a| text(a, source));
     QUERYSET_METHODS.contains(&attribute) || CACHE_BLIND.contains(&attribute)
 }
@@ -154,7 +155,7 @@ pub fn iterating_statement<'a>(
     let parent = p.of(reference)?;
     let iterates = match parent.kind() {
         "for_statement" | "for_in_clause" => parent
-            .child_by_field_name("right")
+            .field(&field::RIGHT)
             .is_some_and(|r| r.id() == reference.id()),
         "argument_list" => p.of(parent).is_some_and(|call| {
             single_argument_call(call, source)
@@ -181,7 +182,7 @@ pub fn evaluating_statement<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node<
         }
         let conditional = match parent.kind() {
             "boolean_operator" => parent
-                .child_by_field_name("left")
+                .field(&field::LEFT)
                 .is_none_or(|l| l.id() != child.id()),
             "conditional_expression" | "lambda" | "elif_clause" | "case_clause" => true,
             "list_comprehension"
@@ -222,7 +223,7 @@ pub fn runs_before<'a>(statement: Node<'a>, at: Node<'a>, p: &Parents<'a>) -> bo
     contains(statement, at)
         && statement.kind() == "for_statement"
         && statement
-            .child_by_field_name("body")
+            .field(&field::BODY)
             .is_some_and(|body| contains(body, at))
 }
 
@@ -249,7 +250,7 @@ pub fn writes_between(scope: &ScopeIndex, from: usize, to: usize, source: &str) 
             writes = match method_call(node, source) {
                 Some((_, m)) => WRITE_METHODS.contains(&m),
                 None => node
-                    .child_by_field_name("function")
+                    .field(&field::FUNCTION)
                     .is_some_and(|f| !PURE_FUNCTIONS.contains(&text(f, source))),
             };
         }
@@ -379,8 +380,7 @@ fn names_and_attributes<'s, 'a>(
             "identifier" => {
                 let is_attribute_name = parents.of(n).is_some_and(|p| {
                     p.kind() == "attribute"
-                        && p.child_by_field_name("attribute")
-                            .is_some_and(|a| a.id() == n.id())
+                        && p.field(&field::ATTRIBUTE).is_some_and(|a| a.id() == n.id())
                 });
                 if !is_attribute_name {
                     names.push(&source[n.byte_range()]);
@@ -409,7 +409,7 @@ fn attributes_assigned_between(
             return false;
         }
         if matches!(n.kind(), "assignment" | "augmented_assignment") {
-            if let Some(left) = n.child_by_field_name("left") {
+            if let Some(left) = n.field(&field::LEFT) {
                 assigned |= attributes.contains(&&source[left.byte_range()]);
             }
         }

@@ -9,6 +9,7 @@ use tree_sitter::{Node, Tree};
 
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::Diagnostic;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::settings::Settings;
 
 /// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when
@@ -213,8 +214,8 @@ pub fn fix_sql(
         .descendant_for_byte_range(finding.range.start, finding.range.end)
         .and_then(|read| match read.kind() {
             "attribute" => {
-                let object = read.child_by_field_name("object")?;
-                let relation = sem.text(read.child_by_field_name("attribute")?);
+                let object = read.field(&field::OBJECT)?;
+                let relation = sem.text(read.field(&field::ATTRIBUTE)?);
                 let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
                     return None;
                 };
@@ -239,9 +240,7 @@ fn method_sql<'a>(
     call: Node<'a>,
     target: sql::Target,
 ) -> Option<Result<String, String>> {
-    let method = call
-        .child_by_field_name("function")?
-        .child_by_field_name("attribute")?;
+    let method = call.field(&field::FUNCTION)?.field(&field::ATTRIBUTE)?;
     if !super::loop_queries::QUERY_METHODS.contains(&sem.text(method)) {
         return None;
     }
@@ -284,7 +283,7 @@ fn hovered_expression<'a>(leaf: Node<'a>, sem: &Semantics<'a>) -> Node<'a> {
     };
     let is_attribute_name = parent.kind() == "attribute"
         && parent
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_some_and(|a| a.id() == leaf.id());
     if !is_attribute_name {
         return leaf;
@@ -293,7 +292,7 @@ fn hovered_expression<'a>(leaf: Node<'a>, sem: &Semantics<'a>) -> Node<'a> {
         Some(call)
             if call.kind() == "call"
                 && call
-                    .child_by_field_name("function")
+                    .field(&field::FUNCTION)
                     .is_some_and(|f| f.id() == parent.id()) =>
         {
             call

@@ -5,6 +5,7 @@ use tree_sitter::Node;
 
 use super::diagnostic::Edit;
 use super::infer::Semantics;
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// A name the fix needs is already bound at module level to something else (`F = ...`,
 /// `from sympy import F`): the fix cannot use it without shadowing.
@@ -96,7 +97,7 @@ pub fn import_names(
 /// `django.db.models` of `from django.db.models import F`.
 fn from_module<'a>(sem: &Semantics<'a>, statement: Node<'a>) -> &'a str {
     statement
-        .child_by_field_name("module_name")
+        .field(&field::MODULE_NAME)
         .map_or("", |m| sem.text(m))
 }
 
@@ -116,11 +117,11 @@ fn binding_of<'a>(sem: &Semantics<'a>, statements: &[Node<'a>], name: &str) -> O
                 let mut cursor = statement.walk();
                 for imported in statement.children_by_field_name("name", &mut cursor) {
                     let bound = match imported.kind() {
-                        "aliased_import" => imported.child_by_field_name("alias"),
+                        "aliased_import" => imported.field(&field::ALIAS),
                         _ => Some(imported),
                     };
                     if bound.is_some_and(|b| sem.text(b) == name) {
-                        let original = imported.child_by_field_name("name").unwrap_or(imported);
+                        let original = imported.field(&field::NAME).unwrap_or(imported);
                         // `from x import F as G` binds G; `from ... import Count as F` binds F
                         // to something else.
                         return Some(if sem.text(original) == name {
@@ -135,14 +136,14 @@ fn binding_of<'a>(sem: &Semantics<'a>, statements: &[Node<'a>], name: &str) -> O
                 let assigned = statement
                     .named_child(0)
                     .filter(|a| a.kind() == "assignment")
-                    .and_then(|a| a.child_by_field_name("left"));
+                    .and_then(|a| a.field(&field::LEFT));
                 if assigned.is_some_and(|l| sem.text(l) == name) {
                     return Some("?");
                 }
             }
             "function_definition" | "class_definition"
                 if statement
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| sem.text(n) == name) =>
             {
                 return Some("?");

@@ -21,6 +21,7 @@ use super::index::{
 use super::program::{Arguments, Binds, Callee, Program};
 use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// A model: from the index, or only a class name (`.objects` on a class the index cannot see).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -525,7 +526,7 @@ impl<'a> Semantics<'a> {
     /// `[row for row in qs]` (maybe with `if` clauses): the rows as a list, like `list(qs)`.
     fn rows_list_ty(&self, comprehension: Node<'a>, depth: u32) -> Ty {
         let (Some(body), Some(clause)) = (
-            comprehension.child_by_field_name("body"),
+            comprehension.field(&field::BODY),
             comprehension.named_child(1),
         ) else {
             return Ty::Unknown;
@@ -535,10 +536,9 @@ impl<'a> Semantics<'a> {
             .named_children(&mut cursor)
             .filter(|c| c.kind() == "for_in_clause")
             .count();
-        let (Some(target), Some(iterable)) = (
-            clause.child_by_field_name("left"),
-            clause.child_by_field_name("right"),
-        ) else {
+        let (Some(target), Some(iterable)) =
+            (clause.field(&field::LEFT), clause.field(&field::RIGHT))
+        else {
             return Ty::Unknown;
         };
         let identity = clauses == 1
@@ -557,11 +557,11 @@ impl<'a> Semantics<'a> {
 
     /// `qs_a | qs_b`, `qs_a & qs_b`: a QuerySet of their model, loading what both load.
     fn combined_ty(&self, expr: Node<'a>, depth: u32) -> Ty {
-        let operator = expr.child_by_field_name("operator").map(|o| self.text(o));
+        let operator = expr.field(&field::OPERATOR).map(|o| self.text(o));
         let (Some("|" | "&"), Some(left), Some(right)) = (
             operator,
-            expr.child_by_field_name("left"),
-            expr.child_by_field_name("right"),
+            expr.field(&field::LEFT),
+            expr.field(&field::RIGHT),
         ) else {
             return Ty::Unknown;
         };
@@ -576,8 +576,8 @@ impl<'a> Semantics<'a> {
 
     fn attribute_ty(&self, attribute: Node<'a>, depth: u32) -> Ty {
         let (Some(object), Some(name)) = (
-            attribute.child_by_field_name("object"),
-            attribute.child_by_field_name("attribute"),
+            attribute.field(&field::OBJECT),
+            attribute.field(&field::ATTRIBUTE),
         ) else {
             return Ty::Unknown;
         };
@@ -700,15 +700,15 @@ impl<'a> Semantics<'a> {
     /// unpacked, a loop or `with` target). Only methods whose text mentions `self.<name>` are
     /// walked: a test case of thousands of lines is linted on every keystroke.
     fn attribute_values(&self, class: Node<'a>, name: &str) -> Option<Vec<Node<'a>>> {
-        let body = class.child_by_field_name("body")?;
+        let body = class.field(&field::BODY)?;
         let mentioned = format!("self.{name}");
         let is_ours = |node: Node<'a>| {
             node.kind() == "attribute"
                 && node
-                    .child_by_field_name("object")
+                    .field(&field::OBJECT)
                     .is_some_and(|o| self.text(o) == "self")
                 && node
-                    .child_by_field_name("attribute")
+                    .field(&field::ATTRIBUTE)
                     .is_some_and(|a| self.text(a) == name)
         };
         let mut values = Vec::new();
@@ -727,26 +727,21 @@ impl<'a> Semantics<'a> {
             }
             super::syntax::walk(member, |n| {
                 match n.kind() {
-                    "assignment" => {
-                        match (
-                            n.child_by_field_name("left"),
-                            n.child_by_field_name("right"),
-                        ) {
-                            (Some(left), Some(right)) if is_ours(left) => values.push(right),
-                            (Some(left), _) if left.kind() != "attribute" => {
-                                super::syntax::walk(left, |t| {
-                                    other_writes |= is_ours(t);
-                                    true
-                                });
-                            }
-                            _ => {}
+                    "assignment" => match (n.field(&field::LEFT), n.field(&field::RIGHT)) {
+                        (Some(left), Some(right)) if is_ours(left) => values.push(right),
+                        (Some(left), _) if left.kind() != "attribute" => {
+                            super::syntax::walk(left, |t| {
+                                other_writes |= is_ours(t);
+                                true
+                            });
                         }
-                    }
+                        _ => {}
+                    },
                     "augmented_assignment" | "for_statement" => {
-                        other_writes |= n.child_by_field_name("left").is_some_and(is_ours);
+                        other_writes |= n.field(&field::LEFT).is_some_and(is_ours);
                     }
                     "with_item" | "as_pattern" => {
-                        other_writes |= n.child_by_field_name("alias").is_some_and(is_ours);
+                        other_writes |= n.field(&field::ALIAS).is_some_and(is_ours);
                     }
                     _ => {}
                 }
@@ -776,11 +771,11 @@ impl<'a> Semantics<'a> {
             ) {
                 return None;
             }
-            let consequence = parent.child_by_field_name("consequence");
+            let consequence = parent.field(&field::CONSEQUENCE);
             let in_consequence = consequence.is_some_and(|c| c.id() == child.id());
             if matches!(parent.kind(), "if_statement" | "elif_clause") && in_consequence {
                 let tested = parent
-                    .child_by_field_name("condition")
+                    .field(&field::CONDITION)
                     .and_then(|c| self.isinstance_model(c, written, depth));
                 if let Some(model) = tested {
                     let rebound = scope.bindings(written).iter().any(|b| {
@@ -800,7 +795,7 @@ impl<'a> Semantics<'a> {
         let condition = strip_parens(condition);
         if condition.kind() == "boolean_operator"
             && condition
-                .child_by_field_name("operator")
+                .field(&field::OPERATOR)
                 .is_some_and(|o| self.text(o) == "and")
         {
             return ["left", "right"].into_iter().find_map(|side| {
@@ -808,10 +803,8 @@ impl<'a> Semantics<'a> {
             });
         }
         let (Some("isinstance"), Some(args)) = (
-            condition
-                .child_by_field_name("function")
-                .map(|f| self.text(f)),
-            condition.child_by_field_name("arguments"),
+            condition.field(&field::FUNCTION).map(|f| self.text(f)),
+            condition.field(&field::ARGUMENTS),
         ) else {
             return None;
         };
@@ -852,10 +845,10 @@ impl<'a> Semantics<'a> {
             }
             "attribute" => {
                 object
-                    .child_by_field_name("attribute")
+                    .field(&field::ATTRIBUTE)
                     .is_some_and(|a| self.text(a) == "request")
                     && object
-                        .child_by_field_name("object")
+                        .field(&field::OBJECT)
                         .and_then(|o| self.self_class(o))
                         .is_some()
             }
@@ -929,7 +922,7 @@ impl<'a> Semantics<'a> {
     }
 
     fn call_ty(&self, call: Node<'a>, depth: u32) -> Ty {
-        let Some(function) = call.child_by_field_name("function") else {
+        let Some(function) = call.field(&field::FUNCTION) else {
             return Ty::Unknown;
         };
         if function.kind() == "identifier" {
@@ -1013,7 +1006,7 @@ impl<'a> Semantics<'a> {
             "only" => {
                 let fields = self.string_arguments(call);
                 let readable = call
-                    .child_by_field_name("arguments")
+                    .field(&field::ARGUMENTS)
                     .is_some_and(|a| a.named_child_count() == fields.len());
                 qs.only = readable.then_some(fields);
             }
@@ -1040,9 +1033,7 @@ impl<'a> Semantics<'a> {
                 };
             }
             "list" | "sorted" => {
-                let first = call
-                    .child_by_field_name("arguments")
-                    .and_then(|a| a.named_child(0));
+                let first = call.field(&field::ARGUMENTS).and_then(|a| a.named_child(0));
                 return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
                     Some(Ty::QuerySet(qs)) => Ty::Evaluated(qs),
                     _ => Ty::Unknown,
@@ -1050,9 +1041,7 @@ impl<'a> Semantics<'a> {
             }
             // `type(self)`: the instance's model.
             "type" if self.argument_count(call) == 1 => {
-                let first = call
-                    .child_by_field_name("arguments")
-                    .and_then(|a| a.named_child(0));
+                let first = call.field(&field::ARGUMENTS).and_then(|a| a.named_child(0));
                 return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
                     Some(Ty::Instance(model)) => Ty::ModelClass(model),
                     _ => Ty::Unknown,
@@ -1066,10 +1055,7 @@ impl<'a> Semantics<'a> {
                 }
             }
         }
-        let Some(first) = call
-            .child_by_field_name("arguments")
-            .and_then(|a| a.named_child(0))
-        else {
+        let Some(first) = call.field(&field::ARGUMENTS).and_then(|a| a.named_child(0)) else {
             return Ty::Unknown;
         };
         match self.ty_at_depth(first, depth + 1) {
@@ -1095,7 +1081,7 @@ impl<'a> Semantics<'a> {
     }
 
     fn argument_count(&self, call: Node<'a>) -> usize {
-        call.child_by_field_name("arguments")
+        call.field(&field::ARGUMENTS)
             .map_or(0, |a| a.named_child_count())
     }
 
@@ -1163,7 +1149,7 @@ impl<'a> Semantics<'a> {
     }
 
     fn arguments(&self, call: Node<'a>) -> impl Iterator<Item = Node<'a>> {
-        let arguments = call.child_by_field_name("arguments");
+        let arguments = call.field(&field::ARGUMENTS);
         (0..arguments.map_or(0, |a| a.named_child_count()))
             .filter_map(move |i| arguments?.named_child(i))
     }
@@ -1173,7 +1159,7 @@ impl<'a> Semantics<'a> {
     fn prefetch(&self, arg: Node<'a>) -> Option<PrefetchArguments<'a>> {
         let is_prefetch = arg.kind() == "call"
             && arg
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| self.text(f).ends_with("Prefetch"));
         if !is_prefetch {
             return None;
@@ -1185,11 +1171,11 @@ impl<'a> Semantics<'a> {
         };
         for (i, part) in self.arguments(arg).enumerate() {
             let keyword = (part.kind() == "keyword_argument")
-                .then(|| part.child_by_field_name("name").map(|n| self.text(n)))
+                .then(|| part.field(&field::NAME).map(|n| self.text(n)))
                 .flatten();
             match keyword {
-                Some("lookup") => parts.lookup = part.child_by_field_name("value"),
-                Some("queryset") => parts.queryset = part.child_by_field_name("value"),
+                Some("lookup") => parts.lookup = part.field(&field::VALUE),
+                Some("queryset") => parts.queryset = part.field(&field::VALUE),
                 Some("to_attr") => parts.to_attr = true,
                 Some(_) => {}
                 None if i == 0 => parts.lookup = Some(part),
@@ -1204,8 +1190,8 @@ impl<'a> Semantics<'a> {
     /// `qs[a:b]` is a sliced QuerySet; `qs[i]` one instance; `qs[::step]` a list.
     fn subscript_ty(&self, subscript: Node<'a>, depth: u32) -> Ty {
         let (Some(value), Some(index)) = (
-            subscript.child_by_field_name("value"),
-            subscript.child_by_field_name("subscript"),
+            subscript.field(&field::VALUE),
+            subscript.field(&field::SUBSCRIPT),
         ) else {
             return Ty::Unknown;
         };
@@ -1570,14 +1556,10 @@ impl<'a> Semantics<'a> {
         let Some(class) = self.class_of_method(function) else {
             return Ty::Unknown;
         };
-        let method = function
-            .child_by_field_name("name")
-            .map_or("", |n| self.text(n));
-        let class_name = class
-            .child_by_field_name("name")
-            .map_or("", |n| self.text(n));
+        let method = function.field(&field::NAME).map_or("", |n| self.text(n));
+        let class_name = class.field(&field::NAME).map_or("", |n| self.text(n));
         let bases = class
-            .child_by_field_name("superclasses")
+            .field(&field::SUPERCLASSES)
             .map_or("", |b| self.text(b));
         if bases.contains("ModelAdmin") && !bases.contains("Inline") {
             let model = self.class_model(class, 0);
@@ -1596,7 +1578,7 @@ impl<'a> Semantics<'a> {
             _ => false,
         };
         let is_second = function
-            .child_by_field_name("parameters")
+            .field(&field::PARAMETERS)
             .and_then(|p| p.named_child(1))
             .is_some_and(|p| p.id() == param.id());
         if !expected || !is_second {
@@ -1620,17 +1602,17 @@ impl<'a> Semantics<'a> {
             .collect();
         decorators.into_iter().find_map(|decorator| {
             let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
-            let function = call.child_by_field_name("function")?;
+            let function = call.field(&field::FUNCTION)?;
             if self.text(function).rsplit('.').next() != Some("receiver") {
                 return None;
             }
-            let arguments = call.child_by_field_name("arguments")?;
+            let arguments = call.field(&field::ARGUMENTS)?;
             let mut cursor = arguments.walk();
             let sender = arguments.named_children(&mut cursor).find_map(|a| {
                 (a.kind() == "keyword_argument"
-                    && a.child_by_field_name("name")
+                    && a.field(&field::NAME)
                         .is_some_and(|n| self.text(n) == "sender"))
-                .then(|| a.child_by_field_name("value"))
+                .then(|| a.field(&field::VALUE))
                 .flatten()
             })?;
             match self.ty(sender) {
@@ -1646,7 +1628,7 @@ impl<'a> Semantics<'a> {
         let Some(class) = self.class_of_method(enclosing_scope(param, &self.parents)) else {
             return Ty::Unknown;
         };
-        let Some(name) = class.child_by_field_name("name").map(|n| self.text(n)) else {
+        let Some(name) = class.field(&field::NAME).map(|n| self.text(n)) else {
             return Ty::Unknown;
         };
         let symbol = Symbol::Class {
@@ -1706,10 +1688,10 @@ impl<'a> Semantics<'a> {
             },
             "attribute"
                 if expr
-                    .child_by_field_name("attribute")
+                    .field(&field::ATTRIBUTE)
                     .is_some_and(|a| self.text(a) == "queryset") =>
             {
-                let object = expr.child_by_field_name("object")?;
+                let object = expr.field(&field::OBJECT)?;
                 self.view_sources(self.self_class(object)?).queryset
             }
             _ => None,
@@ -1738,14 +1720,14 @@ impl<'a> Semantics<'a> {
             queryset: None,
             model: None,
         };
-        let Some(body) = class.child_by_field_name("body") else {
+        let Some(body) = class.field(&field::BODY) else {
             return sources;
         };
         let mut cursor = body.walk();
         for statement in body.named_children(&mut cursor) {
             if statement.kind() == "function_definition" {
                 if statement
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| self.text(n) == "get_queryset")
                 {
                     let mut returns = Vec::new();
@@ -1834,9 +1816,7 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         };
         // A name the enclosing function binds is not the import.
-        let scope = call
-            .child_by_field_name("function")
-            .map(|f| self.scope_of(f));
+        let scope = call.field(&field::FUNCTION).map(|f| self.scope_of(f));
         if scope.is_some_and(|s| s.scope.kind() != "module" && !s.bindings(function).is_empty()) {
             return Ty::Unknown;
         }
@@ -1852,9 +1832,7 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         };
         if name == "Paginator" && module.starts_with("django.core.paginator") {
-            let first = call
-                .child_by_field_name("arguments")
-                .and_then(|a| a.named_child(0));
+            let first = call.field(&field::ARGUMENTS).and_then(|a| a.named_child(0));
             return match first.map(|f| self.ty_at_depth(f, depth + 1)) {
                 Some(Ty::QuerySet(qs) | Ty::Evaluated(qs)) if !qs.values => Ty::Paginator(qs),
                 _ => Ty::Unknown,
@@ -1969,10 +1947,9 @@ impl<'a> Semantics<'a> {
                 "comment" => {}
                 "list_splat" | "dictionary_splat" => return None,
                 "keyword_argument" => {
-                    let (Some(name), Some(value)) = (
-                        argument.child_by_field_name("name"),
-                        argument.child_by_field_name("value"),
-                    ) else {
+                    let (Some(name), Some(value)) =
+                        (argument.field(&field::NAME), argument.field(&field::VALUE))
+                    else {
                         return None;
                     };
                     let ty = self.argument_ty(value, depth);
@@ -2016,7 +1993,7 @@ impl<'a> Semantics<'a> {
         let mut passed = None;
         for argument in self.arguments(call) {
             let value = match argument.kind() {
-                "keyword_argument" => argument.child_by_field_name("value")?,
+                "keyword_argument" => argument.field(&field::VALUE)?,
                 "comment" => continue,
                 _ => argument,
             };
@@ -2040,7 +2017,7 @@ impl<'a> Semantics<'a> {
     /// nowhere else in the module (a name rebound or deleted could be anything).
     fn module_function(&self, call: Node<'a>, name: &str) -> Option<Node<'a>> {
         let definition = *self.module_functions().get(name)?;
-        let function = call.child_by_field_name("function")?;
+        let function = call.field(&field::FUNCTION)?;
         let scope = self.scope_of(function);
         if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
             return None;
@@ -2059,7 +2036,7 @@ impl<'a> Semantics<'a> {
             let mut cursor = root.walk();
             for statement in root.named_children(&mut cursor) {
                 let definition = undecorated(statement);
-                let name = definition.child_by_field_name("name").map(|n| self.text(n));
+                let name = definition.field(&field::NAME).map(|n| self.text(n));
                 match (definition.kind(), name) {
                     ("function_definition", Some(name)) => {
                         functions
@@ -2101,14 +2078,14 @@ impl<'a> Semantics<'a> {
         }
         // Read once per class: a large test case calls `self.assert...` thousands of times.
         let mut methods = MethodTable::default();
-        if let Some(body) = class.child_by_field_name("body") {
+        if let Some(body) = class.field(&field::BODY) {
             let mut cursor = body.walk();
             for statement in body.named_children(&mut cursor) {
                 let definition = undecorated(statement);
                 if definition.kind() != "function_definition" {
                     continue;
                 }
-                if let Some(method) = definition.child_by_field_name("name") {
+                if let Some(method) = definition.field(&field::NAME) {
                     // Defined twice: which one runs depends on more than the analyzer reads.
                     methods
                         .entry(self.text(method))
@@ -2146,7 +2123,7 @@ impl<'a> Semantics<'a> {
         if returned != Ty::Unknown {
             return returned;
         }
-        match function.child_by_field_name("return_type") {
+        match function.field(&field::RETURN_TYPE) {
             Some(annotation) => self.annotation_ty(annotation),
             None => Ty::Unknown,
         }
@@ -2154,7 +2131,7 @@ impl<'a> Semantics<'a> {
 
     /// The join of every `return`'s value; for a generator, what it yields.
     fn returned_ty(&self, function: Node<'a>, depth: u32) -> Ty {
-        let Some(body) = function.child_by_field_name("body") else {
+        let Some(body) = function.field(&field::BODY) else {
             return Ty::Unknown;
         };
         let (mut values, mut yielded) = (Vec::new(), Vec::new());
@@ -2207,7 +2184,7 @@ impl<'a> Semantics<'a> {
     }
 
     fn class_model(&self, class: Node<'a>, depth: u32) -> Option<ModelRef> {
-        let body = class.child_by_field_name("body")?;
+        let body = class.field(&field::BODY)?;
         let model_of = |value: Node<'a>| match self.ty_at_depth(value, depth + 1) {
             Ty::ModelClass(model) => Some(model),
             _ => None,
@@ -2223,10 +2200,10 @@ impl<'a> Semantics<'a> {
         let mut cursor = body.walk();
         let meta = body.named_children(&mut cursor).find(|s| {
             s.kind() == "class_definition"
-                && s.child_by_field_name("name")
+                && s.field(&field::NAME)
                     .is_some_and(|n| self.text(n) == "Meta")
         });
-        if let Some(meta_body) = meta.and_then(|m| m.child_by_field_name("body")) {
+        if let Some(meta_body) = meta.and_then(|m| m.field(&field::BODY)) {
             let mut cursor = meta_body.walk();
             for statement in meta_body.named_children(&mut cursor) {
                 if let Some((left, right)) = super::syntax::simple_assignment(statement) {
@@ -2243,9 +2220,9 @@ impl<'a> Semantics<'a> {
         let mut cursor = decorated.walk();
         let registered = decorated.named_children(&mut cursor).find_map(|d| {
             let call = d.named_child(0).filter(|c| c.kind() == "call")?;
-            let function = call.child_by_field_name("function")?;
+            let function = call.field(&field::FUNCTION)?;
             (self.text(function).rsplit('.').next() == Some("register"))
-                .then(|| call.child_by_field_name("arguments")?.named_child(0))
+                .then(|| call.field(&field::ARGUMENTS)?.named_child(0))
                 .flatten()
         });
         registered.and_then(model_of)
@@ -2417,7 +2394,7 @@ impl<'a> Semantics<'a> {
     /// neither decorated (a decorator may wrap it in anything). `None` when the module does not
     /// say which function runs, or which of its parameters the argument fills.
     pub fn parameter_filled(&self, call: Node<'a>, argument: Node<'a>) -> Option<Node<'a>> {
-        let function = call.child_by_field_name("function")?;
+        let function = call.field(&field::FUNCTION)?;
         let (definition, skipped) = if function.kind() == "identifier" {
             (self.module_function(call, self.text(function))?, 0)
         } else {
@@ -2439,7 +2416,7 @@ impl<'a> Semantics<'a> {
         }
         let holder = self.parents.of(argument)?;
         if holder.kind() == "keyword_argument" {
-            let keyword = self.text(holder.child_by_field_name("name")?);
+            let keyword = self.text(holder.field(&field::NAME)?);
             return parameters
                 .into_iter()
                 .skip(skipped)
@@ -2495,7 +2472,7 @@ impl<'a> Semantics<'a> {
             return None;
         }
         let (position, default) = parameter_position(function, name)?;
-        let function_name = self.text(function.child_by_field_name("name")?);
+        let function_name = self.text(function.field(&field::NAME)?);
         let class = self.class_of_method(function);
         let decorators = decorators(self, function);
         let (form, callee_name, mentioned_with) = match class {
@@ -2512,7 +2489,7 @@ impl<'a> Semantics<'a> {
                 (CallForm::Function, function_name, None)
             }
             Some(class) => {
-                let class_name = self.text(class.child_by_field_name("name")?);
+                let class_name = self.text(class.field(&field::NAME)?);
                 if self.parents.of(class)?.kind() != "module" {
                     return None;
                 }
@@ -2564,7 +2541,7 @@ impl<'a> Semantics<'a> {
     ) -> Option<Vec<Node<'a>>> {
         let root = self.parents.root();
         let class_name = class
-            .and_then(|c| c.child_by_field_name("name"))
+            .and_then(|c| c.field(&field::NAME))
             .map(|n| self.text(n));
         // A class that builds its instances itself (`cls(...)`) has calls this does not see.
         if form == CallForm::Constructor
@@ -2586,7 +2563,7 @@ impl<'a> Semantics<'a> {
             let parent = self.parents.of(word)?;
             let is_definition = matches!(parent.kind(), "function_definition" | "class_definition")
                 && parent
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| n.id() == word.id());
             if is_definition {
                 let defined_here = match form {
@@ -2606,17 +2583,17 @@ impl<'a> Semantics<'a> {
             let call = match form {
                 CallForm::Function | CallForm::Constructor => (parent.kind() == "call"
                     && parent
-                        .child_by_field_name("function")
+                        .field(&field::FUNCTION)
                         .is_some_and(|f| f.id() == word.id()))
                 .then_some(parent)?,
                 CallForm::Method { skipped } => {
                     let call = self.parents.of(parent).filter(|c| {
                         parent.kind() == "attribute"
                             && c.kind() == "call"
-                            && c.child_by_field_name("function")
+                            && c.field(&field::FUNCTION)
                                 .is_some_and(|f| f.id() == parent.id())
                     })?;
-                    let receiver = self.text(parent.child_by_field_name("object")?);
+                    let receiver = self.text(parent.field(&field::OBJECT)?);
                     let inside_class = class.is_some_and(|c| c.byte_range().contains(&at));
                     let bound_in_class = inside_class && matches!(receiver, "self" | "cls");
                     // `Class.method(...)` binds nothing for a plain method: its first argument
@@ -2664,10 +2641,10 @@ impl<'a> Semantics<'a> {
                 "list_splat" | "dictionary_splat" => return Some(argument),
                 "keyword_argument" => {
                     if argument
-                        .child_by_field_name("name")
+                        .field(&field::NAME)
                         .is_some_and(|n| self.text(n) == name)
                     {
-                        return argument.child_by_field_name("value");
+                        return argument.field(&field::VALUE);
                     }
                 }
                 _ => {
@@ -2697,7 +2674,7 @@ enum ParameterEntry<'a> {
 
 /// `function`'s parameter list, entry by entry (empty without one).
 fn parameter_entries(function: Node<'_>) -> Vec<ParameterEntry<'_>> {
-    let Some(parameters) = function.child_by_field_name("parameters") else {
+    let Some(parameters) = function.field(&field::PARAMETERS) else {
         return Vec::new();
     };
     let mut cursor = parameters.walk();
@@ -2714,8 +2691,8 @@ fn parameter_entries(function: Node<'_>) -> Vec<ParameterEntry<'_>> {
                 default: None,
             },
             "default_parameter" | "typed_default_parameter" => ParameterEntry::Named {
-                name: parameter.child_by_field_name("name"),
-                default: parameter.child_by_field_name("value"),
+                name: parameter.field(&field::NAME),
+                default: parameter.field(&field::VALUE),
             },
             "positional_separator" => ParameterEntry::PositionalOnlyEnd,
             _ => ParameterEntry::Starred,
@@ -2729,7 +2706,7 @@ fn parameter_position<'a>(
     function: Node<'a>,
     name: Node<'a>,
 ) -> Option<(Option<usize>, Option<Node<'a>>)> {
-    function.child_by_field_name("parameters")?;
+    function.field(&field::PARAMETERS)?;
     let mut position = 0;
     let mut keyword_only = false;
     for entry in parameter_entries(function) {

@@ -8,6 +8,7 @@ use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site, runs_at_most_once};
 use super::scope::BindingKind;
 use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// Methods that run a query and return one value or row.
 pub const QUERY_METHODS: &[&str] = &[
@@ -99,7 +100,7 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     let looks_up_loop_values = lookup_values(sem, call).into_iter().any(bound_in_loop);
     let queried = model_of(sem, receiver);
     let (mut loop_writes, mut writes_queried_model) = (false, false);
-    let repeated = loop_node.child_by_field_name("body").unwrap_or(loop_node);
+    let repeated = loop_node.field(&field::BODY).unwrap_or(loop_node);
     walk(repeated, |n| {
         if let Some((written, name)) = method_call(n, sem.source) {
             if WRITE_METHODS.contains(&name) {
@@ -159,7 +160,7 @@ fn model_of<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<ModelRef> {
             let BindingKind::Assign { value, .. } = binding.kind else {
                 return None;
             };
-            match sem.ty(value.child_by_field_name("function")?) {
+            match sem.ty(value.field(&field::FUNCTION)?) {
                 Ty::ModelClass(model) if value.kind() == "call" => Some(model),
                 _ => None,
             }
@@ -195,13 +196,13 @@ fn lookup_values<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Vec<Node<'a>> {
     for _ in 0..2 {
         while let Some((receiver, method)) = method_call(node, sem.source) {
             if matches!(method, "get" | "filter" | "exclude") {
-                if let Some(arguments) = node.child_by_field_name("arguments") {
+                if let Some(arguments) = node.field(&field::ARGUMENTS) {
                     let mut cursor = arguments.walk();
                     values.extend(
                         arguments
                             .named_children(&mut cursor)
                             .filter(|a| a.kind() == "keyword_argument")
-                            .filter_map(|a| a.child_by_field_name("value")),
+                            .filter_map(|a| a.field(&field::VALUE)),
                     );
                 }
             }

@@ -11,6 +11,7 @@ use super::scope::BindingKind;
 use super::syntax::{
     contains, method_call, relation_method_call, single_argument_call, strip_parens,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// A `for` loop or comprehension whose variable is a row of a QuerySet.
 pub struct RowLoop<'a> {
@@ -83,9 +84,9 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
         match parent.kind() {
             "for_statement" => {
                 let in_body = parent
-                    .child_by_field_name("body")
+                    .field(&field::BODY)
                     .is_some_and(|b| b.id() == child.id());
-                if in_body && binds_name(parent.child_by_field_name("left")) {
+                if in_body && binds_name(parent.field(&field::LEFT)) {
                     return true;
                 }
             }
@@ -98,10 +99,7 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
                     .named_children(&mut cursor)
                     .filter(|c| c.kind() == "for_in_clause")
                     .collect();
-                if clauses
-                    .iter()
-                    .any(|c| binds_name(c.child_by_field_name("left")))
-                {
+                if clauses.iter().any(|c| binds_name(c.field(&field::LEFT))) {
                     return true;
                 }
             }
@@ -154,8 +152,8 @@ pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node
             // `node` in the header of a statement (an `if` test, an inner loop's iterable, a
             // `with` item): the rest of that statement runs after it, whole.
             "if_statement" | "elif_clause" | "for_statement" | "with_statement"
-                if is(parent.child_by_field_name("condition"), child)
-                    || is(parent.child_by_field_name("right"), child)
+                if is(parent.field(&field::CONDITION), child)
+                    || is(parent.field(&field::RIGHT), child)
                     || child.kind() == "with_clause" =>
             {
                 let mut statement = parent;
@@ -201,7 +199,7 @@ fn inside_a_try_body<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node<'a>
         }
         if parent.kind() == "try_statement"
             && parent
-                .child_by_field_name("body")
+                .field(&field::BODY)
                 .is_some_and(|b| b.id() == child.id())
         {
             return true;
@@ -270,7 +268,7 @@ impl Exits {
         match statement.kind() {
             "return_statement" | "break_statement" => true,
             "raise_statement" => !self.raise_may_be_caught,
-            "with_statement" => self.block_leaves(statement.child_by_field_name("body")),
+            "with_statement" => self.block_leaves(statement.field(&field::BODY)),
             "if_statement" => {
                 let mut cursor = statement.walk();
                 let alternatives: Vec<Node> = statement
@@ -278,11 +276,11 @@ impl Exits {
                     .collect();
                 let has_else = alternatives.iter().any(|a| a.kind() == "else_clause");
                 has_else
-                    && self.block_leaves(statement.child_by_field_name("consequence"))
+                    && self.block_leaves(statement.field(&field::CONSEQUENCE))
                     && alternatives.iter().all(|a| {
                         self.block_leaves(
-                            a.child_by_field_name("consequence")
-                                .or_else(|| a.child_by_field_name("body")),
+                            a.field(&field::CONSEQUENCE)
+                                .or_else(|| a.field(&field::BODY)),
                         )
                     })
             }
@@ -401,7 +399,7 @@ pub fn prefetched_with_the_relation<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> 
 
 /// `[row for row in rows if ...]`: `rows`, whose rows it keeps (some of them) as they are.
 fn kept_rows<'a>(sem: &Semantics<'a>, comprehension: Node<'a>) -> Option<Node<'a>> {
-    let body = comprehension.child_by_field_name("body")?;
+    let body = comprehension.field(&field::BODY)?;
     let mut cursor = comprehension.walk();
     let clauses: Vec<Node> = comprehension
         .named_children(&mut cursor)
@@ -410,11 +408,11 @@ fn kept_rows<'a>(sem: &Semantics<'a>, comprehension: Node<'a>) -> Option<Node<'a
     let [clause] = clauses.as_slice() else {
         return None;
     };
-    let target = clause.child_by_field_name("left")?;
+    let target = clause.field(&field::LEFT)?;
     (target.kind() == "identifier"
         && body.kind() == "identifier"
         && sem.text(target) == sem.text(body))
-    .then(|| clause.child_by_field_name("right"))
+    .then(|| clause.field(&field::RIGHT))
     .flatten()
 }
 
@@ -461,9 +459,9 @@ fn fetched_with<'a>(sem: &Semantics<'a>, instance: Node<'a>) -> Option<Vec<Strin
     let source = match method_call(value, sem.source) {
         Some((receiver, "get" | "first" | "last" | "latest" | "earliest")) => receiver,
         _ => value
-            .child_by_field_name("function")
+            .field(&field::FUNCTION)
             .filter(|f| sem.text(*f) == "get_object_or_404")
-            .and_then(|_| value.child_by_field_name("arguments")?.named_child(0))?,
+            .and_then(|_| value.field(&field::ARGUMENTS)?.named_child(0))?,
     };
     match sem.ty(source) {
         Ty::QuerySet(qs) => Some(qs.prefetch_related),
@@ -488,10 +486,10 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
     }
     super::syntax::walk(scope.scope, |n| {
         if n.kind() == "call"
-            && n.child_by_field_name("function")
+            && n.field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f).ends_with("prefetch_related_objects"))
         {
-            if let Some(args) = n.child_by_field_name("arguments") {
+            if let Some(args) = n.field(&field::ARGUMENTS) {
                 let mut cursor = args.walk();
                 let mut arguments = args.named_children(&mut cursor);
                 if arguments
@@ -542,7 +540,7 @@ pub fn back_reference<'a>(
             continue;
         }
         if let Some(sliced) = expr
-            .child_by_field_name("value")
+            .field(&field::VALUE)
             .filter(|_| expr.kind() == "subscript")
         {
             expr = strip_parens(sliced);
@@ -565,10 +563,8 @@ pub fn back_reference<'a>(
     if expr.kind() != "attribute" {
         return None;
     }
-    let (Some(owner), Some(accessor)) = (
-        expr.child_by_field_name("object"),
-        expr.child_by_field_name("attribute"),
-    ) else {
+    let (Some(owner), Some(accessor)) = (expr.field(&field::OBJECT), expr.field(&field::ATTRIBUTE))
+    else {
         return None;
     };
     let Ty::Instance(ModelRef::Indexed(owner)) = sem.ty(owner) else {
@@ -732,7 +728,7 @@ fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -
             return None;
         }
     } else if element.is_none() && matches!(sem.ty(expr), Ty::Paginator(_)) {
-        let arguments = expr.child_by_field_name("arguments")?;
+        let arguments = expr.field(&field::ARGUMENTS)?;
         return arguments
             .named_child(0)
             .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat" | "comment"));
@@ -795,12 +791,12 @@ pub fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
                 Some((receiver, _)) => node = strip_parens(receiver),
                 None => return false,
             },
-            "subscript" => match node.child_by_field_name("value") {
+            "subscript" => match node.field(&field::VALUE) {
                 Some(value) => node = strip_parens(value),
                 None => return false,
             },
             "attribute" => {
-                return match node.child_by_field_name("object") {
+                return match node.field(&field::OBJECT) {
                     Some(object) => matches!(sem.ty(object), Ty::ModelClass(_)),
                     None => false,
                 };
@@ -826,7 +822,7 @@ pub fn add_argument(sem: &Semantics, site: Node, method: &str, literal: &str) ->
             break;
         };
         if name == method {
-            if let Some(args) = node.child_by_field_name("arguments") {
+            if let Some(args) = node.field(&field::ARGUMENTS) {
                 let close = args.end_byte() - 1;
                 let separator = if args.named_child_count() > 0 {
                     ", "
@@ -882,8 +878,8 @@ pub fn read_before_in_loop(sem: &Semantics, row_loop: &RowLoop, node: Node) -> b
 /// prefetches: reading it costs no query.
 pub fn prefetched_relation<'a>(sem: &Semantics<'a>, manager: Node<'a>) -> bool {
     let (Some(instance), Some(relation)) = (
-        manager.child_by_field_name("object"),
-        manager.child_by_field_name("attribute"),
+        manager.field(&field::OBJECT),
+        manager.field(&field::ATTRIBUTE),
     ) else {
         return false;
     };

@@ -44,6 +44,7 @@ use infer::Semantics;
 use repair::Prelint;
 use rules::{Registry, RuleContext, REGISTRY};
 
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::settings::Settings;
 
 /// Compiles the rules' query, which the first lint would otherwise wait for.
@@ -340,7 +341,7 @@ impl<'r> Linter<'r> {
                 .iter()
                 .map(|u| syntax::undecorated(*u))
                 .filter(|d| d.kind() == "class_definition")
-                .filter_map(|c| c.child_by_field_name("name"))
+                .filter_map(|c| c.field(&field::NAME))
                 .map(|n| &source[n.byte_range()])
                 .collect();
             let root = sem.parents.root();
@@ -466,7 +467,7 @@ impl<'r> Linter<'r> {
             diagnostics.extend(self.lint_unit(sem, decorator));
         }
         diagnostics.extend(self.lint_matches(sem, class, Some(0)));
-        let Some(body) = class.child_by_field_name("body") else {
+        let Some(body) = class.field(&field::BODY) else {
             return;
         };
         // The header: name, bases (`class Big(mixin(...))`), type parameters.
@@ -605,11 +606,11 @@ fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece
     }
     let definition = syntax::undecorated(unit);
     let class_name = (definition.kind() == "class_definition")
-        .then(|| definition.child_by_field_name("name"))
+        .then(|| definition.field(&field::NAME))
         .flatten()
         .map(|n| &source[n.byte_range()]);
     let members = |class: Node<'t>| -> Vec<Node<'t>> {
-        let Some(body) = class.child_by_field_name("body") else {
+        let Some(body) = class.field(&field::BODY) else {
             return Vec::new();
         };
         let mut cursor = body.walk();
@@ -668,14 +669,14 @@ fn taking_arguments<'s>(
     if function.kind() != "function_definition" {
         return None;
     }
-    let name = &source[function.child_by_field_name("name")?.byte_range()];
+    let name = &source[function.field(&field::NAME)?.byte_range()];
     let decorated_otherwise = syntax::decorator_names(definition, source)
         .iter()
         .any(|d| !matches!(*d, "classmethod" | "staticmethod"));
     if decorated_otherwise {
         return None;
     }
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field(&field::PARAMETERS)?;
     if parameters.named_child_count() <= usize::from(class.is_some()) {
         return None;
     }
@@ -706,12 +707,12 @@ fn method_name<'s>(member: Node, source: &'s str) -> Option<&'s str> {
     let function = match member.kind() {
         "function_definition" => member,
         "decorated_definition" => member
-            .child_by_field_name("definition")
+            .field(&field::DEFINITION)
             .filter(|d| d.kind() == "function_definition")?,
         _ => return None,
     };
     function
-        .child_by_field_name("name")
+        .field(&field::NAME)
         .map(|n| &source[n.byte_range()])
 }
 

@@ -20,6 +20,7 @@ use tree_sitter::{Node, Tree};
 use super::index::{extract, module_name, FileFacts, Import, ModelIndex};
 use super::infer::{Semantics, Ty};
 use super::syntax::undecorated;
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// How many summaries may be in progress on one thread at once (a helper calling a helper
 /// calling ...): past it, `Unknown`.
@@ -574,7 +575,7 @@ fn top_level<'m>(module: &'m ParsedModule, name: &str) -> Option<Node<'m>> {
         let definition = undecorated(statement);
         let defined = match definition.kind() {
             "function_definition" | "class_definition" => definition
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .is_some_and(|n| &module.source[n.byte_range()] == name),
             _ => super::syntax::simple_assignment(statement)
                 .is_some_and(|(left, _)| &module.source[left.byte_range()] == name),
@@ -598,17 +599,17 @@ fn method<'m>(module: &'m ParsedModule, class: &str, name: &str) -> Option<Node<
         .map(undecorated)
         .find(|d| {
             d.kind() == "class_definition"
-                && d.child_by_field_name("name")
+                && d.field(&field::NAME)
                     .is_some_and(|n| &module.source[n.byte_range()] == class)
         })?;
-    let body = class.child_by_field_name("body")?;
+    let body = class.field(&field::BODY)?;
     let mut cursor = body.walk();
     let mut found = body
         .named_children(&mut cursor)
         .map(undecorated)
         .filter(|d| {
             d.kind() == "function_definition"
-                && d.child_by_field_name("name")
+                && d.field(&field::NAME)
                     .is_some_and(|n| &module.source[n.byte_range()] == name)
         });
     match (found.next(), found.next()) {

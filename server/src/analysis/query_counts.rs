@@ -26,6 +26,7 @@ use super::loop_queries::QUERY_METHODS;
 use super::loops::covers;
 use super::scope::BindingKind;
 use super::syntax::{enclosing_scope, strip_parens, walk};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// The queries of one loop or function.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,8 +219,8 @@ fn related_row<'a>(
     read: Node<'a>,
     target: &Result<sql::Target, String>,
 ) -> Option<Result<String, String>> {
-    let object = read.child_by_field_name("object")?;
-    let relation = sem.text(read.child_by_field_name("attribute")?);
+    let object = read.field(&field::OBJECT)?;
+    let relation = sem.text(read.field(&field::ATTRIBUTE)?);
     let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(object) else {
         return None;
     };
@@ -252,7 +253,7 @@ fn count_of<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
 /// one loop whose rows run queries (two such loops would make `N` mean two things). `None`
 /// when it runs none, or returns a QuerySet (its caller runs that one).
 fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCount> {
-    let body = function.child_by_field_name("body")?;
+    let body = function.field(&field::BODY)?;
     if !may_count(sem, body) {
         return None;
     }
@@ -314,18 +315,18 @@ struct LoopParts<'a> {
 
 fn loop_parts(node: Node) -> Option<LoopParts> {
     match node.kind() {
-        "for_statement" if node.child_by_field_name("alternative").is_none() => Some(LoopParts {
-            target: node.child_by_field_name("left")?,
-            iterable: node.child_by_field_name("right")?,
-            body: node.child_by_field_name("body")?,
+        "for_statement" if node.field(&field::ALTERNATIVE).is_none() => Some(LoopParts {
+            target: node.field(&field::LEFT)?,
+            iterable: node.field(&field::RIGHT)?,
+            body: node.field(&field::BODY)?,
             rest: Vec::new(),
         }),
         "list_comprehension" | "set_comprehension" | "dictionary_comprehension" => {
             let (clause, rest) = only_clause(node)?;
             Some(LoopParts {
-                target: clause.child_by_field_name("left")?,
-                iterable: clause.child_by_field_name("right")?,
-                body: node.child_by_field_name("body")?,
+                target: clause.field(&field::LEFT)?,
+                iterable: clause.field(&field::RIGHT)?,
+                body: node.field(&field::BODY)?,
                 rest,
             })
         }
@@ -403,7 +404,7 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
             | "set_comprehension"
             | "dictionary_comprehension" => queries = true,
             "function_definition" | "class_definition" | "lambda" => hopeless = true,
-            "call" => match node.child_by_field_name("function") {
+            "call" => match node.field(&field::FUNCTION) {
                 Some(function) if function.kind() == "identifier" => {
                     let name = sem.text(function);
                     hopeless |= !(BUILTINS.contains(&name)
@@ -412,7 +413,7 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
                 }
                 Some(function) if function.kind() == "attribute" => {
                     let method = function
-                        .child_by_field_name("attribute")
+                        .field(&field::ATTRIBUTE)
                         .map_or("", |m| sem.text(m));
                     // Joining and prefetching build the QuerySet too (the loop counts them).
                     let builds = CHAINABLE.contains(&method)
@@ -420,7 +421,7 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
                     if runs_one_query(method) || matches!(method, "create" | "save") {
                         queries = true;
                     } else if !builds {
-                        let receiver = function.child_by_field_name("object");
+                        let receiver = function.field(&field::OBJECT);
                         hopeless |= receiver.is_none_or(|r| !plain_receiver_shape(sem, r));
                     }
                 }
@@ -472,9 +473,9 @@ fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
     let mut found = false;
     walk(body, |n| {
         let target = match n.kind() {
-            "assignment" | "augmented_assignment" => n.child_by_field_name("left"),
-            "for_statement" | "for_in_clause" => n.child_by_field_name("left"),
-            "named_expression" => n.child_by_field_name("name"),
+            "assignment" | "augmented_assignment" => n.field(&field::LEFT),
+            "for_statement" | "for_in_clause" => n.field(&field::LEFT),
+            "named_expression" => n.field(&field::NAME),
             _ => None,
         };
         if let Some(target) = target {
@@ -493,7 +494,7 @@ fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
 fn is_attribute_name(identifier: Node) -> bool {
     identifier.parent().is_some_and(|p| {
         p.kind() == "attribute"
-            && p.child_by_field_name("attribute")
+            && p.field(&field::ATTRIBUTE)
                 .is_some_and(|a| a.id() == identifier.id())
     })
 }
@@ -551,23 +552,21 @@ fn annotations_of<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Vec<String> {
     let mut names = Vec::new();
     let mut node = strip_parens(chain);
     while node.kind() == "call" {
-        let Some(function) = node.child_by_field_name("function") else {
+        let Some(function) = node.field(&field::FUNCTION) else {
             break;
         };
-        let method = function
-            .child_by_field_name("attribute")
-            .map(|m| sem.text(m));
-        let arguments = node.child_by_field_name("arguments");
+        let method = function.field(&field::ATTRIBUTE).map(|m| sem.text(m));
+        let arguments = node.field(&field::ARGUMENTS);
         if let Some(arguments) = arguments.filter(|_| method == Some("annotate")) {
             let mut cursor = arguments.walk();
             for argument in arguments.named_children(&mut cursor) {
-                let name = argument.child_by_field_name("name");
+                let name = argument.field(&field::NAME);
                 if let Some(name) = name.filter(|_| argument.kind() == "keyword_argument") {
                     names.push(sem.text(name).to_string());
                 }
             }
         }
-        match function.child_by_field_name("object") {
+        match function.field(&field::OBJECT) {
             Some(object) => node = strip_parens(object),
             None => break,
         }
@@ -628,12 +627,12 @@ fn loaded_by_chain<'a>(
     loop {
         match node.kind() {
             "call" => {
-                let function = node.child_by_field_name("function")?;
-                let arguments = node.child_by_field_name("arguments")?;
+                let function = node.field(&field::FUNCTION)?;
+                let arguments = node.field(&field::ARGUMENTS)?;
                 if function.kind() != "attribute" {
                     return None;
                 }
-                let method = sem.text(function.child_by_field_name("attribute")?);
+                let method = sem.text(function.field(&field::ATTRIBUTE)?);
                 match method {
                     "select_related" => {
                         let lookups = literal_arguments(sem, arguments)?;
@@ -649,9 +648,9 @@ fn loaded_by_chain<'a>(
                     _ if CHAINABLE.contains(&method) => {}
                     _ => return None,
                 }
-                node = strip_parens(function.child_by_field_name("object")?);
+                node = strip_parens(function.field(&field::OBJECT)?);
             }
-            "subscript" => node = strip_parens(node.child_by_field_name("value")?),
+            "subscript" => node = strip_parens(node.field(&field::VALUE)?),
             "attribute" => return default_manager_model(sem, node),
             _ => return None,
         }
@@ -661,8 +660,8 @@ fn loaded_by_chain<'a>(
 /// The model of `Model.objects` when `objects` is Django's own manager: a custom one may
 /// join, prefetch or filter in `get_queryset()`.
 fn default_manager_model<'a>(sem: &Semantics<'a>, manager: Node<'a>) -> Option<ModelId> {
-    let object = manager.child_by_field_name("object")?;
-    let name = manager.child_by_field_name("attribute")?;
+    let object = manager.field(&field::OBJECT)?;
+    let name = manager.field(&field::ATTRIBUTE)?;
     let Ty::ModelClass(ModelRef::Indexed(model)) = sem.ty(object) else {
         return None;
     };
@@ -699,22 +698,22 @@ fn prefetches_of<'a>(
             prefetched.push(format!("{prefix}{lookup}"));
             continue;
         }
-        let function = argument.child_by_field_name("function")?;
+        let function = argument.field(&field::FUNCTION)?;
         if argument.kind() != "call" || !sem.text(function).ends_with("Prefetch") {
             return None;
         }
-        let parts = argument.child_by_field_name("arguments")?;
+        let parts = argument.field(&field::ARGUMENTS)?;
         let mut inner = parts.walk();
         let parts: Vec<Node> = parts.named_children(&mut inner).collect();
         let (lookup, queryset) = match parts.as_slice() {
             [lookup] => (*lookup, None),
             [lookup, queryset] if queryset.kind() == "keyword_argument" => {
-                let name = queryset.child_by_field_name("name")?;
+                let name = queryset.field(&field::NAME)?;
                 if sem.text(name) != "queryset" {
                     // `to_attr=` keeps the rows under another name.
                     return None;
                 }
-                (*lookup, queryset.child_by_field_name("value"))
+                (*lookup, queryset.field(&field::VALUE))
             }
             _ => return None,
         };
@@ -898,7 +897,7 @@ impl<'a> RowCounter<'_, 'a> {
             | "generator_expression"
             | "named_expression" => None,
             "if_statement" => {
-                let condition = node.child_by_field_name("condition")?;
+                let condition = node.field(&field::CONDITION)?;
                 self.visit(condition, cx)?;
                 self.children_except(node, condition, cx.conditional())
             }
@@ -909,8 +908,8 @@ impl<'a> RowCounter<'_, 'a> {
                 self.children_except(node, condition, cx.conditional())
             }
             "boolean_operator" => {
-                self.visit(node.child_by_field_name("left")?, cx)?;
-                self.visit(node.child_by_field_name("right")?, cx.conditional())
+                self.visit(node.field(&field::LEFT)?, cx)?;
+                self.visit(node.field(&field::RIGHT)?, cx.conditional())
             }
             "except_clause" => self.children(node, cx.conditional()),
             "for_statement" => self.inner_loop(node, cx),
@@ -921,24 +920,24 @@ impl<'a> RowCounter<'_, 'a> {
             "attribute" => self.attribute(node, cx),
             "assignment" if self.keeps_a_queryset_for_a_loop(node) => {
                 // Evaluated, and counted, by the loop.
-                self.per_row_chain(node.child_by_field_name("right")?, cx)
+                self.per_row_chain(node.field(&field::RIGHT)?, cx)
                     .map(|_| ())
             }
             "assignment" | "augmented_assignment" => {
-                let left = node.child_by_field_name("left")?;
+                let left = node.field(&field::LEFT)?;
                 if left.kind() == "attribute" {
                     // Setting a field or relation runs no query; reading the object may.
-                    self.visit(left.child_by_field_name("object")?, cx)?;
+                    self.visit(left.field(&field::OBJECT)?, cx)?;
                 } else {
                     self.visit(left, cx)?;
                 }
-                match node.child_by_field_name("right") {
+                match node.field(&field::RIGHT) {
                     Some(right) => self.visit(right, cx),
                     None => Some(()),
                 }
             }
             "interpolation" => {
-                let expression = node.child_by_field_name("expression")?;
+                let expression = node.field(&field::EXPRESSION)?;
                 if matches!(self.sem.ty(expression), Ty::Instance(_)) {
                     return None;
                 }
@@ -946,10 +945,10 @@ impl<'a> RowCounter<'_, 'a> {
             }
             "binary_operator" => {
                 let formats_an_instance = node
-                    .child_by_field_name("operator")
+                    .field(&field::OPERATOR)
                     .is_some_and(|o| o.kind() == "%")
                     && matches!(
-                        self.sem.ty(node.child_by_field_name("right")?),
+                        self.sem.ty(node.field(&field::RIGHT)?),
                         Ty::Instance(_) | Ty::Tuple(_)
                     );
                 if formats_an_instance {
@@ -964,8 +963,8 @@ impl<'a> RowCounter<'_, 'a> {
     /// `rows = Model.objects...` whose name is read once, by a loop that iterates it.
     fn keeps_a_queryset_for_a_loop(&self, assignment: Node<'a>) -> bool {
         let (Some(left), Some(right)) = (
-            assignment.child_by_field_name("left"),
-            assignment.child_by_field_name("right"),
+            assignment.field(&field::LEFT),
+            assignment.field(&field::RIGHT),
         ) else {
             return false;
         };
@@ -986,8 +985,7 @@ impl<'a> RowCounter<'_, 'a> {
         target.id() == left.id()
             && self.sem.parents.of(*read).is_some_and(|p| {
                 matches!(p.kind(), "for_statement" | "for_in_clause")
-                    && p.child_by_field_name("right")
-                        .is_some_and(|r| r.id() == read.id())
+                    && p.field(&field::RIGHT).is_some_and(|r| r.id() == read.id())
             })
     }
 
@@ -1109,11 +1107,11 @@ impl<'a> RowCounter<'_, 'a> {
         loop {
             match node.kind() {
                 "call" => {
-                    let function = node.child_by_field_name("function")?;
+                    let function = node.field(&field::FUNCTION)?;
                     if function.kind() != "attribute" {
                         return None;
                     }
-                    let method = self.sem.text(function.child_by_field_name("attribute")?);
+                    let method = self.sem.text(function.field(&field::ATTRIBUTE)?);
                     match method {
                         "select_related" => {}
                         "prefetch_related" => prefetches = true,
@@ -1121,12 +1119,12 @@ impl<'a> RowCounter<'_, 'a> {
                         _ => return None,
                     }
                     methods.push(method);
-                    self.visit(node.child_by_field_name("arguments")?, cx)?;
-                    node = strip_parens(function.child_by_field_name("object")?);
+                    self.visit(node.field(&field::ARGUMENTS)?, cx)?;
+                    node = strip_parens(function.field(&field::OBJECT)?);
                 }
                 "attribute" => {
-                    let object = node.child_by_field_name("object")?;
-                    let name = self.sem.text(node.child_by_field_name("attribute")?);
+                    let object = node.field(&field::OBJECT)?;
+                    let name = self.sem.text(node.field(&field::ATTRIBUTE)?);
                     methods.reverse();
                     if default_manager_model(self.sem, node).is_some() {
                         return Some(PerRowChain {
@@ -1154,12 +1152,12 @@ impl<'a> RowCounter<'_, 'a> {
     }
 
     fn call(&mut self, call: Node<'a>, cx: Context) -> Option<()> {
-        let function = call.child_by_field_name("function")?;
-        let arguments = call.child_by_field_name("arguments")?;
+        let function = call.field(&field::FUNCTION)?;
+        let arguments = call.field(&field::ARGUMENTS)?;
         match function.kind() {
             "attribute" => {
-                let receiver = strip_parens(function.child_by_field_name("object")?);
-                let method = self.sem.text(function.child_by_field_name("attribute")?);
+                let receiver = strip_parens(function.field(&field::OBJECT)?);
+                let method = self.sem.text(function.field(&field::ATTRIBUTE)?);
                 match self.sem.ty(receiver) {
                     Ty::QuerySet(_) | Ty::Manager(_) => {
                         if method == "create" {
@@ -1280,12 +1278,12 @@ impl<'a> RowCounter<'_, 'a> {
                     })
             }
             "subscript" => receiver
-                .child_by_field_name("value")
+                .field(&field::VALUE)
                 .is_some_and(|v| self.holds_a_plain_value(strip_parens(v))),
             "attribute" => {
                 let (Some(object), Some(name)) = (
-                    receiver.child_by_field_name("object"),
-                    receiver.child_by_field_name("attribute"),
+                    receiver.field(&field::OBJECT),
+                    receiver.field(&field::ATTRIBUTE),
                 ) else {
                     return false;
                 };
@@ -1306,7 +1304,7 @@ impl<'a> RowCounter<'_, 'a> {
         let value = strip_parens(value);
         match value.kind() {
             "list" | "dictionary" | "set" | "string" => true,
-            "call" => value.child_by_field_name("function").is_some_and(|f| {
+            "call" => value.field(&field::FUNCTION).is_some_and(|f| {
                 let name = self.sem.text(f);
                 matches!(name, "list" | "dict" | "set") || PLAIN_CONTAINERS.contains(&name)
             }),
@@ -1316,8 +1314,8 @@ impl<'a> RowCounter<'_, 'a> {
 
     /// An attribute read (not a method call, not an assignment's target).
     fn attribute(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
-        let object = strip_parens(node.child_by_field_name("object")?);
-        let name = self.sem.text(node.child_by_field_name("attribute")?);
+        let object = strip_parens(node.field(&field::OBJECT)?);
+        let name = self.sem.text(node.field(&field::ATTRIBUTE)?);
         let model = match self.sem.ty(object) {
             Ty::Instance(ModelRef::Indexed(model)) => model,
             Ty::Instance(_) => return None,
@@ -1360,7 +1358,7 @@ impl<'a> RowCounter<'_, 'a> {
     /// `object.name`, a relation to one row: a query the first time on each row, unless the
     /// row's QuerySet joined or prefetched it.
     fn relation_read(&mut self, read: Node<'a>, name: &str, cx: Context) -> Option<()> {
-        let object = strip_parens(read.child_by_field_name("object")?);
+        let object = strip_parens(read.field(&field::OBJECT)?);
         let path = join(&self.path_of(object)?, name);
         self.visit(object, cx)?;
         if covers(&self.rows.joined, &path)
@@ -1388,8 +1386,8 @@ impl<'a> RowCounter<'_, 'a> {
                     .map(|(_, path)| path.clone())
             }
             "attribute" => {
-                let object = expr.child_by_field_name("object")?;
-                let name = self.sem.text(expr.child_by_field_name("attribute")?);
+                let object = expr.field(&field::OBJECT)?;
+                let name = self.sem.text(expr.field(&field::ATTRIBUTE)?);
                 let Ty::Instance(ModelRef::Indexed(model)) = self.sem.ty(object) else {
                     return None;
                 };

@@ -9,6 +9,7 @@ use rustc_hash::{FxHashSet, FxHasher};
 use tree_sitter::Node;
 
 use super::syntax::{text, walk};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// Bounds the closure over assignments on pathological input.
 const MAX_ROUNDS: usize = 8;
@@ -19,7 +20,7 @@ pub fn returns_key(definition: Node, source: &str) -> Option<u64> {
     if function.kind() != "function_definition" {
         return None;
     }
-    let body = function.child_by_field_name("body")?;
+    let body = function.field(&field::BODY)?;
     let mut hasher = FxHasher::default();
     source[definition.start_byte()..body.start_byte()].hash(&mut hasher);
     let mut returned = Vec::new();
@@ -45,7 +46,7 @@ pub fn returns_key(definition: Node, source: &str) -> Option<u64> {
         let mut grew = false;
         for (i, assignment) in assignments.iter().enumerate() {
             let assigns_read_name = assignment
-                .child_by_field_name("left")
+                .field(&field::LEFT)
                 .is_some_and(|left| names.contains(text(left, source)));
             if !included[i] && assigns_read_name {
                 included[i] = true;

@@ -9,6 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
 use super::syntax::{contains, enclosing_loops, enclosing_statement, kind_ids, text, Parents};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 /// The kinds `ScopeIndex::build` asks of every node it visits, by id.
 struct WalkedKinds {
@@ -134,14 +135,11 @@ impl<'a> ScopeIndex<'a> {
         let Some(parent) = parents.of(ident) else {
             return;
         };
-        let is_field = |field: &str| {
-            parent
-                .child_by_field_name(field)
-                .is_some_and(|n| n.id() == ident.id())
-        };
+        let is_field =
+            |field: &field::Field| parent.field(field).is_some_and(|n| n.id() == ident.id());
         match parent.kind() {
-            "attribute" if is_field("attribute") => return,
-            "keyword_argument" if is_field("name") => return,
+            "attribute" if is_field(&field::ATTRIBUTE) => return,
+            "keyword_argument" if is_field(&field::NAME) => return,
             "global_statement" | "nonlocal_statement" => {
                 // A nested function's `nonlocal x` (or `global x`, seen from the module) may
                 // rebind this scope's `x` whenever it is called: its value is then unknown.
@@ -287,14 +285,14 @@ impl<'a> ScopeIndex<'a> {
         match node.kind() {
             "expression_statement" => node.named_child(0).is_some_and(|a| {
                 a.kind() == "assignment"
-                    && a.child_by_field_name("left")
+                    && a.field(&field::LEFT)
                         .is_some_and(|l| text(l, self.source) == name)
             }),
             "block" => node
                 .named_children(&mut cursor)
                 .any(|s| self.assigns(s, name)),
             "if_statement" => {
-                let body = node.child_by_field_name("consequence");
+                let body = node.field(&field::CONSEQUENCE);
                 let branches: Vec<Node> = node
                     .children_by_field_name("alternative", &mut cursor)
                     .collect();
@@ -303,15 +301,15 @@ impl<'a> ScopeIndex<'a> {
                     && body.is_some_and(|b| self.assigns(b, name))
                     && branches.iter().all(|b| {
                         let body = b
-                            .child_by_field_name("consequence")
-                            .or_else(|| b.child_by_field_name("body"));
+                            .field(&field::CONSEQUENCE)
+                            .or_else(|| b.field(&field::BODY));
                         body.is_some_and(|body| self.assigns(body, name))
                     })
             }
             // Past a `try`, either its body ran to the end or a handler did (an exception no
             // handler catches leaves the function).
             "try_statement" => {
-                let body = node.child_by_field_name("body");
+                let body = node.field(&field::BODY);
                 body.is_some_and(|b| self.assigns(b, name))
                     && node
                         .named_children(&mut cursor)
@@ -351,11 +349,9 @@ impl<'a> ScopeIndex<'a> {
 /// Whether `child` of a function, class or lambda is evaluated in the new scope. Default values
 /// are read outside, but counting them as inside only adds reads, which errs on the silent side.
 fn is_scope_interior(owner: Node, child: Node) -> bool {
-    ["body", "parameters"].iter().any(|field| {
-        owner
-            .child_by_field_name(field)
-            .is_some_and(|n| n.id() == child.id())
-    })
+    [&field::BODY, &field::PARAMETERS]
+        .iter()
+        .any(|field| owner.field(field).is_some_and(|n| n.id() == child.id()))
 }
 
 fn parameter_kind<'a>(
@@ -371,22 +367,20 @@ fn parameter_kind<'a>(
             if parent.named_child(0).is_none_or(|n| n.id() != ident.id()) {
                 return None;
             }
-            (parents.of(parent)?, parent.child_by_field_name("type"))
+            (parents.of(parent)?, parent.field(&field::TYPE))
         }
         "default_parameter" | "typed_default_parameter" => {
             if parent
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .is_none_or(|n| n.id() != ident.id())
             {
                 return None;
             }
             // `qs: QuerySet = None` may well be None: the annotation does not settle it.
             let defaults_to_none = parent
-                .child_by_field_name("value")
+                .field(&field::VALUE)
                 .is_some_and(|v| v.kind() == "none");
-            let annotation = parent
-                .child_by_field_name("type")
-                .filter(|_| !defaults_to_none);
+            let annotation = parent.field(&field::TYPE).filter(|_| !defaults_to_none);
             (parents.of(parent)?, annotation)
         }
         "list_splat_pattern" | "dictionary_splat_pattern" => {
@@ -451,10 +445,8 @@ fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<
     let mut child = ident;
     let mut node = parent;
     loop {
-        let is_field = |field: &str| {
-            node.child_by_field_name(field)
-                .is_some_and(|n| n.id() == child.id())
-        };
+        let is_field =
+            |field: &field::Field| node.field(field).is_some_and(|n| n.id() == child.id());
         match node.kind() {
             "pattern_list"
             | "tuple_pattern"
@@ -466,14 +458,15 @@ fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<
             | "list_splat"
             | "as_pattern_target"
             | "expression_list" => {}
-            "assignment" | "augmented_assignment" => return is_field("left"),
-            "for_statement" | "for_in_clause" => return is_field("left"),
-            "named_expression" => return is_field("name"),
-            "as_pattern" => return is_field("alias"),
-            "function_definition" | "class_definition" => return is_field("name"),
+            "assignment" | "augmented_assignment" => return is_field(&field::LEFT),
+            "for_statement" | "for_in_clause" => return is_field(&field::LEFT),
+            "named_expression" => return is_field(&field::NAME),
+            "as_pattern" => return is_field(&field::ALIAS),
+            "function_definition" | "class_definition" => return is_field(&field::NAME),
             "delete_statement" => return true,
             "import_statement" | "import_from_statement" | "aliased_import" | "dotted_name" => {
-                return !matches!(node.kind(), "import_from_statement") || !is_field("module_name");
+                return !matches!(node.kind(), "import_from_statement")
+                    || !is_field(&field::MODULE_NAME);
             }
             "case_pattern" | "keyword_pattern" | "splat_pattern" | "dict_pattern"
             | "class_pattern" => return true,
@@ -493,18 +486,18 @@ fn assignment_kind<'a>(
     parents: &Parents<'a>,
 ) -> Option<BindingKind<'a>> {
     let is_left = parent
-        .child_by_field_name("left")
+        .field(&field::LEFT)
         .is_some_and(|l| l.id() == ident.id());
     match parent.kind() {
         "for_statement" if is_left => {
             return Some(BindingKind::ForTarget {
-                iterable: parent.child_by_field_name("right")?,
-                body: parent.child_by_field_name("body"),
+                iterable: parent.field(&field::RIGHT)?,
+                body: parent.field(&field::BODY),
             });
         }
         "for_in_clause" if is_left => {
             return Some(BindingKind::ComprehensionTarget {
-                iterable: parent.child_by_field_name("right")?,
+                iterable: parent.field(&field::RIGHT)?,
                 comprehension: parents.of(parent)?,
             });
         }
@@ -516,11 +509,11 @@ fn assignment_kind<'a>(
     if parent.kind() != "assignment" || !is_left {
         return None;
     }
-    let annotation = parent.child_by_field_name("type");
+    let annotation = parent.field(&field::TYPE);
     // `a = b = value`: follow the chain to the value.
-    let mut value = parent.child_by_field_name("right")?;
+    let mut value = parent.field(&field::RIGHT)?;
     while value.kind() == "assignment" {
-        value = value.child_by_field_name("right")?;
+        value = value.field(&field::RIGHT)?;
     }
     if value.kind() == "expression_list" || value.kind() == "yield" {
         return None;
@@ -538,9 +531,9 @@ fn unpacked_kind<'a>(
     let assignment = parents.of(pattern)?;
     let is_target = assignment.kind() == "assignment"
         && assignment
-            .child_by_field_name("left")
+            .field(&field::LEFT)
             .is_some_and(|l| l.id() == pattern.id());
-    let value = assignment.child_by_field_name("right")?;
+    let value = assignment.field(&field::RIGHT)?;
     if !is_target || matches!(value.kind(), "assignment" | "expression_list" | "yield") {
         return None;
     }

@@ -13,6 +13,7 @@ use tree_sitter::Node;
 use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::syntax::{text, undecorated, walk};
+use crate::analysis::syntax::field::{self, FieldOf};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SerializerFacts {
@@ -99,9 +100,9 @@ pub struct ObjectRead {
 
 /// The facts of a class that may be a serializer (by its name or a base's), else `None`.
 pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
-    let name = text(class.child_by_field_name("name")?, source).to_string();
+    let name = text(class.field(&field::NAME)?, source).to_string();
     let mut bases = Vec::new();
-    if let Some(superclasses) = class.child_by_field_name("superclasses") {
+    if let Some(superclasses) = class.field(&field::SUPERCLASSES) {
         let mut cursor = superclasses.walk();
         for base in superclasses.named_children(&mut cursor) {
             if matches!(base.kind(), "identifier" | "attribute") {
@@ -117,14 +118,14 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
         bases,
         ..SerializerFacts::default()
     };
-    let body = class.child_by_field_name("body")?;
+    let body = class.field(&field::BODY)?;
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
         let statement = undecorated(statement);
         match statement.kind() {
             "class_definition"
                 if statement
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| text(n, source) == "Meta") =>
             {
                 facts.model = meta_model(source, statement);
@@ -133,7 +134,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
             "function_definition" => {
                 facts.methods.extend(method_reads(source, statement));
                 if statement
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| text(n, source) == "__init__")
                 {
                     facts.removed = removed_fields(source, statement);
@@ -146,7 +147,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
 }
 
 fn meta_model(source: &str, meta: Node) -> Option<String> {
-    let body = meta.child_by_field_name("body")?;
+    let body = meta.field(&field::BODY)?;
     let mut cursor = body.walk();
     let model = body.named_children(&mut cursor).find_map(|statement| {
         let (left, right) = super::syntax::simple_assignment(statement)?;
@@ -159,7 +160,7 @@ fn meta_model(source: &str, meta: Node) -> Option<String> {
 /// `fields`/`exclude`/`depth` in `Meta`, when the fields are readable (a list or tuple of
 /// strings, or `"__all__"`).
 fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
-    let body = meta.child_by_field_name("body")?;
+    let body = meta.field(&field::BODY)?;
     let mut fields = None;
     let mut exclude = None;
     let mut depth = 0;
@@ -229,7 +230,7 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
     if left.kind() != "identifier" || right.kind() != "call" {
         return None;
     }
-    let function = right.child_by_field_name("function")?;
+    let function = right.field(&field::FUNCTION)?;
     if !matches!(function.kind(), "identifier" | "attribute") {
         return None;
     }
@@ -242,16 +243,15 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
         method_name: None,
         at: place_of(source, left),
     };
-    let args = right.child_by_field_name("arguments")?;
+    let args = right.field(&field::ARGUMENTS)?;
     let mut cursor = args.walk();
     for argument in args.named_children(&mut cursor) {
         if argument.kind() != "keyword_argument" {
             continue;
         }
-        let (Some(key), Some(value)) = (
-            argument.child_by_field_name("name"),
-            argument.child_by_field_name("value"),
-        ) else {
+        let (Some(key), Some(value)) =
+            (argument.field(&field::NAME), argument.field(&field::VALUE))
+        else {
             continue;
         };
         let is_true = text(value, source) == "True";
@@ -278,26 +278,23 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
 /// `self.fields.pop("x", ...)` as a statement of its body itself.
 fn removed_fields(source: &str, init: Node) -> Vec<String> {
     let mut removed = Vec::new();
-    let Some(body) = init.child_by_field_name("body") else {
+    let Some(body) = init.field(&field::BODY) else {
         return removed;
     };
     // `self.fields["x"]`, or `self.fields.pop("x", ...)`: the name `x`.
     let named_in = |node: Node| -> Option<String> {
         let (target, key) = match node.kind() {
-            "subscript" => (
-                node.child_by_field_name("value")?,
-                node.child_by_field_name("subscript")?,
-            ),
+            "subscript" => (node.field(&field::VALUE)?, node.field(&field::SUBSCRIPT)?),
             "call" => {
-                let function = node.child_by_field_name("function")?;
+                let function = node.field(&field::FUNCTION)?;
                 if function.kind() != "attribute"
-                    || text(function.child_by_field_name("attribute")?, source) != "pop"
+                    || text(function.field(&field::ATTRIBUTE)?, source) != "pop"
                 {
                     return None;
                 }
                 (
-                    function.child_by_field_name("object")?,
-                    node.child_by_field_name("arguments")?.named_child(0)?,
+                    function.field(&field::OBJECT)?,
+                    node.field(&field::ARGUMENTS)?.named_child(0)?,
                 )
             }
             _ => return None,
@@ -332,7 +329,7 @@ fn removed_fields(source: &str, init: Node) -> Vec<String> {
 /// The reads of a method's object parameter (its first after `self`). A method that rebinds
 /// the parameter reads something else: no reads are recorded for it.
 fn method_reads(source: &str, function: Node) -> Option<MethodReads> {
-    let name = text(function.child_by_field_name("name")?, source).to_string();
+    let name = text(function.field(&field::NAME)?, source).to_string();
     let reads = object_reads(source, function, 1)?;
     (!reads.is_empty()).then_some(MethodReads { name, reads })
 }
@@ -372,7 +369,7 @@ pub fn parameter_chains<'t>(
     function: Node<'t>,
     position: usize,
 ) -> Option<Vec<ChainRead<'t>>> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field(&field::PARAMETERS)?;
     let parameter = parameters.named_child(position)?;
     let parameter = match parameter.kind() {
         "identifier" => parameter,
@@ -380,7 +377,7 @@ pub fn parameter_chains<'t>(
         _ => return None,
     };
     let object = text(parameter, source);
-    let body = function.child_by_field_name("body")?;
+    let body = function.field(&field::BODY)?;
     let mut reads = Vec::new();
     let mut rebound = false;
     walk(body, |n| {
@@ -388,16 +385,14 @@ pub fn parameter_chains<'t>(
             // Nested functions and classes have their own names.
             "function_definition" | "class_definition" | "lambda" => return false,
             "assignment" | "augmented_assignment" | "for_statement" | "named_expression" => {
-                let target = n
-                    .child_by_field_name("left")
-                    .or_else(|| n.child_by_field_name("name"));
+                let target = n.field(&field::LEFT).or_else(|| n.field(&field::NAME));
                 if target.is_some_and(|t| t.kind() == "identifier" && text(t, source) == object) {
                     rebound = true;
                 }
             }
             "attribute" => {
                 let is_chain_start = n
-                    .child_by_field_name("object")
+                    .field(&field::OBJECT)
                     .is_some_and(|o| o.kind() == "identifier" && text(o, source) == object);
                 if is_chain_start {
                     reads.extend(object_read(source, n));
@@ -416,12 +411,11 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     let mut path = Vec::new();
     let mut node = first;
     loop {
-        path.push(text(node.child_by_field_name("attribute")?, source).to_string());
+        path.push(text(node.field(&field::ATTRIBUTE)?, source).to_string());
         match node.parent() {
             Some(p)
                 if p.kind() == "attribute"
-                    && p.child_by_field_name("object")
-                        .is_some_and(|o| o.id() == node.id()) =>
+                    && p.field(&field::OBJECT).is_some_and(|o| o.id() == node.id()) =>
             {
                 node = p;
             }
@@ -431,8 +425,7 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     let parent = node.parent();
     let written = parent.is_some_and(|p| {
         (matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
-                .is_some_and(|l| l.id() == node.id()))
+            && p.field(&field::LEFT).is_some_and(|l| l.id() == node.id()))
             || p.kind() == "delete_statement"
     });
     if written {
@@ -440,7 +433,7 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     }
     let called = parent.is_some_and(|p| {
         p.kind() == "call"
-            && p.child_by_field_name("function")
+            && p.field(&field::FUNCTION)
                 .is_some_and(|f| f.id() == node.id())
     });
     let call = if called { path.pop() } else { None };
@@ -448,7 +441,7 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
         .filter(|_| called)
         .and_then(|call| call.parent())
         .filter(|p| p.kind() == "attribute")
-        .and_then(|p| p.child_by_field_name("attribute"))
+        .and_then(|p| p.field(&field::ATTRIBUTE))
         .map(|method| text(method, source))
         .filter(|method| NARROWING_METHODS.contains(method))
         .map(str::to_string);

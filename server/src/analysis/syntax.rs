@@ -8,6 +8,84 @@ use std::ops::Range;
 use rustc_hash::{FxHashMap, FxHasher};
 use tree_sitter::Node;
 
+use field::FieldOf;
+
+/// The fields of the grammar's nodes the analyzer asks for, each id looked up once:
+/// `Node::child_by_field_name` looks the name up among all the grammar's field names on every
+/// call, which cost 2% of a cold `check` and 6% of a keystroke's lint.
+pub mod field {
+    use std::sync::LazyLock;
+
+    use tree_sitter::Node;
+
+    pub struct Field(LazyLock<u16>);
+
+    fn id(name: &str) -> u16 {
+        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+        language
+            .field_id_for_name(name)
+            .map(u16::from)
+            .unwrap_or_else(|| panic!("`{name}` is not a field of the Python grammar"))
+    }
+
+    macro_rules! fields {
+        ($($field:ident: $name:literal,)*) => {
+            $(pub static $field: Field = Field(LazyLock::new(|| id($name)));)*
+            #[cfg(test)]
+            static ALL: &[&Field] = &[$(&$field),*];
+        };
+    }
+
+    fields! {
+        NAME: "name",
+        FUNCTION: "function",
+        OBJECT: "object",
+        BODY: "body",
+        ARGUMENTS: "arguments",
+        ATTRIBUTE: "attribute",
+        LEFT: "left",
+        VALUE: "value",
+        RIGHT: "right",
+        PARAMETERS: "parameters",
+        OPERATOR: "operator",
+        CONDITION: "condition",
+        SUPERCLASSES: "superclasses",
+        SUBSCRIPT: "subscript",
+        CONSEQUENCE: "consequence",
+        TYPE: "type",
+        KEY: "key",
+        ALTERNATIVE: "alternative",
+        ALIAS: "alias",
+        DEFINITION: "definition",
+        MODULE_NAME: "module_name",
+        ARGUMENT: "argument",
+        RETURN_TYPE: "return_type",
+        EXPRESSION: "expression",
+    }
+
+    /// `node.field(&field::NAME)`: `node.field(&field::NAME)`.
+    pub trait FieldOf<'t> {
+        fn field(&self, field: &Field) -> Option<Node<'t>>;
+    }
+
+    impl<'t> FieldOf<'t> for Node<'t> {
+        fn field(&self, field: &Field) -> Option<Node<'t>> {
+            self.child_by_field_id(*field.0)
+        }
+    }
+
+    #[test]
+    fn every_field_is_one_of_the_grammar() {
+        for field in ALL {
+            LazyLock::force(&field.0);
+        }
+        let tree = crate::store::parse_python("def f(x):\n    return x\n").unwrap();
+        let function = tree.root_node().child(0).unwrap();
+        assert_eq!(function.field(&NAME), function.child_by_field_name("name"));
+        assert_eq!(function.field(&BODY), function.child_by_field_name("body"));
+    }
+}
+
 /// Parent links, recorded as they are learnt. tree-sitter's `Node::parent` walks down from the
 /// root on every call, scanning the root's children (one per top-level statement), and the rules
 /// ask for parents constantly. Here a lookup binary-searches the top-level statement and walks
@@ -77,7 +155,7 @@ pub fn text<'s>(node: Node, source: &'s str) -> &'s str {
 /// The function or class a decorated definition wraps; any other node itself.
 pub fn undecorated(node: Node) -> Node {
     if node.kind() == "decorated_definition" {
-        node.child_by_field_name("definition").unwrap_or(node)
+        node.field(&field::DEFINITION).unwrap_or(node)
     } else {
         node
     }
@@ -183,13 +261,11 @@ pub fn enclosing_scope<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
     while let Some(parent) = p.of(current) {
         let opens_scope = match parent.kind() {
-            "function_definition" => ["body", "parameters"].iter().any(|f| {
-                parent
-                    .child_by_field_name(f)
-                    .is_some_and(|b| b.id() == current.id())
-            }),
+            "function_definition" => [&field::BODY, &field::PARAMETERS]
+                .iter()
+                .any(|f| parent.field(f).is_some_and(|b| b.id() == current.id())),
             "class_definition" => parent
-                .child_by_field_name("body")
+                .field(&field::BODY)
                 .is_some_and(|b| b.id() == current.id()),
             "lambda" | "module" => true,
             _ => false,
@@ -231,7 +307,7 @@ pub fn enclosing_loops<'a>(node: Node<'a>, scope: Node<'a>, p: &Parents<'a>) -> 
         }
         let repeats = match parent.kind() {
             "for_statement" => parent
-                .child_by_field_name("body")
+                .field(&field::BODY)
                 .is_some_and(|b| b.id() == child.id()),
             "while_statement" => true,
             "list_comprehension"
@@ -254,7 +330,7 @@ pub fn first_iterable(comprehension: Node) -> Option<Node> {
     let clause = comprehension
         .named_children(&mut cursor)
         .find(|c| c.kind() == "for_in_clause")?;
-    clause.child_by_field_name("right")
+    clause.field(&field::RIGHT)
 }
 
 /// Calls `visit` on `root` and its descendants in document order; `visit` returns whether to
@@ -307,18 +383,18 @@ pub fn method_call<'t>(call: Node<'t>, source: &'t str) -> Option<(Node<'t>, &'t
     if call.kind() != "call" {
         return None;
     }
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "attribute" {
         return None;
     }
-    let receiver = function.child_by_field_name("object")?;
-    let name = function.child_by_field_name("attribute")?;
+    let receiver = function.field(&field::OBJECT)?;
+    let name = function.field(&field::ATTRIBUTE)?;
     Some((receiver, text(name, source)))
 }
 
 /// The arguments of `call` when there are none: `qs.count()`.
 pub fn has_no_arguments(call: Node) -> bool {
-    call.child_by_field_name("arguments")
+    call.field(&field::ARGUMENTS)
         .is_some_and(|args| args.kind() == "argument_list" && args.named_child_count() == 0)
 }
 
@@ -327,11 +403,11 @@ pub fn single_argument_call<'t>(call: Node<'t>, source: &'t str) -> Option<(&'t 
     if call.kind() != "call" {
         return None;
     }
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "identifier" {
         return None;
     }
-    let args = call.child_by_field_name("arguments")?;
+    let args = call.field(&field::ARGUMENTS)?;
     if args.kind() != "argument_list" {
         return None;
     }
@@ -362,7 +438,7 @@ pub fn is_truth_tested<'a>(node: Node<'a>, source: &str, p: &Parents<'a>) -> boo
             // Outside a truth test, `a or b` returns an operand itself: only its context counts.
             "parenthesized_expression" | "boolean_operator" => {}
             "if_statement" | "elif_clause" | "while_statement" => {
-                return is(parent.child_by_field_name("condition"), child);
+                return is(parent.field(&field::CONDITION), child);
             }
             "conditional_expression" => {
                 // `a if cond else b`: the middle expression is the condition.
@@ -430,8 +506,8 @@ pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
         .named_child(0)
         .filter(|a| a.kind() == "assignment")?;
     Some((
-        assignment.child_by_field_name("left")?,
-        assignment.child_by_field_name("right")?,
+        assignment.field(&field::LEFT)?,
+        assignment.field(&field::RIGHT)?,
     ))
 }
 
@@ -529,8 +605,8 @@ pub fn relation_method_call<'t>(
         return None;
     }
     Some((
-        manager.child_by_field_name("object")?,
-        manager.child_by_field_name("attribute")?,
+        manager.field(&field::OBJECT)?,
+        manager.field(&field::ATTRIBUTE)?,
         method,
     ))
 }
@@ -590,7 +666,7 @@ mod tests {
         let hashes = |source: &str| {
             let tree = crate::store::parse_python(source).unwrap();
             let class = tree.root_node().named_child(0).unwrap();
-            let body = class.child_by_field_name("body").unwrap();
+            let body = class.field(&field::BODY).unwrap();
             let header = parse_hash(class, class.start_byte()..body.start_byte(), source);
             let whole = parse_hash(class, class.byte_range(), source);
             (tree.root_node().has_error(), header, whole)

@@ -15,6 +15,7 @@ use super::syntax::{
     as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
     strip_parens, walk,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::settings::Settings;
 
 /// The innermost loop around `node` in its scope, when it is a `for` statement whose every
@@ -32,12 +33,12 @@ pub fn innermost_for<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<Node<'a>
 /// `return`, `yield`, `raise`, `try`, `with`, `await`, `del`, `global`), which a single bulk
 /// statement could not reproduce. Comments are left out; nested functions are not looked into.
 pub fn plain_body<'a>(for_loop: Node<'a>) -> Option<Vec<Node<'a>>> {
-    if for_loop.child_by_field_name("alternative").is_some()
+    if for_loop.field(&field::ALTERNATIVE).is_some()
         || for_loop.child(0).is_some_and(|c| c.kind() == "async")
     {
         return None;
     }
-    let body = for_loop.child_by_field_name("body")?;
+    let body = for_loop.field(&field::BODY)?;
     let mut jumps = false;
     walk(body, |n| {
         jumps |= matches!(
@@ -83,7 +84,7 @@ pub fn is_call_statement(statement: Node, call: Node) -> bool {
 
 /// The statement directly in the loop's body that holds `node`.
 pub fn body_statement<'a>(sem: &Semantics<'a>, for_loop: Node<'a>, node: Node<'a>) -> Node<'a> {
-    let body = for_loop.child_by_field_name("body");
+    let body = for_loop.field(&field::BODY);
     let mut current = node;
     while let Some(parent) = sem.parents.of(current) {
         if body.is_some_and(|b| b.id() == parent.id()) {
@@ -259,24 +260,24 @@ fn row_assignment<'a>(
     }
     let assignment = statement.named_child(0)?;
     let operator = match assignment.kind() {
-        "assignment" if assignment.child_by_field_name("type").is_none() => None,
+        "assignment" if assignment.field(&field::TYPE).is_none() => None,
         "augmented_assignment" => {
-            let op = sem.text(assignment.child_by_field_name("operator")?);
+            let op = sem.text(assignment.field(&field::OPERATOR)?);
             Some(op.strip_suffix('=')?)
         }
         _ => return None,
     };
-    let left = assignment.child_by_field_name("left")?;
-    let value = assignment.child_by_field_name("right")?;
+    let left = assignment.field(&field::LEFT)?;
+    let value = assignment.field(&field::RIGHT)?;
     if left.kind() != "attribute" || value.kind() == "assignment" {
         return None;
     }
-    let object = left.child_by_field_name("object")?;
+    let object = left.field(&field::OBJECT)?;
     if object.kind() != "identifier" || sem.text(object) != row {
         return None;
     }
     Some(RowAssignment {
-        field: sem.text(left.child_by_field_name("attribute")?),
+        field: sem.text(left.field(&field::ATTRIBUTE)?),
         value,
         operator,
     })
@@ -289,9 +290,9 @@ pub fn names_bound_in<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Vec<&'a st
     walk(for_loop, |n| {
         let target = match n.kind() {
             "for_statement" | "for_in_clause" | "assignment" | "augmented_assignment" => {
-                n.child_by_field_name("left")
+                n.field(&field::LEFT)
             }
-            "named_expression" => n.child_by_field_name("name"),
+            "named_expression" => n.field(&field::NAME),
             _ => None,
         };
         if let Some(target) = target {
@@ -350,10 +351,9 @@ fn saved_value(
             "identifier" if bound.contains(&sem.text(node)) => SavedValues::Computed,
             "identifier" => SavedValues::Constant,
             "attribute" => {
-                let (Some(object), Some(name)) = (
-                    node.child_by_field_name("object"),
-                    node.child_by_field_name("attribute"),
-                ) else {
+                let (Some(object), Some(name)) =
+                    (node.field(&field::OBJECT), node.field(&field::ATTRIBUTE))
+                else {
                     return SavedValues::Computed;
                 };
                 if object.kind() == "identifier" && sem.text(object) == row {
@@ -374,9 +374,7 @@ fn saved_value(
                 continue;
             }
             "binary_operator" | "unary_operator" => {
-                let operator = node
-                    .child_by_field_name("operator")
-                    .map_or("", |o| sem.text(o));
+                let operator = node.field(&field::OPERATOR).map_or("", |o| sem.text(o));
                 let arithmetic = match node.kind() {
                     "binary_operator" => matches!(operator, "+" | "-" | "*" | "/" | "%" | "**"),
                     _ => operator == "-",
@@ -426,7 +424,7 @@ pub fn save_loop<'a>(
     let row = sem.text(instance);
     let model = sem.index().model(rows.model);
     let bound = names_bound_in(sem, rows.node);
-    let body = rows.node.child_by_field_name("body")?;
+    let body = rows.node.field(&field::BODY)?;
     let mut values = SavedValues::Constant;
     let mut assigned_any = false;
     let mut copies = false;
@@ -545,7 +543,7 @@ impl<'a> SaveLoop<'a> {
     /// The fields of `save(update_fields=[...])`: `Some(None)` for a bare `save()`, `None` for
     /// arguments the fix cannot carry over (`using=`, `force_update=`, a computed list).
     fn update_fields(&self, sem: &Semantics) -> Option<Option<Vec<String>>> {
-        let args = self.call.child_by_field_name("arguments")?;
+        let args = self.call.field(&field::ARGUMENTS)?;
         let mut cursor = args.walk();
         let arguments: Vec<Node> = args
             .named_children(&mut cursor)
@@ -556,10 +554,10 @@ impl<'a> SaveLoop<'a> {
             [keyword]
                 if keyword.kind() == "keyword_argument"
                     && keyword
-                        .child_by_field_name("name")
+                        .field(&field::NAME)
                         .is_some_and(|n| sem.text(n) == "update_fields") =>
             {
-                let list = keyword.child_by_field_name("value")?;
+                let list = keyword.field(&field::VALUE)?;
                 if !matches!(list.kind(), "list" | "tuple") {
                     return None;
                 }
@@ -753,9 +751,9 @@ fn assigns_a_local(statement: Node) -> bool {
     statement.kind() == "expression_statement"
         && statement.named_child(0).is_some_and(|a| {
             matches!(a.kind(), "assignment" | "augmented_assignment")
-                && a.child_by_field_name("left")
+                && a.field(&field::LEFT)
                     .is_some_and(|l| l.kind() == "identifier")
-                && a.child_by_field_name("right").is_some()
+                && a.field(&field::RIGHT).is_some()
         })
 }
 
@@ -768,10 +766,9 @@ fn row_fields_read<'a>(
     let mut reads = Vec::new();
     walk(value, |n| {
         if n.kind() == "attribute" {
-            if let (Some(object), Some(name)) = (
-                n.child_by_field_name("object"),
-                n.child_by_field_name("attribute"),
-            ) {
+            if let (Some(object), Some(name)) =
+                (n.field(&field::OBJECT), n.field(&field::ATTRIBUTE))
+            {
                 if object.kind() == "identifier" && sem.text(object) == row {
                     reads.push((n, sem.text(name)));
                     return false;
@@ -817,9 +814,9 @@ pub fn model_class_name<'a>(
     for _ in 0..64 {
         node = strip_parens(node);
         node = match node.kind() {
-            "call" => node.child_by_field_name("function")?,
-            "attribute" => node.child_by_field_name("object")?,
-            "subscript" => node.child_by_field_name("value")?,
+            "call" => node.field(&field::FUNCTION)?,
+            "attribute" => node.field(&field::OBJECT)?,
+            "subscript" => node.field(&field::VALUE)?,
             "identifier" => {
                 return (sem.ty(node) == Ty::ModelClass(ModelRef::Indexed(model)))
                     .then(|| sem.text(node));

@@ -19,6 +19,7 @@ mod joins;
 mod methods;
 mod prefetch;
 
+use crate::analysis::syntax::field::{self, FieldOf};
 use joins::{Alias, JoinPromoter, JoinType, Joins};
 pub use methods::{sql_of_call, sql_of_save};
 pub use prefetch::{prefetch_queries_of, PrefetchQuery};
@@ -121,7 +122,7 @@ pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
         if !matches!(node.kind(), "assignment" | "augmented_assignment") {
             return true;
         }
-        let Some(left) = node.child_by_field_name("left") else {
+        let Some(left) = node.field(&field::LEFT) else {
             return true;
         };
         let written = text(left, source);
@@ -133,7 +134,7 @@ pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
             .and_then(|statement| statement.parent())
             .is_some_and(|parent| parent.kind() == "module");
         let literal = node
-            .child_by_field_name("right")
+            .field(&field::RIGHT)
             .filter(|_| written == "DATABASES" && at_module_level && node.kind() == "assignment")
             .and_then(|databases| dictionary_entry(databases, source, "default"))
             .and_then(|default| dictionary_entry(default, source, "ENGINE"))
@@ -153,11 +154,11 @@ fn dictionary_entry<'a>(dictionary: Node<'a>, source: &str, key: &str) -> Option
     let pair = dictionary.named_children(&mut cursor).find(|pair| {
         pair.kind() == "pair"
             && pair
-                .child_by_field_name("key")
+                .field(&field::KEY)
                 .and_then(|k| string_value(k, source))
                 .is_some_and(|k| k == key)
     });
-    pair.and_then(|p| p.child_by_field_name("value"))
+    pair.and_then(|p| p.field(&field::VALUE))
 }
 
 /// The SQL of the QuerySet `expr` evaluates to: `None` when it is not a QuerySet (or manager)
@@ -232,14 +233,14 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
     loop {
         match node.kind() {
             "call" => {
-                let function = node.child_by_field_name("function").unwrap_or(node);
-                let arguments = node.child_by_field_name("arguments");
+                let function = node.field(&field::FUNCTION).unwrap_or(node);
+                let arguments = node.field(&field::ARGUMENTS);
                 let (Some(arguments), "attribute") = (arguments, function.kind()) else {
                     return Err("the QuerySet is not built by a chain of calls".into());
                 };
                 let (Some(object), Some(method)) = (
-                    function.child_by_field_name("object"),
-                    function.child_by_field_name("attribute"),
+                    function.field(&field::OBJECT),
+                    function.field(&field::ATTRIBUTE),
                 ) else {
                     return Err("the QuerySet is not built by a chain of calls".into());
                 };
@@ -247,18 +248,17 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
                 node = strip_parens(object);
             }
             "subscript" => {
-                let (Some(value), Some(slice)) = (
-                    node.child_by_field_name("value"),
-                    node.child_by_field_name("subscript"),
-                ) else {
+                let (Some(value), Some(slice)) =
+                    (node.field(&field::VALUE), node.field(&field::SUBSCRIPT))
+                else {
                     return Err("the QuerySet is not built by a chain of calls".into());
                 };
                 steps.push(Step::Slice(slice));
                 node = strip_parens(value);
             }
             "attribute" => {
-                let manager = node.child_by_field_name("attribute");
-                let object = node.child_by_field_name("object");
+                let manager = node.field(&field::ATTRIBUTE);
+                let object = node.field(&field::OBJECT);
                 if let (Some(object), Some(manager)) = (object, manager) {
                     if let Ty::Instance(ModelRef::Indexed(owner)) = sem.ty(object) {
                         steps.push(Step::Related(owner, text(manager, sem.source)));
@@ -267,7 +267,7 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
                     }
                 }
                 let on_class = node
-                    .child_by_field_name("object")
+                    .field(&field::OBJECT)
                     .is_some_and(|o| matches!(sem.ty(o), Ty::ModelClass(_)));
                 if !on_class || manager.map(|m| text(m, sem.source)) != Some("objects") {
                     return Err("only chains from `Model.objects` are rendered".into());
@@ -302,10 +302,10 @@ const MAX_HOPS: usize = 8;
 fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
     if let Some(assignment) = sem.parents.of(name).filter(|p| p.kind() == "assignment") {
         if assignment
-            .child_by_field_name("left")
+            .field(&field::LEFT)
             .is_some_and(|l| l.id() == name.id())
         {
-            return assignment.child_by_field_name("right").map(strip_parens);
+            return assignment.field(&field::RIGHT).map(strip_parens);
         }
     }
     let scope = sem.scope_of(name);
@@ -614,22 +614,16 @@ impl<'a> QNode<'a> {
         let declined = || "conditions other than `Q` objects are not rendered yet".to_string();
         match expression.kind() {
             "call" => {
-                let function = expression
-                    .child_by_field_name("function")
-                    .ok_or_else(declined)?;
+                let function = expression.field(&field::FUNCTION).ok_or_else(declined)?;
                 let name = text(function, source);
                 if name != "Q" && !name.ends_with(".Q") {
                     return Err(declined());
                 }
-                let arguments = expression
-                    .child_by_field_name("arguments")
-                    .ok_or_else(declined)?;
+                let arguments = expression.field(&field::ARGUMENTS).ok_or_else(declined)?;
                 QNode::of_arguments(arguments, source)
             }
             "binary_operator" => {
-                let operator = expression
-                    .child_by_field_name("operator")
-                    .ok_or_else(declined)?;
+                let operator = expression.field(&field::OPERATOR).ok_or_else(declined)?;
                 let or = match text(operator, source) {
                     "&" => false,
                     "|" => true,
@@ -640,8 +634,8 @@ impl<'a> QNode<'a> {
                     }
                 };
                 let (Some(left), Some(right)) = (
-                    expression.child_by_field_name("left"),
-                    expression.child_by_field_name("right"),
+                    expression.field(&field::LEFT),
+                    expression.field(&field::RIGHT),
                 ) else {
                     return Err(declined());
                 };
@@ -666,12 +660,8 @@ impl<'a> QNode<'a> {
                 Ok(combined)
             }
             "unary_operator" => {
-                let operator = expression
-                    .child_by_field_name("operator")
-                    .ok_or_else(declined)?;
-                let operand = expression
-                    .child_by_field_name("argument")
-                    .ok_or_else(declined)?;
+                let operator = expression.field(&field::OPERATOR).ok_or_else(declined)?;
+                let operand = expression.field(&field::ARGUMENT).ok_or_else(declined)?;
                 if text(operator, source) != "~" {
                     return Err(declined());
                 }
@@ -1547,7 +1537,7 @@ fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, b
     let declined =
         || "annotations other than Count/Sum/Max/Min/Avg of a field are not rendered yet";
     let function = value
-        .child_by_field_name("function")
+        .field(&field::FUNCTION)
         .filter(|_| value.kind() == "call")
         .ok_or_else(declined)?;
     let name = text(function, source);
@@ -1556,9 +1546,7 @@ fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, b
         .into_iter()
         .find(|f| *f == name)
         .ok_or_else(declined)?;
-    let arguments = value
-        .child_by_field_name("arguments")
-        .ok_or_else(declined)?;
+    let arguments = value.field(&field::ARGUMENTS).ok_or_else(declined)?;
     let (paths, options) = names_and_options(arguments, source)?;
     let [path] = paths.as_slice() else {
         return Err(declined().into());
@@ -1641,10 +1629,9 @@ fn split_arguments<'a>(
         match argument.kind() {
             "comment" => {}
             "keyword_argument" => {
-                let (Some(key), Some(value)) = (
-                    argument.child_by_field_name("name"),
-                    argument.child_by_field_name("value"),
-                ) else {
+                let (Some(key), Some(value)) =
+                    (argument.field(&field::NAME), argument.field(&field::VALUE))
+                else {
                     return Err("an argument is not readable".into());
                 };
                 keywords.push((text(key, source), value));
@@ -1905,7 +1892,7 @@ fn literal(value: Node, family: Family, source: &str) -> Result<String, String> 
 /// Whether a call may build a query expression rather than a value: a class other than the
 /// value types a lookup commonly compares with (Django's expressions are all classes).
 fn builds_expression(call: Node, source: &str) -> bool {
-    let Some(function) = call.child_by_field_name("function") else {
+    let Some(function) = call.field(&field::FUNCTION) else {
         return true;
     };
     let name = text(function, source);

@@ -5,6 +5,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::{Node, Tree};
 
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{text, undecorated};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -296,7 +297,7 @@ fn method_part(source: &str, method: Node) -> MethodPart {
     MethodPart {
         facts: MethodFacts {
             name: function
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .map_or("", |n| text(n, source))
                 .to_string(),
             returns_queryset: returns_queryset(source, function),
@@ -373,7 +374,7 @@ fn extract_top_level<'t>(
     // A class's prefetches are its members', a method's read with its other facts.
     let class = undecorated(statement);
     let body = (class.kind() == "class_definition")
-        .then(|| class.child_by_field_name("body"))
+        .then(|| class.field(&field::BODY))
         .flatten();
     let Some(body) = body.filter(|_| super::prefetches::mentions_prefetch(text(statement, source)))
     else {
@@ -413,7 +414,7 @@ fn extract_statement<'t>(
                 .extend(crate::analysis::serializers::extract(source, statement));
         }
         "decorated_definition" => {
-            let Some(definition) = statement.child_by_field_name("definition") else {
+            let Some(definition) = statement.field(&field::DEFINITION) else {
                 return;
             };
             let mut cursor = statement.walk();
@@ -433,8 +434,8 @@ fn extract_statement<'t>(
                 return;
             };
             if expr.kind() == "assignment" {
-                let left = expr.child_by_field_name("left").map(|l| text(l, source));
-                let right = expr.child_by_field_name("right");
+                let left = expr.field(&field::LEFT).map(|l| text(l, source));
+                let right = expr.field(&field::RIGHT);
                 if left == Some("AUTH_USER_MODEL") {
                     facts.auth_user_model = right.and_then(|r| string_value(r, source));
                 }
@@ -499,10 +500,9 @@ fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
                     });
                 }
                 "aliased_import" => {
-                    let (Some(module), Some(alias)) = (
-                        name.child_by_field_name("name"),
-                        name.child_by_field_name("alias"),
-                    ) else {
+                    let (Some(module), Some(alias)) =
+                        (name.field(&field::NAME), name.field(&field::ALIAS))
+                    else {
                         continue;
                     };
                     facts.imports.push(Import::Module {
@@ -515,7 +515,7 @@ fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
         }
         return;
     }
-    let Some(module_node) = statement.child_by_field_name("module_name") else {
+    let Some(module_node) = statement.field(&field::MODULE_NAME) else {
         return;
     };
     let module = absolute_module(text(module_node, source), &facts.module, facts.is_package);
@@ -529,10 +529,7 @@ fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
     for name in statement.children_by_field_name("name", &mut cursor) {
         let (imported, alias) = match name.kind() {
             "dotted_name" => (text(name, source), text(name, source)),
-            "aliased_import" => match (
-                name.child_by_field_name("name"),
-                name.child_by_field_name("alias"),
-            ) {
+            "aliased_import" => match (name.field(&field::NAME), name.field(&field::ALIAS)) {
                 (Some(n), Some(a)) => (text(n, source), text(a, source)),
                 _ => continue,
             },
@@ -567,7 +564,7 @@ fn absolute_module(written: &str, current: &str, is_package: bool) -> String {
 
 fn extract_app_config(source: &str, class: Node) -> AppConfigFacts {
     let mut config = AppConfigFacts::default();
-    let Some(body) = class.child_by_field_name("body") else {
+    let Some(body) = class.field(&field::BODY) else {
         return config;
     };
     let mut cursor = body.walk();
@@ -591,16 +588,16 @@ fn extract_class<'t>(
 ) -> ClassFacts {
     let mut facts = ClassFacts {
         name: class
-            .child_by_field_name("name")
+            .field(&field::NAME)
             .map_or("", |n| text(n, source))
             .to_string(),
         ..ClassFacts::default()
     };
-    if let Some(superclasses) = class.child_by_field_name("superclasses") {
+    if let Some(superclasses) = class.field(&field::SUPERCLASSES) {
         let mut cursor = superclasses.walk();
         for base in superclasses.named_children(&mut cursor) {
             let base = if base.kind() == "subscript" {
-                base.child_by_field_name("value").unwrap_or(base)
+                base.field(&field::VALUE).unwrap_or(base)
             } else {
                 base
             };
@@ -619,7 +616,7 @@ fn extract_class<'t>(
             }
         }
     }
-    let Some(body) = class.child_by_field_name("body") else {
+    let Some(body) = class.field(&field::BODY) else {
         return facts;
     };
     let mut cursor = body.walk();
@@ -643,7 +640,7 @@ fn extract_class<'t>(
             }
             "class_definition"
                 if statement
-                    .child_by_field_name("name")
+                    .field(&field::NAME)
                     .is_some_and(|n| text(n, source) == "Meta") =>
             {
                 facts.meta = extract_meta(source, statement);
@@ -674,8 +671,8 @@ fn may_be_model(class: &ClassFacts) -> bool {
 /// and its changelist's columns and joins.
 fn extract_view_attributes(source: &str, assignment: Node, facts: &mut ClassFacts) {
     let (Some(left), Some(value)) = (
-        assignment.child_by_field_name("left"),
-        assignment.child_by_field_name("right"),
+        assignment.field(&field::LEFT),
+        assignment.field(&field::RIGHT),
     ) else {
         return;
     };
@@ -700,8 +697,8 @@ fn extract_view_attributes(source: &str, assignment: Node, facts: &mut ClassFact
 
 fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFacts) {
     let (Some(left), Some(right)) = (
-        assignment.child_by_field_name("left"),
-        assignment.child_by_field_name("right"),
+        assignment.field(&field::LEFT),
+        assignment.field(&field::RIGHT),
     ) else {
         return;
     };
@@ -709,17 +706,17 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         return;
     }
     let name = text(left, source).to_string();
-    let Some(function) = right.child_by_field_name("function") else {
+    let Some(function) = right.field(&field::FUNCTION) else {
         return;
     };
     // `Qs.as_manager()`, `Manager.from_queryset(Qs)()`
     if function.kind() == "attribute"
         && function
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_some_and(|a| text(a, source) == "as_manager")
     {
         let queryset = function
-            .child_by_field_name("object")
+            .field(&field::OBJECT)
             .map(|o| text(o, source).to_string());
         facts.managers.push(ManagerFacts {
             name,
@@ -759,7 +756,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
     {
         return;
     }
-    let args = right.child_by_field_name("arguments");
+    let args = right.field(&field::ARGUMENTS);
     let keyword = |key: &str| args.and_then(|a| keyword_argument(source, a, key));
     let positional = args.and_then(|a| {
         let mut cursor = a.walk();
@@ -801,25 +798,22 @@ fn keyword_argument<'a>(source: &str, args: Node<'a>, key: &str) -> Option<Node<
     let mut cursor = args.walk();
     let found = args.named_children(&mut cursor).find(|n| {
         n.kind() == "keyword_argument"
-            && n.child_by_field_name("name")
+            && n.field(&field::NAME)
                 .is_some_and(|k| text(k, source) == key)
     });
-    found.and_then(|n| n.child_by_field_name("value"))
+    found.and_then(|n| n.field(&field::VALUE))
 }
 
 /// `Manager.from_queryset(Qs)` -> (`Manager`, `Qs`).
 fn from_queryset(source: &str, call: Node) -> Option<(String, String)> {
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "attribute"
-        || function
-            .child_by_field_name("attribute")
-            .map(|a| text(a, source))
-            != Some("from_queryset")
+        || function.field(&field::ATTRIBUTE).map(|a| text(a, source)) != Some("from_queryset")
     {
         return None;
     }
-    let class = text(function.child_by_field_name("object")?, source).to_string();
-    let args = call.child_by_field_name("arguments")?;
+    let class = text(function.field(&field::OBJECT)?, source).to_string();
+    let args = call.field(&field::ARGUMENTS)?;
     let queryset = args
         .named_child(0)
         .filter(|n| matches!(n.kind(), "identifier" | "attribute"))?;
@@ -839,7 +833,7 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
         "string" => string_value(node, source).map(Reference::String),
         "call"
             if node
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| text(f, source).ends_with("get_user_model")) =>
         {
             Some(Reference::UserModel)
@@ -847,10 +841,10 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
         // swapper's `get_model_name("geo", "Location")`: the label of the (swappable) model.
         "call"
             if node
-                .child_by_field_name("function")
+                .field(&field::FUNCTION)
                 .is_some_and(|f| text(f, source).ends_with("get_model_name")) =>
         {
-            let args = node.child_by_field_name("arguments")?;
+            let args = node.field(&field::ARGUMENTS)?;
             let mut cursor = args.walk();
             let parts: Vec<String> = args
                 .named_children(&mut cursor)
@@ -867,16 +861,16 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
 /// one `return` is a dict literal.
 fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<InclusionTagFacts> {
     let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "attribute"
         || function
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_none_or(|a| text(a, source) != "inclusion_tag")
         || definition.kind() != "function_definition"
     {
         return None;
     }
-    let arguments = call.child_by_field_name("arguments")?;
+    let arguments = call.field(&field::ARGUMENTS)?;
     let mut cursor = arguments.walk();
     let mut template = None;
     let mut name = None;
@@ -888,10 +882,9 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
             }
             continue;
         }
-        let (Some(key), Some(value)) = (
-            argument.child_by_field_name("name"),
-            argument.child_by_field_name("value"),
-        ) else {
+        let (Some(key), Some(value)) =
+            (argument.field(&field::NAME), argument.field(&field::VALUE))
+        else {
             continue;
         };
         match text(key, source) {
@@ -910,8 +903,8 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
         .named_children(&mut cursor)
         .filter(|p| p.kind() == "pair")
         .filter_map(|pair| {
-            let key = string_value(pair.child_by_field_name("key")?, source)?;
-            let value = pair.child_by_field_name("value")?;
+            let key = string_value(pair.field(&field::KEY)?, source)?;
+            let value = pair.field(&field::VALUE)?;
             let position = parameters.iter().position(|p| *p == text(value, source))?;
             (value.kind() == "identifier").then_some((key, position))
         })
@@ -919,7 +912,7 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
     Some(InclusionTagFacts {
         name: name.unwrap_or_else(|| {
             definition
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .map_or_else(String::new, |n| text(n, source).to_string())
         }),
         template: template?,
@@ -930,7 +923,7 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
 /// The names of a function's parameters in order, when all are plain (with or without an
 /// annotation or default); `None` with `*args`, `**kwargs` or `/`, `*` markers.
 fn plain_parameters<'s>(source: &'s str, definition: Node) -> Option<Vec<&'s str>> {
-    let parameters = definition.child_by_field_name("parameters")?;
+    let parameters = definition.field(&field::PARAMETERS)?;
     let mut cursor = parameters.walk();
     let names = parameters
         .named_children(&mut cursor)
@@ -939,7 +932,7 @@ fn plain_parameters<'s>(source: &'s str, definition: Node) -> Option<Vec<&'s str
             let name = match p.kind() {
                 "identifier" => Some(p),
                 "typed_parameter" => p.named_child(0),
-                "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+                "default_parameter" | "typed_default_parameter" => p.field(&field::NAME),
                 _ => None,
             };
             name.filter(|n| n.kind() == "identifier")
@@ -967,7 +960,7 @@ pub fn string_value(node: Node, source: &str) -> Option<String> {
 
 fn extract_meta(source: &str, meta: Node) -> MetaFacts {
     let mut facts = MetaFacts::default();
-    let Some(body) = meta.child_by_field_name("body") else {
+    let Some(body) = meta.field(&field::BODY) else {
         return facts;
     };
     let mut cursor = body.walk();
@@ -1002,7 +995,7 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
 
 fn self_reads(source: &str, function: Node) -> Vec<crate::analysis::serializers::ObjectRead> {
     let only_self = function
-        .child_by_field_name("parameters")
+        .field(&field::PARAMETERS)
         .is_some_and(|p| p.named_child_count() == 1);
     if !only_self {
         return Vec::new();
@@ -1011,7 +1004,7 @@ fn self_reads(source: &str, function: Node) -> Vec<crate::analysis::serializers:
 }
 
 fn returns_queryset(source: &str, function: Node) -> bool {
-    let Some(body) = function.child_by_field_name("body") else {
+    let Some(body) = function.field(&field::BODY) else {
         return false;
     };
     // Most methods (every test of a test case) return nothing, or something else: skip their
@@ -1093,12 +1086,12 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
         return;
     };
     if !call
-        .child_by_field_name("function")
+        .field(&field::FUNCTION)
         .is_some_and(|f| text(f, source).ends_with("receiver"))
     {
         return;
     }
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(&field::ARGUMENTS) else {
         return;
     };
     let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));
@@ -1121,25 +1114,21 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
 /// `post_save.connect(handler, sender=Entry)`.
 fn extract_connect(source: &str, call: Node, facts: &mut FileFacts) {
     let Some(function) = call
-        .child_by_field_name("function")
+        .field(&field::FUNCTION)
         .filter(|f| f.kind() == "attribute")
     else {
         return;
     };
-    if function
-        .child_by_field_name("attribute")
-        .map(|a| text(a, source))
-        != Some("connect")
-    {
+    if function.field(&field::ATTRIBUTE).map(|a| text(a, source)) != Some("connect") {
         return;
     }
     let Some(signal) = function
-        .child_by_field_name("object")
+        .field(&field::OBJECT)
         .and_then(|o| signal_name(source, o))
     else {
         return;
     };
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(&field::ARGUMENTS) else {
         return;
     };
     let sender = keyword_argument(source, args, "sender").and_then(|s| reference(source, s));

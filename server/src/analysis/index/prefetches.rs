@@ -9,6 +9,7 @@ use tree_sitter::Node;
 
 use super::facts::string_value;
 use crate::analysis::scope::{BindingKind, ScopeIndex};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{enclosing_scope, method_call, text, walk, Parents};
 
 /// A lookup that may load anything: a prefetch whose lookup the analyzer cannot read.
@@ -37,7 +38,7 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
     // the members that mention a prefetch.
     let class = crate::analysis::syntax::undecorated(statement);
     if class.kind() == "class_definition" {
-        if let Some(body) = class.child_by_field_name("body") {
+        if let Some(body) = class.field(&field::BODY) {
             let mut cursor = body.walk();
             let members: Vec<Node> = body.named_children(&mut cursor).collect();
             return members
@@ -54,11 +55,9 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
         if node.kind() != "call" {
             return true;
         }
-        let function = node
-            .child_by_field_name("function")
-            .map(|f| text(f, source));
+        let function = node.field(&field::FUNCTION).map(|f| text(f, source));
         let arguments: Vec<Node> = node
-            .child_by_field_name("arguments")
+            .field(&field::ARGUMENTS)
             .map(|a| {
                 let mut cursor = a.walk();
                 let all: Vec<Node> = a
@@ -133,7 +132,7 @@ fn readable<'a>(
             Some(lookups)
         }
         "call" => value
-            .child_by_field_name("function")
+            .field(&field::FUNCTION)
             .filter(|f| text(*f, source).ends_with("Prefetch"))
             .map(|_| Vec::new()),
         // At most `names_left` names are followed (`a = b`, `b = a` would never end).
@@ -168,14 +167,10 @@ fn prefetch_object(source: &str, arguments: &[Node]) -> Vec<String> {
     let (mut lookup, mut queryset, mut to_attr) = (None, false, false);
     for (i, argument) in arguments.iter().enumerate() {
         let keyword = (argument.kind() == "keyword_argument")
-            .then(|| {
-                argument
-                    .child_by_field_name("name")
-                    .map(|n| text(n, source))
-            })
+            .then(|| argument.field(&field::NAME).map(|n| text(n, source)))
             .flatten();
         match keyword {
-            Some("lookup") => lookup = argument.child_by_field_name("value"),
+            Some("lookup") => lookup = argument.field(&field::VALUE),
             Some("queryset") => queryset = true,
             Some("to_attr") => to_attr = true,
             Some(_) => {}

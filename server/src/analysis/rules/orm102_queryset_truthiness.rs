@@ -7,6 +7,7 @@ use tree_sitter::Node;
 use super::{orm405_filter_on_prefetched, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{
     as_receiver, parent_through_parens, single_argument_call, strip_parens,
 };
@@ -31,8 +32,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         let node = strip_parens(node);
         match node.kind() {
             "boolean_operator" => {
-                pending.extend(node.child_by_field_name("right"));
-                pending.extend(node.child_by_field_name("left"));
+                pending.extend(node.field(&field::RIGHT));
+                pending.extend(node.field(&field::LEFT));
             }
             "not_operator" => {}
             _ => check_operand(cx, node),

@@ -9,6 +9,7 @@ use crate::analysis::diagnostic::{Edit, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{as_receiver, method_call, negated, strip_parens, text, walk};
 use crate::analysis::writes::fix_unless;
 
@@ -123,7 +124,7 @@ fn saved_row<'a>(sem: &Semantics<'a>, needle: Node<'a>) -> bool {
             BindingKind::ForTarget { iterable, .. }
             | BindingKind::ComprehensionTarget { iterable, .. } => {
                 // The whole target, not one element of an unpacked row.
-                let target = sem.parents.of(b.name).and_then(|p| p.child_by_field_name("left"));
+                let target = sem.parents.of(b.name).and_then(|p| p.field(&field::LEFT));
                 target.is_some_and(|t| t.id() == b.name.id())
                     && matches!(sem.ty(iterable), Ty::QuerySet(qs) | Ty::Evaluated(qs) if !qs.values)
             }
@@ -148,7 +149,7 @@ fn fetched_row<'a>(sem: &Semantics<'a>, value: Node<'a>, unpacked: bool) -> bool
     }
     !unpacked
         && value
-            .child_by_field_name("function")
+            .field(&field::FUNCTION)
             .is_some_and(|f| sem.text(f) == "get_object_or_404")
 }
 
@@ -156,17 +157,10 @@ fn fetched_row<'a>(sem: &Semantics<'a>, value: Node<'a>, unpacked: bool) -> bool
 fn unsaved_in<'a>(sem: &Semantics<'a>, scope: Node<'a>, name: &str) -> bool {
     let mut found = false;
     walk(scope, |n| {
-        if n.kind() == "attribute"
-            && n.child_by_field_name("object")
-                .is_some_and(|o| sem.text(o) == name)
-        {
-            let attribute = n
-                .child_by_field_name("attribute")
-                .map_or("", |a| sem.text(a));
+        if n.kind() == "attribute" && n.field(&field::OBJECT).is_some_and(|o| sem.text(o) == name) {
+            let attribute = n.field(&field::ATTRIBUTE).map_or("", |a| sem.text(a));
             let assigned = sem.parents.of(n).is_some_and(|p| {
-                p.kind() == "assignment"
-                    && p.child_by_field_name("left")
-                        .is_some_and(|l| l.id() == n.id())
+                p.kind() == "assignment" && p.field(&field::LEFT).is_some_and(|l| l.id() == n.id())
             });
             found |= attribute == "delete" || (assigned && matches!(attribute, "pk" | "id"));
         }

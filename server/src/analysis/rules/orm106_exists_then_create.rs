@@ -10,6 +10,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{method_call, normalized, simple_assignment, strip_parens};
 use crate::analysis::writes::{fix_unless, fresh_local, replace_statements};
 
@@ -169,7 +170,7 @@ struct Keyword<'a> {
 /// The keyword arguments of `call`. `None` when there is a positional argument (a `Q`
 /// object) or none at all.
 fn keywords<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<Vec<Keyword<'a>>> {
-    let args = call.child_by_field_name("arguments")?;
+    let args = call.field(&field::ARGUMENTS)?;
     let mut cursor = args.walk();
     let mut keywords = Vec::new();
     for arg in args.named_children(&mut cursor) {
@@ -178,7 +179,7 @@ fn keywords<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<Vec<Keyword<'a>>>
             "keyword_argument" | "dictionary_splat" => keywords.push(Keyword {
                 node: arg,
                 normalized: normalized(arg, sem.source),
-                name: arg.child_by_field_name("name").map(|n| sem.text(n)),
+                name: arg.field(&field::NAME).map(|n| sem.text(n)),
             }),
             _ => return None,
         }
@@ -199,16 +200,14 @@ fn exists_then_create<'a>(
     guard: Node<'a>,
     create: &Create<'a>,
 ) -> Option<Finding<'a>> {
-    if guard.child_by_field_name("alternative").is_some() {
+    if guard.field(&field::ALTERNATIVE).is_some() {
         return None;
     }
-    let condition = guard.child_by_field_name("condition").map(strip_parens)?;
+    let condition = guard.field(&field::CONDITION).map(strip_parens)?;
     if condition.kind() != "not_operator" {
         return None;
     }
-    let exists = condition
-        .child_by_field_name("argument")
-        .map(strip_parens)?;
+    let exists = condition.field(&field::ARGUMENT).map(strip_parens)?;
     let (filter, "exists") = method_call(exists, sem.source)? else {
         return None;
     };
@@ -288,7 +287,7 @@ fn get_then_create<'a>(
     // `except Entry.DoesNotExist:` for the model being created.
     let class = create
         .manager
-        .child_by_field_name("object")
+        .field(&field::OBJECT)
         .map_or(String::new(), |o| normalized(o, sem.source));
     let caught = except
         .named_child(0)
@@ -366,10 +365,7 @@ fn get_or_create(sem: &Semantics, create: &Create, lookup: &[Keyword]) -> Option
         .iter()
         .partition(|c| lookup.iter().any(|l| l.normalized == c.normalized));
     if defaults.is_empty() {
-        let arguments = create
-            .call
-            .child_by_field_name("arguments")
-            .unwrap_or(create.call);
+        let arguments = create.call.field(&field::ARGUMENTS).unwrap_or(create.call);
         return Some((
             format!("{manager}.get_or_create{}", sem.text(arguments)),
             false,
@@ -379,7 +375,7 @@ fn get_or_create(sem: &Semantics, create: &Create, lookup: &[Keyword]) -> Option
     let mut eager = false;
     let mut entries = Vec::new();
     for keyword in defaults {
-        let value = keyword.node.child_by_field_name("value")?;
+        let value = keyword.node.field(&field::VALUE)?;
         let name = keyword.name?;
         eager |= !matches!(
             value.kind(),

@@ -11,6 +11,7 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{as_receiver, single_argument_call};
 use crate::analysis::writes::replace_loop;
 use crate::settings::Settings;
@@ -69,7 +70,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     else {
         return;
     };
-    let body = for_loop.child_by_field_name("body");
+    let body = for_loop.field(&field::BODY);
     let single_statement = body.is_some_and(|b| {
         let mut cursor = b.walk();
         b.named_children(&mut cursor)
@@ -77,7 +78,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
             .count()
             == 1
     });
-    if !single_statement || for_loop.child_by_field_name("alternative").is_some() {
+    if !single_statement || for_loop.field(&field::ALTERNATIVE).is_some() {
         return;
     }
     let extend = match (sem.text(method), collection_kind(sem, collection)) {
@@ -151,7 +152,7 @@ fn collection_kind<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<&'static s
         let this = match value.kind() {
             "list" | "list_comprehension" => "list",
             "set" | "set_comprehension" => "set",
-            "call" => match sem.text(value.child_by_field_name("function")?) {
+            "call" => match sem.text(value.field(&field::FUNCTION)?) {
                 "list" => "list",
                 "set" => "set",
                 _ => return None,
@@ -186,7 +187,7 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, read: Node<'a>) -> boo
         comprehension.kind(),
         "list_comprehension" | "set_comprehension"
     ) || comprehension
-        .child_by_field_name("body")
+        .field(&field::BODY)
         .is_none_or(|b| b.id() != element.id())
         || !is_single_clause(comprehension)
         || is_aggregated(sem, comprehension)

@@ -11,6 +11,7 @@ use crate::analysis::imports::import_names;
 use crate::analysis::index::string_value;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -116,7 +117,7 @@ fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Nod
     let (receiver, "values_list") = method_call(argument, sem.source)? else {
         return None;
     };
-    let arguments = argument.child_by_field_name("arguments")?;
+    let arguments = argument.field(&field::ARGUMENTS)?;
     if arguments.named_child_count() != 2 {
         return None;
     }
@@ -124,10 +125,10 @@ fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Nod
     let flat = arguments.named_child(1)?;
     let is_flat = flat.kind() == "keyword_argument"
         && flat
-            .child_by_field_name("name")
+            .field(&field::NAME)
             .is_some_and(|n| sem.text(n) == "flat")
         && flat
-            .child_by_field_name("value")
+            .field(&field::VALUE)
             .is_some_and(|v| sem.text(v) == "True");
     let rows_of_a_model = match sem.ty(receiver) {
         Ty::QuerySet(qs) => !qs.values && !qs.sliced && !qs.combined && qs.model.is_some(),

@@ -11,6 +11,7 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{
     add_argument, construction_site, may_read_prefetch_cache, quote_style,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{strip_parens, walk};
 
 pub static RULE: Rule = Rule {
@@ -129,11 +130,10 @@ fn columns_read<'a>(
             .of(n)
             .filter(|p| {
                 p.kind() == "attribute"
-                    && p.child_by_field_name("object")
-                        .is_some_and(|o| o.id() == n.id())
+                    && p.field(&field::OBJECT).is_some_and(|o| o.id() == n.id())
                     && !is_written(sem, *p)
             })
-            .and_then(|p| p.child_by_field_name("attribute"))
+            .and_then(|p| p.field(&field::ATTRIBUTE))
             .map(|a| sem.text(a))
             .and_then(|attribute| {
                 let is_column = matches!(attribute, "pk" | "id")
@@ -162,7 +162,7 @@ fn columns_read<'a>(
 fn is_written<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> bool {
     sem.parents.of(attribute).is_some_and(|p| {
         (matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
+            && p.field(&field::LEFT)
                 .is_some_and(|l| l.id() == attribute.id()))
             || p.kind() == "delete_statement"
     })

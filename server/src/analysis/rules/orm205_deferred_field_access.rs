@@ -9,6 +9,7 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, per_row_loop, read_before_in_loop};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -31,8 +32,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     // `row.title = ...` sets the attribute: no load.
     let written = sem.parents.of(access).is_some_and(|p| {
         matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
-                .is_some_and(|l| l.id() == access.id())
+            && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id())
     });
     if written {
         return;
@@ -101,7 +101,7 @@ fn undefer<'a>(sem: &Semantics<'a>, site: Node<'a>, column: &str) -> Option<Edit
     let mut node = site;
     while let Some((receiver, method)) = method_call(node, sem.source) {
         if method == "defer" {
-            let arguments = node.child_by_field_name("arguments")?;
+            let arguments = node.field(&field::ARGUMENTS)?;
             let mut cursor = arguments.walk();
             let all: Vec<Node> = arguments.named_children(&mut cursor).collect();
             if let Some(i) = all
@@ -111,9 +111,7 @@ fn undefer<'a>(sem: &Semantics<'a>, site: Node<'a>, column: &str) -> Option<Edit
                 // `Entry.objects.defer("body")` keeps a call: a manager is not iterable.
                 let on_manager = matches!(sem.ty(receiver), Ty::Manager(_));
                 return Some(if all.len() == 1 && on_manager {
-                    let name = node
-                        .child_by_field_name("function")?
-                        .child_by_field_name("attribute")?;
+                    let name = node.field(&field::FUNCTION)?.field(&field::ATTRIBUTE)?;
                     Edit::replace(name.start_byte()..node.end_byte(), "all()")
                 } else if all.len() == 1 {
                     Edit::replace(receiver.end_byte()..node.end_byte(), "")

@@ -7,6 +7,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, method_call, simple_assignment, strip_parens,
 };
@@ -90,9 +91,9 @@ fn created<'a>(
     instance: Option<Node<'a>>,
 ) -> Option<Created<'a>> {
     let sem = cx.sem;
-    let arguments = |c: Node<'a>| c.child_by_field_name("arguments").map(|a| sem.text(a));
+    let arguments = |c: Node<'a>| c.field(&field::ARGUMENTS).map(|a| sem.text(a));
     if let Some(instance) = instance {
-        let class = instance.child_by_field_name("function")?;
+        let class = instance.field(&field::FUNCTION)?;
         let Ty::ModelClass(ModelRef::Indexed(model)) = sem.ty(class) else {
             return None;
         };
@@ -115,14 +116,12 @@ fn created<'a>(
         return None;
     };
     let class = receiver
-        .child_by_field_name("object")
+        .field(&field::OBJECT)
         .filter(|o| sem.ty(*o) == Ty::ModelClass(ModelRef::Indexed(model)))?;
     Some(Created {
         model,
         class: sem.text(class),
-        manager: sem
-            .text(receiver.child_by_field_name("attribute")?)
-            .to_string(),
+        manager: sem.text(receiver.field(&field::ATTRIBUTE)?).to_string(),
         arguments: arguments(call)?,
     })
 }
@@ -137,7 +136,7 @@ fn guarded_by_a_lookup<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'
         }
         let guard = match parent.kind() {
             "except_clause" => return true,
-            "if_statement" => parent.child_by_field_name("condition"),
+            "if_statement" => parent.field(&field::CONDITION),
             _ => None,
         };
         if guard.is_some_and(|c| sem.text(c).contains(".exists()")) {
@@ -211,8 +210,8 @@ fn rewrite<'a>(
     let statements = plain_body(for_loop)?;
     let statement = body_statement(sem, for_loop, call);
     let (target, iterable) = (
-        for_loop.child_by_field_name("left")?,
-        for_loop.child_by_field_name("right")?,
+        for_loop.field(&field::LEFT)?,
+        for_loop.field(&field::RIGHT)?,
     );
     // After the loop its variables hold the last item; a comprehension binds nothing outside.
     let targets: Vec<&str> = names_bound_in(sem, for_loop);

@@ -9,6 +9,7 @@ use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::Ty;
 use crate::analysis::loops::{construction_site, per_row_loop, RowLoop};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,
@@ -41,7 +42,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         .parents
         .of(call)
         .and_then(|statement| cx.sem.parents.of(statement))
-        .is_some_and(|block| Some(block) == rows.node.child_by_field_name("body"));
+        .is_some_and(|block| Some(block) == rows.node.field(&field::BODY));
     if !in_loop_body || override_arguments(cx, rows.model, call) {
         return;
     }
@@ -62,7 +63,7 @@ fn override_arguments(cx: &RuleContext, model: ModelId, call: Node) -> bool {
     if !cx.sem.index().model(model).overrides_delete {
         return false;
     }
-    let Some(arguments) = call.child_by_field_name("arguments") else {
+    let Some(arguments) = call.field(&field::ARGUMENTS) else {
         return false;
     };
     let mut cursor = arguments.walk();
@@ -73,7 +74,7 @@ fn override_arguments(cx: &RuleContext, model: ModelId, call: Node) -> bool {
     passed.iter().any(|argument| {
         argument.kind() != "keyword_argument"
             || argument
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .is_none_or(|name| !matches!(cx.sem.text(name), "using" | "keep_parents"))
     })
 }

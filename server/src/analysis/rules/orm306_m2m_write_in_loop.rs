@@ -9,6 +9,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{as_receiver, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, model_class_name, names_bound_in, plain_body,
@@ -122,7 +123,7 @@ fn rewrite<'a>(
     if !is_call_statement(statement, write.call) || read_outside_loop(sem, for_loop, target) {
         return None;
     }
-    let iterable = for_loop.child_by_field_name("right")?;
+    let iterable = for_loop.field(&field::RIGHT)?;
     let items = as_receiver(strip_parens(iterable), sem.source);
     let method = write.method;
     if !write.owner_varies {
@@ -172,7 +173,7 @@ fn rewrite<'a>(
 
 /// The loop's variable, when it is one name.
 fn loop_target<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Option<&'a str> {
-    let target = for_loop.child_by_field_name("left")?;
+    let target = for_loop.field(&field::LEFT)?;
     (target.kind() == "identifier").then(|| sem.text(target))
 }
 
@@ -195,8 +196,8 @@ fn reads_any(sem: &Semantics, node: Node, names: &[&str]) -> bool {
         match n.kind() {
             "identifier" if names.contains(&sem.text(n)) => return true,
             // `x.name` reads `x`; `f(name=x)` reads `x`: the names themselves are not reads.
-            "attribute" => pending.extend(n.child_by_field_name("object")),
-            "keyword_argument" => pending.extend(n.child_by_field_name("value")),
+            "attribute" => pending.extend(n.field(&field::OBJECT)),
+            "keyword_argument" => pending.extend(n.field(&field::VALUE)),
             _ => {
                 let mut cursor = n.walk();
                 pending.extend(n.named_children(&mut cursor));

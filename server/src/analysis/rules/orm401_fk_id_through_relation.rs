@@ -7,6 +7,7 @@ use crate::analysis::evaluation::{evaluated_before, evaluating_statement, reboun
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 
@@ -54,7 +55,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let mut assigned = false;
     crate::analysis::syntax::walk(scope.scope, |n| {
         if n.kind() == "assignment"
-            && n.child_by_field_name("left")
+            && n.field(&field::LEFT)
                 .is_some_and(|l| cx.sem.text(l) == relation_access)
         {
             assigned = true;
@@ -104,8 +105,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 fn is_written<'a>(sem: &Semantics<'a>, access: Node<'a>) -> bool {
     sem.parents.of(access).is_some_and(|p| {
         matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
-                .is_some_and(|l| l.id() == access.id())
+            && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id())
             || p.kind() == "delete_statement"
     })
 }
@@ -121,14 +121,14 @@ fn key_only_tests<'a>(
     access: Node<'a>,
     relation_access: &str,
 ) -> Option<Vec<Node<'a>>> {
-    let own = access.child_by_field_name("object").map(|o| o.id());
+    let own = access.field(&field::OBJECT).map(|o| o.id());
     let mut tests = Vec::new();
     let mut object_used = false;
     crate::analysis::syntax::walk(scope, |n| {
         if n.kind() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
             let key_read = sem.parents.of(n).is_some_and(|p| {
                 p.kind() == "attribute"
-                    && p.child_by_field_name("attribute")
+                    && p.field(&field::ATTRIBUTE)
                         .is_some_and(|a| matches!(sem.text(a), "id" | "pk"))
             });
             let tested = is_truth_tested(n, sem.source, &sem.parents)
@@ -160,10 +160,9 @@ fn already_loaded<'a>(
     let mut path = vec![relation];
     let mut root = strip_parens(instance);
     while root.kind() == "attribute" {
-        let (Some(object), Some(attribute)) = (
-            root.child_by_field_name("object"),
-            root.child_by_field_name("attribute"),
-        ) else {
+        let (Some(object), Some(attribute)) =
+            (root.field(&field::OBJECT), root.field(&field::ATTRIBUTE))
+        else {
             return false;
         };
         path.push(sem.text(attribute));
@@ -252,7 +251,7 @@ fn read_first_thing<'a>(sem: &Semantics<'a>, parameter: Node<'a>, path: &[&str])
         }
     }
     let Some(body) = (function.kind() == "function_definition")
-        .then(|| function.child_by_field_name("body"))
+        .then(|| function.field(&field::BODY))
         .flatten()
     else {
         return false;

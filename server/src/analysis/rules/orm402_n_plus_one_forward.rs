@@ -15,6 +15,7 @@ use crate::analysis::loops::{
     add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
     RowLoop,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -35,8 +36,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let parent = parents.of(access);
     let written = parent.is_some_and(|p| {
         (matches!(p.kind(), "assignment" | "augmented_assignment")
-            && p.child_by_field_name("left")
-                .is_some_and(|l| l.id() == access.id()))
+            && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id()))
             || p.kind() == "delete_statement"
     });
     if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
@@ -82,7 +82,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 
 /// The name of the `GenericForeignKey` that `access` reads on a row of `model`, if it reads one.
 fn generic_foreign_key(cx: &RuleContext, model: ModelId, access: Node) -> Option<String> {
-    let name = cx.sem.text(access.child_by_field_name("attribute")?);
+    let name = cx.sem.text(access.field(&field::ATTRIBUTE)?);
     let field = cx.sem.index().model(model).field(name)?;
     (field.kind == FieldKind::GenericForeignKey).then(|| name.to_string())
 }
@@ -117,9 +117,7 @@ fn forward_chain<'a>(
     let mut current_model = model;
     let mut node = access;
     loop {
-        let name = node
-            .child_by_field_name("attribute")
-            .map(|a| cx.sem.text(a))?;
+        let name = node.field(&field::ATTRIBUTE).map(|a| cx.sem.text(a))?;
         let model = index.model(current_model);
         // Forward keys, and the reverse side of a one-to-one (`author.profile`): both load one
         // row that `select_related` can join.
@@ -151,7 +149,7 @@ fn forward_chain<'a>(
             Some(parent)
                 if parent.kind() == "attribute"
                     && parent
-                        .child_by_field_name("object")
+                        .field(&field::OBJECT)
                         .is_some_and(|o| o.id() == node.id()) =>
             {
                 node = parent;

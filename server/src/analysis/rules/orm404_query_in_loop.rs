@@ -9,6 +9,7 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{insert_above, method_call, strip_parens, unused_name};
 
 pub static RULE: Rule = Rule {
@@ -55,17 +56,17 @@ fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> O
     let Ty::Manager(manager_ty) = sem.ty(manager) else {
         return None;
     };
-    let target = for_loop.child_by_field_name("left")?;
-    let iterable = strip_parens(for_loop.child_by_field_name("right")?);
-    let arguments = call.child_by_field_name("arguments")?;
+    let target = for_loop.field(&field::LEFT)?;
+    let iterable = strip_parens(for_loop.field(&field::RIGHT)?);
+    let arguments = call.field(&field::ARGUMENTS)?;
     let argument = arguments.named_child(0)?;
     let by_key = arguments.named_child_count() == 1
         && argument.kind() == "keyword_argument"
         && argument
-            .child_by_field_name("name")
+            .field(&field::NAME)
             .is_some_and(|n| matches!(sem.text(n), "pk" | "id"))
         && argument
-            .child_by_field_name("value")
+            .field(&field::VALUE)
             .is_some_and(|v| target.kind() == "identifier" && sem.text(v) == sem.text(target));
     if !by_key || !is_reiterable(sem, iterable) {
         return None;
@@ -110,7 +111,7 @@ fn is_reiterable<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> bool {
                     "list" | "tuple" | "set" | "list_comprehension" | "set_comprehension"
                 ) || matches!(sem.ty(value), Ty::QuerySet(_))
                     || value
-                        .child_by_field_name("function")
+                        .field(&field::FUNCTION)
                         .is_some_and(|f| matches!(sem.text(f), "list" | "set" | "tuple"))
             }
             _ => false,

@@ -11,6 +11,7 @@ use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
     add_argument, per_row_loop, prefetch_site, quote_style, to_many_target, RowLoop,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{
     is_truth_tested, normalized, single_argument_call, unused_name, walk,
 };
@@ -69,8 +70,7 @@ fn prefetch_fix<'a>(
         if n.kind() == "identifier" {
             let is_keyword = sem.parents.of(n).is_some_and(|p| {
                 p.kind() == "keyword_argument"
-                    && p.child_by_field_name("name")
-                        .is_some_and(|k| k.id() == n.id())
+                    && p.field(&field::NAME).is_some_and(|k| k.id() == n.id())
             });
             reads_names |= !is_keyword;
         }
@@ -117,9 +117,9 @@ fn prefetch_fix<'a>(
 }
 
 fn row_loop_instance(call: Node) -> Option<Node> {
-    call.child_by_field_name("function")?
-        .child_by_field_name("object")?
-        .child_by_field_name("object")
+    call.field(&field::FUNCTION)?
+        .field(&field::OBJECT)?
+        .field(&field::OBJECT)
 }
 
 /// `row.rel.filter(...).count()` and the like: one query per row too.
@@ -142,7 +142,7 @@ fn used_as_rows<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
     };
     match parent.kind() {
         "for_statement" | "for_in_clause" => parent
-            .child_by_field_name("right")
+            .field(&field::RIGHT)
             .is_some_and(|r| r.id() == call.id()),
         "argument_list" => sem.parents.of(parent).is_some_and(|outer| {
             single_argument_call(outer, sem.source).is_some_and(|(f, _)| {

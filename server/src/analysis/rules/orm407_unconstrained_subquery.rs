@@ -12,6 +12,7 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{quote_style, reverse_query_name};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{enclosing_statement, insert_above, unused_name, walk};
 
 pub static RULE: Rule = Rule {
@@ -65,7 +66,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         }
     }
     for lookup in negated_lookups {
-        let Some(name) = lookup.child_by_field_name("name").map(|n| sem.text(n)) else {
+        let Some(name) = lookup.field(&field::NAME).map(|n| sem.text(n)) else {
             continue;
         };
         if !crosses_to_many(sem, model, name) {
@@ -145,7 +146,7 @@ fn precompute_fix<'a>(
         return None;
     }
     let related = sem.model_class_name(reverse.source)?;
-    let value = sem.text(lookup.child_by_field_name("value")?);
+    let value = sem.text(lookup.field(&field::VALUE)?);
     let statement = enclosing_statement(call, &sem.parents);
     let quote = quote_style(sem, call);
     let ids = unused_name(sem.source, &format!("{first}_ids"));

@@ -8,6 +8,7 @@ use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{
     breaks_line_outside_brackets, insert_above, method_call, unused_name,
 };
@@ -91,13 +92,13 @@ fn hoisted_name<'a>(sem: &Semantics<'a>, call: Node<'a>) -> String {
 /// each time is the point.
 fn repeats_on_purpose<'a>(sem: &Semantics<'a>, loop_node: Node<'a>) -> bool {
     let target = match loop_node.kind() {
-        "for_statement" => loop_node.child_by_field_name("left"),
+        "for_statement" => loop_node.field(&field::LEFT),
         _ => {
             let mut cursor = loop_node.walk();
             let clause = loop_node
                 .named_children(&mut cursor)
                 .find(|c| c.kind() == "for_in_clause");
-            clause.and_then(|c| c.child_by_field_name("left"))
+            clause.and_then(|c| c.field(&field::LEFT))
         }
     };
     target.is_some_and(|t| sem.text(t).starts_with('_'))
@@ -111,7 +112,7 @@ fn loaded_once<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> 
         .parents
         .of(call)
         .filter(|a| a.kind() == "assignment")
-        .and_then(|a| a.child_by_field_name("left"))
+        .and_then(|a| a.field(&field::LEFT))
         .filter(|left| left.kind() == "identifier")
     else {
         return false;
@@ -123,7 +124,7 @@ fn loaded_once<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> 
             return false;
         }
         if parent.kind() == "if_statement" {
-            let tests_the_name = parent.child_by_field_name("condition").is_some_and(|c| {
+            let tests_the_name = parent.field(&field::CONDITION).is_some_and(|c| {
                 let condition = sem.text(c);
                 condition == format!("not {name}") || condition == format!("{name} is None")
             });

@@ -12,6 +12,7 @@ use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
     construction_site, covers, per_row_loop, quote_style, reverse_query_name, RowLoop,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
 
@@ -36,8 +37,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let sem = cx.sem;
     let counted_call = if sem.text(call).starts_with("len") {
-        call.child_by_field_name("arguments")
-            .and_then(|a| a.named_child(0))
+        call.field(&field::ARGUMENTS).and_then(|a| a.named_child(0))
     } else {
         Some(call)
     };
@@ -119,7 +119,7 @@ fn annotate_fix<'a>(
     let mut joins = false;
     walk(site, |n| {
         if n.kind() == "keyword_argument" {
-            joins |= n.child_by_field_name("name").is_some_and(|k| {
+            joins |= n.field(&field::NAME).is_some_and(|k| {
                 let first = sem.text(k).split("__").next().unwrap_or("");
                 is_to_many(model, first)
                     || model
@@ -166,8 +166,8 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> 
         return false;
     }
     match (
-        manager.child_by_field_name("object"),
-        manager.child_by_field_name("attribute"),
+        manager.field(&field::OBJECT),
+        manager.field(&field::ATTRIBUTE),
     ) {
         (Some(instance), Some(relation)) if instance.kind() == "identifier" => {
             counted_relation_loop(sem, instance, relation).is_some()

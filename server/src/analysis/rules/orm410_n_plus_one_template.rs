@@ -12,6 +12,7 @@ use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{string_value, BaseStep, Symbol, Walk};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::templates::{needs, Value};
 
@@ -94,16 +95,16 @@ fn check_render<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, function: Node
 fn loaded_template<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<String> {
     if function.kind() != "attribute"
         || function
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_none_or(|a| cx.sem.text(a) != "render")
     {
         return None;
     }
-    let template = strip_parens(assigned_value(cx, function.child_by_field_name("object")?));
+    let template = strip_parens(assigned_value(cx, function.field(&field::OBJECT)?));
     if template.kind() != "call" {
         return None;
     }
-    let loader = template.child_by_field_name("function")?;
+    let loader = template.field(&field::FUNCTION)?;
     let Symbol::External(qualified) = cx
         .sem
         .index()
@@ -124,7 +125,7 @@ fn argument<'a>(
     position: usize,
     keyword: &str,
 ) -> Option<Node<'a>> {
-    let args = call.child_by_field_name("arguments")?;
+    let args = call.field(&field::ARGUMENTS)?;
     let mut cursor = args.walk();
     let children: Vec<Node<'a>> = args.named_children(&mut cursor).collect();
     children
@@ -135,9 +136,9 @@ fn argument<'a>(
         .or_else(|| {
             children.iter().find_map(|a| {
                 (a.kind() == "keyword_argument"
-                    && a.child_by_field_name("name")
+                    && a.field(&field::NAME)
                         .is_some_and(|n| cx.sem.text(n) == keyword))
-                .then(|| a.child_by_field_name("value"))
+                .then(|| a.field(&field::VALUE))
                 .flatten()
             })
         })
@@ -166,14 +167,14 @@ fn own_method_class(node: Node) -> Option<Node> {
 /// `get_template_names()` returns, else its `template_name`. `None` when it names none the
 /// analyzer can read (a base's is not known).
 fn declared_template(cx: &RuleContext, class: Node) -> Option<String> {
-    let body = class.child_by_field_name("body")?;
+    let body = class.field(&field::BODY)?;
     let mut cursor = body.walk();
     let mut template_name = None;
     for statement in body.named_children(&mut cursor) {
         let statement = undecorated(statement);
         if statement.kind() == "function_definition"
             && statement
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .is_some_and(|n| cx.sem.text(n) == "get_template_names")
         {
             return first_template_name(cx, statement);
@@ -241,8 +242,8 @@ fn context_entries<'a>(
     let mut known = true;
     walk(scope.scope, |n| {
         let object = match n.kind() {
-            "subscript" => n.child_by_field_name("value"),
-            "attribute" => n.child_by_field_name("object"),
+            "subscript" => n.field(&field::VALUE),
+            "attribute" => n.field(&field::OBJECT),
             _ => None,
         };
         if !object.is_some_and(|o| o.kind() == "identifier" && cx.sem.text(o) == name) {
@@ -290,7 +291,7 @@ fn made_entries<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Option<Vec<(St
 /// The dict of `RequestContext(request, {...})` / `Context({...})` (django.template), which
 /// renders with the dict's keys, as older views and `context_instance=` users write it.
 fn template_context_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a>> {
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     let Symbol::External(qualified) = cx
         .sem
         .index()
@@ -314,16 +315,16 @@ fn context_data_keywords<'a>(
     cx: &RuleContext<'_, 'a>,
     call: Node<'a>,
 ) -> Option<Vec<(String, Node<'a>)>> {
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if cx.sem.text(function) != "self.get_context_data" {
         return None;
     }
     let class = own_method_class(call)?;
-    let own = class.child_by_field_name("body").and_then(|body| {
+    let own = class.field(&field::BODY).and_then(|body| {
         let mut cursor = body.walk();
         let found = body.named_children(&mut cursor).map(undecorated).find(|s| {
             s.kind() == "function_definition"
-                && s.child_by_field_name("name")
+                && s.field(&field::NAME)
                     .is_some_and(|n| cx.sem.text(n) == "get_context_data")
         });
         found
@@ -350,9 +351,9 @@ fn forwards_keywords(cx: &RuleContext, function: Node) -> bool {
     let mut forwards = false;
     walk(function, |n| {
         if n.kind() == "call"
-            && n.child_by_field_name("function")
+            && n.field(&field::FUNCTION)
                 .is_some_and(|f| cx.sem.text(f) == "super().get_context_data")
-            && n.child_by_field_name("arguments").is_some_and(|args| {
+            && n.field(&field::ARGUMENTS).is_some_and(|args| {
                 let mut cursor = args.walk();
                 let splat = args
                     .named_children(&mut cursor)
@@ -377,18 +378,18 @@ fn added_entries<'a>(
     let is_name =
         |n: Option<Node>| n.is_some_and(|n| n.kind() == "identifier" && cx.sem.text(n) == name);
     if let Some((left, right)) = simple_assignment(statement) {
-        if left.kind() != "subscript" || !is_name(left.child_by_field_name("value")) {
+        if left.kind() != "subscript" || !is_name(left.field(&field::VALUE)) {
             return None;
         }
-        let key = string_value(left.child_by_field_name("subscript")?, cx.sem.source)?;
+        let key = string_value(left.field(&field::SUBSCRIPT)?, cx.sem.source)?;
         return Some(vec![(key, right)]);
     }
     let call = statement.named_child(0).filter(|c| c.kind() == "call")?;
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "attribute"
-        || !is_name(function.child_by_field_name("object"))
+        || !is_name(function.field(&field::OBJECT))
         || function
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_none_or(|a| cx.sem.text(a) != "update")
     {
         return None;
@@ -399,17 +400,15 @@ fn added_entries<'a>(
 /// The entries `d.update({"key": value})` or `d.update(key=value)` adds; `None` for arguments
 /// the analyzer cannot read (`d.update(other)`, `**extra`).
 fn update_entries<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Vec<(String, Node<'a>)>> {
-    let args = call.child_by_field_name("arguments")?;
+    let args = call.field(&field::ARGUMENTS)?;
     let mut cursor = args.walk();
     let mut added = Vec::new();
     for argument in args.named_children(&mut cursor) {
         match argument.kind() {
             "dictionary" if added.is_empty() => added.extend(entries(cx, argument)),
             "keyword_argument" => added.push((
-                cx.sem
-                    .text(argument.child_by_field_name("name")?)
-                    .to_string(),
-                argument.child_by_field_name("value")?,
+                cx.sem.text(argument.field(&field::NAME)?).to_string(),
+                argument.field(&field::VALUE)?,
             )),
             "comment" => {}
             _ => return None,
@@ -421,7 +420,7 @@ fn update_entries<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Vec<(S
 /// `get_context(request, rows)`: the dict literal that a function of this module (defined once
 /// at its top level, not rebound) returns from its one `return`.
 fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a>> {
-    let function = call.child_by_field_name("function")?;
+    let function = call.field(&field::FUNCTION)?;
     if function.kind() != "identifier" {
         return None;
     }
@@ -440,7 +439,7 @@ fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a
         .map(undecorated)
         .find(|d| {
             d.kind() == "function_definition"
-                && d.child_by_field_name("name")
+                && d.field(&field::NAME)
                     .is_some_and(|n| cx.sem.text(n) == name)
         })?;
     let only = crate::analysis::syntax::only_return(definition)?;
@@ -459,8 +458,8 @@ fn entries<'a>(cx: &RuleContext<'_, 'a>, dict: Node<'a>) -> Vec<(String, Node<'a
     pairs
         .into_iter()
         .filter_map(|pair| {
-            let key = string_value(pair.child_by_field_name("key")?, cx.sem.source)?;
-            Some((key, pair.child_by_field_name("value")?))
+            let key = string_value(pair.field(&field::KEY)?, cx.sem.source)?;
+            Some((key, pair.field(&field::VALUE)?))
         })
         .collect()
 }
@@ -469,7 +468,7 @@ fn entries<'a>(cx: &RuleContext<'_, 'a>, dict: Node<'a>) -> Vec<(String, Node<'a
 /// object) under `object_list`/`object` and the model's name (and a paginated list its page as
 /// `page_obj`); `get_context_data` may add more.
 fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
-    let Some(body) = view.child_by_field_name("body") else {
+    let Some(body) = view.field(&field::BODY) else {
         return;
     };
     let mut attributes: Vec<(&str, Node<'a>)> = Vec::new();
@@ -479,7 +478,7 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
         let method = (statement.kind() == "function_definition")
-            .then(|| statement.child_by_field_name("name"))
+            .then(|| statement.field(&field::NAME))
             .flatten()
             .map(|n| cx.sem.text(n));
         if method == Some("get_context_data") {
@@ -613,7 +612,7 @@ const GENERIC_VIEW_METHODS: &[&str] = &[
 /// about the template or its rows (`GENERIC_VIEW_ATTRIBUTES`, `GENERIC_VIEW_METHODS`): then the
 /// view's own body decides them, as if it derived from Django's class itself.
 fn generic_kind(cx: &RuleContext, view: Node) -> Option<Kind> {
-    let bases = view.child_by_field_name("superclasses")?;
+    let bases = view.field(&field::SUPERCLASSES)?;
     let mut cursor = bases.walk();
     let written: Vec<String> = bases
         .named_children(&mut cursor)
@@ -677,7 +676,7 @@ fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(S
         {
             if left.kind() == "subscript" {
                 if let Some(key) = left
-                    .child_by_field_name("subscript")
+                    .field(&field::SUBSCRIPT)
                     .and_then(|k| string_value(k, cx.sem.source))
                 {
                     out.push((key, right));

@@ -12,6 +12,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{BaseStep, Walk};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
 pub static RULE: Rule = Rule {
@@ -70,7 +71,7 @@ const LISTING_VIEWS: &[&str] = &[
 /// Whether the view class lists rows: one of its bases (or a base of a base declared in the
 /// workspace) is a listing view of REST framework.
 fn lists_rows(cx: &RuleContext, view: Node) -> bool {
-    let Some(bases) = view.child_by_field_name("superclasses") else {
+    let Some(bases) = view.field(&field::SUPERCLASSES) else {
         return false;
     };
     let mut cursor = bases.walk();
@@ -105,7 +106,7 @@ fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node
         return;
     };
     let Some(rows) = call
-        .child_by_field_name("arguments")
+        .field(&field::ARGUMENTS)
         .and_then(|a| a.named_child(0))
         .filter(|a| a.kind() != "keyword_argument")
     else {
@@ -120,7 +121,7 @@ fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node
 /// `get_serializer_class()` returns (`self.serializer_class` meaning the attribute). `None` when
 /// it names none, or returns something else.
 fn serializer_classes<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<Vec<&'a str>> {
-    let body = view.child_by_field_name("body")?;
+    let body = view.field(&field::BODY)?;
     let mut cursor = body.walk();
     let mut named = None;
     let mut chooser = None;
@@ -128,7 +129,7 @@ fn serializer_classes<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<Ve
         let statement = crate::analysis::syntax::undecorated(statement);
         if statement.kind() == "function_definition" {
             if statement
-                .child_by_field_name("name")
+                .field(&field::NAME)
                 .is_some_and(|n| cx.sem.text(n) == "get_serializer_class")
             {
                 chooser = Some(statement);

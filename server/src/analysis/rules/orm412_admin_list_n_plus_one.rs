@@ -16,6 +16,7 @@ use crate::analysis::index::{string_value, FileFacts, MethodFacts, ModelId};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{add_argument, covers, quote_style};
 use crate::analysis::serializers::{location, ObjectRead, NARROWING_METHODS};
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::indentation;
 use crate::settings::Settings;
 
@@ -316,7 +317,7 @@ impl<'a> Changelist<'a> {
         let edit = match self.get_queryset {
             Some(returned) => add_argument(sem, returned, "prefetch_related", &literal),
             None => {
-                let body = self.class.child_by_field_name("body")?;
+                let body = self.class.field(&field::BODY)?;
                 let last = body.named_children(&mut body.walk()).last()?;
                 let indent = indentation(sem.source, last)?;
                 Edit::replace(
@@ -358,7 +359,7 @@ fn related(cx: &RuleContext, file: &FileFacts, read: &ObjectRead, method: &str) 
 
 /// The edit adding `literal` to the arguments of `call`.
 fn add_to_arguments(call: Node, literal: &str) -> Option<Edit> {
-    let arguments = call.child_by_field_name("arguments")?;
+    let arguments = call.field(&field::ARGUMENTS)?;
     let close = arguments.end_byte() - 1;
     let separator = if arguments.named_child_count() > 0 {
         ", "

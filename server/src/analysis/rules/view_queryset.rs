@@ -11,6 +11,7 @@ use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::loops::{
     add_lookup, back_reference, construction_site, covers, prefetched_with_the_relation,
 };
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::walk;
 
 /// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
@@ -168,13 +169,13 @@ fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
     let mut lookups = Vec::new();
     walk(site, |n| {
         let prefetch = n.kind() == "call"
-            && n.child_by_field_name("function")
+            && n.field(&field::FUNCTION)
                 .is_some_and(|f| cx.sem.text(f).ends_with("Prefetch"));
-        if let Some(args) = n.child_by_field_name("arguments").filter(|_| prefetch) {
+        if let Some(args) = n.field(&field::ARGUMENTS).filter(|_| prefetch) {
             let mut cursor = args.walk();
             let with_queryset = args.named_children(&mut cursor).any(|a| {
                 a.kind() == "keyword_argument"
-                    && a.child_by_field_name("name")
+                    && a.field(&field::NAME)
                         .is_some_and(|k| cx.sem.text(k) == "queryset")
             });
             if with_queryset {

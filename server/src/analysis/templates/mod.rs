@@ -16,6 +16,7 @@ use rustc_hash::FxHashMap;
 
 use super::diagnostic::Place;
 use super::index::{FieldKind, ModelId, ModelIndex};
+use crate::analysis::syntax::field::{self, FieldOf};
 use lexer::{lex, Kind};
 
 /// What one template file reads.
@@ -468,11 +469,11 @@ pub fn dirs_from_settings(source: &str, root: tree_sitter::Node) -> Vec<String> 
         }
         super::syntax::walk(right, |n| {
             let is_dirs = n.kind() == "pair"
-                && n.child_by_field_name("key")
+                && n.field(&field::KEY)
                     .and_then(|k| super::index::string_value(k, source))
                     .is_some_and(|k| k == "DIRS");
             let entries = n
-                .child_by_field_name("value")
+                .field(&field::VALUE)
                 .filter(|v| is_dirs && matches!(v.kind(), "list" | "tuple"));
             if let Some(entries) = entries {
                 let mut cursor = entries.walk();

@@ -9,6 +9,7 @@ use super::{Dialect, SelectRelated, Table, Target};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::{strip_parens, text};
 
 /// The dialects whose queries of methods (and of prefetches, `prefetch.rs`) are checked against
@@ -35,13 +36,13 @@ pub fn sql_of_call<'a>(
     call: Node<'a>,
     target: Target,
 ) -> Option<Result<String, String>> {
-    let function = call.child_by_field_name("function")?;
-    let arguments = call.child_by_field_name("arguments")?;
+    let function = call.field(&field::FUNCTION)?;
+    let arguments = call.field(&field::ARGUMENTS)?;
     if call.kind() != "call" || function.kind() != "attribute" {
         return None;
     }
-    let receiver = strip_parens(function.child_by_field_name("object")?);
-    let method = text(function.child_by_field_name("attribute")?, sem.source);
+    let receiver = strip_parens(function.field(&field::OBJECT)?);
+    let method = text(function.field(&field::ATTRIBUTE)?, sem.source);
     let model = super::model_of_queryset(sem, receiver)?;
     Some(model.and_then(|model| {
         rendered_in(target.dialect)?;
@@ -227,7 +228,7 @@ fn insert<'a>(
 ) -> Result<String, String> {
     let is_default_manager = manager.kind() == "attribute"
         && manager
-            .child_by_field_name("attribute")
+            .field(&field::ATTRIBUTE)
             .is_some_and(|a| text(a, sem.source) == "objects")
         && build(sem, manager, table, target).is_ok();
     if !is_default_manager {
@@ -303,12 +304,12 @@ pub fn sql_of_save<'a>(
     call: Node<'a>,
     target: Target,
 ) -> Option<Result<String, String>> {
-    let function = call.child_by_field_name("function")?;
-    let instance = strip_parens(function.child_by_field_name("object")?);
+    let function = call.field(&field::FUNCTION)?;
+    let instance = strip_parens(function.field(&field::OBJECT)?);
     let Ty::Instance(ModelRef::Indexed(model)) = sem.ty(instance) else {
         return None;
     };
-    let arguments = call.child_by_field_name("arguments")?;
+    let arguments = call.field(&field::ARGUMENTS)?;
     if arguments.named_child_count() > 0 {
         return Some(Err("`save()` with arguments is not rendered yet".into()));
     }
@@ -330,7 +331,7 @@ fn built_here(
     target: Target,
 ) -> Result<String, String> {
     let arguments = built
-        .child_by_field_name("arguments")
+        .field(&field::ARGUMENTS)
         .ok_or("the instance is not readable")?;
     insert_sql(table, given_values(sem, table, arguments)?, target)
 }

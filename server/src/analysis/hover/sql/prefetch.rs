@@ -11,6 +11,7 @@ use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::reverse_query_name;
 use crate::analysis::query_counts::joined_by;
+use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::text;
 
 /// A lookup `prefetch_related()` names: `"books__tags"`, or `Prefetch("books", queryset=...)`.
@@ -62,14 +63,14 @@ pub(super) fn add_lookups<'a>(
 fn prefetch_object<'a>(call: Node<'a>, source: &'a str) -> Result<Lookup<'a>, String> {
     let declined = || "a prefetch lookup other than a literal or `Prefetch(...)`".to_string();
     let function = call
-        .child_by_field_name("function")
+        .field(&field::FUNCTION)
         .filter(|_| call.kind() == "call")
         .ok_or_else(declined)?;
     let name = text(function, source);
     if name != "Prefetch" && !name.ends_with(".Prefetch") {
         return Err(declined());
     }
-    let arguments = call.child_by_field_name("arguments").ok_or_else(declined)?;
+    let arguments = call.field(&field::ARGUMENTS).ok_or_else(declined)?;
     let (positional, keywords) = split_arguments(arguments, source)?;
     let mut parts: Vec<(&str, Node)> = ["lookup", "queryset", "to_attr"]
         .into_iter()
