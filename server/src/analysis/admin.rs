@@ -19,6 +19,7 @@ use super::loops::covers;
 use super::serializers::{parameter_chains, ChainRead};
 use super::syntax::{method_call, simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 
 /// Django lets `list_display` name `x__y` lookups since 5.1 (before, the admin's checks refuse
@@ -39,12 +40,12 @@ const DJANGO_MODEL_ADMINS: &[&str] = &[
 pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> bool {
     let Some(object) = attribute
         .field(&field::OBJECT)
-        .filter(|o| o.kind() == "identifier")
+        .filter(|o| o.kind_name() == "identifier")
     else {
         return false;
     };
     let mut function = attribute;
-    while function.kind() != "function_definition" {
+    while function.kind_name() != "function_definition" {
         match function.parent() {
             Some(parent) => function = parent,
             None => return false,
@@ -55,12 +56,12 @@ pub fn read_on_a_listed_row<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> boo
     };
     let class = function
         .parent()
-        .map(|p| match p.kind() {
+        .map(|p| match p.kind_name() {
             "decorated_definition" => p.parent(),
             _ => Some(p),
         })
         .and_then(|block| block?.parent())
-        .filter(|c| c.kind() == "class_definition");
+        .filter(|c| c.kind_name() == "class_definition");
     let module = &sem.file_facts().module;
     let is_model = |class: Node| {
         let class_name = class.field(&field::NAME).map(|n| sem.text(n));
@@ -233,7 +234,7 @@ impl<'a> Changelist<'a> {
         }
         let list_display = attribute(sem, body, "list_display")?;
         let list_display_value = strip_parens(list_display.1);
-        if !matches!(list_display_value.kind(), "tuple" | "list") {
+        if !matches!(list_display_value.kind_name(), "tuple" | "list") {
             return None;
         }
         let get_queryset = method(sem, body, "get_queryset");
@@ -247,7 +248,7 @@ impl<'a> Changelist<'a> {
         let mut fully_read = !changed_in_body(sem, body, "list_display");
         let mut cursor = list_display_value.walk();
         for element in list_display_value.named_children(&mut cursor) {
-            if element.kind() == "comment" {
+            if element.kind_name() == "comment" {
                 continue;
             }
             let entry = entry(sem, settings, &classes, model, element);
@@ -469,7 +470,7 @@ fn entry<'a>(
     let class = *classes.first()?;
     let index = sem.index();
     let declared = index.model(model);
-    if element.kind() == "identifier" {
+    if element.kind_name() == "identifier" {
         // A function of the module: called with the row.
         let function = module_function(class, sem, sem.text(element))?;
         return callable(sem, sem.text(element).to_string(), function, 0);
@@ -688,7 +689,7 @@ fn registered_model<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<ModelRef
     let root = top(class);
     let mut found = None;
     walk(root, |n| {
-        if n.kind() == "call" {
+        if n.kind_name() == "call" {
             let registers = n
                 .field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f).ends_with("site.register"));
@@ -706,7 +707,7 @@ fn registered_model<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<ModelRef
             return false;
         }
         matches!(
-            n.kind(),
+            n.kind_name(),
             "module" | "expression_statement" | "if_statement" | "block"
         )
     });
@@ -717,14 +718,14 @@ fn registered_model<'a>(sem: &Semantics<'a>, class: Node<'a>) -> Option<ModelRef
 fn is_static(sem: &Semantics, function: Node) -> bool {
     let Some(decorated) = function
         .parent()
-        .filter(|d| d.kind() == "decorated_definition")
+        .filter(|d| d.kind_name() == "decorated_definition")
     else {
         return false;
     };
     let mut cursor = decorated.walk();
     let found = decorated
         .named_children(&mut cursor)
-        .any(|d| d.kind() == "decorator" && sem.text(d) == "@staticmethod");
+        .any(|d| d.kind_name() == "decorator" && sem.text(d) == "@staticmethod");
     found
 }
 
@@ -741,7 +742,8 @@ fn module_class<'a>(anywhere: Node<'a>, sem: &Semantics<'a>, name: &str) -> Opti
     let root = top(anywhere);
     let mut cursor = root.walk();
     let found = root.named_children(&mut cursor).map(undecorated).find(|c| {
-        c.kind() == "class_definition" && c.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
+        c.kind_name() == "class_definition"
+            && c.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
     });
     found
 }
@@ -750,7 +752,7 @@ fn module_function<'a>(anywhere: Node<'a>, sem: &Semantics<'a>, name: &str) -> O
     let root = top(anywhere);
     let mut cursor = root.walk();
     let found = root.named_children(&mut cursor).map(undecorated).find(|f| {
-        f.kind() == "function_definition"
+        f.kind_name() == "function_definition"
             && f.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
     });
     found
@@ -763,7 +765,7 @@ fn method<'a>(sem: &Semantics<'a>, body: Node<'a>, name: &str) -> Option<Node<'a
         .named_children(&mut cursor)
         .map(undecorated)
         .filter(|f| {
-            f.kind() == "function_definition"
+            f.kind_name() == "function_definition"
                 && f.field(&field::NAME).is_some_and(|n| sem.text(n) == name)
         })
         .last();
@@ -790,11 +792,11 @@ fn changed_in_body(sem: &Semantics, body: Node, name: &str) -> bool {
     let changed = body.named_children(&mut cursor).any(|statement| {
         let Some(expression) = statement
             .named_child(0)
-            .filter(|_| statement.kind() == "expression_statement")
+            .filter(|_| statement.kind_name() == "expression_statement")
         else {
             return false;
         };
-        match expression.kind() {
+        match expression.kind_name() {
             "augmented_assignment" => expression
                 .field(&field::LEFT)
                 .is_some_and(|l| sem.text(l) == name),
@@ -808,7 +810,7 @@ fn changed_in_body(sem: &Semantics, body: Node, name: &str) -> bool {
 
 fn parameter_name<'a>(sem: &Semantics<'a>, function: Node<'a>, position: usize) -> Option<&'a str> {
     let parameter = function.field(&field::PARAMETERS)?.named_child(position)?;
-    let parameter = match parameter.kind() {
+    let parameter = match parameter.kind_name() {
         "identifier" => parameter,
         "typed_parameter" => parameter.named_child(0)?,
         _ => return None,
@@ -832,10 +834,10 @@ fn list_select_related<'a>(
     if let Some(function) = method(sem, body, "get_list_select_related") {
         let mut returned = Vec::new();
         walk(function, |n| {
-            if n.kind() == "return_statement" {
+            if n.kind_name() == "return_statement" {
                 returned.push(n.named_child(0));
             }
-            n.id() == function.id() || !matches!(n.kind(), "function_definition" | "lambda")
+            n.id() == function.id() || !matches!(n.kind_name(), "function_definition" | "lambda")
         });
         let [Some(value)] = returned.as_slice() else {
             return None;
@@ -857,14 +859,14 @@ fn list_select_related<'a>(
 
 fn literal_select_related(sem: &Semantics, value: Node) -> Option<ListSelectRelated> {
     let value = strip_parens(value);
-    match value.kind() {
+    match value.kind_name() {
         "true" => Some(ListSelectRelated::True),
         "false" => Some(ListSelectRelated::False),
         "tuple" | "list" => {
             let mut cursor = value.walk();
             let lookups = value
                 .named_children(&mut cursor)
-                .filter(|c| c.kind() != "comment")
+                .filter(|c| c.kind_name() != "comment")
                 .map(|c| string_value(c, sem.source))
                 .collect::<Option<Vec<String>>>()?;
             Some(ListSelectRelated::Lookups(lookups))
@@ -933,27 +935,27 @@ fn read_get_queryset<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<Cust
     let mut cursor = body.walk();
     let statements: Vec<Node<'a>> = body
         .named_children(&mut cursor)
-        .filter(|s| s.kind() != "comment")
+        .filter(|s| s.kind_name() != "comment")
         .collect();
     let (last, before) = statements.split_last()?;
     for statement in before {
         // A docstring.
-        if statement.kind() == "expression_statement"
+        if statement.kind_name() == "expression_statement"
             && statement
                 .named_child(0)
-                .is_some_and(|s| s.kind() == "string")
+                .is_some_and(|s| s.kind_name() == "string")
         {
             continue;
         }
         let (left, right) = simple_assignment(*statement)?;
-        if left.kind() != "identifier" {
+        if left.kind_name() != "identifier" {
             return None;
         }
         let assigned = sem.text(left);
         read_chain(sem, right, name, &mut customized)?;
         name = Some(assigned);
     }
-    if last.kind() != "return_statement" {
+    if last.kind_name() != "return_statement" {
         return None;
     }
     let returned = strip_parens(last.named_child(0)?);
@@ -973,7 +975,7 @@ fn read_chain<'a>(
     let mut calls = Vec::new();
     let mut node = strip_parens(expr);
     loop {
-        if node.kind() == "identifier" {
+        if node.kind_name() == "identifier" {
             if Some(sem.text(node)) != name {
                 return None;
             }
@@ -981,7 +983,7 @@ fn read_chain<'a>(
         }
         let (receiver, method) = method_call(node, sem.source)?;
         if method == "get_queryset"
-            && strip_parens(receiver).kind() == "call"
+            && strip_parens(receiver).kind_name() == "call"
             && strip_parens(receiver)
                 .field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f) == "super")
@@ -996,7 +998,7 @@ fn read_chain<'a>(
         let mut cursor = arguments.walk();
         let args: Vec<Node> = arguments
             .named_children(&mut cursor)
-            .filter(|a| a.kind() != "comment")
+            .filter(|a| a.kind_name() != "comment")
             .collect();
         match method {
             // Django keeps the last bare call, or the lookups named since it.
@@ -1028,7 +1030,7 @@ fn read_chain<'a>(
             }
             "annotate" | "alias" => {
                 for arg in args {
-                    if arg.kind() != "keyword_argument" {
+                    if arg.kind_name() != "keyword_argument" {
                         return None;
                     }
                     let key = arg.field(&field::NAME)?;

@@ -9,6 +9,7 @@ use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
 use super::syntax::strip_parens;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,
 /// `author__name`), or `None` when it is not a plain column of a model the index knows
@@ -22,7 +23,7 @@ pub fn column_lookup<'a>(
     // Collect the attribute names from the instance outwards.
     let mut names = Vec::new();
     let mut node = expr;
-    while node.kind() == "attribute" {
+    while node.kind_name() == "attribute" {
         names.push(sem.text(node.field(&field::ATTRIBUTE)?));
         node = node.field(&field::OBJECT)?;
     }
@@ -43,7 +44,7 @@ pub fn iterated_column<'a>(
 ) -> Option<String> {
     let model = queryset_rows(sem, iterable)?;
     let instance = innermost_object(element);
-    if instance.kind() != "identifier" || sem.text(instance) != sem.text(target) {
+    if instance.kind_name() != "identifier" || sem.text(instance) != sem.text(target) {
         return None;
     }
     let lookup = column_lookup(sem, model, instance, element)?;
@@ -57,7 +58,7 @@ pub fn iterated_column<'a>(
     if distinct {
         return None;
     }
-    let per_model = if inner.kind() == "identifier" {
+    let per_model = if inner.kind_name() == "identifier" {
         !other_evaluations(sem, inner).any()
     } else {
         built_from_a_model(sem, inner)
@@ -77,7 +78,7 @@ pub fn queryset_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Mode
 }
 
 fn innermost_object(mut node: Node) -> Node {
-    while node.kind() == "attribute" {
+    while node.kind_name() == "attribute" {
         match node.field(&field::OBJECT) {
             Some(object) => node = object,
             None => break,
@@ -99,10 +100,10 @@ pub fn single_clause_parts(comprehension: Node) -> Option<(Node, Node, Node)> {
     let element = comprehension.field(&field::BODY)?;
     let clause = comprehension
         .named_child(1)
-        .filter(|c| c.kind() == "for_in_clause")?;
+        .filter(|c| c.kind_name() == "for_in_clause")?;
     let target = clause
         .field(&field::LEFT)
-        .filter(|t| t.kind() == "identifier")?;
+        .filter(|t| t.kind_name() == "identifier")?;
     Some((element, target, clause.field(&field::RIGHT)?))
 }
 
@@ -155,7 +156,7 @@ pub fn nullable_read<'a>(
     };
     let mut names = Vec::new();
     let mut node = element;
-    while node.kind() == "attribute" {
+    while node.kind_name() == "attribute" {
         let Some(name) = node.field(&field::ATTRIBUTE) else {
             return read;
         };

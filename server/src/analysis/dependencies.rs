@@ -27,6 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tree_sitter::Node;
 
@@ -496,29 +497,32 @@ fn mention(root: Node, source: &str, at: usize, callee: Callee, classes: &[&str]
     let [.., grandparent, parent, node] = path[..] else {
         return Mention::Skipped;
     };
-    if node.kind() != "identifier" || node.byte_range() != (at..at + word.len()) {
+    if node.kind_name() != "identifier" || node.byte_range() != (at..at + word.len()) {
         return Mention::Skipped;
     }
     let is_field = |field: &field::Field| parent.field(field).is_some_and(|n| n.id() == node.id());
-    if matches!(parent.kind(), "function_definition" | "class_definition") && is_field(&field::NAME)
+    if matches!(
+        parent.kind_name(),
+        "function_definition" | "class_definition"
+    ) && is_field(&field::NAME)
     {
         return Mention::Skipped;
     }
     let called = if callee.method {
-        let called = parent.kind() == "attribute"
+        let called = parent.kind_name() == "attribute"
             && is_field(&field::ATTRIBUTE)
-            && grandparent.kind() == "call"
+            && grandparent.kind_name() == "call"
             && grandparent
                 .field(&field::FUNCTION)
                 .is_some_and(|f| f.id() == parent.id());
         let on_known_receiver = parent.field(&field::OBJECT).is_some_and(|object| {
             let receiver = &source[object.byte_range()];
-            object.kind() == "identifier"
+            object.kind_name() == "identifier"
                 && (receiver == "self" || receiver == "cls" || classes.contains(&receiver))
         });
         called && on_known_receiver
     } else {
-        parent.kind() == "call" && is_field(&field::FUNCTION)
+        parent.kind_name() == "call" && is_field(&field::FUNCTION)
     };
     if called {
         Mention::Call

@@ -13,6 +13,7 @@ use super::syntax::{
     single_argument_call, text, Parents,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// Attributes of a QuerySet whose use does not load all its rows.
 const CACHE_BLIND: &[&str] = &[
@@ -131,7 +132,7 @@ fn is_cache_blind<'a>(reference: Node<'a>, source: &str, p: &Parents<'a>) -> boo
     let Some(parent) = p.of(reference) else {
         return false;
     };
-    if parent.kind() != "attribute"
+    if parent.kind_name() != "attribute"
         || parent
             .field(&field::OBJECT)
             .is_none_or(|o| o.id() != reference.id())
@@ -153,7 +154,7 @@ pub fn iterating_statement<'a>(
     p: &Parents<'a>,
 ) -> Option<Node<'a>> {
     let parent = p.of(reference)?;
-    let iterates = match parent.kind() {
+    let iterates = match parent.kind_name() {
         "for_statement" | "for_in_clause" => parent
             .field(&field::RIGHT)
             .is_some_and(|r| r.id() == reference.id()),
@@ -180,7 +181,7 @@ pub fn evaluating_statement<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node<
         if parent.id() == statement.id() {
             break;
         }
-        let conditional = match parent.kind() {
+        let conditional = match parent.kind_name() {
             "boolean_operator" => parent
                 .field(&field::LEFT)
                 .is_none_or(|l| l.id() != child.id()),
@@ -221,7 +222,7 @@ pub fn runs_before<'a>(statement: Node<'a>, at: Node<'a>, p: &Parents<'a>) -> bo
     }
     // Inside a `for` over the queryset, the rows were fetched before the body runs.
     contains(statement, at)
-        && statement.kind() == "for_statement"
+        && statement.kind_name() == "for_statement"
         && statement
             .field(&field::BODY)
             .is_some_and(|body| contains(body, at))
@@ -246,7 +247,7 @@ pub fn writes_between(scope: &ScopeIndex, from: usize, to: usize, source: &str) 
         if writes || node.end_byte() <= from || node.start_byte() >= to {
             return false;
         }
-        if node.kind() == "call" {
+        if node.kind_name() == "call" {
             writes = match method_call(node, source) {
                 Some((_, m)) => WRITE_METHODS.contains(&m),
                 None => node
@@ -376,10 +377,10 @@ fn names_and_attributes<'s, 'a>(
 ) -> (Vec<&'s str>, Vec<&'s str>) {
     let (mut names, mut attributes) = (Vec::new(), Vec::new());
     super::syntax::walk(node, |n| {
-        match n.kind() {
+        match n.kind_name() {
             "identifier" => {
                 let is_attribute_name = parents.of(n).is_some_and(|p| {
-                    p.kind() == "attribute"
+                    p.kind_name() == "attribute"
                         && p.field(&field::ATTRIBUTE).is_some_and(|a| a.id() == n.id())
                 });
                 if !is_attribute_name {
@@ -408,7 +409,7 @@ fn attributes_assigned_between(
         if assigned || n.end_byte() <= from || n.start_byte() >= to {
             return false;
         }
-        if matches!(n.kind(), "assignment" | "augmented_assignment") {
+        if matches!(n.kind_name(), "assignment" | "augmented_assignment") {
             if let Some(left) = n.field(&field::LEFT) {
                 assigned |= attributes.contains(&&source[left.byte_range()]);
             }

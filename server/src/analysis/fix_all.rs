@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::{apply_edits, lint, Diagnostic, Edit, FileContext, Fix};
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 use crate::store::parse_python;
 
@@ -72,7 +73,7 @@ pub fn loop_around(tree: &tree_sitter::Tree, offset: usize) -> Option<Range<usiz
     let mut node = tree.root_node().descendant_for_byte_range(offset, offset)?;
     let mut outermost = None;
     loop {
-        match node.kind() {
+        match node.kind_name() {
             "for_statement" => outermost = Some(node.byte_range()),
             "function_definition" | "class_definition" | "lambda" => break,
             _ => {}

@@ -10,6 +10,7 @@ use tree_sitter::{Node, Tree};
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::Diagnostic;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 
 /// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when
@@ -121,7 +122,7 @@ pub fn hover_at(
     settings: &Settings,
 ) -> Option<(Range<usize>, String)> {
     let leaf = tree.root_node().descendant_for_byte_range(offset, offset)?;
-    if leaf.kind() != "identifier" {
+    if leaf.kind_name() != "identifier" {
         return None;
     }
     let facts = file.facts(source, tree);
@@ -212,7 +213,7 @@ pub fn fix_sql(
     let per_row = tree
         .root_node()
         .descendant_for_byte_range(finding.range.start, finding.range.end)
-        .and_then(|read| match read.kind() {
+        .and_then(|read| match read.kind_name() {
             "attribute" => {
                 let object = read.field(&field::OBJECT)?;
                 let relation = sem.text(read.field(&field::ATTRIBUTE)?);
@@ -281,7 +282,7 @@ fn hovered_expression<'a>(leaf: Node<'a>, sem: &Semantics<'a>) -> Node<'a> {
     let Some(parent) = sem.parents.of(leaf) else {
         return leaf;
     };
-    let is_attribute_name = parent.kind() == "attribute"
+    let is_attribute_name = parent.kind_name() == "attribute"
         && parent
             .field(&field::ATTRIBUTE)
             .is_some_and(|a| a.id() == leaf.id());
@@ -290,7 +291,7 @@ fn hovered_expression<'a>(leaf: Node<'a>, sem: &Semantics<'a>) -> Node<'a> {
     }
     match sem.parents.of(parent) {
         Some(call)
-            if call.kind() == "call"
+            if call.kind_name() == "call"
                 && call
                     .field(&field::FUNCTION)
                     .is_some_and(|f| f.id() == parent.id()) =>

@@ -6,6 +6,7 @@ use tree_sitter::Node;
 use super::diagnostic::Edit;
 use super::infer::Semantics;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// A name the fix needs is already bound at module level to something else (`F = ...`,
 /// `from sympy import F`): the fix cannot use it without shadowing.
@@ -26,7 +27,7 @@ pub fn import_names(
     let mut cursor = root.walk();
     let statements: Vec<Node> = root.named_children(&mut cursor).collect();
     for (i, statement) in statements.iter().enumerate() {
-        match statement.kind() {
+        match statement.kind_name() {
             "import_from_statement" | "future_import_statement" | "import_statement" => {
                 last_import = Some(*statement)
             }
@@ -34,13 +35,15 @@ pub fn import_names(
                 if i == 0
                     && statement
                         .named_child(0)
-                        .is_some_and(|s| s.kind() == "string") =>
+                        .is_some_and(|s| s.kind_name() == "string") =>
             {
                 docstring = Some(*statement)
             }
             _ => {}
         }
-        if statement.kind() == "import_from_statement" && from_module(sem, *statement) == module {
+        if statement.kind_name() == "import_from_statement"
+            && from_module(sem, *statement) == module
+        {
             let plain = !sem.text(*statement).contains('\\');
             if plain && same_module.is_none() {
                 same_module = Some(*statement);
@@ -62,7 +65,7 @@ pub fn import_names(
         let last_name = statement
             .children_by_field_name("name", &mut cursor)
             .last()
-            .filter(|n| n.kind() == "dotted_name" || n.kind() == "aliased_import");
+            .filter(|n| n.kind_name() == "dotted_name" || n.kind_name() == "aliased_import");
         if let Some(last_name) = last_name {
             let at = last_name.end_byte();
             return Ok(Some(Edit::replace(
@@ -105,18 +108,18 @@ fn from_module<'a>(sem: &Semantics<'a>, statement: Node<'a>) -> &'a str {
 /// of `django.db.models`, `?` for anything else (an assignment, a definition, a renamed import).
 fn binding_of<'a>(sem: &Semantics<'a>, statements: &[Node<'a>], name: &str) -> Option<&'a str> {
     for statement in statements {
-        match statement.kind() {
+        match statement.kind_name() {
             "import_from_statement" => {
                 let module = from_module(sem, *statement);
                 let mut cursor = statement.walk();
                 for child in statement.named_children(&mut cursor) {
-                    if child.kind() == "wildcard_import" && module == "django.db.models" {
+                    if child.kind_name() == "wildcard_import" && module == "django.db.models" {
                         return Some("*");
                     }
                 }
                 let mut cursor = statement.walk();
                 for imported in statement.children_by_field_name("name", &mut cursor) {
-                    let bound = match imported.kind() {
+                    let bound = match imported.kind_name() {
                         "aliased_import" => imported.field(&field::ALIAS),
                         _ => Some(imported),
                     };
@@ -135,7 +138,7 @@ fn binding_of<'a>(sem: &Semantics<'a>, statements: &[Node<'a>], name: &str) -> O
             "expression_statement" => {
                 let assigned = statement
                     .named_child(0)
-                    .filter(|a| a.kind() == "assignment")
+                    .filter(|a| a.kind_name() == "assignment")
                     .and_then(|a| a.field(&field::LEFT));
                 if assigned.is_some_and(|l| sem.text(l) == name) {
                     return Some("?");

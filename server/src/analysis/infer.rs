@@ -22,6 +22,7 @@ use super::program::{Arguments, Binds, Callee, Program};
 use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// A model: from the index, or only a class name (`.objects` on a class the index cannot see).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -370,7 +371,7 @@ impl<'a> Semantics<'a> {
                     continue;
                 }
             };
-            let Some(name) = name.filter(|n| n.kind() == "identifier") else {
+            let Some(name) = name.filter(|n| n.kind_name() == "identifier") else {
                 continue;
             };
             let by_position = if keyword_only {
@@ -485,7 +486,7 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         }
         let expr = strip_parens(expr);
-        match expr.kind() {
+        match expr.kind_name() {
             "identifier" => self.name_ty(expr, depth),
             "attribute" => self.attribute_ty(expr, depth),
             "call" => self.call_ty(expr, depth),
@@ -497,9 +498,9 @@ impl<'a> Semantics<'a> {
                 let mut cursor = expr.walk();
                 let elements: Vec<Node<'a>> = expr
                     .named_children(&mut cursor)
-                    .filter(|e| e.kind() != "comment")
+                    .filter(|e| e.kind_name() != "comment")
                     .collect();
-                if elements.iter().any(|e| e.kind() == "list_splat") {
+                if elements.iter().any(|e| e.kind_name() == "list_splat") {
                     return Ty::Unknown;
                 }
                 Ty::Tuple(
@@ -534,7 +535,7 @@ impl<'a> Semantics<'a> {
         let mut cursor = comprehension.walk();
         let clauses = comprehension
             .named_children(&mut cursor)
-            .filter(|c| c.kind() == "for_in_clause")
+            .filter(|c| c.kind_name() == "for_in_clause")
             .count();
         let (Some(target), Some(iterable)) =
             (clause.field(&field::LEFT), clause.field(&field::RIGHT))
@@ -542,9 +543,9 @@ impl<'a> Semantics<'a> {
             return Ty::Unknown;
         };
         let identity = clauses == 1
-            && clause.kind() == "for_in_clause"
-            && target.kind() == "identifier"
-            && body.kind() == "identifier"
+            && clause.kind_name() == "for_in_clause"
+            && target.kind_name() == "identifier"
+            && body.kind_name() == "identifier"
             && self.text(target) == self.text(body);
         if !identity {
             return Ty::Unknown;
@@ -703,7 +704,7 @@ impl<'a> Semantics<'a> {
         let body = class.field(&field::BODY)?;
         let mentioned = format!("self.{name}");
         let is_ours = |node: Node<'a>| {
-            node.kind() == "attribute"
+            node.kind_name() == "attribute"
                 && node
                     .field(&field::OBJECT)
                     .is_some_and(|o| self.text(o) == "self")
@@ -717,7 +718,7 @@ impl<'a> Semantics<'a> {
         let members: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
         for member in members {
             if let Some((left, right)) = super::syntax::simple_assignment(member) {
-                if left.kind() == "identifier" && self.text(left) == name {
+                if left.kind_name() == "identifier" && self.text(left) == name {
                     values.push(right);
                 }
                 continue;
@@ -726,10 +727,10 @@ impl<'a> Semantics<'a> {
                 continue;
             }
             super::syntax::walk(member, |n| {
-                match n.kind() {
+                match n.kind_name() {
                     "assignment" => match (n.field(&field::LEFT), n.field(&field::RIGHT)) {
                         (Some(left), Some(right)) if is_ours(left) => values.push(right),
-                        (Some(left), _) if left.kind() != "attribute" => {
+                        (Some(left), _) if left.kind_name() != "attribute" => {
                             super::syntax::walk(left, |t| {
                                 other_writes |= is_ours(t);
                                 true
@@ -745,7 +746,7 @@ impl<'a> Semantics<'a> {
                     }
                     _ => {}
                 }
-                !other_writes && !matches!(n.kind(), "lambda" | "class_definition")
+                !other_writes && !matches!(n.kind_name(), "lambda" | "class_definition")
             });
             if other_writes {
                 return None;
@@ -766,14 +767,14 @@ impl<'a> Semantics<'a> {
         let mut child = name;
         while let Some(parent) = self.parents.of(child) {
             if matches!(
-                parent.kind(),
+                parent.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             ) {
                 return None;
             }
             let consequence = parent.field(&field::CONSEQUENCE);
             let in_consequence = consequence.is_some_and(|c| c.id() == child.id());
-            if matches!(parent.kind(), "if_statement" | "elif_clause") && in_consequence {
+            if matches!(parent.kind_name(), "if_statement" | "elif_clause") && in_consequence {
                 let tested = parent
                     .field(&field::CONDITION)
                     .and_then(|c| self.isinstance_model(c, written, depth));
@@ -793,7 +794,7 @@ impl<'a> Semantics<'a> {
     /// `isinstance(name, M)`, alone or as an operand of `and`: the model `M`.
     fn isinstance_model(&self, condition: Node<'a>, name: &str, depth: u32) -> Option<ModelRef> {
         let condition = strip_parens(condition);
-        if condition.kind() == "boolean_operator"
+        if condition.kind_name() == "boolean_operator"
             && condition
                 .field(&field::OPERATOR)
                 .is_some_and(|o| self.text(o) == "and")
@@ -815,7 +816,7 @@ impl<'a> Semantics<'a> {
         ) else {
             return None;
         };
-        if subject.kind() != "identifier" || self.text(subject) != name {
+        if subject.kind_name() != "identifier" || self.text(subject) != name {
             return None;
         }
         match self.ty_at_depth(class, depth + 1) {
@@ -828,7 +829,7 @@ impl<'a> Semantics<'a> {
     /// in a class-based view. Its `user` is an instance of the user model (or an anonymous user,
     /// whose relations are empty managers: no query either way).
     fn is_request(&self, object: Node<'a>) -> bool {
-        match object.kind() {
+        match object.kind_name() {
             "identifier" if self.text(object) == "request" => {
                 let scope = self.scope_of(object);
                 let reaching = scope.reaching("request", object, &self.parents);
@@ -878,7 +879,7 @@ impl<'a> Semantics<'a> {
         }
         let scope = self.scope_of(attribute);
         let bound_here = scope.bindings(root);
-        if scope.scope.kind() == "module" {
+        if scope.scope.kind_name() == "module" {
             if !bound_here.iter().all(is_definition) {
                 return None;
             }
@@ -925,7 +926,7 @@ impl<'a> Semantics<'a> {
         let Some(function) = call.field(&field::FUNCTION) else {
             return Ty::Unknown;
         };
-        if function.kind() == "identifier" {
+        if function.kind_name() == "identifier" {
             return self.function_call_ty(call, self.text(function), depth);
         }
         let Some((receiver, method)) = method_call(call, self.source) else {
@@ -1157,7 +1158,7 @@ impl<'a> Semantics<'a> {
     /// The parts of a `Prefetch(lookup, queryset=None, to_attr=None)` call, positional or by
     /// keyword; `None` for any other expression.
     fn prefetch(&self, arg: Node<'a>) -> Option<PrefetchArguments<'a>> {
-        let is_prefetch = arg.kind() == "call"
+        let is_prefetch = arg.kind_name() == "call"
             && arg
                 .field(&field::FUNCTION)
                 .is_some_and(|f| self.text(f).ends_with("Prefetch"));
@@ -1170,7 +1171,7 @@ impl<'a> Semantics<'a> {
             to_attr: false,
         };
         for (i, part) in self.arguments(arg).enumerate() {
-            let keyword = (part.kind() == "keyword_argument")
+            let keyword = (part.kind_name() == "keyword_argument")
                 .then(|| part.field(&field::NAME).map(|n| self.text(n)))
                 .flatten();
             match keyword {
@@ -1198,7 +1199,7 @@ impl<'a> Semantics<'a> {
         let Ty::QuerySet(qs) = self.ty_at_depth(value, depth + 1) else {
             return Ty::Unknown;
         };
-        if index.kind() != "slice" {
+        if index.kind_name() != "slice" {
             return match qs.model {
                 Some(model) if !qs.values => Ty::Instance(model),
                 _ => Ty::Unknown,
@@ -1248,12 +1249,13 @@ impl<'a> Semantics<'a> {
                 .unwrap_or_else(|| self.module_name_ty(written));
         }
         // At module level, a name only imported or defined as a class is what the module says.
-        if scope.scope.kind() == "module" && scope.bindings(written).iter().all(is_definition) {
+        if scope.scope.kind_name() == "module" && scope.bindings(written).iter().all(is_definition)
+        {
             return self.module_name_ty(written);
         }
         // In a function, a path that reaches the read with no binding raises
         // `UnboundLocalError`: it gives no other value. Elsewhere it reads a global.
-        let function_local = matches!(scope.scope.kind(), "function_definition" | "lambda");
+        let function_local = matches!(scope.scope.kind_name(), "function_definition" | "lambda");
         if reaching.bindings.is_empty() || !(reaching.complete || function_local) {
             return Ty::Unknown;
         }
@@ -1363,7 +1365,7 @@ impl<'a> Semantics<'a> {
             },
             BindingKind::Other
                 if matches!(
-                    binding.statement.kind(),
+                    binding.statement.kind_name(),
                     "import_from_statement" | "import_statement"
                 ) =>
             {
@@ -1511,7 +1513,7 @@ impl<'a> Semantics<'a> {
 
     /// The class whose method has `object` as its first parameter (`self`).
     fn self_class(&self, object: Node<'a>) -> Option<Node<'a>> {
-        if object.kind() != "identifier" {
+        if object.kind_name() != "identifier" {
             return None;
         }
         let scope = self.scope_of(object);
@@ -1530,12 +1532,12 @@ impl<'a> Semantics<'a> {
 
     fn class_of_method(&self, function: Node<'a>) -> Option<Node<'a>> {
         let mut node = self.parents.of(function)?;
-        if node.kind() == "decorated_definition" {
+        if node.kind_name() == "decorated_definition" {
             node = self.parents.of(node)?;
         }
         self.parents
             .of(node)
-            .filter(|c| c.kind() == "class_definition")
+            .filter(|c| c.kind_name() == "class_definition")
     }
 
     /// A parameter typed by the framework that calls the function: a signal receiver's
@@ -1544,7 +1546,7 @@ impl<'a> Semantics<'a> {
     /// `to_representation` and `update`.
     fn convention_param_ty(&self, param: Node<'a>) -> Ty {
         let function = enclosing_scope(param, &self.parents);
-        if function.kind() != "function_definition" {
+        if function.kind_name() != "function_definition" {
             return Ty::Unknown;
         }
         let name = self.text(param);
@@ -1594,14 +1596,16 @@ impl<'a> Semantics<'a> {
         let decorated = self
             .parents
             .of(function)
-            .filter(|d| d.kind() == "decorated_definition")?;
+            .filter(|d| d.kind_name() == "decorated_definition")?;
         let mut cursor = decorated.walk();
         let decorators: Vec<Node<'a>> = decorated
             .named_children(&mut cursor)
-            .filter(|d| d.kind() == "decorator")
+            .filter(|d| d.kind_name() == "decorator")
             .collect();
         decorators.into_iter().find_map(|decorator| {
-            let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
+            let call = decorator
+                .named_child(0)
+                .filter(|c| c.kind_name() == "call")?;
             let function = call.field(&field::FUNCTION)?;
             if self.text(function).rsplit('.').next() != Some("receiver") {
                 return None;
@@ -1609,7 +1613,7 @@ impl<'a> Semantics<'a> {
             let arguments = call.field(&field::ARGUMENTS)?;
             let mut cursor = arguments.walk();
             let sender = arguments.named_children(&mut cursor).find_map(|a| {
-                (a.kind() == "keyword_argument"
+                (a.kind_name() == "keyword_argument"
                     && a.field(&field::NAME)
                         .is_some_and(|n| self.text(n) == "sender"))
                 .then(|| a.field(&field::VALUE))
@@ -1679,7 +1683,7 @@ impl<'a> Semantics<'a> {
     /// `get_queryset()` returns, else its `queryset` attribute's value (`self.queryset` is always
     /// the attribute's).
     pub fn view_queryset_site(&self, expr: Node<'a>) -> Option<Node<'a>> {
-        match expr.kind() {
+        match expr.kind_name() {
             "call" => match method_call(expr, self.source) {
                 Some((receiver, "get_queryset")) => {
                     self.view_class_queryset_site(self.self_class(receiver)?)
@@ -1725,18 +1729,18 @@ impl<'a> Semantics<'a> {
         };
         let mut cursor = body.walk();
         for statement in body.named_children(&mut cursor) {
-            if statement.kind() == "function_definition" {
+            if statement.kind_name() == "function_definition" {
                 if statement
                     .field(&field::NAME)
                     .is_some_and(|n| self.text(n) == "get_queryset")
                 {
                     let mut returns = Vec::new();
                     super::syntax::walk(statement, |n| {
-                        if n.kind() == "return_statement" {
+                        if n.kind_name() == "return_statement" {
                             returns.extend(n.named_child(0));
                         }
-                        !matches!(n.kind(), "lambda" | "class_definition")
-                            && (n.id() == statement.id() || n.kind() != "function_definition")
+                        !matches!(n.kind_name(), "lambda" | "class_definition")
+                            && (n.id() == statement.id() || n.kind_name() != "function_definition")
                     });
                     sources.get_queryset = Some(returns);
                 }
@@ -1817,7 +1821,9 @@ impl<'a> Semantics<'a> {
         };
         // A name the enclosing function binds is not the import.
         let scope = call.field(&field::FUNCTION).map(|f| self.scope_of(f));
-        if scope.is_some_and(|s| s.scope.kind() != "module" && !s.bindings(function).is_empty()) {
+        if scope
+            .is_some_and(|s| s.scope.kind_name() != "module" && !s.bindings(function).is_empty())
+        {
             return Ty::Unknown;
         }
         let imported = self.facts.imports.iter().rev().find_map(|i| match i {
@@ -1855,7 +1861,7 @@ impl<'a> Semantics<'a> {
         let Some(program) = self.program else {
             return Ty::Unknown;
         };
-        if !matches!(receiver.kind(), "identifier" | "attribute") {
+        if !matches!(receiver.kind_name(), "identifier" | "attribute") {
             return Ty::Unknown;
         }
         let module = match self.index().resolve(self.facts, self.text(receiver)) {
@@ -1943,7 +1949,7 @@ impl<'a> Semantics<'a> {
     fn call_arguments(&self, call: Node<'a>, depth: u32) -> Option<Arguments> {
         let mut arguments = Arguments::default();
         for argument in self.arguments(call) {
-            match argument.kind() {
+            match argument.kind_name() {
                 "comment" => {}
                 "list_splat" | "dictionary_splat" => return None,
                 "keyword_argument" => {
@@ -1992,7 +1998,7 @@ impl<'a> Semantics<'a> {
         }
         let mut passed = None;
         for argument in self.arguments(call) {
-            let value = match argument.kind() {
+            let value = match argument.kind_name() {
                 "keyword_argument" => argument.field(&field::VALUE)?,
                 "comment" => continue,
                 _ => argument,
@@ -2019,7 +2025,7 @@ impl<'a> Semantics<'a> {
         let definition = *self.module_functions().get(name)?;
         let function = call.field(&field::FUNCTION)?;
         let scope = self.scope_of(function);
-        if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
+        if scope.scope.kind_name() != "module" && !scope.bindings(name).is_empty() {
             return None;
         }
         definition
@@ -2037,7 +2043,7 @@ impl<'a> Semantics<'a> {
             for statement in root.named_children(&mut cursor) {
                 let definition = undecorated(statement);
                 let name = definition.field(&field::NAME).map(|n| self.text(n));
-                match (definition.kind(), name) {
+                match (definition.kind_name(), name) {
                     ("function_definition", Some(name)) => {
                         functions
                             .entry(name)
@@ -2082,7 +2088,7 @@ impl<'a> Semantics<'a> {
             let mut cursor = body.walk();
             for statement in body.named_children(&mut cursor) {
                 let definition = undecorated(statement);
-                if definition.kind() != "function_definition" {
+                if definition.kind_name() != "function_definition" {
                     continue;
                 }
                 if let Some(method) = definition.field(&field::NAME) {
@@ -2137,7 +2143,7 @@ impl<'a> Semantics<'a> {
         let (mut values, mut yielded) = (Vec::new(), Vec::new());
         let (mut bare_return, mut opaque_yield) = (false, false);
         super::syntax::walk(body, |n| {
-            match n.kind() {
+            match n.kind_name() {
                 "return_statement" => match n.named_child(0) {
                     Some(value) => values.push(value),
                     None => bare_return = true,
@@ -2150,7 +2156,7 @@ impl<'a> Semantics<'a> {
                 _ => {}
             }
             !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             )
         });
@@ -2168,9 +2174,9 @@ impl<'a> Semantics<'a> {
         let mut cursor = body.walk();
         let ends_in_return = body
             .named_children(&mut cursor)
-            .filter(|s| s.kind() != "comment")
+            .filter(|s| s.kind_name() != "comment")
             .last()
-            .is_some_and(|last| matches!(last.kind(), "return_statement" | "raise_statement"));
+            .is_some_and(|last| matches!(last.kind_name(), "return_statement" | "raise_statement"));
         if bare_return || values.is_empty() || !ends_in_return {
             return Ty::Unknown;
         }
@@ -2199,7 +2205,7 @@ impl<'a> Semantics<'a> {
         }
         let mut cursor = body.walk();
         let meta = body.named_children(&mut cursor).find(|s| {
-            s.kind() == "class_definition"
+            s.kind_name() == "class_definition"
                 && s.field(&field::NAME)
                     .is_some_and(|n| self.text(n) == "Meta")
         });
@@ -2216,10 +2222,10 @@ impl<'a> Semantics<'a> {
         let decorated = self
             .parents
             .of(class)
-            .filter(|d| d.kind() == "decorated_definition")?;
+            .filter(|d| d.kind_name() == "decorated_definition")?;
         let mut cursor = decorated.walk();
         let registered = decorated.named_children(&mut cursor).find_map(|d| {
-            let call = d.named_child(0).filter(|c| c.kind() == "call")?;
+            let call = d.named_child(0).filter(|c| c.kind_name() == "call")?;
             let function = call.field(&field::FUNCTION)?;
             (self.text(function).rsplit('.').next() == Some("register"))
                 .then(|| call.field(&field::ARGUMENTS)?.named_child(0))
@@ -2264,7 +2270,7 @@ fn may_write(text: &str, attribute: &str) -> bool {
 /// An import or a class definition: names the module defines rather than computes.
 fn is_definition(binding: &Binding) -> bool {
     matches!(
-        binding.statement.kind(),
+        binding.statement.kind_name(),
         "import_statement" | "import_from_statement" | "class_definition" | "decorated_definition"
     )
 }
@@ -2289,7 +2295,7 @@ fn is_rebuilt_from_itself(sem: &Semantics, binding: &Binding, name: &str) -> boo
         }
         node = strip_parens(receiver);
     }
-    node.kind() == "identifier" && sem.text(node) == name && node.id() != value.id()
+    node.kind_name() == "identifier" && sem.text(node) == name && node.id() != value.id()
 }
 
 /// The lookups two QuerySets that one expression may hold both load. `MAYBE_LOADED` on either
@@ -2395,7 +2401,7 @@ impl<'a> Semantics<'a> {
     /// say which function runs, or which of its parameters the argument fills.
     pub fn parameter_filled(&self, call: Node<'a>, argument: Node<'a>) -> Option<Node<'a>> {
         let function = call.field(&field::FUNCTION)?;
-        let (definition, skipped) = if function.kind() == "identifier" {
+        let (definition, skipped) = if function.kind_name() == "identifier" {
             (self.module_function(call, self.text(function))?, 0)
         } else {
             let (receiver, method) = method_call(call, self.source)?;
@@ -2412,23 +2418,23 @@ impl<'a> Semantics<'a> {
                 // Positions after `*args`, `**kwargs`, `*` are not plain parameters.
                 ParameterEntry::Starred => break,
             };
-            parameters.push(name.filter(|n| n.kind() == "identifier")?);
+            parameters.push(name.filter(|n| n.kind_name() == "identifier")?);
         }
         let holder = self.parents.of(argument)?;
-        if holder.kind() == "keyword_argument" {
+        if holder.kind_name() == "keyword_argument" {
             let keyword = self.text(holder.field(&field::NAME)?);
             return parameters
                 .into_iter()
                 .skip(skipped)
                 .find(|p| self.text(*p) == keyword);
         }
-        if holder.kind() != "argument_list" {
+        if holder.kind_name() != "argument_list" {
             return None;
         }
         let mut cursor = holder.walk();
         let mut position = 0;
         for passed in holder.named_children(&mut cursor) {
-            match passed.kind() {
+            match passed.kind_name() {
                 "comment" => continue,
                 "list_splat" | "dictionary_splat" => return None,
                 _ if passed.id() == argument.id() => {
@@ -2443,7 +2449,7 @@ impl<'a> Semantics<'a> {
     /// The parameter a read of a name refers to, when every binding that reaches it is that
     /// parameter.
     pub fn parameter_of(&self, read: Node<'a>) -> Option<Node<'a>> {
-        if read.kind() != "identifier" {
+        if read.kind_name() != "identifier" {
             return None;
         }
         let scope = self.scope_of(read);
@@ -2468,7 +2474,7 @@ impl<'a> Semantics<'a> {
     /// is one whose calls the analyzer does not follow (nested, decorated, a dunder method).
     fn arguments_in_module(&self, name: Node<'a>) -> Option<PassedArguments<'a>> {
         let function = enclosing_scope(name, &self.parents);
-        if function.kind() != "function_definition" {
+        if function.kind_name() != "function_definition" {
             return None;
         }
         let (position, default) = parameter_position(function, name)?;
@@ -2479,18 +2485,18 @@ impl<'a> Semantics<'a> {
             None => {
                 // Only module-level functions: a nested one's name may be reused elsewhere.
                 let container = self.parents.of(function)?;
-                let container = match container.kind() {
+                let container = match container.kind_name() {
                     "decorated_definition" => self.parents.of(container)?,
                     _ => container,
                 };
-                if container.kind() != "module" || !decorators.is_empty() {
+                if container.kind_name() != "module" || !decorators.is_empty() {
                     return None;
                 }
                 (CallForm::Function, function_name, None)
             }
             Some(class) => {
                 let class_name = self.text(class.field(&field::NAME)?);
-                if self.parents.of(class)?.kind() != "module" {
+                if self.parents.of(class)?.kind_name() != "module" {
                     return None;
                 }
                 match (function_name, decorators.as_slice()) {
@@ -2557,14 +2563,17 @@ impl<'a> Semantics<'a> {
             let Some(word) = root.descendant_for_byte_range(at, at + callee_name.len()) else {
                 continue;
             };
-            if word.kind() != "identifier" || word.byte_range() != (at..at + callee_name.len()) {
+            if word.kind_name() != "identifier" || word.byte_range() != (at..at + callee_name.len())
+            {
                 continue;
             }
             let parent = self.parents.of(word)?;
-            let is_definition = matches!(parent.kind(), "function_definition" | "class_definition")
-                && parent
-                    .field(&field::NAME)
-                    .is_some_and(|n| n.id() == word.id());
+            let is_definition = matches!(
+                parent.kind_name(),
+                "function_definition" | "class_definition"
+            ) && parent
+                .field(&field::NAME)
+                .is_some_and(|n| n.id() == word.id());
             if is_definition {
                 let defined_here = match form {
                     CallForm::Constructor => class.is_some_and(|c| c.id() == parent.id()),
@@ -2581,15 +2590,15 @@ impl<'a> Semantics<'a> {
                 return None;
             }
             let call = match form {
-                CallForm::Function | CallForm::Constructor => (parent.kind() == "call"
+                CallForm::Function | CallForm::Constructor => (parent.kind_name() == "call"
                     && parent
                         .field(&field::FUNCTION)
                         .is_some_and(|f| f.id() == word.id()))
                 .then_some(parent)?,
                 CallForm::Method { skipped } => {
                     let call = self.parents.of(parent).filter(|c| {
-                        parent.kind() == "attribute"
-                            && c.kind() == "call"
+                        parent.kind_name() == "attribute"
+                            && c.kind_name() == "call"
                             && c.field(&field::FUNCTION)
                                 .is_some_and(|f| f.id() == parent.id())
                     })?;
@@ -2636,7 +2645,7 @@ impl<'a> Semantics<'a> {
     ) -> Option<Node<'a>> {
         let mut positional = 0;
         for argument in self.arguments(call) {
-            match argument.kind() {
+            match argument.kind_name() {
                 "comment" => {}
                 "list_splat" | "dictionary_splat" => return Some(argument),
                 "keyword_argument" => {
@@ -2680,8 +2689,8 @@ fn parameter_entries(function: Node<'_>) -> Vec<ParameterEntry<'_>> {
     let mut cursor = parameters.walk();
     parameters
         .named_children(&mut cursor)
-        .filter(|parameter| parameter.kind() != "comment")
-        .map(|parameter| match parameter.kind() {
+        .filter(|parameter| parameter.kind_name() != "comment")
+        .map(|parameter| match parameter.kind_name() {
             "identifier" => ParameterEntry::Named {
                 name: Some(parameter),
                 default: None,

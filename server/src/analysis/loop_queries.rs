@@ -9,6 +9,7 @@ use super::loops::{built_from_a_model, construction_site, runs_at_most_once};
 use super::scope::BindingKind;
 use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// Methods that run a query and return one value or row.
 pub const QUERY_METHODS: &[&str] = &[
@@ -73,7 +74,7 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     // inferring the receiver is not.
     let function = enclosing_scope(call, &sem.parents);
     let loop_node = *enclosing_loops(call, function, &sem.parents).first()?;
-    if loop_node.kind() == "while_statement"
+    if loop_node.kind_name() == "while_statement"
         || runs_at_most_once(sem, call, loop_node)
         || !queries_a_table(sem, receiver)
     {
@@ -86,7 +87,7 @@ pub fn query_in_loop<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<LoopQuer
     let bound_in_loop = |node: Node<'a>| {
         let mut found = false;
         walk(node, |n| {
-            if n.kind() == "identifier" && is_read(sem, n) {
+            if n.kind_name() == "identifier" && is_read(sem, n) {
                 found |= scope
                     .bindings(sem.text(n))
                     .iter()
@@ -133,7 +134,7 @@ fn writes_another_table<'a>(sem: &Semantics<'a>, written: Node<'a>, method: &str
 /// M.objects.get(id=i)` ... `n.save()`): saving it changes no row a later iteration's query
 /// looks up by another value.
 fn is_row_fetched_by<'a>(sem: &Semantics<'a>, written: Node<'a>, query: Node<'a>) -> bool {
-    if written.kind() != "identifier" {
+    if written.kind_name() != "identifier" {
         return false;
     }
     let scope = sem.scope_of(written);
@@ -151,7 +152,7 @@ fn model_of<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<ModelRef> {
         Ty::Instance(model) => Some(model),
         Ty::Manager(manager) => manager.model,
         Ty::QuerySet(qs) => qs.model,
-        _ if expr.kind() == "identifier" => {
+        _ if expr.kind_name() == "identifier" => {
             let scope = sem.scope_of(expr);
             let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
             let [binding] = reaching.bindings.as_slice() else {
@@ -161,7 +162,7 @@ fn model_of<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<ModelRef> {
                 return None;
             };
             match sem.ty(value.field(&field::FUNCTION)?) {
-                Ty::ModelClass(model) if value.kind() == "call" => Some(model),
+                Ty::ModelClass(model) if value.kind_name() == "call" => Some(model),
                 _ => None,
             }
         }
@@ -177,7 +178,7 @@ fn expected_to_fail<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>
         if parent.id() == loop_node.id() {
             return false;
         }
-        if parent.kind() == "with_statement" {
+        if parent.kind_name() == "with_statement" {
             let items = parent.named_child(0).map_or("", |c| sem.text(c));
             if items.contains("assertRaises") || items.contains("raises(") {
                 return true;
@@ -201,7 +202,7 @@ fn lookup_values<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Vec<Node<'a>> {
                     values.extend(
                         arguments
                             .named_children(&mut cursor)
-                            .filter(|a| a.kind() == "keyword_argument")
+                            .filter(|a| a.kind_name() == "keyword_argument")
                             .filter_map(|a| a.field(&field::VALUE)),
                     );
                 }
@@ -209,7 +210,7 @@ fn lookup_values<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Vec<Node<'a>> {
             node = strip_parens(receiver);
         }
         match construction_site(sem, node) {
-            Some(site) if node.kind() == "identifier" => node = site,
+            Some(site) if node.kind_name() == "identifier" => node = site,
             _ => break,
         }
     }
@@ -227,7 +228,7 @@ fn queries_a_table<'a>(sem: &Semantics<'a>, receiver: Node<'a>) -> bool {
             while let Some((inner, _)) = method_call(root, sem.source) {
                 root = strip_parens(inner);
             }
-            if root.kind() == "identifier" {
+            if root.kind_name() == "identifier" {
                 construction_site(sem, root).is_some()
             } else {
                 built_from_a_model(sem, receiver)
@@ -246,6 +247,6 @@ fn is_read<'a>(sem: &Semantics<'a>, identifier: Node<'a>) -> bool {
             .child_by_field_name(field)
             .is_some_and(|f| f.id() == identifier.id())
     };
-    !((parent.kind() == "attribute" && is_field("attribute"))
-        || (parent.kind() == "keyword_argument" && is_field("name")))
+    !((parent.kind_name() == "attribute" && is_field("attribute"))
+        || (parent.kind_name() == "keyword_argument" && is_field("name")))
 }

@@ -12,6 +12,7 @@ use super::syntax::{
     contains, method_call, relation_method_call, single_argument_call, strip_parens,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// A `for` loop or comprehension whose variable is a row of a QuerySet.
 pub struct RowLoop<'a> {
@@ -24,7 +25,7 @@ pub struct RowLoop<'a> {
 
 /// The loop that binds the variable read at `read` to the rows of a QuerySet, if any.
 pub fn row_loop<'a>(sem: &Semantics<'a>, read: Node<'a>) -> Option<RowLoop<'a>> {
-    if read.kind() != "identifier" || !inside_loop_over(sem, read) {
+    if read.kind_name() != "identifier" || !inside_loop_over(sem, read) {
         return None;
     }
     let scope = sem.scope_of(read);
@@ -73,7 +74,7 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
         target.is_some_and(|t| {
             let mut found = false;
             super::syntax::walk(t, |n| {
-                found |= n.kind() == "identifier" && sem.text(n) == name;
+                found |= n.kind_name() == "identifier" && sem.text(n) == name;
                 !found
             });
             found
@@ -81,7 +82,7 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
     };
     let mut child = read;
     while let Some(parent) = sem.parents.of(child) {
-        match parent.kind() {
+        match parent.kind_name() {
             "for_statement" => {
                 let in_body = parent
                     .field(&field::BODY)
@@ -97,7 +98,7 @@ fn inside_loop_over<'a>(sem: &Semantics<'a>, read: Node<'a>) -> bool {
                 let mut cursor = parent.walk();
                 let clauses: Vec<Node> = parent
                     .named_children(&mut cursor)
-                    .filter(|c| c.kind() == "for_in_clause")
+                    .filter(|c| c.kind_name() == "for_in_clause")
                     .collect();
                 if clauses.iter().any(|c| binds_name(c.field(&field::LEFT))) {
                     return true;
@@ -128,7 +129,8 @@ pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node
     let innermost = super::syntax::enclosing_loops(node, scope, &sem.parents)
         .first()
         .copied();
-    if for_loop.kind() != "for_statement" || innermost.is_none_or(|l| l.id() != for_loop.id()) {
+    if for_loop.kind_name() != "for_statement" || innermost.is_none_or(|l| l.id() != for_loop.id())
+    {
         return false;
     }
     let exits = Exits {
@@ -141,7 +143,7 @@ pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node
             // The end of an iteration: the next one may run `node` again.
             return false;
         }
-        match parent.kind() {
+        match parent.kind_name() {
             "block" => match exits.rest_of_block(parent, child) {
                 Flow::Leaves => return true,
                 Flow::MayRepeat => return false,
@@ -154,10 +156,10 @@ pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node
             "if_statement" | "elif_clause" | "for_statement" | "with_statement"
                 if is(parent.field(&field::CONDITION), child)
                     || is(parent.field(&field::RIGHT), child)
-                    || child.kind() == "with_clause" =>
+                    || child.kind_name() == "with_clause" =>
             {
                 let mut statement = parent;
-                while statement.kind() == "elif_clause" {
+                while statement.kind_name() == "elif_clause" {
                     statement = match sem.parents.of(statement) {
                         Some(s) => s,
                         None => return false,
@@ -176,7 +178,7 @@ pub fn runs_at_most_once<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node
                 let mut cursor = parent.walk();
                 let more = parent
                     .named_children(&mut cursor)
-                    .any(|c| matches!(c.kind(), "else_clause" | "finally_clause"));
+                    .any(|c| matches!(c.kind_name(), "else_clause" | "finally_clause"));
                 if more {
                     return false;
                 }
@@ -197,7 +199,7 @@ fn inside_a_try_body<'a>(sem: &Semantics<'a>, node: Node<'a>, for_loop: Node<'a>
         if parent.id() == for_loop.id() {
             return false;
         }
-        if parent.kind() == "try_statement"
+        if parent.kind_name() == "try_statement"
             && parent
                 .field(&field::BODY)
                 .is_some_and(|b| b.id() == child.id())
@@ -265,7 +267,7 @@ impl Exits {
     }
 
     fn always_leaves(&self, statement: Node) -> bool {
-        match statement.kind() {
+        match statement.kind_name() {
             "return_statement" | "break_statement" => true,
             "raise_statement" => !self.raise_may_be_caught,
             "with_statement" => self.block_leaves(statement.field(&field::BODY)),
@@ -274,7 +276,7 @@ impl Exits {
                 let alternatives: Vec<Node> = statement
                     .children_by_field_name("alternative", &mut cursor)
                     .collect();
-                let has_else = alternatives.iter().any(|a| a.kind() == "else_clause");
+                let has_else = alternatives.iter().any(|a| a.kind_name() == "else_clause");
                 has_else
                     && self.block_leaves(statement.field(&field::CONSEQUENCE))
                     && alternatives.iter().all(|a| {
@@ -293,10 +295,10 @@ impl Exits {
 fn may_continue(statement: Node) -> bool {
     let mut found = false;
     super::syntax::walk(statement, |n| {
-        found |= n.kind() == "continue_statement";
+        found |= n.kind_name() == "continue_statement";
         !found
             && !matches!(
-                n.kind(),
+                n.kind_name(),
                 "for_statement"
                     | "while_statement"
                     | "function_definition"
@@ -375,7 +377,7 @@ pub fn prefetched_with_the_relation<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> 
                 continue;
             }
         }
-        match rows.kind() {
+        match rows.kind_name() {
             "identifier" => {
                 let scope = sem.scope_of(rows);
                 let reaching = scope.reaching(sem.text(rows), rows, &sem.parents);
@@ -403,14 +405,14 @@ fn kept_rows<'a>(sem: &Semantics<'a>, comprehension: Node<'a>) -> Option<Node<'a
     let mut cursor = comprehension.walk();
     let clauses: Vec<Node> = comprehension
         .named_children(&mut cursor)
-        .filter(|c| c.kind() == "for_in_clause")
+        .filter(|c| c.kind_name() == "for_in_clause")
         .collect();
     let [clause] = clauses.as_slice() else {
         return None;
     };
     let target = clause.field(&field::LEFT)?;
-    (target.kind() == "identifier"
-        && body.kind() == "identifier"
+    (target.kind_name() == "identifier"
+        && body.kind_name() == "identifier"
         && sem.text(target) == sem.text(body))
     .then(|| clause.field(&field::RIGHT))
     .flatten()
@@ -444,7 +446,7 @@ pub fn may_read_prefetch_cache<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool 
 /// the analyzer did not see it loaded.
 fn fetched_with<'a>(sem: &Semantics<'a>, instance: Node<'a>) -> Option<Vec<String>> {
     let instance = strip_parens(instance);
-    if instance.kind() != "identifier" {
+    if instance.kind_name() != "identifier" {
         return None;
     }
     let scope = sem.scope_of(instance);
@@ -474,7 +476,7 @@ fn fetched_with<'a>(sem: &Semantics<'a>, instance: Node<'a>) -> Option<Vec<Strin
 /// name a loop iterates (conservatively, before or after: the analyzer does not order them).
 fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String> {
     let iterable = strip_parens(iterable);
-    if iterable.kind() != "identifier" {
+    if iterable.kind_name() != "identifier" {
         return Vec::new();
     }
     let name = sem.text(iterable);
@@ -485,7 +487,7 @@ fn prefetched_objects<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Vec<String
         return lookups;
     }
     super::syntax::walk(scope.scope, |n| {
-        if n.kind() == "call"
+        if n.kind_name() == "call"
             && n.field(&field::FUNCTION)
                 .is_some_and(|f| sem.text(f).ends_with("prefetch_related_objects"))
         {
@@ -541,12 +543,12 @@ pub fn back_reference<'a>(
         }
         if let Some(sliced) = expr
             .field(&field::VALUE)
-            .filter(|_| expr.kind() == "subscript")
+            .filter(|_| expr.kind_name() == "subscript")
         {
             expr = strip_parens(sliced);
             continue;
         }
-        if expr.kind() == "identifier" {
+        if expr.kind_name() == "identifier" {
             let scope = sem.scope_of(expr);
             let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
             let ([binding], true) = (reaching.bindings.as_slice(), reaching.complete) else {
@@ -560,7 +562,7 @@ pub fn back_reference<'a>(
         }
         break;
     }
-    if expr.kind() != "attribute" {
+    if expr.kind_name() != "attribute" {
         return None;
     }
     let (Some(owner), Some(accessor)) = (expr.field(&field::OBJECT), expr.field(&field::ATTRIBUTE))
@@ -653,7 +655,7 @@ fn built_within<'a>(
             streamed = true;
             continue;
         }
-        if expr.kind() == "identifier" {
+        if expr.kind_name() == "identifier" {
             let scope = sem.scope_of(expr);
             let reaching = scope.reaching(sem.text(expr), expr, &sem.parents);
             if !reaching.complete || reaching.bindings.is_empty() {
@@ -716,7 +718,7 @@ fn built_within<'a>(
 /// paginator's, `Paginator(qs, n)` `qs`, and a workspace function's result (`element` of it, when
 /// unpacked) the one argument it passes the rows of through (`Semantics::rows_passed_through`).
 fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -> Option<Node<'a>> {
-    if expr.kind() != "call" {
+    if expr.kind_name() != "call" {
         return None;
     }
     if let Some((receiver, method)) = method_call(expr, sem.source) {
@@ -731,7 +733,7 @@ fn paged_rows<'a>(sem: &Semantics<'a>, expr: Node<'a>, element: Option<usize>) -
         let arguments = expr.field(&field::ARGUMENTS)?;
         return arguments
             .named_child(0)
-            .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat" | "comment"));
+            .filter(|a| !matches!(a.kind_name(), "keyword_argument" | "list_splat" | "comment"));
     }
     sem.rows_passed_through(expr, element)
 }
@@ -761,7 +763,7 @@ fn narrowed_name<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> Option<Node<'a>> {
             Ty::QuerySet(qs) if qs.model == narrowed.model => {}
             _ => return None,
         }
-        if node.kind() == "identifier" {
+        if node.kind_name() == "identifier" {
             return Some(node);
         }
     }
@@ -786,7 +788,7 @@ fn view_queryset_root<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Option<Node<'
 pub fn built_from_a_model<'a>(sem: &Semantics<'a>, expr: Node<'a>) -> bool {
     let mut node = expr;
     loop {
-        match node.kind() {
+        match node.kind_name() {
             "call" => match method_call(node, sem.source) {
                 Some((receiver, _)) => node = strip_parens(receiver),
                 None => return false,
@@ -817,7 +819,7 @@ pub fn add_lookup(sem: &Semantics, site: Node, method: &str, lookup: &str) -> Ed
 /// or chains a new call.
 pub fn add_argument(sem: &Semantics, site: Node, method: &str, literal: &str) -> Edit {
     let mut node = site;
-    while node.kind() == "call" {
+    while node.kind_name() == "call" {
         let Some((receiver, name)) = method_call(node, sem.source) else {
             break;
         };
@@ -842,7 +844,7 @@ pub fn add_argument(sem: &Semantics, site: Node, method: &str, literal: &str) ->
 pub fn quote_style(sem: &Semantics, site: Node) -> char {
     let mut quote = '"';
     super::syntax::walk(site, |n| {
-        if n.kind() == "string_start" {
+        if n.kind_name() == "string_start" {
             if let Some(c) = sem.text(n).chars().find(|c| *c == '"' || *c == '\'') {
                 quote = c;
             }
@@ -862,7 +864,7 @@ pub fn read_before_in_loop(sem: &Semantics, row_loop: &RowLoop, node: Node) -> b
         if found || n.start_byte() >= node.start_byte() {
             return false;
         }
-        if n.kind() == node.kind()
+        if n.kind_name() == node.kind_name()
             && n.end_byte() <= node.start_byte()
             && sem.text(n) == wanted
             && !contains(row_loop.iterable, n)

@@ -45,6 +45,7 @@ use repair::Prelint;
 use rules::{Registry, RuleContext, REGISTRY};
 
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 
 /// Compiles the rules' query, which the first lint would otherwise wait for.
@@ -284,7 +285,7 @@ impl<'r> Linter<'r> {
         let mut cursor = root.walk();
         let units: Vec<Node> = root
             .named_children(&mut cursor)
-            .filter(|n| n.kind() != "comment")
+            .filter(|n| n.kind_name() != "comment")
             .collect();
         let context = self.module_context(source, &units, &facts, context, cache);
         let sem =
@@ -340,7 +341,7 @@ impl<'r> Linter<'r> {
             let classes: Vec<&str> = units
                 .iter()
                 .map(|u| syntax::undecorated(*u))
-                .filter(|d| d.kind() == "class_definition")
+                .filter(|d| d.kind_name() == "class_definition")
                 .filter_map(|c| c.field(&field::NAME))
                 .map(|n| &source[n.byte_range()])
                 .collect();
@@ -362,7 +363,7 @@ impl<'r> Linter<'r> {
             // Module-level code reads names that functions read too (a module-level QuerySet
             // evaluated inside a function): it depends on the whole file, so it is not cached.
             let self_contained = matches!(
-                unit.kind(),
+                unit.kind_name(),
                 "function_definition" | "class_definition" | "decorated_definition"
             );
             if !self_contained {
@@ -398,7 +399,7 @@ impl<'r> Linter<'r> {
         context.hash(&mut hasher);
         facts.hash(&mut hasher);
         for unit in units {
-            match unit.kind() {
+            match unit.kind_name() {
                 "class_definition" => {}
                 "function_definition" | "decorated_definition" => {
                     cache.returns_key(*unit, source).hash(&mut hasher)
@@ -462,7 +463,7 @@ impl<'r> Linter<'r> {
         let mut cursor = unit.walk();
         for decorator in unit
             .named_children(&mut cursor)
-            .filter(|d| d.kind() == "decorator")
+            .filter(|d| d.kind_name() == "decorator")
         {
             diagnostics.extend(self.lint_unit(sem, decorator));
         }
@@ -599,13 +600,13 @@ impl Reads<'_> {
 /// other parts, which are not cached but may call a function).
 fn pieces_of<'t, 's>(unit: Node<'t>, source: &'s str) -> Vec<dependencies::Piece<'s>> {
     if !matches!(
-        unit.kind(),
+        unit.kind_name(),
         "function_definition" | "class_definition" | "decorated_definition"
     ) {
         return Vec::new();
     }
     let definition = syntax::undecorated(unit);
-    let class_name = (definition.kind() == "class_definition")
+    let class_name = (definition.kind_name() == "class_definition")
         .then(|| definition.field(&field::NAME))
         .flatten()
         .map(|n| &source[n.byte_range()]);
@@ -666,7 +667,7 @@ fn taking_arguments<'s>(
     source: &'s str,
 ) -> Option<dependencies::Callee<'s>> {
     let function = syntax::undecorated(definition);
-    if function.kind() != "function_definition" {
+    if function.kind_name() != "function_definition" {
         return None;
     }
     let name = &source[function.field(&field::NAME)?.byte_range()];
@@ -699,16 +700,17 @@ const LARGE_CLASS: usize = 16 * 1024;
 /// one under decorators (`@override_settings(...)` on a test case).
 fn large_class(unit: Node) -> Option<Node> {
     let class = syntax::undecorated(unit);
-    (class.kind() == "class_definition" && unit.byte_range().len() > LARGE_CLASS).then_some(class)
+    (class.kind_name() == "class_definition" && unit.byte_range().len() > LARGE_CLASS)
+        .then_some(class)
 }
 
 /// The name of a method (plain or decorated) among a class body's statements.
 fn method_name<'s>(member: Node, source: &'s str) -> Option<&'s str> {
-    let function = match member.kind() {
+    let function = match member.kind_name() {
         "function_definition" => member,
         "decorated_definition" => member
             .field(&field::DEFINITION)
-            .filter(|d| d.kind() == "function_definition")?,
+            .filter(|d| d.kind_name() == "function_definition")?,
         _ => return None,
     };
     function

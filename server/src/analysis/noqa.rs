@@ -1,6 +1,7 @@
 //! Suppression comments on the reported line: `# noqa` (every rule), `# noqa: ORM101, ORM102`,
 //! and the alias `# orm: ignore[ORM101]`. Codes of other tools in the same comment are ignored.
 
+use crate::analysis::syntax::KindOf;
 use tree_sitter::Tree;
 
 /// What a line's comment suppresses.
@@ -85,7 +86,7 @@ pub fn line_comment<'s>(source: &'s str, tree: &Tree, offset: usize) -> Option<(
     for (i, _) in line.match_indices('#') {
         let at = line_start + i;
         let node = tree.root_node().descendant_for_byte_range(at, at + 1)?;
-        if node.kind() == "comment" && node.start_byte() == at {
+        if node.kind_name() == "comment" && node.start_byte() == at {
             return Some((at, &source[at..line_end.min(node.end_byte())]));
         }
     }
@@ -160,7 +161,7 @@ pub fn suppression_edit(
         .descendant_for_byte_range(code_end - 1, code_end)?;
     let mut node = Some(last);
     while let Some(n) = node {
-        if n.kind() == "string" && n.end_byte() > line_end {
+        if n.kind_name() == "string" && n.end_byte() > line_end {
             return None;
         }
         node = n.parent();

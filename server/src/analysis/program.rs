@@ -21,6 +21,7 @@ use super::index::{extract, module_name, FileFacts, Import, ModelIndex};
 use super::infer::{Semantics, Ty};
 use super::syntax::undecorated;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// How many summaries may be in progress on one thread at once (a helper calling a helper
 /// calling ...): past it, `Unknown`.
@@ -555,7 +556,7 @@ pub enum Binds {
 fn binds(module: &ParsedModule, definition: Node) -> Option<Binds> {
     let Some(decorated) = definition
         .parent()
-        .filter(|p| p.kind() == "decorated_definition")
+        .filter(|p| p.kind_name() == "decorated_definition")
     else {
         return Some(Binds::Instance);
     };
@@ -573,7 +574,7 @@ fn top_level<'m>(module: &'m ParsedModule, name: &str) -> Option<Node<'m>> {
     let mut cursor = root.walk();
     for statement in root.named_children(&mut cursor) {
         let definition = undecorated(statement);
-        let defined = match definition.kind() {
+        let defined = match definition.kind_name() {
             "function_definition" | "class_definition" => definition
                 .field(&field::NAME)
                 .is_some_and(|n| &module.source[n.byte_range()] == name),
@@ -581,7 +582,7 @@ fn top_level<'m>(module: &'m ParsedModule, name: &str) -> Option<Node<'m>> {
                 .is_some_and(|(left, _)| &module.source[left.byte_range()] == name),
         };
         if defined {
-            if found.is_some() || definition.kind() != "function_definition" {
+            if found.is_some() || definition.kind_name() != "function_definition" {
                 return None;
             }
             found = Some(definition);
@@ -598,7 +599,7 @@ fn method<'m>(module: &'m ParsedModule, class: &str, name: &str) -> Option<Node<
         .named_children(&mut cursor)
         .map(undecorated)
         .find(|d| {
-            d.kind() == "class_definition"
+            d.kind_name() == "class_definition"
                 && d.field(&field::NAME)
                     .is_some_and(|n| &module.source[n.byte_range()] == class)
         })?;
@@ -608,7 +609,7 @@ fn method<'m>(module: &'m ParsedModule, class: &str, name: &str) -> Option<Node<
         .named_children(&mut cursor)
         .map(undecorated)
         .filter(|d| {
-            d.kind() == "function_definition"
+            d.kind_name() == "function_definition"
                 && d.field(&field::NAME)
                     .is_some_and(|n| &module.source[n.byte_range()] == name)
         });

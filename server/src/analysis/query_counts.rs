@@ -27,6 +27,7 @@ use super::loops::covers;
 use super::scope::BindingKind;
 use super::syntax::{enclosing_scope, strip_parens, walk};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// The queries of one loop or function.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +112,7 @@ pub fn queries_shown(
         node = sem.parents.of(node)?;
     };
     let line = |offset: usize| source[..offset].matches('\n').count() + 1;
-    let what = match node.kind() {
+    let what = match node.kind_name() {
         "function_definition" => "function",
         _ => "loop",
     };
@@ -243,7 +244,7 @@ fn counted_loops<'a>(sem: &Semantics<'a>, root: Node<'a>) -> Vec<QueryCount> {
 
 /// The count of `node` when it is a loop or function the analyzer can count.
 fn count_of<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
-    match node.kind() {
+    match node.kind_name() {
         "function_definition" => count_function(sem, node),
         _ => count_loop(sem, node),
     }
@@ -270,14 +271,14 @@ fn count_function<'a>(sem: &Semantics<'a>, function: Node<'a>) -> Option<QueryCo
     let statements: Vec<Node<'a>> = body.named_children(&mut cursor).collect();
     for (i, statement) in statements.iter().enumerate() {
         let docstring = i == 0
-            && statement.kind() == "expression_statement"
+            && statement.kind_name() == "expression_statement"
             && statement
                 .named_child(0)
-                .is_some_and(|e| e.kind() == "string");
+                .is_some_and(|e| e.kind_name() == "string");
         if docstring {
             continue;
         }
-        if statement.kind() == "return_statement" && i + 1 == statements.len() {
+        if statement.kind_name() == "return_statement" && i + 1 == statements.len() {
             if let Some(value) = statement.named_child(0) {
                 if matches!(sem.ty(value), Ty::QuerySet(_) | Ty::Manager(_)) {
                     return None;
@@ -314,7 +315,7 @@ struct LoopParts<'a> {
 }
 
 fn loop_parts(node: Node) -> Option<LoopParts> {
-    match node.kind() {
+    match node.kind_name() {
         "for_statement" if node.field(&field::ALTERNATIVE).is_none() => Some(LoopParts {
             target: node.field(&field::LEFT)?,
             iterable: node.field(&field::RIGHT)?,
@@ -347,12 +348,12 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
     let rows = fresh_rows(sem, iterable)?;
     let iterable = strip_parens(iterable);
     // A row, or the names a `values_list()` row unpacks to (no instances: no relation reads).
-    let names: Vec<&str> = match target.kind() {
+    let names: Vec<&str> = match target.kind_name() {
         "identifier" => vec![sem.text(target)],
         "pattern_list" | "tuple_pattern" if rows.values => {
             let mut cursor = target.walk();
             let parts: Vec<Node> = target.named_children(&mut cursor).collect();
-            if parts.iter().any(|p| p.kind() != "identifier") {
+            if parts.iter().any(|p| p.kind_name() != "identifier") {
                 return None;
             }
             parts.iter().map(|p| sem.text(*p)).collect()
@@ -398,20 +399,20 @@ fn count_loop<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<QueryCount> {
 fn may_count(sem: &Semantics, body: Node) -> bool {
     let (mut queries, mut hopeless) = (false, false);
     walk(body, |node| {
-        match node.kind() {
+        match node.kind_name() {
             "for_statement"
             | "list_comprehension"
             | "set_comprehension"
             | "dictionary_comprehension" => queries = true,
             "function_definition" | "class_definition" | "lambda" => hopeless = true,
             "call" => match node.field(&field::FUNCTION) {
-                Some(function) if function.kind() == "identifier" => {
+                Some(function) if function.kind_name() == "identifier" => {
                     let name = sem.text(function);
                     hopeless |= !(BUILTINS.contains(&name)
                         || PLAIN_CONTAINERS.contains(&name)
                         || name.starts_with(|c: char| c.is_ascii_uppercase()));
                 }
-                Some(function) if function.kind() == "attribute" => {
+                Some(function) if function.kind_name() == "attribute" => {
                     let method = function
                         .field(&field::ATTRIBUTE)
                         .map_or("", |m| sem.text(m));
@@ -439,10 +440,10 @@ fn may_count(sem: &Semantics, body: Node) -> bool {
 fn plain_receiver_shape(sem: &Semantics, receiver: Node) -> bool {
     let mut base = strip_parens(receiver);
     loop {
-        match base.kind() {
+        match base.kind_name() {
             "identifier" => return !matches!(sem.text(base), "self" | "cls"),
             "attribute" | "subscript" => {
-                let field = if base.kind() == "attribute" {
+                let field = if base.kind_name() == "attribute" {
                     "object"
                 } else {
                     "value"
@@ -463,8 +464,10 @@ fn only_clause(comprehension: Node) -> Option<(Node, Vec<Node>)> {
     let mut cursor = comprehension.walk();
     let mut clauses = comprehension
         .named_children(&mut cursor)
-        .filter(|c| matches!(c.kind(), "for_in_clause" | "if_clause"));
-    let first = clauses.next().filter(|c| c.kind() == "for_in_clause")?;
+        .filter(|c| matches!(c.kind_name(), "for_in_clause" | "if_clause"));
+    let first = clauses
+        .next()
+        .filter(|c| c.kind_name() == "for_in_clause")?;
     Some((first, clauses.collect()))
 }
 
@@ -472,7 +475,7 @@ fn only_clause(comprehension: Node) -> Option<(Node, Vec<Node>)> {
 fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
     let mut found = false;
     walk(body, |n| {
-        let target = match n.kind() {
+        let target = match n.kind_name() {
             "assignment" | "augmented_assignment" => n.field(&field::LEFT),
             "for_statement" | "for_in_clause" => n.field(&field::LEFT),
             "named_expression" => n.field(&field::NAME),
@@ -481,8 +484,8 @@ fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
         if let Some(target) = target {
             // `row.x = ...` and `d[row] = ...` bind no name.
             walk(target, |t| {
-                found |= t.kind() == "identifier" && sem.text(t) == name;
-                !matches!(t.kind(), "attribute" | "subscript")
+                found |= t.kind_name() == "identifier" && sem.text(t) == name;
+                !matches!(t.kind_name(), "attribute" | "subscript")
             });
         }
         !found
@@ -493,7 +496,7 @@ fn rebinds(sem: &Semantics, body: Node, name: &str) -> bool {
 /// `x` in `obj.x`: a name that binds nothing.
 fn is_attribute_name(identifier: Node) -> bool {
     identifier.parent().is_some_and(|p| {
-        p.kind() == "attribute"
+        p.kind_name() == "attribute"
             && p.field(&field::ATTRIBUTE)
                 .is_some_and(|a| a.id() == identifier.id())
     })
@@ -527,7 +530,7 @@ fn fresh_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Rows> {
     if queryset.empty || queryset.locks {
         return None;
     }
-    let chain = match iterable.kind() {
+    let chain = match iterable.kind_name() {
         "identifier" => only_binding_read_once(sem, iterable)?,
         _ => iterable,
     };
@@ -551,7 +554,7 @@ fn fresh_rows<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> Option<Rows> {
 fn annotations_of<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Vec<String> {
     let mut names = Vec::new();
     let mut node = strip_parens(chain);
-    while node.kind() == "call" {
+    while node.kind_name() == "call" {
         let Some(function) = node.field(&field::FUNCTION) else {
             break;
         };
@@ -561,7 +564,7 @@ fn annotations_of<'a>(sem: &Semantics<'a>, chain: Node<'a>) -> Vec<String> {
             let mut cursor = arguments.walk();
             for argument in arguments.named_children(&mut cursor) {
                 let name = argument.field(&field::NAME);
-                if let Some(name) = name.filter(|_| argument.kind() == "keyword_argument") {
+                if let Some(name) = name.filter(|_| argument.kind_name() == "keyword_argument") {
                     names.push(sem.text(name).to_string());
                 }
             }
@@ -590,7 +593,7 @@ fn only_binding_read_once<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Nod
     }
     let mut reads = 0;
     walk(enclosing_scope(name, &sem.parents), |n| {
-        if n.kind() == "identifier" && sem.text(n) == text && !is_attribute_name(n) {
+        if n.kind_name() == "identifier" && sem.text(n) == text && !is_attribute_name(n) {
             reads += 1;
         }
         true
@@ -625,11 +628,11 @@ fn loaded_by_chain<'a>(
 ) -> Option<ModelId> {
     let mut node = strip_parens(chain);
     loop {
-        match node.kind() {
+        match node.kind_name() {
             "call" => {
                 let function = node.field(&field::FUNCTION)?;
                 let arguments = node.field(&field::ARGUMENTS)?;
-                if function.kind() != "attribute" {
+                if function.kind_name() != "attribute" {
                     return None;
                 }
                 let method = sem.text(function.field(&field::ATTRIBUTE)?);
@@ -678,7 +681,7 @@ fn literal_arguments(sem: &Semantics, arguments: Node) -> Option<Vec<String>> {
     let mut cursor = arguments.walk();
     arguments
         .named_children(&mut cursor)
-        .filter(|a| a.kind() != "comment")
+        .filter(|a| a.kind_name() != "comment")
         .map(|a| string_value(a, sem.source))
         .collect()
 }
@@ -699,7 +702,7 @@ fn prefetches_of<'a>(
             continue;
         }
         let function = argument.field(&field::FUNCTION)?;
-        if argument.kind() != "call" || !sem.text(function).ends_with("Prefetch") {
+        if argument.kind_name() != "call" || !sem.text(function).ends_with("Prefetch") {
             return None;
         }
         let parts = argument.field(&field::ARGUMENTS)?;
@@ -707,7 +710,7 @@ fn prefetches_of<'a>(
         let parts: Vec<Node> = parts.named_children(&mut inner).collect();
         let (lookup, queryset) = match parts.as_slice() {
             [lookup] => (*lookup, None),
-            [lookup, queryset] if queryset.kind() == "keyword_argument" => {
+            [lookup, queryset] if queryset.kind_name() == "keyword_argument" => {
                 let name = queryset.field(&field::NAME)?;
                 if sem.text(name) != "queryset" {
                     // `to_attr=` keeps the rows under another name.
@@ -878,7 +881,7 @@ impl<'a> RowCounter<'_, 'a> {
     }
 
     fn visit(&mut self, node: Node<'a>, cx: Context) -> Option<()> {
-        match node.kind() {
+        match node.kind_name() {
             "function_definition"
             | "class_definition"
             | "decorated_definition"
@@ -925,7 +928,7 @@ impl<'a> RowCounter<'_, 'a> {
             }
             "assignment" | "augmented_assignment" => {
                 let left = node.field(&field::LEFT)?;
-                if left.kind() == "attribute" {
+                if left.kind_name() == "attribute" {
                     // Setting a field or relation runs no query; reading the object may.
                     self.visit(left.field(&field::OBJECT)?, cx)?;
                 } else {
@@ -946,7 +949,7 @@ impl<'a> RowCounter<'_, 'a> {
             "binary_operator" => {
                 let formats_an_instance = node
                     .field(&field::OPERATOR)
-                    .is_some_and(|o| o.kind() == "%")
+                    .is_some_and(|o| o.kind_name() == "%")
                     && matches!(
                         self.sem.ty(node.field(&field::RIGHT)?),
                         Ty::Instance(_) | Ty::Tuple(_)
@@ -968,13 +971,13 @@ impl<'a> RowCounter<'_, 'a> {
         ) else {
             return false;
         };
-        if left.kind() != "identifier" || !matches!(self.sem.ty(right), Ty::QuerySet(_)) {
+        if left.kind_name() != "identifier" || !matches!(self.sem.ty(right), Ty::QuerySet(_)) {
             return false;
         }
         let name = self.sem.text(left);
         let mut reads = Vec::new();
         walk(enclosing_scope(left, &self.sem.parents), |n| {
-            if n.kind() == "identifier" && self.sem.text(n) == name && !is_attribute_name(n) {
+            if n.kind_name() == "identifier" && self.sem.text(n) == name && !is_attribute_name(n) {
                 reads.push(n);
             }
             true
@@ -984,7 +987,7 @@ impl<'a> RowCounter<'_, 'a> {
         };
         target.id() == left.id()
             && self.sem.parents.of(*read).is_some_and(|p| {
-                matches!(p.kind(), "for_statement" | "for_in_clause")
+                matches!(p.kind_name(), "for_statement" | "for_in_clause")
                     && p.field(&field::RIGHT).is_some_and(|r| r.id() == read.id())
             })
     }
@@ -1030,7 +1033,7 @@ impl<'a> RowCounter<'_, 'a> {
             body,
             rest,
         } = loop_parts(node)?;
-        if rest.iter().any(|c| c.kind() != "if_clause") {
+        if rest.iter().any(|c| c.kind_name() != "if_clause") {
             return None;
         }
         let iterable = strip_parens(iterable);
@@ -1043,7 +1046,7 @@ impl<'a> RowCounter<'_, 'a> {
         };
         let mut bound = Vec::new();
         walk(target, |t| {
-            if t.kind() == "identifier" {
+            if t.kind_name() == "identifier" {
                 bound.push(self.sem.text(t));
             }
             true
@@ -1054,7 +1057,7 @@ impl<'a> RowCounter<'_, 'a> {
         {
             return None;
         }
-        let pushed = match (target.kind(), inner_rows_path) {
+        let pushed = match (target.kind_name(), inner_rows_path) {
             ("identifier", Some(path)) => {
                 self.paths.push((self.sem.text(target), path));
                 true
@@ -1105,10 +1108,10 @@ impl<'a> RowCounter<'_, 'a> {
         let mut methods = Vec::new();
         let mut prefetches = false;
         loop {
-            match node.kind() {
+            match node.kind_name() {
                 "call" => {
                     let function = node.field(&field::FUNCTION)?;
-                    if function.kind() != "attribute" {
+                    if function.kind_name() != "attribute" {
                         return None;
                     }
                     let method = self.sem.text(function.field(&field::ATTRIBUTE)?);
@@ -1154,7 +1157,7 @@ impl<'a> RowCounter<'_, 'a> {
     fn call(&mut self, call: Node<'a>, cx: Context) -> Option<()> {
         let function = call.field(&field::FUNCTION)?;
         let arguments = call.field(&field::ARGUMENTS)?;
-        match function.kind() {
+        match function.kind_name() {
             "attribute" => {
                 let receiver = strip_parens(function.field(&field::OBJECT)?);
                 let method = self.sem.text(function.field(&field::ATTRIBUTE)?);
@@ -1266,7 +1269,7 @@ impl<'a> RowCounter<'_, 'a> {
     /// Whether calling a method of `receiver` runs no query: a string, a name bound only to a
     /// list, dict or set built in plain sight, or a plain field's value of an instance.
     fn holds_a_plain_value(&self, receiver: Node<'a>) -> bool {
-        match receiver.kind() {
+        match receiver.kind_name() {
             "string" | "integer" | "float" => true,
             "identifier" => {
                 let scope = self.sem.scope_of(receiver);
@@ -1302,7 +1305,7 @@ impl<'a> RowCounter<'_, 'a> {
 
     fn is_plain_container(&self, value: Node<'a>) -> bool {
         let value = strip_parens(value);
-        match value.kind() {
+        match value.kind_name() {
             "list" | "dictionary" | "set" | "string" => true,
             "call" => value.field(&field::FUNCTION).is_some_and(|f| {
                 let name = self.sem.text(f);
@@ -1376,7 +1379,7 @@ impl<'a> RowCounter<'_, 'a> {
     /// `author__publisher` for `row.author.publisher`. `None` for an instance from elsewhere.
     fn path_of(&self, expr: Node<'a>) -> Option<String> {
         let expr = strip_parens(expr);
-        match expr.kind() {
+        match expr.kind_name() {
             "identifier" => {
                 let name = self.sem.text(expr);
                 self.paths

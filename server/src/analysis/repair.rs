@@ -22,6 +22,7 @@ use std::ops::Range;
 use tree_sitter::{InputEdit, Node, Point, Tree};
 
 use super::diagnostic::Diagnostic;
+use crate::analysis::syntax::KindOf;
 
 /// How many definitions are left out, one after another, before giving up on a file whose
 /// errors are not in one place (then it is linted as it parses).
@@ -282,7 +283,7 @@ impl Linted {
             .tree
             .root_node()
             .descendant_for_byte_range(prefix.saturating_sub(1), old_end.max(prefix))?;
-        if comment.kind() != "comment"
+        if comment.kind_name() != "comment"
             || comment.start_byte() >= prefix
             || comment.end_byte() < old_end
         {
@@ -647,7 +648,7 @@ fn first_error(node: Node) -> usize {
 /// Whether an error node holds whole statements up to one holding an error.
 fn wraps_statements(error: Node) -> bool {
     let is_statement = |node: Node| {
-        let kind = node.kind();
+        let kind = node.kind_name();
         node.is_named()
             && (kind.ends_with("_statement") || kind.ends_with("_definition") || kind == "comment")
     };

@@ -10,6 +10,7 @@ use tree_sitter::Node;
 
 use super::syntax::{text, walk};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// Bounds the closure over assignments on pathological input.
 const MAX_ROUNDS: usize = 8;
@@ -17,7 +18,7 @@ const MAX_ROUNDS: usize = 8;
 /// The key of `definition` (a function, maybe decorated); `None` for anything else.
 pub fn returns_key(definition: Node, source: &str) -> Option<u64> {
     let function = super::syntax::undecorated(definition);
-    if function.kind() != "function_definition" {
+    if function.kind_name() != "function_definition" {
         return None;
     }
     let body = function.field(&field::BODY)?;
@@ -26,13 +27,13 @@ pub fn returns_key(definition: Node, source: &str) -> Option<u64> {
     let mut returned = Vec::new();
     let mut assignments = Vec::new();
     walk(body, |n| {
-        match n.kind() {
+        match n.kind_name() {
             "return_statement" | "yield" => returned.push(n),
             "assignment" => assignments.push(n),
             _ => {}
         }
         !matches!(
-            n.kind(),
+            n.kind_name(),
             "function_definition" | "lambda" | "class_definition"
         )
     });
@@ -66,7 +67,7 @@ pub fn returns_key(definition: Node, source: &str) -> Option<u64> {
 
 fn add_names<'s>(node: Node, source: &'s str, names: &mut FxHashSet<&'s str>) {
     walk(node, |n| {
-        if n.kind() == "identifier" {
+        if n.kind_name() == "identifier" {
             names.insert(text(n, source));
         }
         true

@@ -10,6 +10,7 @@ use tree_sitter::Node;
 
 use super::syntax::{contains, enclosing_loops, enclosing_statement, kind_ids, text, Parents};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 /// The kinds `ScopeIndex::build` asks of every node it visits, by id.
 struct WalkedKinds {
@@ -137,15 +138,15 @@ impl<'a> ScopeIndex<'a> {
         };
         let is_field =
             |field: &field::Field| parent.field(field).is_some_and(|n| n.id() == ident.id());
-        match parent.kind() {
+        match parent.kind_name() {
             "attribute" if is_field(&field::ATTRIBUTE) => return,
             "keyword_argument" if is_field(&field::NAME) => return,
             "global_statement" | "nonlocal_statement" => {
                 // A nested function's `nonlocal x` (or `global x`, seen from the module) may
                 // rebind this scope's `x` whenever it is called: its value is then unknown.
                 let rebinds_ours = !nested
-                    || parent.kind() == "nonlocal_statement"
-                    || self.scope.kind() == "module";
+                    || parent.kind_name() == "nonlocal_statement"
+                    || self.scope.kind_name() == "module";
                 if rebinds_ours {
                     self.declared_outer.insert(name);
                 }
@@ -167,7 +168,7 @@ impl<'a> ScopeIndex<'a> {
         if is_binding_position(ident, parent, parents) {
             let kind = assignment_kind(ident, parent, parents).unwrap_or(BindingKind::Other);
             self.bind(name, ident, kind, parents);
-            if parent.kind() == "augmented_assignment" {
+            if parent.kind_name() == "augmented_assignment" {
                 self.references.entry(name).or_default().push(ident);
             }
             return;
@@ -271,7 +272,7 @@ impl<'a> ScopeIndex<'a> {
             if contains(block, at) {
                 let runs_before = statement.end_byte() <= at.start_byte();
                 return (runs_before
-                    && matches!(statement.kind(), "if_statement" | "try_statement")
+                    && matches!(statement.kind_name(), "if_statement" | "try_statement")
                     && self.assigns(statement, name))
                 .then_some(statement);
             }
@@ -282,9 +283,9 @@ impl<'a> ScopeIndex<'a> {
     /// Whether running `node` always assigns `name` with a plain assignment.
     fn assigns(&self, node: Node, name: &str) -> bool {
         let mut cursor = node.walk();
-        match node.kind() {
+        match node.kind_name() {
             "expression_statement" => node.named_child(0).is_some_and(|a| {
-                a.kind() == "assignment"
+                a.kind_name() == "assignment"
                     && a.field(&field::LEFT)
                         .is_some_and(|l| text(l, self.source) == name)
             }),
@@ -296,7 +297,7 @@ impl<'a> ScopeIndex<'a> {
                 let branches: Vec<Node> = node
                     .children_by_field_name("alternative", &mut cursor)
                     .collect();
-                let has_else = branches.iter().any(|b| b.kind() == "else_clause");
+                let has_else = branches.iter().any(|b| b.kind_name() == "else_clause");
                 has_else
                     && body.is_some_and(|b| self.assigns(b, name))
                     && branches.iter().all(|b| {
@@ -313,12 +314,14 @@ impl<'a> ScopeIndex<'a> {
                 body.is_some_and(|b| self.assigns(b, name))
                     && node
                         .named_children(&mut cursor)
-                        .filter(|c| matches!(c.kind(), "except_clause" | "except_group_clause"))
+                        .filter(|c| {
+                            matches!(c.kind_name(), "except_clause" | "except_group_clause")
+                        })
                         .all(|handler| {
                             let mut cursor = handler.walk();
                             let block = handler
                                 .named_children(&mut cursor)
-                                .filter(|c| c.kind() == "block")
+                                .filter(|c| c.kind_name() == "block")
                                 .last();
                             block.is_some_and(|b| self.assigns(b, name))
                         })
@@ -361,7 +364,7 @@ fn parameter_kind<'a>(
     parents: &Parents<'a>,
     source: &str,
 ) -> Option<BindingKind<'a>> {
-    let (param, annotation) = match parent.kind() {
+    let (param, annotation) = match parent.kind_name() {
         "parameters" | "lambda_parameters" => (parent, None),
         "typed_parameter" => {
             if parent.named_child(0).is_none_or(|n| n.id() != ident.id()) {
@@ -379,14 +382,14 @@ fn parameter_kind<'a>(
             // `qs: QuerySet = None` may well be None: the annotation does not settle it.
             let defaults_to_none = parent
                 .field(&field::VALUE)
-                .is_some_and(|v| v.kind() == "none");
+                .is_some_and(|v| v.kind_name() == "none");
             let annotation = parent.field(&field::TYPE).filter(|_| !defaults_to_none);
             (parents.of(parent)?, annotation)
         }
         "list_splat_pattern" | "dictionary_splat_pattern" => {
             let list = parents.of(parent)?;
             if !matches!(
-                list.kind(),
+                list.kind_name(),
                 "parameters" | "lambda_parameters" | "typed_parameter"
             ) {
                 return None;
@@ -395,7 +398,7 @@ fn parameter_kind<'a>(
         }
         _ => return None,
     };
-    let params = if matches!(param.kind(), "parameters" | "lambda_parameters") {
+    let params = if matches!(param.kind_name(), "parameters" | "lambda_parameters") {
         param
     } else {
         return None;
@@ -408,12 +411,12 @@ fn parameter_kind<'a>(
         .named_child(0)
         .is_some_and(|first| first.id() == ident.id() || first.id() == parent.id());
     let mut container = parents.of(owner);
-    if let Some(decorated) = container.filter(|c| c.kind() == "decorated_definition") {
+    if let Some(decorated) = container.filter(|c| c.kind_name() == "decorated_definition") {
         // A static method has no `self`; a class method's first parameter is the class.
         let decorator_named = |name: &str| {
             let mut cursor = decorated.walk();
             let found = decorated.named_children(&mut cursor).any(|d| {
-                d.kind() == "decorator"
+                d.kind_name() == "decorator"
                     && d.named_child(0)
                         .is_some_and(|e| text(e, source).rsplit('.').next() == Some(name))
             });
@@ -431,10 +434,10 @@ fn parameter_kind<'a>(
     }
     let in_class = container
         .and_then(|body| parents.of(body))
-        .is_some_and(|c| c.kind() == "class_definition");
+        .is_some_and(|c| c.kind_name() == "class_definition");
     Some(BindingKind::Param {
         annotation,
-        is_first_of_method: is_first && in_class && owner.kind() == "function_definition",
+        is_first_of_method: is_first && in_class && owner.kind_name() == "function_definition",
         is_class_of_classmethod: false,
     })
 }
@@ -447,7 +450,7 @@ fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<
     loop {
         let is_field =
             |field: &field::Field| node.field(field).is_some_and(|n| n.id() == child.id());
-        match node.kind() {
+        match node.kind_name() {
             "pattern_list"
             | "tuple_pattern"
             | "list_pattern"
@@ -465,7 +468,7 @@ fn is_binding_position<'a>(ident: Node<'a>, parent: Node<'a>, parents: &Parents<
             "function_definition" | "class_definition" => return is_field(&field::NAME),
             "delete_statement" => return true,
             "import_statement" | "import_from_statement" | "aliased_import" | "dotted_name" => {
-                return !matches!(node.kind(), "import_from_statement")
+                return !matches!(node.kind_name(), "import_from_statement")
                     || !is_field(&field::MODULE_NAME);
             }
             "case_pattern" | "keyword_pattern" | "splat_pattern" | "dict_pattern"
@@ -488,7 +491,7 @@ fn assignment_kind<'a>(
     let is_left = parent
         .field(&field::LEFT)
         .is_some_and(|l| l.id() == ident.id());
-    match parent.kind() {
+    match parent.kind_name() {
         "for_statement" if is_left => {
             return Some(BindingKind::ForTarget {
                 iterable: parent.field(&field::RIGHT)?,
@@ -503,19 +506,19 @@ fn assignment_kind<'a>(
         }
         _ => {}
     }
-    if matches!(parent.kind(), "pattern_list" | "tuple_pattern") {
+    if matches!(parent.kind_name(), "pattern_list" | "tuple_pattern") {
         return unpacked_kind(ident, parent, parents);
     }
-    if parent.kind() != "assignment" || !is_left {
+    if parent.kind_name() != "assignment" || !is_left {
         return None;
     }
     let annotation = parent.field(&field::TYPE);
     // `a = b = value`: follow the chain to the value.
     let mut value = parent.field(&field::RIGHT)?;
-    while value.kind() == "assignment" {
+    while value.kind_name() == "assignment" {
         value = value.field(&field::RIGHT)?;
     }
-    if value.kind() == "expression_list" || value.kind() == "yield" {
+    if value.kind_name() == "expression_list" || value.kind_name() == "yield" {
         return None;
     }
     Some(BindingKind::Assign { value, annotation })
@@ -529,17 +532,22 @@ fn unpacked_kind<'a>(
     parents: &Parents<'a>,
 ) -> Option<BindingKind<'a>> {
     let assignment = parents.of(pattern)?;
-    let is_target = assignment.kind() == "assignment"
+    let is_target = assignment.kind_name() == "assignment"
         && assignment
             .field(&field::LEFT)
             .is_some_and(|l| l.id() == pattern.id());
     let value = assignment.field(&field::RIGHT)?;
-    if !is_target || matches!(value.kind(), "assignment" | "expression_list" | "yield") {
+    if !is_target
+        || matches!(
+            value.kind_name(),
+            "assignment" | "expression_list" | "yield"
+        )
+    {
         return None;
     }
     let mut cursor = pattern.walk();
     let elements: Vec<Node> = pattern.named_children(&mut cursor).collect();
-    if elements.iter().any(|e| e.kind() != "identifier") {
+    if elements.iter().any(|e| e.kind_name() != "identifier") {
         return None;
     }
     let index = elements.iter().position(|e| e.id() == ident.id())?;
@@ -558,7 +566,7 @@ fn precedes<'a>(binding: &Binding<'a>, at: Node<'a>, parents: &Parents<'a>) -> b
     // Inside the binding's own statement, only its body runs after the binding.
     let mut node = at;
     while node.id() != binding.statement.id() {
-        if node.kind() == "block" {
+        if node.kind_name() == "block" {
             return node.start_byte() >= binding.name.end_byte();
         }
         let Some(parent) = parents.of(node) else {

@@ -14,6 +14,7 @@ use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::syntax::{text, undecorated, walk};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SerializerFacts {
@@ -105,7 +106,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
     if let Some(superclasses) = class.field(&field::SUPERCLASSES) {
         let mut cursor = superclasses.walk();
         for base in superclasses.named_children(&mut cursor) {
-            if matches!(base.kind(), "identifier" | "attribute") {
+            if matches!(base.kind_name(), "identifier" | "attribute") {
                 bases.push(text(base, source).to_string());
             }
         }
@@ -122,7 +123,7 @@ pub fn extract(source: &str, class: Node) -> Option<SerializerFacts> {
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
         let statement = undecorated(statement);
-        match statement.kind() {
+        match statement.kind_name() {
             "class_definition"
                 if statement
                     .field(&field::NAME)
@@ -151,7 +152,7 @@ fn meta_model(source: &str, meta: Node) -> Option<String> {
     let mut cursor = body.walk();
     let model = body.named_children(&mut cursor).find_map(|statement| {
         let (left, right) = super::syntax::simple_assignment(statement)?;
-        (text(left, source) == "model" && matches!(right.kind(), "identifier" | "attribute"))
+        (text(left, source) == "model" && matches!(right.kind_name(), "identifier" | "attribute"))
             .then(|| text(right, source).to_string())
     });
     model
@@ -167,14 +168,14 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
     let mut at = None;
     let mut model_at = None;
     let names = |value: Node| -> Option<Vec<String>> {
-        if !matches!(value.kind(), "list" | "tuple") {
+        if !matches!(value.kind_name(), "list" | "tuple") {
             return None;
         }
         let mut cursor = value.walk();
         let items: Vec<Node> = value.named_children(&mut cursor).collect();
         items
             .into_iter()
-            .filter(|n| n.kind() != "comment")
+            .filter(|n| n.kind_name() != "comment")
             .map(|n| string_value(n, source))
             .collect()
     };
@@ -227,11 +228,11 @@ fn meta_fields(source: &str, meta: Node) -> Option<MetaFields> {
 
 fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
     let (left, right) = super::syntax::simple_assignment(statement)?;
-    if left.kind() != "identifier" || right.kind() != "call" {
+    if left.kind_name() != "identifier" || right.kind_name() != "call" {
         return None;
     }
     let function = right.field(&field::FUNCTION)?;
-    if !matches!(function.kind(), "identifier" | "attribute") {
+    if !matches!(function.kind_name(), "identifier" | "attribute") {
         return None;
     }
     let mut field = DeclaredField {
@@ -246,7 +247,7 @@ fn declared_field(source: &str, statement: Node) -> Option<DeclaredField> {
     let args = right.field(&field::ARGUMENTS)?;
     let mut cursor = args.walk();
     for argument in args.named_children(&mut cursor) {
-        if argument.kind() != "keyword_argument" {
+        if argument.kind_name() != "keyword_argument" {
             continue;
         }
         let (Some(key), Some(value)) =
@@ -283,11 +284,11 @@ fn removed_fields(source: &str, init: Node) -> Vec<String> {
     };
     // `self.fields["x"]`, or `self.fields.pop("x", ...)`: the name `x`.
     let named_in = |node: Node| -> Option<String> {
-        let (target, key) = match node.kind() {
+        let (target, key) = match node.kind_name() {
             "subscript" => (node.field(&field::VALUE)?, node.field(&field::SUBSCRIPT)?),
             "call" => {
                 let function = node.field(&field::FUNCTION)?;
-                if function.kind() != "attribute"
+                if function.kind_name() != "attribute"
                     || text(function.field(&field::ATTRIBUTE)?, source) != "pop"
                 {
                     return None;
@@ -306,12 +307,12 @@ fn removed_fields(source: &str, init: Node) -> Vec<String> {
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
         let mut inner = statement.walk();
-        let targets: Vec<Node> = match statement.kind() {
+        let targets: Vec<Node> = match statement.kind_name() {
             "delete_statement" => statement
                 .named_children(&mut inner)
                 .flat_map(|t| {
                     let mut list = t.walk();
-                    if t.kind() == "expression_list" {
+                    if t.kind_name() == "expression_list" {
                         t.named_children(&mut list).collect::<Vec<_>>()
                     } else {
                         vec![t]
@@ -371,7 +372,7 @@ pub fn parameter_chains<'t>(
 ) -> Option<Vec<ChainRead<'t>>> {
     let parameters = function.field(&field::PARAMETERS)?;
     let parameter = parameters.named_child(position)?;
-    let parameter = match parameter.kind() {
+    let parameter = match parameter.kind_name() {
         "identifier" => parameter,
         "typed_parameter" => parameter.named_child(0)?,
         _ => return None,
@@ -381,19 +382,21 @@ pub fn parameter_chains<'t>(
     let mut reads = Vec::new();
     let mut rebound = false;
     walk(body, |n| {
-        match n.kind() {
+        match n.kind_name() {
             // Nested functions and classes have their own names.
             "function_definition" | "class_definition" | "lambda" => return false,
             "assignment" | "augmented_assignment" | "for_statement" | "named_expression" => {
                 let target = n.field(&field::LEFT).or_else(|| n.field(&field::NAME));
-                if target.is_some_and(|t| t.kind() == "identifier" && text(t, source) == object) {
+                if target
+                    .is_some_and(|t| t.kind_name() == "identifier" && text(t, source) == object)
+                {
                     rebound = true;
                 }
             }
             "attribute" => {
                 let is_chain_start = n
                     .field(&field::OBJECT)
-                    .is_some_and(|o| o.kind() == "identifier" && text(o, source) == object);
+                    .is_some_and(|o| o.kind_name() == "identifier" && text(o, source) == object);
                 if is_chain_start {
                     reads.extend(object_read(source, n));
                 }
@@ -414,7 +417,7 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
         path.push(text(node.field(&field::ATTRIBUTE)?, source).to_string());
         match node.parent() {
             Some(p)
-                if p.kind() == "attribute"
+                if p.kind_name() == "attribute"
                     && p.field(&field::OBJECT).is_some_and(|o| o.id() == node.id()) =>
             {
                 node = p;
@@ -424,15 +427,15 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     }
     let parent = node.parent();
     let written = parent.is_some_and(|p| {
-        (matches!(p.kind(), "assignment" | "augmented_assignment")
+        (matches!(p.kind_name(), "assignment" | "augmented_assignment")
             && p.field(&field::LEFT).is_some_and(|l| l.id() == node.id()))
-            || p.kind() == "delete_statement"
+            || p.kind_name() == "delete_statement"
     });
     if written {
         return None;
     }
     let called = parent.is_some_and(|p| {
-        p.kind() == "call"
+        p.kind_name() == "call"
             && p.field(&field::FUNCTION)
                 .is_some_and(|f| f.id() == node.id())
     });
@@ -440,7 +443,7 @@ fn object_read<'t>(source: &str, first: Node<'t>) -> Option<ChainRead<'t>> {
     let narrowed_by = parent
         .filter(|_| called)
         .and_then(|call| call.parent())
-        .filter(|p| p.kind() == "attribute")
+        .filter(|p| p.kind_name() == "attribute")
         .and_then(|p| p.field(&field::ATTRIBUTE))
         .map(|method| text(method, source))
         .filter(|method| NARROWING_METHODS.contains(method))

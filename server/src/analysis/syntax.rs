@@ -86,6 +86,30 @@ pub mod field {
     }
 }
 
+/// A node's kind by name, like `Node::kind`, which measures the name (a C string) and checks it
+/// as UTF-8 on every call (5% of a keystroke's lint): here it is looked up by kind id in a
+/// table made once.
+pub trait KindOf {
+    fn kind_name(&self) -> &'static str;
+}
+
+static KIND_NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+    (0..language.node_kind_count() as u16)
+        .map(|id| language.node_kind_for_id(id).unwrap_or(""))
+        .collect()
+});
+
+impl KindOf for Node<'_> {
+    fn kind_name(&self) -> &'static str {
+        // ERROR's id is outside the table.
+        match KIND_NAMES.get(usize::from(self.kind_id())) {
+            Some(name) => name,
+            None => self.kind(),
+        }
+    }
+}
+
 /// Parent links, recorded as they are learnt. tree-sitter's `Node::parent` walks down from the
 /// root on every call, scanning the root's children (one per top-level statement), and the rules
 /// ask for parents constantly. Here a lookup binary-searches the top-level statement and walks
@@ -154,7 +178,7 @@ pub fn text<'s>(node: Node, source: &'s str) -> &'s str {
 
 /// The function or class a decorated definition wraps; any other node itself.
 pub fn undecorated(node: Node) -> Node {
-    if node.kind() == "decorated_definition" {
+    if node.kind_name() == "decorated_definition" {
         node.field(&field::DEFINITION).unwrap_or(node)
     } else {
         node
@@ -164,13 +188,13 @@ pub fn undecorated(node: Node) -> Node {
 /// The decorators of a `decorated_definition` as written, without `@` (`["classmethod"]`,
 /// `["admin.display(description=\"x\")"]`); none for any other node.
 pub fn decorator_names<'s>(decorated: Node, source: &'s str) -> Vec<&'s str> {
-    if decorated.kind() != "decorated_definition" {
+    if decorated.kind_name() != "decorated_definition" {
         return Vec::new();
     }
     let mut cursor = decorated.walk();
     let names = decorated
         .named_children(&mut cursor)
-        .filter(|d| d.kind() == "decorator")
+        .filter(|d| d.kind_name() == "decorator")
         .map(|d| source[d.byte_range()].trim_start_matches('@').trim())
         .collect();
     names
@@ -178,9 +202,9 @@ pub fn decorator_names<'s>(decorated: Node, source: &'s str) -> Vec<&'s str> {
 
 /// `((x))` -> `x`.
 pub fn strip_parens(mut node: Node) -> Node {
-    while node.kind() == "parenthesized_expression" {
+    while node.kind_name() == "parenthesized_expression" {
         match node.named_child(0) {
-            Some(inner) if inner.kind() != "comment" => node = inner,
+            Some(inner) if inner.kind_name() != "comment" => node = inner,
             _ => break,
         }
     }
@@ -190,7 +214,7 @@ pub fn strip_parens(mut node: Node) -> Node {
 /// The node's parent, looking through parentheses: the context the value is used in.
 pub fn parent_through_parens<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node<'a>> {
     let mut parent = p.of(node)?;
-    while parent.kind() == "parenthesized_expression" {
+    while parent.kind_name() == "parenthesized_expression" {
         parent = p.of(parent)?;
     }
     Some(parent)
@@ -199,7 +223,7 @@ pub fn parent_through_parens<'a>(node: Node<'a>, p: &Parents<'a>) -> Option<Node
 /// Expressions that bind tighter than any operator: `x.f()` can be appended to them as they are.
 pub fn is_primary(node: Node) -> bool {
     matches!(
-        node.kind(),
+        node.kind_name(),
         "identifier" | "attribute" | "call" | "subscript" | "parenthesized_expression"
     )
 }
@@ -221,14 +245,14 @@ pub fn as_receiver(node: Node, source: &str) -> String {
 pub fn breaks_line_outside_brackets(node: Node) -> bool {
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {
-        if n.kind() == "string" {
+        if n.kind_name() == "string" {
             continue;
         }
         let mut depth = 0usize;
         let mut previous: Option<Node> = None;
         let mut cursor = n.walk();
         for child in n.children(&mut cursor) {
-            let kind = child.kind();
+            let kind = child.kind_name();
             if matches!(kind, ")" | "]" | "}") {
                 depth = depth.saturating_sub(1);
             } else if depth == 0 {
@@ -248,7 +272,7 @@ pub fn breaks_line_outside_brackets(node: Node) -> bool {
 
 pub fn is_scope(node: Node) -> bool {
     matches!(
-        node.kind(),
+        node.kind_name(),
         "function_definition" | "lambda" | "class_definition" | "module"
     )
 }
@@ -260,7 +284,7 @@ pub fn is_scope(node: Node) -> bool {
 pub fn enclosing_scope<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
     while let Some(parent) = p.of(current) {
-        let opens_scope = match parent.kind() {
+        let opens_scope = match parent.kind_name() {
             "function_definition" => [&field::BODY, &field::PARAMETERS]
                 .iter()
                 .any(|f| parent.field(f).is_some_and(|b| b.id() == current.id())),
@@ -282,7 +306,7 @@ pub fn enclosing_scope<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
 pub fn enclosing_statement<'a>(node: Node<'a>, p: &Parents<'a>) -> Node<'a> {
     let mut current = node;
     while let Some(parent) = p.of(current) {
-        if matches!(parent.kind(), "block" | "module") {
+        if matches!(parent.kind_name(), "block" | "module") {
             return current;
         }
         current = parent;
@@ -305,7 +329,7 @@ pub fn enclosing_loops<'a>(node: Node<'a>, scope: Node<'a>, p: &Parents<'a>) -> 
         if parent.id() == scope.id() {
             break;
         }
-        let repeats = match parent.kind() {
+        let repeats = match parent.kind_name() {
             "for_statement" => parent
                 .field(&field::BODY)
                 .is_some_and(|b| b.id() == child.id()),
@@ -329,7 +353,7 @@ pub fn first_iterable(comprehension: Node) -> Option<Node> {
     let mut cursor = comprehension.walk();
     let clause = comprehension
         .named_children(&mut cursor)
-        .find(|c| c.kind() == "for_in_clause")?;
+        .find(|c| c.kind_name() == "for_in_clause")?;
     clause.field(&field::RIGHT)
 }
 
@@ -361,12 +385,12 @@ pub fn walk<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>) -> bool) {
 pub fn normalized(node: Node, source: &str) -> String {
     let mut out = String::new();
     walk(node, |n| {
-        if n.kind() == "comment" {
+        if n.kind_name() == "comment" {
             return false;
         }
-        let trailing_comma = n.kind() == ","
+        let trailing_comma = n.kind_name() == ","
             && n.next_sibling()
-                .is_none_or(|s| matches!(s.kind(), ")" | "]" | "}"));
+                .is_none_or(|s| matches!(s.kind_name(), ")" | "]" | "}"));
         if n.child_count() == 0 && !trailing_comma {
             if !out.is_empty() {
                 out.push(' ');
@@ -380,11 +404,11 @@ pub fn normalized(node: Node, source: &str) -> String {
 
 /// The method name of a call `recv.method(...)`, with its receiver.
 pub fn method_call<'t>(call: Node<'t>, source: &'t str) -> Option<(Node<'t>, &'t str)> {
-    if call.kind() != "call" {
+    if call.kind_name() != "call" {
         return None;
     }
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "attribute" {
+    if function.kind_name() != "attribute" {
         return None;
     }
     let receiver = function.field(&field::OBJECT)?;
@@ -395,30 +419,30 @@ pub fn method_call<'t>(call: Node<'t>, source: &'t str) -> Option<(Node<'t>, &'t
 /// The arguments of `call` when there are none: `qs.count()`.
 pub fn has_no_arguments(call: Node) -> bool {
     call.field(&field::ARGUMENTS)
-        .is_some_and(|args| args.kind() == "argument_list" && args.named_child_count() == 0)
+        .is_some_and(|args| args.kind_name() == "argument_list" && args.named_child_count() == 0)
 }
 
 /// `f(x)` with exactly one positional argument and a plain function name: returns (`f`, `x`).
 pub fn single_argument_call<'t>(call: Node<'t>, source: &'t str) -> Option<(&'t str, Node<'t>)> {
-    if call.kind() != "call" {
+    if call.kind_name() != "call" {
         return None;
     }
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "identifier" {
+    if function.kind_name() != "identifier" {
         return None;
     }
     let args = call.field(&field::ARGUMENTS)?;
-    if args.kind() != "argument_list" {
+    if args.kind_name() != "argument_list" {
         return None;
     }
     let mut cursor = args.walk();
     let mut named = args
         .named_children(&mut cursor)
-        .filter(|c| c.kind() != "comment");
+        .filter(|c| c.kind_name() != "comment");
     let only = named.next()?;
     if named.next().is_some()
         || matches!(
-            only.kind(),
+            only.kind_name(),
             "keyword_argument" | "list_splat" | "dictionary_splat"
         )
     {
@@ -434,7 +458,7 @@ pub fn is_truth_tested<'a>(node: Node<'a>, source: &str, p: &Parents<'a>) -> boo
     let is = |n: Option<Node>, child: Node| n.is_some_and(|n| n.id() == child.id());
     let mut child = node;
     while let Some(parent) = p.of(child) {
-        match parent.kind() {
+        match parent.kind_name() {
             // Outside a truth test, `a or b` returns an operand itself: only its context counts.
             "parenthesized_expression" | "boolean_operator" => {}
             "if_statement" | "elif_clause" | "while_statement" => {
@@ -445,7 +469,7 @@ pub fn is_truth_tested<'a>(node: Node<'a>, source: &str, p: &Parents<'a>) -> boo
                 let mut cursor = parent.walk();
                 let cond = parent
                     .named_children(&mut cursor)
-                    .filter(|c| c.kind() != "comment")
+                    .filter(|c| c.kind_name() != "comment")
                     .nth(1);
                 return is(cond, child);
             }
@@ -468,7 +492,7 @@ pub fn is_truth_tested<'a>(node: Node<'a>, source: &str, p: &Parents<'a>) -> boo
 pub fn negated<'a>(expr: &str, node: Node<'a>, p: &Parents<'a>) -> String {
     let loose_context = p.of(node).is_none_or(|parent| {
         matches!(
-            parent.kind(),
+            parent.kind_name(),
             "parenthesized_expression"
                 | "if_statement"
                 | "elif_clause"
@@ -504,7 +528,7 @@ pub fn negated<'a>(expr: &str, node: Node<'a>, p: &Parents<'a>) -> String {
 pub fn simple_assignment(statement: Node) -> Option<(Node, Node)> {
     let assignment = statement
         .named_child(0)
-        .filter(|a| a.kind() == "assignment")?;
+        .filter(|a| a.kind_name() == "assignment")?;
     Some((
         assignment.field(&field::LEFT)?,
         assignment.field(&field::RIGHT)?,
@@ -579,12 +603,12 @@ fn used_as_word(source: &str, word: &str) -> bool {
 pub fn only_return(definition: Node) -> Option<Node> {
     let mut returns = Vec::new();
     walk(definition, |n| {
-        if n.kind() == "return_statement" {
+        if n.kind_name() == "return_statement" {
             returns.push(n);
         }
         n.id() == definition.id()
             || !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             )
     });
@@ -601,7 +625,7 @@ pub fn relation_method_call<'t>(
     source: &'t str,
 ) -> Option<(Node<'t>, Node<'t>, &'t str)> {
     let (manager, method) = method_call(strip_parens(call), source)?;
-    if manager.kind() != "attribute" {
+    if manager.kind_name() != "attribute" {
         return None;
     }
     Some((
@@ -658,6 +682,29 @@ mod tests {
 
     /// A large class's header is a cache key of its methods: a half-typed line in one method
     /// must not change it, or every method is linted again.
+    #[test]
+    fn kind_names_are_those_tree_sitter_gives() {
+        // Every kind of a module with aliases (`as_pattern`), errors and missing nodes.
+        let source = "import a.b as c\nwith open(x) as f:\n    pass\ndef f(:\n    return [x for x in y if (\nclass C(A, metaclass=M):\n    x: int = 1\n";
+        let tree = crate::store::parse_python(source).unwrap();
+        let mut cursor = tree.walk();
+        let mut seen = 0;
+        loop {
+            let node = cursor.node();
+            assert_eq!(node.kind_name(), node.kind());
+            seen += 1;
+            if cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    assert!(seen > 50 && tree.root_node().has_error());
+                    return;
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_error_outside_the_range_leaves_its_hash_alone() {
         let class = |typed: &str| {

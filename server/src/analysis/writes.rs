@@ -16,6 +16,7 @@ use super::syntax::{
     strip_parens, walk,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 
 /// The innermost loop around `node` in its scope, when it is a `for` statement whose every
@@ -24,7 +25,7 @@ use crate::settings::Settings;
 pub fn innermost_for<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<Node<'a>> {
     let scope = sem.scope_of(node).scope;
     let innermost = *enclosing_loops(node, scope, &sem.parents).first()?;
-    (innermost.kind() == "for_statement" && !runs_at_most_once(sem, node, innermost))
+    (innermost.kind_name() == "for_statement" && !runs_at_most_once(sem, node, innermost))
         .then_some(innermost)
 }
 
@@ -34,7 +35,7 @@ pub fn innermost_for<'a>(sem: &Semantics<'a>, node: Node<'a>) -> Option<Node<'a>
 /// statement could not reproduce. Comments are left out; nested functions are not looked into.
 pub fn plain_body<'a>(for_loop: Node<'a>) -> Option<Vec<Node<'a>>> {
     if for_loop.field(&field::ALTERNATIVE).is_some()
-        || for_loop.child(0).is_some_and(|c| c.kind() == "async")
+        || for_loop.child(0).is_some_and(|c| c.kind_name() == "async")
     {
         return None;
     }
@@ -42,7 +43,7 @@ pub fn plain_body<'a>(for_loop: Node<'a>) -> Option<Vec<Node<'a>>> {
     let mut jumps = false;
     walk(body, |n| {
         jumps |= matches!(
-            n.kind(),
+            n.kind_name(),
             "break_statement"
                 | "continue_statement"
                 | "return_statement"
@@ -58,7 +59,7 @@ pub fn plain_body<'a>(for_loop: Node<'a>) -> Option<Vec<Node<'a>>> {
         );
         !jumps
             && !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "class_definition" | "lambda"
             )
     });
@@ -68,14 +69,14 @@ pub fn plain_body<'a>(for_loop: Node<'a>) -> Option<Vec<Node<'a>>> {
     let mut cursor = body.walk();
     let statements = body
         .named_children(&mut cursor)
-        .filter(|s| s.kind() != "comment")
+        .filter(|s| s.kind_name() != "comment")
         .collect();
     Some(statements)
 }
 
 /// `statement` is `call` on its own: its value is not used.
 pub fn is_call_statement(statement: Node, call: Node) -> bool {
-    statement.kind() == "expression_statement"
+    statement.kind_name() == "expression_statement"
         && statement.named_child_count() == 1
         && statement
             .named_child(0)
@@ -125,7 +126,7 @@ pub fn replace_statements<'a>(
     walk(sem.parents.of(first).unwrap_or(first), |n| {
         // A comment's node may end after the replaced range, on the `\r` it keeps.
         let inside = range.start <= n.start_byte() && n.start_byte() < range.end;
-        if n.kind() == "comment" && inside {
+        if n.kind_name() == "comment" && inside {
             // In a CRLF file a comment's text ends with the `\r` of its line ending.
             lines.push(sem.text(n).trim_end_matches('\r'));
         }
@@ -255,11 +256,11 @@ fn row_assignment<'a>(
     statement: Node<'a>,
     row: &str,
 ) -> Option<RowAssignment<'a>> {
-    if statement.kind() != "expression_statement" || statement.named_child_count() != 1 {
+    if statement.kind_name() != "expression_statement" || statement.named_child_count() != 1 {
         return None;
     }
     let assignment = statement.named_child(0)?;
-    let operator = match assignment.kind() {
+    let operator = match assignment.kind_name() {
         "assignment" if assignment.field(&field::TYPE).is_none() => None,
         "augmented_assignment" => {
             let op = sem.text(assignment.field(&field::OPERATOR)?);
@@ -269,11 +270,11 @@ fn row_assignment<'a>(
     };
     let left = assignment.field(&field::LEFT)?;
     let value = assignment.field(&field::RIGHT)?;
-    if left.kind() != "attribute" || value.kind() == "assignment" {
+    if left.kind_name() != "attribute" || value.kind_name() == "assignment" {
         return None;
     }
     let object = left.field(&field::OBJECT)?;
-    if object.kind() != "identifier" || sem.text(object) != row {
+    if object.kind_name() != "identifier" || sem.text(object) != row {
         return None;
     }
     Some(RowAssignment {
@@ -288,7 +289,7 @@ fn row_assignment<'a>(
 pub fn names_bound_in<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Vec<&'a str> {
     let mut names = Vec::new();
     walk(for_loop, |n| {
-        let target = match n.kind() {
+        let target = match n.kind_name() {
             "for_statement" | "for_in_clause" | "assignment" | "augmented_assignment" => {
                 n.field(&field::LEFT)
             }
@@ -298,7 +299,7 @@ pub fn names_bound_in<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Vec<&'a st
         if let Some(target) = target {
             let mut pending = vec![target];
             while let Some(t) = pending.pop() {
-                match t.kind() {
+                match t.kind_name() {
                     "identifier" => names.push(sem.text(t)),
                     "pattern_list"
                     | "tuple_pattern"
@@ -335,13 +336,13 @@ fn saved_value(
         if depth > 64 {
             return SavedValues::Computed;
         }
-        let kind = match node.kind() {
+        let kind = match node.kind_name() {
             "integer" | "float" | "true" | "false" | "none" => SavedValues::Constant,
             "string" => {
                 let mut cursor = node.walk();
                 let interpolated = node
                     .named_children(&mut cursor)
-                    .any(|c| c.kind() == "interpolation");
+                    .any(|c| c.kind_name() == "interpolation");
                 if interpolated {
                     SavedValues::Computed
                 } else {
@@ -356,7 +357,7 @@ fn saved_value(
                 else {
                     return SavedValues::Computed;
                 };
-                if object.kind() == "identifier" && sem.text(object) == row {
+                if object.kind_name() == "identifier" && sem.text(object) == row {
                     match model.field(sem.text(name)) {
                         Some(f) if f.kind == FieldKind::Concrete => SavedValues::OwnFields,
                         // A relation's column would be `F("rel__f")`, which `update()` refuses.
@@ -375,7 +376,7 @@ fn saved_value(
             }
             "binary_operator" | "unary_operator" => {
                 let operator = node.field(&field::OPERATOR).map_or("", |o| sem.text(o));
-                let arithmetic = match node.kind() {
+                let arithmetic = match node.kind_name() {
                     "binary_operator" => matches!(operator, "+" | "-" | "*" | "/" | "%" | "**"),
                     _ => operator == "-",
                 };
@@ -439,9 +440,9 @@ pub fn save_loop<'a>(
             values = values.max(assigned_value(sem, &assignment, row, model, &bound));
             some_rows_only |= sem.parents.of(n).is_some_and(|b| b.id() != body.id());
         }
-        some_rows_only |= matches!(n.kind(), "break_statement" | "return_statement");
+        some_rows_only |= matches!(n.kind_name(), "break_statement" | "return_statement");
         !matches!(
-            n.kind(),
+            n.kind_name(),
             "function_definition" | "class_definition" | "lambda"
         )
     });
@@ -547,18 +548,18 @@ impl<'a> SaveLoop<'a> {
         let mut cursor = args.walk();
         let arguments: Vec<Node> = args
             .named_children(&mut cursor)
-            .filter(|a| a.kind() != "comment")
+            .filter(|a| a.kind_name() != "comment")
             .collect();
         match arguments.as_slice() {
             [] => Some(None),
             [keyword]
-                if keyword.kind() == "keyword_argument"
+                if keyword.kind_name() == "keyword_argument"
                     && keyword
                         .field(&field::NAME)
                         .is_some_and(|n| sem.text(n) == "update_fields") =>
             {
                 let list = keyword.field(&field::VALUE)?;
-                if !matches!(list.kind(), "list" | "tuple") {
+                if !matches!(list.kind_name(), "list" | "tuple") {
                     return None;
                 }
                 let mut cursor = list.walk();
@@ -619,7 +620,7 @@ impl<'a> SaveLoop<'a> {
             return None;
         }
         let iterable = strip_parens(self.rows.iterable);
-        if iterable.kind() == "identifier"
+        if iterable.kind_name() == "identifier"
             && read_outside_loop(sem, self.rows.node, sem.text(iterable))
         {
             return None;
@@ -664,8 +665,8 @@ impl<'a> SaveLoop<'a> {
                 Some(op) => {
                     let right = strip_parens(assignment.value);
                     let operand = if is_primary(right)
-                        || right.kind() == "integer"
-                        || right.kind() == "float"
+                        || right.kind_name() == "integer"
+                        || right.kind_name() == "float"
                     {
                         value
                     } else {
@@ -748,11 +749,11 @@ impl<'a> SaveLoop<'a> {
 
 /// `name = value` (or `name += value`) to a plain local: computing a value for the row.
 fn assigns_a_local(statement: Node) -> bool {
-    statement.kind() == "expression_statement"
+    statement.kind_name() == "expression_statement"
         && statement.named_child(0).is_some_and(|a| {
-            matches!(a.kind(), "assignment" | "augmented_assignment")
+            matches!(a.kind_name(), "assignment" | "augmented_assignment")
                 && a.field(&field::LEFT)
-                    .is_some_and(|l| l.kind() == "identifier")
+                    .is_some_and(|l| l.kind_name() == "identifier")
                 && a.field(&field::RIGHT).is_some()
         })
 }
@@ -765,11 +766,11 @@ fn row_fields_read<'a>(
 ) -> Vec<(Node<'a>, &'a str)> {
     let mut reads = Vec::new();
     walk(value, |n| {
-        if n.kind() == "attribute" {
+        if n.kind_name() == "attribute" {
             if let (Some(object), Some(name)) =
                 (n.field(&field::OBJECT), n.field(&field::ATTRIBUTE))
             {
-                if object.kind() == "identifier" && sem.text(object) == row {
+                if object.kind_name() == "identifier" && sem.text(object) == row {
                     reads.push((n, sem.text(name)));
                     return false;
                 }
@@ -783,7 +784,7 @@ fn row_fields_read<'a>(
 fn has_string(value: Node) -> bool {
     let mut found = false;
     walk(value, |n| {
-        found |= matches!(n.kind(), "string" | "concatenated_string");
+        found |= matches!(n.kind_name(), "string" | "concatenated_string");
         !found
     });
     found
@@ -813,7 +814,7 @@ pub fn model_class_name<'a>(
     let mut node = construction_site(sem, iterable).unwrap_or(iterable);
     for _ in 0..64 {
         node = strip_parens(node);
-        node = match node.kind() {
+        node = match node.kind_name() {
             "call" => node.field(&field::FUNCTION)?,
             "attribute" => node.field(&field::OBJECT)?,
             "subscript" => node.field(&field::VALUE)?,

@@ -20,6 +20,7 @@ mod methods;
 mod prefetch;
 
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use joins::{Alias, JoinPromoter, JoinType, Joins};
 pub use methods::{sql_of_call, sql_of_save};
 pub use prefetch::{prefetch_queries_of, PrefetchQuery};
@@ -119,7 +120,7 @@ const UNQUOTABLE: char = '\u{0}';
 pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
     let mut engines = Vec::new();
     crate::analysis::syntax::walk(root, |node| {
-        if !matches!(node.kind(), "assignment" | "augmented_assignment") {
+        if !matches!(node.kind_name(), "assignment" | "augmented_assignment") {
             return true;
         }
         let Some(left) = node.field(&field::LEFT) else {
@@ -132,10 +133,12 @@ pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
         let at_module_level = node
             .parent()
             .and_then(|statement| statement.parent())
-            .is_some_and(|parent| parent.kind() == "module");
+            .is_some_and(|parent| parent.kind_name() == "module");
         let literal = node
             .field(&field::RIGHT)
-            .filter(|_| written == "DATABASES" && at_module_level && node.kind() == "assignment")
+            .filter(|_| {
+                written == "DATABASES" && at_module_level && node.kind_name() == "assignment"
+            })
             .and_then(|databases| dictionary_entry(databases, source, "default"))
             .and_then(|default| dictionary_entry(default, source, "ENGINE"))
             .and_then(|engine| string_value(engine, source));
@@ -147,12 +150,12 @@ pub fn database_engines(source: &str, root: Node) -> Vec<Option<String>> {
 
 /// The value of `key` in a dictionary literal.
 fn dictionary_entry<'a>(dictionary: Node<'a>, source: &str, key: &str) -> Option<Node<'a>> {
-    if dictionary.kind() != "dictionary" {
+    if dictionary.kind_name() != "dictionary" {
         return None;
     }
     let mut cursor = dictionary.walk();
     let pair = dictionary.named_children(&mut cursor).find(|pair| {
-        pair.kind() == "pair"
+        pair.kind_name() == "pair"
             && pair
                 .field(&field::KEY)
                 .and_then(|k| string_value(k, source))
@@ -231,11 +234,11 @@ fn chain<'a>(sem: &Semantics<'a>, expr: Node<'a>, model: ModelId) -> Result<Vec<
     let mut node = strip_parens(expr);
     let mut hops = 0;
     loop {
-        match node.kind() {
+        match node.kind_name() {
             "call" => {
                 let function = node.field(&field::FUNCTION).unwrap_or(node);
                 let arguments = node.field(&field::ARGUMENTS);
-                let (Some(arguments), "attribute") = (arguments, function.kind()) else {
+                let (Some(arguments), "attribute") = (arguments, function.kind_name()) else {
                     return Err("the QuerySet is not built by a chain of calls".into());
                 };
                 let (Some(object), Some(method)) = (
@@ -300,7 +303,11 @@ const MAX_HOPS: usize = 8;
 
 /// The value a name holds where it is read (or assigned): its one reaching `name = value`.
 fn assigned_value<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<Node<'a>> {
-    if let Some(assignment) = sem.parents.of(name).filter(|p| p.kind() == "assignment") {
+    if let Some(assignment) = sem
+        .parents
+        .of(name)
+        .filter(|p| p.kind_name() == "assignment")
+    {
         if assignment
             .field(&field::LEFT)
             .is_some_and(|l| l.id() == name.id())
@@ -612,7 +619,7 @@ impl<'a> QNode<'a> {
     fn of_expression(expression: Node<'a>, source: &'a str) -> Result<Self, String> {
         let expression = strip_parens(expression);
         let declined = || "conditions other than `Q` objects are not rendered yet".to_string();
-        match expression.kind() {
+        match expression.kind_name() {
             "call" => {
                 let function = expression.field(&field::FUNCTION).ok_or_else(declined)?;
                 let name = text(function, source);
@@ -1538,7 +1545,7 @@ fn aggregate<'a>(value: Node<'a>, source: &'a str) -> Result<(&'a str, String, b
         || "annotations other than Count/Sum/Max/Min/Avg of a field are not rendered yet";
     let function = value
         .field(&field::FUNCTION)
-        .filter(|_| value.kind() == "call")
+        .filter(|_| value.kind_name() == "call")
         .ok_or_else(declined)?;
     let name = text(function, source);
     let name = name.rsplit('.').next().unwrap_or(name);
@@ -1626,7 +1633,7 @@ fn split_arguments<'a>(
     let (mut positional, mut keywords) = (Vec::new(), Vec::new());
     let mut cursor = arguments.walk();
     for argument in arguments.named_children(&mut cursor) {
-        match argument.kind() {
+        match argument.kind_name() {
             "comment" => {}
             "keyword_argument" => {
                 let (Some(key), Some(value)) =
@@ -1745,7 +1752,7 @@ fn condition(
             }
         }
         "in" => {
-            if !matches!(value.kind(), "list" | "tuple" | "set") {
+            if !matches!(value.kind_name(), "list" | "tuple" | "set") {
                 return Err("`in` with a value that is not a literal list".into());
             }
             let mut cursor = value.walk();
@@ -1770,7 +1777,7 @@ fn condition(
             return Ok(format!("{column} IN ({})", items.join(", ")));
         }
         "range" => {
-            let bounds: Vec<Node> = match value.kind() {
+            let bounds: Vec<Node> = match value.kind_name() {
                 "list" | "tuple" => {
                     let mut cursor = value.walk();
                     value.named_children(&mut cursor).collect()
@@ -1793,7 +1800,7 @@ fn condition(
         "lte" => "<=",
         "iexact" | "contains" | "icontains" | "startswith" | "istartswith" | "endswith"
         | "iendswith" => {
-            if !matches!(value.kind(), "string") {
+            if !matches!(value.kind_name(), "string") {
                 // A placeholder would read as part of the pattern (`%%s%`).
                 return Err("a pattern not known statically is not rendered yet".into());
             }
@@ -1865,11 +1872,11 @@ fn condition(
 /// analyzer does not know.
 fn literal(value: Node, family: Family, source: &str) -> Result<String, String> {
     let written = text(value, source);
-    if value.kind() == "call" && builds_expression(value, source) {
+    if value.kind_name() == "call" && builds_expression(value, source) {
         // `F("x")`, `Value(...)`, `Lower(...)`: SQL of its own, not a parameter.
         return Err(format!("the expression `{written}` is not rendered yet"));
     }
-    match (value.kind(), family) {
+    match (value.kind_name(), family) {
         ("identifier" | "attribute" | "call" | "subscript", _) if written != "None" => {
             Ok("%s".into())
         }
@@ -1922,7 +1929,7 @@ fn limit_clause((offset, stop): (u64, Option<u64>), dialect: Dialect) -> String 
 
 /// `[a:b]` as (offset, limit).
 fn limits(slice: Node, source: &str) -> Result<(u64, Option<u64>), String> {
-    if slice.kind() != "slice" || text(slice, source).matches(':').count() != 1 {
+    if slice.kind_name() != "slice" || text(slice, source).matches(':').count() != 1 {
         return Err("only slices `[a:b]` of literals are rendered".into());
     }
     let (start, stop) = text(slice, source)

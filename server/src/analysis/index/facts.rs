@@ -6,6 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::{Node, Tree};
 
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{text, undecorated};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -243,7 +244,7 @@ pub fn extract_memoised(
     };
     let facts = extract_with(tree, module, is_package, &mut |statement, facts| {
         if !matches!(
-            statement.kind(),
+            statement.kind_name(),
             "class_definition" | "decorated_definition" | "function_definition"
         ) {
             return extract_top_level(source, statement, facts, &mut read_method);
@@ -373,7 +374,7 @@ fn extract_top_level<'t>(
     extract_statement(source, statement, facts, read_method);
     // A class's prefetches are its members', a method's read with its other facts.
     let class = undecorated(statement);
-    let body = (class.kind() == "class_definition")
+    let body = (class.kind_name() == "class_definition")
         .then(|| class.field(&field::BODY))
         .flatten();
     let Some(body) = body.filter(|_| super::prefetches::mentions_prefetch(text(statement, source)))
@@ -385,7 +386,7 @@ fn extract_top_level<'t>(
     };
     let mut cursor = body.walk();
     for member in body.named_children(&mut cursor) {
-        let lookups = match undecorated(member).kind() {
+        let lookups = match undecorated(member).kind_name() {
             "function_definition" => read_method(member).prefetch_lookups,
             _ => super::prefetches::extract(source, member),
         };
@@ -399,7 +400,7 @@ fn extract_statement<'t>(
     facts: &mut FileFacts,
     read_method: &mut ReadMethod<'_, 't>,
 ) {
-    match statement.kind() {
+    match statement.kind_name() {
         "import_statement" | "import_from_statement" => extract_import(source, statement, facts),
         "class_definition" => {
             let class = extract_class(source, statement, read_method);
@@ -420,7 +421,7 @@ fn extract_statement<'t>(
             let mut cursor = statement.walk();
             for decorator in statement
                 .named_children(&mut cursor)
-                .filter(|n| n.kind() == "decorator")
+                .filter(|n| n.kind_name() == "decorator")
             {
                 extract_receiver_decorator(source, decorator, facts);
                 facts
@@ -433,13 +434,13 @@ fn extract_statement<'t>(
             let Some(expr) = statement.named_child(0) else {
                 return;
             };
-            if expr.kind() == "assignment" {
+            if expr.kind_name() == "assignment" {
                 let left = expr.field(&field::LEFT).map(|l| text(l, source));
                 let right = expr.field(&field::RIGHT);
                 if left == Some("AUTH_USER_MODEL") {
                     facts.auth_user_model = right.and_then(|r| string_value(r, source));
                 }
-            } else if expr.kind() == "call" {
+            } else if expr.kind_name() == "call" {
                 extract_connect(source, expr, facts);
             }
         }
@@ -449,13 +450,13 @@ fn extract_statement<'t>(
             let mut cursor = statement.walk();
             let blocks: Vec<Node> = statement
                 .named_children(&mut cursor)
-                .flat_map(|n| match n.kind() {
+                .flat_map(|n| match n.kind_name() {
                     "block" => vec![n],
-                    _ if n.kind().ends_with("_clause") => {
+                    _ if n.kind_name().ends_with("_clause") => {
                         let mut cursor = n.walk();
                         let blocks: Vec<Node> = n
                             .named_children(&mut cursor)
-                            .filter(|b| b.kind() == "block")
+                            .filter(|b| b.kind_name() == "block")
                             .collect();
                         blocks
                     }
@@ -488,9 +489,9 @@ pub fn import_facts(source: &str, statement: Node, module: &str, is_package: boo
 
 fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
     let mut cursor = statement.walk();
-    if statement.kind() == "import_statement" {
+    if statement.kind_name() == "import_statement" {
         for name in statement.children_by_field_name("name", &mut cursor) {
-            match name.kind() {
+            match name.kind_name() {
                 "dotted_name" => {
                     let module = text(name, source).to_string();
                     let alias = module.split('.').next().unwrap_or_default().to_string();
@@ -521,13 +522,13 @@ fn extract_import(source: &str, statement: Node, facts: &mut FileFacts) {
     let module = absolute_module(text(module_node, source), &facts.module, facts.is_package);
     if statement
         .named_children(&mut cursor)
-        .any(|n| n.kind() == "wildcard_import")
+        .any(|n| n.kind_name() == "wildcard_import")
     {
         facts.imports.push(Import::Star { module });
         return;
     }
     for name in statement.children_by_field_name("name", &mut cursor) {
-        let (imported, alias) = match name.kind() {
+        let (imported, alias) = match name.kind_name() {
             "dotted_name" => (text(name, source), text(name, source)),
             "aliased_import" => match (name.field(&field::NAME), name.field(&field::ALIAS)) {
                 (Some(n), Some(a)) => (text(n, source), text(a, source)),
@@ -596,14 +597,14 @@ fn extract_class<'t>(
     if let Some(superclasses) = class.field(&field::SUPERCLASSES) {
         let mut cursor = superclasses.walk();
         for base in superclasses.named_children(&mut cursor) {
-            let base = if base.kind() == "subscript" {
+            let base = if base.kind_name() == "subscript" {
                 base.field(&field::VALUE).unwrap_or(base)
             } else {
                 base
             };
-            if matches!(base.kind(), "identifier" | "attribute") {
+            if matches!(base.kind_name(), "identifier" | "attribute") {
                 facts.bases.push(text(base, source).to_string());
-            } else if base.kind() == "call" {
+            } else if base.kind_name() == "call" {
                 // `models.Manager.from_queryset(Qs)` as a base: the manager and its QuerySet.
                 if let Some((class, queryset)) = from_queryset(source, base) {
                     facts.bases.push(class);
@@ -623,11 +624,11 @@ fn extract_class<'t>(
     let mut methods = Vec::new();
     for member in body.named_children(&mut cursor) {
         let statement = undecorated(member);
-        match statement.kind() {
+        match statement.kind_name() {
             "expression_statement" => {
                 let Some(assignment) = statement
                     .named_child(0)
-                    .filter(|a| a.kind() == "assignment")
+                    .filter(|a| a.kind_name() == "assignment")
                 else {
                     continue;
                 };
@@ -676,7 +677,7 @@ fn extract_view_attributes(source: &str, assignment: Node, facts: &mut ClassFact
     ) else {
         return;
     };
-    let left_is_name = left.kind() == "identifier";
+    let left_is_name = left.kind_name() == "identifier";
     let left = text(left, source);
     if left_is_name && GENERIC_VIEW_ATTRIBUTES.contains(&left) {
         facts.view_attributes.push(left.to_string());
@@ -686,7 +687,7 @@ fn extract_view_attributes(source: &str, assignment: Node, facts: &mut ClassFact
             let mut cursor = value.walk();
             facts.list_display = value
                 .named_children(&mut cursor)
-                .filter(|e| e.kind() != "comment")
+                .filter(|e| e.kind_name() != "comment")
                 .map(|e| text(e, source).to_string())
                 .collect();
         }
@@ -702,7 +703,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
     ) else {
         return;
     };
-    if left.kind() != "identifier" || right.kind() != "call" {
+    if left.kind_name() != "identifier" || right.kind_name() != "call" {
         return;
     }
     let name = text(left, source).to_string();
@@ -710,7 +711,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         return;
     };
     // `Qs.as_manager()`, `Manager.from_queryset(Qs)()`
-    if function.kind() == "attribute"
+    if function.kind_name() == "attribute"
         && function
             .field(&field::ATTRIBUTE)
             .is_some_and(|a| text(a, source) == "as_manager")
@@ -725,7 +726,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         });
         return;
     }
-    if function.kind() == "call" {
+    if function.kind_name() == "call" {
         if let Some((class, queryset)) = from_queryset(source, function) {
             facts.managers.push(ManagerFacts {
                 name,
@@ -735,7 +736,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         }
         return;
     }
-    if !matches!(function.kind(), "identifier" | "attribute") {
+    if !matches!(function.kind_name(), "identifier" | "attribute") {
         return;
     }
     let class = text(function, source).to_string();
@@ -762,8 +763,8 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
         let mut cursor = a.walk();
         let first = a
             .named_children(&mut cursor)
-            .find(|n| n.kind() != "comment");
-        first.filter(|n| n.kind() != "keyword_argument")
+            .find(|n| n.kind_name() != "comment");
+        first.filter(|n| n.kind_name() != "keyword_argument")
     });
     let to = keyword("to")
         .or(positional)
@@ -797,7 +798,7 @@ fn extract_class_assignment(source: &str, assignment: Node, facts: &mut ClassFac
 fn keyword_argument<'a>(source: &str, args: Node<'a>, key: &str) -> Option<Node<'a>> {
     let mut cursor = args.walk();
     let found = args.named_children(&mut cursor).find(|n| {
-        n.kind() == "keyword_argument"
+        n.kind_name() == "keyword_argument"
             && n.field(&field::NAME)
                 .is_some_and(|k| text(k, source) == key)
     });
@@ -807,7 +808,7 @@ fn keyword_argument<'a>(source: &str, args: Node<'a>, key: &str) -> Option<Node<
 /// `Manager.from_queryset(Qs)` -> (`Manager`, `Qs`).
 fn from_queryset(source: &str, call: Node) -> Option<(String, String)> {
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "attribute"
+    if function.kind_name() != "attribute"
         || function.field(&field::ATTRIBUTE).map(|a| text(a, source)) != Some("from_queryset")
     {
         return None;
@@ -816,12 +817,12 @@ fn from_queryset(source: &str, call: Node) -> Option<(String, String)> {
     let args = call.field(&field::ARGUMENTS)?;
     let queryset = args
         .named_child(0)
-        .filter(|n| matches!(n.kind(), "identifier" | "attribute"))?;
+        .filter(|n| matches!(n.kind_name(), "identifier" | "attribute"))?;
     Some((class, text(queryset, source).to_string()))
 }
 
 fn reference(source: &str, node: Node) -> Option<Reference> {
-    match node.kind() {
+    match node.kind_name() {
         "identifier" | "attribute" => {
             let name = text(node, source);
             if name.ends_with("AUTH_USER_MODEL") {
@@ -860,13 +861,15 @@ fn reference(source: &str, node: Node) -> Option<Reference> {
 /// `@register.inclusion_tag("t.html", name=..., takes_context=True)` on `definition`, when its
 /// one `return` is a dict literal.
 fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<InclusionTagFacts> {
-    let call = decorator.named_child(0).filter(|c| c.kind() == "call")?;
+    let call = decorator
+        .named_child(0)
+        .filter(|c| c.kind_name() == "call")?;
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "attribute"
+    if function.kind_name() != "attribute"
         || function
             .field(&field::ATTRIBUTE)
             .is_none_or(|a| text(a, source) != "inclusion_tag")
-        || definition.kind() != "function_definition"
+        || definition.kind_name() != "function_definition"
     {
         return None;
     }
@@ -876,7 +879,7 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
     let mut name = None;
     let mut takes_context = false;
     for (i, argument) in arguments.named_children(&mut cursor).enumerate() {
-        if argument.kind() != "keyword_argument" {
+        if argument.kind_name() != "keyword_argument" {
             if i == 0 {
                 template = string_value(argument, source);
             }
@@ -897,16 +900,18 @@ fn inclusion_tag(source: &str, decorator: Node, definition: Node) -> Option<Incl
     let parameters = plain_parameters(source, definition)?;
     let parameters = &parameters[usize::from(takes_context).min(parameters.len())..];
     let only = crate::analysis::syntax::only_return(definition)?;
-    let dict = only.named_child(0).filter(|d| d.kind() == "dictionary")?;
+    let dict = only
+        .named_child(0)
+        .filter(|d| d.kind_name() == "dictionary")?;
     let mut cursor = dict.walk();
     let passed = dict
         .named_children(&mut cursor)
-        .filter(|p| p.kind() == "pair")
+        .filter(|p| p.kind_name() == "pair")
         .filter_map(|pair| {
             let key = string_value(pair.field(&field::KEY)?, source)?;
             let value = pair.field(&field::VALUE)?;
             let position = parameters.iter().position(|p| *p == text(value, source))?;
-            (value.kind() == "identifier").then_some((key, position))
+            (value.kind_name() == "identifier").then_some((key, position))
         })
         .collect();
     Some(InclusionTagFacts {
@@ -927,15 +932,15 @@ fn plain_parameters<'s>(source: &'s str, definition: Node) -> Option<Vec<&'s str
     let mut cursor = parameters.walk();
     let names = parameters
         .named_children(&mut cursor)
-        .filter(|p| p.kind() != "comment")
+        .filter(|p| p.kind_name() != "comment")
         .map(|p| {
-            let name = match p.kind() {
+            let name = match p.kind_name() {
                 "identifier" => Some(p),
                 "typed_parameter" => p.named_child(0),
                 "default_parameter" | "typed_default_parameter" => p.field(&field::NAME),
                 _ => None,
             };
-            name.filter(|n| n.kind() == "identifier")
+            name.filter(|n| n.kind_name() == "identifier")
                 .map(|n| text(n, source))
         })
         .collect();
@@ -943,13 +948,13 @@ fn plain_parameters<'s>(source: &'s str, definition: Node) -> Option<Vec<&'s str
 }
 
 pub fn string_value(node: Node, source: &str) -> Option<String> {
-    if node.kind() != "string" {
+    if node.kind_name() != "string" {
         return None;
     }
     let mut cursor = node.walk();
     let mut content = String::new();
     for child in node.named_children(&mut cursor) {
-        match child.kind() {
+        match child.kind_name() {
             "string_start" | "string_end" => {}
             "string_content" => content.push_str(text(child, source)),
             _ => return None,
@@ -977,10 +982,10 @@ fn extract_meta(source: &str, meta: Node) -> MetaFacts {
             "db_table" => facts.db_table = Some(string_value(right, source).unwrap_or_default()),
             "ordering" => {
                 let mut cursor = right.walk();
-                facts.ordering = Some(if matches!(right.kind(), "list" | "tuple") {
+                facts.ordering = Some(if matches!(right.kind_name(), "list" | "tuple") {
                     right
                         .named_children(&mut cursor)
-                        .filter(|n| n.kind() != "comment")
+                        .filter(|n| n.kind_name() != "comment")
                         .map(|n| string_value(n, source))
                         .collect()
                 } else {
@@ -1015,12 +1020,12 @@ fn returns_queryset(source: &str, function: Node) -> bool {
     let mut returns = Vec::new();
     crate::analysis::syntax::walk(body, |n| {
         if matches!(
-            n.kind(),
+            n.kind_name(),
             "function_definition" | "class_definition" | "lambda"
         ) {
             return false;
         }
-        if n.kind() == "return_statement" {
+        if n.kind_name() == "return_statement" {
             returns.push(n);
         }
         true
@@ -1082,7 +1087,7 @@ fn signal_name<'s>(source: &'s str, node: Node) -> Option<&'s str> {
 
 /// `@receiver(post_save, sender=Entry)` and `@receiver([pre_save, post_save], sender=Entry)`.
 fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFacts) {
-    let Some(call) = decorator.named_child(0).filter(|c| c.kind() == "call") else {
+    let Some(call) = decorator.named_child(0).filter(|c| c.kind_name() == "call") else {
         return;
     };
     if !call
@@ -1098,7 +1103,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
     let Some(first) = args.named_child(0) else {
         return;
     };
-    let signals: Vec<Node> = if matches!(first.kind(), "list" | "tuple") {
+    let signals: Vec<Node> = if matches!(first.kind_name(), "list" | "tuple") {
         let mut cursor = first.walk();
         first.named_children(&mut cursor).collect()
     } else {
@@ -1115,7 +1120,7 @@ fn extract_receiver_decorator(source: &str, decorator: Node, facts: &mut FileFac
 fn extract_connect(source: &str, call: Node, facts: &mut FileFacts) {
     let Some(function) = call
         .field(&field::FUNCTION)
-        .filter(|f| f.kind() == "attribute")
+        .filter(|f| f.kind_name() == "attribute")
     else {
         return;
     };

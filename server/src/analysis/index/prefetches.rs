@@ -10,6 +10,7 @@ use tree_sitter::Node;
 use super::facts::string_value;
 use crate::analysis::scope::{BindingKind, ScopeIndex};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{enclosing_scope, method_call, text, walk, Parents};
 
 /// A lookup that may load anything: a prefetch whose lookup the analyzer cannot read.
@@ -37,7 +38,7 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
     // A class of thousands of lines is extracted again on each keystroke in it: walk only
     // the members that mention a prefetch.
     let class = crate::analysis::syntax::undecorated(statement);
-    if class.kind() == "class_definition" {
+    if class.kind_name() == "class_definition" {
         if let Some(body) = class.field(&field::BODY) {
             let mut cursor = body.walk();
             let members: Vec<Node> = body.named_children(&mut cursor).collect();
@@ -52,7 +53,7 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
     }
     let parents = Parents::new(root_of(statement));
     walk(statement, |node| {
-        if node.kind() != "call" {
+        if node.kind_name() != "call" {
             return true;
         }
         let function = node.field(&field::FUNCTION).map(|f| text(f, source));
@@ -62,7 +63,7 @@ pub fn extract(source: &str, statement: Node) -> Vec<String> {
                 let mut cursor = a.walk();
                 let all: Vec<Node> = a
                     .named_children(&mut cursor)
-                    .filter(|n| n.kind() != "comment")
+                    .filter(|n| n.kind_name() != "comment")
                     .collect();
                 all
             })
@@ -116,7 +117,7 @@ fn readable<'a>(
     parents: &Parents<'a>,
     names_left: u32,
 ) -> Option<Vec<String>> {
-    match value.kind() {
+    match value.kind_name() {
         "string" => string_value(value, source).map(|s| vec![s]),
         "none" => Some(Vec::new()),
         "parenthesized_expression" | "list_splat" => {
@@ -139,7 +140,7 @@ fn readable<'a>(
         "identifier" if names_left > 0 => {
             // A name of the module could be assigned in another statement: not read here.
             let scope = enclosing_scope(value, parents);
-            if scope.kind() == "module" {
+            if scope.kind_name() == "module" {
                 return None;
             }
             let index = ScopeIndex::build(scope, source, parents);
@@ -166,7 +167,7 @@ fn readable<'a>(
 fn prefetch_object(source: &str, arguments: &[Node]) -> Vec<String> {
     let (mut lookup, mut queryset, mut to_attr) = (None, false, false);
     for (i, argument) in arguments.iter().enumerate() {
-        let keyword = (argument.kind() == "keyword_argument")
+        let keyword = (argument.kind_name() == "keyword_argument")
             .then(|| argument.field(&field::NAME).map(|n| text(n, source)))
             .flatten();
         match keyword {

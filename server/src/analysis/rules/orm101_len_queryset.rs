@@ -8,6 +8,7 @@ use super::{
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::loops::prefetched_relation;
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -28,7 +29,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     let inner = strip_parens(receiver);
-    if inner.kind() == "identifier" && other_evaluations(cx.sem, inner).any() {
+    if inner.kind_name() == "identifier" && other_evaluations(cx.sem, inner).any() {
         return;
     }
     if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, inner) {

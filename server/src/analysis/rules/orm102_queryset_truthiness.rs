@@ -8,6 +8,7 @@ use super::{orm405_filter_on_prefetched, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     as_receiver, parent_through_parens, single_argument_call, strip_parens,
 };
@@ -30,7 +31,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let mut pending = vec![condition];
     while let Some(node) = pending.pop() {
         let node = strip_parens(node);
-        match node.kind() {
+        match node.kind_name() {
             "boolean_operator" => {
                 pending.extend(node.field(&field::RIGHT));
                 pending.extend(node.field(&field::LEFT));
@@ -45,7 +46,7 @@ fn check_operand<'a>(cx: &mut RuleContext<'_, 'a>, operand: Node<'a>) {
     if !cx.sem.ty(operand).is_countable_queryset() {
         return;
     }
-    if operand.kind() == "identifier" && other_evaluations(cx.sem, operand).any() {
+    if operand.kind_name() == "identifier" && other_evaluations(cx.sem, operand).any() {
         return;
     }
     if orm405_filter_on_prefetched::owns(cx.sem, cx.settings, operand)

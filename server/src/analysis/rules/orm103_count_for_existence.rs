@@ -9,6 +9,7 @@ use super::{
 };
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::{loaded_equal_queryset, other_evaluations};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, is_truth_tested, negated, parent_through_parens, strip_parens,
     Parents,
@@ -51,7 +52,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     // `not qs.count() == 0` tests for rows: the whole of it becomes `qs.exists()`, not
     // `not not qs.exists()`.
-    if let Some(not) = parent_through_parens(tested, parents).filter(|p| p.kind() == "not_operator")
+    if let Some(not) =
+        parent_through_parens(tested, parents).filter(|p| p.kind_name() == "not_operator")
     {
         if !exists {
             (tested, exists) = (not, true);
@@ -59,7 +61,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     }
     let name = strip_parens(receiver);
     // Only a QuerySet can stand in its own truth test; a manager is always true.
-    let evaluated = if name.kind() == "identifier" && receiver_ty.is_queryset() {
+    let evaluated = if name.kind_name() == "identifier" && receiver_ty.is_queryset() {
         other_evaluations(cx.sem, name)
     } else {
         Default::default()
@@ -109,25 +111,25 @@ fn existence_test<'a>(
     parents: &Parents<'a>,
 ) -> Option<(Node<'a>, bool)> {
     let parent = parent_through_parens(count, parents)?;
-    if parent.kind() != "comparison_operator" {
+    if parent.kind_name() != "comparison_operator" {
         return is_truth_tested(count, source, parents).then_some((count, true));
     }
     let mut cursor = parent.walk();
     let parts: Vec<Node> = parent
         .children(&mut cursor)
-        .filter(|c| c.kind() != "comment")
+        .filter(|c| c.kind_name() != "comment")
         .collect();
     let [left, op, right] = parts.as_slice() else {
         return None;
     };
     let count_on_left = strip_parens(*left).id() == count.id();
     let literal = if count_on_left { right } else { left };
-    if literal.kind() != "integer" {
+    if literal.kind_name() != "integer" {
         return None;
     }
     let value = &source[literal.byte_range()];
     // Normalise to `count <op> literal`.
-    let op = match (count_on_left, op.kind()) {
+    let op = match (count_on_left, op.kind_name()) {
         (true, o) => o,
         (false, "<") => ">",
         (false, ">") => "<",

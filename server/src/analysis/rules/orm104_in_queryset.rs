@@ -10,6 +10,7 @@ use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, method_call, negated, strip_parens, text, walk};
 use crate::analysis::writes::fix_unless;
 
@@ -33,12 +34,12 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let mut cursor = comparison.walk();
     let parts: Vec<_> = comparison
         .children(&mut cursor)
-        .filter(|c| c.kind() != "comment")
+        .filter(|c| c.kind_name() != "comment")
         .collect();
     let [needle, op, receiver] = parts.as_slice() else {
         return;
     };
-    let negative = match op.kind() {
+    let negative = match op.kind_name() {
         "in" => false,
         "not in" => true,
         _ => return,
@@ -50,12 +51,12 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     let name = strip_parens(*receiver);
-    if name.kind() == "identifier" && other_evaluations(cx.sem, name).any() {
+    if name.kind_name() == "identifier" && other_evaluations(cx.sem, name).any() {
         return;
     }
     // A QuerySet handed in by the caller may be one it keeps and hands in again: the first
     // `in` fills its cache and the next calls' are free. Whose it is decides; unsure, silent.
-    if name.kind() == "identifier" && cx.sem.parameter_of(name).is_some() {
+    if name.kind_name() == "identifier" && cx.sem.parameter_of(name).is_some() {
         return;
     }
     let message =
@@ -112,7 +113,7 @@ fn instance_of<'a>(sem: &Semantics<'a>, needle: Node<'a>, model: Option<&ModelRe
 /// (not `first()`, which may give `None`), and the scope neither deletes it nor clears its key.
 fn saved_row<'a>(sem: &Semantics<'a>, needle: Node<'a>) -> bool {
     let needle = strip_parens(needle);
-    if needle.kind() != "identifier" || !matches!(sem.ty(needle), Ty::Instance(_)) {
+    if needle.kind_name() != "identifier" || !matches!(sem.ty(needle), Ty::Instance(_)) {
         return false;
     }
     let name = sem.text(needle);
@@ -157,10 +158,13 @@ fn fetched_row<'a>(sem: &Semantics<'a>, value: Node<'a>, unpacked: bool) -> bool
 fn unsaved_in<'a>(sem: &Semantics<'a>, scope: Node<'a>, name: &str) -> bool {
     let mut found = false;
     walk(scope, |n| {
-        if n.kind() == "attribute" && n.field(&field::OBJECT).is_some_and(|o| sem.text(o) == name) {
+        if n.kind_name() == "attribute"
+            && n.field(&field::OBJECT).is_some_and(|o| sem.text(o) == name)
+        {
             let attribute = n.field(&field::ATTRIBUTE).map_or("", |a| sem.text(a));
             let assigned = sem.parents.of(n).is_some_and(|p| {
-                p.kind() == "assignment" && p.field(&field::LEFT).is_some_and(|l| l.id() == n.id())
+                p.kind_name() == "assignment"
+                    && p.field(&field::LEFT).is_some_and(|l| l.id() == n.id())
             });
             found |= attribute == "delete" || (assigned && matches!(attribute, "pk" | "id"));
         }

@@ -6,6 +6,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::loaded_equal_queryset;
 use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{has_no_arguments, method_call, strip_parens};
 use crate::settings::Settings;
 use tree_sitter::Node;
@@ -51,7 +52,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// The name holding already-loaded rows equal to what `receiver.count()` (or `exists()`) asks.
 fn loaded_name<'a>(sem: &Semantics<'a>, call: Node<'a>, receiver: Node<'a>) -> Option<&'a str> {
     let receiver = strip_parens(receiver);
-    if !has_no_arguments(call) || receiver.kind() == "identifier" {
+    if !has_no_arguments(call) || receiver.kind_name() == "identifier" {
         return None;
     }
     if !matches!(sem.ty(receiver), Ty::QuerySet(_) | Ty::Manager(_)) {

@@ -11,6 +11,7 @@ use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{method_call, normalized, simple_assignment, strip_parens};
 use crate::analysis::writes::{fix_unless, fresh_local, replace_statements};
 
@@ -35,7 +36,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let Some(guard) = sem
         .parents
         .of(created.block)
-        .filter(|g| matches!(g.kind(), "if_statement" | "except_clause"))
+        .filter(|g| matches!(g.kind_name(), "if_statement" | "except_clause"))
     else {
         return;
     };
@@ -60,7 +61,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         outcome: created.outcome,
         statement: created.statement,
     };
-    let finding = if guard.kind() == "if_statement" {
+    let finding = if guard.kind_name() == "if_statement" {
         exists_then_create(sem, guard, &create)
     } else {
         get_then_create(sem, guard, &create)
@@ -114,25 +115,28 @@ struct CreatedRow<'a> {
 
 fn created_row<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<CreatedRow<'a>> {
     let parent = sem.parents.of(call)?;
-    let (statement, outcome) = match parent.kind() {
+    let (statement, outcome) = match parent.kind_name() {
         "expression_statement" => (parent, Outcome::Discarded),
         "return_statement" => (parent, Outcome::Returned(None)),
         "assignment" => {
             let statement = sem
                 .parents
                 .of(parent)
-                .filter(|s| s.kind() == "expression_statement")?;
+                .filter(|s| s.kind_name() == "expression_statement")?;
             let (target, _) = simple_assignment(statement)?;
             (statement, Outcome::Bound(target))
         }
         _ => return None,
     };
-    let block = sem.parents.of(statement).filter(|b| b.kind() == "block")?;
+    let block = sem
+        .parents
+        .of(statement)
+        .filter(|b| b.kind_name() == "block")?;
     let outcome = match (statements_of(block).as_slice(), outcome) {
         ([only], outcome) if only.id() == statement.id() => outcome,
         ([first, then], Outcome::Bound(target)) if first.id() == statement.id() => {
             let returned = returned_name(*then)?;
-            (target.kind() == "identifier" && sem.text(target) == sem.text(returned))
+            (target.kind_name() == "identifier" && sem.text(target) == sem.text(returned))
                 .then_some(Outcome::Returned(Some(target)))?
         }
         _ => return None,
@@ -146,10 +150,10 @@ fn created_row<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<CreatedRow<'a>
 
 /// `return name`: the name.
 fn returned_name(statement: Node) -> Option<Node> {
-    (statement.kind() == "return_statement")
+    (statement.kind_name() == "return_statement")
         .then(|| statement.named_child(0))
         .flatten()
-        .filter(|n| n.kind() == "identifier" && statement.named_child_count() == 1)
+        .filter(|n| n.kind_name() == "identifier" && statement.named_child_count() == 1)
 }
 
 /// What the rule reports: the lookup that starts the pattern, what it checked, and the fix.
@@ -174,7 +178,7 @@ fn keywords<'a>(sem: &Semantics<'a>, call: Node<'a>) -> Option<Vec<Keyword<'a>>>
     let mut cursor = args.walk();
     let mut keywords = Vec::new();
     for arg in args.named_children(&mut cursor) {
-        match arg.kind() {
+        match arg.kind_name() {
             "comment" => {}
             "keyword_argument" | "dictionary_splat" => keywords.push(Keyword {
                 node: arg,
@@ -204,7 +208,7 @@ fn exists_then_create<'a>(
         return None;
     }
     let condition = guard.field(&field::CONDITION).map(strip_parens)?;
-    if condition.kind() != "not_operator" {
+    if condition.kind_name() != "not_operator" {
         return None;
     }
     let exists = condition.field(&field::ARGUMENT).map(strip_parens)?;
@@ -257,18 +261,18 @@ fn get_then_create<'a>(
     let mut cursor = try_statement.walk();
     let clauses: Vec<Node> = try_statement
         .named_children(&mut cursor)
-        .filter(|c| c.kind() != "comment")
+        .filter(|c| c.kind_name() != "comment")
         .collect();
     let [body, only_except] = clauses.as_slice() else {
         return None;
     };
-    if only_except.id() != except.id() || body.kind() != "block" {
+    if only_except.id() != except.id() || body.kind_name() != "block" {
         return None;
     }
     let [attempt] = statements_of(*body)[..] else {
         return None;
     };
-    let (got_name, get) = if attempt.kind() == "return_statement" {
+    let (got_name, get) = if attempt.kind_name() == "return_statement" {
         (None, attempt.named_child(0)?)
     } else {
         let (target, value) = simple_assignment(attempt)?;
@@ -301,7 +305,7 @@ fn get_then_create<'a>(
         // A create whose row is dropped leaves the name unbound: not this pattern.
         (_, Outcome::Discarded) => return None,
         (Some(got), Outcome::Bound(target))
-            if target.kind() == "identifier" && sem.text(*target) == sem.text(got) =>
+            if target.kind_name() == "identifier" && sem.text(*target) == sem.text(got) =>
         {
             fresh_local(
                 sem,
@@ -378,7 +382,7 @@ fn get_or_create(sem: &Semantics, create: &Create, lookup: &[Keyword]) -> Option
         let value = keyword.node.field(&field::VALUE)?;
         let name = keyword.name?;
         eager |= !matches!(
-            value.kind(),
+            value.kind_name(),
             "identifier" | "string" | "integer" | "float" | "true" | "false" | "none"
         );
         entries.push(format!("{quote}{name}{quote}: {}", sem.text(value)));
@@ -399,7 +403,7 @@ fn statements_of(block: Node) -> Vec<Node> {
     let mut cursor = block.walk();
     let statements = block
         .named_children(&mut cursor)
-        .filter(|s| s.kind() != "comment")
+        .filter(|s| s.kind_name() != "comment")
         .collect();
     statements
 }

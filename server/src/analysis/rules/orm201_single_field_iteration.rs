@@ -12,6 +12,7 @@ use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, single_argument_call};
 use crate::analysis::writes::replace_loop;
 use crate::settings::Settings;
@@ -45,7 +46,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         if is_aggregated(sem, comprehension) || !is_single_clause(comprehension) {
             return;
         }
-        let wrapper = if comprehension.kind() == "set_comprehension" {
+        let wrapper = if comprehension.kind_name() == "set_comprehension" {
             "set"
         } else {
             "list"
@@ -74,7 +75,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let single_statement = body.is_some_and(|b| {
         let mut cursor = b.walk();
         b.named_children(&mut cursor)
-            .filter(|s| s.kind() != "comment")
+            .filter(|s| s.kind_name() != "comment")
             .count()
             == 1
     });
@@ -149,7 +150,7 @@ fn collection_kind<'a>(sem: &Semantics<'a>, name: Node<'a>) -> Option<&'static s
         let BindingKind::Assign { value, .. } = binding.kind else {
             return None;
         };
-        let this = match value.kind() {
+        let this = match value.kind_name() {
             "list" | "list_comprehension" => "list",
             "set" | "set_comprehension" => "set",
             "call" => match sem.text(value.field(&field::FUNCTION)?) {
@@ -175,7 +176,7 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, read: Node<'a>) -> boo
     }
     let mut element = read;
     while let Some(parent) = sem.parents.of(element) {
-        if parent.kind() != "attribute" {
+        if parent.kind_name() != "attribute" {
             break;
         }
         element = parent;
@@ -184,7 +185,7 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, read: Node<'a>) -> boo
         return false;
     };
     if !matches!(
-        comprehension.kind(),
+        comprehension.kind_name(),
         "list_comprehension" | "set_comprehension"
     ) || comprehension
         .field(&field::BODY)

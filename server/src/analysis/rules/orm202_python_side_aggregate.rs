@@ -12,6 +12,7 @@ use crate::analysis::index::string_value;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -107,7 +108,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// `qs.values_list("f", flat=True)`.
 fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Node<'a>, String)> {
     if matches!(
-        argument.kind(),
+        argument.kind_name(),
         "generator_expression" | "list_comprehension"
     ) {
         let (element, target, iterable) = single_clause_parts(argument)?;
@@ -123,7 +124,7 @@ fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Nod
     }
     let column = string_value(arguments.named_child(0)?, sem.source)?;
     let flat = arguments.named_child(1)?;
-    let is_flat = flat.kind() == "keyword_argument"
+    let is_flat = flat.kind_name() == "keyword_argument"
         && flat
             .field(&field::NAME)
             .is_some_and(|n| sem.text(n) == "flat")
@@ -139,7 +140,7 @@ fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Nod
         return None;
     }
     let inner = strip_parens(receiver);
-    if inner.kind() == "identifier" && other_evaluations(sem, inner).any() {
+    if inner.kind_name() == "identifier" && other_evaluations(sem, inner).any() {
         return None;
     }
     Some((receiver, column))
@@ -150,7 +151,7 @@ fn aggregated_column<'a>(sem: &Semantics<'a>, argument: Node<'a>) -> Option<(Nod
 fn needs_parentheses<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
     !sem.parents.of(call).is_some_and(|p| {
         matches!(
-            p.kind(),
+            p.kind_name(),
             "argument_list"
                 | "assignment"
                 | "return_statement"

@@ -12,6 +12,7 @@ use crate::analysis::loops::{
     add_argument, construction_site, may_read_prefetch_cache, quote_style,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{strip_parens, walk};
 
 pub static RULE: Rule = Rule {
@@ -51,7 +52,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         _ => return,
     };
     let inner = strip_parens(iterable);
-    if inner.kind() == "identifier" && other_evaluations(sem, inner).any() {
+    if inner.kind_name() == "identifier" && other_evaluations(sem, inner).any() {
         return;
     }
     // `only()` on `x.rel.all()` runs a query of its own where a prefetch filled the cache.
@@ -122,14 +123,14 @@ fn columns_read<'a>(
     let mut read: Vec<String> = Vec::new();
     let mut other_use = false;
     walk(body, |n| {
-        if n.kind() != "identifier" || sem.text(n) != name {
+        if n.kind_name() != "identifier" || sem.text(n) != name {
             return !other_use;
         }
         let column = sem
             .parents
             .of(n)
             .filter(|p| {
-                p.kind() == "attribute"
+                p.kind_name() == "attribute"
                     && p.field(&field::OBJECT).is_some_and(|o| o.id() == n.id())
                     && !is_written(sem, *p)
             })
@@ -161,10 +162,10 @@ fn columns_read<'a>(
 
 fn is_written<'a>(sem: &Semantics<'a>, attribute: Node<'a>) -> bool {
     sem.parents.of(attribute).is_some_and(|p| {
-        (matches!(p.kind(), "assignment" | "augmented_assignment")
+        (matches!(p.kind_name(), "assignment" | "augmented_assignment")
             && p.field(&field::LEFT)
                 .is_some_and(|l| l.id() == attribute.id()))
-            || p.kind() == "delete_statement"
+            || p.kind_name() == "delete_statement"
     })
 }
 
@@ -173,12 +174,12 @@ fn collects_one_column(sem: &Semantics, body: Node) -> bool {
     let mut cursor = body.walk();
     let statements: Vec<Node> = body
         .named_children(&mut cursor)
-        .filter(|s| s.kind() != "comment")
+        .filter(|s| s.kind_name() != "comment")
         .collect();
     let [statement] = statements.as_slice() else {
         return false;
     };
     let text = sem.text(*statement);
-    statement.kind() == "expression_statement"
+    statement.kind_name() == "expression_statement"
         && (text.contains(".append(") || text.contains(".add("))
 }

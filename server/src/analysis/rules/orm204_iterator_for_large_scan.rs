@@ -8,6 +8,7 @@ use tree_sitter::Node;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{has_no_arguments, method_call};
 
 pub static RULE: Rule = Rule {
@@ -53,13 +54,13 @@ fn only_streams(sem: &Semantics, body: Node) -> bool {
     let mut cursor = body.walk();
     let statements: Vec<Node> = body
         .named_children(&mut cursor)
-        .filter(|s| s.kind() != "comment")
+        .filter(|s| s.kind_name() != "comment")
         .collect();
     !statements.is_empty()
         && statements.iter().all(|s| {
-            s.kind() == "expression_statement"
+            s.kind_name() == "expression_statement"
                 && s.named_child(0).is_some_and(|e| {
-                    e.kind() == "yield"
+                    e.kind_name() == "yield"
                         || method_call(e, sem.source)
                             .is_some_and(|(_, name)| STREAMING_METHODS.contains(&name))
                 })

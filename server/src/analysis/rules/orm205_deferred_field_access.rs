@@ -10,6 +10,7 @@ use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, per_row_loop, read_before_in_loop};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
@@ -31,7 +32,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let sem = cx.sem;
     // `row.title = ...` sets the attribute: no load.
     let written = sem.parents.of(access).is_some_and(|p| {
-        matches!(p.kind(), "assignment" | "augmented_assignment")
+        matches!(p.kind_name(), "assignment" | "augmented_assignment")
             && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id())
     });
     if written {

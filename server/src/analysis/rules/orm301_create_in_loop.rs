@@ -8,6 +8,7 @@ use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, method_call, simple_assignment, strip_parens,
 };
@@ -134,7 +135,7 @@ fn guarded_by_a_lookup<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'
         if parent.id() == for_loop.id() {
             return false;
         }
-        let guard = match parent.kind() {
+        let guard = match parent.kind_name() {
             "except_clause" => return true,
             "if_statement" => parent.field(&field::CONDITION),
             _ => None,
@@ -152,7 +153,7 @@ fn guarded_by_a_lookup<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'
 fn use_of<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>, for_loop: Node<'a>) -> Option<Use<'a>> {
     let sem = cx.sem;
     let parent = sem.parents.of(call)?;
-    if parent.kind() == "expression_statement" {
+    if parent.kind_name() == "expression_statement" {
         return Some(Use::Unused);
     }
     if let Some(list) = appended_to(cx, parent) {
@@ -160,7 +161,7 @@ fn use_of<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>, for_loop: Node<'a>) -> O
     }
     let statement = sem.parents.of(parent)?;
     let (name, value) = simple_assignment(statement)?;
-    if value.id() != call.id() || name.kind() != "identifier" {
+    if value.id() != call.id() || name.kind_name() != "identifier" {
         return None;
     }
     let name = sem.text(name);
@@ -187,14 +188,14 @@ fn use_of<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>, for_loop: Node<'a>) -> O
 
 /// The list `objs` when `arguments` are those of `objs.append(<one argument>)`.
 fn appended_to<'a>(cx: &RuleContext<'_, 'a>, arguments: Node<'a>) -> Option<&'a str> {
-    if arguments.kind() != "argument_list" || arguments.named_child_count() != 1 {
+    if arguments.kind_name() != "argument_list" || arguments.named_child_count() != 1 {
         return None;
     }
     let append = cx.sem.parents.of(arguments)?;
     let (list, "append") = method_call(append, cx.sem.source)? else {
         return None;
     };
-    (list.kind() == "identifier").then(|| cx.sem.text(list))
+    (list.kind_name() == "identifier").then(|| cx.sem.text(list))
 }
 
 /// `M.objects.bulk_create([M(...) for row in rows], batch_size=N)` in place of the loop (and of
@@ -218,7 +219,7 @@ fn rewrite<'a>(
     if targets.iter().any(|t| read_outside_loop(sem, for_loop, t)) {
         return None;
     }
-    if sem.scope_of(for_loop).scope.kind() == "class_definition" {
+    if sem.scope_of(for_loop).scope.kind_name() == "class_definition" {
         return None;
     }
     let comprehension = format!(
@@ -258,7 +259,10 @@ fn rewrite<'a>(
             }
             let before = for_loop.prev_named_sibling()?;
             let (name, value) = simple_assignment(before)?;
-            if sem.text(name) != *list || value.kind() != "list" || value.named_child_count() != 0 {
+            if sem.text(name) != *list
+                || value.kind_name() != "list"
+                || value.named_child_count() != 0
+            {
                 return None;
             }
             if read_outside_loop(sem, for_loop, list) {
@@ -280,7 +284,7 @@ fn rewrite<'a>(
 
 /// `objs.append(...)` as a statement of its own.
 fn is_append(sem: &Semantics, statement: Node) -> bool {
-    statement.kind() == "expression_statement"
+    statement.kind_name() == "expression_statement"
         && statement
             .named_child(0)
             .and_then(|call| method_call(call, sem.source))

@@ -10,6 +10,7 @@ use crate::analysis::index::ModelId;
 use crate::analysis::infer::Ty;
 use crate::analysis::loops::{construction_site, per_row_loop, RowLoop};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,
@@ -69,10 +70,10 @@ fn override_arguments(cx: &RuleContext, model: ModelId, call: Node) -> bool {
     let mut cursor = arguments.walk();
     let passed: Vec<Node> = arguments
         .named_children(&mut cursor)
-        .filter(|a| a.kind() != "comment")
+        .filter(|a| a.kind_name() != "comment")
         .collect();
     passed.iter().any(|argument| {
-        argument.kind() != "keyword_argument"
+        argument.kind_name() != "keyword_argument"
             || argument
                 .field(&field::NAME)
                 .is_none_or(|name| !matches!(cx.sem.text(name), "using" | "keep_parents"))
@@ -111,7 +112,8 @@ fn rewrite<'a>(
     let iterable = strip_parens(rows.iterable);
     // A named queryset read later would be a fresh query after `delete()`, where the loop left
     // its cache filled with the deleted rows.
-    if iterable.kind() == "identifier" && read_outside_loop(sem, rows.node, sem.text(iterable)) {
+    if iterable.kind_name() == "identifier" && read_outside_loop(sem, rows.node, sem.text(iterable))
+    {
         return None;
     }
     let replacement = format!("{}.delete()", as_receiver(rows.iterable, sem.source));

@@ -10,6 +10,7 @@ use crate::analysis::diagnostic::{Applicability, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, strip_parens};
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, model_class_name, names_bound_in, plain_body,
@@ -46,7 +47,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     };
     let sem = cx.sem;
     if matches!(
-        argument.kind(),
+        argument.kind_name(),
         "keyword_argument" | "list_splat" | "dictionary_splat"
     ) {
         return;
@@ -174,7 +175,7 @@ fn rewrite<'a>(
 /// The loop's variable, when it is one name.
 fn loop_target<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Option<&'a str> {
     let target = for_loop.field(&field::LEFT)?;
-    (target.kind() == "identifier").then(|| sem.text(target))
+    (target.kind_name() == "identifier").then(|| sem.text(target))
 }
 
 /// Whether `node` may be another object on each iteration: it reads a name the loop binds, or
@@ -183,7 +184,7 @@ fn loop_target<'a>(sem: &Semantics<'a>, for_loop: Node<'a>) -> Option<&'a str> {
 fn may_vary(sem: &Semantics, node: Node, bound: &[&str]) -> bool {
     let mut calls = false;
     crate::analysis::syntax::walk(node, |n| {
-        calls |= n.kind() == "call";
+        calls |= n.kind_name() == "call";
         !calls
     });
     calls || reads_any(sem, node, bound)
@@ -193,7 +194,7 @@ fn may_vary(sem: &Semantics, node: Node, bound: &[&str]) -> bool {
 fn reads_any(sem: &Semantics, node: Node, names: &[&str]) -> bool {
     let mut pending = vec![node];
     while let Some(n) = pending.pop() {
-        match n.kind() {
+        match n.kind_name() {
             "identifier" if names.contains(&sem.text(n)) => return true,
             // `x.name` reads `x`; `f(name=x)` reads `x`: the names themselves are not reads.
             "attribute" => pending.extend(n.field(&field::OBJECT)),

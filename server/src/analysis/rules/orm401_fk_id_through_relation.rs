@@ -8,6 +8,7 @@ use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 
@@ -54,7 +55,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let scope = cx.sem.scope_of(access);
     let mut assigned = false;
     crate::analysis::syntax::walk(scope.scope, |n| {
-        if n.kind() == "assignment"
+        if n.kind_name() == "assignment"
             && n.field(&field::LEFT)
                 .is_some_and(|l| cx.sem.text(l) == relation_access)
         {
@@ -104,9 +105,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// Whether `access` is assigned to or deleted.
 fn is_written<'a>(sem: &Semantics<'a>, access: Node<'a>) -> bool {
     sem.parents.of(access).is_some_and(|p| {
-        matches!(p.kind(), "assignment" | "augmented_assignment")
+        matches!(p.kind_name(), "assignment" | "augmented_assignment")
             && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id())
-            || p.kind() == "delete_statement"
+            || p.kind_name() == "delete_statement"
     })
 }
 
@@ -125,15 +126,15 @@ fn key_only_tests<'a>(
     let mut tests = Vec::new();
     let mut object_used = false;
     crate::analysis::syntax::walk(scope, |n| {
-        if n.kind() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
+        if n.kind_name() == "attribute" && Some(n.id()) != own && sem.text(n) == relation_access {
             let key_read = sem.parents.of(n).is_some_and(|p| {
-                p.kind() == "attribute"
+                p.kind_name() == "attribute"
                     && p.field(&field::ATTRIBUTE)
                         .is_some_and(|a| matches!(sem.text(a), "id" | "pk"))
             });
             let tested = is_truth_tested(n, sem.source, &sem.parents)
                 || sem.parents.of(n).is_some_and(|p| {
-                    p.kind() == "comparison_operator" && sem.text(p).contains("None")
+                    p.kind_name() == "comparison_operator" && sem.text(p).contains("None")
                 });
             if tested {
                 tests.push(n);
@@ -159,7 +160,7 @@ fn already_loaded<'a>(
 ) -> bool {
     let mut path = vec![relation];
     let mut root = strip_parens(instance);
-    while root.kind() == "attribute" {
+    while root.kind_name() == "attribute" {
         let (Some(object), Some(attribute)) =
             (root.field(&field::OBJECT), root.field(&field::ATTRIBUTE))
         else {
@@ -185,7 +186,7 @@ fn already_loaded<'a>(
             sem.arguments_passed_in_module(parameter)
                 .into_iter()
                 .any(|argument| {
-                    argument.kind() == "identifier"
+                    argument.kind_name() == "identifier"
                         && (loaded_by_rows(argument) || read_before_the_call(sem, argument, &path))
                 })
         })
@@ -203,7 +204,7 @@ fn read_by_a_callee<'a>(
     root: Node<'a>,
     path: &[&str],
 ) -> bool {
-    if root.kind() != "identifier" {
+    if root.kind_name() != "identifier" {
         return false;
     }
     let name = sem.text(root);
@@ -213,18 +214,18 @@ fn read_by_a_callee<'a>(
         if found || n.start_byte() >= access.start_byte() {
             return false;
         }
-        if n.kind() == "identifier"
+        if n.kind_name() == "identifier"
             && sem.text(n) == name
             && !rebound_between(&scope, &[name], n.end_byte(), access.start_byte())
         {
             found = sem
                 .parents
                 .of(n)
-                .and_then(|holder| match holder.kind() {
+                .and_then(|holder| match holder.kind_name() {
                     "keyword_argument" => sem.parents.of(holder),
                     _ => Some(holder),
                 })
-                .filter(|list| list.kind() == "argument_list")
+                .filter(|list| list.kind_name() == "argument_list")
                 .and_then(|list| sem.parents.of(list))
                 .filter(|call| evaluated_before(*call, access, &sem.parents))
                 .and_then(|call| sem.parameter_filled(call, n))
@@ -246,11 +247,11 @@ fn read_first_thing<'a>(sem: &Semantics<'a>, parameter: Node<'a>, path: &[&str])
             Some(parent) => function = parent,
             None => return false,
         }
-        if function.kind() == "function_definition" {
+        if function.kind_name() == "function_definition" {
             break;
         }
     }
-    let Some(body) = (function.kind() == "function_definition")
+    let Some(body) = (function.kind_name() == "function_definition")
         .then(|| function.field(&field::BODY))
         .flatten()
     else {
@@ -274,13 +275,13 @@ fn read_first_thing<'a>(sem: &Semantics<'a>, parameter: Node<'a>, path: &[&str])
         let mut may_leave = false;
         crate::analysis::syntax::walk(statement, |n| {
             if matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             ) {
                 return false;
             }
-            may_leave |= matches!(n.kind(), "return_statement" | "raise_statement");
-            read |= n.kind() == "attribute"
+            may_leave |= matches!(n.kind_name(), "return_statement" | "raise_statement");
+            read |= n.kind_name() == "attribute"
                 && sem.text(n) == relation_access
                 && evaluating_statement(n, &sem.parents).is_some_and(|s| s.id() == statement.id());
             !read
@@ -299,10 +300,10 @@ fn read_first_thing<'a>(sem: &Semantics<'a>, parameter: Node<'a>, path: &[&str])
 fn yields(body: Node) -> bool {
     let mut found = false;
     crate::analysis::syntax::walk(body, |n| {
-        found |= n.kind() == "yield";
+        found |= n.kind_name() == "yield";
         !found
             && !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             )
     });
@@ -321,7 +322,7 @@ fn read_before_the_call<'a>(sem: &Semantics<'a>, argument: Node<'a>, path: &[&st
         if found || n.start_byte() >= argument.start_byte() {
             return false;
         }
-        found = n.kind() == "attribute"
+        found = n.kind_name() == "attribute"
             && sem.text(n) == relation_access
             && !is_written(sem, n)
             && evaluated_before(n, argument, &sem.parents)

@@ -16,6 +16,7 @@ use crate::analysis::loops::{
     RowLoop,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {
@@ -35,9 +36,9 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     // Assigning a relation (`entry.author = user`) costs no query; nor does deleting it.
     let parent = parents.of(access);
     let written = parent.is_some_and(|p| {
-        (matches!(p.kind(), "assignment" | "augmented_assignment")
+        (matches!(p.kind_name(), "assignment" | "augmented_assignment")
             && p.field(&field::LEFT).is_some_and(|l| l.id() == access.id()))
-            || p.kind() == "delete_statement"
+            || p.kind_name() == "delete_statement"
     });
     if written || orm201_single_field_iteration::owns(cx.sem, cx.settings, access) {
         return;
@@ -147,7 +148,7 @@ fn forward_chain<'a>(
         current_model = target;
         match cx.sem.parents.of(node) {
             Some(parent)
-                if parent.kind() == "attribute"
+                if parent.kind_name() == "attribute"
                     && parent
                         .field(&field::OBJECT)
                         .is_some_and(|o| o.id() == node.id()) =>

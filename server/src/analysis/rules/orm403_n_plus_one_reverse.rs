@@ -10,6 +10,7 @@ use crate::analysis::index::FieldKind;
 use crate::analysis::loops::{
     add_lookup, covers, per_row_loop, prefetch_site, read_before_in_loop, RowLoop,
 };
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
 
 pub static RULE: Rule = Rule {
@@ -45,8 +46,8 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let parents = &cx.sem.parents;
     let counted = is_truth_tested(call, source, parents)
         || parent_through_parens(call, parents).is_some_and(|p| {
-            p.kind() == "comparison_operator"
-                || (p.kind() == "argument_list"
+            p.kind_name() == "comparison_operator"
+                || (p.kind_name() == "argument_list"
                     && parents.of(p).is_some_and(|c| {
                         single_argument_call(c, source)
                             .is_some_and(|(f, _)| matches!(f, "len" | "bool"))

@@ -10,6 +10,7 @@ use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{insert_above, method_call, strip_parens, unused_name};
 
 pub static RULE: Rule = Rule {
@@ -47,7 +48,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// `for pk in ids: M.objects.get(pk=pk)` -> `m_by_pk = M.objects.in_bulk(ids)` above the loop
 /// and `m_by_pk[pk]` in it.
 fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> Option<Fix> {
-    if for_loop.kind() != "for_statement" {
+    if for_loop.kind_name() != "for_statement" {
         return None;
     }
     let (manager, "get") = method_call(call, sem.source)? else {
@@ -61,13 +62,13 @@ fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> O
     let arguments = call.field(&field::ARGUMENTS)?;
     let argument = arguments.named_child(0)?;
     let by_key = arguments.named_child_count() == 1
-        && argument.kind() == "keyword_argument"
+        && argument.kind_name() == "keyword_argument"
         && argument
             .field(&field::NAME)
             .is_some_and(|n| matches!(sem.text(n), "pk" | "id"))
         && argument
             .field(&field::VALUE)
-            .is_some_and(|v| target.kind() == "identifier" && sem.text(v) == sem.text(target));
+            .is_some_and(|v| target.kind_name() == "identifier" && sem.text(v) == sem.text(target));
     if !by_key || !is_reiterable(sem, iterable) {
         return None;
     }
@@ -94,10 +95,10 @@ fn in_bulk_fix<'a>(sem: &Semantics<'a>, call: Node<'a>, for_loop: Node<'a>) -> O
 /// A name bound to a list, tuple or set (or a values list): iterating it for `in_bulk()` leaves
 /// it whole for the loop, where a generator would be used up.
 fn is_reiterable<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> bool {
-    if matches!(iterable.kind(), "list" | "tuple" | "set") {
+    if matches!(iterable.kind_name(), "list" | "tuple" | "set") {
         return true;
     }
-    if iterable.kind() != "identifier" {
+    if iterable.kind_name() != "identifier" {
         return false;
     }
     let scope = sem.scope_of(iterable);
@@ -107,7 +108,7 @@ fn is_reiterable<'a>(sem: &Semantics<'a>, iterable: Node<'a>) -> bool {
         && reaching.bindings.iter().all(|b| match b.kind {
             BindingKind::Assign { value, .. } => {
                 matches!(
-                    value.kind(),
+                    value.kind_name(),
                     "list" | "tuple" | "set" | "list_comprehension" | "set_comprehension"
                 ) || matches!(sem.ty(value), Ty::QuerySet(_))
                     || value

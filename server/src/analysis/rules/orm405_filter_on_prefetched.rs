@@ -12,6 +12,7 @@ use crate::analysis::loops::{
     add_argument, per_row_loop, prefetch_site, quote_style, to_many_target, RowLoop,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     is_truth_tested, normalized, single_argument_call, unused_name, walk,
 };
@@ -67,9 +68,9 @@ fn prefetch_fix<'a>(
     // built: only constant filters move there.
     let mut reads_names = false;
     walk(arguments, |n| {
-        if n.kind() == "identifier" {
+        if n.kind_name() == "identifier" {
             let is_keyword = sem.parents.of(n).is_some_and(|p| {
-                p.kind() == "keyword_argument"
+                p.kind_name() == "keyword_argument"
                     && p.field(&field::NAME).is_some_and(|k| k.id() == n.id())
             });
             reads_names |= !is_keyword;
@@ -86,7 +87,7 @@ fn prefetch_fix<'a>(
     let wanted = normalized(call, sem.source);
     let mut uses = Vec::new();
     walk(row_loop.node, |n| {
-        if n.kind() == "call" && normalized(n, sem.source) == wanted {
+        if n.kind_name() == "call" && normalized(n, sem.source) == wanted {
             uses.push(n);
             return false;
         }
@@ -126,7 +127,7 @@ fn row_loop_instance(call: Node) -> Option<Node> {
 fn evaluated_by_chain<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
     sem.parents
         .of(call)
-        .filter(|p| p.kind() == "attribute")
+        .filter(|p| p.kind_name() == "attribute")
         .and_then(|attribute| sem.parents.of(attribute))
         .and_then(|outer| crate::analysis::syntax::method_call(outer, sem.source))
         .is_some_and(|(receiver, method)| {
@@ -140,7 +141,7 @@ fn used_as_rows<'a>(sem: &Semantics<'a>, call: Node<'a>) -> bool {
     let Some(parent) = sem.parents.of(call) else {
         return false;
     };
-    match parent.kind() {
+    match parent.kind_name() {
         "for_statement" | "for_in_clause" => parent
             .field(&field::RIGHT)
             .is_some_and(|r| r.id() == call.id()),
@@ -164,7 +165,7 @@ pub fn owns<'a>(sem: &Semantics<'a>, settings: &crate::settings::Settings, expr:
     else {
         return false;
     };
-    instance.kind() == "identifier"
+    instance.kind_name() == "identifier"
         && per_row_loop(sem, instance)
             .is_some_and(|l| to_many_target(sem, l.model, sem.text(relation)).is_some())
 }

@@ -13,6 +13,7 @@ use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{quote_style, reverse_query_name};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{enclosing_statement, insert_above, unused_name, walk};
 
 pub static RULE: Rule = Rule {
@@ -54,10 +55,11 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
     let mut negated_lookups = Vec::new();
     let mut cursor = arguments.walk();
     for argument in arguments.named_children(&mut cursor) {
-        match argument.kind() {
+        match argument.kind_name() {
             "keyword_argument" if excluding => negated_lookups.push(argument),
             _ => walk(argument, |n| {
-                if n.kind() == "keyword_argument" && (excluding || under_negation(sem, n, argument))
+                if n.kind_name() == "keyword_argument"
+                    && (excluding || under_negation(sem, n, argument))
                 {
                     negated_lookups.push(n);
                 }
@@ -109,7 +111,7 @@ fn crosses_to_many(sem: &Semantics, model: ModelId, lookup: &str) -> bool {
 fn under_negation<'a>(sem: &Semantics<'a>, node: Node<'a>, argument: Node<'a>) -> bool {
     let mut current = node;
     while let Some(parent) = sem.parents.of(current) {
-        if parent.kind() == "unary_operator" && sem.text(parent).starts_with('~') {
+        if parent.kind_name() == "unary_operator" && sem.text(parent).starts_with('~') {
             return true;
         }
         if parent.id() == argument.id() {

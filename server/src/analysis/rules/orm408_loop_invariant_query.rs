@@ -9,6 +9,7 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     breaks_line_outside_brackets, insert_above, method_call, unused_name,
 };
@@ -42,7 +43,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
         return;
     }
     let text = short(cx.sem.text(call));
-    let fix = if query.loop_node.kind() == "for_statement" {
+    let fix = if query.loop_node.kind_name() == "for_statement" {
         let name = unused_name(cx.sem.source, &hoisted_name(cx.sem, call));
         // Out of the brackets it sat in, a chain broken over lines needs its own.
         let query_text = if breaks_line_outside_brackets(call) {
@@ -91,13 +92,13 @@ fn hoisted_name<'a>(sem: &Semantics<'a>, call: Node<'a>) -> String {
 /// `for _ in range(10):` runs its body again on purpose (a benchmark, a retry): the same query
 /// each time is the point.
 fn repeats_on_purpose<'a>(sem: &Semantics<'a>, loop_node: Node<'a>) -> bool {
-    let target = match loop_node.kind() {
+    let target = match loop_node.kind_name() {
         "for_statement" => loop_node.field(&field::LEFT),
         _ => {
             let mut cursor = loop_node.walk();
             let clause = loop_node
                 .named_children(&mut cursor)
-                .find(|c| c.kind() == "for_in_clause");
+                .find(|c| c.kind_name() == "for_in_clause");
             clause.and_then(|c| c.field(&field::LEFT))
         }
     };
@@ -111,9 +112,9 @@ fn loaded_once<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> 
     let Some(statement) = sem
         .parents
         .of(call)
-        .filter(|a| a.kind() == "assignment")
+        .filter(|a| a.kind_name() == "assignment")
         .and_then(|a| a.field(&field::LEFT))
-        .filter(|left| left.kind() == "identifier")
+        .filter(|left| left.kind_name() == "identifier")
     else {
         return false;
     };
@@ -123,7 +124,7 @@ fn loaded_once<'a>(sem: &Semantics<'a>, call: Node<'a>, loop_node: Node<'a>) -> 
         if parent.id() == loop_node.id() {
             return false;
         }
-        if parent.kind() == "if_statement" {
+        if parent.kind_name() == "if_statement" {
             let tests_the_name = parent.field(&field::CONDITION).is_some_and(|c| {
                 let condition = sem.text(c);
                 condition == format!("not {name}") || condition == format!("{name} is None")

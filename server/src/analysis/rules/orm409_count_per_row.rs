@@ -13,6 +13,7 @@ use crate::analysis::loops::{
     construction_site, covers, per_row_loop, quote_style, reverse_query_name, RowLoop,
 };
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
 
@@ -101,7 +102,7 @@ fn annotate_fix<'a>(
     let mut replaced = Vec::new();
     let mut writes = false;
     walk(row_loop.node, |n| {
-        if n.kind() == "call" {
+        if n.kind_name() == "call" {
             let text = normalized(n, sem.source);
             if counts.contains(&text) {
                 replaced.push(Edit::replace(n.byte_range(), format!("{instance}.{name}")));
@@ -118,7 +119,7 @@ fn annotate_fix<'a>(
     // rows each count sees.
     let mut joins = false;
     walk(site, |n| {
-        if n.kind() == "keyword_argument" {
+        if n.kind_name() == "keyword_argument" {
             joins |= n.field(&field::NAME).is_some_and(|k| {
                 let first = sem.text(k).split("__").next().unwrap_or("");
                 is_to_many(model, first)
@@ -128,7 +129,7 @@ fn annotate_fix<'a>(
                         .any(|r| r.many && reverse_query_name(sem, r).as_deref() == Some(first))
             });
         }
-        joins |= n.kind() == "identifier" && sem.text(n) == "annotate";
+        joins |= n.kind_name() == "identifier" && sem.text(n) == "annotate";
         true
     });
     let quote = quote_style(sem, site);
@@ -162,14 +163,14 @@ fn annotate_fix<'a>(
 /// Whether ORM409 reports the count of `manager` (`row.relation`, counted with `count()` or
 /// `len(....all())`): ORM101's `count()` and ORM103's `exists()` would still query per row.
 pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> bool {
-    if !settings.is_enabled(RULE.meta.code) || manager.kind() != "attribute" {
+    if !settings.is_enabled(RULE.meta.code) || manager.kind_name() != "attribute" {
         return false;
     }
     match (
         manager.field(&field::OBJECT),
         manager.field(&field::ATTRIBUTE),
     ) {
-        (Some(instance), Some(relation)) if instance.kind() == "identifier" => {
+        (Some(instance), Some(relation)) if instance.kind_name() == "identifier" => {
             counted_relation_loop(sem, instance, relation).is_some()
         }
         _ => false,

@@ -13,6 +13,7 @@ use crate::analysis::index::{string_value, BaseStep, Symbol, Walk};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::templates::{needs, Value};
 
@@ -93,7 +94,7 @@ fn check_render<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, function: Node
 /// `get_template("blog/list.html").render(context, request)`, directly or through a name bound
 /// once to the loaded template: the template's name.
 fn loaded_template<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<String> {
-    if function.kind() != "attribute"
+    if function.kind_name() != "attribute"
         || function
             .field(&field::ATTRIBUTE)
             .is_none_or(|a| cx.sem.text(a) != "render")
@@ -101,7 +102,7 @@ fn loaded_template<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<S
         return None;
     }
     let template = strip_parens(assigned_value(cx, function.field(&field::OBJECT)?));
-    if template.kind() != "call" {
+    if template.kind_name() != "call" {
         return None;
     }
     let loader = template.field(&field::FUNCTION)?;
@@ -130,12 +131,12 @@ fn argument<'a>(
     let children: Vec<Node<'a>> = args.named_children(&mut cursor).collect();
     children
         .iter()
-        .filter(|a| a.kind() != "keyword_argument" && a.kind() != "comment")
+        .filter(|a| a.kind_name() != "keyword_argument" && a.kind_name() != "comment")
         .nth(position)
         .copied()
         .or_else(|| {
             children.iter().find_map(|a| {
-                (a.kind() == "keyword_argument"
+                (a.kind_name() == "keyword_argument"
                     && a.field(&field::NAME)
                         .is_some_and(|n| cx.sem.text(n) == keyword))
                 .then(|| a.field(&field::VALUE))
@@ -147,20 +148,20 @@ fn argument<'a>(
 /// The class whose method (directly in its body) `node` is written in.
 fn own_method_class(node: Node) -> Option<Node> {
     let mut current = node.parent()?;
-    while current.kind() != "function_definition" {
-        if matches!(current.kind(), "lambda" | "class_definition") {
+    while current.kind_name() != "function_definition" {
+        if matches!(current.kind_name(), "lambda" | "class_definition") {
             return None;
         }
         current = current.parent()?;
     }
     let method = match current.parent()? {
-        decorated if decorated.kind() == "decorated_definition" => decorated,
+        decorated if decorated.kind_name() == "decorated_definition" => decorated,
         _ => current,
     };
     method
         .parent()
         .and_then(|body| body.parent())
-        .filter(|class| class.kind() == "class_definition")
+        .filter(|class| class.kind_name() == "class_definition")
 }
 
 /// The template a view class names in its own body: the first literal name its
@@ -172,7 +173,7 @@ fn declared_template(cx: &RuleContext, class: Node) -> Option<String> {
     let mut template_name = None;
     for statement in body.named_children(&mut cursor) {
         let statement = undecorated(statement);
-        if statement.kind() == "function_definition"
+        if statement.kind_name() == "function_definition"
             && statement
                 .field(&field::NAME)
                 .is_some_and(|n| cx.sem.text(n) == "get_template_names")
@@ -191,7 +192,7 @@ fn declared_template(cx: &RuleContext, class: Node) -> Option<String> {
 /// Where a context value that is a name was made (`page = paginator.get_page(n)`): the finding
 /// goes there when the QuerySet's own construction is out of sight.
 fn assigned_value<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Node<'a> {
-    if value.kind() != "identifier" {
+    if value.kind_name() != "identifier" {
         return value;
     }
     let scope = cx.sem.scope_of(value);
@@ -215,13 +216,13 @@ fn context_entries<'a>(
     context: Node<'a>,
 ) -> Option<Vec<(String, Node<'a>)>> {
     let context = strip_parens(context);
-    if let Some(wrapped) = (context.kind() == "call")
+    if let Some(wrapped) = (context.kind_name() == "call")
         .then(|| template_context_dict(cx, context))
         .flatten()
     {
         return context_entries(cx, wrapped);
     }
-    if context.kind() != "identifier" {
+    if context.kind_name() != "identifier" {
         return made_entries(cx, context);
     }
     let name = cx.sem.text(context);
@@ -241,17 +242,17 @@ fn context_entries<'a>(
         .and_then(|s| s.parent())?;
     let mut known = true;
     walk(scope.scope, |n| {
-        let object = match n.kind() {
+        let object = match n.kind_name() {
             "subscript" => n.field(&field::VALUE),
             "attribute" => n.field(&field::OBJECT),
             _ => None,
         };
-        if !object.is_some_and(|o| o.kind() == "identifier" && cx.sem.text(o) == name) {
+        if !object.is_some_and(|o| o.kind_name() == "identifier" && cx.sem.text(o) == name) {
             return known;
         }
         let statement = n.parent().and_then(|p| p.parent());
         let in_order = statement.is_some_and(|s| {
-            s.kind() == "expression_statement"
+            s.kind_name() == "expression_statement"
                 && s.parent().is_some_and(|p| p.id() == block.id())
                 && s.start_byte() > value.end_byte()
                 && s.end_byte() <= context.start_byte()
@@ -276,7 +277,7 @@ fn context_entries<'a>(
 /// The entries of a dict written where it is used: a literal, what a helper returns, the dict a
 /// `Context`/`RequestContext` wraps, or the keywords of `self.get_context_data(...)`.
 fn made_entries<'a>(cx: &RuleContext<'_, 'a>, value: Node<'a>) -> Option<Vec<(String, Node<'a>)>> {
-    match value.kind() {
+    match value.kind_name() {
         "dictionary" => Some(entries(cx, value)),
         "call" => match template_context_dict(cx, value) {
             Some(dict) => made_entries(cx, strip_parens(dict)),
@@ -323,7 +324,7 @@ fn context_data_keywords<'a>(
     let own = class.field(&field::BODY).and_then(|body| {
         let mut cursor = body.walk();
         let found = body.named_children(&mut cursor).map(undecorated).find(|s| {
-            s.kind() == "function_definition"
+            s.kind_name() == "function_definition"
                 && s.field(&field::NAME)
                     .is_some_and(|n| cx.sem.text(n) == "get_context_data")
         });
@@ -350,14 +351,14 @@ fn context_data_keywords<'a>(
 fn forwards_keywords(cx: &RuleContext, function: Node) -> bool {
     let mut forwards = false;
     walk(function, |n| {
-        if n.kind() == "call"
+        if n.kind_name() == "call"
             && n.field(&field::FUNCTION)
                 .is_some_and(|f| cx.sem.text(f) == "super().get_context_data")
             && n.field(&field::ARGUMENTS).is_some_and(|args| {
                 let mut cursor = args.walk();
                 let splat = args
                     .named_children(&mut cursor)
-                    .any(|a| a.kind() == "dictionary_splat");
+                    .any(|a| a.kind_name() == "dictionary_splat");
                 splat
             })
         {
@@ -375,18 +376,21 @@ fn added_entries<'a>(
     statement: Node<'a>,
     name: &str,
 ) -> Option<Vec<(String, Node<'a>)>> {
-    let is_name =
-        |n: Option<Node>| n.is_some_and(|n| n.kind() == "identifier" && cx.sem.text(n) == name);
+    let is_name = |n: Option<Node>| {
+        n.is_some_and(|n| n.kind_name() == "identifier" && cx.sem.text(n) == name)
+    };
     if let Some((left, right)) = simple_assignment(statement) {
-        if left.kind() != "subscript" || !is_name(left.field(&field::VALUE)) {
+        if left.kind_name() != "subscript" || !is_name(left.field(&field::VALUE)) {
             return None;
         }
         let key = string_value(left.field(&field::SUBSCRIPT)?, cx.sem.source)?;
         return Some(vec![(key, right)]);
     }
-    let call = statement.named_child(0).filter(|c| c.kind() == "call")?;
+    let call = statement
+        .named_child(0)
+        .filter(|c| c.kind_name() == "call")?;
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "attribute"
+    if function.kind_name() != "attribute"
         || !is_name(function.field(&field::OBJECT))
         || function
             .field(&field::ATTRIBUTE)
@@ -404,7 +408,7 @@ fn update_entries<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Vec<(S
     let mut cursor = args.walk();
     let mut added = Vec::new();
     for argument in args.named_children(&mut cursor) {
-        match argument.kind() {
+        match argument.kind_name() {
             "dictionary" if added.is_empty() => added.extend(entries(cx, argument)),
             "keyword_argument" => added.push((
                 cx.sem.text(argument.field(&field::NAME)?).to_string(),
@@ -421,12 +425,12 @@ fn update_entries<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Vec<(S
 /// at its top level, not rebound) returns from its one `return`.
 fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a>> {
     let function = call.field(&field::FUNCTION)?;
-    if function.kind() != "identifier" {
+    if function.kind_name() != "identifier" {
         return None;
     }
     let name = cx.sem.text(function);
     let scope = cx.sem.scope_of(function);
-    if scope.scope.kind() != "module" && !scope.bindings(name).is_empty() {
+    if scope.scope.kind_name() != "module" && !scope.bindings(name).is_empty() {
         return None;
     }
     let root = cx.sem.parents.root();
@@ -438,14 +442,14 @@ fn returned_dict<'a>(cx: &RuleContext<'_, 'a>, call: Node<'a>) -> Option<Node<'a
         .named_children(&mut cursor)
         .map(undecorated)
         .find(|d| {
-            d.kind() == "function_definition"
+            d.kind_name() == "function_definition"
                 && d.field(&field::NAME)
                     .is_some_and(|n| cx.sem.text(n) == name)
         })?;
     let only = crate::analysis::syntax::only_return(definition)?;
     only.named_child(0)
         .map(strip_parens)
-        .filter(|v| v.kind() == "dictionary")
+        .filter(|v| v.kind_name() == "dictionary")
 }
 
 /// The `"key": value` pairs of a dict literal with string keys.
@@ -453,7 +457,7 @@ fn entries<'a>(cx: &RuleContext<'_, 'a>, dict: Node<'a>) -> Vec<(String, Node<'a
     let mut cursor = dict.walk();
     let pairs: Vec<Node<'a>> = dict
         .named_children(&mut cursor)
-        .filter(|p| p.kind() == "pair")
+        .filter(|p| p.kind_name() == "pair")
         .collect();
     pairs
         .into_iter()
@@ -477,7 +481,7 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
     let mut own_object = false;
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
-        let method = (statement.kind() == "function_definition")
+        let method = (statement.kind_name() == "function_definition")
             .then(|| statement.field(&field::NAME))
             .flatten()
             .map(|n| cx.sem.text(n));
@@ -578,12 +582,12 @@ fn check_view<'a>(cx: &mut RuleContext<'_, 'a>, view: Node<'a>) {
 /// `return` writes, which Django tries first. `None` for names built at run time.
 fn first_template_name(cx: &RuleContext, function: Node) -> Option<String> {
     let returned = strip_parens(crate::analysis::syntax::only_return(function)?.named_child(0)?);
-    let first = match returned.kind() {
+    let first = match returned.kind_name() {
         "list" | "tuple" => {
             let mut cursor = returned.walk();
             let first = returned
                 .named_children(&mut cursor)
-                .find(|n| n.kind() != "comment");
+                .find(|n| n.kind_name() != "comment");
             first?
         }
         _ => returned,
@@ -666,15 +670,15 @@ fn generic_kind(cx: &RuleContext, view: Node) -> Option<Kind> {
 fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(String, Node<'a>)> {
     let returned = crate::analysis::syntax::only_return(function)
         .and_then(|r| r.named_child(0))
-        .filter(|v| v.kind() == "identifier")
+        .filter(|v| v.kind_name() == "identifier")
         .map(|v| cx.sem.text(v));
     let mut out = Vec::new();
     walk(function, |n| {
-        if let Some((left, right)) = (n.kind() == "expression_statement")
+        if let Some((left, right)) = (n.kind_name() == "expression_statement")
             .then(|| simple_assignment(n))
             .flatten()
         {
-            if left.kind() == "subscript" {
+            if left.kind_name() == "subscript" {
                 if let Some(key) = left
                     .field(&field::SUBSCRIPT)
                     .and_then(|k| string_value(k, cx.sem.source))
@@ -682,7 +686,7 @@ fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(S
                     out.push((key, right));
                 }
             }
-        } else if let Some(added) = (n.kind() == "expression_statement")
+        } else if let Some(added) = (n.kind_name() == "expression_statement")
             .then_some(returned)
             .flatten()
             .and_then(|name| added_entries(cx, n, name))
@@ -691,7 +695,7 @@ fn context_additions<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Vec<(S
         }
         n.id() == function.id()
             || !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             )
     });

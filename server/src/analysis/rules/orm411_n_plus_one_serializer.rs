@@ -13,6 +13,7 @@ use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{BaseStep, Walk};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
 pub static RULE: Rule = Rule {
@@ -108,7 +109,7 @@ fn check_call<'a>(cx: &mut RuleContext<'_, 'a>, call: Node<'a>, serializer: Node
     let Some(rows) = call
         .field(&field::ARGUMENTS)
         .and_then(|a| a.named_child(0))
-        .filter(|a| a.kind() != "keyword_argument")
+        .filter(|a| a.kind_name() != "keyword_argument")
     else {
         return;
     };
@@ -127,7 +128,7 @@ fn serializer_classes<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<Ve
     let mut chooser = None;
     for statement in body.named_children(&mut cursor) {
         let statement = crate::analysis::syntax::undecorated(statement);
-        if statement.kind() == "function_definition" {
+        if statement.kind_name() == "function_definition" {
             if statement
                 .field(&field::NAME)
                 .is_some_and(|n| cx.sem.text(n) == "get_serializer_class")
@@ -138,7 +139,7 @@ fn serializer_classes<'a>(cx: &RuleContext<'_, 'a>, view: Node<'a>) -> Option<Ve
         }
         if let Some((left, right)) = simple_assignment(statement) {
             if cx.sem.text(left) == "serializer_class"
-                && matches!(right.kind(), "identifier" | "attribute")
+                && matches!(right.kind_name(), "identifier" | "attribute")
             {
                 named = Some(cx.sem.text(right));
             }
@@ -163,9 +164,9 @@ fn returned_names<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<Ve
     let mut names = Vec::new();
     let mut other = false;
     walk(function, |n| {
-        if n.kind() == "return_statement" {
+        if n.kind_name() == "return_statement" {
             match n.named_child(0).map(strip_parens) {
-                Some(v) if matches!(v.kind(), "identifier" | "attribute") => {
+                Some(v) if matches!(v.kind_name(), "identifier" | "attribute") => {
                     names.push(cx.sem.text(v));
                 }
                 _ => other = true,
@@ -173,7 +174,7 @@ fn returned_names<'a>(cx: &RuleContext<'_, 'a>, function: Node<'a>) -> Option<Ve
         }
         n.id() == function.id()
             || !matches!(
-                n.kind(),
+                n.kind_name(),
                 "function_definition" | "lambda" | "class_definition"
             )
     });

@@ -18,6 +18,7 @@ use crate::analysis::loops::{add_argument, covers, quote_style};
 use crate::analysis::serializers::{location, ObjectRead, NARROWING_METHODS};
 use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::indentation;
+use crate::analysis::syntax::KindOf;
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {
@@ -80,7 +81,7 @@ fn check<'a>(cx: &mut RuleContext<'_, 'a>, m: &Captures<'_, 'a>) {
 /// the query per row, not how it counts.
 pub fn owns<'a>(sem: &Semantics<'a>, settings: &Settings, manager: Node<'a>) -> bool {
     settings.is_enabled(RULE.meta.code)
-        && manager.kind() == "attribute"
+        && manager.kind_name() == "attribute"
         && admin::read_on_a_listed_row(sem, manager)
 }
 
@@ -374,11 +375,11 @@ fn add_to_literal(sem: &Semantics, literal_node: Node, literal: &str) -> Option<
     let mut cursor = literal_node.walk();
     let last = literal_node
         .named_children(&mut cursor)
-        .filter(|c| c.kind() != "comment")
+        .filter(|c| c.kind_name() != "comment")
         .last();
     match last {
         // `("a",)` → `("a", "b")`
-        Some(last) if last.next_sibling().is_some_and(|n| n.kind() == ",") => {
+        Some(last) if last.next_sibling().is_some_and(|n| n.kind_name() == ",") => {
             let comma = last.next_sibling()?.end_byte();
             Some(Edit::replace(comma..comma, format!(" {literal}")))
         }

@@ -13,6 +13,7 @@ use crate::analysis::loops::{
 };
 use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::walk;
+use crate::analysis::syntax::KindOf;
 
 /// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
 /// is known (the lookup is added there, and a view that narrows its QuerySet in several branches
@@ -168,13 +169,13 @@ impl<'a> HandedOn<'a> {
 fn custom_prefetches(cx: &RuleContext, site: Node) -> Vec<String> {
     let mut lookups = Vec::new();
     walk(site, |n| {
-        let prefetch = n.kind() == "call"
+        let prefetch = n.kind_name() == "call"
             && n.field(&field::FUNCTION)
                 .is_some_and(|f| cx.sem.text(f).ends_with("Prefetch"));
         if let Some(args) = n.field(&field::ARGUMENTS).filter(|_| prefetch) {
             let mut cursor = args.walk();
             let with_queryset = args.named_children(&mut cursor).any(|a| {
-                a.kind() == "keyword_argument"
+                a.kind_name() == "keyword_argument"
                     && a.field(&field::NAME)
                         .is_some_and(|k| cx.sem.text(k) == "queryset")
             });

@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 use super::diagnostic::Place;
 use super::index::{FieldKind, ModelId, ModelIndex};
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use lexer::{lex, Kind};
 
 /// What one template file reads.
@@ -468,13 +469,13 @@ pub fn dirs_from_settings(source: &str, root: tree_sitter::Node) -> Vec<String> 
             continue;
         }
         super::syntax::walk(right, |n| {
-            let is_dirs = n.kind() == "pair"
+            let is_dirs = n.kind_name() == "pair"
                 && n.field(&field::KEY)
                     .and_then(|k| super::index::string_value(k, source))
                     .is_some_and(|k| k == "DIRS");
             let entries = n
                 .field(&field::VALUE)
-                .filter(|v| is_dirs && matches!(v.kind(), "list" | "tuple"));
+                .filter(|v| is_dirs && matches!(v.kind_name(), "list" | "tuple"));
             if let Some(entries) = entries {
                 let mut cursor = entries.walk();
                 for entry in entries.named_children(&mut cursor) {

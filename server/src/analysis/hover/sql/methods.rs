@@ -10,6 +10,7 @@ use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::field::{self, FieldOf};
+use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{strip_parens, text};
 
 /// The dialects whose queries of methods (and of prefetches, `prefetch.rs`) are checked against
@@ -38,7 +39,7 @@ pub fn sql_of_call<'a>(
 ) -> Option<Result<String, String>> {
     let function = call.field(&field::FUNCTION)?;
     let arguments = call.field(&field::ARGUMENTS)?;
-    if call.kind() != "call" || function.kind() != "attribute" {
+    if call.kind_name() != "call" || function.kind_name() != "attribute" {
         return None;
     }
     let receiver = strip_parens(function.field(&field::OBJECT)?);
@@ -200,10 +201,10 @@ fn value_sql(value: Node, family: Family, source: &str) -> Result<String, String
     if text(value, source) == "None" {
         return Ok("NULL".into());
     }
-    if matches!(value.kind(), "binary_operator" | "unary_operator") {
+    if matches!(value.kind_name(), "binary_operator" | "unary_operator") {
         let mut calls_expression = false;
         crate::analysis::syntax::walk(value, |node| {
-            calls_expression |= node.kind() == "call" && builds_expression(node, source);
+            calls_expression |= node.kind_name() == "call" && builds_expression(node, source);
             !calls_expression
         });
         if calls_expression {
@@ -226,7 +227,7 @@ fn insert<'a>(
     table: &Table<'a>,
     target: Target,
 ) -> Result<String, String> {
-    let is_default_manager = manager.kind() == "attribute"
+    let is_default_manager = manager.kind_name() == "attribute"
         && manager
             .field(&field::ATTRIBUTE)
             .is_some_and(|a| text(a, sem.source) == "objects")
@@ -315,7 +316,7 @@ pub fn sql_of_save<'a>(
     }
     Some(rendered_in(target.dialect).and_then(|()| {
         let table = Table::of(sem.index(), model)?;
-        match instance.kind() {
+        match instance.kind_name() {
             "call" => built_here(sem, instance, &table, target),
             "identifier" => fetched_row(sem, instance, &table, target),
             _ => Err("a save of this instance is not rendered yet".into()),

@@ -13,6 +13,7 @@ use crate::analysis::loops::reverse_query_name;
 use crate::analysis::query_counts::joined_by;
 use crate::analysis::syntax::field::{self, FieldOf};
 use crate::analysis::syntax::text;
+use crate::analysis::syntax::KindOf;
 
 /// A lookup `prefetch_related()` names: `"books__tags"`, or `Prefetch("books", queryset=...)`.
 pub(super) struct Lookup<'a> {
@@ -64,7 +65,7 @@ fn prefetch_object<'a>(call: Node<'a>, source: &'a str) -> Result<Lookup<'a>, St
     let declined = || "a prefetch lookup other than a literal or `Prefetch(...)`".to_string();
     let function = call
         .field(&field::FUNCTION)
-        .filter(|_| call.kind() == "call")
+        .filter(|_| call.kind_name() == "call")
         .ok_or_else(declined)?;
     let name = text(function, source);
     if name != "Prefetch" && !name.ends_with(".Prefetch") {
