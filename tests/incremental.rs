@@ -59,10 +59,23 @@ const READING_FRAGMENTS: &[&str] = &[
 /// one that silences a finding, one in a loop a fix rewrites.
 const COMMENTED: &str = "from blog.models import Entry\n# a note about the module\n\n\ndef count(blog):\n    qs = Entry.objects.all()\n    other = qs.filter(blog=blog)\n    n = len(qs)  # counted\n    m = len(other)  # noqa: ORM101\n    # a note in a function\n    for e in qs:  # each\n        e.blog = blog\n        e.save()\n    return n + m  # no\n";
 
-/// Keystrokes into (and out of) comments: letters, a suppression typed whole or a letter at a
-/// time, a `#`, a line break, deletions.
+/// Keystrokes into (and out of) comments: letters, suppressions (both spellings) typed whole or
+/// a few letters at a time, a `#`, a line break, deletions.
 const COMMENT_FRAGMENTS: &[&str] = &[
-    "x", "y", "z", "q", "noqa", "noq", "a", "#", " ", "\n", "", "",
+    "x",
+    "y",
+    "z",
+    "q",
+    "noqa",
+    "noq",
+    "a",
+    "#",
+    " ",
+    "\n",
+    "",
+    "",
+    "orm: ignore[ORM101]",
+    "]",
 ];
 
 /// Applies each edit (line, character, length replaced, text) to `text` in turn, linting

@@ -1017,8 +1017,11 @@ mod tests {
             // Typing into a comment above the findings, then deleting from it: moved.
             text("# a longer note", ""),
             text("# a note", ""),
-            // Typing `noqa` (a suppression may begin) and the `#` of a new comment: parsed.
+            // Typing `noqa` or `orm: ignore[` (a suppression may begin), then taking it out, and
+            // the `#` of a new comment: parsed.
             text("# a noqa", ""),
+            text("# a note", ""),
+            text("# a orm: ignore[", ""),
             text("# a note", ""),
             text("# a note", "  #"),
             // Inside the `filter(...)` whose `.count() > 0` ORM103 rewrites, its fix quoting the
@@ -1029,7 +1032,10 @@ mod tests {
         ];
         let found = typed_in_turn(&versions);
         let parsed: Vec<bool> = found.iter().map(|(_, parsed)| *parsed).collect();
-        assert_eq!(parsed, [true, false, false, true, true, true, true, true]);
+        assert_eq!(
+            parsed,
+            [true, false, false, true, true, true, true, true, true, true]
+        );
         let codes = &found[0].0;
         assert!(
             codes.contains(&"ORM103") && codes.contains(&"ORM302"),

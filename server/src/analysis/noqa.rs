@@ -4,6 +4,19 @@
 use crate::analysis::syntax::KindOf;
 use tree_sitter::Tree;
 
+/// The words a suppression starts with (`noqa`, `orm: ignore[`), matched in any case: a comment
+/// without them suppresses nothing and is no concern of ORM900.
+pub const SUPPRESSION_WORDS: [&[u8]; 2] = [b"noqa", b"orm: ignore["];
+
+/// Whether `comment`'s text holds a suppression word.
+pub fn may_suppress(comment: &[u8]) -> bool {
+    SUPPRESSION_WORDS.iter().any(|word| {
+        comment
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    })
+}
+
 /// What a line's comment suppresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Suppression {

@@ -22,6 +22,7 @@ use std::ops::Range;
 use tree_sitter::{InputEdit, Node, Point, Tree};
 
 use super::diagnostic::Diagnostic;
+use super::noqa::may_suppress;
 use crate::analysis::syntax::KindOf;
 
 /// How many definitions are left out, one after another, before giving up on a file whose
@@ -250,9 +251,10 @@ impl Linted {
     }
 
     /// The last lint's findings, moved, when `source` is the text it read or differs from it
-    /// only inside one comment, after its `#`, by text without line breaks, and neither the comment
-    /// before nor after says `noqa`. No token but the comment changes, and a comment is read
-    /// for `noqa` only, so a lint would find the same, further on by what the comment grew.
+    /// only inside one comment, after its `#`, by text without line breaks, and the comment
+    /// holds no suppression word (`noqa`, `orm: ignore[`) before or after. No token but the
+    /// comment changes, and a comment is read for suppressions only, so a lint would find the
+    /// same, further on by what the comment grew.
     /// Typing a comment (or in one) then costs a comparison of the texts, not a parse and a
     /// lint of the definition around it. Only after a lint that left nothing out and parsed
     /// without error, and only when no finding (its range, its fix's edits, anything between)
@@ -291,9 +293,8 @@ impl Linted {
         }
         let delta = new.len() as isize - old.len() as isize;
         let new_comment_end = comment.end_byte().checked_add_signed(delta)?;
-        let says_noqa = |text: &[u8]| (text.windows(4)).any(|w| w.eq_ignore_ascii_case(b"noqa"));
-        if says_noqa(&old[comment.byte_range()])
-            || says_noqa(&new[comment.start_byte()..new_comment_end])
+        if may_suppress(&old[comment.byte_range()])
+            || may_suppress(&new[comment.start_byte()..new_comment_end])
         {
             return None;
         }

@@ -108,7 +108,7 @@ fn suppression_words(source: &str) -> Vec<usize> {
         let end = memchr::memchr2(b'\n', b'\r', &bytes[hash..]).map_or(bytes.len(), |i| hash + i);
         next_line = end;
         let rest = &bytes[hash..end];
-        for word in [&b"noqa"[..], b"orm: ignore["] {
+        for word in noqa::SUPPRESSION_WORDS {
             found.extend(
                 rest.windows(word.len())
                     .enumerate()
