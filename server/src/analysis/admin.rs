@@ -18,8 +18,10 @@ use super::infer::{ModelRef, Semantics};
 use super::loops::covers;
 use super::serializers::{parameter_chains, ChainRead};
 use super::syntax::{method_call, simple_assignment, strip_parens, undecorated, walk};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::settings::Settings;
 
 /// Django lets `list_display` name `x__y` lookups since 5.1 (before, the admin's checks refuse

@@ -8,8 +8,10 @@ use super::index::{FieldKind, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
 use super::syntax::strip_parens;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,
 /// `author__name`), or `None` when it is not a plain column of a model the index knows

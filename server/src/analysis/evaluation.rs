@@ -12,8 +12,10 @@ use super::syntax::{
     contains, enclosing_loops, enclosing_statement, first_iterable, method_call, normalized,
     single_argument_call, text, Parents,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// Attributes of a QuerySet whose use does not load all its rows.
 const CACHE_BLIND: &[&str] = &[

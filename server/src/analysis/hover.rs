@@ -9,8 +9,10 @@ use tree_sitter::{Node, Tree};
 
 use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::Diagnostic;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::settings::Settings;
 
 /// The type of the expression spanning exactly `range`, e.g. `QuerySet[blog.Entry]`; `None` when

@@ -5,8 +5,10 @@ use tree_sitter::Node;
 
 use super::diagnostic::Edit;
 use super::infer::Semantics;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// A name the fix needs is already bound at module level to something else (`F = ...`,
 /// `from sympy import F`): the fix cannot use it without shadowing.

@@ -21,8 +21,10 @@ use super::index::{
 use super::program::{Arguments, Binds, Callee, Program};
 use super::scope::{Binding, BindingKind, ScopeIndex};
 use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// A model: from the index, or only a class name (`.objects` on a class the index cannot see).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

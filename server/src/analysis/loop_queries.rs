@@ -8,8 +8,10 @@ use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site, runs_at_most_once};
 use super::scope::BindingKind;
 use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// Methods that run a query and return one value or row.
 pub const QUERY_METHODS: &[&str] = &[

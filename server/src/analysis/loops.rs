@@ -11,8 +11,10 @@ use super::scope::BindingKind;
 use super::syntax::{
     contains, method_call, relation_method_call, single_argument_call, strip_parens,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// A `for` loop or comprehension whose variable is a row of a QuerySet.
 pub struct RowLoop<'a> {

@@ -44,8 +44,10 @@ use infer::Semantics;
 use repair::Prelint;
 use rules::{Registry, RuleContext, REGISTRY};
 
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::settings::Settings;
 
 /// Compiles the rules' query, which the first lint would otherwise wait for.
@@ -105,6 +107,7 @@ pub fn lint_typed<'t>(
     tree: impl FnOnce(WantedTree) -> Option<&'t Tree>,
 ) -> Option<Typed> {
     let linter = Linter::new(&REGISTRY, settings, file);
+    // Typing in a comment changes nothing a lint reads but suppressions: no parse, no lint.
     if let Some(found) = (cache.linted.as_ref()).and_then(|linted| {
         linted.findings_if_only_a_comment_changed(source, || linter.context_key())
     }) {

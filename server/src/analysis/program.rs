@@ -20,8 +20,10 @@ use tree_sitter::{Node, Tree};
 use super::index::{extract, module_name, FileFacts, Import, ModelIndex};
 use super::infer::{Semantics, Ty};
 use super::syntax::undecorated;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// How many summaries may be in progress on one thread at once (a helper calling a helper
 /// calling ...): past it, `Unknown`.

@@ -26,8 +26,10 @@ use super::loop_queries::QUERY_METHODS;
 use super::loops::covers;
 use super::scope::BindingKind;
 use super::syntax::{enclosing_scope, strip_parens, walk};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// The queries of one loop or function.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,8 +9,10 @@ use rustc_hash::{FxHashSet, FxHasher};
 use tree_sitter::Node;
 
 use super::syntax::{text, walk};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// Bounds the closure over assignments on pathological input.
 const MAX_ROUNDS: usize = 8;

@@ -9,8 +9,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
 use super::syntax::{contains, enclosing_loops, enclosing_statement, kind_ids, text, Parents};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// The kinds `ScopeIndex::build` asks of every node it visits, by id.
 struct WalkedKinds {

@@ -13,8 +13,10 @@ use tree_sitter::Node;
 use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
 use super::syntax::{text, undecorated, walk};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SerializerFacts {

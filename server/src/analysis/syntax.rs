@@ -63,7 +63,7 @@ pub mod field {
         EXPRESSION: "expression",
     }
 
-    /// `node.field(&field::NAME)`: `node.field(&field::NAME)`.
+    /// `node.field(&field::NAME)` is `node.child_by_field_name("name")`, asked by id.
     pub trait FieldOf<'t> {
         fn field(&self, field: &Field) -> Option<Node<'t>>;
     }

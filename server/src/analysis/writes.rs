@@ -15,8 +15,10 @@ use super::syntax::{
     as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
     strip_parens, walk,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::settings::Settings;
 
 /// The innermost loop around `node` in its scope, when it is a `for` statement whose every

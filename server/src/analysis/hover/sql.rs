@@ -19,8 +19,10 @@ mod joins;
 mod methods;
 mod prefetch;
 
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use joins::{Alias, JoinPromoter, JoinType, Joins};
 pub use methods::{sql_of_call, sql_of_save};
 pub use prefetch::{prefetch_queries_of, PrefetchQuery};

@@ -5,8 +5,10 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::{Node, Tree};
 
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{text, undecorated};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

@@ -9,9 +9,11 @@ use tree_sitter::Node;
 
 use super::facts::string_value;
 use crate::analysis::scope::{BindingKind, ScopeIndex};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{enclosing_scope, method_call, text, walk, Parents};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 /// A lookup that may load anything: a prefetch whose lookup the analyzer cannot read.
 const ANYTHING: &str = "*";

@@ -7,10 +7,12 @@ use tree_sitter::Node;
 use super::{orm405_filter_on_prefetched, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     as_receiver, parent_through_parens, single_argument_call, strip_parens,
+};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
 };
 
 pub static RULE: Rule = Rule {

@@ -9,9 +9,11 @@ use crate::analysis::diagnostic::{Edit, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, method_call, negated, strip_parens, text, walk};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::writes::fix_unless;
 
 pub static RULE: Rule = Rule {

@@ -10,8 +10,10 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{method_call, normalized, simple_assignment, strip_parens};
 use crate::analysis::writes::{fix_unless, fresh_local, replace_statements};
 

@@ -11,9 +11,11 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, single_argument_call};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::writes::replace_loop;
 use crate::settings::Settings;
 

@@ -11,9 +11,11 @@ use crate::analysis::imports::import_names;
 use crate::analysis::index::string_value;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -11,8 +11,10 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{
     add_argument, construction_site, may_read_prefetch_cache, quote_style,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{strip_parens, walk};
 
 pub static RULE: Rule = Rule {

@@ -9,8 +9,10 @@ use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, per_row_loop, read_before_in_loop};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{method_call, strip_parens};
 
 pub static RULE: Rule = Rule {

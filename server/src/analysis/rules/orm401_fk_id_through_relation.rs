@@ -7,8 +7,10 @@ use crate::analysis::evaluation::{evaluated_before, evaluating_statement, reboun
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 

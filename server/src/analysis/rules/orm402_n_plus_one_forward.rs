@@ -15,8 +15,10 @@ use crate::analysis::loops::{
     add_lookup, back_reference, construction_site, covers, per_row_loop, read_before_in_loop,
     RowLoop,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

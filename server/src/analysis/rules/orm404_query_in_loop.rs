@@ -9,8 +9,10 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{insert_above, method_call, strip_parens, unused_name};
 
 pub static RULE: Rule = Rule {

@@ -11,8 +11,10 @@ use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
     add_argument, per_row_loop, prefetch_site, quote_style, to_many_target, RowLoop,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{
     is_truth_tested, normalized, single_argument_call, unused_name, walk,
 };

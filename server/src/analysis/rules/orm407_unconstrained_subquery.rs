@@ -12,9 +12,11 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{quote_style, reverse_query_name};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{enclosing_statement, insert_above, unused_name, walk};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -8,10 +8,12 @@ use super::{orm105_count_after_evaluation, Captures, Rule, RuleContext, RuleMeta
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     breaks_line_outside_brackets, insert_above, method_call, unused_name,
+};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
 };
 use tree_sitter::Node;
 

@@ -12,8 +12,10 @@ use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{
     construction_site, covers, per_row_loop, quote_style, reverse_query_name, RowLoop,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
 

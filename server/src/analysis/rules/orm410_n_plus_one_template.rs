@@ -12,8 +12,10 @@ use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{string_value, BaseStep, Symbol, Walk};
 use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::templates::{needs, Value};
 

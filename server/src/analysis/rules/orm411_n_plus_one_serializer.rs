@@ -12,8 +12,10 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Related, Severity};
 use crate::analysis::index::{BaseStep, Walk};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
 pub static RULE: Rule = Rule {

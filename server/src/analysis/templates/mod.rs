@@ -16,8 +16,10 @@ use rustc_hash::FxHashMap;
 
 use super::diagnostic::Place;
 use super::index::{FieldKind, ModelId, ModelIndex};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use lexer::{lex, Kind};
 
 /// What one template file reads.

@@ -9,8 +9,10 @@ use super::{Dialect, SelectRelated, Table, Target};
 use crate::analysis::index::FieldKind;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    KindOf,
+};
 use crate::analysis::syntax::{strip_parens, text};
 
 /// The dialects whose queries of methods (and of prefetches, `prefetch.rs`) are checked against
