@@ -17,10 +17,9 @@ use super::index::{string_value, ClassFacts, FieldKind, FileFacts, MethodFacts, 
 use super::infer::{ModelRef, Semantics};
 use super::loops::covers;
 use super::serializers::{parameter_chains, ChainRead};
-use super::syntax::{method_call, simple_assignment, strip_parens, undecorated, walk};
-use crate::analysis::syntax::{
+use super::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    method_call, simple_assignment, strip_parens, undecorated, walk, KindOf,
 };
 use crate::settings::Settings;
 

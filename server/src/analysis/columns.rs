@@ -7,10 +7,9 @@ use super::evaluation::other_evaluations;
 use super::index::{FieldKind, ModelId, ModelIndex};
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site};
-use super::syntax::strip_parens;
-use crate::analysis::syntax::{
+use super::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    strip_parens, KindOf,
 };
 
 /// `expr` read as a column through `instance` of `model`: its lookup (`title`, `author_id`,

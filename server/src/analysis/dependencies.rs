@@ -26,12 +26,13 @@
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use tree_sitter::Node;
+
 use crate::analysis::syntax::{
     field::{self, FieldOf},
     KindOf,
 };
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use tree_sitter::Node;
 
 /// A statement whose findings are cached: a top-level function or class, or a method of a
 /// class linted method by method; or, not cached itself but read by those, another part of such

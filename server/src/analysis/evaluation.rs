@@ -9,12 +9,9 @@ use tree_sitter::Node;
 use super::infer::{Semantics, QUERYSET_METHODS};
 use super::scope::{BindingKind, ScopeIndex};
 use super::syntax::{
-    contains, enclosing_loops, enclosing_statement, first_iterable, method_call, normalized,
-    single_argument_call, text, Parents,
-};
-use crate::analysis::syntax::{
+    contains, enclosing_loops, enclosing_statement,
     field::{self, FieldOf},
-    KindOf,
+    first_iterable, method_call, normalized, single_argument_call, text, KindOf, Parents,
 };
 
 /// Attributes of a QuerySet whose use does not load all its rows.

@@ -20,10 +20,10 @@ use super::index::{
 };
 use super::program::{Arguments, Binds, Callee, Program};
 use super::scope::{Binding, BindingKind, ScopeIndex};
-use super::syntax::{enclosing_scope, method_call, strip_parens, text, undecorated, Parents};
-use crate::analysis::syntax::{
+use super::syntax::{
+    enclosing_scope,
     field::{self, FieldOf},
-    KindOf,
+    method_call, strip_parens, text, undecorated, KindOf, Parents,
 };
 
 /// A model: from the index, or only a class name (`.objects` on a class the index cannot see).

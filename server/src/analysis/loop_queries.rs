@@ -7,10 +7,10 @@ use tree_sitter::Node;
 use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{built_from_a_model, construction_site, runs_at_most_once};
 use super::scope::BindingKind;
-use super::syntax::{contains, enclosing_loops, enclosing_scope, method_call, strip_parens, walk};
-use crate::analysis::syntax::{
+use super::syntax::{
+    contains, enclosing_loops, enclosing_scope,
     field::{self, FieldOf},
-    KindOf,
+    method_call, strip_parens, walk, KindOf,
 };
 
 /// Methods that run a query and return one value or row.

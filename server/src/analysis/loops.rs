@@ -9,11 +9,9 @@ use super::index::{string_value, ModelId};
 use super::infer::{ModelRef, QuerySetTy, Semantics, Ty};
 use super::scope::BindingKind;
 use super::syntax::{
-    contains, method_call, relation_method_call, single_argument_call, strip_parens,
-};
-use crate::analysis::syntax::{
+    contains,
     field::{self, FieldOf},
-    KindOf,
+    method_call, relation_method_call, single_argument_call, strip_parens, KindOf,
 };
 
 /// A `for` loop or comprehension whose variable is a row of a QuerySet.

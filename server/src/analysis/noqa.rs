@@ -1,8 +1,9 @@
 //! Suppression comments on the reported line: `# noqa` (every rule), `# noqa: ORM101, ORM102`,
 //! and the alias `# orm: ignore[ORM101]`. Codes of other tools in the same comment are ignored.
 
-use crate::analysis::syntax::KindOf;
 use tree_sitter::Tree;
+
+use crate::analysis::syntax::KindOf;
 
 /// The words a suppression starts with (`noqa`, `orm: ignore[`), matched in any case: a comment
 /// without them suppresses nothing and is no concern of ORM900.

@@ -19,10 +19,9 @@ use tree_sitter::{Node, Tree};
 
 use super::index::{extract, module_name, FileFacts, Import, ModelIndex};
 use super::infer::{Semantics, Ty};
-use super::syntax::undecorated;
-use crate::analysis::syntax::{
+use super::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    undecorated, KindOf,
 };
 
 /// How many summaries may be in progress on one thread at once (a helper calling a helper

@@ -25,10 +25,10 @@ use super::infer::{FileContext, ModelRef, Semantics, Ty};
 use super::loop_queries::QUERY_METHODS;
 use super::loops::covers;
 use super::scope::BindingKind;
-use super::syntax::{enclosing_scope, strip_parens, walk};
-use crate::analysis::syntax::{
+use super::syntax::{
+    enclosing_scope,
     field::{self, FieldOf},
-    KindOf,
+    strip_parens, walk, KindOf,
 };
 
 /// The queries of one loop or function.

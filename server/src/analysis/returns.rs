@@ -8,10 +8,9 @@ use std::hash::{Hash, Hasher};
 use rustc_hash::{FxHashSet, FxHasher};
 use tree_sitter::Node;
 
-use super::syntax::{text, walk};
-use crate::analysis::syntax::{
+use super::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    text, walk, KindOf,
 };
 
 /// Bounds the closure over assignments on pathological input.

@@ -8,10 +8,10 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::syntax::{contains, enclosing_loops, enclosing_statement, kind_ids, text, Parents};
-use crate::analysis::syntax::{
+use super::syntax::{
+    contains, enclosing_loops, enclosing_statement,
     field::{self, FieldOf},
-    KindOf,
+    kind_ids, text, KindOf, Parents,
 };
 
 /// The kinds `ScopeIndex::build` asks of every node it visits, by id.

@@ -12,10 +12,9 @@ use tree_sitter::Node;
 
 use super::diagnostic::Place;
 use super::index::{string_value, FieldKind, FileFacts, ModelId, ModelIndex, Symbol};
-use super::syntax::{text, undecorated, walk};
-use crate::analysis::syntax::{
+use super::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    text, undecorated, walk, KindOf,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

@@ -12,12 +12,9 @@ use super::infer::{ModelRef, Semantics, Ty};
 use super::loops::{construction_site, quote_style, row_loop, runs_at_most_once, RowLoop};
 use super::scope::{Binding, BindingKind};
 use super::syntax::{
-    as_receiver, contains, enclosing_loops, indentation, is_primary, line_ending, statement_end,
-    strip_parens, walk,
-};
-use crate::analysis::syntax::{
+    as_receiver, contains, enclosing_loops,
     field::{self, FieldOf},
-    KindOf,
+    indentation, is_primary, line_ending, statement_end, strip_parens, walk, KindOf,
 };
 use crate::settings::Settings;
 

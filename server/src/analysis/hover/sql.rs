@@ -13,16 +13,15 @@ use tree_sitter::Node;
 use crate::analysis::index::{string_value, Field, FieldKind, Model, ModelId, ModelIndex};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{strip_parens, text};
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    strip_parens, text, KindOf,
+};
 
 mod joins;
 mod methods;
 mod prefetch;
 
-use crate::analysis::syntax::{
-    field::{self, FieldOf},
-    KindOf,
-};
 use joins::{Alias, JoinPromoter, JoinType, Joins};
 pub use methods::{sql_of_call, sql_of_save};
 pub use prefetch::{prefetch_queries_of, PrefetchQuery};

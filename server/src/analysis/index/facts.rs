@@ -7,9 +7,8 @@ use tree_sitter::{Node, Tree};
 
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    text, undecorated, KindOf,
 };
-use crate::analysis::syntax::{text, undecorated};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FileFacts {

@@ -9,10 +9,10 @@ use tree_sitter::Node;
 
 use super::facts::string_value;
 use crate::analysis::scope::{BindingKind, ScopeIndex};
-use crate::analysis::syntax::{enclosing_scope, method_call, text, walk, Parents};
 use crate::analysis::syntax::{
+    enclosing_scope,
     field::{self, FieldOf},
-    KindOf,
+    method_call, text, walk, KindOf, Parents,
 };
 
 /// A lookup that may load anything: a prefetch whose lookup the analyzer cannot read.

@@ -8,8 +8,7 @@ use super::{
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::loops::prefetched_relation;
-use crate::analysis::syntax::KindOf;
-use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
+use crate::analysis::syntax::{as_receiver, method_call, strip_parens, KindOf};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -8,11 +8,9 @@ use super::{orm405_filter_on_prefetched, Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::syntax::{
-    as_receiver, parent_through_parens, single_argument_call, strip_parens,
-};
-use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    parent_through_parens, single_argument_call, strip_parens, KindOf,
 };
 
 pub static RULE: Rule = Rule {

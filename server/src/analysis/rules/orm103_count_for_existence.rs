@@ -9,10 +9,9 @@ use super::{
 };
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::{loaded_equal_queryset, other_evaluations};
-use crate::analysis::syntax::KindOf;
 use crate::analysis::syntax::{
     as_receiver, has_no_arguments, is_truth_tested, negated, parent_through_parens, strip_parens,
-    Parents,
+    KindOf, Parents,
 };
 
 pub static RULE: Rule = Rule {

@@ -9,10 +9,10 @@ use crate::analysis::diagnostic::{Edit, Severity};
 use crate::analysis::evaluation::other_evaluations;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{as_receiver, method_call, negated, strip_parens, text, walk};
 use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    method_call, negated, strip_parens, text, walk, KindOf,
 };
 use crate::analysis::writes::fix_unless;
 

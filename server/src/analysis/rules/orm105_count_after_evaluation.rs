@@ -6,8 +6,7 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Edit, Fix, Severity};
 use crate::analysis::evaluation::loaded_equal_queryset;
 use crate::analysis::infer::{Semantics, Ty};
-use crate::analysis::syntax::KindOf;
-use crate::analysis::syntax::{has_no_arguments, method_call, strip_parens};
+use crate::analysis::syntax::{has_no_arguments, method_call, strip_parens, KindOf};
 use crate::settings::Settings;
 use tree_sitter::Node;
 

@@ -12,9 +12,8 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    method_call, normalized, simple_assignment, strip_parens, KindOf,
 };
-use crate::analysis::syntax::{method_call, normalized, simple_assignment, strip_parens};
 use crate::analysis::writes::{fix_unless, fresh_local, replace_statements};
 
 pub static RULE: Rule = Rule {

@@ -11,10 +11,10 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::quote_style;
 use crate::analysis::scope::BindingKind;
-use crate::analysis::syntax::{as_receiver, single_argument_call};
 use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    single_argument_call, KindOf,
 };
 use crate::analysis::writes::replace_loop;
 use crate::settings::Settings;

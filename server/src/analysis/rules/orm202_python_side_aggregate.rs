@@ -11,10 +11,10 @@ use crate::analysis::imports::import_names;
 use crate::analysis::index::string_value;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::quote_style;
-use crate::analysis::syntax::{as_receiver, method_call, strip_parens};
 use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    method_call, strip_parens, KindOf,
 };
 
 pub static RULE: Rule = Rule {

@@ -13,9 +13,8 @@ use crate::analysis::loops::{
 };
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    strip_parens, walk, KindOf,
 };
-use crate::analysis::syntax::{strip_parens, walk};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -8,8 +8,7 @@ use tree_sitter::Node;
 use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
-use crate::analysis::syntax::KindOf;
-use crate::analysis::syntax::{has_no_arguments, method_call};
+use crate::analysis::syntax::{has_no_arguments, method_call, KindOf};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

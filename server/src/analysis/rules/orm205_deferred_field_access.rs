@@ -11,9 +11,8 @@ use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loops::{add_lookup, construction_site, per_row_loop, read_before_in_loop};
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    method_call, strip_parens, KindOf,
 };
-use crate::analysis::syntax::{method_call, strip_parens};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -8,11 +8,9 @@ use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::syntax::{
-    as_receiver, has_no_arguments, method_call, simple_assignment, strip_parens,
-};
-use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    has_no_arguments, method_call, simple_assignment, strip_parens, KindOf,
 };
 use crate::analysis::writes::{
     body_statement, fix_unless, innermost_for, is_call_statement, names_bound_in, plain_body,

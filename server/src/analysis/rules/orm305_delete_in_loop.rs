@@ -9,10 +9,10 @@ use crate::analysis::diagnostic::{Fix, Severity};
 use crate::analysis::index::ModelId;
 use crate::analysis::infer::Ty;
 use crate::analysis::loops::{construction_site, per_row_loop, RowLoop};
-use crate::analysis::syntax::{as_receiver, has_no_arguments, strip_parens};
 use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    has_no_arguments, strip_parens, KindOf,
 };
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, plain_body, read_outside_loop, replace_loop,

@@ -9,10 +9,10 @@ use super::{Captures, Rule, RuleContext, RuleMeta};
 use crate::analysis::diagnostic::{Applicability, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
-use crate::analysis::syntax::{as_receiver, strip_parens};
 use crate::analysis::syntax::{
+    as_receiver,
     field::{self, FieldOf},
-    KindOf,
+    strip_parens, KindOf,
 };
 use crate::analysis::writes::{
     fix_unless, innermost_for, is_call_statement, model_class_name, names_bound_in, plain_body,

@@ -9,9 +9,8 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{back_reference, covers, row_loop};
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    is_truth_tested, strip_parens, KindOf,
 };
-use crate::analysis::syntax::{is_truth_tested, strip_parens};
 use tree_sitter::Node;
 
 pub static RULE: Rule = Rule {

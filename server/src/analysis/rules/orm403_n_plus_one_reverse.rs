@@ -10,8 +10,9 @@ use crate::analysis::index::FieldKind;
 use crate::analysis::loops::{
     add_lookup, covers, per_row_loop, prefetch_site, read_before_in_loop, RowLoop,
 };
-use crate::analysis::syntax::KindOf;
-use crate::analysis::syntax::{is_truth_tested, parent_through_parens, single_argument_call};
+use crate::analysis::syntax::{
+    is_truth_tested, parent_through_parens, single_argument_call, KindOf,
+};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

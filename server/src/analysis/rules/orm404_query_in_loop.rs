@@ -11,9 +11,8 @@ use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    insert_above, method_call, strip_parens, unused_name, KindOf,
 };
-use crate::analysis::syntax::{insert_above, method_call, strip_parens, unused_name};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

@@ -13,10 +13,7 @@ use crate::analysis::loops::{
 };
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
-};
-use crate::analysis::syntax::{
-    is_truth_tested, normalized, single_argument_call, unused_name, walk,
+    is_truth_tested, normalized, single_argument_call, unused_name, walk, KindOf,
 };
 
 pub static RULE: Rule = Rule {

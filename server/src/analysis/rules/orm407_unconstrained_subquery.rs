@@ -12,10 +12,10 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::index::{FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::{quote_style, reverse_query_name};
-use crate::analysis::syntax::{enclosing_statement, insert_above, unused_name, walk};
 use crate::analysis::syntax::{
+    enclosing_statement,
     field::{self, FieldOf},
-    KindOf,
+    insert_above, unused_name, walk, KindOf,
 };
 
 pub static RULE: Rule = Rule {

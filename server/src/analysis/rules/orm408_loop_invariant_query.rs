@@ -9,11 +9,9 @@ use crate::analysis::diagnostic::{Applicability, Edit, Fix, Severity};
 use crate::analysis::infer::{Semantics, Ty};
 use crate::analysis::loop_queries::query_in_loop;
 use crate::analysis::syntax::{
-    breaks_line_outside_brackets, insert_above, method_call, unused_name,
-};
-use crate::analysis::syntax::{
+    breaks_line_outside_brackets,
     field::{self, FieldOf},
-    KindOf,
+    insert_above, method_call, unused_name, KindOf,
 };
 use tree_sitter::Node;
 

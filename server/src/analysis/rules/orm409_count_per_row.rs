@@ -14,9 +14,8 @@ use crate::analysis::loops::{
 };
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    has_no_arguments, normalized, unused_name, walk, KindOf,
 };
-use crate::analysis::syntax::{has_no_arguments, normalized, unused_name, walk};
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {

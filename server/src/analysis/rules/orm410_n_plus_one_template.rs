@@ -14,9 +14,8 @@ use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    simple_assignment, strip_parens, undecorated, walk, KindOf,
 };
-use crate::analysis::syntax::{simple_assignment, strip_parens, undecorated, walk};
 use crate::analysis::templates::{needs, Value};
 
 pub static RULE: Rule = Rule {

@@ -14,9 +14,8 @@ use crate::analysis::index::{BaseStep, Walk};
 use crate::analysis::serializers::{self, relation_reads, Found, RelationRead};
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    simple_assignment, strip_parens, walk, KindOf,
 };
-use crate::analysis::syntax::{simple_assignment, strip_parens, walk};
 
 pub static RULE: Rule = Rule {
     meta: &RuleMeta {

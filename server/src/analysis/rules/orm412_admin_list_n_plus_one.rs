@@ -16,9 +16,10 @@ use crate::analysis::index::{string_value, FileFacts, MethodFacts, ModelId};
 use crate::analysis::infer::Semantics;
 use crate::analysis::loops::{add_argument, covers, quote_style};
 use crate::analysis::serializers::{location, ObjectRead, NARROWING_METHODS};
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::indentation;
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    indentation, KindOf,
+};
 use crate::settings::Settings;
 
 pub static RULE: Rule = Rule {

@@ -11,9 +11,10 @@ use crate::analysis::infer::{ModelRef, QuerySetTy, Ty};
 use crate::analysis::loops::{
     add_lookup, back_reference, construction_site, covers, prefetched_with_the_relation,
 };
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::walk;
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    walk, KindOf,
+};
 
 /// A QuerySet as a view hands it on: reported and fixed at `site`, where it is built, when that
 /// is known (the lookup is added there, and a view that narrows its QuerySet in several branches

@@ -11,9 +11,8 @@ use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::scope::BindingKind;
 use crate::analysis::syntax::{
     field::{self, FieldOf},
-    KindOf,
+    strip_parens, text, KindOf,
 };
-use crate::analysis::syntax::{strip_parens, text};
 
 /// The dialects whose queries of methods (and of prefetches, `prefetch.rs`) are checked against
 /// what Django runs: SQLite's by `tests/query_counts.rs`, PostgreSQL's differing only where its

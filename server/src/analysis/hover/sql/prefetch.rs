@@ -11,9 +11,10 @@ use crate::analysis::index::{string_value, FieldKind, ModelId};
 use crate::analysis::infer::{ModelRef, Semantics, Ty};
 use crate::analysis::loops::reverse_query_name;
 use crate::analysis::query_counts::joined_by;
-use crate::analysis::syntax::field::{self, FieldOf};
-use crate::analysis::syntax::text;
-use crate::analysis::syntax::KindOf;
+use crate::analysis::syntax::{
+    field::{self, FieldOf},
+    text, KindOf,
+};
 
 /// A lookup `prefetch_related()` names: `"books__tags"`, or `Prefetch("books", queryset=...)`.
 pub(super) struct Lookup<'a> {
