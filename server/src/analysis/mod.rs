@@ -107,15 +107,6 @@ pub fn lint_typed<'t>(
     tree: impl FnOnce(WantedTree) -> Option<&'t Tree>,
 ) -> Option<Typed> {
     let linter = Linter::new(&REGISTRY, settings, file);
-    // Typing in a comment changes nothing a lint reads but suppressions: no parse, no lint.
-    if let Some(found) = (cache.linted.as_ref()).and_then(|linted| {
-        linted.findings_if_only_a_comment_changed(source, || linter.context_key())
-    }) {
-        return Some(Typed {
-            found,
-            predicted: None,
-        });
-    }
     // Most keystrokes follow a lint that left nothing out and bring no bracket: the context is
     // not hashed for them.
     let answer = match cache.linted.as_mut() {
@@ -132,6 +123,13 @@ pub fn lint_typed<'t>(
                 });
             }
             WantedTree::Current
+        }
+        // Typing in a comment changes nothing a lint reads but suppressions: no parse, no lint.
+        Prelint::Moved(found) => {
+            return Some(Typed {
+                found,
+                predicted: None,
+            })
         }
         Prelint::Mended => WantedTree::Mended,
         Prelint::Parse => WantedTree::Current,

@@ -64,6 +64,9 @@ pub enum Prelint {
     /// The definition the last lint left out parses again, and nothing else changed: the
     /// document is best parsed from its tree before the error (`DocumentSnapshot::tree_mended`).
     Mended,
+    /// Only a comment changed, nowhere a finding reaches or a suppression may be
+    /// (`Linted::findings_if_only_a_comment_changed`): the last lint's findings, moved.
+    Moved(Vec<Diagnostic>),
     /// The lint needs the document's tree.
     Parse,
 }
@@ -95,13 +98,23 @@ impl Linted {
     /// what makes the collapse): a few milliseconds for a class of 20 KB, from its last tree,
     /// where reparsing the module costs tens of milliseconds on a large one when the keystroke
     /// opens a bracket or quote (tree-sitter redoes its recovery over the rest of the module).
+    /// - Only a comment changed, after a lint that left nothing out: `Moved`, the last findings
+    ///   (`findings_if_only_a_comment_changed`).
     /// - It parses, after a lint that left it out: `Mended`, the document is best parsed from
     ///   its tree before the error.
     /// - Its error swallows the next definition: `Collapsed`, the module is taken to collapse
     ///   around it (a prediction, see `Prelint::Collapsed`).
-    pub fn prelint(&mut self, source: &str, context: impl FnOnce() -> u64) -> Prelint {
+    pub fn prelint(&mut self, source: &str, context: impl Fn() -> u64) -> Prelint {
         let typing = match self.left_out.as_slice() {
-            [] => self.opened(source),
+            [] => {
+                // One comparison of the texts for both questions.
+                let ends = common_ends(&self.source, source);
+                if let Some(found) = self.findings_if_only_a_comment_changed(source, ends, &context)
+                {
+                    return Prelint::Moved(found);
+                }
+                self.opened(source, ends)
+            }
             [before] => self.typed_inside(before.clone(), source),
             _ => None,
         };
@@ -192,8 +205,7 @@ impl Linted {
     /// holds all that differs from what the last lint read, when what differs holds a bracket
     /// or quote: the edits that can open one. Other edits are left to the parse, which is
     /// cheap for them, rather than paying a reparse of the definition on every keystroke.
-    fn opened(&self, source: &str) -> Option<Range<usize>> {
-        let (prefix, suffix) = common_ends(&self.source, source);
+    fn opened(&self, source: &str, (prefix, suffix): (usize, usize)) -> Option<Range<usize>> {
         let (old, new) = (self.source.as_bytes(), source.as_bytes());
         let brackets = |changed: &[u8]| changed.iter().any(|b| b"()[]{}'\"".contains(b));
         if !brackets(&old[prefix..old.len() - suffix])
@@ -260,15 +272,15 @@ impl Linted {
     /// without error, and only when no finding (its range, its fix's edits, anything between)
     /// reaches the comment, and none quotes a `#` in its message or fix: a fix rewriting code
     /// around the comment carries its old text.
-    pub fn findings_if_only_a_comment_changed(
+    fn findings_if_only_a_comment_changed(
         &self,
         source: &str,
-        context: impl FnOnce() -> u64,
+        (prefix, suffix): (usize, usize),
+        context: impl Fn() -> u64,
     ) -> Option<Vec<Diagnostic>> {
         if !self.left_out.is_empty() || self.tree.root_node().has_error() {
             return None;
         }
-        let (prefix, suffix) = common_ends(&self.source, source);
         let (old, new) = (self.source.as_bytes(), source.as_bytes());
         let old_end = old.len() - suffix;
         let new_end = new.len() - suffix;
@@ -299,13 +311,12 @@ impl Linted {
             return None;
         }
         let reaches = |d: &Diagnostic| {
-            let edits = d.fix.iter().flat_map(|f| f.edits.iter());
-            let start = edits
-                .clone()
-                .map(|e| e.range.start)
-                .fold(d.range.start, usize::min);
-            let end = edits.map(|e| e.range.end).fold(d.range.end, usize::max);
-            start <= old_end && prefix <= end
+            let fixed = d
+                .fix
+                .as_ref()
+                .and_then(|f| f.span())
+                .unwrap_or(d.range.clone());
+            d.range.start.min(fixed.start) <= old_end && prefix <= d.range.end.max(fixed.end)
         };
         let quotes_a_comment = |d: &Diagnostic| {
             d.message.contains('#')
