@@ -550,9 +550,8 @@ fn indentation(source: &str, at: usize) -> &str {
 /// Where the top-level statement holding offset `at` ends: the first line after `at` that
 /// starts at the first column with code (not a comment, nor the bracket closing a header).
 fn class_end(source: &str, at: usize) -> usize {
-    source[at..]
-        .match_indices('\n')
-        .map(|(i, _)| at + i + 1)
+    memchr::memchr_iter(b'\n', &source.as_bytes()[at..])
+        .map(|i| at + i + 1)
         .find(|line| {
             source.as_bytes()[*line..]
                 .first()
@@ -564,18 +563,12 @@ fn class_end(source: &str, at: usize) -> usize {
 /// The indentation of a class's member definitions: the shallowest one of a line in `class`
 /// that starts a definition or a decorator.
 fn member_indent(source: &str, class: Range<usize>) -> Option<&str> {
-    source[class.clone()]
-        .match_indices('\n')
-        .map(|(i, _)| &source[class.start + i + 1..class.end])
-        .filter_map(|line| {
-            let code = line.trim_start_matches([' ', '\t']);
-            let indent = &line[..line.len() - code.len()];
-            let starts = ["def ", "async def ", "class ", "@"]
-                .iter()
-                .any(|keyword| code.starts_with(keyword));
-            (starts && !indent.is_empty()).then_some(indent)
-        })
-        .min_by_key(|indent| indent.len())
+    ["def ", "class ", "@"]
+        .into_iter()
+        .flat_map(|word| lines_starting_with(source, class.clone(), word))
+        .filter(|(_, indent)| !indent.is_empty())
+        .min_by_key(|(line, indent)| (indent.len(), *line))
+        .map(|(_, indent)| indent)
 }
 
 /// Whether a syntax error under `node` lies outside `range`.
@@ -678,23 +671,43 @@ fn definition_starts<'s>(
     indent: &'s str,
     range: Range<usize>,
 ) -> impl Iterator<Item = usize> + 's {
-    let first = (line_start(source, range.start) == range.start).then_some(range.start);
-    let end = range.end;
-    first
-        .into_iter()
-        .chain(
-            source[range.clone()]
-                .match_indices('\n')
-                .map(move |(i, _)| range.start + i + 1),
-        )
-        .filter(move |at| *at < end)
-        .filter(move |at| {
-            let Some(line) = source.as_bytes()[*at..].strip_prefix(indent.as_bytes()) else {
-                return false;
+    let at_indent = move |(line, found): (usize, &str)| (found == indent).then_some(line);
+    let mut defs = lines_starting_with(source, range.clone(), "def ")
+        .filter_map(at_indent)
+        .peekable();
+    let mut classes = lines_starting_with(source, range, "class ")
+        .filter_map(at_indent)
+        .peekable();
+    // The two in the order of the text.
+    std::iter::from_fn(move || match (defs.peek(), classes.peek()) {
+        (Some(def), Some(class)) if class < def => classes.next(),
+        (Some(_), _) => defs.next(),
+        (None, _) => classes.next(),
+    })
+}
+
+/// The lines starting in `range` whose code starts with `word` (`def ` also after `async `),
+/// as their offset and indentation, in order. The word is searched for (`memmem`), not each
+/// line looked at: these scans run over every line of a large module or class on keystrokes.
+fn lines_starting_with<'s>(
+    source: &'s str,
+    range: Range<usize>,
+    word: &'static str,
+) -> impl Iterator<Item = (usize, &'s str)> + 's {
+    let (start, end) = (range.start, range.end);
+    memchr::memmem::find_iter(&source.as_bytes()[start..], word.as_bytes())
+        .map(move |found| {
+            let at = start + found;
+            let code = match source[..at].strip_suffix("async ") {
+                Some(before) if word == "def " => before.len(),
+                _ => at,
             };
-            [&b"def "[..], b"async def ", b"class "]
-                .iter()
-                .any(|keyword| line.starts_with(keyword))
+            let line = line_start(source, code);
+            (line, &source[line..code])
+        })
+        .take_while(move |(line, _)| *line < end)
+        .filter(move |(line, indent)| {
+            *line >= start && indent.bytes().all(|b| b == b' ' || b == b'\t')
         })
 }
 
@@ -709,10 +722,7 @@ fn point_at(source: &str, at: usize) -> Point {
 }
 
 fn line_start(source: &str, at: usize) -> usize {
-    source.as_bytes()[..at]
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |i| i + 1)
+    memchr::memrchr(b'\n', &source.as_bytes()[..at]).map_or(0, |i| i + 1)
 }
 
 /// `range` of `text` left out: blanked, and a method keeps its name where its `def` line was
@@ -761,6 +771,44 @@ fn blank(text: &mut String, range: Range<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definitions found by searching for their keywords are those a look at every line
+    /// finds: after `async `, in tab-indented code, in ranges that cut lines, not in words
+    /// ending in `def` nor after code on the line.
+    #[test]
+    fn definitions_are_found_as_by_looking_at_every_line() {
+        let source = "class A:\n    @property\n    def a(self): return undef \n    async def b(self):\n\tdef c(): pass\n    x = 1; def_ = 2; def g(): pass\n  class D: pass\nasync def e(): class_ = 1\ndef f(): pass\n";
+        let every_line = |indent: &str, range: Range<usize>| -> Vec<usize> {
+            (range.clone())
+                .filter(|at| *at == 0 || source.as_bytes()[at - 1] == b'\n')
+                .filter(|at| {
+                    let code = &source[*at..];
+                    code.strip_prefix(indent).is_some_and(|code| {
+                        ["def ", "async def ", "class "]
+                            .iter()
+                            .any(|keyword| code.starts_with(keyword))
+                    })
+                })
+                .collect()
+        };
+        for indent in ["", "    ", "\t", "  "] {
+            for start in 0..source.len() {
+                for end in [start, start + 7, start + 30, source.len()] {
+                    let range = start..end.min(source.len());
+                    assert_eq!(
+                        definition_starts(source, indent, range.clone()).collect::<Vec<_>>(),
+                        every_line(indent, range.clone()),
+                        "{indent:?} in {range:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(member_indent(source, 0..source.len()), Some("\t"));
+        assert_eq!(
+            member_indent(source, 0..source.find("\tdef").unwrap()),
+            Some("    ")
+        );
+    }
 
     /// Four views; `typed` is a line being typed into the second.
     fn views(typed: &str) -> String {
