@@ -392,6 +392,8 @@ pub struct DependencyMemo {
     /// Where a piece's words that name a callee are (offset in the piece, length), by the
     /// piece's text and the callees' names.
     named_words: FxHashMap<(u64, u64), Vec<(u32, u32)>>,
+    /// The hashes of the last two sets of names `named_words` was asked for, the latest last.
+    recent_names: Vec<u64>,
     /// The `self.<name>`s of a member of a large class.
     self_attributes: FxHashMap<u64, Vec<SelfAttribute>>,
 }
@@ -432,9 +434,18 @@ impl DependencyMemo {
             names.hash(&mut hasher);
             hasher.finish()
         };
-        // Words read for other names go, or typing a method's name would pile them up.
+        // Words read for other names go, or typing a method's name would pile them up; but not
+        // those of the names before, which come back when a bracket opened in a method closes
+        // (the method left out while it was open defined no callee).
+        if self.recent_names.last() != Some(&names_hash) {
+            self.recent_names.push(names_hash);
+            if self.recent_names.len() > 2 {
+                self.recent_names.remove(0);
+            }
+        }
+        let recent = &self.recent_names;
         self.named_words
-            .retain(|(_, names), _| *names == names_hash);
+            .retain(|(_, names), _| recent.contains(names));
         let mut found = Vec::new();
         let scan = |range: Range<usize>, found: &mut Vec<(usize, &'s str)>| {
             let text = &source[range.clone()];
@@ -718,8 +729,8 @@ mod tests {
                     scanned,
                     "{names:?} in {source:?}"
                 );
-                // Nothing read for other names or other text is kept.
-                assert!(memo.named_words.len() <= pieces.len());
+                // Nothing read for other text is kept, nor for names before the last two.
+                assert!(memo.named_words.len() <= 2 * pieces.len());
             }
         }
     }
