@@ -250,6 +250,7 @@ impl<'r> Linter<'r> {
                 repaired.as_ref(),
                 context,
                 &found,
+                cache.linted.take(),
             ));
         }
         Some(found)
@@ -721,8 +722,9 @@ fn method_name<'s>(member: Node, source: &'s str) -> Option<&'s str> {
 
 /// The names called as `self.<name>(` in `text`: one pass over a class's text.
 fn self_calls(text: &str) -> FxHashSet<&str> {
-    text.match_indices("self.")
-        .filter_map(|(at, _)| {
+    // memchr's search, not `match_indices`: it runs over a large class on every keystroke.
+    memchr::memmem::find_iter(text.as_bytes(), b"self.")
+        .filter_map(|at| {
             let rest = &text[at + "self.".len()..];
             let end = rest
                 .find(|c: char| !(c.is_alphanumeric() || c == '_'))

@@ -591,7 +591,7 @@ pub fn unused_name(source: &str, wanted: &str) -> String {
 
 fn used_as_word(source: &str, word: &str) -> bool {
     let is_ident = |c: char| c == '_' || c.is_alphanumeric();
-    source.match_indices(word).any(|(at, _)| {
+    memchr::memmem::find_iter(source.as_bytes(), word.as_bytes()).any(|at| {
         let before = source[..at].chars().next_back();
         let after = source[at + word.len()..].chars().next();
         !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
