@@ -213,10 +213,21 @@ impl Linted {
     /// cheap for them, rather than paying a reparse of the definition on every keystroke.
     fn opened(&self, source: &str, (prefix, suffix): (usize, usize)) -> Option<Range<usize>> {
         let (old, new) = (self.source.as_bytes(), source.as_bytes());
+        let (removed, inserted) = (
+            &old[prefix..old.len() - suffix],
+            &new[prefix..new.len() - suffix],
+        );
         let brackets = |changed: &[u8]| changed.iter().any(|b| b"()[]{}'\"".contains(b));
-        if !brackets(&old[prefix..old.len() - suffix])
-            && !brackets(&new[prefix..new.len() - suffix])
-        {
+        if !brackets(removed) && !brackets(inserted) {
+            return None;
+        }
+        // Closing brackets typed into a text holding an error most likely close what it left
+        // open (had that swallowed the definitions after it, the last lint would have left one
+        // out): the document's parse settles it, cheaply then, and a reparse of the definition
+        // here would be wasted. Into a text without error, a closing bracket matches nothing,
+        // and recovery may then fold the module: that is asked here.
+        let opening = inserted.iter().any(|b| b"([{'\"".contains(b));
+        if removed.is_empty() && !opening && self.tree.root_node().has_error() {
             return None;
         }
         let changed = prefix..new.len() - suffix;
