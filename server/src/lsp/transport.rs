@@ -110,7 +110,6 @@ pub async fn drain_server(server: impl AsyncRead + Unpin, output: std_mpsc::Send
     }
 }
 
-/// Writes frames to `out` until every sender is gone.
 /// Writes frames to `out` until an empty frame (the server is done) or every sender is gone.
 pub fn write_output(frames: std_mpsc::Receiver<Vec<u8>>, mut out: impl Write) {
     for frame in frames {
