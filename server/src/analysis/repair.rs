@@ -73,9 +73,9 @@ pub enum Prelint {
 
 impl Linted {
     /// What a lint read and found. What `before`, the lint before it, parsed of a definition on
-    /// its own is kept: the next keystroke bringing a bracket reparses from it (a few
-    /// characters typed since, a tenth of a millisecond) where a parse from nothing costs half
-    /// a millisecond in a large class.
+    /// its own is kept: the next keystroke bringing a bracket reparses it from there (about
+    /// 0.3 ms for a method of QuerySet and the one after it, against 0.5 ms from nothing) and
+    /// finds the definition after it already checked.
     pub fn new(
         source: &str,
         tree: &Tree,
