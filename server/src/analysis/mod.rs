@@ -313,7 +313,7 @@ impl<'r> Linter<'r> {
         // Entry.objects.all():` after an open bracket reads as `e in Entry.objects.all()`): not
         // known, so silent. After the suppressions, so that a `noqa` there still counts as used.
         if root.has_error() {
-            diagnostics.retain(|d| !within_an_error(root, &d.range));
+            diagnostics.retain(|d| !within_an_error(&sem.parents, &d.range));
         }
         if self
             .settings
@@ -740,14 +740,17 @@ fn self_calls(text: &str) -> FxHashSet<&str> {
         .collect()
 }
 
-/// Whether the smallest node holding `range` is, or lies inside, an error node.
-fn within_an_error(root: Node, range: &std::ops::Range<usize>) -> bool {
-    let mut node = root.descendant_for_byte_range(range.start, range.end);
+/// Whether the smallest node holding `range` is, or lies inside, an error node. Walked up
+/// through `parents` (`Node::parent` walks down from the root on every call).
+fn within_an_error(parents: &syntax::Parents, range: &std::ops::Range<usize>) -> bool {
+    let mut node = parents
+        .root()
+        .descendant_for_byte_range(range.start, range.end);
     while let Some(at) = node {
         if at.is_error() {
             return true;
         }
-        node = at.parent();
+        node = parents.of(at);
     }
     false
 }
